@@ -1,0 +1,85 @@
+"""Assembly: the Application with its handlers, persistence and start-up work."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import Application, Defaults, TypeHandler
+
+from bot.persistence import DatabasePersistence
+from config import Settings
+from handlers import account, approvals, form, menus
+from handlers.common import Context, Deps
+from models.db import make_engine, upgrade
+from services import people
+from services.db import Database
+
+log = logging.getLogger(__name__)
+
+FLUSH_GROUP = 1000
+
+
+def build_database(settings: Settings, migrate: bool = True) -> Database:
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    return Database(engine)
+
+
+def build_application(settings: Settings, db: Database) -> Application:
+    """The real bot. Tests build it exactly like `cadre-bot run` does."""
+    token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+    application = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.bot_api_url)
+        .base_file_url(settings.bot_file_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=settings.zone))
+        .persistence(DatabasePersistence(db))
+        .post_init(_post_init)
+        .build()
+    )
+    application.bot_data["deps"] = Deps(settings=settings, db=db)
+    register_handlers(application, settings)
+    return application
+
+
+def register_handlers(application: Application, settings: Settings) -> None:
+    application.add_handler(form.build(settings.form_timeout))
+    application.add_handlers(approvals.build())
+    application.add_handlers(account.build())
+    application.add_handlers(account.build_fallbacks())
+    application.add_handler(TypeHandler(Update, flush_after_update), group=FLUSH_GROUP)
+    application.add_error_handler(on_error)
+
+
+async def flush_after_update(update: Update, context: Context) -> None:
+    """Write conversation states and form data now, not in a minute: a crash loses nothing."""
+    await context.application.update_persistence()
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Never a traceback to the user, never silence: log it and say something went wrong."""
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        from handlers.common import language_of
+        from services.i18n import t
+
+        try:
+            lang = language_of(update, context)
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            await update.effective_chat.send_message(t(lang, "error.generic"))
+        except Exception:
+            log.exception("could not tell the user about an error")
+
+
+async def _post_init(application: Application) -> None:
+    deps: Deps = application.bot_data["deps"]
+    settings = deps.settings
+    await deps.db.run(people.ensure_admins, settings.admin_ids, settings.default_language)
+    await menus.set_default_menus(application.bot, settings.default_language)
+    for admin in await deps.db.run(people.admins):
+        await menus.set_person_menu(application.bot, admin)

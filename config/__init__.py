@@ -1,0 +1,3 @@
+from config.settings import Language, Settings, get_settings
+
+__all__ = ["Language", "Settings", "get_settings"]

@@ -1,0 +1,189 @@
+"""What everyone can do with their own account: /help, /language, /me, /mydata, /deleteme."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from telegram import InputFile, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from handlers import menus
+from handlers.common import (
+    Context,
+    answer,
+    buttons,
+    current_person,
+    deps,
+    guarded,
+    language_of,
+    reply,
+)
+from models import Person, Status
+from services import people
+from services.i18n import LANGUAGES, t
+from services.permissions import Action
+from services.postings import load_postings
+
+LANGUAGE_LABELS = {"zh-Hans": "中文", "en": "English"}
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """/help answers everyone, with what they can do in their role and language."""
+    person = await current_person(update, context)
+    lang = language_of(update, context, person)
+    if person is None:
+        intro = t(lang, "help.guest")
+    elif person.status != Status.ACTIVE:
+        intro = t(lang, f"deny.{person.status}")
+    else:
+        intro = t(lang, f"help.role.{person.role}")
+    lines = [f"/{name} — {t(lang, f'cmd.{name}')}" for name in menus.commands_for(person)]
+    await reply(update, intro + "\n\n" + "\n".join(lines))
+
+
+async def language_command(update: Update, context: Context) -> None:
+    lang = language_of(update, context, await current_person(update, context))
+    markup = buttons([[(LANGUAGE_LABELS[code], f"lang:{code}") for code in LANGUAGES]])
+    await reply(update, t(lang, "language.choose"), reply_markup=markup)
+
+
+async def on_language(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None and update.effective_user is not None
+    code = query.data.split(":", 1)[1]
+    if code not in LANGUAGES:
+        await answer(query)
+        return
+    person = await deps(context).db.run(people.set_language, update.effective_user.id, code)
+    if person is None:
+        context.user_data["language"] = code  # type: ignore[index]
+    else:
+        await menus.set_person_menu(context.bot, person)
+    await answer(query)
+    await reply(update, t(code, "language.set"))
+
+
+def profile_text(lang: str, person: Person, contacts: list[Any], areas: list[str]) -> str:
+    postings = load_postings()
+    posting = "-"
+    if person.county:
+        prefecture = postings.name(person.prefecture or "", lang)
+        posting = f"{prefecture} · {postings.name(person.county, lang)}"
+    altitude = (
+        t(lang, "form.metres", metres=person.posting_altitude_m)
+        if person.posting_altitude_m is not None
+        else t(lang, "form.not_applicable")
+    )
+    contact = "; ".join(f"{c.name} {c.phone}" for c in contacts) or "-"
+    text = t(
+        lang,
+        "me.profile",
+        real_name=person.real_name or "-",
+        role=t(lang, f"role.{person.role}"),
+        phone=person.phone or "-",
+        home_unit=person.home_unit or "-",
+        posting=posting,
+        altitude=altitude,
+        start=person.assignment_start.isoformat() if person.assignment_start else "-",
+        end=person.assignment_end.isoformat() if person.assignment_end else "-",
+        contact=contact,
+    )
+    if areas:
+        names = ", ".join(postings.name(code, lang) for code in areas)
+        text += "\n" + t(lang, "me.duty_areas", areas=names)
+    return text
+
+
+@guarded(Action.OWN_DATA)
+async def me_command(update: Update, context: Context, person: Person) -> None:
+    lang = person.language
+    db = deps(context).db
+    assert person.id is not None
+    contacts = await db.run(people.emergency_contacts, person.id)
+    areas = await db.run(people.duty_areas, person.id)
+    groups = ("name", "phone", "unit", "posting", "dates", "contact")
+    rows = [
+        [(t(lang, f"me.edit.{a}"), f"me:edit:{a}"), (t(lang, f"me.edit.{b}"), f"me:edit:{b}")]
+        for a, b in zip(groups[::2], groups[1::2], strict=True)
+    ]
+    await reply(update, profile_text(lang, person, contacts, areas), reply_markup=buttons(rows))
+
+
+@guarded(Action.OWN_DATA)
+async def mydata_command(update: Update, context: Context, person: Person) -> None:
+    data = await deps(context).db.run(people.export_own_data, person.telegram_id)
+    payload = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+    message = update.effective_message
+    assert message is not None
+    await message.chat.send_document(
+        InputFile(payload, filename="cadre-bot-my-data.json"),
+        caption=t(person.language, "mydata.caption"),
+    )
+
+
+@guarded(Action.OWN_DATA)
+async def deleteme_command(update: Update, context: Context, person: Person) -> None:
+    lang = person.language
+    markup = buttons([[(t(lang, "deleteme.yes"), "del:yes")], [(t(lang, "deleteme.no"), "del:no")]])
+    await reply(update, t(lang, "deleteme.confirm"), reply_markup=markup)
+
+
+@guarded(Action.OWN_DATA)
+async def on_delete(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None
+    lang = person.language
+    await answer(query)
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except Exception:
+        pass
+    if query.data != "del:yes":
+        await reply(update, t(lang, "deleteme.kept"))
+        return
+    await deps(context).db.run(people.delete_own_data, person.telegram_id)
+    context.application.drop_user_data(person.telegram_id)
+    await menus.reset_person_menu(context.bot, person.telegram_id)
+    await reply(update, t(lang, "deleteme.done"))
+
+
+async def on_other_text(update: Update, context: Context) -> None:
+    """Free text outside any form: say what the bot can do for this person."""
+    person = await current_person(update, context)
+    lang = language_of(update, context, person)
+    if person is None:
+        await reply(update, t(lang, "deny.unregistered"))
+    elif person.status != Status.ACTIVE:
+        await reply(update, t(lang, f"deny.{person.status}"))
+    else:
+        await reply(update, t(lang, "fallback.text"))
+
+
+async def on_stale_button(update: Update, context: Context) -> None:
+    """A button nobody handles any more (an old form, a forged payload): answer it politely."""
+    person = await current_person(update, context)
+    await answer(
+        update.callback_query, t(language_of(update, context, person), "form.stale"), alert=True
+    )
+
+
+def build() -> list[BaseHandler]:
+    return [
+        CommandHandler("help", help_command),
+        CommandHandler("language", language_command),
+        CallbackQueryHandler(on_language, pattern=r"^lang:"),
+        CommandHandler("me", me_command),
+        CommandHandler("mydata", mydata_command),
+        CommandHandler("deleteme", deleteme_command),
+        CallbackQueryHandler(on_delete, pattern=r"^del:"),
+    ]
+
+
+def build_fallbacks() -> list[BaseHandler]:
+    """Handlers of last resort; registered after every feature's handlers."""
+    return [
+        MessageHandler(filters.TEXT & ~filters.COMMAND, on_other_text),
+        MessageHandler(filters.COMMAND, on_other_text),
+        CallbackQueryHandler(on_stale_button),
+    ]

@@ -1,0 +1,183 @@
+"""What every handler shares: dependencies, the current person, permission checks, replies."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import MessageLimit
+from telegram.ext import ContextTypes, ConversationHandler
+
+from config import Settings
+from models import Person
+from services import audit, people
+from services.db import Database
+from services.i18n import normalize_language, t
+from services.permissions import Action, Denial, check
+
+Context = ContextTypes.DEFAULT_TYPE
+R = TypeVar("R")
+
+
+@dataclass
+class Deps:
+    """Shared services, stored in application.bot_data['deps'] (bot_data is not persisted)."""
+
+    settings: Settings
+    db: Database
+
+
+def deps(context: Context) -> Deps:
+    return context.application.bot_data["deps"]
+
+
+async def current_person(update: Update, context: Context) -> Person | None:
+    user = update.effective_user
+    if user is None:
+        return None
+    return await deps(context).db.run(people.find, user.id)
+
+
+def language_of(update: Update, context: Context, person: Person | None = None) -> str:
+    """The person's language, else the one they chose in a form, else Telegram's."""
+    if person is not None:
+        return person.language
+    chosen = (context.user_data or {}).get("language")
+    if chosen:
+        return chosen
+    user = update.effective_user
+    default = deps(context).settings.default_language
+    return normalize_language(user.language_code if user else None, default)
+
+
+async def reply(
+    update: Update, text: str, reply_markup: Any = None, **kwargs: Any
+) -> Message | None:
+    """Answer in the chat the update came from (a message, or the message under a button)."""
+    message = update.effective_message
+    if message is None:
+        return None
+    chunks = split_text(text)
+    sent = None
+    for index, chunk in enumerate(chunks):
+        markup = reply_markup if index == len(chunks) - 1 else None
+        sent = await message.chat.send_message(chunk, reply_markup=markup, **kwargs)
+    return sent
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Split at line breaks so that each part stays within Telegram's limit."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            parts.append(current) if current else None
+            current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            parts.append(current)
+            current = ""
+        current += line
+    if current:
+        parts.append(current)
+    return parts
+
+
+def buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Inline keyboard from rows of (label, callback_data)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
+
+
+async def answer(query: CallbackQuery | None, text: str | None = None, alert: bool = False) -> None:
+    """Every callback query is answered exactly once, so the button stops spinning."""
+    if query is None:
+        return
+    await query.answer(text, show_alert=alert)
+
+
+Handler = Callable[[Update, Context, Person], Awaitable[R]]
+
+
+def guarded(action: Action) -> Callable[[Handler[R]], Callable[[Update, Context], Awaitable[Any]]]:
+    """The one permission gate: every handler that needs a registered person goes through it.
+
+    A refusal is explained in the person's language, the button press (if any) is answered,
+    and the attempt is audited with the action and what was pressed or typed.
+    """
+
+    def decorate(fn: Handler[R]) -> Callable[[Update, Context], Awaitable[Any]]:
+        @functools.wraps(fn)
+        async def wrapper(update: Update, context: Context) -> Any:
+            person = await current_person(update, context)
+            denial = check(person, action)
+            if denial is None:
+                assert person is not None
+                return await fn(update, context, person)
+            await refuse(update, context, person, action, denial)
+            return ConversationHandler.END
+
+        return wrapper
+
+    return decorate
+
+
+async def refuse(
+    update: Update, context: Context, person: Person | None, action: Action, denial: Denial
+) -> None:
+    user = update.effective_user
+    query = update.callback_query
+    attempted = (
+        query.data
+        if query
+        else (update.effective_message.text or "")[:64]
+        if (update.effective_message)
+        else ""
+    )
+    await deps(context).db.run(
+        _audit_denial,
+        user.id if user else None,
+        person.id if person else None,
+        action,
+        denial,
+        attempted,
+    )
+    text = t(language_of(update, context, person), f"deny.{denial}")
+    if query is not None:
+        await answer(query, _plain(text), alert=True)
+    else:
+        await reply(update, text)
+
+
+def _audit_denial(
+    session: Any,
+    actor: int | None,
+    person_id: int | None,
+    action: Action,
+    denial: Denial,
+    attempted: str,
+) -> None:
+    audit.record(
+        session,
+        f"denied.{action}",
+        actor=actor,
+        target_person_id=person_id,
+        outcome="denied",
+        reason=str(denial),
+        attempted=attempted,
+    )
+
+
+def _plain(text: str) -> str:
+    """Callback answers are plain text (at most 200 characters)."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", text))[:200]

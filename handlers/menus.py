@@ -1,0 +1,56 @@
+"""Command menus per role and language (setMyCommands with a chat scope)."""
+
+from __future__ import annotations
+
+from telegram import Bot, BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
+from telegram.error import TelegramError
+
+from models import Person, Role, Status
+from services.i18n import LANGUAGES, t
+
+GUEST_COMMANDS = ("start", "help", "language")
+MEMBER_COMMANDS = ("me", "mydata", "deleteme", "language", "help", "cancel")
+ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
+    Role.CADRE: MEMBER_COMMANDS,
+    Role.DUTY_OFFICER: MEMBER_COMMANDS,
+    Role.ADMIN: ("people", "invite", *MEMBER_COMMANDS),
+}
+
+
+def commands_for(person: Person | None) -> tuple[str, ...]:
+    if person is None or person.status != Status.ACTIVE:
+        return GUEST_COMMANDS
+    return ROLE_COMMANDS[Role(person.role)]
+
+
+def _menu(names: tuple[str, ...], language: str) -> list[BotCommand]:
+    return [BotCommand(name, t(language, f"cmd.{name}")) for name in names]
+
+
+async def set_default_menus(bot: Bot, default_language: str) -> None:
+    """Menus for people the bot does not know yet, in each catalog language."""
+    scope = BotCommandScopeAllPrivateChats()
+    await bot.set_my_commands(_menu(GUEST_COMMANDS, default_language), scope=scope)
+    for language in LANGUAGES:
+        code = "zh" if language == "zh-Hans" else language
+        await bot.set_my_commands(_menu(GUEST_COMMANDS, language), scope=scope, language_code=code)
+
+
+async def set_person_menu(bot: Bot, person: Person) -> bool:
+    """The person's own menu in their language, whatever their Telegram app's language."""
+    try:
+        await bot.set_my_commands(
+            _menu(commands_for(person), person.language),
+            scope=BotCommandScopeChat(chat_id=person.telegram_id),
+        )
+    except TelegramError:
+        return False
+    return True
+
+
+async def reset_person_menu(bot: Bot, telegram_id: int) -> None:
+    """Back to the guest menu (after deletion)."""
+    try:
+        await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=telegram_id))
+    except TelegramError:
+        pass

@@ -1,0 +1,27 @@
+"""SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
+
+from models.audit import AuditEntry
+from models.people import (
+    AltitudeSource,
+    Consent,
+    DutyArea,
+    EmergencyContact,
+    Invitation,
+    Person,
+    Role,
+    Status,
+)
+from models.state import BotState
+
+__all__ = [
+    "AltitudeSource",
+    "AuditEntry",
+    "BotState",
+    "Consent",
+    "DutyArea",
+    "EmergencyContact",
+    "Invitation",
+    "Person",
+    "Role",
+    "Status",
+]

@@ -1,0 +1,100 @@
+"""People, their consents, emergency contacts, duty areas and invitations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    CADRE = "cadre"
+    DUTY_OFFICER = "duty_officer"
+    ADMIN = "admin"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REJECTED = "rejected"
+
+
+class AltitudeSource(StrEnum):
+    COUNTY = "county"
+    SELF = "self"
+    ADMIN = "admin"
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_id: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
+    display_name: str = Field(default="", max_length=200)
+    real_name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    language: str = Field(default="zh-Hans", max_length=10)
+    role: Role = Field(default=Role.CADRE, sa_type=String(20))
+    status: Status = Field(default=Status.PENDING, sa_type=String(20), index=True)
+    home_unit: str | None = Field(default=None, max_length=200)
+    prefecture: str | None = Field(default=None, max_length=24, index=True)
+    county: str | None = Field(default=None, max_length=24)
+    posting_altitude_m: int | None = None
+    altitude_source: AltitudeSource | None = Field(default=None, sa_type=String(10))
+    assignment_start: date | None = None
+    assignment_end: date | None = None
+    invitation_id: int | None = Field(
+        default=None, foreign_key="invitation.id", ondelete="SET NULL"
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Consent(SQLModel, table=True):
+    """A consent given (and possibly withdrawn), with the version of the text shown."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=40)
+    text_version: str = Field(max_length=20)
+    language: str = Field(max_length=10)
+    given_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EmergencyContact(SQLModel, table=True):
+    __tablename__ = "emergency_contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    phone: str = Field(max_length=32)
+    relation: str | None = Field(default=None, max_length=50)
+    telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DutyArea(SQLModel, table=True):
+    """A prefecture a duty officer is responsible for."""
+
+    __tablename__ = "duty_area"
+    __table_args__ = (UniqueConstraint("person_id", "prefecture"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    prefecture: str = Field(max_length=24, index=True)
+
+
+class Invitation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True, index=True)
+    role: Role = Field(sa_type=String(20))
+    created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    max_uses: int | None = None
+    uses: int = 0
+    revoked: bool = False

@@ -1,0 +1,76 @@
+"""Every user-facing string comes from the locale catalogs in services/locales/*.po.
+
+Catalog ids are symbolic keys (``reg.consent.text``); each language's .po file holds the
+text. Values substituted into a string are HTML-escaped unless wrapped in `Html`, so user
+text can never break Telegram's HTML parse mode.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from babel.messages.pofile import read_po
+
+LANGUAGES: tuple[str, ...] = ("zh-Hans", "en")
+DEFAULT_LANGUAGE = "zh-Hans"
+_CATALOG_DIRS = {"zh-Hans": "zh_Hans", "en": "en"}
+
+
+class Html(str):
+    """A string that is already safe HTML and must not be escaped again."""
+
+    __slots__ = ()
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    """All messages of one language: every .po file in services/locales/<language>/."""
+    folder = resources.files("services") / "locales" / _CATALOG_DIRS[language]
+    messages: dict[str, str] = {}
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not path.name.endswith(".po"):
+            continue
+        with path.open("rb") as handle:
+            po = read_po(handle, locale=language.replace("-", "_"))
+        for message in po:
+            if message.id and message.string:
+                if message.id in messages:
+                    raise ValueError(f"{path.name}: duplicate catalog key {message.id!r}")
+                messages[str(message.id)] = str(message.string)
+    return messages
+
+
+def normalize_language(code: str | None, default: str = DEFAULT_LANGUAGE) -> str:
+    """Map Telegram's language_code (``zh-hans``, ``zh-CN``, ``en-GB``...) to a catalog."""
+    if not code:
+        return default
+    lowered = code.lower()
+    if lowered.startswith("zh"):
+        return "zh-Hans"
+    if lowered.startswith("en"):
+        return "en"
+    return default
+
+
+def escape(value: Any) -> str:
+    if isinstance(value, Html):
+        return value
+    return html.escape(str(value), quote=False)
+
+
+def t(language: str | None, key: str, **values: Any) -> str:
+    """The text for `key` in `language`, with `values` substituted (HTML-escaped)."""
+    lang = language if language in _CATALOG_DIRS else DEFAULT_LANGUAGE
+    text = catalog(lang).get(key)
+    if text is None:
+        text = catalog(DEFAULT_LANGUAGE).get(key, key)
+    if values:
+        text = text.format(**{name: escape(value) for name, value in values.items()})
+    return Html(text)
+
+
+def has_key(key: str) -> bool:
+    return all(key in catalog(lang) for lang in LANGUAGES)
