@@ -10,7 +10,7 @@ from telegram.ext import Application, Defaults, TypeHandler
 
 from bot.persistence import DatabasePersistence
 from config import Settings
-from handlers import account, approvals, form, menus
+from handlers import account, admin, approvals, form, menus
 from handlers.common import Context, Deps
 from models.db import make_engine, upgrade
 from services import people
@@ -49,6 +49,7 @@ def build_application(settings: Settings, db: Database) -> Application:
 def register_handlers(application: Application, settings: Settings) -> None:
     application.add_handler(form.build(settings.form_timeout))
     application.add_handlers(approvals.build())
+    application.add_handlers(admin.build())
     application.add_handlers(account.build())
     application.add_handlers(account.build_fallbacks())
     application.add_handler(TypeHandler(Update, flush_after_update), group=FLUSH_GROUP)

@@ -62,11 +62,14 @@ def _fail(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = _settings()
+    if args.command == "run" and (problem := settings.token_problem()):
+        _fail(problem)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "run":
         return run(settings)
     if args.command == "db":
@@ -122,7 +125,12 @@ async def check(settings: Settings) -> int:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         current, head = schema_revision(engine), head_revision(engine)
-        state = "up to date" if current == head else f"at {current}, code expects {head}"
+        if current == head:
+            state = "up to date"
+        elif current is None:
+            state = "not created yet (run `cadre-bot db upgrade`)"
+        else:
+            state = f"at {current}, this version expects {head}"
         print(f"database: reachable, schema {state}")
     except Exception as exc:
         ok = False

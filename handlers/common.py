@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import html
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -175,9 +177,13 @@ def _audit_denial(
     )
 
 
+def _command_of(update: Update) -> str:
+    """Only the command word is audited, never what else a person typed."""
+    message = update.effective_message
+    text = (message.text or "") if message else ""
+    return text.split()[0][:64] if text.startswith("/") else ""
+
+
 def _plain(text: str) -> str:
     """Callback answers are plain text (at most 200 characters)."""
-    import html
-    import re
-
     return html.unescape(re.sub(r"<[^>]+>", "", text))[:200]

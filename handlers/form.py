@@ -7,7 +7,8 @@ writes after every update: a restart mid-form loses nothing.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import warnings
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from telegram import (
@@ -25,6 +26,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.warnings import PTBUserWarning
 
 from handlers import approvals, menus
 from handlers.common import (
@@ -118,12 +120,12 @@ def _lang(update: Update, context: Context) -> str:
 
 
 def _expired(context: Context) -> bool:
-    from datetime import datetime
-
-    touched = _form(context).get("touched")
-    if not touched:
-        return False
-    age = clock.now() - datetime.fromisoformat(touched)
+    """True when the form was abandoned for longer than the timeout, or already cleared
+    (the timeout may have passed while the bot was stopped)."""
+    form = _form(context)
+    if not form.get("mode") or not form.get("touched"):
+        return True
+    age = clock.now() - datetime.fromisoformat(form["touched"])
     return age.total_seconds() > deps(context).settings.form_timeout
 
 
@@ -592,6 +594,16 @@ def build(form_timeout: int) -> BaseHandler[Any, Any, Any]:
         for field in (*REGISTER_FIELDS, CONFIRM)
     }
     states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
+    with warnings.catch_warnings():
+        # One form per person at a time is intended: button presses are tracked per chat and
+        # user, not per message (PTB warns about that choice).
+        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
+        return _conversation(states, form_timeout)
+
+
+def _conversation(
+    states: dict[object, list[BaseHandler[Any, Any, Any]]], form_timeout: int
+) -> ConversationHandler[Any]:
     return ConversationHandler(
         entry_points=[
             CommandHandler("start", start),

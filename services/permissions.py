@@ -32,9 +32,15 @@ class Denial(StrEnum):
 
 
 def check(person: Person | None, action: Action) -> Denial | None:
-    """None when `person` may perform `action`, otherwise the reason for refusal."""
+    """None when `person` may perform `action`, otherwise the reason for refusal.
+
+    Seeing, exporting and deleting one's own data is a right whatever the account's status
+    (PIPL arts. 45 and 47), so OWN_DATA is open to pending and suspended people too.
+    """
     if person is None:
         return Denial.UNREGISTERED
+    if action == Action.OWN_DATA:
+        return None
     if person.status == Status.PENDING:
         return Denial.PENDING
     if person.status == Status.SUSPENDED:

@@ -1,0 +1,56 @@
+# cadre-bot developer commands. Everything runs from the project's own virtualenv (.venv).
+#   make run     set up .venv, migrate the database, run the bot (needs CADRE_TELEGRAM_TOKEN)
+#   make test    set up .venv and run the whole suite offline (PYTEST_ARGS="-k form -x")
+#   make lint    ruff check + ruff format --check
+#   make format  sort imports and format the code with ruff
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint format clean
+
+help:
+	@echo "make venv     create $(VENV) and install cadre-bot with its test tools"
+	@echo "make run      run the bot (set CADRE_TELEGRAM_TOKEN, or put it in .env)"
+	@echo "make test     run the test suite (PYTEST_ARGS=... passes options to pytest)"
+	@echo "make lint     ruff check and ruff format --check"
+	@echo "make format   fix import order and format the code"
+	@echo "make clean    remove $(VENV) and caches (keeps ./var and .env)"
+
+venv: $(STAMP)
+
+# The interpreter is created once; the install is redone only when pyproject.toml is newer
+# than the stamp, so `make test` is fast and works offline after the first run.
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "cadre-bot needs Python 3.11 or newer; try: make PYTHON=python3.11 ..." >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "could not create $(VENV); on Debian/Ubuntu: apt-get install python3-venv" >&2; \
+		exit 1; }
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
+	@touch $(STAMP)
+
+run: venv
+	$(BIN)/cadre-bot run
+
+test: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --select I --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
