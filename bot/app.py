@@ -82,5 +82,5 @@ async def _post_init(application: Application) -> None:
     settings = deps.settings
     await deps.db.run(people.ensure_admins, settings.admin_ids, settings.default_language)
     await menus.set_default_menus(application.bot, settings.default_language)
-    for admin in await deps.db.run(people.admins):
-        await menus.set_person_menu(application.bot, admin)
+    for person in await deps.db.run(people.admins):
+        await menus.set_person_menu(application.bot, person)

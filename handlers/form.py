@@ -7,7 +7,10 @@ writes after every update: a restart mid-form loses nothing.
 
 from __future__ import annotations
 
+import copy
+import functools
 import warnings
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -190,10 +193,39 @@ async def ask(update: Update, context: Context, field: str) -> str:
         )
     elif field == "contact_name":
         markup = ReplyKeyboardRemove()
-    await reply(update, t(lang, key, **values), reply_markup=markup)
     _form(context)["current"] = field
     _form(context)["touched"] = clock.now().isoformat()
+    await _persist_now(update, context, field)
+    await reply(update, t(lang, key, **values), reply_markup=markup)
     return field
+
+
+async def _persist_now(update: Update, context: Context, state: str) -> None:
+    """Write the form and the conversation state before the question goes out: if the bot
+    is killed right after asking, the answer still finds the question it belongs to."""
+    persistence = context.application.persistence
+    chat, user = update.effective_chat, update.effective_user
+    if persistence is None or chat is None or user is None:
+        return
+    await persistence.update_conversation(NAME, (chat.id, user.id), state)
+    await persistence.update_user_data(user.id, copy.deepcopy(dict(context.user_data or {})))
+
+
+def once_per_update(
+    fn: Callable[[Update, Context], Awaitable[str | int]],
+) -> Callable[[Update, Context], Awaitable[str | int]]:
+    """After a crash Telegram may deliver an update again; an answer is applied only once."""
+
+    @functools.wraps(fn)
+    async def wrapper(update: Update, context: Context) -> str | int:
+        form = _form(context)
+        if update.update_id <= form.get("update_id", -1):
+            await answer(update.callback_query)
+            return form.get("current") or ConversationHandler.END
+        form["update_id"] = update.update_id
+        return await fn(update, context)
+
+    return wrapper
 
 
 async def advance(update: Update, context: Context) -> str | int:
@@ -282,6 +314,7 @@ async def _invalid(update: Update, context: Context, error: InvalidInput, field:
     return await ask(update, context, field)
 
 
+@once_per_update
 async def on_text(update: Update, context: Context) -> str | int:
     """Typed answer for the current field."""
     if _expired(context):
@@ -313,6 +346,7 @@ async def on_text(update: Update, context: Context) -> str | int:
     return await advance(update, context)
 
 
+@once_per_update
 async def on_contact(update: Update, context: Context) -> str | int:
     """A shared contact: one's own number (phone step) or the emergency contact."""
     if _expired(context):
@@ -346,6 +380,7 @@ async def on_contact(update: Update, context: Context) -> str | int:
     return await advance(update, context)
 
 
+@once_per_update
 async def on_button(update: Update, context: Context) -> str | int:
     """Button presses inside the form: f:<what>:<value>."""
     query = update.callback_query
@@ -482,8 +517,9 @@ async def _show_confirmation(update: Update, context: Context) -> str:
     markup = buttons(
         [[(t(lang, "form.submit"), "f:ok:submit")], [(t(lang, "form.restart"), "f:ok:restart")]]
     )
-    await reply(update, summary(lang, _draft(context)), reply_markup=markup)
     _form(context)["current"] = CONFIRM
+    await _persist_now(update, context, CONFIRM)
+    await reply(update, summary(lang, _draft(context)), reply_markup=markup)
     return CONFIRM
 
 

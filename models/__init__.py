@@ -1,6 +1,7 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
 from models.audit import AuditEntry
+from models.outbox import OutboxMessage, OutboxStatus, Priority
 from models.people import (
     AltitudeSource,
     Consent,
@@ -21,7 +22,10 @@ __all__ = [
     "DutyArea",
     "EmergencyContact",
     "Invitation",
+    "OutboxMessage",
+    "OutboxStatus",
     "Person",
+    "Priority",
     "Role",
     "Status",
 ]

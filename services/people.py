@@ -387,7 +387,7 @@ def export_own_data(session: Session, telegram_id: int) -> dict[str, Any] | None
     audit.record(session, "data.exported", actor=telegram_id, target_person_id=person.id)
     return {
         "exported_at": clock.now().isoformat(),
-        "person": person.model_dump(mode="json", exclude={"invitation_id"}),
+        "person": person.model_dump(mode="json", exclude={"invitation_id"}, warnings=False),
         "duty_areas": duty_areas(session, person.id),
         "consents": [c.model_dump(mode="json") for c in consents],
         "emergency_contacts": [

@@ -54,8 +54,9 @@ class RunningBot:
         await self.stop()
         await self.start()
 
-    def user(self, user_id: int, first_name: str = "User", language_code: str = "zh-hans",
-             **kwargs) -> FakeUser:
+    def user(
+        self, user_id: int, first_name: str = "User", language_code: str = "zh-hans", **kwargs
+    ) -> FakeUser:
         return self.emulator.user(user_id, first_name, language_code=language_code, **kwargs)
 
     def admin(self, language_code: str = "zh-hans") -> FakeUser:
@@ -63,7 +64,9 @@ class RunningBot:
 
 
 @pytest_asyncio.fixture
-async def bot(emulator: BotApiEmulator, db: Database, settings: Settings) -> AsyncIterator[RunningBot]:
+async def bot(
+    emulator: BotApiEmulator, db: Database, settings: Settings
+) -> AsyncIterator[RunningBot]:
     running = RunningBot(
         emulator=emulator,
         db=db,

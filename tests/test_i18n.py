@@ -12,7 +12,9 @@ from services.i18n import LANGUAGES, catalog, normalize_language, t
 from services.permissions import Denial
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [p for d in ("handlers", "services", "bot", "scheduler") for p in (ROOT / d).rglob("*.py")]
+SOURCES = [
+    p for d in ("handlers", "services", "bot", "scheduler") for p in (ROOT / d).rglob("*.py")
+]
 LITERAL_KEY = re.compile(r"""["']((?:[a-z_]+\.)+[a-z_0-9]+)["']""")
 
 
@@ -61,8 +63,15 @@ def test_values_are_escaped_but_catalog_markup_is_kept():
 
 @pytest.mark.parametrize(
     ("code", "language"),
-    [("zh-hans", "zh-Hans"), ("zh-CN", "zh-Hans"), ("zh", "zh-Hans"), ("en-GB", "en"),
-     ("en", "en"), ("ru", "zh-Hans"), (None, "zh-Hans")],
+    [
+        ("zh-hans", "zh-Hans"),
+        ("zh-CN", "zh-Hans"),
+        ("zh", "zh-Hans"),
+        ("en-GB", "en"),
+        ("en", "en"),
+        ("ru", "zh-Hans"),
+        (None, "zh-Hans"),
+    ],
 )
 def test_telegram_language_codes_map_to_a_catalog(code, language):
     assert normalize_language(code) == language
@@ -80,3 +89,19 @@ def test_dynamic_keys_of_forms_and_menus_exist():
     keys += [f"cmd.{name}" for name in commands]
     for lang in LANGUAGES:
         assert [k for k in keys if k not in catalog(lang)] == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_catalog_string_is_valid_telegram_html(lang):
+    """Catalog strings are sent with parse_mode HTML: a bare '<' would make Telegram refuse
+    the whole message. Checked with the emulator's copy of Telegram's HTML parser."""
+    from tests.emulator.formatting import EntityParseError, parse_html
+
+    broken = {}
+    for key, text in catalog(lang).items():
+        filled = text.format(**{name: "x" for name in placeholders(text)})
+        try:
+            parse_html(filled)
+        except EntityParseError as error:
+            broken[key] = str(error)
+    assert broken == {}

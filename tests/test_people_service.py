@@ -14,10 +14,18 @@ from services.permissions import Action, Denial, check
 
 def complete_draft(**overrides) -> Draft:
     values = dict(
-        language="en", consent_version=people.CONSENT_VERSION, real_name="Li Wei",
-        phone="+8613800138000", home_unit="Hangzhou Health Commission", prefecture="ganzi",
-        county="ganzi.litang", posting_altitude_m=4014, altitude_source="county",
-        assignment_start="2026-03-01", assignment_end="2027-03-01", contact_name="Wang Fang",
+        language="en",
+        consent_version=people.CONSENT_VERSION,
+        real_name="Li Wei",
+        phone="+8613800138000",
+        home_unit="Hangzhou Health Commission",
+        prefecture="ganzi",
+        county="ganzi.litang",
+        posting_altitude_m=4014,
+        altitude_source="county",
+        assignment_start="2026-03-01",
+        assignment_end="2027-03-01",
+        contact_name="Wang Fang",
         contact_phone="+8613900139000",
     )
     values.update(overrides)
@@ -36,7 +44,8 @@ def test_a_submitted_registration_waits_for_approval_with_consent_and_contact(db
         contact = s.exec(select(EmergencyContact)).one()
     assert consent.text_version == people.CONSENT_VERSION and consent.given_at is not None
     assert (contact.name, contact.phone) == ("Wang Fang", "+8613900139000")
-    assert check(person, Action.OWN_DATA) == Denial.PENDING
+    assert check(person, Action.APPROVE) == Denial.PENDING
+    assert check(person, Action.OWN_DATA) is None  # export and deletion stay open
 
 
 def test_telegram_ids_beyond_32_bits_are_stored(db):
@@ -102,7 +111,7 @@ def test_suspension_blocks_everything_and_admins_cannot_lock_themselves_out(db):
     admin = db.call(people.find, 9001)
     person = register(db)
     suspended = db.call(people.set_status, admin, person.id, Status.SUSPENDED)
-    assert check(suspended, Action.OWN_DATA) == Denial.SUSPENDED
+    assert check(suspended, Action.INVITE) == Denial.SUSPENDED
     with pytest.raises(RegistrationError):
         db.call(people.set_status, admin, admin.id, Status.SUSPENDED)
     with pytest.raises(RegistrationError):
@@ -123,13 +132,19 @@ def test_export_contains_everything_and_deletion_leaves_only_a_tombstone(db):
         entries = s.exec(select(AuditEntry)).all()
     tombstone = [e for e in entries if e.action == "person.deleted"]
     assert tombstone and tombstone[0].target_person_id == person.id
-    assert all("Li Wei" not in str(e.detail) and "13800138000" not in str(e.detail) for e in entries)
+    assert all(
+        "Li Wei" not in str(e.detail) and "13800138000" not in str(e.detail) for e in entries
+    )
 
 
 def test_people_are_listed_by_status_and_prefecture_in_pages(db):
     for i in range(12):
-        register(db, telegram_id=2000 + i, prefecture="aba" if i % 2 else "ganzi",
-                 county="aba.barkam" if i % 2 else "ganzi.litang")
+        register(
+            db,
+            telegram_id=2000 + i,
+            prefecture="aba" if i % 2 else "ganzi",
+            county="aba.barkam" if i % 2 else "ganzi.litang",
+        )
     page = db.call(people.list_people, status="pending", prefecture="aba")
     assert page.total == 6 and len(page.people) == 6
     everyone = db.call(people.list_people, page=1)

@@ -18,7 +18,9 @@ from services.validation import (
 BAD_TEXT = ["", "   ", "x" * 5000, "<b>bold</b>", "&", "😀😀", "\x00"]
 
 
-@pytest.mark.parametrize("parser", [parse_name, parse_unit, parse_phone, parse_altitude, parse_date])
+@pytest.mark.parametrize(
+    "parser", [parse_name, parse_unit, parse_phone, parse_altitude, parse_date]
+)
 @pytest.mark.parametrize("text", BAD_TEXT)
 def test_bad_text_is_refused_with_a_translated_reason(parser, text):
     with pytest.raises(InvalidInput) as caught:

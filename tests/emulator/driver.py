@@ -171,6 +171,8 @@ class FakeUser(ChatView):
         target = (chat or self).chat
         if target.type == "private":
             target.started = True
+            if self.id in self.emu.world.blocked:  # writing to a blocked bot unblocks it
+                self.emu.unblock(self.id)
         message = self.emu.world.new_message(target, self.info, **content)
         self.emu.world.push_update("message", self.emu.world.message_to_api(message))
         return message
@@ -259,6 +261,29 @@ class FakeUser(ChatView):
         width, height = image_size(data) or (1, 1)
         stored = self.emu.world.store_file("photo", data, width=width, height=height)
         return self._post(chat, photo=stored, caption=caption)
+
+    async def press_forged(self, data: str, *, message: ChatMessage | None = None) -> str:
+        """A callback query with arbitrary ``data`` on ``message`` (default: the newest bot
+        message), as a modified client could send: for testing that the bot does not trust
+        callback data. Returns the callback query id."""
+        if message is None:
+            message = self.last_message
+            if message is None:
+                raise LookupError(f"no bot message in chat {self.chat_id}")
+        world = self.emu.world
+        query = world.new_callback_query(self.info, message, data)
+        world.push_update(
+            "callback_query",
+            {
+                "id": query.id,
+                "from": self.info.to_api(),
+                "message": world.message_to_api(message),
+                "chat_instance": world.chat_instance(message.chat_id),
+                "data": data,
+            },
+        )
+        self._last_query = query.id
+        return query.id
 
     async def press(self, button: str, *, message: ChatMessage | None = None) -> str:
         """Press an inline button (by text or callback_data) on ``message`` or on the newest

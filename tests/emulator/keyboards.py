@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .entities import checked_link
 from .errors import BUTTON_DATA_INVALID, BUTTON_URL_INVALID, bad_request
-from .formatting import _checked_link
 
 _INLINE_ACTIONS = (
     "url",
@@ -37,7 +37,7 @@ def _inline_button(button: Any) -> dict[str, Any]:
     if data and len(data.encode("utf-8")) > MAX_CALLBACK_DATA_BYTES:
         raise bad_request(BUTTON_DATA_INVALID)
     url = button.get("url")
-    if url and _checked_link(str(url)) is None:
+    if url and checked_link(str(url)) is None:
         raise bad_request(BUTTON_URL_INVALID)
     if not any(button.get(action) not in (None, "") for action in _INLINE_ACTIONS):
         raise bad_request(prefix + "Text buttons are unallowed in the inline keyboard")

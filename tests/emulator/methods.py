@@ -1,30 +1,34 @@
 """Implementations of the Bot API methods the emulator supports.
 
 Every handler gets the validated, coerced parameters (see :mod:`.spec`) and returns the
-``result`` of the reply (or a :class:`Reply` to add a ``description``); errors are raised
-as :class:`~.errors.ApiError`. The order of checks mirrors the Bot API server, so the same
-bad request gets the same error as on Telegram.
+``result`` of the reply (or a :class:`~.reply.Reply` to add a ``description``); errors are
+raised as :class:`~.errors.ApiError`. The order of checks mirrors the Bot API server, so
+the same bad request gets the same error as on Telegram. Messaging lives here; updates and
+webhooks are in :mod:`.updates`, commands and settings in :mod:`.profile`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import errors as E
-from .errors import ApiError, bad_request, conflict, forbidden, too_many_requests
+from .errors import ApiError, bad_request, forbidden, too_many_requests
 from .formatting import FormattedText, format_text, validate_entities
 from .keyboards import is_inline, validate_reply_markup
 from .media import image_size
 from .models import CallbackAnswer, ChatMessage, ChatState, StoredFile
+from .profile import ProfileMethods
+from .reply import Handler, Reply
 from .spec import UploadedFile
+from .updates import UpdateMethods
 
 if TYPE_CHECKING:
     from .server import BotApiEmulator
+
+__all__ = ["Methods", "Reply"]
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -32,65 +36,12 @@ MAX_UPLOAD = 50 * 1024 * 1024
 MAX_PHOTO = 10 * 1024 * 1024
 MAX_DOWNLOAD = 20 * 1024 * 1024
 MAX_CALLBACK_TEXT = 200
-LONG_POLL_MAX_TIMEOUT = 50
 DELETE_WINDOW = 48 * 3600
-CHAT_ACTIONS = {
-    "cancel",
-    "typing",
-    "record_video",
-    "upload_video",
-    "record_audio",
-    "record_voice",
-    "upload_audio",
-    "upload_voice",
-    "upload_photo",
-    "upload_document",
-    "choose_sticker",
-    "pick_up_location",
-    "find_location",
-    "record_video_note",
-    "upload_video_note",
-}
-SCOPE_TYPES = {
-    "default",
-    "all_private_chats",
-    "all_group_chats",
-    "all_chat_administrators",
-    "chat",
-    "chat_administrators",
-    "chat_member",
-}
-# Harmless settings: accepted and stored, readable through the matching getter.
-SETTINGS = {
-    "setMyDescription": ("description", "description"),
-    "setMyShortDescription": ("short_description", "short_description"),
-    "setMyName": ("name", "name"),
-    "setChatMenuButton": ("menu_button", "menu_button"),
-    "setMyDefaultAdministratorRights": ("rights", "rights"),
-}
-GETTERS = {
-    "getMyDescription": ("description", lambda v: {"description": v or ""}),
-    "getMyShortDescription": ("short_description", lambda v: {"short_description": v or ""}),
-    "getMyName": ("name", lambda v: {"name": v or ""}),
-    "getChatMenuButton": ("menu_button", lambda v: v or {"type": "commands"}),
-}
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-
-@dataclass
-class Reply:
-    """A successful result with an extra ``description`` (e.g. "Webhook was set")."""
-
-    result: Any
-    description: str | None = None
-
-
-@dataclass
-class _LongPoll:
-    abort: str | None = None  # set when another request terminates this long poll
-
-
-Handler = Callable[[dict[str, Any]], Any | Awaitable[Any]]
+CHAT_ACTIONS = frozenset(
+    "cancel typing record_video upload_video record_audio record_voice upload_audio "
+    "upload_voice upload_photo upload_document choose_sticker pick_up_location "
+    "find_location record_video_note upload_video_note".split()
+)
 
 
 class Methods:
@@ -99,13 +50,10 @@ class Methods:
     def __init__(self, emu: BotApiEmulator):
         self.emu = emu
         self.world = emu.world
-        self._poll: _LongPoll | None = None
+        self.updates = UpdateMethods(emu)
+        self.profile = ProfileMethods(emu.world)
         self.table: dict[str, Handler] = {
             "getMe": self.get_me,
-            "getUpdates": self.get_updates,
-            "setWebhook": self.set_webhook,
-            "deleteWebhook": self.delete_webhook,
-            "getWebhookInfo": self.get_webhook_info,
             "sendMessage": self.send_message,
             "sendDocument": self.send_document,
             "sendPhoto": self.send_photo,
@@ -117,33 +65,15 @@ class Methods:
             "deleteMessage": self.delete_message,
             "deleteMessages": self.delete_messages,
             "answerCallbackQuery": self.answer_callback_query,
-            "setMyCommands": self.set_my_commands,
-            "getMyCommands": self.get_my_commands,
-            "deleteMyCommands": self.delete_my_commands,
             "getChat": self.get_chat,
             "getFile": self.get_file,
             "close": lambda p: True,
             "logOut": lambda p: True,
+            **self.updates.table,
+            **self.profile.table,
         }
-        for name in SETTINGS:
-            self.table[name] = self._setter(name)
-        for name in GETTERS:
-            self.table[name] = self._getter(name)
 
     # --- helpers ----------------------------------------------------------------------
-
-    def _setter(self, method: str) -> Handler:
-        param, key = SETTINGS[method]
-
-        def handler(p: dict[str, Any]) -> bool:
-            self.world.settings[key] = p.get(param)
-            return True
-
-        return handler
-
-    def _getter(self, method: str) -> Handler:
-        key, shape = GETTERS[method]
-        return lambda p: shape(self.world.settings.get(key))
 
     def _text(self, text: str, p: dict[str, Any], *, entities_key: str) -> FormattedText:
         validate_entities(p.get(entities_key))
@@ -281,7 +211,7 @@ class Methods:
         self.world.signal.fire()
         return self.world.message_to_api(message)
 
-    # --- getMe, updates, webhooks -----------------------------------------------------
+    # --- getMe -----------------------------------------------------
 
     def get_me(self, p: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -292,101 +222,6 @@ class Methods:
             "can_connect_to_business": False,
             "has_main_web_app": False,
         }
-
-    async def get_updates(self, p: dict[str, Any]) -> list[dict[str, Any]]:
-        world = self.world
-        if world.webhook is not None:
-            raise conflict(E.GET_UPDATES_WEBHOOK_CONFLICT)
-        world.set_allowed_updates(p.get("allowed_updates"))
-        if p.get("offset"):
-            world.confirm(int(p["offset"]))
-        limit = min(max(int(p.get("limit") or 100), 1), 100)
-        timeout = min(max(int(p.get("timeout") or 0), 0), LONG_POLL_MAX_TIMEOUT)
-        # Like Telegram, a new getUpdates terminates the one still waiting (409 Conflict).
-        self.abort_long_poll(E.GET_UPDATES_TERMINATED)
-        poll = _LongPoll()
-        self._poll = poll
-
-        def ready() -> bool:
-            return bool(world.updates) or poll.abort is not None or self.emu.closing
-
-        try:
-            if timeout:
-                await world.updates_signal.wait_for(ready, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            if self._poll is poll:
-                self._poll = None
-        if poll.abort is not None:
-            raise conflict(poll.abort)
-        return world.updates[:limit]
-
-    def abort_long_poll(self, reason: str) -> None:
-        if self._poll is not None:
-            self._poll.abort = reason
-            self._poll = None
-            self.world.updates_signal.fire()
-
-    def set_webhook(self, p: dict[str, Any]) -> Reply:
-        url = p.get("url") or ""
-        if not url:
-            return self.delete_webhook(p)
-        parts = urlsplit(url)
-        loopback = parts.hostname in LOOPBACK_HOSTS
-        if parts.scheme != "https" and not (loopback and parts.scheme == "http"):
-            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-        if not loopback and (parts.port or 443) not in (80, 88, 443, 8443):
-            raise bad_request(
-                "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
-            )
-        secret = p.get("secret_token")
-        if secret is not None:
-            if len(secret) > 256:
-                raise bad_request("secret token is too long")
-            if not all(c.isascii() and (c.isalnum() or c in "_-") for c in secret):
-                raise bad_request("secret token contains unallowed characters")
-        world = self.world
-        world.set_allowed_updates(p.get("allowed_updates"))
-        if p.get("drop_pending_updates"):
-            world.drop_pending()
-        current = world.webhook
-        if (
-            current is not None
-            and current.url == url
-            and current.secret_token == secret
-            and not p.get("drop_pending_updates")
-        ):
-            return Reply(True, "Webhook is already set")
-        self.abort_long_poll("terminated by setWebhook request")
-        self.emu.webhook.set(url, secret, int(p.get("max_connections") or 40), p.get("ip_address"))
-        return Reply(True, "Webhook was set")
-
-    def delete_webhook(self, p: dict[str, Any]) -> Reply:
-        if p.get("drop_pending_updates"):
-            self.world.drop_pending()
-        if self.world.webhook is None:
-            return Reply(True, "Webhook is already deleted")
-        self.emu.webhook.delete()
-        return Reply(True, "Webhook was deleted")
-
-    def get_webhook_info(self, p: dict[str, Any]) -> dict[str, Any]:
-        hook = self.world.webhook
-        info: dict[str, Any] = {
-            "url": hook.url if hook else "",
-            "has_custom_certificate": False,
-            "pending_update_count": len(self.world.updates),
-        }
-        if hook is not None:
-            info["max_connections"] = hook.max_connections
-            if hook.ip_address:
-                info["ip_address"] = hook.ip_address
-            if hook.last_error_date:
-                info["last_error_date"] = hook.last_error_date
-                info["last_error_message"] = hook.last_error_message
-        if self.world.allowed_updates is not None:
-            info["allowed_updates"] = sorted(self.world.allowed_updates)
-        return info
 
     # --- sending ----------------------------------------------------------------------
 
@@ -538,61 +373,6 @@ class Methods:
         )
         query.answer = answer
         self.world.callback_answers.append(answer)
-        self.world.signal.fire()
-        return True
-
-    # --- commands ---------------------------------------------------------------------
-
-    def _scope_key(self, p: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
-        language = p.get("language_code") or ""
-        if language and not (len(language) == 2 and language.isascii() and language.islower()):
-            raise bad_request("invalid language code specified")
-        scope = p.get("scope") or {"type": "default"}
-        kind = scope.get("type")
-        if kind not in SCOPE_TYPES:
-            raise bad_request("unsupported scope type specified")
-        if kind in ("chat", "chat_administrators", "chat_member"):
-            chat = self.world.resolve_chat(scope.get("chat_id"))
-            if kind == "chat_member":
-                if not scope.get("user_id"):
-                    raise bad_request("invalid user_id specified")
-                return (kind, chat.id, int(scope["user_id"])), language
-            return (kind, chat.id), language
-        return (kind,), language
-
-    def set_my_commands(self, p: dict[str, Any]) -> bool:
-        commands = p["commands"]
-        if len(commands) > 100:
-            raise bad_request("too many bot commands specified")
-        clean: list[dict[str, str]] = []
-        for item in commands:
-            if not isinstance(item, dict):
-                raise bad_request("can't parse BotCommand: expected an Object")
-            command, description = item.get("command"), item.get("description")
-            if not isinstance(command, str) or not isinstance(description, str):
-                raise bad_request('can\'t parse BotCommand: Field "command" must be of type String')
-            command = command.removeprefix("/")
-            valid = 1 <= len(command) <= 32 and all(
-                c.isascii() and (c.islower() or c.isdigit() or c == "_") for c in command
-            )
-            if not valid:
-                raise bad_request("BOT_COMMAND_INVALID")
-            if not 1 <= len(description.strip()) <= 256:
-                raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
-            clean.append({"command": command, "description": description})
-        key = self._scope_key(p)
-        if clean:
-            self.world.commands[key] = clean
-        else:
-            self.world.commands.pop(key, None)
-        self.world.signal.fire()
-        return True
-
-    def get_my_commands(self, p: dict[str, Any]) -> list[dict[str, str]]:
-        return list(self.world.commands.get(self._scope_key(p), []))
-
-    def delete_my_commands(self, p: dict[str, Any]) -> bool:
-        self.world.commands.pop(self._scope_key(p), None)
         self.world.signal.fire()
         return True
 

@@ -195,17 +195,9 @@ class ChatMessage:
 
     def __str__(self) -> str:
         who = "bot" if self.from_bot else f"user {self.sender.id}"
-        body = self.content or (
-            "<document>"
-            if self.document
-            else "<photo>"
-            if self.photo
-            else "<location>"
-            if self.location
-            else "<contact>"
-            if self.contact
-            else ""
-        )
+        kinds = ("document", "photo", "location", "contact")
+        kind = next((k for k in kinds if getattr(self, k) is not None), None)
+        body = self.content or (f"<{kind}>" if kind else "")
         flags = " (deleted)" if self.deleted else " (edited)" if self.edited else ""
         return f"#{self.message_id} {who}: {body!r}{flags}"
 

@@ -3,6 +3,8 @@
 Enable with ``pytest_plugins = ["tests.emulator.plugin"]`` (in a conftest or test module).
 
 * ``emulator`` - a running :class:`BotApiEmulator` (function scope), stopped afterwards.
+* ``emulator_options`` - keyword arguments for it (``{}``); override the fixture in a
+  module or conftest to change e.g. ``seed`` or ``callback_query_timeout``.
 * ``make_user`` - ``make_user(first_name=..., language_code=...)`` creates fake users with
   fresh ids (1001, 1002, ...); the same as ``emulator.user(...)`` without picking ids.
 
@@ -16,15 +18,21 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from .driver import FakeUser
 from .server import BotApiEmulator
 
 
+@pytest.fixture
+def emulator_options() -> dict[str, Any]:
+    return {}
+
+
 @pytest_asyncio.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    async with BotApiEmulator() as emu:
+async def emulator(emulator_options: dict[str, Any]) -> AsyncIterator[BotApiEmulator]:
+    async with BotApiEmulator(**emulator_options) as emu:
         yield emu
 
 

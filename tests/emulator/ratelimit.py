@@ -53,7 +53,11 @@ class _Bucket:
 
 @dataclass
 class RateLimiter:
-    """Per-bot flood control. ``throttled`` lists ``(method, chat_id, retry_after)``."""
+    """Per-bot flood control. ``throttled`` lists ``(method, chat_id, retry_after)``.
+
+    ``clock`` (seconds, monotonic) can be replaced, e.g. by a frozen one, to make tests
+    independent of how fast requests happen to be.
+    """
 
     clock: Callable[[], float]
     enabled: bool = False

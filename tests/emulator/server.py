@@ -154,6 +154,7 @@ class BotApiEmulator:
             time=self._now(),
         )
         self.requests.append(record)
+        self.requests_signal.fire()
         spec = self.spec.method(name)
         try:
             if spec is None:
@@ -326,7 +327,7 @@ class BotApiEmulator:
             last_name=last_name,
             username=username,
             language_code=language_code,
-            phone_number=phone_number or f"+1555{user_id:07d}"[-12:],
+            phone_number=phone_number or f"+1555{user_id % 10**7:07d}",
         )
         chat = self.world.add_user(info, started=started)
         fake = self._users[user_id] = FakeUser(self, info, chat)
@@ -428,15 +429,19 @@ class BotApiEmulator:
         *,
         timeout: float = 5.0,  # noqa: ASYNC109
         since: int = 0,
+        finished: bool = True,
     ) -> RecordedRequest:
-        """Wait until a finished request to ``method`` (matching ``predicate``) exists.
+        """Wait until a request to ``method`` (matching ``predicate``) exists.
 
-        ``since`` skips requests with ``seq <= since`` (use ``len(emu.requests)``).
+        ``since`` skips requests with ``seq <= since`` (use ``len(emu.requests)``);
+        ``finished=False`` also accepts a request still in flight (e.g. a waiting long poll).
         """
 
         def find() -> RecordedRequest | None:
             for record in self.requests[since:]:
-                if record.status is None or record.method.lower() != method.lower():
+                if record.method.lower() != method.lower():
+                    continue
+                if finished and record.status is None:
                     continue
                 if predicate is None or predicate(record):
                     return record

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from .models import Signal
 from .world import WebhookState
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class WebhookDelivery:
         self.max_retry_delay = 1.0
         self.timeout = 5.0
         self.attempts: list[WebhookAttempt] = []
+        self.changed = Signal()  # fired after every delivery attempt
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -85,9 +87,11 @@ class WebhookDelivery:
                     world.updates.pop(0)
                 hook.delivered += 1
                 delay = self.retry_delay
+                self.changed.fire()
                 continue
             hook.last_error_date = int(time.time())
             hook.last_error_message = error
+            self.changed.fire()
             with contextlib.suppress(TimeoutError):
                 await world.updates_signal.wait_for(stopped, delay)
             delay = min(delay * 2, self.max_retry_delay)

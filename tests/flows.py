@@ -1,0 +1,38 @@
+"""Multi-step journeys that several tests walk, written once."""
+
+from __future__ import annotations
+
+from tests.emulator.driver import FakeUser
+
+
+async def register_in_english(
+    user: FakeUser, *, name: str = "Li Wei", county: str = "aba.barkam", payload: str = ""
+) -> None:
+    """Fill the whole registration form in English (county seat altitude) and submit it."""
+    await user.send(f"/start {payload}".strip())
+    await user.wait_for("choose your language")
+    await user.press("English")
+    await user.wait_for("Separate consent")
+    await user.press("f:consent:yes")
+    await user.wait_for("real name")
+    await user.send(name)
+    await user.wait_for("phone number")
+    await user.send("13800138000")
+    await user.wait_for("home unit")
+    await user.send("Hangzhou Health Commission")
+    await user.wait_for("Where are you posted?")
+    await user.press(f"f:pref:{county.split('.')[0]}")
+    await user.wait_for("choose your county")
+    await user.press(f"f:cty:{county}")
+    await user.wait_for("county seat")
+    await user.press("f:alt:seat")
+    await user.wait_for("assignment start")
+    await user.press("f:start:today")
+    await user.wait_for("due to end")
+    await user.press("f:end:1")
+    await user.wait_for("emergency contact")
+    await user.send("Wang Fang")
+    await user.wait_for("emergency contact's phone")
+    await user.send("13900139000")
+    await user.wait_for("check your details")
+    await user.press("f:ok:submit")
