@@ -10,7 +10,18 @@ from telegram.ext import Application, Defaults, TypeHandler
 
 from bot.persistence import DatabasePersistence
 from config import Settings
-from handlers import account, admin, approvals, form, menus
+from handlers import (
+    account,
+    admin,
+    approvals,
+    ask,
+    broadcast,
+    checkin,
+    form,
+    menus,
+    schedules,
+    sos,
+)
 from handlers.common import Context, Deps
 from models.db import make_engine, upgrade
 from services import people
@@ -18,6 +29,7 @@ from services.db import Database
 
 log = logging.getLogger(__name__)
 
+EMERGENCY_GROUP = -10
 FLUSH_GROUP = 1000
 
 
@@ -47,10 +59,12 @@ def build_application(settings: Settings, db: Database) -> Application:
 
 
 def register_handlers(application: Application, settings: Settings) -> None:
+    """Groups run in order for every update. The emergency group comes first and stops
+    further processing, so an SOS works in the middle of any form."""
+    application.add_handlers(sos.build_emergency(), group=EMERGENCY_GROUP)
     application.add_handler(form.build(settings.form_timeout))
-    application.add_handlers(approvals.build())
-    application.add_handlers(admin.build())
-    application.add_handlers(account.build())
+    for feature in (checkin, schedules, broadcast, ask, sos, approvals, admin, account):
+        application.add_handlers(feature.build())
     application.add_handlers(account.build_fallbacks())
     application.add_handler(TypeHandler(Update, flush_after_update), group=FLUSH_GROUP)
     application.add_error_handler(on_error)

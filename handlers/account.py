@@ -39,7 +39,9 @@ async def help_command(update: Update, context: Context) -> None:
     else:
         intro = t(lang, f"help.role.{person.role}")
     lines = [f"/{name} — {t(lang, f'cmd.{name}')}" for name in menus.commands_for(person)]
-    await reply(update, intro + "\n\n" + "\n".join(lines))
+    active = person is not None and person.status == Status.ACTIVE
+    markup = menus.main_keyboard(lang) if active else None
+    await reply(update, intro + "\n\n" + "\n".join(lines), reply_markup=markup)
 
 
 async def language_command(update: Update, context: Context) -> None:

@@ -1,9 +1,766 @@
-"""Admin commands: /people (list, filter, act on a person) and /invite."""
+"""Admin commands: /people (list, filter, act on a person) and /invite.
+
+Everything here goes through `guarded`: the commands, every button (``ppl:`` and ``inv:``)
+and the steps of the altitude question. Callback data (all well under 64 bytes):
+
+    ppl:l:<status>:<prefecture|->:<page>   the list, filtered (status: all/pending/...)
+    ppl:nop                               the "page x/y" indicator
+    ppl:back                              back from a card to the last list shown
+    ppl:c:<id>                            a person's card
+    ppl:ok:<id> / ppl:no:<id>             approve / reject a pending registration
+    ppl:r:<id>                            choose a new role
+    ppl:role:<id>:<role>                  set the role
+    ppl:alt:<id>                          ask for the posting altitude (a short conversation)
+    ppl:da:<id>                           the duty-area toggles
+    ppl:dt:<id>:<prefecture>              toggle one duty area
+    ppl:sus:<id> / ppl:act:<id>           suspend / reinstate
+    inv:r:<role>                          invitation: role chosen
+    inv:e:<role>:<days>                   invitation: expiry chosen (0 = never)
+    inv:u:<role>:<days>:<uses>            invitation: uses chosen (0 = unlimited) -> created
+    inv:x                                 invitation: cancelled
+"""
 
 from __future__ import annotations
 
-from telegram.ext import BaseHandler
+import html
+import re
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from handlers import approvals, menus
+from handlers.common import (
+    Context,
+    answer,
+    buttons,
+    current_person,
+    deps,
+    guarded,
+    language_of,
+    reply,
+)
+from models import Person, Role, Status
+from services import clock, people
+from services.i18n import t
+from services.people import PeoplePage, RegistrationError
+from services.permissions import Action
+from services.postings import load_postings
+from services.validation import ALTITUDE_RANGE, InvalidInput, parse_altitude
+
+ALTITUDE_CONVERSATION = "admin_altitude"
+ALTITUDE = "altitude"
+ALTITUDE_TIMEOUT = 600  # seconds an unanswered altitude question stays open
+_ALT_KEY = "admin_altitude"  # user_data: the person whose altitude is being asked
+_VIEW_KEY = "people_view"  # user_data: the last list shown (status, prefecture, page)
+
+STATUS_FILTERS = ("pending", "active", "suspended", "all")
+_LIST_STATUSES = {*STATUS_FILTERS, "rejected"}
+STATUS_ICONS = {
+    Status.PENDING: "🕓",
+    Status.ACTIVE: "✅",
+    Status.SUSPENDED: "⛔",
+    Status.REJECTED: "❌",
+}
+INVITE_DAYS = (1, 7, 30, 0)  # 0: never expires
+INVITE_USES = (1, 5, 20, 0)  # 0: unlimited
+_MAX_ID_DIGITS = 18  # larger numbers are forged data (and overflow SQLite's INTEGER)
+
+Callback = Callable[[Update, Context], Awaitable[Any]]
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _plain(text: str) -> str:
+    """Callback answers are plain text (at most 200 characters)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))[:200]
+
+
+async def _toast(update: Update, text: str, alert: bool = False) -> None:
+    await answer(update.callback_query, _plain(text), alert=alert)
+
+
+def _person_id(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and len(raw) <= _MAX_ID_DIGITS else None
+
+
+def _name(person: Person) -> str:
+    return person.real_name or person.display_name or str(person.telegram_id)
+
+
+def _posting(lang: str, person: Person) -> str:
+    postings = load_postings()
+    if person.county and postings.county(person.county):
+        prefecture = postings.name(person.prefecture or "", lang, short=True)
+        return f"{prefecture} · {postings.name(person.county, lang)}"
+    if person.prefecture and postings.prefecture(person.prefecture):
+        return postings.name(person.prefecture, lang, short=True)
+    return "-"
+
+
+def _altitude(lang: str, person: Person) -> str:
+    if person.posting_altitude_m is None:
+        return t(lang, "form.not_applicable")
+    metres = t(lang, "form.metres", metres=person.posting_altitude_m)
+    if not person.altitude_source:
+        return metres
+    source = t(lang, f"people.alt_source.{person.altitude_source}")
+    return t(lang, "people.altitude_with_source", altitude=metres, source=source)
+
+
+async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit the message under the button in place; send a new one if that is impossible."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        try:
+            await query.edit_message_text(text, reply_markup=markup)
+            return
+        except BadRequest as error:
+            if "not modified" in str(error).lower():
+                return
+    await reply(update, text, reply_markup=markup)
+
+
+async def _tell(context: Context, person: Person, key: str, **values: Any) -> None:
+    """A message to the person concerned, in their language (they may have blocked the bot)."""
+    try:
+        await context.bot.send_message(person.telegram_id, t(person.language, key, **values))
+    except TelegramError:
+        pass
+
+
+# ---------------------------------------------------------------------------- the list
+
+
+def _view(context: Context) -> tuple[str, str, int]:
+    saved = (context.user_data or {}).get(_VIEW_KEY) or ["all", "-", 0]
+    try:
+        status, prefecture, page = str(saved[0]), str(saved[1]), int(saved[2])
+    except (IndexError, TypeError, ValueError):
+        return "all", "-", 0
+    return status, prefecture, page
+
+
+def _list_data(status: str, prefecture: str, page: int) -> str:
+    return f"ppl:l:{status}:{prefecture}:{page}"
+
+
+def list_view(
+    lang: str, result: PeoplePage, status: str, prefecture: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    postings = load_postings()
+    status_label = t(lang, f"people.filter.{status}")
+    area_label = (
+        t(lang, "people.filter.any_area")
+        if prefecture == "-"
+        else postings.name(prefecture, lang, short=True)
+    )
+    lines = [
+        t(
+            lang,
+            "people.list.header",
+            status=_plain(status_label),
+            prefecture=area_label,
+            total=result.total,
+            page=result.page + 1,
+            pages=result.pages,
+        )
+    ]
+    first = result.page * people.PAGE_SIZE + 1
+    person_buttons: list[tuple[str, str]] = []
+    for number, person in enumerate(result.people, start=first):
+        lines.append(
+            t(
+                lang,
+                "people.list.line",
+                number=number,
+                icon=STATUS_ICONS.get(Status(person.status), ""),
+                name=_name(person),
+                role=t(lang, f"role.{person.role}"),
+                status=t(lang, f"people.status.{person.status}"),
+                posting=_posting(lang, person),
+            )
+        )
+        icon = STATUS_ICONS.get(Status(person.status), "")
+        person_buttons.append((f"{number}. {icon} {_name(person)}"[:60], f"ppl:c:{person.id}"))
+    if not result.people:
+        lines.append(t(lang, "people.list.empty"))
+
+    def mark(selected: bool, label: str) -> str:
+        return f"• {label}" if selected else label
+
+    rows: list[list[tuple[str, str]]] = [
+        person_buttons[i : i + 2] for i in range(0, len(person_buttons), 2)
+    ]
+    rows.append(
+        [
+            (
+                mark(code == status, t(lang, f"people.filter.{code}")),
+                _list_data(code, prefecture, 0),
+            )
+            for code in STATUS_FILTERS
+        ]
+    )
+    areas = [(mark(prefecture == "-", t(lang, "people.filter.any_area")), "-")]
+    areas += [
+        (mark(p.code == prefecture, postings.name(p.code, lang, short=True)), p.code)
+        for p in postings.prefectures()
+    ]
+    area_buttons = [(label, _list_data(status, code, 0)) for label, code in areas]
+    rows += [area_buttons[i : i + 3] for i in range(0, len(area_buttons), 3)]
+    if result.pages > 1:
+        paging: list[tuple[str, str]] = []
+        if result.page > 0:
+            paging.append(("◀", _list_data(status, prefecture, result.page - 1)))
+        paging.append((f"{result.page + 1}/{result.pages}", "ppl:nop"))
+        if result.page < result.pages - 1:
+            paging.append(("▶", _list_data(status, prefecture, result.page + 1)))
+        rows.append(paging)
+    return "\n".join(lines), buttons(rows)
+
+
+async def _send_list(
+    update: Update, context: Context, admin: Person, status: str, prefecture: str, page: int
+) -> None:
+    result = await deps(context).db.run(
+        people.list_people,
+        status=None if status == "all" else status,
+        prefecture=None if prefecture == "-" else prefecture,
+        page=page,
+    )
+    context.user_data[_VIEW_KEY] = [status, prefecture, result.page]  # type: ignore[index]
+    text, markup = list_view(admin.language, result, status, prefecture)
+    await _show(update, text, markup)
+
+
+@guarded(Action.MANAGE_PEOPLE)
+async def people_command(update: Update, context: Context, admin: Person) -> None:
+    """/people: the first page of everyone, with filters."""
+    await _send_list(update, context, admin, "all", "-", 0)
+
+
+# ---------------------------------------------------------------------------- the card
+
+
+def card_text(lang: str, person: Person, areas: list[str]) -> str:
+    postings = load_postings()
+    names = ", ".join(postings.name(code, lang, short=True) for code in areas)
+    return t(
+        lang,
+        "people.card",
+        name=_name(person),
+        display_name=person.display_name or "-",
+        role=t(lang, f"role.{person.role}"),
+        status=t(lang, f"people.status.{person.status}"),
+        phone=person.phone or "-",
+        home_unit=person.home_unit or "-",
+        posting=_posting(lang, person),
+        altitude=_altitude(lang, person),
+        areas=names or "-",
+    )
+
+
+def card_markup(lang: str, person: Person) -> InlineKeyboardMarkup:
+    pid = person.id
+    rows: list[list[tuple[str, str]]] = []
+    if person.status == Status.PENDING:
+        rows.append(
+            [(t(lang, "approve.yes"), f"ppl:ok:{pid}"), (t(lang, "approve.no"), f"ppl:no:{pid}")]
+        )
+    rows.append(
+        [
+            (t(lang, "people.btn.role"), f"ppl:r:{pid}"),
+            (t(lang, "people.btn.altitude"), f"ppl:alt:{pid}"),
+        ]
+    )
+    if person.role == Role.DUTY_OFFICER:
+        rows.append([(t(lang, "people.btn.duty_areas"), f"ppl:da:{pid}")])
+    if person.status == Status.ACTIVE:
+        rows.append([(t(lang, "people.btn.suspend"), f"ppl:sus:{pid}")])
+    elif person.status == Status.SUSPENDED:
+        rows.append([(t(lang, "people.btn.reinstate"), f"ppl:act:{pid}")])
+    rows.append([(t(lang, "people.btn.back_to_list"), "ppl:back")])
+    return buttons(rows)
+
+
+async def _load(context: Context, person_id: int) -> tuple[Person | None, list[str]]:
+    db = deps(context).db
+    person = await db.run(people.get, person_id)
+    if person is None or person.id is None:
+        return None, []
+    return person, await db.run(people.duty_areas, person.id)
+
+
+async def _show_card(update: Update, context: Context, admin: Person, person_id: int) -> None:
+    """Refresh the card (the button press has already been answered)."""
+    person, areas = await _load(context, person_id)
+    if person is not None:
+        lang = admin.language
+        await _show(update, card_text(lang, person, areas), card_markup(lang, person))
+
+
+async def _show_gone(update: Update, context: Context, admin: Person) -> None:
+    """The person no longer exists (deleted their data) or never did (forged data)."""
+    await _toast(update, t(admin.language, "people.not_found"), alert=True)
+
+
+def _role_markup(lang: str, person: Person) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            (
+                ("✓ " if person.role == role else "") + t(lang, f"role.{role}"),
+                f"ppl:role:{person.id}:{role}",
+            )
+        ]
+        for role in Role
+    ]
+    rows.append([(t(lang, "people.btn.back"), f"ppl:c:{person.id}")])
+    return buttons(rows)
+
+
+def _duty_markup(lang: str, person: Person, areas: list[str]) -> InlineKeyboardMarkup:
+    postings = load_postings()
+    rows = [
+        [
+            (
+                ("☑️ " if p.code in areas else "⬜ ") + postings.name(p.code, lang, short=True),
+                f"ppl:dt:{person.id}:{p.code}",
+            )
+        ]
+        for p in postings.prefectures()
+    ]
+    rows.append([(t(lang, "people.btn.back"), f"ppl:c:{person.id}")])
+    return buttons(rows)
+
+
+# ---------------------------------------------------------------------------- card actions
+
+
+async def _decide(update: Update, context: Context, admin: Person, person_id: int) -> None:
+    """Approve / reject from the card: the approvals handler does the work (and tells the
+    person and the other admins), then the card is refreshed."""
+    person, _ = await _load(context, person_id)
+    if person is None:
+        await _show_gone(update, context, admin)
+        return
+    if person.status != Status.PENDING:
+        await _toast(update, t(admin.language, "approve.already_decided"), alert=True)
+        await _show_card(update, context, admin, person_id)
+        return
+    await approvals.on_decision(update, context)  # answers the button press
+    await _show_card(update, context, admin, person_id)
+
+
+async def _set_role(
+    update: Update, context: Context, admin: Person, person_id: int, raw_role: str
+) -> None:
+    lang = admin.language
+    if raw_role not in {r.value for r in Role}:
+        await _toast(update, t(lang, "form.stale"), alert=True)
+        return
+    role = Role(raw_role)
+    before, _ = await _load(context, person_id)
+    if before is None:
+        await _show_gone(update, context, admin)
+        return
+    if before.role == role:
+        await _toast(update, t(lang, "people.no_change"))
+        await _show_card(update, context, admin, person_id)
+        return
+    try:
+        person = await deps(context).db.run(people.set_role, admin, person_id, role)
+    except RegistrationError as error:
+        await _toast(update, t(lang, error.key), alert=True)
+        return
+    if person is None:
+        await _show_gone(update, context, admin)
+        return
+    await _toast(update, t(lang, "people.done.role", role=t(lang, f"role.{role}")))
+    await menus.set_person_menu(context.bot, person)
+    await _tell(context, person, "people.told.role", role=t(person.language, f"role.{role}"))
+    await _show_card(update, context, admin, person_id)
+
+
+async def _set_status(
+    update: Update, context: Context, admin: Person, person_id: int, suspend: bool
+) -> None:
+    lang = admin.language
+    before, _ = await _load(context, person_id)
+    if before is None:
+        await _show_gone(update, context, admin)
+        return
+    expected, target = (
+        (Status.ACTIVE, Status.SUSPENDED) if suspend else (Status.SUSPENDED, Status.ACTIVE)
+    )
+    if before.status != expected:
+        await _toast(update, t(lang, "people.no_change"))
+        await _show_card(update, context, admin, person_id)
+        return
+    try:
+        person = await deps(context).db.run(people.set_status, admin, person_id, target)
+    except RegistrationError as error:
+        await _toast(update, t(lang, error.key), alert=True)
+        return
+    if person is None:
+        await _show_gone(update, context, admin)
+        return
+    outcome = "suspended" if suspend else "reinstated"
+    await _toast(update, t(lang, f"people.done.{outcome}", name=_name(person)))
+    await menus.set_person_menu(context.bot, person)
+    await _tell(context, person, f"people.told.{outcome}")
+    await _show_card(update, context, admin, person_id)
+
+
+async def _role_menu(update: Update, context: Context, admin: Person, person_id: int) -> None:
+    person, areas = await _load(context, person_id)
+    if person is None:
+        await _show_gone(update, context, admin)
+        return
+    lang = admin.language
+    await answer(update.callback_query)
+    text = card_text(lang, person, areas) + "\n\n" + t(lang, "people.role.choose")
+    await _show(update, text, _role_markup(lang, person))
+
+
+async def _duty_menu(
+    update: Update, context: Context, admin: Person, person_id: int, toggle: str | None = None
+) -> None:
+    lang = admin.language
+    person, areas = await _load(context, person_id)
+    if person is None:
+        await _show_gone(update, context, admin)
+        return
+    if person.role != Role.DUTY_OFFICER:
+        await _toast(update, t(lang, "people.duty.not_duty_officer"), alert=True)
+        return
+    if toggle is None:
+        await answer(update.callback_query)
+    else:
+        if load_postings().prefecture(toggle) is None:
+            await _toast(update, t(lang, "form.stale"), alert=True)
+            return
+        changed = await deps(context).db.run(people.toggle_duty_area, admin, person_id, toggle)
+        if changed is None:
+            await _show_gone(update, context, admin)
+            return
+        areas = changed
+        name = load_postings().name(toggle, lang, short=True)
+        key = "people.duty.added" if toggle in areas else "people.duty.removed"
+        await _toast(update, t(lang, key, area=name))
+    text = card_text(lang, person, areas) + "\n\n" + t(lang, "people.duty.choose")
+    await _show(update, text, _duty_markup(lang, person, areas))
+
+
+@guarded(Action.MANAGE_PEOPLE)
+async def on_people_button(update: Update, context: Context, admin: Person) -> None:
+    """Every ``ppl:`` button except the altitude question (see the conversation below)."""
+    query = update.callback_query
+    assert query is not None
+    parts = (query.data or "").split(":")
+    what = parts[1] if len(parts) > 1 else ""
+    lang = admin.language
+    if what == "nop" and len(parts) == 2:
+        await answer(query)
+        return
+    if what == "back" and len(parts) == 2:
+        await answer(query)
+        await _send_list(update, context, admin, *_view(context))
+        return
+    if what == "l" and len(parts) == 5:
+        _, _, status, prefecture, raw_page = parts
+        valid_area = prefecture == "-" or load_postings().prefecture(prefecture) is not None
+        if status in _LIST_STATUSES and valid_area and raw_page.isdigit() and len(raw_page) < 6:
+            await answer(query)
+            await _send_list(update, context, admin, status, prefecture, int(raw_page))
+            return
+    person_id = _person_id(parts[2]) if len(parts) > 2 else None
+    if person_id is not None:
+        if what == "c" and len(parts) == 3:
+            person, _ = await _load(context, person_id)
+            if person is None:
+                await _show_gone(update, context, admin)
+                return
+            await answer(query)
+            await _show_card(update, context, admin, person_id)
+            return
+        if what in {"ok", "no"} and len(parts) == 3:
+            await _decide(update, context, admin, person_id)
+            return
+        if what == "r" and len(parts) == 3:
+            await _role_menu(update, context, admin, person_id)
+            return
+        if what == "role" and len(parts) == 4:
+            await _set_role(update, context, admin, person_id, parts[3])
+            return
+        if what == "da" and len(parts) == 3:
+            await _duty_menu(update, context, admin, person_id)
+            return
+        if what == "dt" and len(parts) == 4:
+            await _duty_menu(update, context, admin, person_id, toggle=parts[3])
+            return
+        if what in {"sus", "act"} and len(parts) == 3:
+            await _set_status(update, context, admin, person_id, suspend=what == "sus")
+            return
+    await _toast(update, t(lang, "form.stale"), alert=True)
+
+
+# ---------------------------------------------------------------------------- altitude
+
+
+def _altitude_expired(pending: dict[str, Any]) -> bool:
+    touched = pending.get("touched")
+    if not touched:
+        return True
+    age = clock.now() - datetime.fromisoformat(touched)
+    return age.total_seconds() > ALTITUDE_TIMEOUT
+
+
+async def _ask_altitude_again(update: Update, context: Context, admin: Person, name: str) -> None:
+    low, high = ALTITUDE_RANGE
+    await reply(update, t(admin.language, "people.altitude.ask", name=name, low=low, high=high))
+
+
+@guarded(Action.MANAGE_PEOPLE)
+async def ask_altitude(update: Update, context: Context, admin: Person) -> str | int:
+    """``ppl:alt:<id>``: ask the admin to type the altitude in metres."""
+    query = update.callback_query
+    assert query is not None
+    parts = (query.data or "").split(":")
+    person_id = _person_id(parts[2]) if len(parts) == 3 else None
+    person = (await _load(context, person_id))[0] if person_id is not None else None
+    if person is None:
+        await _show_gone(update, context, admin)
+        return ConversationHandler.END
+    await answer(query)
+    context.user_data[_ALT_KEY] = {  # type: ignore[index]
+        "person": person.id,
+        "name": _name(person),
+        "touched": clock.now().isoformat(),
+    }
+    await _ask_altitude_again(update, context, admin, _name(person))
+    return ALTITUDE
+
+
+@guarded(Action.MANAGE_PEOPLE)
+async def receive_altitude(update: Update, context: Context, admin: Person) -> str | int:
+    assert context.user_data is not None
+    lang = admin.language
+    pending = context.user_data.get(_ALT_KEY) or {}
+    if not pending.get("person") or _altitude_expired(pending):
+        context.user_data.pop(_ALT_KEY, None)
+        await reply(update, t(lang, "people.altitude.expired"))
+        return ConversationHandler.END
+    message = update.effective_message
+    try:
+        metres = parse_altitude(message.text if message else None)
+    except InvalidInput:
+        low, high = ALTITUDE_RANGE
+        await reply(update, t(lang, "invalid.altitude", low=low, high=high))
+        pending["touched"] = clock.now().isoformat()
+        await _ask_altitude_again(update, context, admin, pending.get("name", ""))
+        return ALTITUDE
+    context.user_data.pop(_ALT_KEY, None)
+    person = await deps(context).db.run(people.set_altitude, admin, int(pending["person"]), metres)
+    if person is None or person.id is None:
+        await reply(update, t(lang, "people.not_found"))
+        return ConversationHandler.END
+    areas = await deps(context).db.run(people.duty_areas, person.id)
+    await reply(update, t(lang, "people.altitude.done", name=_name(person), metres=metres))
+    await reply(update, card_text(lang, person, areas), reply_markup=card_markup(lang, person))
+    return ConversationHandler.END
+
+
+@guarded(Action.MANAGE_PEOPLE)
+async def cancel_altitude(update: Update, context: Context, admin: Person) -> int:
+    assert context.user_data is not None
+    context.user_data.pop(_ALT_KEY, None)
+    await reply(update, t(admin.language, "people.altitude.cancelled"))
+    return ConversationHandler.END
+
+
+async def altitude_timeout(update: Update, context: Context) -> int:
+    """The question waited too long (no admin action happens here, so no gate)."""
+    if context.user_data is not None:
+        context.user_data.pop(_ALT_KEY, None)
+    lang = language_of(update, context, await current_person(update, context))
+    await reply(update, t(lang, "people.altitude.expired"))
+    return ConversationHandler.END
+
+
+def _leaving(handler: Callback) -> Callback:
+    """Another admin command or button while the altitude question waits: the question
+    is dropped and the other action runs (its own gate applies)."""
+
+    async def run(update: Update, context: Context) -> int:
+        if context.user_data is not None:
+            context.user_data.pop(_ALT_KEY, None)
+        await handler(update, context)
+        return ConversationHandler.END
+
+    return run
+
+
+# ---------------------------------------------------------------------------- /invite
+
+
+def _expiry_label(lang: str, days: int) -> str:
+    return t(lang, f"invite.days.{days}")
+
+
+def _uses_label(lang: str, uses: int) -> str:
+    return t(lang, f"invite.uses.{uses}")
+
+
+def _cancel_row(lang: str) -> list[tuple[str, str]]:
+    return [(t(lang, "invite.btn.cancel"), "inv:x")]
+
+
+@guarded(Action.INVITE)
+async def invite_command(update: Update, context: Context, admin: Person) -> None:
+    lang = admin.language
+    rows = [[(t(lang, f"role.{role}"), f"inv:r:{role}")] for role in Role]
+    await reply(
+        update, t(lang, "invite.choose_role"), reply_markup=buttons([*rows, _cancel_row(lang)])
+    )
+
+
+def _parse_invite(parts: list[str]) -> tuple[Role, int | None, int | None] | None:
+    """(role, days, uses) from ``inv:<step>:<role>[:<days>[:<uses>]]``; None when forged."""
+    if len(parts) < 3 or parts[2] not in {r.value for r in Role}:
+        return None
+    days = uses = None
+    if len(parts) > 3:
+        if not parts[3].isdigit() or int(parts[3]) not in INVITE_DAYS:
+            return None
+        days = int(parts[3])
+    if len(parts) > 4:
+        if not parts[4].isdigit() or int(parts[4]) not in INVITE_USES:
+            return None
+        uses = int(parts[4])
+    return Role(parts[2]), days, uses
+
+
+@guarded(Action.INVITE)
+async def on_invite_button(update: Update, context: Context, admin: Person) -> None:
+    query = update.callback_query
+    assert query is not None
+    lang = admin.language
+    parts = (query.data or "").split(":")
+    step = parts[1] if len(parts) > 1 else ""
+    if step == "x" and len(parts) == 2:
+        await answer(query)
+        await _show(update, t(lang, "invite.cancelled"), None)
+        return
+    expected_length = {"r": 3, "e": 4, "u": 5}.get(step)
+    parsed = _parse_invite(parts) if len(parts) == expected_length else None
+    if parsed is None:
+        await _toast(update, t(lang, "form.stale"), alert=True)
+        return
+    role, days, uses = parsed
+    role_label = t(lang, f"role.{role}")
+    if step == "r":
+        await answer(query)
+        rows = [[(_expiry_label(lang, d), f"inv:e:{role}:{d}")] for d in INVITE_DAYS]
+        text = t(lang, "invite.choose_expiry", role=role_label)
+        await _show(update, text, buttons([*rows, _cancel_row(lang)]))
+        return
+    assert days is not None
+    if step == "e":
+        await answer(query)
+        rows = [[(_uses_label(lang, u), f"inv:u:{role}:{days}:{u}")] for u in INVITE_USES]
+        text = t(lang, "invite.choose_uses", role=role_label, expiry=_expiry_label(lang, days))
+        await _show(update, text, buttons([*rows, _cancel_row(lang)]))
+        return
+    assert uses is not None
+    invitation = await deps(context).db.run(
+        people.create_invitation,
+        admin,
+        role,
+        timedelta(days=days) if days else None,
+        uses or None,
+    )
+    await answer(query)
+    link = f"https://t.me/{context.bot.username}?start={invitation.code}"
+    zone = deps(context).settings.zone
+    expires = (
+        invitation.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        if invitation.expires_at
+        else t(lang, "invite.never")
+    )
+    text = t(
+        lang,
+        "invite.created",
+        role=role_label,
+        expires=expires,
+        uses=_uses_label(lang, uses),
+        link=link,
+    )
+    markup = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(t(lang, "invite.btn.copy"), copy_text=CopyTextButton(link))],
+            [
+                InlineKeyboardButton(
+                    t(lang, "invite.btn.share"),
+                    url=f"https://t.me/share/url?url={quote(link, safe='')}",
+                )
+            ],
+        ]
+    )
+    await _show(update, text, markup)
+
+
+# ---------------------------------------------------------------------------- assembly
+
+
+def _altitude_conversation() -> ConversationHandler[Any]:
+    leave_buttons = [
+        CallbackQueryHandler(_leaving(on_people_button), pattern=r"^ppl:"),
+        CallbackQueryHandler(_leaving(on_invite_button), pattern=r"^inv:"),
+    ]
+    private = filters.ChatType.PRIVATE
+    with warnings.catch_warnings():
+        # One altitude question per admin at a time: button presses are tracked per chat and
+        # user, not per message (PTB warns about that choice).
+        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
+        return ConversationHandler(
+            entry_points=[CallbackQueryHandler(ask_altitude, pattern=r"^ppl:alt:")],
+            states={
+                ALTITUDE: [MessageHandler(~filters.COMMAND, receive_altitude), *leave_buttons],
+                ConversationHandler.TIMEOUT: [TypeHandler(Update, altitude_timeout)],
+            },
+            fallbacks=[
+                CommandHandler("cancel", cancel_altitude),
+                CommandHandler("people", _leaving(people_command), filters=private),
+                CommandHandler("invite", _leaving(invite_command), filters=private),
+            ],
+            name=ALTITUDE_CONVERSATION,
+            persistent=True,
+            allow_reentry=True,
+            conversation_timeout=timedelta(seconds=ALTITUDE_TIMEOUT),
+        )
 
 
 def build() -> list[BaseHandler]:
-    return []
+    private = filters.ChatType.PRIVATE
+    return [
+        _altitude_conversation(),
+        CommandHandler("people", people_command, filters=private),
+        CommandHandler("invite", invite_command, filters=private),
+        CallbackQueryHandler(on_people_button, pattern=r"^ppl:"),
+        CallbackQueryHandler(on_invite_button, pattern=r"^inv:"),
+    ]

@@ -94,8 +94,11 @@ async def on_decision(update: Update, context: Context, admin: Person) -> None:
         key = "approve.you_are_in"
     else:
         key = "approve.you_are_rejected"
+    markup = menus.main_keyboard(person.language) if person.status == Status.ACTIVE else None
     try:
-        await context.bot.send_message(person.telegram_id, t(person.language, key))
+        await context.bot.send_message(
+            person.telegram_id, t(person.language, key), reply_markup=markup
+        )
     except TelegramError:
         pass
 

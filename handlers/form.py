@@ -139,7 +139,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
     """Show the prompt for `field` and return it as the conversation state."""
     lang = _lang(update, context)
     draft = _draft(context)
-    markup: Any = ReplyKeyboardRemove()
+    markup: Any = _plain_keyboard(context, lang)
     key = f"form.ask.{field}"
     values: dict[str, Any] = {}
     postings = load_postings()
@@ -191,13 +191,18 @@ async def ask(update: Update, context: Context, field: str) -> str:
                 [(t(lang, "form.end.unknown"), "f:end:none")],
             ]
         )
-    elif field == "contact_name":
-        markup = ReplyKeyboardRemove()
     _form(context)["current"] = field
     _form(context)["touched"] = clock.now().isoformat()
     await _persist_now(update, context, field)
     await reply(update, t(lang, key, **values), reply_markup=markup)
     return field
+
+
+def _plain_keyboard(context: Context, lang: str) -> Any:
+    """Registration shows no keyboard; an active person editing keeps SOS at hand."""
+    if _form(context).get("mode") == "edit":
+        return menus.main_keyboard(lang)
+    return ReplyKeyboardRemove()
 
 
 async def _persist_now(update: Update, context: Context, state: str) -> None:
@@ -282,7 +287,7 @@ async def _already_known(update: Update, context: Context, person: Person) -> in
     lang = person.language
     if person.status == Status.ACTIVE:
         await menus.set_person_menu(context.bot, person)
-        await reply(update, t(lang, "form.already_active"))
+        await reply(update, t(lang, "form.already_active"), reply_markup=menus.main_keyboard(lang))
     else:
         await reply(update, t(lang, f"deny.{person.status}"))
     return ConversationHandler.END
@@ -549,7 +554,7 @@ async def _confirm(update: Update, context: Context, value: str) -> str | int:
     context.user_data.pop("language", None)  # type: ignore[union-attr]
     if person.status == Status.ACTIVE:
         await menus.set_person_menu(context.bot, person)
-        await reply(update, t(lang, "form.welcome_active"))
+        await reply(update, t(lang, "form.welcome_active"), reply_markup=menus.main_keyboard(lang))
     else:
         await reply(update, t(lang, "form.submitted"))
         await approvals.notify_admins(context, person)
@@ -576,7 +581,7 @@ async def _save_edit(update: Update, context: Context) -> int:
         _clear(context)
         return ConversationHandler.END
     _clear(context)
-    await reply(update, t(lang, "form.saved"), reply_markup=ReplyKeyboardRemove())
+    await reply(update, t(lang, "form.saved"), reply_markup=menus.main_keyboard(lang))
     return ConversationHandler.END
 
 
@@ -605,15 +610,18 @@ async def cancel(update: Update, context: Context) -> int:
     lang = _lang(update, context)
     mode = _form(context).get("mode")
     _clear(context)
-    key = "form.cancelled_edit" if mode == "edit" else "form.cancelled"
-    await reply(update, t(lang, key), reply_markup=ReplyKeyboardRemove())
+    if mode == "edit":
+        await reply(update, t(lang, "form.cancelled_edit"), reply_markup=menus.main_keyboard(lang))
+    else:
+        await reply(update, t(lang, "form.cancelled"), reply_markup=ReplyKeyboardRemove())
     return ConversationHandler.END
 
 
 async def on_timeout(update: Update, context: Context) -> int:
     lang = _lang(update, context)
+    markup = _plain_keyboard(context, lang)
     _clear(context)
-    await reply(update, t(lang, "form.expired"), reply_markup=ReplyKeyboardRemove())
+    await reply(update, t(lang, "form.expired"), reply_markup=markup)
     return ConversationHandler.END
 
 

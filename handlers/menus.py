@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from telegram import Bot, BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
 from telegram.error import TelegramError
 
 from models import Person, Role, Status
@@ -54,3 +61,19 @@ async def reset_person_menu(bot: Bot, telegram_id: int) -> None:
         await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=telegram_id))
     except TelegramError:
         pass
+
+
+def main_keyboard(language: str) -> ReplyKeyboardMarkup:
+    """The reply keyboard an active person always has: SOS in one tap, and the check-in.
+
+    Forms for active people must not remove it (use this instead of ReplyKeyboardRemove)."""
+    return ReplyKeyboardMarkup(
+        [[KeyboardButton(t(language, "main.sos")), KeyboardButton(t(language, "main.checkin"))]],
+        resize_keyboard=True,
+        is_persistent=True,
+    )
+
+
+def main_button_texts(key: str) -> set[str]:
+    """The text a tap on a main-keyboard button sends, in every language (for filters)."""
+    return {t(language, key) for language in LANGUAGES}
