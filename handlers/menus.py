@@ -21,6 +21,7 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.CADRE: MEMBER_COMMANDS,
     Role.DUTY_OFFICER: MEMBER_COMMANDS,
     Role.ADMIN: ("people", "invite", *MEMBER_COMMANDS),
+    Role.CONTACT: ("help", "language", "mydata", "deleteme"),
 }
 
 

@@ -15,6 +15,7 @@ class Role(StrEnum):
     CADRE = "cadre"
     DUTY_OFFICER = "duty_officer"
     ADMIN = "admin"
+    CONTACT = "contact"  # a cadre's emergency contact: told of that cadre's alerts, nothing else
 
 
 class Status(StrEnum):

@@ -1,7 +1,8 @@
-"""The one place that decides who may do what."""
+"""The one place that decides who may do what, and which area a person may see."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from models import Person, Role, Status
@@ -12,12 +13,30 @@ class Action(StrEnum):
     MANAGE_PEOPLE = "manage_people"  # /people and every action on a person
     APPROVE = "approve"  # approve or reject a registration
     INVITE = "invite"  # /invite
+    RAISE_SOS = "raise_sos"  # /sos and the 🆘 button
+    HANDLE_ALERTS = "handle_alerts"  # acknowledge / resolve alerts, /alerts, /alert
+    GO_ON_DUTY = "go_on_duty"  # /onduty, /offduty
+    MANAGE_ROSTER = "manage_roster"  # weekly duty shifts
+    MANAGE_DIRECTORY = "manage_directory"  # emergency numbers and hospitals
+    CHECKIN = "checkin"  # daily health check-in, /history, /trend
+    VIEW_AREA = "view_area"  # /today, /export, /overdue, /upcoming for one's area
+    MANAGE_SCHEDULES = "manage_schedules"  # set or move someone's rest or exam dates
+    REQUEST_OXYGEN = "request_oxygen"  # /oxygen
+    HANDLE_OXYGEN = "handle_oxygen"  # acknowledge and deliver oxygen requests
+    ASK = "ask"  # policy questions
+    MANAGE_KB = "manage_kb"  # /kb, answering handoffs, /kbstats
+    BROADCAST = "broadcast"  # /broadcast, /broadcasts
 
 
+_MEMBER = frozenset(
+    {Action.OWN_DATA, Action.RAISE_SOS, Action.CHECKIN, Action.REQUEST_OXYGEN, Action.ASK}
+)
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.CADRE: frozenset({Action.OWN_DATA}),
-    Role.DUTY_OFFICER: frozenset({Action.OWN_DATA}),
+    Role.CADRE: _MEMBER,
+    Role.DUTY_OFFICER: _MEMBER
+    | {Action.HANDLE_ALERTS, Action.GO_ON_DUTY, Action.VIEW_AREA, Action.HANDLE_OXYGEN},
     Role.ADMIN: frozenset(Action),
+    Role.CONTACT: frozenset({Action.OWN_DATA}),
 }
 
 
@@ -56,3 +75,20 @@ def actions_for(person: Person | None) -> frozenset[Action]:
     if person is None or person.status != Status.ACTIVE:
         return frozenset()
     return _ROLE_ACTIONS[Role(person.role)]
+
+
+def visible_prefectures(person: Person, duty_areas: Iterable[str]) -> frozenset[str] | None:
+    """The prefectures whose people a person may see: None means all (admins); a duty
+    officer sees their duty areas; anyone else sees no one else's data."""
+    if person.status != Status.ACTIVE:
+        return frozenset()
+    if person.role == Role.ADMIN:
+        return None
+    if person.role == Role.DUTY_OFFICER:
+        return frozenset(duty_areas)
+    return frozenset()
+
+
+def may_see(person: Person, duty_areas: Iterable[str], prefecture: str | None) -> bool:
+    area = visible_prefectures(person, duty_areas)
+    return area is None or (prefecture is not None and prefecture in area)
