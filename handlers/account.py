@@ -162,6 +162,12 @@ async def on_other_text(update: Update, context: Context) -> None:
         await reply(update, t(lang, "fallback.text"))
 
 
+async def cancel_nothing(update: Update, context: Context) -> None:
+    """/cancel outside any form."""
+    person = await current_person(update, context)
+    await reply(update, t(language_of(update, context, person), "form.nothing_to_cancel"))
+
+
 async def on_stale_button(update: Update, context: Context) -> None:
     """A button nobody handles any more (an old form, a forged payload): answer it politely."""
     person = await current_person(update, context)
@@ -179,6 +185,7 @@ def build() -> list[BaseHandler]:
         CommandHandler("mydata", mydata_command),
         CommandHandler("deleteme", deleteme_command),
         CallbackQueryHandler(on_delete, pattern=r"^del:"),
+        CommandHandler("cancel", cancel_nothing),
     ]
 
 
