@@ -5,16 +5,21 @@ from __future__ import annotations
 from tests.emulator.driver import FakeUser
 
 
-async def register_in_english(
-    user: FakeUser, *, name: str = "Li Wei", county: str = "aba.barkam", payload: str = ""
-) -> None:
-    """Fill the whole registration form in English (county seat altitude) and submit it."""
+async def begin_in_english(user: FakeUser, payload: str = "") -> None:
+    """/start, pick English, agree to the consent: the form then asks for the real name."""
     await user.send(f"/start {payload}".strip())
     await user.wait_for("choose your language")
     await user.press("English")
     await user.wait_for("Separate consent")
     await user.press("f:consent:yes")
     await user.wait_for("real name")
+
+
+async def register_in_english(
+    user: FakeUser, *, name: str = "Li Wei", county: str = "aba.barkam", payload: str = ""
+) -> None:
+    """Fill the whole registration form in English (county seat altitude) and submit it."""
+    await begin_in_english(user, payload)
     await user.send(name)
     await user.wait_for("phone number")
     await user.send("13800138000")

@@ -10,30 +10,13 @@ from sqlmodel import select
 
 from models import AuditEntry, Consent, EmergencyContact
 from services import clock, people
-from services.people import Draft
+from tests import factories
 
 
 def registered(bot, telegram_id: int = 1001, language: str = "en", approve: bool = True):
-    draft = Draft(
-        language=language,
-        consent_version=people.CONSENT_VERSION,
-        real_name="Li Wei",
-        phone="+8613800138000",
-        home_unit="Hangzhou Health Commission",
-        prefecture="ganzi",
-        county="ganzi.litang",
-        posting_altitude_m=4014,
-        altitude_source="county",
-        assignment_start="2026-03-01",
-        contact_name="Wang Fang",
-        contact_phone="+8613900139000",
+    return factories.person(
+        bot.db, telegram_id, approve=approve, language=language, assignment_end=None
     )
-    person = bot.db.call(people.submit_registration, telegram_id, "Li", draft)
-    if approve:
-        bot.db.call(people.ensure_admins, [9001], "zh-Hans")
-        admin = bot.db.call(people.find, 9001)
-        person = bot.db.call(people.decide, admin, person.id, True)
-    return person
 
 
 async def test_me_shows_the_profile_with_edit_buttons(bot):

@@ -8,32 +8,13 @@ from sqlmodel import select
 
 from models import AuditEntry, Consent, EmergencyContact, Person, Role, Status
 from services import people
-from services.people import Draft, RegistrationError
+from services.people import RegistrationError
 from services.permissions import Action, Denial, check
-
-
-def complete_draft(**overrides) -> Draft:
-    values = dict(
-        language="en",
-        consent_version=people.CONSENT_VERSION,
-        real_name="Li Wei",
-        phone="+8613800138000",
-        home_unit="Hangzhou Health Commission",
-        prefecture="ganzi",
-        county="ganzi.litang",
-        posting_altitude_m=4014,
-        altitude_source="county",
-        assignment_start="2026-03-01",
-        assignment_end="2027-03-01",
-        contact_name="Wang Fang",
-        contact_phone="+8613900139000",
-    )
-    values.update(overrides)
-    return Draft(**values)
+from tests import factories
 
 
 def register(db, telegram_id=1001, **overrides) -> Person:
-    return db.call(people.submit_registration, telegram_id, "Li", complete_draft(**overrides))
+    return factories.person(db, telegram_id, approve=False, **overrides)
 
 
 def test_a_submitted_registration_waits_for_approval_with_consent_and_contact(db):

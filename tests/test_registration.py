@@ -7,6 +7,8 @@ from sqlmodel import select
 
 from models import AuditEntry, Consent, EmergencyContact, Person, Status
 from services import people
+from tests import factories
+from tests.flows import begin_in_english
 
 ZH = "zh-hans"
 
@@ -179,12 +181,7 @@ async def test_bad_input_at_every_typed_step_is_refused_politely(bot, bad):
 
 async def test_a_phone_number_of_letters_and_a_county_that_does_not_exist(bot):
     user = bot.user(1005, "Bad", language_code="en")
-    await user.send("/start")
-    await user.wait_for("choose your language")
-    await user.press("English")
-    await user.next_message()
-    await user.press("f:consent:yes")
-    await user.next_message()
+    await begin_in_english(user)
     await user.send("Li Wei")
     await user.next_message()
     await user.send("one three eight")
@@ -208,12 +205,7 @@ async def test_a_phone_number_of_letters_and_a_county_that_does_not_exist(bot):
 
 async def test_someone_elses_contact_is_not_accepted_as_ones_own_phone(bot):
     user = bot.user(1006, "Bad", language_code="en")
-    await user.send("/start")
-    await user.wait_for("choose your language")
-    await user.press("English")
-    await user.next_message()
-    await user.press("f:consent:yes")
-    await user.next_message()
+    await begin_in_english(user)
     await user.send("Li Wei")
     await user.next_message()
     await user.share_contact("+8613900139000", user_id=4242, first_name="Other")
@@ -235,12 +227,7 @@ async def test_declining_consent_stores_nothing(bot):
 
 async def test_a_restart_mid_registration_loses_nothing(bot):
     user = bot.user(1008, "Restart", language_code="en")
-    await user.send("/start")
-    await user.wait_for("choose your language")
-    await user.press("English")
-    await user.next_message()
-    await user.press("f:consent:yes")
-    await user.next_message()
+    await begin_in_english(user)
     await user.send("Li Wei")
     await user.next_message()
     await user.send("13800138000")
@@ -269,22 +256,7 @@ async def test_an_old_button_after_the_form_moved_on_is_answered_not_obeyed(bot)
 
 
 async def test_pending_people_are_told_they_wait_and_can_still_see_their_data(bot):
-    bot.db.call(
-        people.submit_registration,
-        1010,
-        "P",
-        people.Draft(
-            language="en",
-            consent_version="v",
-            real_name="Li Wei",
-            phone="+8613800138000",
-            home_unit="Unit A",
-            prefecture="ganzi",
-            county="ganzi.kangding",
-            contact_name="Wang Fang",
-            contact_phone="+8613900139000",
-        ),
-    )
+    factories.person(bot.db, 1010, approve=False)
     user = bot.user(1010, "P", language_code="en")
     await user.send("/start")
     assert "waiting for an administrator" in (await user.next_message()).text
@@ -296,22 +268,7 @@ async def test_pending_people_are_told_they_wait_and_can_still_see_their_data(bo
 
 
 async def test_admins_see_a_refusal_audited_when_a_stranger_presses_approve(bot):
-    bot.db.call(
-        people.submit_registration,
-        1011,
-        "P",
-        people.Draft(
-            language="en",
-            consent_version="v",
-            real_name="Li Wei",
-            phone="+8613800138000",
-            home_unit="Unit A",
-            prefecture="ganzi",
-            county="ganzi.kangding",
-            contact_name="Wang Fang",
-            contact_phone="+8613900139000",
-        ),
-    )
+    factories.person(bot.db, 1011, approve=False)
     person = bot.db.call(people.find, 1011)
     stranger = bot.user(1012, "Eve", language_code="en")
     await stranger.send("/help")
