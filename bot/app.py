@@ -63,7 +63,8 @@ def register_handlers(application: Application, settings: Settings) -> None:
     further processing, so an SOS works in the middle of any form."""
     application.add_handlers(sos.build_emergency(), group=EMERGENCY_GROUP)
     application.add_handler(form.build(settings.form_timeout))
-    for feature in (checkin, schedules, broadcast, ask, sos, approvals, admin, account):
+    # Conversations that take typed answers come before features that read free text.
+    for feature in (approvals, admin, checkin, schedules, broadcast, sos, ask, account):
         application.add_handlers(feature.build())
     application.add_handlers(account.build_fallbacks())
     application.add_handler(TypeHandler(Update, flush_after_update), group=FLUSH_GROUP)

@@ -22,15 +22,19 @@ and the steps of the altitude question. Callback data (all well under 64 bytes):
 
 from __future__ import annotations
 
-import html
-import re
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    CopyTextButton,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     BaseHandler,
@@ -52,6 +56,7 @@ from handlers.common import (
     deps,
     guarded,
     language_of,
+    plain_text,
     reply,
 )
 from models import Person, Role, Status
@@ -76,6 +81,8 @@ STATUS_ICONS = {
     Status.SUSPENDED: "⛔",
     Status.REJECTED: "❌",
 }
+ASSIGNABLE_ROLES = (Role.CADRE, Role.DUTY_OFFICER, Role.ADMIN)  # by /people and /invite
+_ROLE_CODES = {role.value for role in ASSIGNABLE_ROLES}
 INVITE_DAYS = (1, 7, 30, 0)  # 0: never expires
 INVITE_USES = (1, 5, 20, 0)  # 0: unlimited
 _MAX_ID_DIGITS = 18  # larger numbers are forged data (and overflow SQLite's INTEGER)
@@ -86,13 +93,8 @@ Callback = Callable[[Update, Context], Awaitable[Any]]
 # ---------------------------------------------------------------------------- helpers
 
 
-def _plain(text: str) -> str:
-    """Callback answers are plain text (at most 200 characters)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", text))[:200]
-
-
 async def _toast(update: Update, text: str, alert: bool = False) -> None:
-    await answer(update.callback_query, _plain(text), alert=alert)
+    await answer(update.callback_query, text, alert=alert)
 
 
 def _person_id(raw: str) -> int | None:
@@ -137,9 +139,19 @@ async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) 
 
 
 async def _tell(context: Context, person: Person, key: str, **values: Any) -> None:
-    """A message to the person concerned, in their language (they may have blocked the bot)."""
+    """A message to the person concerned, in their language (they may have blocked the bot).
+
+    An active person gets the main keyboard (SOS, check-in) with it; a suspended person,
+    whom those buttons would only refuse, has it removed."""
+    markup: Any = None
+    if person.status == Status.ACTIVE:
+        markup = menus.main_keyboard(person.language)
+    elif person.status == Status.SUSPENDED:
+        markup = ReplyKeyboardRemove()
     try:
-        await context.bot.send_message(person.telegram_id, t(person.language, key, **values))
+        await context.bot.send_message(
+            person.telegram_id, t(person.language, key, **values), reply_markup=markup
+        )
     except TelegramError:
         pass
 
@@ -174,7 +186,7 @@ def list_view(
         t(
             lang,
             "people.list.header",
-            status=_plain(status_label),
+            status=plain_text(status_label),
             prefecture=area_label,
             total=result.total,
             page=result.page + 1,
@@ -184,19 +196,19 @@ def list_view(
     first = result.page * people.PAGE_SIZE + 1
     person_buttons: list[tuple[str, str]] = []
     for number, person in enumerate(result.people, start=first):
+        icon = STATUS_ICONS.get(Status(person.status), "")
         lines.append(
             t(
                 lang,
                 "people.list.line",
                 number=number,
-                icon=STATUS_ICONS.get(Status(person.status), ""),
+                icon=icon,
                 name=_name(person),
                 role=t(lang, f"role.{person.role}"),
                 status=t(lang, f"people.status.{person.status}"),
                 posting=_posting(lang, person),
             )
         )
-        icon = STATUS_ICONS.get(Status(person.status), "")
         person_buttons.append((f"{number}. {icon} {_name(person)}"[:60], f"ppl:c:{person.id}"))
     if not result.people:
         lines.append(t(lang, "people.list.empty"))
@@ -327,7 +339,7 @@ def _role_markup(lang: str, person: Person) -> InlineKeyboardMarkup:
                 f"ppl:role:{person.id}:{role}",
             )
         ]
-        for role in Role
+        for role in ASSIGNABLE_ROLES
     ]
     rows.append([(t(lang, "people.btn.back"), f"ppl:c:{person.id}")])
     return buttons(rows)
@@ -370,7 +382,7 @@ async def _set_role(
     update: Update, context: Context, admin: Person, person_id: int, raw_role: str
 ) -> None:
     lang = admin.language
-    if raw_role not in {r.value for r in Role}:
+    if raw_role not in _ROLE_CODES:
         await _toast(update, t(lang, "form.stale"), alert=True)
         return
     role = Role(raw_role)
@@ -633,7 +645,7 @@ def _cancel_row(lang: str) -> list[tuple[str, str]]:
 @guarded(Action.INVITE)
 async def invite_command(update: Update, context: Context, admin: Person) -> None:
     lang = admin.language
-    rows = [[(t(lang, f"role.{role}"), f"inv:r:{role}")] for role in Role]
+    rows = [[(t(lang, f"role.{role}"), f"inv:r:{role}")] for role in ASSIGNABLE_ROLES]
     await reply(
         update, t(lang, "invite.choose_role"), reply_markup=buttons([*rows, _cancel_row(lang)])
     )
@@ -641,7 +653,7 @@ async def invite_command(update: Update, context: Context, admin: Person) -> Non
 
 def _parse_invite(parts: list[str]) -> tuple[Role, int | None, int | None] | None:
     """(role, days, uses) from ``inv:<step>:<role>[:<days>[:<uses>]]``; None when forged."""
-    if len(parts) < 3 or parts[2] not in {r.value for r in Role}:
+    if len(parts) < 3 or parts[2] not in _ROLE_CODES:
         return None
     days = uses = None
     if len(parts) > 3:
@@ -733,6 +745,9 @@ def _altitude_conversation() -> ConversationHandler[Any]:
         CallbackQueryHandler(_leaving(on_invite_button), pattern=r"^inv:"),
     ]
     private = filters.ChatType.PRIVATE
+    # A tap on the main keyboard (SOS, check-in) is not an answer: it goes to its feature.
+    main_buttons = menus.main_button_texts("main.sos") | menus.main_button_texts("main.checkin")
+    answer_filter = ~filters.COMMAND & ~filters.Text(sorted(main_buttons))
     with warnings.catch_warnings():
         # One altitude question per admin at a time: button presses are tracked per chat and
         # user, not per message (PTB warns about that choice).
@@ -740,7 +755,7 @@ def _altitude_conversation() -> ConversationHandler[Any]:
         return ConversationHandler(
             entry_points=[CallbackQueryHandler(ask_altitude, pattern=r"^ppl:alt:")],
             states={
-                ALTITUDE: [MessageHandler(~filters.COMMAND, receive_altitude), *leave_buttons],
+                ALTITUDE: [MessageHandler(answer_filter, receive_altitude), *leave_buttons],
                 ConversationHandler.TIMEOUT: [TypeHandler(Update, altitude_timeout)],
             },
             fallbacks=[

@@ -99,10 +99,11 @@ def buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
 
 
 async def answer(query: CallbackQuery | None, text: str | None = None, alert: bool = False) -> None:
-    """Every callback query is answered exactly once, so the button stops spinning."""
+    """Every callback query is answered exactly once, so the button stops spinning.
+    Catalog text is HTML; a callback answer is plain text of at most 200 characters."""
     if query is None:
         return
-    await query.answer(text, show_alert=alert)
+    await query.answer(plain_text(text) if text else None, show_alert=alert)
 
 
 Handler = Callable[[Update, Context, Person], Awaitable[R]]
@@ -153,7 +154,7 @@ async def refuse(
     )
     text = t(language_of(update, context, person), f"deny.{denial}")
     if query is not None:
-        await answer(query, _plain(text), alert=True)
+        await answer(query, text, alert=True)
     else:
         await reply(update, text)
 
@@ -184,6 +185,6 @@ def _command_of(update: Update) -> str:
     return text.split()[0][:64] if text.startswith("/") else ""
 
 
-def _plain(text: str) -> str:
-    """Callback answers are plain text (at most 200 characters)."""
+def plain_text(text: str) -> str:
+    """Catalog HTML as plain text (callback answers), at most 200 characters."""
     return html.unescape(re.sub(r"<[^>]+>", "", text))[:200]
