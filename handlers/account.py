@@ -8,7 +8,7 @@ from typing import Any
 from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import menus
+from handlers import ask, menus
 from handlers.common import (
     Context,
     answer,
@@ -20,9 +20,9 @@ from handlers.common import (
     reply,
 )
 from models import Person, Status
-from services import people
+from services import own_data, people
 from services.i18n import LANGUAGES, t
-from services.permissions import Action
+from services.permissions import Action, check
 from services.postings import load_postings
 
 LANGUAGE_LABELS = {"zh-Hans": "中文", "en": "English"}
@@ -114,7 +114,7 @@ async def me_command(update: Update, context: Context, person: Person) -> None:
 
 @guarded(Action.OWN_DATA)
 async def mydata_command(update: Update, context: Context, person: Person) -> None:
-    data = await deps(context).db.run(people.export_own_data, person.telegram_id)
+    data = await deps(context).db.run(own_data.export, person.telegram_id)
     payload = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     message = update.effective_message
     assert message is not None
@@ -151,15 +151,20 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
 
 
 async def on_other_text(update: Update, context: Context) -> None:
-    """Free text outside any form: say what the bot can do for this person."""
+    """Free text outside any form is a question for the policy knowledge base; an unknown
+    command gets a pointer to /help."""
     person = await current_person(update, context)
     lang = language_of(update, context, person)
+    message = update.effective_message
+    text = message.text if message and message.text else ""
     if person is None:
         await reply(update, t(lang, "deny.unregistered"))
     elif person.status != Status.ACTIVE:
         await reply(update, t(lang, f"deny.{person.status}"))
-    else:
+    elif text.startswith("/") or check(person, Action.ASK) is not None:
         await reply(update, t(lang, "fallback.text"))
+    else:
+        await ask.answer_question(update, context, person, text)
 
 
 async def cancel_nothing(update: Update, context: Context) -> None:

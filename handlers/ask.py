@@ -1,9 +1,708 @@
-"""Planned feature module; see the issue tracker. build() returns its handlers."""
+"""Policy questions: answers with sources, feedback, "Ask a person", and the admins' side.
+
+Anyone with `Action.ASK` asks with free text (the free-text fallback calls
+`answer_question`) or ``/ask <question>``, and uses the buttons under the answers. With
+`Action.MANAGE_KB`: ``/kb`` (list, show, retire, upload), a .md or .txt file sent to the
+bot, ``/questions``, ``/kbstats``, and Reply / Save as FAQ on handed-over questions. An
+admin's reply is the next text they send after pressing Reply, or a Telegram reply to the
+handed-over question.
+
+Callback data (all well under 64 bytes):
+
+    kb:up:<question id> / kb:dn:<question id>   feedback on an answer
+    kb:ho:<question id>                        Ask a person
+    kb:t:<question id>:<topic key>             open one of the topics offered
+    kb:rp:<handoff id>                         admin: reply to a handed-over question
+    kb:rc                                      admin: cancel the reply
+    kb:faq:<handoff id>                        admin: save the reply as an FAQ
+"""
 
 from __future__ import annotations
 
-from telegram.ext import BaseHandler
+import asyncio
+from datetime import datetime, timedelta
+
+from telegram import Bot, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from handlers.common import Context, answer, buttons, deps, guarded, refuse, reply
+from models import KbHandoff, Person
+from models.knowledge import DocumentOrigin
+from services import clock, people
+from services.db import Database
+from services.i18n import Html, escape, t
+from services.kb import answering, documents, handoffs, library, questions, render, store
+from services.kb.answering import Outcome, Result
+from services.kb.documents import DocumentError
+from services.kb.index import KnowledgeBase, Source
+from services.kb.text import short
+from services.permissions import Action, check
+from services.postings import load_postings
+
+_KB = "kb_index"
+_KB_LOCK = "kb_index_lock"
+_REPLYING = "kb_reply"  # user_data: [handoff id, ISO time] while an admin types a reply
+REPLY_WINDOW = timedelta(minutes=30)
+REMINDER_LIST = 10
+RELATED_SCORE = 0.75  # a second topic scoring this close to the best is offered as a button
+
+
+# --- the index ------------------------------------------------------------------------------
+
+
+async def knowledge(context: Context) -> KnowledgeBase:
+    """The index, built on first use (or by `warm_up`) and kept in bot_data."""
+    return await _knowledge(context.application)
+
+
+async def _knowledge(application: Application) -> KnowledgeBase:
+    data = application.bot_data
+    kb = data.get(_KB)
+    if kb is None:
+        lock = data.setdefault(_KB_LOCK, asyncio.Lock())
+        async with lock:
+            kb = data.get(_KB)
+            if kb is None:
+                kb = await data["deps"].db.run(library.build)
+                data[_KB] = kb
+    return kb
+
+
+async def warm_up(application: Application) -> None:
+    """Build the index at start-up (post_init), so that the first question is quick."""
+    await _knowledge(application)
+
+
+# --- asking ---------------------------------------------------------------------------------
+
+
+async def answer_question(update: Update, context: Context, person: Person, text: str) -> None:
+    """Answer free text from `person` (the fallback for text outside any conversation).
+
+    An admin who pressed Reply, or who replies in Telegram to a handed-over question, is
+    answering that question instead.
+    """
+    text = text or ""
+    if await _admin_reply(update, context, person, text):
+        return
+    denial = check(person, Action.ASK)
+    if denial is not None:
+        await refuse(update, context, person, Action.ASK, denial)
+        return
+    await _answer(update, context, person, text)
+
+
+@guarded(Action.ASK)
+async def ask_command(update: Update, context: Context, person: Person) -> None:
+    text = " ".join(context.args or [])
+    if not text.strip():
+        await reply(update, t(person.language, "kb.ask.usage"))
+        return
+    await _answer(update, context, person, text)
+
+
+async def _answer(update: Update, context: Context, person: Person, text: str) -> None:
+    kb = await knowledge(context)
+    result = await asyncio.to_thread(answering.ask, kb, text)
+    lang = person.language
+    row = await deps(context).db.run(questions.log, person.id, lang, text, result)
+    assert row.id is not None
+    message, markup = _response(kb, lang, result, row.id)
+    await reply(update, message, reply_markup=markup)
+
+
+def _feedback_rows(lang: str, question_id: int) -> list[list[tuple[str, str]]]:
+    return [
+        [
+            (t(lang, "kb.button.up"), f"kb:up:{question_id}"),
+            (t(lang, "kb.button.down"), f"kb:dn:{question_id}"),
+        ]
+    ]
+
+
+def _response(
+    kb: KnowledgeBase, lang: str, result: Result, question_id: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    person_row = [(t(lang, "kb.button.person"), f"kb:ho:{question_id}")]
+    best = result.best
+    if result.outcome == Outcome.ANSWER and best is not None:
+        rows = _feedback_rows(lang, question_id)
+        for hit in result.hits[1:2]:
+            if hit.score >= RELATED_SCORE * best.score:
+                label = "→ " + render.topic_label(lang, hit.topic)
+                rows.append([(label, f"kb:t:{question_id}:{hit.topic.key}")])
+        return render.answer(kb, lang, best.topic), buttons([*rows, person_row])
+    if result.outcome == Outcome.NOT_SURE:
+        rows = [
+            [(render.topic_label(lang, hit.topic), f"kb:t:{question_id}:{hit.topic.key}")]
+            for hit in result.hits[: answering.TOPICS_OFFERED]
+        ]
+        return t(lang, "kb.not_sure"), buttons([*rows, person_row])
+    if result.outcome == Outcome.OUT_OF_SCOPE:
+        return t(lang, "kb.out_of_scope"), buttons([person_row])
+    if result.outcome == Outcome.SMALL_TALK:
+        return t(lang, "kb.small_talk"), None
+    return t(lang, "kb.too_short"), None
+
+
+def _fields(data: str | None, count: int) -> list[str] | None:
+    """The fields after ``kb:<verb>:``, the first one numeric; None when malformed."""
+    parts = (data or "").split(":")[2:]
+    if len(parts) != count or not parts[0].isdigit() or len(parts[0]) > 12:
+        return None
+    return parts
+
+
+async def _stale(update: Update, lang: str, key: str = "form.stale") -> None:
+    await answer(update.callback_query, t(lang, key), alert=True)
+
+
+@guarded(Action.ASK)
+async def on_feedback(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None
+    lang = person.language
+    fields = _fields(query.data, 1)
+    value = 1 if (query.data or "").startswith("kb:up:") else -1
+    db = deps(context).db
+    if fields is None or not await db.run(questions.set_feedback, int(fields[0]), person.id, value):
+        await _stale(update, lang)
+        return
+    await answer(query, t(lang, "kb.feedback.thanks" if value > 0 else "kb.feedback.sorry"))
+    markup = query.message.reply_markup if query.message else None
+    if markup is None:
+        return
+    kept = [
+        [
+            (button.text, str(button.callback_data))
+            for button in row
+            if not str(button.callback_data).startswith(("kb:up:", "kb:dn:"))
+        ]
+        for row in markup.inline_keyboard
+    ]
+    try:
+        await query.edit_message_reply_markup(buttons([row for row in kept if row]))
+    except TelegramError:
+        pass
+
+
+@guarded(Action.ASK)
+async def on_topic(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None
+    lang = person.language
+    fields = _fields(query.data, 2)
+    kb = await knowledge(context)
+    topic = kb.topic(fields[1]) if fields else None
+    if fields is None or topic is None:
+        await _stale(update, lang)
+        return
+    question_id = int(fields[0])
+    if not await deps(context).db.run(questions.choose_topic, question_id, person.id, topic.key):
+        await _stale(update, lang)
+        return
+    await answer(query)
+    rows = [
+        *_feedback_rows(lang, question_id),
+        [(t(lang, "kb.button.person"), f"kb:ho:{question_id}")],
+    ]
+    await reply(update, render.answer(kb, lang, topic), reply_markup=buttons(rows))
+
+
+@guarded(Action.ASK)
+async def on_handoff(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None
+    lang = person.language
+    fields = _fields(query.data, 1)
+    db = deps(context).db
+    opened = None
+    if fields is not None:
+        question = await db.run(questions.owned, int(fields[0]), person.id)
+        kb = await knowledge(context)
+        topic = kb.topic(question.topic_key) if question and question.topic_key else None
+        opened = await db.run(
+            handoffs.open_handoff,
+            int(fields[0]),
+            person,
+            topic.key if topic else None,
+            topic.title(lang) if topic else None,
+        )
+    if opened is None:
+        await _stale(update, lang)
+        return
+    handoff, created = opened
+    await answer(query)
+    if not created:
+        await reply(update, t(lang, "kb.handoff.already"))
+        return
+    await _send_to_admins(context.bot, db, handoff, person)
+    await reply(update, t(lang, "kb.handoff.sent"))
+
+
+# --- the admins' side of a handoff ------------------------------------------------------------
+
+
+def _name(person: Person | None) -> str:
+    if person is None:
+        return "?"
+    return person.real_name or person.display_name or str(person.telegram_id)
+
+
+def _posting(lang: str, person: Person | None) -> str:
+    if person is None or not person.county:
+        return "-"
+    postings = load_postings()
+    return f"{postings.name(person.prefecture or '', lang)} · {postings.name(person.county, lang)}"
+
+
+def _handoff_text(lang: str, handoff: KbHandoff, asker: Person | None) -> str:
+    return t(
+        lang,
+        "kb.handoff.to_admin",
+        id=handoff.id,
+        name=_name(asker),
+        posting=_posting(lang, asker),
+        question=handoff.question,
+        guess=handoff.guess_title or t(lang, "kb.handoff.no_guess"),
+    )
+
+
+async def _send_to_admins(bot: Bot, db: Database, handoff: KbHandoff, asker: Person) -> None:
+    sent: list[list[int]] = []
+    for admin in await db.run(people.admins):
+        lang = admin.language
+        markup = buttons([[(t(lang, "kb.button.reply"), f"kb:rp:{handoff.id}")]])
+        try:
+            message = await bot.send_message(
+                admin.telegram_id, _handoff_text(lang, handoff, asker), reply_markup=markup
+            )
+        except TelegramError:
+            continue
+        sent.append([admin.telegram_id, message.message_id])
+    await db.run(handoffs.remember_messages, handoff.id, sent)
+
+
+@guarded(Action.MANAGE_KB)
+async def on_reply_button(update: Update, context: Context, admin: Person) -> None:
+    query = update.callback_query
+    assert query is not None
+    lang = admin.language
+    fields = _fields(query.data, 1)
+    db = deps(context).db
+    handoff = await db.run(handoffs.get, int(fields[0])) if fields else None
+    if handoff is None:
+        await _stale(update, lang, "kb.handoff.gone")
+        return
+    await answer(query)
+    asker = await db.run(people.get, handoff.person_id)
+    context.user_data[_REPLYING] = [handoff.id, clock.now().isoformat()]  # type: ignore[index]
+    text = t(lang, "kb.handoff.prompt", id=handoff.id, name=_name(asker), question=handoff.question)
+    await reply(update, text, reply_markup=buttons([[(t(lang, "kb.button.cancel"), "kb:rc")]]))
+
+
+@guarded(Action.MANAGE_KB)
+async def on_reply_cancel(update: Update, context: Context, admin: Person) -> None:
+    context.user_data.pop(_REPLYING, None)  # type: ignore[union-attr]
+    await answer(update.callback_query)
+    await reply(update, t(admin.language, "kb.handoff.cancelled"))
+
+
+async def _admin_reply(update: Update, context: Context, person: Person, text: str) -> bool:
+    """Treat the text as a reply to a handed-over question, if that is what it is."""
+    if check(person, Action.MANAGE_KB) is not None:
+        return False
+    db = deps(context).db
+    message = update.effective_message
+    replied = message.reply_to_message if message else None
+    handoff_id = None
+    if message is not None and replied is not None:
+        found = await db.run(handoffs.by_admin_message, message.chat.id, replied.message_id)
+        handoff_id = found.id if found else None
+    pending = (context.user_data or {}).get(_REPLYING)
+    if handoff_id is None and pending:
+        if clock.now() - datetime.fromisoformat(pending[1]) <= REPLY_WINDOW:
+            handoff_id = int(pending[0])
+    if handoff_id is None:
+        return False
+    if not text.strip():
+        await reply(update, t(person.language, "kb.handoff.empty_reply"))
+        return True
+    context.user_data.pop(_REPLYING, None)  # type: ignore[union-attr]
+    await _deliver(update, context, person, handoff_id, text)
+    return True
+
+
+async def _deliver(
+    update: Update, context: Context, admin: Person, handoff_id: int, text: str
+) -> None:
+    db = deps(context).db
+    lang = admin.language
+    handoff = await db.run(handoffs.answer, handoff_id, admin, text)
+    if handoff is None:
+        await reply(update, t(lang, "kb.handoff.gone"))
+        return
+    asker = await db.run(people.get, handoff.person_id)
+    try:
+        await context.bot.send_message(
+            handoff.asker_telegram_id,
+            t(
+                handoff.language,
+                "kb.handoff.reply_to_asker",
+                question=short(handoff.question, 300),
+                answer=handoff.answer or "",
+                admin=_name(admin),
+            ),
+        )
+        confirmation = t(lang, "kb.handoff.reply_sent", name=_name(asker))
+    except TelegramError:
+        confirmation = t(lang, "kb.handoff.undeliverable")
+    save = buttons([[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]])
+    await reply(update, confirmation, reply_markup=save)
+    await _update_admin_copies(context, handoff, asker, "kb.handoff.answered_note", admin)
+
+
+async def _update_admin_copies(
+    context: Context, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
+) -> None:
+    """Every admin's copy of the question says what happened, in the admin's language."""
+    db = deps(context).db
+    for chat_id, message_id in handoff.admin_messages:
+        recipient = await db.run(people.find, chat_id)
+        lang = recipient.language if recipient else admin.language
+        text = _handoff_text(lang, handoff, asker) + "\n\n"
+        text += t(lang, note, admin=_name(admin), answer=short(handoff.answer or "", 1500))
+        markup = None
+        if not handoff.faq_doc_id:
+            markup = buttons([[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]])
+        try:
+            await context.bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
+        except TelegramError:
+            pass
+
+
+@guarded(Action.MANAGE_KB)
+async def on_save_faq(update: Update, context: Context, admin: Person) -> None:
+    query = update.callback_query
+    assert query is not None
+    lang = admin.language
+    fields = _fields(query.data, 1)
+    db = deps(context).db
+    handoff = await db.run(handoffs.get, int(fields[0])) if fields else None
+    if handoff is None or not handoff.answer:
+        await _stale(update, lang, "kb.handoff.gone")
+        return
+    if handoff.faq_doc_id:
+        await _stale(update, lang, "kb.handoff.already_saved")
+        return
+    doc_id = f"faq-{handoff.id}"
+    text = store.faq_text(
+        doc_id,
+        handoff.language,
+        handoff.question,
+        handoff.answer,
+        str(t(handoff.language, "kb.faq.issuer")),
+        people.local_today(deps(context).settings.zone),
+    )
+    await db.run(store.add, text, f"{doc_id}.md", admin.telegram_id, DocumentOrigin.FAQ)
+    await db.run(handoffs.mark_saved, handoff.id, doc_id, admin)
+    await db.run(library.refresh, await knowledge(context), doc_id)
+    await answer(query, t(lang, "kb.handoff.saved"))
+    handoff.faq_doc_id = doc_id
+    asker = await db.run(people.get, handoff.person_id)
+    await _update_admin_copies(context, handoff, asker, "kb.handoff.saved_note", admin)
+    pressed = query.message
+    copies = {(chat, message) for chat, message in handoff.admin_messages}
+    if pressed is not None and (pressed.chat.id, pressed.message_id) not in copies:
+        try:  # the confirmation under the reply: its button has done its work
+            await query.edit_message_reply_markup(None)
+        except TelegramError:
+            pass
+
+
+# --- reminders ------------------------------------------------------------------------------
+
+
+def _age(lang: str, since: datetime, now: datetime) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 60:
+        return t(lang, "kb.age.minutes", n=minutes)
+    if minutes < 48 * 60:
+        return t(lang, "kb.age.hours", n=minutes // 60)
+    return t(lang, "kb.age.days", n=minutes // (24 * 60))
+
+
+def _waiting(
+    lang: str, header: str, items: list[KbHandoff], askers: dict[int, Person], now: datetime
+) -> tuple[str, InlineKeyboardMarkup]:
+    """A list of questions waiting for a person, with a Reply button for each."""
+    lines = [header]
+    for handoff in items:
+        lines.append(
+            t(
+                lang,
+                "kb.handoff.line",
+                id=handoff.id,
+                age=_age(lang, handoff.created_at, now),
+                name=_name(askers.get(handoff.person_id)),
+                question=short(handoff.question, 120),
+            )
+        )
+    label = t(lang, "kb.button.reply")
+    markup = buttons([[(f"{label} #{h.id}", f"kb:rp:{h.id}")] for h in items])
+    return "\n".join(lines), markup
+
+
+async def send_handoff_reminders(bot: Bot, db: Database, now: datetime | None = None) -> int:
+    """Remind every admin of the questions still waiting for a person; returns how many
+    were due. Meant to run every few minutes (see `remind_open_handoffs`)."""
+    now = now or clock.now()
+    due = await db.run(handoffs.due_reminders, now)
+    if not due:
+        return 0
+    askers = await db.run(handoffs.askers, due)
+    shown = due[:REMINDER_LIST]
+    for admin in await db.run(people.admins):
+        lang = admin.language
+        header = t(lang, "kb.handoff.reminder", count=len(due))
+        text, markup = _waiting(lang, header, shown, askers, now)
+        try:
+            await bot.send_message(admin.telegram_id, text, reply_markup=markup)
+        except TelegramError:
+            continue
+    await db.run(handoffs.mark_reminded, [h.id for h in due if h.id is not None], now)
+    return len(due)
+
+
+async def remind_open_handoffs(context: Context) -> None:
+    """JobQueue callback, e.g. ``job_queue.run_repeating(remind_open_handoffs, 600)``."""
+    await send_handoff_reminders(context.bot, deps(context).db)
+
+
+# --- admin commands ------------------------------------------------------------------------
+
+
+@guarded(Action.MANAGE_KB)
+async def questions_command(update: Update, context: Context, admin: Person) -> None:
+    lang = admin.language
+    db = deps(context).db
+    waiting = await db.run(handoffs.open_handoffs)
+    if not waiting:
+        await reply(update, t(lang, "kb.questions.none"))
+        return
+    askers = await db.run(handoffs.askers, waiting)
+    header = t(lang, "kb.questions.header", count=len(waiting))
+    text, markup = _waiting(lang, header, waiting, askers, clock.now())
+    await reply(update, text, reply_markup=markup)
+
+
+@guarded(Action.MANAGE_KB)
+async def kbstats_command(update: Update, context: Context, admin: Person) -> None:
+    lang = admin.language
+    stats = await deps(context).db.run(questions.stats, 30)
+    median = (
+        t(lang, "kb.stats.minutes", n=stats.median_answer_minutes)
+        if stats.median_answer_minutes is not None
+        else t(lang, "kb.stats.none")
+    )
+    counts = {str(o): stats.by_outcome.get(str(o), 0) for o in Outcome}
+    lines = [
+        t(
+            lang,
+            "kb.stats",
+            days=30,
+            total=stats.total,
+            up=stats.helpful,
+            down=stats.not_helpful,
+            open=stats.handoffs_open,
+            answered=stats.handoffs_answered,
+            median=median,
+            **counts,
+        )
+    ]
+    for key, items in (
+        ("kb.stats.unanswered", stats.top_unanswered),
+        ("kb.stats.downvoted", stats.top_downvoted),
+    ):
+        lines += ["", t(lang, key)]
+        lines += [t(lang, "kb.stats.line", count=n, question=short(q, 100)) for q, n in items]
+        if not items:
+            lines.append(t(lang, "kb.stats.none"))
+    await reply(update, "\n".join(lines))
+
+
+@guarded(Action.MANAGE_KB)
+async def kb_command(update: Update, context: Context, admin: Person) -> None:
+    lang = admin.language
+    args = [a for a in (context.args or []) if a]
+    verb = args[0].lower() if args else "list"
+    if verb == "list" and len(args) <= 1:
+        await reply(update, _document_list(lang, await knowledge(context)))
+    elif verb == "upload":
+        example = Html(f"<pre>{escape(documents.EXAMPLE)}</pre>")
+        await reply(update, t(lang, "kb.docs.upload_help", example=example))
+    elif verb == "show" and len(args) == 2:
+        await _show(update, context, lang, args[1].lower()[:64])
+    elif verb == "retire" and len(args) == 2:
+        await _retire(update, context, admin, args[1].lower()[:64])
+    else:
+        await reply(update, t(lang, "kb.docs.usage"))
+
+
+def _document_list(lang: str, kb: KnowledgeBase) -> str:
+    by_id: dict[str, list[Source]] = {}
+    for source in kb.sources():
+        by_id.setdefault(source.doc_id, []).append(source)
+    lines = [t(lang, "kb.docs.header", count=len(by_id))]
+    for doc_id, versions in sorted(by_id.items()):
+        mine = next((s for s in versions if s.language == lang), versions[0])
+        status = "superseded" if all(s.superseded for s in versions) else "current"
+        lines.append(
+            t(
+                lang,
+                "kb.docs.line",
+                doc_id=doc_id,
+                languages=", ".join(sorted(s.language for s in versions)),
+                status=t(lang, f"kb.docs.status.{status}"),
+                title=short(mine.document.meta.title, 120),
+            )
+        )
+    return "\n".join([*lines, "", t(lang, "kb.docs.usage")])
+
+
+async def _show(update: Update, context: Context, lang: str, doc_id: str) -> None:
+    kb = await knowledge(context)
+    live = [s for s in kb.sources() if s.doc_id == doc_id]
+    history = await deps(context).db.run(library.history, doc_id)
+    if not live and not history:
+        await reply(update, t(lang, "kb.docs.not_found", doc_id=doc_id))
+        return
+    lines = []
+    if live:
+        source = next((s for s in live if s.language == lang), live[0])
+        meta = source.document.meta
+        lines.append(
+            t(
+                lang,
+                "kb.docs.show",
+                title=meta.title,
+                doc_id=doc_id,
+                code=source.language,
+                status=t(
+                    lang,
+                    "kb.docs.status.superseded" if source.superseded else "kb.docs.status.current",
+                ),
+                issuer=meta.issuer,
+                date=meta.date_label or meta.date or t(lang, "kb.answer.undated"),
+                sections=len(source.document.sections),
+            )
+        )
+    lines += ["", t(lang, "kb.docs.versions")]
+    zone = deps(context).settings.zone
+    for version in history:
+        when = (
+            version.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            if version.created_at
+            else "-"
+        )
+        lines.append(
+            f"{version.language} · "
+            + t(
+                lang,
+                "kb.docs.version_line",
+                version=version.version,
+                origin=t(lang, f"kb.docs.origin.{version.origin}"),
+                when=when,
+                state=t(lang, f"kb.docs.state.{version.state}"),
+            )
+        )
+    await reply(update, "\n".join(lines))
+
+
+async def _retire(update: Update, context: Context, admin: Person, doc_id: str) -> None:
+    db = deps(context).db
+    count = await db.run(store.retire, doc_id, admin.telegram_id)
+    if not count:
+        await reply(update, t(admin.language, "kb.docs.not_found", doc_id=doc_id))
+        return
+    await db.run(library.refresh, await knowledge(context), doc_id)
+    await reply(update, t(admin.language, "kb.docs.retired", doc_id=doc_id, count=count))
+
+
+@guarded(Action.MANAGE_KB)
+async def on_document(update: Update, context: Context, admin: Person) -> None:
+    """An admin sent a .md or .txt file: a new document, or a new version of one."""
+    lang = admin.language
+    message = update.effective_message
+    assert message is not None and message.document is not None
+    document = message.document
+    if document.file_size and document.file_size > documents.MAX_BYTES:
+        await reply(update, t(lang, "kb.doc.error.too_big", limit=documents.MAX_BYTES // 1024))
+        return
+    try:
+        file = await context.bot.get_file(document.file_id)
+        data = bytes(await file.download_as_bytearray())
+    except TelegramError:
+        await reply(update, t(lang, "kb.docs.download_failed"))
+        return
+    db = deps(context).db
+    try:
+        added = await db.run(
+            store.add, documents.decode(data), document.file_name, admin.telegram_id
+        )
+    except DocumentError as error:
+        await reply(update, t(lang, error.key, **error.values))
+        return
+    if added.unchanged:
+        await reply(update, t(lang, "kb.docs.unchanged", version=added.row.version))
+        return
+    await db.run(library.refresh, await knowledge(context), added.row.doc_id)
+    meta = added.document.meta
+    text = t(
+        lang,
+        "kb.docs.uploaded",
+        title=meta.title,
+        doc_id=meta.doc_id,
+        code=meta.language,
+        version=added.row.version,
+        sections=len(added.document.sections),
+    )
+    if added.replaced is not None:
+        text += "\n" + t(lang, "kb.docs.replaced", old=added.replaced)
+    await reply(update, text)
+
+
+# --- assembly -------------------------------------------------------------------------------
+
+DOCUMENTS = (
+    filters.Document.FileExtension("md")
+    | filters.Document.FileExtension("markdown")
+    | filters.Document.FileExtension("txt")
+)
 
 
 def build() -> list[BaseHandler]:
-    return []
+    """Register before account.build_fallbacks(), which takes any command."""
+    return [
+        CommandHandler("ask", ask_command),
+        CommandHandler("kb", kb_command),
+        CommandHandler("questions", questions_command),
+        CommandHandler("kbstats", kbstats_command),
+        MessageHandler(filters.ChatType.PRIVATE & DOCUMENTS, on_document),
+        CallbackQueryHandler(on_feedback, pattern=r"^kb:(up|dn):"),
+        CallbackQueryHandler(on_topic, pattern=r"^kb:t:"),
+        CallbackQueryHandler(on_handoff, pattern=r"^kb:ho:"),
+        CallbackQueryHandler(on_reply_button, pattern=r"^kb:rp:"),
+        CallbackQueryHandler(on_reply_cancel, pattern=r"^kb:rc$"),
+        CallbackQueryHandler(on_save_faq, pattern=r"^kb:faq:"),
+    ]

@@ -1,6 +1,7 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
 from models.audit import AuditEntry
+from models.knowledge import HandoffStatus, KbDocument, KbHandoff, KbQuestion
 from models.outbox import OutboxMessage, OutboxStatus, Priority
 from models.people import (
     AltitudeSource,
@@ -21,7 +22,11 @@ __all__ = [
     "Consent",
     "DutyArea",
     "EmergencyContact",
+    "HandoffStatus",
     "Invitation",
+    "KbDocument",
+    "KbHandoff",
+    "KbQuestion",
     "OutboxMessage",
     "OutboxStatus",
     "Person",

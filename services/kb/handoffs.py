@@ -1,0 +1,162 @@
+"""Questions sent to a person ("Ask a person"), the admins' replies and reminders.
+
+Open handoffs are reminded to the admins `FIRST_REMINDER` after they were asked, then every
+`REPEAT_REMINDER` until someone replies. `due_reminders` is the scheduler's entry point.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from models import HandoffStatus, KbHandoff, Person
+from services import audit, clock
+from services.kb import questions
+
+FIRST_REMINDER = timedelta(hours=2)
+REPEAT_REMINDER = timedelta(hours=12)
+MAX_ANSWER = 3500  # leaves room for the framing text within Telegram's 4,096 characters
+
+
+def open_handoff(
+    session: Session,
+    question_id: int,
+    person: Person,
+    guess_topic: str | None = None,
+    guess_title: str | None = None,
+) -> tuple[KbHandoff, bool] | None:
+    """Hand a question to the admins. None when `person` did not ask it; the handoff and
+    False when it was already handed over (pressing the button twice sends it once)."""
+    assert person.id is not None
+    question = questions.owned(session, question_id, person.id)
+    if question is None:
+        return None
+    existing = session.exec(select(KbHandoff).where(KbHandoff.question_id == question_id)).first()
+    if existing is not None:
+        return existing, False
+    handoff = KbHandoff(
+        question_id=question_id,
+        person_id=person.id,
+        asker_telegram_id=person.telegram_id,
+        language=question.language,
+        question=question.text,
+        guess_topic=guess_topic,
+        guess_title=(guess_title or "")[:200] or None,
+        created_at=clock.now(),
+    )
+    session.add(handoff)
+    session.flush()
+    audit.record(
+        session,
+        "knowledge.handoff.opened",
+        actor=person.telegram_id,
+        target_person_id=person.id,
+        handoff=handoff.id,
+    )
+    return handoff, True
+
+
+def get(session: Session, handoff_id: int) -> KbHandoff | None:
+    return session.get(KbHandoff, handoff_id)
+
+
+def remember_messages(session: Session, handoff_id: int, messages: list[list[int]]) -> None:
+    """The [chat id, message id] of every admin's copy, so that all can be updated."""
+    handoff = session.get(KbHandoff, handoff_id)
+    if handoff is not None:
+        handoff.admin_messages = [*handoff.admin_messages, *messages]
+        session.add(handoff)
+
+
+def by_admin_message(session: Session, chat_id: int, message_id: int) -> KbHandoff | None:
+    """The handoff whose admin copy is this message (an admin replied to it in Telegram)."""
+    recent = clock.now() - timedelta(days=30)
+    candidates = session.exec(
+        select(KbHandoff).where(col(KbHandoff.created_at) >= recent).order_by(col(KbHandoff.id))
+    )
+    for handoff in candidates:
+        if [chat_id, message_id] in handoff.admin_messages:
+            return handoff
+    return None
+
+
+def answer(session: Session, handoff_id: int, admin: Person, text: str) -> KbHandoff | None:
+    """Record an admin's reply; None if the handoff is gone (the asker deleted their data)."""
+    handoff = session.get(KbHandoff, handoff_id)
+    if handoff is None:
+        return None
+    handoff.answer = text.strip()[:MAX_ANSWER]
+    handoff.answered_by = admin.telegram_id
+    handoff.answered_at = clock.now()
+    handoff.status = HandoffStatus.ANSWERED
+    session.add(handoff)
+    audit.record(
+        session,
+        "knowledge.handoff.answered",
+        actor=admin.telegram_id,
+        target_person_id=handoff.person_id,
+        handoff=handoff.id,
+    )
+    return handoff
+
+
+def mark_saved(session: Session, handoff_id: int, doc_id: str, admin: Person) -> None:
+    handoff = session.get(KbHandoff, handoff_id)
+    if handoff is not None:
+        handoff.faq_doc_id = doc_id
+        session.add(handoff)
+        audit.record(
+            session, "knowledge.handoff.saved", actor=admin.telegram_id, handoff=handoff.id
+        )
+
+
+def open_handoffs(session: Session, limit: int = 20) -> list[KbHandoff]:
+    query = (
+        select(KbHandoff)
+        .where(KbHandoff.status == HandoffStatus.OPEN)
+        .order_by(col(KbHandoff.created_at))
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+def count_open(session: Session) -> int:
+    return len(list(session.exec(select(KbHandoff.id).where(KbHandoff.status == "open"))))
+
+
+def due_reminders(
+    session: Session,
+    now: datetime | None = None,
+    first: timedelta = FIRST_REMINDER,
+    repeat: timedelta = REPEAT_REMINDER,
+) -> list[KbHandoff]:
+    """Open handoffs to remind the admins of now: `first` after they were asked, then every
+    `repeat`. Call `mark_reminded` once the reminders are sent."""
+    now = now or clock.now()
+    due = []
+    for handoff in open_handoffs(session, limit=500):
+        last = handoff.reminded_at or handoff.created_at
+        wait = first if handoff.reminders == 0 else repeat
+        if last + wait <= now:
+            due.append(handoff)
+    return due
+
+
+def mark_reminded(session: Session, handoff_ids: list[int], now: datetime | None = None) -> None:
+    now = now or clock.now()
+    for handoff_id in handoff_ids:
+        handoff = session.get(KbHandoff, handoff_id)
+        if handoff is not None:
+            handoff.reminded_at = now
+            handoff.reminders += 1
+            session.add(handoff)
+
+
+def askers(session: Session, items: list[KbHandoff]) -> dict[int, Person]:
+    """The people who asked, by person id (for names in lists)."""
+    ids = {h.person_id for h in items}
+    if not ids:
+        return {}
+    found = session.exec(select(Person).where(col(Person.id).in_(ids)))
+    return {p.id: p for p in found if p.id is not None}

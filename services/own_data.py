@@ -1,0 +1,32 @@
+"""A person's right to a copy of their data (PIPL art. 45): everything, from every feature.
+
+Each feature that stores personal data contributes one exporter here; /mydata sends the
+result. Deletion (/deleteme) relies on the foreign keys' ON DELETE CASCADE instead, so a
+new table that references person.id must declare it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import Session
+
+from services import people
+from services.kb import questions as kb_questions
+
+Exporter = Callable[[Session, int], dict[str, Any]]
+
+EXPORTERS: dict[str, Exporter] = {
+    "policy_questions": kb_questions.export_for_person,
+}
+
+
+def export(session: Session, telegram_id: int) -> dict[str, Any] | None:
+    data = people.export_own_data(session, telegram_id)
+    if data is None:
+        return None
+    person_id = data["person"]["id"]
+    for name, exporter in EXPORTERS.items():
+        data[name] = exporter(session, person_id)
+    return data
