@@ -8,7 +8,10 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, Defaults, TypeHandler
 
+from bot.delivery import Delivery
+from bot.delivery import install as install_delivery
 from bot.persistence import DatabasePersistence
+from bot.updates import PerChatUpdateProcessor
 from config import Settings
 from handlers import (
     account,
@@ -24,12 +27,15 @@ from handlers import (
 )
 from handlers.common import Context, Deps
 from models.db import make_engine, upgrade
+from scheduler import broadcasts as _broadcast_jobs  # noqa: F401  (registers its rebuilder)
+from scheduler import jobs
 from services import people
 from services.db import Database
 
 log = logging.getLogger(__name__)
 
 EMERGENCY_GROUP = -10
+REACHABILITY_GROUP = 900  # sees every my_chat_member update (blocked / unblocked)
 FLUSH_GROUP = 1000
 
 
@@ -43,6 +49,9 @@ def build_database(settings: Settings, migrate: bool = True) -> Database:
 def build_application(settings: Settings, db: Database) -> Application:
     """The real bot. Tests build it exactly like `cadre-bot run` does."""
     token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+    # The delivery worker sends every proactive message; replies sent here count against
+    # the same Telegram limits through its rate limiter (never delayed).
+    delivery = Delivery(settings, db)
     application = (
         Application.builder()
         .token(token)
@@ -51,9 +60,12 @@ def build_application(settings: Settings, db: Database) -> Application:
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=settings.zone))
         .persistence(DatabasePersistence(db))
         .post_init(_post_init)
+        .concurrent_updates(PerChatUpdateProcessor(settings.max_concurrent_updates))
+        .rate_limiter(delivery.rate_limiter())
         .build()
     )
-    application.bot_data["deps"] = Deps(settings=settings, db=db)
+    application.bot_data["deps"] = Deps(settings=settings, db=db, delivery=delivery)
+    application.bot_data["wake"] = delivery.wake
     register_handlers(application, settings)
     return application
 
@@ -67,6 +79,7 @@ def register_handlers(application: Application, settings: Settings) -> None:
     for feature in (approvals, admin, checkin, schedules, broadcast, sos, ask, account):
         application.add_handlers(feature.build())
     application.add_handlers(account.build_fallbacks())
+    application.add_handler(broadcast.reachability_handler(), group=REACHABILITY_GROUP)
     application.add_handler(TypeHandler(Update, flush_after_update), group=FLUSH_GROUP)
     application.add_error_handler(on_error)
 
@@ -99,3 +112,8 @@ async def _post_init(application: Application) -> None:
     await menus.set_default_menus(application.bot, settings.default_language)
     for person in await deps.db.run(people.admins):
         await menus.set_person_menu(application.bot, person)
+    # Scheduled work: the delivery worker starts with the scheduler (and stops with it),
+    # and every feature's jobs are rebuilt from the database.
+    if settings.delivery_worker:
+        install_delivery(application, deps.delivery)
+    await jobs.rebuild_all(application)

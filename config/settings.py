@@ -7,11 +7,22 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{8,}$")
 Language = Literal["zh-Hans", "en"]
+# Care policy (services/care_policy.py): altitude bands, editable fields with their limits
+# in days, and what an examination can include.
+CARE_BANDS = ("low", "mid", "high", "extreme")
+CARE_LIMITS: dict[str, tuple[int, int]] = {
+    "rest_every_days": (14, 730),
+    "rest_length_days": (1, 60),
+    "exam_first_days": (0, 365),
+    "exam_every_days": (30, 730),
+}
+EXAM_CONTENTS = ("bp", "pulse", "heart_lung", "ecg", "chest_xray", "haemoglobin")
+CarePolicyOverride = dict[str, dict[str, int | list[str] | None]]
 
 
 class Settings(BaseSettings):
@@ -41,6 +52,129 @@ class Settings(BaseSettings):
         default=1800, ge=60, description="Seconds after which an untouched form expires."
     )
     log_level: str = Field(default="INFO")
+    max_concurrent_updates: int = Field(
+        default=64, ge=1, le=1024,
+        description="Updates of different chats handled at once (one chat's stay in order).",
+    )
+    delivery_rate: float = Field(
+        default=30,
+        gt=0,
+        le=10000,
+        description="Messages per second the bot sends overall (Telegram: about 30; "
+        "more only with paid broadcasts).",
+    )
+    delivery_chat_rate: float = Field(
+        default=1, gt=0, le=100, description="Messages per second to one private chat."
+    )
+    delivery_chat_burst: int = Field(
+        default=2, ge=1, le=100, description="Messages to one private chat sent back to back."
+    )
+    delivery_group_per_minute: float = Field(
+        default=20, gt=0, le=1000, description="Messages per minute to one group."
+    )
+    delivery_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Sends in flight at once (emergencies and urgent ones get 8 more).",
+    )
+    delivery_send_timeout: float = Field(
+        default=10, gt=0, le=120, description="Seconds to wait for Telegram's answer to a send."
+    )
+    delivery_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Attempts of a reminder or broadcast message through transient failures; "
+        "emergency and urgent messages are retried until they are sent.",
+    )
+    delivery_worker: bool = Field(
+        default=True,
+        description="Run the delivery worker (false on a second instance sharing the database).",
+    )
+    broadcast_progress_interval: float = Field(
+        default=3,
+        ge=0.2,
+        le=60,
+        description="Seconds between edits of a broadcast's live progress message.",
+    )
+    sos_ack_timeout: int = Field(
+        default=180,
+        ge=1,
+        description="Seconds an alert may stay unacknowledged before it escalates.",
+    )
+    sos_repeat_interval: int = Field(
+        default=300,
+        ge=1,
+        description="Seconds between repeats to everyone once an alert reached the last tier.",
+    )
+
+    care_jobs: bool = Field(
+        default=True,
+        description="Run the care reminder and oxygen escalation jobs (false: a second "
+        "instance on the same database, or tests of other features).",
+    )
+    care_reminder_time: str = Field(
+        default="09:00",
+        description="Local time (HH:MM) of care reminders, unless a person chose their own.",
+    )
+    care_escalation_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Days a rest or exam may be overdue before duty officers and admins are told.",
+    )
+    care_grace_hours: float = Field(
+        default=8,
+        ge=0,
+        le=48,
+        description="A reminder missed while the bot was down is still sent this long after.",
+    )
+    care_pass_interval: int = Field(
+        default=300, ge=1, description="Seconds between the care reminder passes (a safety net)."
+    )
+    care_policy: CarePolicyOverride = Field(
+        default_factory=dict,
+        description="JSON overrides of the care policy per altitude band (docs/care.md).",
+    )
+    oxygen_escalation_minutes: float = Field(
+        default=15,
+        gt=0,
+        le=24 * 60,
+        description="Minutes an urgent oxygen request may stay unacknowledged before escalating.",
+    )
+
+    health_reminder_time: str = Field(
+        default="09:00",
+        description="Default local time (HH:MM, 05:00-14:00) of the daily check-in reminder.",
+    )
+    health_second_time: str = Field(
+        default="19:00",
+        description="Local time of the second daily reminder in the weeks of closer monitoring.",
+    )
+    health_nudge_after_hours: float = Field(
+        default=3, gt=0, le=8, description="Hours after the reminder before a nudge."
+    )
+    health_cutoff_after_hours: float = Field(
+        default=9,
+        gt=0,
+        le=9.5,
+        description="Hours after the reminder when the duty officer is told of a missed day.",
+    )
+    health_close_monitoring_days: int = Field(
+        default=5,
+        ge=0,
+        le=14,
+        description="Days of twice-daily check-ins after arrival and after each rest return.",
+    )
+    health_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="Days after the assignment ends before detailed readings are deleted.",
+    )
+    health_thresholds: str = Field(
+        default="",
+        description="Overrides of the health thresholds: a JSON object or a JSON file path.",
+    )
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -50,6 +184,55 @@ class Settings(BaseSettings):
             return [int(p) for p in parts if p]
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("care_reminder_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+        if not match:
+            raise ValueError("expected a local time HH:MM, e.g. 09:00")
+        return f"{int(match[1]):02d}:{match[2]}"
+
+    @field_validator("care_policy")
+    @classmethod
+    def _care_policy(cls, value: CarePolicyOverride) -> CarePolicyOverride:
+        for band, fields in value.items():
+            if band not in CARE_BANDS:
+                raise ValueError(f"unknown altitude band {band!r} (one of {', '.join(CARE_BANDS)})")
+            for name, setting in fields.items():
+                if name == "exam_contents":
+                    if not isinstance(setting, list) or set(setting) - set(EXAM_CONTENTS):
+                        raise ValueError(f"{band}.exam_contents: any of {', '.join(EXAM_CONTENTS)}")
+                    continue
+                if name not in CARE_LIMITS:
+                    raise ValueError(f"{band}: unknown field {name!r}")
+                low, high = CARE_LIMITS[name]
+                if isinstance(setting, list) or not (setting is None or low <= setting <= high):
+                    raise ValueError(f"{band}.{name} must be null or between {low} and {high}")
+        return value
+
+    @field_validator("health_reminder_time", "health_second_time")
+    @classmethod
+    def _health_time(cls, value: str, info: ValidationInfo) -> str:
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+        if not match:
+            raise ValueError("expected a local time HH:MM, e.g. 09:00")
+        hour = int(match[1])
+        if info.field_name == "health_reminder_time" and not 5 <= hour < 14:
+            raise ValueError("the daily reminder must be between 05:00 and 14:00")
+        return f"{hour:02d}:{match[2]}"
+
+    @field_validator("health_thresholds")
+    @classmethod
+    def _health_thresholds(cls, value: str) -> str:
+        # The table of names lives with the assessment (pure data, no other imports).
+        from services.health.thresholds import ThresholdError, parse_overrides
+
+        try:
+            parse_overrides(value)
+        except ThresholdError as exc:
+            raise ValueError(str(exc)) from exc
         return value
 
     @field_validator("timezone")

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlmodel import Session, col, select
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from handlers import menus
-from handlers.common import Context, answer, buttons, deps, guarded
-from models import Person, Status
-from services import people, state
+from handlers.common import Context, answer, deps, guarded
+from models import OutboxMessage, OutboxStatus, Person, Priority, Status
+from services import outbox, people, state
 from services.i18n import t
 from services.permissions import Action
 from services.postings import load_postings
 
-_SENT = "approval_messages"
+_SENT = "approval_messages"  # before requests went through the outbox (legacy)
 
 
 def request_text(lang: str, person: Person) -> str:
@@ -35,27 +38,81 @@ def request_text(lang: str, person: Person) -> str:
 
 
 async def notify_admins(context: Context, person: Person) -> None:
-    """Send the request to every admin, remembering each message so all can be updated."""
-    db = deps(context).db
-    sent: list[list[int]] = []
-    for admin in await db.run(people.admins):
+    """Queue the request to every admin (urgent priority, through the delivery engine).
+    The worker records each message's Telegram id, so that all can be updated."""
+    d = deps(context)
+    await d.db.run(_queue_requests, person)
+    d.wake_delivery()
+
+
+def _source(person_id: int | None) -> str:
+    return f"approval:{person_id}"
+
+
+def _queue_requests(session: Session, person: Person) -> None:
+    for admin in people.admins(session):
         lang = admin.language
-        markup = buttons(
-            [
+        outbox.enqueue(
+            session,
+            chat_id=admin.telegram_id,
+            person_id=admin.id,
+            language=lang,
+            text=request_text(lang, person),
+            reply_markup=outbox.inline_keyboard(
                 [
-                    (t(lang, "approve.yes"), f"adm:ok:{person.id}"),
-                    (t(lang, "approve.no"), f"adm:no:{person.id}"),
+                    [
+                        (t(lang, "approve.yes"), f"adm:ok:{person.id}"),
+                        (t(lang, "approve.no"), f"adm:no:{person.id}"),
+                    ]
                 ]
-            ]
+            ),
+            priority=Priority.URGENT,
+            idempotency_key=f"{_source(person.id)}:a{admin.id}",
+            source=_source(person.id),
         )
-        try:
-            message = await context.bot.send_message(
-                admin.telegram_id, request_text(lang, person), reply_markup=markup
-            )
-        except TelegramError:
+
+
+def _after_decision(
+    session: Session, person: Person, admin: Person, outcome: str, notice: dict[str, Any]
+) -> bool:
+    """Update every admin's copy of the request (a copy not sent yet is simply dropped)
+    and queue the decision to the person. False when no copy was queued (older requests)."""
+    rows = session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.source == _source(person.id),
+            OutboxMessage.kind == "text",
+            col(OutboxMessage.idempotency_key).startswith(f"{_source(person.id)}:a"),
+        )
+    ).all()
+    decided_by = admin.real_name or admin.display_name or str(admin.telegram_id)
+    unsent = [r.idempotency_key for r in rows if r.status == OutboxStatus.PENDING]
+    if unsent:
+        outbox.cancel(session, keys=unsent)
+    for row in rows:
+        if row.idempotency_key in unsent or row.status in (
+            OutboxStatus.FAILED,
+            OutboxStatus.CANCELLED,
+        ):
             continue
-        sent.append([admin.telegram_id, message.message_id])
-    await db.run(state.put, _SENT, str(person.id), sent)
+        lang = row.language or admin.language
+        outbox.enqueue_edit(
+            session,
+            edit_of=row.idempotency_key,
+            text=request_text(lang, person) + "\n\n" + t(lang, outcome, admin=decided_by),
+            priority=Priority.URGENT,
+            source=_source(person.id),
+        )
+    outbox.enqueue(
+        session,
+        chat_id=person.telegram_id,
+        person_id=person.id,
+        language=person.language,
+        priority=Priority.URGENT,
+        idempotency_key=f"{_source(person.id)}:decision",
+        source=_source(person.id),
+        **notice,
+    )
+    return bool(rows)
 
 
 @guarded(Action.APPROVE)
@@ -73,34 +130,32 @@ async def on_decision(update: Update, context: Context, admin: Person) -> None:
         return
     await answer(query)
     outcome = "approve.done_yes" if person.status == Status.ACTIVE else "approve.done_no"
-    sent = (await db.run(state.load_all, _SENT)).get(str(person.id), [])
-    for chat_id, message_id in sent or [[query.message.chat.id, query.message.message_id]]:
-        recipient = await db.run(people.find, chat_id)
-        lang = recipient.language if recipient else admin.language
-        text = (
-            request_text(lang, person)
-            + "\n\n"
-            + t(
-                lang, outcome, admin=admin.real_name or admin.display_name or str(admin.telegram_id)
-            )
-        )
-        try:
-            await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
-        except TelegramError:
-            pass
-    await db.run(state.drop, _SENT, str(person.id))
     if person.status == Status.ACTIVE:
         await menus.set_person_menu(context.bot, person)
         key = "approve.you_are_in"
     else:
         key = "approve.you_are_rejected"
     markup = menus.main_keyboard(person.language) if person.status == Status.ACTIVE else None
-    try:
-        await context.bot.send_message(
-            person.telegram_id, t(person.language, key), reply_markup=markup
-        )
-    except TelegramError:
-        pass
+    notice: dict[str, Any] = {"text": t(person.language, key)}
+    if markup is not None:
+        notice["reply_markup"] = markup.to_dict()
+    d = deps(context)
+    queued = await db.run(_after_decision, person, admin, outcome, notice)
+    d.wake_delivery()
+    # Requests sent before they went through the outbox were remembered in bot_state.
+    legacy = (await db.run(state.load_all, _SENT)).get(str(person.id), [])
+    if not queued and not legacy and query.message is not None:
+        legacy = [[query.message.chat.id, query.message.message_id]]
+    for chat_id, message_id in legacy:
+        recipient = await db.run(people.find, chat_id)
+        lang = recipient.language if recipient else admin.language
+        decided_by = admin.real_name or admin.display_name or str(admin.telegram_id)
+        text = request_text(lang, person) + "\n\n" + t(lang, outcome, admin=decided_by)
+        try:
+            await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+        except TelegramError:
+            pass
+    await db.run(state.drop, _SENT, str(person.id))
 
 
 def build() -> list[BaseHandler]:

@@ -1,9 +1,940 @@
-"""Planned feature module; see the issue tracker. build() returns its handlers."""
+"""Daily health check-in (/checkin, the 📝 button, the reminder's button), /history,
+/trend, /reminders, and for duty officers /today and /export.
+
+The check-in is a persistent ConversationHandler like the profile form: its answers live in
+user_data["checkin"], and the state is written before each question goes out, so a restart
+mid-check-in loses nothing. Red-flag questions come first; any "yes" ends the form and
+raises RED at once. Assessment and everything it causes happen in services.health.
+"""
 
 from __future__ import annotations
 
-from telegram.ext import BaseHandler
+import copy
+import functools
+import logging
+import re
+import unicodedata
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from telegram import InputFile, Update
+from telegram.ext import (
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from handlers import menus
+from handlers.common import (
+    Context,
+    answer,
+    buttons,
+    current_person,
+    deps,
+    guarded,
+    language_of,
+    refuse,
+    reply,
+)
+from models import Person
+from models.health import RED_FLAGS, Feeling, Tier
+from scheduler import jobs
+from services import clock
+from services.health import checkins, reminders, reports
+from services.health.assessment import Readings, bp_needs_repeat
+from services.health.checkins import TIER_ICON, CheckinError, Outcome
+from services.health.config import HealthConfig
+from services.i18n import Html, t
+from services.permissions import Action, check
+
+log = logging.getLogger(__name__)
+
+NAME = "checkin"
+LLS_ITEMS = ("headache", "gi", "fatigue", "dizziness")
+STEPS = (
+    "feeling",
+    "flags",
+    "cough",
+    *LLS_ITEMS,
+    "functional",
+    "spo2",
+    "hr",
+    "temp",
+    "bp",
+    "bp2",
+    "note",
+)
+TYPED_STEPS = {"spo2", "hr", "temp", "bp", "bp2", "note"}
+SPO2_CHOICES = tuple(range(99, 79, -1))  # 99 ... 80, five to a row
+HR_CHOICES = tuple(range(55, 125, 5))
+TEMP_CHOICES = ("36.0", "36.3", "36.5", "36.8", "37.0", "37.3", "37.6", "38.0", "38.5", "39.0")
+REMINDER_CHOICES = ("07:00", "08:00", "09:00", "10:00", "11:00", "12:00")
+PAUSE_CHOICES = (3, 7, 14)
+EXPORT_CHOICES = (7, 30, 90)
+NOTE_MAX = checkins.NOTE_MAX
 
 
-def build() -> list[BaseHandler]:
-    return []
+def config(context: Context) -> HealthConfig:
+    """The health settings, built once per application from CADRE_* settings."""
+    return _app_config(context.application)
+
+
+def _wake(context: Context) -> None:
+    """Messages were queued: wake the delivery worker now (it also wakes itself when the
+    transaction commits, and polls as a safety net)."""
+    holder = deps(context)
+    delivery = getattr(holder, "delivery", None)
+    wake = getattr(delivery, "wake", None) or getattr(holder, "wake_delivery", None)
+    if callable(wake):
+        try:
+            wake()
+        except Exception:  # waking is an optimisation, never a reason to fail a check-in
+            log.exception("could not wake the delivery worker")
+
+
+# ---------------------------------------------------------------------------- draft state
+
+
+def _draft(context: Context) -> dict[str, Any]:
+    return context.user_data.setdefault("checkin", {})  # type: ignore[union-attr]
+
+
+def _answers(context: Context) -> dict[str, Any]:
+    return _draft(context).setdefault("answers", {})
+
+
+def _clear(context: Context) -> None:
+    assert context.user_data is not None
+    context.user_data.pop("checkin", None)
+
+
+def _lang(update: Update, context: Context) -> str:
+    return _draft(context).get("lang") or language_of(update, context)
+
+
+def _expired(context: Context) -> bool:
+    draft = _draft(context)
+    if not draft.get("step") or not draft.get("touched"):
+        return True
+    age = clock.now() - datetime.fromisoformat(draft["touched"])
+    return age.total_seconds() > deps(context).settings.form_timeout
+
+
+async def _persist_now(update: Update, context: Context, state: str) -> None:
+    """Write the answers and the state before the question goes out (see handlers/form.py)."""
+    persistence = context.application.persistence
+    chat, user = update.effective_chat, update.effective_user
+    if persistence is None or chat is None or user is None:
+        return
+    await persistence.update_conversation(NAME, (chat.id, user.id), state)
+    await persistence.update_user_data(user.id, copy.deepcopy(dict(context.user_data or {})))
+
+
+def once_per_update(
+    fn: Callable[[Update, Context], Awaitable[str | int]],
+) -> Callable[[Update, Context], Awaitable[str | int]]:
+    """After a crash Telegram may deliver an update again; an answer is applied only once."""
+
+    @functools.wraps(fn)
+    async def wrapper(update: Update, context: Context) -> str | int:
+        draft = _draft(context)
+        if update.update_id <= draft.get("update_id", -1):
+            await answer(update.callback_query)
+            return draft.get("step") or ConversationHandler.END
+        draft["update_id"] = update.update_id
+        return await fn(update, context)
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------------- questions
+
+
+def _lls_total(answers: dict[str, Any]) -> int:
+    return sum(int(answers.get(item) or 0) for item in LLS_ITEMS)
+
+
+def _next_step(step: str, answers: dict[str, Any], cfg: HealthConfig) -> str | None:
+    index = STEPS.index(step) + 1
+    while index < len(STEPS):
+        candidate = STEPS[index]
+        if candidate == "functional" and _lls_total(answers) == 0:
+            answers["functional"] = 0  # no symptoms: nothing to ask about their effect
+        elif candidate == "bp2" and not (
+            answers.get("sys") is not None
+            and bp_needs_repeat(answers["sys"], answers["dia"], cfg.thresholds)
+        ):
+            pass
+        else:
+            return candidate
+        index += 1
+    return None
+
+
+def _grid(items: list[tuple[str, str]], per_row: int) -> list[list[tuple[str, str]]]:
+    return [items[i : i + per_row] for i in range(0, len(items), per_row)]
+
+
+def _question(lang: str, step: str, cfg: HealthConfig) -> tuple[str, Any]:
+    th = cfg.thresholds
+    rows: list[list[tuple[str, str]]]
+    values: dict[str, Any] = {}
+    if step == "feeling":
+        rows = [[(t(lang, f"health.feel.{f}"), f"ci:feeling:{f}")] for f in Feeling]
+    elif step == "flags":
+        rows = [[(t(lang, f"health.flag.{flag}"), f"ci:flags:{flag}")] for flag in RED_FLAGS]
+        rows.append([(t(lang, "health.flag.none"), "ci:flags:none")])
+    elif step == "cough":
+        rows = [[(t(lang, "health.yes"), "ci:cough:yes"), (t(lang, "health.no"), "ci:cough:no")]]
+    elif step in LLS_ITEMS:
+        rows = [
+            [(t(lang, f"health.lls.{step}.{level}"), f"ci:{step}:{level}")] for level in range(4)
+        ]
+    elif step == "functional":
+        rows = [
+            [(t(lang, f"health.functional.{level}"), f"ci:functional:{level}")]
+            for level in range(4)
+        ]
+    elif step == "spo2":
+        rows = _grid([(str(v), f"ci:spo2:{v}") for v in SPO2_CHOICES], 5)
+        rows.append([(t(lang, "health.no_oximeter"), "ci:spo2:none")])
+        values = {"low": int(th.range_spo2_min), "high": int(th.range_spo2_max)}
+    elif step == "hr":
+        rows = _grid([(str(v), f"ci:hr:{v}") for v in HR_CHOICES], 5)
+        rows.append([(t(lang, "health.not_measured"), "ci:hr:none")])
+    elif step == "temp":
+        rows = _grid([(v, f"ci:temp:{v}") for v in TEMP_CHOICES], 5)
+        rows.append([(t(lang, "health.not_measured"), "ci:temp:none")])
+    elif step == "bp":
+        rows = [[(t(lang, "health.bp_skip"), "ci:bp:none")]]
+    elif step == "bp2":
+        rows = [[(t(lang, "health.skip"), "ci:bp2:none")]]
+    else:  # note
+        rows = [[(t(lang, "health.no_note"), "ci:note:none")]]
+        values = {"max": NOTE_MAX}
+    return t(lang, f"health.ask.{step}", **values), buttons(rows)
+
+
+async def ask(update: Update, context: Context, step: str) -> str:
+    """Show the question for `step` and return it as the conversation state."""
+    lang = _lang(update, context)
+    draft = _draft(context)
+    draft["step"] = step
+    draft["touched"] = clock.now().isoformat()
+    await _persist_now(update, context, step)
+    text, markup = _question(lang, step, config(context))
+    if step == "feeling":
+        text = t(lang, "health.intro") + "\n\n" + text
+    await reply(update, text, reply_markup=markup)
+    return step
+
+
+async def _advance(update: Update, context: Context, step: str) -> str | int:
+    following = _next_step(step, _answers(context), config(context))
+    if following is None:
+        return await _finish(update, context)
+    return await ask(update, context, following)
+
+
+# ---------------------------------------------------------------------------- entry points
+
+
+@guarded(Action.CHECKIN)
+async def start(update: Update, context: Context, person: Person) -> str | int:
+    """/checkin, the 📝 button or the reminder's button: begin, or resume an open check-in."""
+    await answer(update.callback_query)
+    draft = _draft(context)
+    if draft.get("step") and not _expired(context):
+        await reply(update, t(person.language, "health.resume"))
+        return await ask(update, context, draft["step"])
+    _clear(context)
+    _draft(context).update({"lang": person.language, "answers": {}})
+    return await ask(update, context, "feeling")
+
+
+async def resume(update: Update, context: Context) -> str | int:
+    """/checkin or 📝 while a check-in is open: ask the current question again."""
+    await answer(update.callback_query)
+    if _expired(context):
+        return await start(update, context)
+    await reply(update, t(_lang(update, context), "health.resume"))
+    return await ask(update, context, _draft(context)["step"])
+
+
+# ---------------------------------------------------------------------------- answers
+
+
+def _number(text: str) -> str:
+    """Full-width digits and punctuation from Chinese keyboards become ASCII."""
+    return unicodedata.normalize("NFKC", text).strip().replace("，", ",")
+
+
+def parse_int(text: str, low: float, high: float, error: str) -> int:
+    cleaned = _number(text).rstrip("%").rstrip().removesuffix("/min").strip()
+    if not re.fullmatch(r"\d{1,3}", cleaned):
+        raise CheckinError(error)
+    value = int(cleaned)
+    if not low <= value <= high:
+        raise CheckinError(error)
+    return value
+
+
+def parse_temperature(text: str, low: float, high: float) -> float:
+    cleaned = _number(text).replace(",", ".").rstrip("C").rstrip("℃").rstrip("°").strip()
+    if not re.fullmatch(r"\d{2}(\.\d)?", cleaned):
+        raise CheckinError("health.invalid.temp")
+    value = float(cleaned)
+    if not low <= value <= high:
+        raise CheckinError("health.invalid.temp")
+    return value
+
+
+def parse_bp(text: str, cfg: HealthConfig) -> tuple[int, int]:
+    th = cfg.thresholds
+    match = re.fullmatch(
+        r"(\d{2,3})\s*[/\s\-]\s*(\d{2,3})", _number(text).removesuffix("mmHg").strip()
+    )
+    if not match:
+        raise CheckinError("health.invalid.bp")
+    systolic, diastolic = int(match[1]), int(match[2])
+    if not (
+        th.range_systolic_min <= systolic <= th.range_systolic_max
+        and th.range_diastolic_min <= diastolic <= th.range_diastolic_max
+        and systolic > diastolic
+    ):
+        raise CheckinError("health.invalid.bp")
+    return systolic, diastolic
+
+
+def _store_typed(step: str, text: str, answers: dict[str, Any], cfg: HealthConfig) -> None:
+    th = cfg.thresholds
+    if step == "spo2":
+        answers["spo2"] = parse_int(
+            text, th.range_spo2_min, th.range_spo2_max, "health.invalid.spo2"
+        )
+        answers["no_oximeter"] = False
+    elif step == "hr":
+        answers["hr"] = parse_int(text, th.range_hr_min, th.range_hr_max, "health.invalid.hr")
+    elif step == "temp":
+        answers["temp"] = parse_temperature(text, th.range_temp_min, th.range_temp_max)
+    elif step in {"bp", "bp2"}:
+        systolic, diastolic = parse_bp(text, cfg)
+        suffix = "2" if step == "bp2" else ""
+        answers[f"sys{suffix}"], answers[f"dia{suffix}"] = systolic, diastolic
+    elif step == "note":
+        note = text.strip()
+        if not note:
+            raise CheckinError("health.invalid.note_empty")
+        if len(note) > NOTE_MAX:
+            raise CheckinError("health.invalid.note_long")
+        answers["note"] = note
+    else:
+        raise CheckinError("health.use_buttons")
+
+
+async def _invalid(update: Update, context: Context, key: str, step: str) -> str:
+    th = config(context).thresholds
+    values = {
+        "health.invalid.spo2": {"low": int(th.range_spo2_min), "high": int(th.range_spo2_max)},
+        "health.invalid.hr": {"low": int(th.range_hr_min), "high": int(th.range_hr_max)},
+        "health.invalid.temp": {"low": th.range_temp_min, "high": th.range_temp_max},
+        "health.invalid.note_long": {"max": NOTE_MAX},
+    }.get(key, {})
+    await reply(update, t(_lang(update, context), key, **values))
+    return await ask(update, context, step)
+
+
+@once_per_update
+async def on_text(update: Update, context: Context) -> str | int:
+    if _expired(context):
+        return await on_timeout(update, context)
+    step = _draft(context).get("step", "")
+    message = update.effective_message
+    assert message is not None
+    try:
+        _store_typed(step, message.text or "", _answers(context), config(context))
+    except CheckinError as error:
+        return await _invalid(update, context, error.key, step)
+    return await _advance(update, context, step)
+
+
+@once_per_update
+async def on_button(update: Update, context: Context) -> str | int:
+    """ci:<step>:<value> inside the check-in."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    lang = _lang(update, context)
+    if _expired(context):
+        await answer(query)
+        return await on_timeout(update, context)
+    _, step, value = [*query.data.split(":", 2), "", ""][:3]
+    current = _draft(context).get("step", "")
+    if step != current:
+        await answer(query, t(lang, "health.stale"), alert=True)
+        return current or ConversationHandler.END
+    answers = _answers(context)
+    try:
+        red_flag = _store_button(step, value, answers)
+    except CheckinError:
+        user = update.effective_user
+        await deps(context).db.run(checkins.record_forged, user.id if user else None, query.data)
+        await answer(query, t(lang, "health.stale"), alert=True)
+        return current
+    await answer(query)
+    await _drop_keyboard(query)
+    if red_flag:
+        return await _finish(update, context, red_flag=red_flag)
+    return await _advance(update, context, step)
+
+
+def _store_button(step: str, value: str, answers: dict[str, Any]) -> str | None:
+    """Apply a button's value; returns the red flag when one was pressed."""
+    if step == "feeling" and value in set(Feeling):
+        answers["feeling"] = value
+    elif step == "flags" and value in RED_FLAGS:
+        answers["flags"] = [value]
+        return value
+    elif step == "flags" and value == "none":
+        answers["flags"] = []
+    elif step == "cough" and value in {"yes", "no"}:
+        answers["cough"] = value == "yes"
+    elif step in (*LLS_ITEMS, "functional") and value in {"0", "1", "2", "3"}:
+        answers[step] = int(value)
+    elif step == "spo2" and value == "none":
+        answers["spo2"], answers["no_oximeter"] = None, True
+    elif step == "spo2" and value.isdigit() and int(value) in SPO2_CHOICES:
+        answers["spo2"], answers["no_oximeter"] = int(value), False
+    elif step == "hr" and (value == "none" or (value.isdigit() and int(value) in HR_CHOICES)):
+        answers["hr"] = None if value == "none" else int(value)
+    elif step == "temp" and (value == "none" or value in TEMP_CHOICES):
+        answers["temp"] = None if value == "none" else float(value)
+    elif step == "bp" and value == "none":
+        answers["sys"] = answers["dia"] = None
+    elif step == "bp2" and value == "none":
+        answers["sys2"] = answers["dia2"] = None
+    elif step == "note" and value == "none":
+        answers["note"] = None
+    else:
+        raise CheckinError("health.stale")
+    return None
+
+
+async def _drop_keyboard(query: Any) -> None:
+    """Remove the buttons of an answered question, so an old button cannot be pressed again."""
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except Exception:  # the message may be too old to edit; nothing is lost
+        pass
+
+
+async def on_unexpected(update: Update, context: Context) -> str | int:
+    """Stickers, photos, voice... while a question waits: say what is expected."""
+    step = _draft(context).get("step", "")
+    await reply(update, t(_lang(update, context), "health.unexpected"))
+    if not step:
+        return ConversationHandler.END
+    return await ask(update, context, step)
+
+
+# ---------------------------------------------------------------------------- finishing
+
+
+def readings_from(answers: dict[str, Any]) -> Readings:
+    return Readings(
+        red_flags=frozenset(answers.get("flags") or ()),
+        cough_or_breathless=answers.get("cough"),
+        headache=answers.get("headache"),
+        gi=answers.get("gi"),
+        fatigue=answers.get("fatigue"),
+        dizziness=answers.get("dizziness"),
+        functional=answers.get("functional"),
+        spo2=answers.get("spo2"),
+        heart_rate=answers.get("hr"),
+        temperature_c=answers.get("temp"),
+        systolic=answers.get("sys"),
+        diastolic=answers.get("dia"),
+        systolic_2=answers.get("sys2"),
+        diastolic_2=answers.get("dia2"),
+    )
+
+
+async def _finish(update: Update, context: Context, red_flag: str | None = None) -> int:
+    person = await current_person(update, context)
+    denial = check(person, Action.CHECKIN)
+    if denial is not None:
+        _clear(context)
+        await refuse(update, context, person, Action.CHECKIN, denial)
+        return ConversationHandler.END
+    assert person is not None and person.id is not None
+    answers = _answers(context)
+    cfg = config(context)
+    lang = person.language
+    try:
+        outcome = await deps(context).db.run(
+            checkins.submit,
+            person.id,
+            readings_from(answers),
+            config=cfg,
+            feeling=answers.get("feeling"),
+            note=answers.get("note"),
+            no_oximeter=bool(answers.get("no_oximeter")),
+            complete=red_flag is None,
+        )
+    except CheckinError as error:
+        _clear(context)
+        await reply(update, t(lang, error.key), reply_markup=menus.main_keyboard(lang))
+        return ConversationHandler.END
+    _clear(context)
+    if outcome.alert_id is not None or outcome.officers_told:
+        _wake(context)
+    await reply(
+        update, result_text(lang, person, outcome, cfg), reply_markup=menus.main_keyboard(lang)
+    )
+    return ConversationHandler.END
+
+
+def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) -> str:
+    assessment = outcome.assessment
+    checkin = outcome.checkin
+    parts: list[str] = []
+    reasons = checkins.reasons_text(lang, assessment.reason_keys)
+    if assessment.tier == Tier.RED:
+        parts.append(t(lang, "health.result.red", reasons=Html(reasons)))
+        parts.append(t(lang, "health.advice.red"))
+        told = outcome.alert_id is not None or outcome.officers_told > 0
+        parts.append(t(lang, "health.result.red_told" if told else "health.result.red_nobody"))
+    elif assessment.tier == Tier.AMBER:
+        when = checkins.format_local(outcome.recheck_at, cfg.zone) if outcome.recheck_at else "-"
+        parts.append(t(lang, "health.result.amber", reasons=Html(reasons), when=when))
+        parts.append(t(lang, "health.advice.amber"))
+        if outcome.officers_told:
+            parts.append(t(lang, "health.result.amber_told"))
+    else:
+        parts.append(t(lang, "health.result.green"))
+        if reasons:
+            parts.append(t(lang, "health.result.notes", reasons=Html(reasons)))
+    if assessment.ams:
+        parts.append(t(lang, "health.result.ams"))
+    if checkin.spo2 is not None and assessment.expected_spo2 is not None:
+        if checkin.altitude_m is not None:
+            parts.append(
+                t(
+                    lang,
+                    "health.result.spo2_expected",
+                    spo2=checkin.spo2,
+                    expected=assessment.expected_spo2,
+                    altitude=checkin.altitude_m,
+                )
+            )
+    parts.append(t(lang, "health.disclaimer"))
+    return "\n\n".join(parts)
+
+
+async def cancel(update: Update, context: Context) -> int:
+    lang = _lang(update, context)
+    _clear(context)
+    await reply(update, t(lang, "health.cancelled"), reply_markup=menus.main_keyboard(lang))
+    return ConversationHandler.END
+
+
+async def on_timeout(update: Update, context: Context) -> int:
+    lang = _lang(update, context)
+    _clear(context)
+    await reply(update, t(lang, "health.expired"), reply_markup=menus.main_keyboard(lang))
+    return ConversationHandler.END
+
+
+# ---------------------------------------------------------------------------- history, trend
+
+
+@guarded(Action.CHECKIN)
+async def history_command(update: Update, context: Context, person: Person) -> None:
+    assert person.id is not None
+    lang = person.language
+    rows = await deps(context).db.run(checkins.history, person.id, 14)
+    if not rows:
+        await reply(update, t(lang, "health.history.empty"))
+        return
+    zone = config(context).zone
+    lines = []
+    for row in rows:
+        tier = Tier(row.tier)
+        details = checkins.vitals_line(lang, row)
+        lines.append(f"{checkins.format_local(row.at, zone)} {TIER_ICON[tier]} {details}".rstrip())
+    # The lines hold only catalog texts (escaped) and numbers.
+    text = t(lang, "health.history.title", count=len(rows)) + "\n" + "\n".join(lines)
+    await reply(update, text + "\n\n" + t(lang, "health.disclaimer"))
+
+
+@guarded(Action.CHECKIN)
+async def trend_command(update: Update, context: Context, person: Person) -> None:
+    from services.health import charts
+
+    assert person.id is not None
+    lang = person.language
+    cfg = config(context)
+    db = deps(context).db
+    start = clock.now() - timedelta(days=30)
+    points = await db.run(checkins.since, person.id, start)
+    if not points:
+        await reply(update, t(lang, "health.trend.empty"))
+        return
+    png = await db.run(charts.render_for, person, cfg)
+    message = update.effective_message
+    assert message is not None
+    await message.chat.send_photo(
+        InputFile(png, filename="trend.png"),
+        caption=t(lang, "health.trend.caption", count=len(points)),
+    )
+
+
+# ---------------------------------------------------------------------------- reminders
+
+
+def _reminder_status(lang: str, person: Person, pref: Any, cfg: HealthConfig) -> str:
+    if checkins.is_low_altitude(person):
+        return t(lang, "health.reminders.low_altitude")
+    at = reminders.reminder_time(pref, cfg).strftime("%H:%M")
+    text = t(lang, "health.reminders.status", time=at, second=cfg.second_time.strftime("%H:%M"))
+    if pref is not None and pref.paused_from and pref.paused_until:
+        text += "\n" + t(
+            lang,
+            "health.reminders.paused",
+            start=pref.paused_from.isoformat(),
+            end=pref.paused_until.isoformat(),
+        )
+    return text
+
+
+def _reminder_buttons(lang: str, pref: Any) -> Any:
+    rows = _grid([(v, f"rm:t:{v.replace(':', '')}") for v in REMINDER_CHOICES], 3)
+    rows.append(
+        [(t(lang, "health.reminders.pause_days", days=d), f"rm:p:{d}") for d in PAUSE_CHOICES]
+    )
+    if pref is not None and pref.paused_until:
+        rows.append([(t(lang, "health.reminders.resume"), "rm:r")])
+    return buttons(rows)
+
+
+def _today(context: Context) -> date:
+    return checkins.local_date(clock.now(), config(context).zone)
+
+
+@guarded(Action.CHECKIN)
+async def reminders_command(update: Update, context: Context, person: Person) -> None:
+    """/reminders, /reminders 08:30, /reminders pause 2026-12-01 2026-12-10, /reminders resume."""
+    assert person.id is not None
+    lang = person.language
+    db = deps(context).db
+    cfg = config(context)
+    args = list(context.args or [])
+    try:
+        if args and args[0].lower() in {"pause", "暂停"}:
+            dates = reports.parse_range(args[1:])
+            if dates is None or dates[0] < _today(context):
+                raise CheckinError("health.reminders.bad_range")
+            await db.run(checkins.pause, person, dates[0], dates[1])
+        elif args and args[0].lower() in {"resume", "恢复"}:
+            await db.run(checkins.pause, person, _today(context), None)
+        elif args:
+            match = re.fullmatch(r"([01]?\d|2[0-3])[:：]([0-5]\d)", _number(args[0]))
+            if not match:
+                raise CheckinError("health.reminders.bad_time")
+            await db.run(checkins.set_reminder_time, person, time(int(match[1]), int(match[2])))
+    except CheckinError as error:
+        await reply(update, t(lang, error.key))
+    pref = await db.run(checkins.preference, person.id)
+    markup = None if checkins.is_low_altitude(person) else _reminder_buttons(lang, pref)
+    await reply(update, _reminder_status(lang, person, pref, cfg), reply_markup=markup)
+
+
+@guarded(Action.CHECKIN)
+async def on_reminder_button(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None and person.id is not None
+    lang = person.language
+    db = deps(context).db
+    parts = query.data.split(":")
+    try:
+        if (
+            len(parts) == 3
+            and parts[1] == "t"
+            and f"{parts[2][:2]}:{parts[2][2:]}" in REMINDER_CHOICES
+        ):
+            value = parts[2]
+            await db.run(checkins.set_reminder_time, person, time(int(value[:2]), int(value[2:])))
+        elif len(parts) == 3 and parts[1] == "p" and parts[2] in {str(d) for d in PAUSE_CHOICES}:
+            today = _today(context)
+            end = today + timedelta(days=int(parts[2]) - 1)
+            await db.run(checkins.pause, person, today, end)
+        elif parts == ["rm", "r"]:
+            await db.run(checkins.pause, person, _today(context), None)
+        else:
+            raise CheckinError("health.stale")
+    except CheckinError as error:
+        await answer(query, t(lang, error.key), alert=True)
+        return
+    await answer(query, t(lang, "health.reminders.saved"))
+    pref = await db.run(checkins.preference, person.id)
+    try:
+        await query.edit_message_text(
+            _reminder_status(lang, person, pref, config(context)),
+            reply_markup=_reminder_buttons(lang, pref),
+        )
+    except Exception:
+        await reply(update, _reminder_status(lang, person, pref, config(context)))
+
+
+# ---------------------------------------------------------------------------- officers
+
+
+def _names(people_: list[Person], limit: int = 30) -> str:
+    names = [p.real_name or p.display_name or "-" for p in people_]
+    shown = ", ".join(names[:limit])
+    return shown + (" …" if len(names) > limit else "")
+
+
+@guarded(Action.VIEW_AREA)
+async def today_command(update: Update, context: Context, person: Person) -> None:
+    from services.postings import load_postings
+
+    lang = person.language
+    areas = await deps(context).db.run(reports.today, person, config(context))
+    if not areas:
+        await reply(update, t(lang, "health.today.empty"))
+        return
+    postings = load_postings()
+    blocks = [t(lang, "health.today.title", date=_today(context).isoformat())]
+    for area in areas:
+        lines = [
+            t(
+                lang,
+                "health.today.area",
+                area=postings.name(area.prefecture, lang, short=True),
+                checked=len(area.checked_in),
+                total=area.total,
+                amber=len(area.amber),
+                red=len(area.red),
+                missing=len(area.missing),
+                paused=len(area.paused),
+            )
+        ]
+        for key, group in (
+            ("health.today.red", area.red),
+            ("health.today.amber", area.amber),
+            ("health.today.missing", area.missing),
+            ("health.today.suspicious", area.suspicious),
+        ):
+            if group:
+                lines.append(t(lang, key, names=_names(group)))
+        blocks.append("\n".join(lines))
+    await reply(update, "\n\n".join(blocks) + "\n\n" + t(lang, "health.disclaimer"))
+
+
+@guarded(Action.VIEW_AREA)
+async def export_command(update: Update, context: Context, person: Person) -> None:
+    lang = person.language
+    args = list(context.args or [])
+    if args:
+        dates = reports.parse_range(args)
+        if dates is None:
+            await reply(update, t(lang, "health.export.bad_range"))
+            return
+        await _send_export(update, context, person, *dates)
+        return
+    rows = [[(t(lang, "health.export.days", days=d), f"cx:{d}") for d in EXPORT_CHOICES]]
+    await reply(update, t(lang, "health.export.choose"), reply_markup=buttons(rows))
+
+
+@guarded(Action.VIEW_AREA)
+async def on_export_button(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    value = query.data.split(":", 1)[1]
+    if value not in {str(d) for d in EXPORT_CHOICES}:
+        await answer(query, t(person.language, "health.stale"), alert=True)
+        return
+    await answer(query)
+    start, end = reports.default_range(int(value), _today(context))
+    await _send_export(update, context, person, start, end)
+
+
+async def _send_export(
+    update: Update, context: Context, person: Person, start: date, end: date
+) -> None:
+    lang = person.language
+    try:
+        data = await deps(context).db.run(reports.export, person, start, end, config(context))
+    except CheckinError as error:
+        await reply(update, t(lang, error.key))
+        return
+    message = update.effective_message
+    assert message is not None
+    name = f"checkins-{start.strftime('%Y%m%d')}-{end.strftime('%Y%m%d')}"
+    caption = t(
+        lang,
+        "health.export.caption",
+        start=start.isoformat(),
+        end=end.isoformat(),
+        count=len(data.rows),
+    )
+    await message.chat.send_document(
+        InputFile(reports.to_csv(data), filename=f"{name}.csv"), caption=caption
+    )
+    await message.chat.send_document(InputFile(reports.to_xlsx(data), filename=f"{name}.xlsx"))
+
+
+@guarded(Action.VIEW_AREA)
+async def on_chart_button(update: Update, context: Context, person: Person) -> None:
+    """ct:<person id> under an officer notice: that cadre's 30-day chart, area permitting."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    lang = person.language
+    value = query.data.split(":", 1)[1]
+    found = None
+    if value.isdigit():
+        found = await deps(context).db.run(
+            reports.chart_for_viewer, person, int(value), config(context)
+        )
+    if found is None:
+        await answer(query, t(lang, "health.chart_denied"), alert=True)
+        return
+    await answer(query)
+    cadre, png = found
+    message = update.effective_message
+    assert message is not None
+    await message.chat.send_photo(
+        InputFile(png, filename="trend.png"),
+        caption=t(
+            lang,
+            "health.officer.chart_caption",
+            name=cadre.real_name or cadre.display_name or "-",
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------- assembly
+
+
+def _checkin_button() -> filters.BaseFilter:
+    return filters.Text(sorted(menus.main_button_texts("main.checkin")))
+
+
+def build() -> list[BaseHandler[Any, Any, Any]]:
+    return [
+        build_conversation(),
+        CommandHandler("history", history_command),
+        CommandHandler("trend", trend_command),
+        CommandHandler("reminders", reminders_command),
+        CommandHandler("today", today_command),
+        CommandHandler("export", export_command),
+        CallbackQueryHandler(on_reminder_button, pattern=r"^rm:"),
+        CallbackQueryHandler(on_export_button, pattern=r"^cx:"),
+        CallbackQueryHandler(on_chart_button, pattern=r"^ct:"),
+    ]
+
+
+def build_conversation(timeout_seconds: int | None = None) -> ConversationHandler[Any]:
+    text = filters.TEXT & ~filters.COMMAND
+    again = MessageHandler(_checkin_button(), resume)
+    step_handlers: list[BaseHandler[Any, Any, Any]] = [
+        again,
+        CallbackQueryHandler(on_button, pattern=r"^ci:(?!start$)"),
+        CallbackQueryHandler(resume, pattern=r"^ci:start$"),
+        MessageHandler(text, on_text),
+        MessageHandler(~filters.COMMAND, on_unexpected),
+    ]
+    states: dict[object, list[BaseHandler[Any, Any, Any]]] = {step: step_handlers for step in STEPS}
+    states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
+    from config import get_settings
+
+    seconds = timeout_seconds or _form_timeout(get_settings)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
+        return ConversationHandler(
+            entry_points=[
+                CommandHandler("checkin", start),
+                MessageHandler(_checkin_button(), start),
+                CallbackQueryHandler(start, pattern=r"^ci:start$"),
+            ],
+            states=states,
+            fallbacks=[CommandHandler("cancel", cancel), CommandHandler("checkin", resume)],
+            name=NAME,
+            persistent=True,
+            conversation_timeout=timedelta(seconds=seconds),
+            allow_reentry=False,
+        )
+
+
+def _form_timeout(get_settings: Callable[[], Any]) -> int:
+    try:
+        return int(get_settings().form_timeout)
+    except Exception:
+        return 1800
+
+
+# ---------------------------------------------------------------------------- scheduled work
+
+PASS_JOB = "health:pass"
+RETENTION_JOB = "health:retention"
+PASS_INTERVAL_SECONDS = 60
+
+
+def _app_config(application: Application) -> HealthConfig:
+    data = application.bot_data
+    if "health_config" not in data:
+        data["health_config"] = HealthConfig.from_settings(data["deps"].settings)
+    return data["health_config"]
+
+
+async def pass_job(application: Application) -> None:
+    """Reminders, nudges, cut-off notices, AMBER rechecks and escalations due now. The
+    outbox wakes the delivery worker when the pass commits."""
+    result = await application.bot_data["deps"].db.run(reminders.run_pass, _app_config(application))
+    if result.queued:
+        log.info("health pass: %d message(s) queued", result.queued)
+
+
+async def retention_job(application: Application) -> None:
+    deleted = await application.bot_data["deps"].db.run(
+        reminders.retention_pass, _app_config(application)
+    )
+    if deleted:
+        log.info("deleted %d check-ins past the retention period", deleted)
+
+
+@jobs.on_startup
+async def schedule_jobs(application: Application) -> None:
+    """Register the health jobs (scheduler.jobs.rebuild_all calls this at start-up; ids make
+    it idempotent). Every timer is derived from the database at each pass, so nothing else
+    needs rebuilding after a restart: a pass that was missed while the bot was down is
+    simply the next pass."""
+    zone = application.bot_data["deps"].settings.zone
+    jobs.add_job(
+        application,
+        PASS_JOB,
+        pass_job,
+        "interval",
+        seconds=PASS_INTERVAL_SECONDS,
+        misfire_grace_time=PASS_INTERVAL_SECONDS,  # a late pass is useless: the next one comes
+        coalesce=True,
+    )
+    jobs.add_job(
+        application,
+        RETENTION_JOB,
+        retention_job,
+        "cron",
+        hour=3,
+        minute=30,
+        timezone=zone,
+        misfire_grace_time=6 * 3600,  # still run it if the bot was down at 03:30
+        coalesce=True,
+    )

@@ -30,6 +30,16 @@ class Deps:
 
     settings: Settings
     db: Database
+    # The delivery worker (bot.delivery.Delivery): wake() looks for new outbox messages at
+    # once (thread-safe), forget(source) drops messages of a cancelled source it holds.
+    delivery: Any = None
+
+    def wake_delivery(self) -> None:
+        """Send what was just queued now (enqueue also wakes the worker on commit)."""
+        if self.delivery is not None:
+            self.delivery.wake()
+
+    wake = wake_delivery
 
 
 def deps(context: Context) -> Deps:

@@ -23,6 +23,32 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.ADMIN: ("people", "invite", *MEMBER_COMMANDS),
     Role.CONTACT: ("help", "language", "mydata", "deleteme"),
 }
+# Health check-ins (handlers/checkin.py): everyone posted checks in; officers see their area.
+HEALTH_COMMANDS = ("checkin", "history", "trend", "reminders")
+HEALTH_AREA_COMMANDS = ("today", "export")
+for _role, _extra in (
+    (Role.CADRE, HEALTH_COMMANDS),
+    (Role.DUTY_OFFICER, HEALTH_COMMANDS + HEALTH_AREA_COMMANDS),
+    (Role.ADMIN, HEALTH_AREA_COMMANDS),
+):
+    ROLE_COMMANDS[_role] = (*_extra, *ROLE_COMMANDS[_role])
+# Care schedules (handlers/schedules.py): one's own schedule and oxygen; officers their area.
+for _role, _extra in (
+    (Role.CADRE, ("schedule", "oxygen")),
+    (Role.DUTY_OFFICER, ("schedule", "oxygen", "overdue", "upcoming")),
+    (Role.ADMIN, ("overdue", "upcoming", "oxygen", "carepolicy")),
+):
+    ROLE_COMMANDS[_role] = (*_extra, *ROLE_COMMANDS[_role])
+# Emergency channel (handlers/sos.py): SOS first in every member's menu.
+for _role, _extra in (
+    (Role.CADRE, ("sos", "contacts")),
+    (Role.DUTY_OFFICER, ("sos", "alerts", "alert", "onduty", "offduty")),
+    (Role.ADMIN, ("alerts", "alert", "roster", "directory", "onduty", "offduty")),
+):
+    ROLE_COMMANDS[_role] = (*_extra, *ROLE_COMMANDS[_role])
+
+# Broadcasts (handlers/broadcast.py): admins only.
+ROLE_COMMANDS[Role.ADMIN] = (*ROLE_COMMANDS[Role.ADMIN], "broadcast", "broadcasts", "tags")
 
 
 def commands_for(person: Person | None) -> tuple[str, ...]:

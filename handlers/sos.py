@@ -1,14 +1,820 @@
-"""Emergency channel (being built): SOS, acknowledgement, escalation, duty roster."""
+"""The emergency channel on Telegram: SOS, acknowledgement, escalation, alerts, contacts.
+
+build_emergency() runs in group -10, before any form, and stops further processing of
+what it handles: /sos and the 🆘 button, locations (a moving live location arrives as an
+edited message), every ``sos:`` button, and typed answers the channel asked for (the
+cadre's description, a resolution note, a directory field). build() adds /alerts, /alert,
+/contacts, and the roster (handlers/roster.py) and directory (handlers/directory.py)
+commands. Escalation and coverage checks are scheduled jobs rebuilt at every start.
+
+Callback data (all well under 64 bytes):
+    sos:ack:<id> / sos:res:<id> / sos:tl:<id>   acknowledge, resolve, timeline
+    sos:out:<id>:<outcome> / sos:back:<id>      resolve with an outcome / back
+    sos:nskip:<id>                              no resolution note
+    sos:cat:<id>:<category> / sos:skip:<id>     the cadre says what is wrong / skips
+    sos:cxl:<id> / sos:cxly:<id> / sos:cxln:<id> cancel a false alarm: ask, yes, no
+    sos:csv                                     CSV of the alerts (admins)
+    kin:new / kin:rm:<link>                     contact invitations
+"""
 
 from __future__ import annotations
 
-from telegram.ext import BaseHandler
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from telegram import (
+    CopyTextButton,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from handlers import directory as directory_handlers
+from handlers import menus
+from handlers import roster as roster_handlers
+from handlers.common import (
+    Context,
+    answer,
+    buttons,
+    current_person,
+    deps,
+    guarded,
+    language_of,
+    refuse,
+    reply,
+)
+from handlers.sos_common import (
+    PENDING,
+    audit_forged,
+    edit,
+    edit_markup,
+    markup_of,
+    pending,
+    pending_all,
+    pending_record,
+    plain,
+    policy,
+    set_pending,
+    to_int,
+)
+from models import Person, Priority, Status
+from scheduler import jobs
+from services import alerts, clock, contact_links, directory, outbox, people, state
+from services.i18n import Html, t
+from services.permissions import Action, Denial, check
+
+log = logging.getLogger(__name__)
+
+ESCALATION_JOB = "sos:escalation"
+COVERAGE_JOB = "sos:coverage"
+COVERAGE_INTERVAL = 600  # seconds between coverage checks
+COVERAGE_FIRST = 120  # seconds after start-up before the first one
+
+
+def _stopping(fn: Callable[[Update, Context], Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+    """Run a group -10 handler, then stop: no later handler sees the update (a stale-button
+    fallback would answer the query a second time)."""
+
+    @functools.wraps(fn)
+    async def wrapper(update: Update, context: Context) -> None:
+        await fn(update, context)
+        raise ApplicationHandlerStop
+
+    return wrapper
+
+
+def _location_keyboard(lang: str) -> ReplyKeyboardMarkup:
+    """Share-location first; SOS and check-in stay at hand."""
+    return ReplyKeyboardMarkup(
+        [
+            [KeyboardButton(t(lang, "sos.btn.share_location"), request_location=True)],
+            [KeyboardButton(t(lang, "main.sos")), KeyboardButton(t(lang, "main.checkin"))],
+        ],
+        resize_keyboard=True,
+        is_persistent=True,
+    )
+
+
+# ---------------------------------------------------------------------------- SOS
+
+
+def what_to_do(session: Any, person: Person, lang: str, zone: Any, count: int) -> str:
+    """What the cadre reads at once: help is called, what to do now, whom to call."""
+    if count:
+        head = t(lang, "sos.help_called", count=count)
+    else:
+        head = t(lang, "sos.help_called_nobody")
+    numbers = directory.render_for(session, person.prefecture, lang, zone)
+    area = directory.area_name(person.prefecture, lang)
+    return "\n\n".join(
+        [
+            head,
+            t(lang, "sos.do_now"),
+            t(lang, "sos.numbers", area=area) + "\n" + numbers,
+            t(lang, "sos.altitude_steps"),
+        ]
+    )
+
+
+def _raise_sos(session: Any, person_id: int, policy_: alerts.Policy) -> tuple[int, bool]:
+    """The first transaction: the alert is stored and its first-tier messages are queued
+    (the worker wakes when it commits). Returns the alert id and whether it is new."""
+    existing = alerts.open_alert_of(session, person_id)
+    alert_id = alerts.raise_alert(session, person_id=person_id, cause="sos", policy=policy_)
+    return alert_id, existing is None
+
+
+def _tell_cadre(
+    session: Any, person_id: int, alert_id: int, new: bool, update_id: int, zone: Any
+) -> dict[str, Any]:
+    """The second transaction: queue what the cadre reads (help is called, what to do now,
+    what is wrong?) at emergency priority, and start waiting for their description. The
+    outbox delivers it through errors and restarts; the keys hold the update id, so a
+    redelivered update queues nothing twice."""
+    responders, contacts = alerts.alerted_counts(session, alert_id)
+    alert = alerts.get(session, alert_id)
+    person = session.get(Person, person_id)
+    assert alert is not None and person is not None
+    lang = person.language
+    text = what_to_do(session, person, lang, zone, responders)
+    if not new:
+        taker = session.get(Person, alert.acknowledged_by) if alert.acknowledged_by else None
+        status = (
+            t(lang, "sos.already_taken", id=alert_id, name=alerts.name_of(taker))
+            if taker
+            else t(lang, "sos.already_open", id=alert_id)
+        )
+        text = status + "\n\n" + text
+    if contacts:
+        text += "\n\n" + t(lang, "sos.contacts_told", count=contacts)
+    text += "\n\n" + t(lang, "sos.ask_location_live")
+    common = {
+        "chat_id": person.telegram_id,
+        "person_id": person.id,
+        "language": lang,
+        "priority": Priority.EMERGENCY,
+        "source": f"alert:{alert_id}",
+    }
+    outbox.enqueue(
+        session,
+        idempotency_key=f"alert:{alert_id}:help:{update_id}",
+        text=text,
+        reply_markup=_location_keyboard(lang).to_dict(),
+        **common,
+    )
+    outbox.enqueue(
+        session,
+        idempotency_key=f"alert:{alert_id}:ask:{update_id}",
+        text=t(lang, "sos.ask_category"),
+        reply_markup=outbox.inline_keyboard(_category_rows(lang, alert_id)),
+        **common,
+    )
+    waiting = pending_record("details", alert=alert_id)
+    state.put(session, PENDING, str(person.telegram_id), waiting)
+    return waiting
+
+
+async def on_sos(update: Update, context: Context) -> None:
+    """/sos or 🆘: the tap itself raises the alert (stored, and the officers' messages
+    queued at emergency priority, in one transaction); only then is the cadre answered and
+    asked, through the outbox too, so that a crash or a failing network loses nothing."""
+    fetched = time.monotonic()
+    person = None
+    try:
+        person = await current_person(update, context)
+        if person is None or check(person, Action.RAISE_SOS) is not None:
+            await _numbers_only(update, context, person)
+            raise ApplicationHandlerStop
+        assert person.id is not None
+        db = deps(context).db
+        alert_id, new = await db.run(_raise_sos, person.id, policy(context))
+        stored = time.monotonic()
+        zone = deps(context).settings.zone
+        waiting = await db.run(_tell_cadre, person.id, alert_id, new, update.update_id, zone)
+        (await pending_all(context))[person.telegram_id] = waiting
+    except ApplicationHandlerStop:
+        raise
+    except Exception:
+        log.exception("SOS could not be handled: telling the person to call 120")
+        await _sos_failed(update, context, person)
+        raise ApplicationHandlerStop from None
+    log.info(
+        "SOS alert %s (%s) for person %s stored and queued in %.0f ms",
+        alert_id,
+        "new" if new else "in progress",
+        person.id,
+        (stored - fetched) * 1000,
+    )
+    raise ApplicationHandlerStop
+
+
+async def _sos_failed(update: Update, context: Context, person: Person | None) -> None:
+    """The alert could not be stored (the database is down, say): never silence. The
+    numbers come from the data file, which needs no database."""
+    lang = language_of(update, context, person)
+    prefecture = person.prefecture if person else None
+    numbers = directory.render_seed(prefecture, lang)
+    try:
+        await reply(update, t(lang, "sos.failed", numbers=Html(numbers)))
+    except Exception:
+        log.exception("could not tell the person either")
+
+
+def _category_rows(lang: str, alert_id: int) -> list[list[tuple[str, str]]]:
+    return [
+        [
+            (t(lang, "sos.category.altitude"), f"sos:cat:{alert_id}:altitude"),
+            (t(lang, "sos.category.injury"), f"sos:cat:{alert_id}:injury"),
+        ],
+        [
+            (t(lang, "sos.category.accident"), f"sos:cat:{alert_id}:accident"),
+            (t(lang, "sos.category.other"), f"sos:cat:{alert_id}:other"),
+        ],
+        [(t(lang, "sos.btn.cancel_alarm"), f"sos:cxl:{alert_id}")],
+    ]
+
+
+async def _numbers_only(update: Update, context: Context, person: Person | None) -> None:
+    """Someone who cannot raise an alert (a stranger, a pending user, a contact) still gets
+    the emergency numbers at once; the attempt is audited."""
+    lang = language_of(update, context, person)
+    zone = deps(context).settings.zone
+    prefecture = person.prefecture if person else None
+    db = deps(context).db
+    numbers = await db.run(directory.render_for, prefecture, lang, zone)
+    denial = check(person, Action.RAISE_SOS) or Denial.ROLE
+    await db.run(alerts.refuse, person, None, "/sos", str(denial), Action.RAISE_SOS)
+    text = t(lang, "sos.no_alert_numbers", numbers=Html(numbers))
+    if denial == Denial.ROLE:
+        text += "\n\n" + t(lang, "sos.no_alert_role")
+    else:
+        text += "\n\n" + t(lang, f"deny.{denial}")
+    await reply(update, text)
+
+
+async def on_location(update: Update, context: Context) -> None:
+    """A location (or a live location moving: an edited message) while an alert is open."""
+    message = update.effective_message
+    if message is None or message.location is None:
+        return
+    edited = update.edited_message is not None
+    person = await current_person(update, context)
+    db = deps(context).db
+    alert = await db.run(alerts.open_alert_of, person.id) if person and person.id else None
+    if person is None or alert is None:
+        if not edited:
+            lang = language_of(update, context, person)
+            await reply(update, t(lang, "sos.location.no_alert"))
+        raise ApplicationHandlerStop
+    location = message.location
+    live = edited or bool(location.to_dict().get("live_period"))
+    result = await db.run(
+        alerts.update_location,
+        alert_id=alert.id,
+        person_id=person.id,
+        latitude=location.latitude,
+        longitude=location.longitude,
+        live=live,
+    )
+    if not edited:
+        lang = person.language
+        key = "sos.location.thanks" if result == alerts.Change.DONE else "sos.location.invalid"
+        await reply(update, t(lang, key), reply_markup=menus.main_keyboard(lang))
+    raise ApplicationHandlerStop
+
+
+async def on_text(update: Update, context: Context) -> None:
+    """Typed text the emergency channel asked for; anything else goes on to other handlers."""
+    user = update.effective_user
+    message = update.effective_message
+    if user is None or message is None or message.text is None:
+        return
+    if user.id not in await pending_all(context):
+        return
+    waiting = await pending(context, user.id)
+    if waiting is None:
+        return
+    if message.text in menus.main_button_texts("main.checkin"):
+        await set_pending(context, user.id, None)  # they moved on to the check-in
+        return
+    person = await current_person(update, context)
+    if person is None or person.status != Status.ACTIVE:
+        await set_pending(context, user.id, None)
+        return
+    what = waiting.get("what")
+    if what == "details":
+        await _receive_details(update, context, person, waiting, message.text)
+    elif what == "note":
+        await _receive_note(update, context, person, waiting, message.text)
+    elif what in ("dir", "diradd"):
+        await directory_handlers.receive_text(update, context, person, waiting, message.text)
+    raise ApplicationHandlerStop
+
+
+async def on_command(update: Update, context: Context) -> None:
+    """A command while the emergency channel waits for a typed answer: /cancel stops
+    waiting (and is answered here); any other command means the person moved on, so the
+    wait ends and the command goes to its own handler."""
+    user = update.effective_user
+    message = update.effective_message
+    if user is None or message is None or user.id not in await pending_all(context):
+        return
+    if await pending(context, user.id) is None:
+        return
+    await set_pending(context, user.id, None)
+    command = (message.text or "").split()[0].split("@")[0].lower()
+    if command != "/cancel":
+        return
+    person = await current_person(update, context)
+    lang = language_of(update, context, person)
+    markup = menus.main_keyboard(lang) if person and person.status == Status.ACTIVE else None
+    await reply(update, t(lang, "sos.input_cancelled"), reply_markup=markup)
+    raise ApplicationHandlerStop
+
+
+async def on_other_button(update: Update, context: Context) -> None:
+    """A button of another feature: the person moved on, stop waiting for typed text (so
+    that, say, a number typed in the check-in is not taken for the SOS description)."""
+    user = update.effective_user
+    if user is not None and user.id in await pending_all(context):
+        await set_pending(context, user.id, None)
+
+
+async def _receive_details(
+    update: Update, context: Context, person: Person, pending: dict[str, Any], text: str
+) -> None:
+    lang = person.language
+    alert_id = int(pending.get("alert", 0))
+    result = await deps(context).db.run(
+        alerts.set_details, alert_id=alert_id, person_id=person.id or 0, details=text
+    )
+    if result == alerts.Change.NOT_FOUND:
+        await set_pending(context, person.telegram_id, None)
+        await reply(update, t(lang, "sos.closed_already"), reply_markup=menus.main_keyboard(lang))
+        return
+    if result == alerts.Change.INVALID:
+        await reply(update, t(lang, "sos.details_empty"))
+        return
+    await reply(update, t(lang, "sos.details_thanks"), reply_markup=menus.main_keyboard(lang))
+
+
+# ---------------------------------------------------------------------------- cadre buttons
+
+
+@guarded(Action.RAISE_SOS)
+async def on_cadre_button(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    parts = query.data.split(":")
+    lang = person.language
+    alert_id = to_int(parts[2]) if len(parts) > 2 else None
+    action = parts[1] if len(parts) > 1 else ""
+    if alert_id is None or action not in ("cat", "skip", "cxl", "cxly", "cxln"):
+        await audit_forged(context, person, query.data)
+        await answer(query, t(lang, "form.stale"), alert=True)
+        return
+    db = deps(context).db
+    alert = await db.run(alerts.get, alert_id)
+    if alert is None or alert.person_id != person.id:
+        await db.run(alerts.refuse, person, alert_id, query.data[:64], "not_own")
+        await answer(query, plain(t(lang, "sos.denied.not_own")), alert=True)
+        return
+    if action == "cat":
+        category = parts[3] if len(parts) > 3 else ""
+        result = await db.run(
+            alerts.set_category, alert_id=alert_id, person_id=person.id, category=category
+        )
+        if result == alerts.Change.INVALID:
+            await audit_forged(context, person, query.data)
+            await answer(query, t(lang, "form.stale"), alert=True)
+            return
+        if result == alerts.Change.NOT_FOUND:
+            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            return
+        await answer(query)
+        chosen = t(lang, f"sos.category.{category}")
+        await edit(update, t(lang, "sos.category_chosen", what=chosen), _cancel_markup(lang, alert))
+        markup = buttons([[(t(lang, "sos.btn.skip"), f"sos:skip:{alert_id}")]])
+        await reply(update, t(lang, "sos.ask_details"), reply_markup=markup)
+        await set_pending(context, person.telegram_id, {"what": "details", "alert": alert_id})
+    elif action == "skip":
+        await answer(query)
+        await set_pending(context, person.telegram_id, None)
+        await edit(update, t(lang, "sos.details_skipped"))
+    elif action == "cxl":
+        if alert.status not in alerts.IN_PROGRESS:
+            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            return
+        await answer(query)
+        markup = buttons(
+            [
+                [(t(lang, "sos.btn.cancel_yes"), f"sos:cxly:{alert_id}")],
+                [(t(lang, "sos.btn.cancel_no"), f"sos:cxln:{alert_id}")],
+            ]
+        )
+        await reply(update, t(lang, "sos.cancel_confirm", id=alert_id), reply_markup=markup)
+    elif action == "cxln":
+        await answer(query)
+        await edit(update, t(lang, "sos.cancel_kept"))
+    else:  # cxly
+        result = await db.run(alerts.cancel, alert_id=alert_id, actor=person)
+        if result.outcome != alerts.Close.DONE:
+            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            return
+        await answer(query)
+        await set_pending(context, person.telegram_id, None)
+        await edit(update, t(lang, "sos.cancel_done", id=alert_id))
+        await reply(update, t(lang, "sos.cancel_after"), reply_markup=menus.main_keyboard(lang))
+
+
+def _cancel_markup(lang: str, alert: Any) -> InlineKeyboardMarkup:
+    return buttons([[(t(lang, "sos.btn.cancel_alarm"), f"sos:cxl:{alert.id}")]])
+
+
+# ---------------------------------------------------------------------------- responder buttons
+
+
+@guarded(Action.HANDLE_ALERTS)
+async def on_responder_button(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    parts = query.data.split(":")
+    lang = person.language
+    action = parts[1] if len(parts) > 1 else ""
+    if action == "csv":
+        await _send_csv(update, context, person)
+        return
+    alert_id = to_int(parts[2]) if len(parts) > 2 else None
+    if alert_id is None or action not in ("ack", "res", "out", "back", "tl", "nskip"):
+        await audit_forged(context, person, query.data)
+        await answer(query, t(lang, "form.stale"), alert=True)
+        return
+    db = deps(context).db
+    alert = await db.run(alerts.get, alert_id)
+    refusal = await db.run(alerts.handling_refusal, person, alert)
+    if refusal is not None:
+        await db.run(alerts.refuse, person, alert_id, query.data[:64], str(refusal))
+        await answer(query, plain(t(lang, f"sos.denied.{refusal}")), alert=True)
+        return
+    assert alert is not None
+    pressed = query.message.message_id if query.message else None
+    zone = deps(context).settings.zone
+    if action == "ack":
+        result = await db.run(
+            alerts.acknowledge, alert_id=alert_id, actor=person, pressed_message_id=pressed
+        )
+        if result.outcome == alerts.Ack.WON:
+            await answer(query, plain(t(lang, "sos.ack.won", id=alert_id)))
+            text = await db.run(_alert_text, alert_id, lang, zone)
+            markup = markup_of(alerts.handler_buttons(alert, lang))
+            await edit(update, text, markup)
+        elif result.outcome == alerts.Ack.TAKEN:
+            name = alerts.name_of(result.by)
+            await answer(query, plain(t(lang, "sos.ack.taken", name=name)), alert=True)
+        else:
+            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+    elif action == "res":
+        if alert.status not in alerts.IN_PROGRESS:
+            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            return
+        await answer(query)
+        rows = [[(t(lang, f"sos.outcome.{o}"), f"sos:out:{alert_id}:{o}")] for o in alerts.OUTCOMES]
+        rows.append([(t(lang, "sos.btn.back"), f"sos:back:{alert_id}")])
+        await edit_markup(update, buttons(rows))
+    elif action == "back":
+        await answer(query)
+        data = (
+            alerts.handler_buttons(alert, lang)
+            if alert.status == alerts.AlertStatus.ACKNOWLEDGED
+            else alerts.responder_buttons(alert, lang)
+        )
+        await edit_markup(update, markup_of(data) if alert.status in alerts.IN_PROGRESS else None)
+    elif action == "out":
+        outcome = parts[3] if len(parts) > 3 else ""
+        result = await db.run(
+            alerts.resolve,
+            alert_id=alert_id,
+            actor=person,
+            outcome=outcome,
+            pressed_message_id=pressed,
+        )
+        if result.outcome == alerts.Close.INVALID:
+            await audit_forged(context, person, query.data)
+            await answer(query, t(lang, "form.stale"), alert=True)
+            return
+        if result.outcome != alerts.Close.DONE:
+            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            return
+        await answer(query, plain(t(lang, "sos.resolved", id=alert_id)))
+        await edit(update, await db.run(_alert_text, alert_id, lang, zone))
+        markup = buttons([[(t(lang, "sos.btn.no_note"), f"sos:nskip:{alert_id}")]])
+        await reply(update, t(lang, "sos.ask_note", id=alert_id), reply_markup=markup)
+        await set_pending(context, person.telegram_id, {"what": "note", "alert": alert_id})
+    elif action == "nskip":
+        await answer(query)
+        await set_pending(context, person.telegram_id, None)
+        await edit(update, t(lang, "sos.note_skipped"))
+    else:  # tl
+        await answer(query)
+        text = await db.run(alerts.timeline_text, alert_id, lang, zone)
+        await reply(update, text or t(lang, "form.stale"))
+
+
+def _alert_text(session: Any, alert_id: int, lang: str, zone: Any) -> str:
+    alert = alerts.get(session, alert_id)
+    assert alert is not None
+    return alerts.alert_text(session, alert, lang, zone=zone)
+
+
+async def _receive_note(
+    update: Update, context: Context, person: Person, pending: dict[str, Any], text: str
+) -> None:
+    lang = person.language
+    result = await deps(context).db.run(
+        alerts.add_note, alert_id=int(pending.get("alert", 0)), actor=person, note=text
+    )
+    if result == alerts.Change.INVALID:
+        await reply(update, t(lang, "sos.details_empty"))
+        return
+    await set_pending(context, person.telegram_id, None)
+    await reply(update, t(lang, "sos.note_saved"))
+
+
+# ---------------------------------------------------------------------------- /alerts, /alert
+
+
+@guarded(Action.HANDLE_ALERTS)
+async def alerts_command(update: Update, context: Context, person: Person) -> None:
+    lang = person.language
+    zone = deps(context).settings.zone
+    text, rows = await deps(context).db.run(_alerts_list, person, lang, zone)
+    if check(person, Action.MANAGE_PEOPLE) is None:
+        rows.append([(t(lang, "sos.btn.csv"), "sos:csv")])
+    await reply(update, text, reply_markup=buttons(rows) if rows else None)
+
+
+def _alerts_list(
+    session: Any, person: Person, lang: str, zone: Any
+) -> tuple[str, list[list[tuple[str, str]]]]:
+    found = alerts.visible_alerts(session, person)
+    if not found:
+        return t(lang, "sos.list.empty", days=alerts.RECENT_DAYS), []
+    lines = [t(lang, "sos.list.header", days=alerts.RECENT_DAYS)]
+    lines += [alerts.list_line(session, alert, lang, zone) for alert in found]
+    rows = [
+        [(f"#{a.id} {t(lang, 'sos.btn.timeline')}", f"sos:tl:{a.id}") for a in found[i : i + 2]]
+        for i in range(0, min(len(found), 10), 2)
+    ]
+    return "\n".join(lines), rows
+
+
+@guarded(Action.HANDLE_ALERTS)
+async def alert_command(update: Update, context: Context, person: Person) -> None:
+    lang = person.language
+    db = deps(context).db
+    raw = (context.args or [""])[0].lstrip("#")
+    alert_id = to_int(raw)
+    if alert_id is None:
+        await reply(update, t(lang, "sos.alert_usage"))
+        return
+    alert = await db.run(alerts.get, alert_id)
+    refusal = await db.run(alerts.handling_refusal, person, alert)
+    if refusal is not None:
+        await db.run(alerts.refuse, person, alert_id, f"/alert {alert_id}", str(refusal))
+        # the same answer whether it does not exist or is not theirs: nothing leaks
+        await reply(update, t(lang, "sos.alert_not_found", id=alert_id))
+        return
+    assert alert is not None
+    text = await db.run(alerts.timeline_text, alert_id, lang, deps(context).settings.zone)
+    markup = None
+    if alert.status == alerts.AlertStatus.OPEN:
+        markup = markup_of(alerts.responder_buttons(alert, lang))
+    elif alert.status == alerts.AlertStatus.ACKNOWLEDGED:
+        markup = markup_of(alerts.handler_buttons(alert, lang))
+    await reply(update, text or "", reply_markup=markup)
+
+
+async def _send_csv(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    lang = person.language
+    if check(person, Action.MANAGE_PEOPLE) is not None:
+        await refuse(update, context, person, Action.MANAGE_PEOPLE, Denial.ROLE)
+        return
+    await answer(query)
+    data = await deps(context).db.run(alerts.export_csv, person)
+    message = update.effective_message
+    assert message is not None
+    stamp = clock.now().astimezone(deps(context).settings.zone).strftime("%Y%m%d-%H%M")
+    await message.chat.send_document(
+        InputFile(data, filename=f"cadre-bot-alerts-{stamp}.csv"),
+        caption=t(lang, "sos.csv_caption"),
+    )
+
+
+# ---------------------------------------------------------------------------- /contacts
+
+
+@guarded(Action.RAISE_SOS)
+async def contacts_command(update: Update, context: Context, person: Person) -> None:
+    text, markup = await deps(context).db.run(
+        _contacts_view, person, person.language, deps(context).settings.zone
+    )
+    await reply(update, text, reply_markup=markup)
+
+
+def _contacts_view(
+    session: Any, person: Person, lang: str, zone: Any
+) -> tuple[str, InlineKeyboardMarkup]:
+    views = contact_links.links_of(session, person.id or 0)
+    profile = people.emergency_contacts(session, person.id or 0)
+    lines = [t(lang, "sos.contacts.header")]
+    if profile:
+        listed = "; ".join(f"{c.name} {c.phone}" for c in profile)
+        lines.append(t(lang, "sos.contacts.profile", contacts=listed))
+    rows: list[list[tuple[str, str]]] = []
+    for view in views:
+        if view.contact is not None:
+            name = alerts.name_of(view.contact)
+            lines.append(t(lang, "sos.contacts.joined", name=name))
+            rows.append(
+                [(t(lang, "sos.contacts.remove", name=name)[:60], f"kin:rm:{view.link.id}")]
+            )
+        elif contact_links._usable(view):
+            expires = (
+                view.invitation.expires_at.astimezone(zone).strftime("%m-%d %H:%M")
+                if view.invitation.expires_at
+                else "-"
+            )
+            lines.append(t(lang, "sos.contacts.waiting", expires=expires))
+            rows.append([(t(lang, "sos.contacts.withdraw"), f"kin:rm:{view.link.id}")])
+    if not views:
+        lines.append(t(lang, "sos.contacts.none"))
+    lines.append("")
+    lines.append(t(lang, "sos.contacts.explain"))
+    rows.append([(t(lang, "sos.contacts.invite"), "kin:new")])
+    return "\n".join(lines), buttons(rows)
+
+
+@guarded(Action.RAISE_SOS)
+async def on_contacts_button(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    lang = person.language
+    db = deps(context).db
+    zone = deps(context).settings.zone
+    parts = query.data.split(":")
+    if parts[1:] == ["new"]:
+        try:
+            invitation = await db.run(contact_links.create_invitation, person)
+        except contact_links.ContactLinkError as error:
+            await answer(query, plain(t(lang, error.key)), alert=True)
+            return
+        await answer(query)
+        link = f"https://t.me/{context.bot.username}?start={invitation.code}"
+        expires = (
+            invitation.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            if invitation.expires_at
+            else "-"
+        )
+        markup = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        t(lang, "sos.contacts.copy"), copy_text=CopyTextButton(link)
+                    )
+                ],
+                [
+                    InlineKeyboardButton(
+                        t(lang, "sos.contacts.share"),
+                        url=f"https://t.me/share/url?url={quote(link, safe='')}",
+                    )
+                ],
+            ]
+        )
+        await reply(
+            update, t(lang, "sos.contacts.created", link=link, expires=expires), reply_markup=markup
+        )
+        return
+    link_id = to_int(parts[2]) if len(parts) == 3 and parts[1] == "rm" else None
+    if link_id is None:
+        await audit_forged(context, person, query.data)
+        await answer(query, t(lang, "form.stale"), alert=True)
+        return
+    removed = await db.run(contact_links.revoke, person, link_id)
+    if not removed:
+        await db.run(alerts.refuse, person, None, query.data[:64], "not_own")
+        await answer(query, t(lang, "form.stale"), alert=True)
+        return
+    await answer(query, plain(t(lang, "sos.contacts.removed")))
+    await edit(update, *(await db.run(_contacts_view, person, lang, zone)))
+
+
+# ---------------------------------------------------------------------------- scheduled work
+
+
+async def escalation_job(application: Application) -> None:
+    """Advance alerts nobody acknowledged (their timers live in the database)."""
+    deps_ = application.bot_data["deps"]
+    escalated = await deps_.db.run(alerts.escalate_due, _policy_of(application))
+    if escalated:
+        log.warning("alerts escalated: %s", escalated)
+
+
+async def coverage_job(application: Application) -> None:
+    """Warn the admins about prefectures nobody covers and officers who blocked the bot."""
+    deps_ = application.bot_data["deps"]
+    await deps_.db.run(alerts.coverage_warnings, _policy_of(application))
+
+
+def _policy_of(application: Application) -> alerts.Policy:
+    settings = application.bot_data["deps"].settings
+    return alerts.Policy(settings.sos_ack_timeout, settings.sos_repeat_interval, settings.zone)
+
+
+def _repair_cadre_notices(session: Any, zone: Any) -> list[int]:
+    """At start-up: an SOS stored just before a crash may have missed the second
+    transaction (what the cadre reads); queue it now."""
+    repaired = []
+    for alert_id, person_id in alerts.without_cadre_notice(session):
+        _tell_cadre(session, person_id, alert_id, True, 0, zone)
+        repaired.append(alert_id)
+    return repaired
+
+
+@jobs.on_startup
+async def schedule_jobs(application: Application) -> None:
+    """Rebuild the emergency channel's jobs at start-up. The first escalation check runs
+    at once, so timers that ran out while the bot was stopped are handled first thing."""
+    settings = application.bot_data["deps"].settings
+    alerts.configure(_policy_of(application))
+    repaired = await application.bot_data["deps"].db.run(_repair_cadre_notices, settings.zone)
+    if repaired:
+        log.warning("SOS answers queued again after a restart: alerts %s", repaired)
+    tick = max(0.5, min(5.0, settings.sos_ack_timeout / 4))
+    now = datetime.now(settings.zone)
+    jobs.add_job(
+        application,
+        ESCALATION_JOB,
+        escalation_job,
+        "interval",
+        seconds=tick,
+        next_run_time=now,
+        misfire_grace_time=None,  # late is better than never
+        coalesce=True,  # one check covers every missed one
+    )
+    jobs.add_job(
+        application,
+        COVERAGE_JOB,
+        coverage_job,
+        "interval",
+        seconds=COVERAGE_INTERVAL,
+        next_run_time=now + timedelta(seconds=COVERAGE_FIRST),  # officers just restarted too
+        misfire_grace_time=COVERAGE_INTERVAL,
+        coalesce=True,
+    )
+
+
+# ---------------------------------------------------------------------------- assembly
 
 
 def build_emergency() -> list[BaseHandler]:
     """Handlers that run before any form (group -10) and stop further processing."""
-    return []
+    sos_texts = sorted(menus.main_button_texts("main.sos"))
+    return [
+        CommandHandler("sos", on_sos),
+        MessageHandler(filters.Text(sos_texts) & filters.UpdateType.MESSAGE, on_sos),
+        MessageHandler(filters.LOCATION, on_location),
+        CallbackQueryHandler(_stopping(on_cadre_button), pattern=r"^sos:(cat|skip|cxl|cxly|cxln):"),
+        CallbackQueryHandler(_stopping(on_responder_button), pattern=r"^sos:"),
+        CallbackQueryHandler(on_other_button),
+        MessageHandler(filters.COMMAND & filters.UpdateType.MESSAGE, on_command),
+        MessageHandler(filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE, on_text),
+    ]
 
 
 def build() -> list[BaseHandler]:
-    return []
+    return [
+        CommandHandler("alerts", alerts_command),
+        CommandHandler("alert", alert_command),
+        CommandHandler("contacts", contacts_command),
+        CallbackQueryHandler(on_contacts_button, pattern=r"^kin:"),
+        *roster_handlers.build(),
+        *directory_handlers.build(),
+    ]

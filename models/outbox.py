@@ -29,6 +29,38 @@ class OutboxStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class OutcomeCode(StrEnum):
+    """Why a message ended (or was last retried) the way it did; `outcome` has the detail."""
+
+    SENT = "sent"
+    SENT_PLAIN = "sent_plain"  # Telegram refused the HTML: sent again as plain text
+    RETRY = "retry"  # transient failure (5xx, timeout, network): another attempt is due
+    RESTART = "restart"  # the bot stopped while sending: outcome unknown, sent again
+    BLOCKED = "blocked"  # 403 bot was blocked by the user
+    DEACTIVATED = "deactivated"  # 403 user is deactivated
+    NOT_STARTED = "not_started"  # 403 the person never started the bot
+    CHAT_NOT_FOUND = "chat_not_found"  # 400 chat not found
+    KICKED = "kicked"  # 403 the bot is no longer in the group
+    FORBIDDEN = "forbidden"  # another 403
+    BAD_REQUEST = "bad_request"  # 400: the message itself is wrong; retrying cannot help
+    GAVE_UP = "gave_up"  # transient failures beyond CADRE_DELIVERY_MAX_ATTEMPTS
+    CANCELLED = "cancelled"
+    NO_TARGET = "no_target"  # an edit whose original message was never sent
+
+
+# The person cannot be reached on Telegram until they write to the bot again.
+UNREACHABLE_CODES = frozenset(
+    {
+        OutcomeCode.BLOCKED,
+        OutcomeCode.DEACTIVATED,
+        OutcomeCode.NOT_STARTED,
+        OutcomeCode.CHAT_NOT_FOUND,
+        OutcomeCode.KICKED,
+        OutcomeCode.FORBIDDEN,
+    }
+)
+
+
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
@@ -36,9 +68,14 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=120, unique=True)
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
-    person_id: int | None = Field(default=None, index=True)
+    # Deleting a person (/deleteme) deletes the messages addressed to them.
+    person_id: int | None = Field(
+        default=None, foreign_key="person.id", index=True, ondelete="CASCADE"
+    )
     priority: int = Field(default=Priority.REMINDER)
-    kind: str = Field(default="text", max_length=20)  # text | photo | document | location | edit
+    # text | photo | document | location | edit (payload: text, caption, photo, document,
+    # latitude, longitude, live_period, message_id or edit_of, reply_markup)
+    kind: str = Field(default="text", max_length=20)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     language: str | None = Field(default=None, max_length=10)
     status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=String(12))
@@ -49,3 +86,5 @@ class OutboxMessage(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=200)  # cause of the last failure
     telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     source: str | None = Field(default=None, max_length=60, index=True)  # "alert:12", "broadcast:3"
+    outcome_code: str | None = Field(default=None, max_length=20)  # an OutcomeCode
+    parts_sent: int = 0  # parts of a long text already delivered (resumes after a restart)

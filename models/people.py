@@ -52,6 +52,10 @@ class Person(SQLModel, table=True):
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set by the delivery engine when Telegram refuses every message (blocked, deactivated):
+    # since when, and why (an OutcomeCode). Cleared when a message gets through again.
+    unreachable_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    unreachable_reason: str | None = Field(default=None, max_length=20)
 
 
 class Consent(SQLModel, table=True):

@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
+LOCK_RETRIES = 5
+
+
+def _sqlite_snapshot_conflict(exc: OperationalError) -> bool:
+    """SQLite refuses at once, without waiting, a transaction that read and then wants to
+    write when another connection committed in between (SQLITE_BUSY_SNAPSHOT, or
+    SQLITE_BUSY while holding a read lock). With the delivery worker writing a few times a
+    second this happens; the cure is to roll back and run the whole transaction again."""
+    return getattr(exc.orig, "sqlite_errorcode", None) in (5, 517)  # BUSY, BUSY_SNAPSHOT
+
+
 class Database:
     """Owns the engine. Services are plain synchronous functions taking a Session first;
     async callers use `run`, which executes them in a worker thread so that blocking
-    database work never runs on the event loop."""
+    database work never runs on the event loop. `call` runs one transaction, again if
+    SQLite refused it for a concurrent commit (see `_sqlite_snapshot_conflict`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -35,8 +50,16 @@ class Database:
     def call(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        with self.session() as session:
-            return fn(session, *args, **kwargs)
+        attempt = 0
+        while True:
+            try:
+                with self.session() as session:
+                    return fn(session, *args, **kwargs)
+            except OperationalError as exc:
+                attempt += 1
+                if attempt > LOCK_RETRIES or not _sqlite_snapshot_conflict(exc):
+                    raise
+                time.sleep(random.uniform(0, 0.005 * attempt))
 
     async def run(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs

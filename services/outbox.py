@@ -1,19 +1,43 @@
 """Queueing proactive messages. The delivery worker (bot/delivery.py) sends them.
 
 Every feature that messages people on its own initiative (alerts, escalations, reminders,
-broadcasts, notices to admins) calls `enqueue` and nothing else: the message is stored in
-the same transaction as the event that caused it, then sent by priority, within Telegram's
-limits, retried through errors and restarts.
+broadcasts, notices to admins) calls `enqueue` (or `enqueue_many`, `enqueue_edit`) and
+nothing else: the message is stored in the same transaction as the event that caused it,
+then sent by priority, within Telegram's limits, retried through errors and restarts.
+
+The worker is woken when a transaction that queued something commits (see
+`add_enqueue_listener`), so callers need not wake it themselves. This module also holds
+the worker's side of the table: claiming due rows, recording outcomes in batches, marking
+people unreachable and telling the admins once, and splitting long HTML texts.
 """
 
 from __future__ import annotations
 
+import html
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, event, func, insert, update
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, col, select
 
-from models.outbox import OutboxMessage, OutboxStatus, Priority
+from models import OutboxMessage, OutboxStatus, OutcomeCode, Person, Priority, Role, Status
+from models.outbox import UNREACHABLE_CODES
 from services import clock
+from services.i18n import t
+
+TEXT_LIMIT = 4096  # characters of a message after entity parsing
+CAPTION_LIMIT = 1024
+_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
+_PENDING_EDIT_DELAY = timedelta(seconds=1)
+
+
+# ------------------------------------------------------------------------------ enqueue
 
 
 def enqueue(
@@ -33,8 +57,11 @@ def enqueue(
     """Store a message for sending. The same idempotency key never queues twice: a logical
     notification reaches each recipient once, however often the caller retries.
 
-    `text` is Telegram HTML (build it with services.i18n.t, which escapes values);
-    `reply_markup` is the Bot API JSON form (e.g. {"inline_keyboard": [[{...}]]}).
+    `text` is Telegram HTML (build it with services.i18n.t, which escapes values); for a
+    photo or document it is the caption. Texts longer than Telegram allows are split when
+    sent, never dropped. `reply_markup` is the Bot API JSON form (see `inline_keyboard`).
+    `kind` is text | photo | document | location; `payload` carries the rest (``photo`` or
+    ``document``: a file id or URL; ``latitude``/``longitude``/``live_period``).
     """
     existing = session.exec(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
@@ -46,6 +73,7 @@ def enqueue(
         body["text"] = text
     if reply_markup is not None:
         body["reply_markup"] = reply_markup
+    now = clock.now()
     message = OutboxMessage(
         idempotency_key=idempotency_key,
         chat_id=chat_id,
@@ -55,13 +83,156 @@ def enqueue(
         payload=body,
         language=language,
         status=OutboxStatus.PENDING,
-        next_attempt_at=clock.now(),
-        created_at=clock.now(),
+        next_attempt_at=now,
+        created_at=now,
         source=source,
     )
     session.add(message)
     session.flush()
+    _note_enqueued(session, int(priority))
     return message
+
+
+@dataclass
+class NewMessage:
+    """One message for `enqueue_many`; the fields mean what `enqueue`'s arguments mean."""
+
+    chat_id: int
+    idempotency_key: str
+    text: str | None = None
+    priority: Priority = Priority.REMINDER
+    person_id: int | None = None
+    language: str | None = None
+    reply_markup: dict[str, Any] | None = None
+    kind: str = "text"
+    payload: dict[str, Any] | None = None
+    source: str | None = None
+
+
+def enqueue_many(session: Session, messages: Iterable[NewMessage]) -> int:
+    """Queue many messages in one statement (a broadcast to thousands). Keys already queued
+    are skipped, as `enqueue` does. Returns how many rows were added."""
+    pending = list(messages)
+    if not pending:
+        return 0
+    keys = [m.idempotency_key for m in pending]
+    existing: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        existing.update(
+            session.exec(
+                select(OutboxMessage.idempotency_key).where(
+                    col(OutboxMessage.idempotency_key).in_(chunk)
+                )
+            )
+        )
+    now = clock.now()
+    rows = []
+    seen: set[str] = set()
+    for m in pending:
+        if m.idempotency_key in existing or m.idempotency_key in seen:
+            continue
+        seen.add(m.idempotency_key)
+        body = dict(m.payload or {})
+        if m.text is not None:
+            body["text"] = m.text
+        if m.reply_markup is not None:
+            body["reply_markup"] = m.reply_markup
+        rows.append(
+            {
+                "idempotency_key": m.idempotency_key,
+                "chat_id": m.chat_id,
+                "person_id": m.person_id,
+                "priority": int(m.priority),
+                "kind": m.kind,
+                "payload": body,
+                "language": m.language,
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "parts_sent": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "source": m.source,
+            }
+        )
+    for start in range(0, len(rows), 1000):
+        session.execute(insert(_TABLE), rows[start : start + 1000])
+    if rows:
+        _note_enqueued(session, min(r["priority"] for r in rows))
+    return len(rows)
+
+
+def enqueue_edit(
+    session: Session,
+    *,
+    text: str,
+    edit_of: str | None = None,
+    chat_id: int | None = None,
+    message_id: int | None = None,
+    reply_markup: dict[str, Any] | None = None,
+    priority: Priority = Priority.URGENT,
+    source: str | None = None,
+) -> OutboxMessage | None:
+    """Edit a message the bot sent: the outbox message with key `edit_of` (its Telegram
+    message id is looked up when the edit is sent, so it may still be queued), or
+    `chat_id` + `message_id`. Only the latest text matters: an edit of the same message
+    that is still waiting is replaced. Returns None when `edit_of` names no message.
+
+    A text edit of a photo or document changes its caption.
+    """
+    if edit_of is not None:
+        target = session.exec(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key == edit_of)
+        ).first()
+        if target is None:
+            return None
+        chat_id = target.chat_id
+        target_ref = edit_of
+    elif chat_id is None or message_id is None:
+        raise ValueError("enqueue_edit needs edit_of, or chat_id and message_id")
+    else:
+        target_ref = f"{chat_id}:{message_id}"
+    body: dict[str, Any] = {"text": text}
+    if edit_of is not None:
+        body["edit_of"] = edit_of
+    else:
+        body["message_id"] = message_id
+    if reply_markup is not None:
+        body["reply_markup"] = reply_markup
+    waiting = session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.kind == "edit",
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.chat_id == chat_id,
+            OutboxMessage.source == source
+            if source is not None
+            else col(OutboxMessage.source).is_(None),
+        )
+    ).all()
+    for row in waiting:
+        if _edit_target(row.payload) == target_ref:
+            row.payload = body
+            row.priority = min(row.priority, int(priority))
+            session.add(row)
+            session.flush()
+            _note_enqueued(session, row.priority)
+            return row
+    assert chat_id is not None
+    return enqueue(
+        session,
+        chat_id=chat_id,
+        priority=priority,
+        idempotency_key=f"edit:{target_ref}:{secrets.token_hex(6)}"[:120],
+        kind="edit",
+        payload=body,
+        source=source,
+    )
+
+
+def _edit_target(payload: dict[str, Any]) -> str | None:
+    if payload.get("edit_of"):
+        return str(payload["edit_of"])
+    return None
 
 
 def inline_keyboard(rows: list[list[tuple[str, str]]]) -> dict[str, Any]:
@@ -71,3 +242,551 @@ def inline_keyboard(rows: list[list[tuple[str, str]]]) -> dict[str, Any]:
             [{"text": label, "callback_data": data} for label, data in row] for row in rows
         ]
     }
+
+
+def find(session: Session, idempotency_key: str) -> OutboxMessage | None:
+    """The message queued with this key (its status, outcome and Telegram message id)."""
+    return session.exec(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+    ).first()
+
+
+def cancel(session: Session, *, source: str | None = None, keys: Sequence[str] = ()) -> int:
+    """Cancel messages not sent yet (all of a source, or by key). Messages the worker has
+    already taken are dropped by it (`Delivery.forget`). Returns how many were cancelled."""
+    query = update(_TABLE).where(_TABLE.c.status == OutboxStatus.PENDING.value)
+    if source is not None:
+        query = query.where(_TABLE.c.source == source)
+    elif keys:
+        query = query.where(_TABLE.c.idempotency_key.in_(list(keys)))
+    else:
+        return 0
+    result = session.execute(
+        query.values(
+            status=OutboxStatus.CANCELLED.value,
+            outcome_code=OutcomeCode.CANCELLED.value,
+            outcome="cancelled before it was sent",
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def counts(session: Session, source: str) -> dict[tuple[str, str | None], int]:
+    """How many messages of a source are in each (status, outcome code)."""
+    rows = session.exec(
+        select(OutboxMessage.status, OutboxMessage.outcome_code, func.count())
+        .where(OutboxMessage.source == source)
+        .group_by(OutboxMessage.status, OutboxMessage.outcome_code)
+    )
+    return {(str(status), code): int(n) for status, code, n in rows}
+
+
+# ---------------------------------------------------------------- waking the worker
+
+
+_listeners: list[Callable[[int], None]] = []
+_listeners_lock = threading.Lock()
+_INFO_KEY = "outbox.enqueued"
+
+
+def add_enqueue_listener(listener: Callable[[int], None]) -> None:
+    """Call `listener(priority)` after each commit that queued messages (from whichever
+    thread committed: the listener must be thread-safe). The delivery worker registers."""
+    with _listeners_lock:
+        _listeners.append(listener)
+
+
+def remove_enqueue_listener(listener: Callable[[int], None]) -> None:
+    with _listeners_lock:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+
+def _note_enqueued(session: Session, priority: int) -> None:
+    current = session.info.get(_INFO_KEY)
+    session.info[_INFO_KEY] = priority if current is None else min(current, priority)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _after_commit(session: OrmSession) -> None:
+    priority = session.info.pop(_INFO_KEY, None)
+    if priority is None:
+        return
+    with _listeners_lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(priority)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _after_rollback(session: OrmSession) -> None:
+    session.info.pop(_INFO_KEY, None)
+
+
+# ------------------------------------------------------------------- the worker's side
+
+
+@dataclass
+class Claimed:
+    """A message the worker has taken (status ``sending`` in the table)."""
+
+    id: int
+    chat_id: int
+    person_id: int | None
+    priority: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    parts_sent: int
+    source: str | None
+    idempotency_key: str
+    target_kind: str | None = None  # for edits: the kind of the message edited
+
+
+def recover_interrupted(session: Session) -> int:
+    """At start-up: messages left ``sending`` by a crash have an unknown outcome. They are
+    sent again (the only case where a duplicate is accepted)."""
+    result = session.execute(
+        update(_TABLE)
+        .where(_TABLE.c.status == OutboxStatus.SENDING.value)
+        .values(
+            status=OutboxStatus.PENDING.value,
+            next_attempt_at=clock.now(),
+            attempts=_TABLE.c.attempts + 1,
+            outcome_code=OutcomeCode.RESTART.value,
+            outcome="the bot stopped while sending: outcome unknown, sending again",
+        )
+    )
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        _note_enqueued(session, int(Priority.EMERGENCY))
+    return count
+
+
+def claim_due(
+    session: Session,
+    limit: int,
+    *,
+    below_priority: int | None = None,
+    exclude: Iterable[int] = (),
+) -> list[Claimed]:
+    """Take up to `limit` due messages, most urgent first, marking them ``sending``.
+
+    `below_priority` takes only messages more urgent than that (used when the worker's
+    memory is full of bulk messages and an emergency arrives).
+    """
+    if limit <= 0:
+        return []
+    now = clock.now()
+    chosen = (
+        select(_TABLE.c.id)
+        .where(
+            _TABLE.c.status == OutboxStatus.PENDING.value,
+            _TABLE.c.next_attempt_at <= now,
+        )
+        .order_by(_TABLE.c.priority, _TABLE.c.next_attempt_at, _TABLE.c.id)
+        .limit(limit)
+    )
+    if below_priority is not None:
+        chosen = chosen.where(_TABLE.c.priority < below_priority)
+    excluded = list(exclude)
+    if excluded:
+        chosen = chosen.where(_TABLE.c.id.notin_(excluded))
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    result = session.execute(
+        update(_TABLE)
+        .where(_TABLE.c.id.in_(chosen.scalar_subquery()))
+        .values(status=OutboxStatus.SENDING.value)
+        .returning(
+            _TABLE.c.id,
+            _TABLE.c.chat_id,
+            _TABLE.c.person_id,
+            _TABLE.c.priority,
+            _TABLE.c.kind,
+            _TABLE.c.payload,
+            _TABLE.c.attempts,
+            _TABLE.c.parts_sent,
+            _TABLE.c.source,
+            _TABLE.c.idempotency_key,
+        )
+    )
+    claimed = [Claimed(*row) for row in result.all()]
+    claimed.sort(key=lambda c: (c.priority, c.id))
+    edits = [c for c in claimed if c.kind == "edit" and not c.payload.get("message_id")]
+    if edits:
+        claimed = _resolve_edits(session, claimed, edits, now)
+    return claimed
+
+
+def _resolve_edits(
+    session: Session, claimed: list[Claimed], edits: list[Claimed], now: datetime
+) -> list[Claimed]:
+    """Edits name the message they change by its key: find its Telegram message id. An
+    edit of a message still queued waits; an edit of a message never sent is dropped."""
+    keys = {str(c.payload.get("edit_of")) for c in edits}
+    targets = {
+        row.idempotency_key: row
+        for row in session.exec(
+            select(OutboxMessage).where(col(OutboxMessage.idempotency_key).in_(keys))
+        )
+    }
+    waiting: list[int] = []
+    dropped: list[int] = []
+    for edit in edits:
+        target = targets.get(str(edit.payload.get("edit_of")))
+        if target is not None and target.telegram_message_id is not None:
+            edit.payload = {**edit.payload, "message_id": target.telegram_message_id}
+            edit.chat_id = target.chat_id
+            edit.target_kind = target.kind
+        elif target is not None and target.status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
+            waiting.append(edit.id)
+        else:
+            dropped.append(edit.id)
+    if waiting:
+        session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id.in_(waiting))
+            .values(
+                status=OutboxStatus.PENDING.value,
+                next_attempt_at=now + _PENDING_EDIT_DELAY,
+                outcome="waiting for the message to edit to be sent",
+            )
+        )
+    if dropped:
+        session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id.in_(dropped))
+            .values(
+                status=OutboxStatus.CANCELLED.value,
+                outcome_code=OutcomeCode.NO_TARGET.value,
+                outcome="the message to edit was never sent",
+            )
+        )
+    gone = set(waiting) | set(dropped)
+    return [c for c in claimed if c.id not in gone]
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """When the earliest waiting message is due (None when nothing waits)."""
+    return session.exec(
+        select(func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.status == OutboxStatus.PENDING
+        )
+    ).one()
+
+
+@dataclass
+class Outcome:
+    """What became of one attempt, recorded by `record_outcomes`.
+
+    status SENT / FAILED (permanent) / CANCELLED, PENDING with `retry_at` (transient), or
+    SENDING (a part of a long text went out; `parts_sent` says how many).
+    """
+
+    id: int
+    chat_id: int
+    status: OutboxStatus
+    code: OutcomeCode | None  # None: keep the recorded one (a part sent, a message put back)
+    detail: str | None = None
+    person_id: int | None = None
+    source: str | None = None
+    telegram_message_id: int | None = None
+    retry_at: datetime | None = None
+    parts_sent: int = 0
+    counts_as_attempt: bool = True
+    at: datetime = field(default_factory=clock.now)
+
+
+OutcomeHook = Callable[[Session, list[Outcome]], None]
+_hooks: list[tuple[str, OutcomeHook]] = []
+
+
+def add_outcome_hook(source_prefix: str, hook: OutcomeHook) -> None:
+    """Call `hook(session, outcomes)` for recorded outcomes whose source starts with
+    `source_prefix`, in the same transaction (e.g. an alert's timeline of deliveries)."""
+    if (source_prefix, hook) not in _hooks:
+        _hooks.append((source_prefix, hook))
+
+
+def remove_outcome_hook(source_prefix: str, hook: OutcomeHook) -> None:
+    if (source_prefix, hook) in _hooks:
+        _hooks.remove((source_prefix, hook))
+
+
+def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> list[int]:
+    """Write a batch of outcomes (one statement), mark people unreachable or reachable
+    again, tell the admins about people who just became unreachable, and run the hooks.
+    Returns the ids of the people newly marked unreachable."""
+    if not outcomes:
+        return []
+    rows = [
+        {
+            "b_id": o.id,
+            "b_status": o.status.value,
+            "b_code": o.code.value if o.code is not None else None,
+            "b_outcome": (o.detail or "")[:200] or None,
+            "b_sent_at": o.at if o.status == OutboxStatus.SENT else None,
+            "b_message_id": o.telegram_message_id,
+            "b_next": o.retry_at or o.at,
+            "b_parts": o.parts_sent,
+            "b_inc": 1 if o.counts_as_attempt else 0,
+            "b_chat": o.chat_id,
+        }
+        for o in outcomes
+    ]
+    session.connection().execute(
+        update(_TABLE)
+        .where(_TABLE.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            outcome_code=func.coalesce(bindparam("b_code"), _TABLE.c.outcome_code),
+            outcome=func.coalesce(bindparam("b_outcome"), _TABLE.c.outcome),
+            sent_at=func.coalesce(
+                bindparam("b_sent_at", type_=_TABLE.c.sent_at.type), _TABLE.c.sent_at
+            ),
+            telegram_message_id=func.coalesce(
+                bindparam("b_message_id", type_=_TABLE.c.telegram_message_id.type),
+                _TABLE.c.telegram_message_id,
+            ),
+            next_attempt_at=bindparam("b_next", type_=_TABLE.c.next_attempt_at.type),
+            parts_sent=bindparam("b_parts"),
+            attempts=_TABLE.c.attempts + bindparam("b_inc"),
+            chat_id=bindparam("b_chat"),
+        ),
+        rows,
+    )
+    newly = _mark_unreachable(session, [o for o in outcomes if o.code in UNREACHABLE_CODES])
+    reached = {o.chat_id for o in outcomes if o.status == OutboxStatus.SENT and o.chat_id > 0}
+    if reached:
+        person = Person.__table__  # type: ignore[attr-defined]
+        session.execute(
+            update(person)
+            .where(
+                person.c.telegram_id.in_(sorted(reached)),
+                person.c.unreachable_since.isnot(None),
+            )
+            .values(unreachable_since=None, unreachable_reason=None)
+        )
+    for prefix, hook in list(_hooks):
+        mine = [o for o in outcomes if (o.source or "").startswith(prefix)]
+        if mine:
+            hook(session, mine)
+    return newly
+
+
+def _mark_unreachable(session: Session, failed: list[Outcome]) -> list[int]:
+    if not failed:
+        return []
+    now = failed[0].at
+    newly: list[Person] = []
+    for outcome in failed:
+        person = mark_unreachable(session, outcome.chat_id, outcome.code, now=now, notify=False)
+        if person is not None:
+            newly.append(person)
+    if newly:
+        notify_admins_unreachable(session, newly, key=f"unreachable:{failed[0].id}")
+    return [p.id for p in newly if p.id is not None]
+
+
+def mark_unreachable(
+    session: Session,
+    telegram_id: int,
+    reason: OutcomeCode,
+    *,
+    now: datetime | None = None,
+    notify: bool = True,
+) -> Person | None:
+    """Record that Telegram refuses messages to this person. Returns the person when this is
+    news (they were reachable until now), after telling the admins once if `notify`."""
+    person = session.exec(select(Person).where(Person.telegram_id == telegram_id)).first()
+    if person is None or person.unreachable_since is not None:
+        return None
+    person.unreachable_since = now or clock.now()
+    person.unreachable_reason = reason.value
+    session.add(person)
+    session.flush()
+    if notify:
+        since = int(person.unreachable_since.timestamp())
+        notify_admins_unreachable(session, [person], key=f"unreachable:p{person.id}:{since}")
+    return person
+
+
+def mark_reachable(session: Session, telegram_id: int) -> bool:
+    """The person can be reached again (they unblocked the bot or wrote to it)."""
+    person = session.exec(select(Person).where(Person.telegram_id == telegram_id)).first()
+    if person is None or person.unreachable_since is None:
+        return False
+    person.unreachable_since = None
+    person.unreachable_reason = None
+    session.add(person)
+    return True
+
+
+def notify_admins_unreachable(session: Session, people: list[Person], *, key: str) -> None:
+    """One notice per admin listing the people who just became unreachable."""
+    admins = session.exec(
+        select(Person).where(
+            Person.role == Role.ADMIN,
+            Person.status == Status.ACTIVE,
+            col(Person.unreachable_since).is_(None),
+        )
+    ).all()
+    names = [p for p in people if p.id is not None]
+    for admin in admins:
+        others = [p for p in names if p.id != admin.id]
+        if not others:
+            continue
+        lang = admin.language
+        lines = [
+            t(
+                lang,
+                "delivery.unreachable.line",
+                name=p.real_name or p.display_name or str(p.telegram_id),
+                telegram_id=p.telegram_id,
+                reason=t(lang, f"delivery.reason.{p.unreachable_reason or 'forbidden'}"),
+            )
+            for p in others[:30]
+        ]
+        if len(others) > 30:
+            lines.append(t(lang, "delivery.unreachable.more", count=len(others) - 30))
+        enqueue(
+            session,
+            chat_id=admin.telegram_id,
+            person_id=admin.id,
+            language=lang,
+            text=t(lang, "delivery.unreachable", count=len(others)) + "\n" + "\n".join(lines),
+            priority=Priority.URGENT,
+            idempotency_key=f"{key}:a{admin.id}"[:120],
+            source="delivery:unreachable",
+        )
+
+
+# ---------------------------------------------------------------------- long texts
+
+
+@dataclass(frozen=True)
+class Part:
+    """One Bot API call of a message: long texts and captions become several."""
+
+    kind: str  # text | photo | document | location | edit
+    text: str | None
+    last: bool
+
+
+def parts_of(kind: str, payload: dict[str, Any]) -> list[Part]:
+    """The calls that deliver one outbox message, in order; the reply markup goes on the
+    last. Deterministic, so that a restart resumes after the parts already sent."""
+    if kind == "text":
+        chunks = split_html(payload.get("text") or "", TEXT_LIMIT)
+        return [Part("text", c, i == len(chunks) - 1) for i, c in enumerate(chunks)]
+    if kind in ("photo", "document"):
+        caption = payload.get("caption") or payload.get("text")
+        if not caption:
+            return [Part(kind, None, True)]
+        chunks = split_html(caption, TEXT_LIMIT, first_limit=CAPTION_LIMIT)
+        parts = [Part(kind, chunks[0], len(chunks) == 1)]
+        parts += [Part("text", c, i == len(chunks) - 2) for i, c in enumerate(chunks[1:])]
+        return parts
+    if kind == "edit":
+        text = payload.get("text") or ""
+        return [Part("edit", split_html(text, TEXT_LIMIT)[0], True)]
+    return [Part(kind, None, True)]
+
+
+_TOKEN = re.compile(r"<[^>]*>|&[#\w]+;|[\ud800-\udbff][\udc00-\udfff]|.", re.S)
+_TAG = re.compile(r"<\s*(/?)\s*([a-zA-Z][\w-]*)")
+
+
+def _width(token: str) -> int:
+    """UTF-16 code units of visible text (how Telegram counts); tags count nothing."""
+    if token.startswith("<") and token.endswith(">") and len(token) > 1:
+        return 0
+    if token.startswith("&") and token.endswith(";") and len(token) > 1:
+        return len(html.unescape(token).encode("utf-16-le")) // 2 or 1
+    return len(token.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def visible_length(text: str) -> int:
+    return sum(_width(token) for token in _TOKEN.findall(text))
+
+
+def split_html(text: str, limit: int = TEXT_LIMIT, *, first_limit: int | None = None) -> list[str]:
+    """Split Telegram HTML into parts whose visible text fits `limit` (the first part
+    `first_limit`, e.g. a caption), at line breaks where possible, then at spaces. Tags open
+    at a split are closed at the end of the part and opened again at the start of the next,
+    so every part is valid HTML on its own. Nothing is dropped."""
+    first = first_limit or limit
+    if len(text) <= first // 2 or visible_length(text) <= first:  # 2 units at most per char
+        return [text]
+    tokens = _TOKEN.findall(text)
+    chunks: list[str] = []
+    start = 0
+    reopen: list[tuple[str, str]] = []  # (name, opening tag) open at the split
+    while start < len(tokens):
+        budget = first if not chunks else limit
+        stack = list(reopen)
+        length = 0
+        index = start
+        newline: tuple[int, list[tuple[str, str]]] | None = None
+        space: tuple[int, list[tuple[str, str]]] | None = None
+        while index < len(tokens):
+            token = tokens[index]
+            width = _width(token)
+            if width and length + width > budget:
+                break
+            length += width
+            _track(stack, token)
+            index += 1
+            if token == "\n":
+                newline = (index, list(stack))
+            elif token in (" ", "\t"):
+                space = (index, list(stack))
+        if index >= len(tokens):
+            cut, open_at_cut = index, stack
+        else:
+            # Prefer a line break in the second half of the part, else a space, else here.
+            half = start + (index - start) // 2
+            if newline and newline[0] > half:
+                cut, open_at_cut = newline
+            elif space and space[0] > half:
+                cut, open_at_cut = space
+            elif newline:
+                cut, open_at_cut = newline
+            elif space:
+                cut, open_at_cut = space
+            else:
+                cut, open_at_cut = index, stack
+            if cut <= start:  # one token wider than the budget: cannot happen for text
+                cut, open_at_cut = start + 1, stack
+        body = "".join(tokens[start:cut])
+        prefix = "".join(tag for _, tag in reopen)
+        suffix = "".join(f"</{name}>" for name, _ in reversed(open_at_cut))
+        chunk = prefix + body + suffix
+        if plain_text(chunk).strip():
+            chunks.append(chunk)
+        reopen = open_at_cut
+        start = cut
+    return chunks or [text]
+
+
+def _track(stack: list[tuple[str, str]], token: str) -> None:
+    match = _TAG.match(token) if token.startswith("<") else None
+    if match is None:
+        return
+    closing, name = match.group(1), match.group(2).lower()
+    if token.rstrip().endswith("/>"):
+        return
+    if not closing:
+        stack.append((name, token))
+        return
+    for position in range(len(stack) - 1, -1, -1):
+        if stack[position][0] == name:
+            del stack[position:]
+            return
+
+
+def plain_text(text: str) -> str:
+    """Telegram HTML as plain text (tags removed, entities decoded): the fallback when
+    Telegram refuses a message's markup, so that the words still arrive."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))

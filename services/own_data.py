@@ -12,12 +12,13 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services import people
+from services import broadcasts, people
 from services.kb import questions as kb_questions
 
 Exporter = Callable[[Session, int], dict[str, Any]]
 
 EXPORTERS: dict[str, Exporter] = {
+    "broadcasts_and_messages": broadcasts.export_for_person,
     "policy_questions": kb_questions.export_for_person,
 }
 

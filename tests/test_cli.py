@@ -21,7 +21,13 @@ EXE = str(Path(sys.executable).with_name("cadre-bot"))
 
 def env_for(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CADRE_")}
-    env.update({"CADRE_DATABASE_URL": database_url, "CADRE_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "CADRE_DATABASE_URL": database_url,
+            "CADRE_LOG_LEVEL": "WARNING",
+            "CADRE_CARE_JOBS": "false",
+        }
+    )
     env.update(extra)
     return env
 

@@ -1,0 +1,946 @@
+"""The delivery worker: sends the outbox by priority, within Telegram's limits, through
+errors and restarts. See docs/delivery.md.
+
+    claimer     takes due rows from the outbox in batches (status ``sending``), most urgent
+                first, and hands them to the scheduler;
+    dispatcher  asks the `SendScheduler` for the next message allowed now and starts its
+                send, keeping at most CADRE_DELIVERY_CONCURRENCY in flight (+8 for
+                emergency and urgent messages, so a stalled broadcast never blocks an SOS);
+    writer      records outcomes in batches (one statement every 50 ms, at once for
+                emergency and urgent ones, so callers can edit them quickly).
+
+Why not PTB's AIORateLimiter or aiolimiter: both are fair FIFO limiters. A request waits
+its turn behind every request queued before it, so an emergency queued during a
+1,000-recipient broadcast would wait for the broadcast (33 s at 30 msg/s), and a 429 makes
+AIORateLimiter hold back *every* request for retry_after. Neither knows about per-chat
+limits of private chats. The requirement is the opposite: the most urgent message takes
+the next free slot, and a 429 stops only what it concerns. `SendScheduler` below is a
+small priority scheduler over token buckets that does that; it is pure (time is passed
+in) and unit-tested in tests/test_delivery_limiter.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import math
+import random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import BaseRateLimiter
+
+from bot.transport import BotApiClient, FloodWait
+from config import Settings
+from models import OutboxStatus, OutcomeCode, Priority
+from services import clock, outbox
+from services.db import Database
+from services.outbox import Claimed, Outcome, Part
+
+log = logging.getLogger(__name__)
+
+EMERGENCY_RESERVE = 8  # extra sends in flight allowed for emergency and urgent messages
+POLL_INTERVAL = 1.0  # seconds: safety net for rows queued without a wake-up
+FLUSH_INTERVAL = 0.05
+FLUSH_BATCH = 250
+BULK = int(Priority.REMINDER)  # priorities from here on are "bulk": paused after a 429
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = {
+    int(Priority.EMERGENCY): 5.0,
+    int(Priority.URGENT): 15.0,
+    int(Priority.REMINDER): 300.0,
+    int(Priority.BROADCAST): 300.0,
+}
+# Bot API methods that post into a chat and count against Telegram's message limits.
+COUNTED_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendLocation",
+        "sendVenue",
+        "sendContact",
+        "sendAudio",
+        "sendVideo",
+        "sendVoice",
+        "sendAnimation",
+        "sendSticker",
+        "sendVideoNote",
+        "sendPoll",
+        "sendDice",
+        "sendMediaGroup",
+        "copyMessage",
+        "forwardMessage",
+    }
+)
+
+
+# ------------------------------------------------------------------------- scheduler
+
+
+class Bucket:
+    """A token bucket: `capacity` messages back to back, then `rate` per second."""
+
+    __slots__ = ("capacity", "rate", "tokens", "updated")
+
+    def __init__(self, capacity: float, rate: float, now: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self.tokens = capacity
+        self.updated = now
+
+    def refill(self, now: float) -> None:
+        if now > self.updated:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until one token is available."""
+        self.refill(now)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self, now: float, floor: float | None = None) -> None:
+        """Use a token. Sends we did not pace ourselves (replies) may overdraw, down to
+        `floor` (default: one burst below zero)."""
+        self.refill(now)
+        self.tokens = max(self.tokens - 1, -self.capacity if floor is None else floor)
+
+    def full(self, now: float) -> bool:
+        self.refill(now)
+        return self.tokens >= self.capacity
+
+
+@dataclass
+class Job:
+    """A claimed message on its way: ordered by priority, then by outbox id (FIFO)."""
+
+    message: Claimed
+    priority: int
+    seq: int
+    parts: list[Part] = field(default_factory=list)
+    plain: bool = False  # Telegram refused the HTML: send as plain text
+    claimed_at: float = 0.0
+
+    @property
+    def chat_id(self) -> int:
+        return self.message.chat_id
+
+    @property
+    def counted(self) -> bool:
+        """Counts against the chat's message limit (edits do not; Telegram limits them
+        separately and far less strictly)."""
+        return self.message.kind != "edit"
+
+
+class _Lane:
+    """One chat: its queue (most urgent first), its bucket, and whether a send is in flight
+    (one at a time per chat, so that parts and messages arrive in order)."""
+
+    __slots__ = ("bucket", "busy", "heap", "paused_until", "ready_key")
+
+    def __init__(self, bucket: Bucket) -> None:
+        self.heap: list[tuple[int, int, Job]] = []
+        self.busy = False
+        self.paused_until = 0.0
+        self.bucket = bucket
+        self.ready_key: tuple[int, int] | None = None
+
+
+class SendScheduler:
+    """Chooses the next message to send: the most urgent one whose chat is free and within
+    its own limit, when Telegram's overall limit allows a message now.
+
+    Limits, all token buckets like Telegram's flood control: `rate` messages/s overall
+    (burst `rate`/3, well inside Telegram's own bucket so that network jitter never
+    provokes a 429), `chat_rate`/s per private chat (burst `chat_burst`) and
+    `group_per_minute` per group (burst a quarter of it). A 429 pauses the chat it came from
+    for retry_after; when it came from a private chat it also pauses bulk messages
+    (reminders, broadcasts) for that long, since Telegram then wants fewer messages
+    overall. Emergency and urgent messages to other chats go on: Telegram does not require
+    them to wait.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: float,
+        chat_rate: float = 1.0,
+        chat_burst: int = 2,
+        group_per_minute: float = 20.0,
+        now: float = 0.0,
+    ) -> None:
+        self.global_bucket = Bucket(max(1.0, rate / 3), rate, now)
+        self.chat_rate = chat_rate
+        self.chat_burst = chat_burst
+        self.group_rate = group_per_minute / 60.0
+        self.group_burst = max(1.0, group_per_minute / 4)
+        self.bulk_paused_until = 0.0
+        self._lanes: dict[int, _Lane] = {}
+        self._ready: list[tuple[int, int, int]] = []  # (priority, seq, chat) lazily deleted
+        self._delayed: list[tuple[float, int]] = []  # (time, chat)
+        self._size = 0
+        self._by_priority: dict[int, int] = {}
+        self._ops = 0
+
+    def __len__(self) -> int:
+        """Messages waiting (not in flight)."""
+        return self._size
+
+    def worst_priority(self) -> int | None:
+        """The least urgent priority waiting, if any."""
+        waiting = [p for p, n in self._by_priority.items() if n > 0]
+        return max(waiting) if waiting else None
+
+    def _lane(self, chat_id: int, now: float) -> _Lane:
+        lane = self._lanes.get(chat_id)
+        if lane is None:
+            if chat_id < 0:  # groups, supergroups and channels
+                bucket = Bucket(self.group_burst, self.group_rate, now)
+            else:
+                bucket = Bucket(float(self.chat_burst), self.chat_rate, now)
+            lane = self._lanes[chat_id] = _Lane(bucket)
+        return lane
+
+    def push(self, job: Job, now: float) -> None:
+        lane = self._lane(job.chat_id, now)
+        heapq.heappush(lane.heap, (job.priority, job.seq, job))
+        self._size += 1
+        self._by_priority[job.priority] = self._by_priority.get(job.priority, 0) + 1
+        self._schedule(job.chat_id, lane, now)
+
+    def _schedule(self, chat_id: int, lane: _Lane, now: float) -> None:
+        if lane.busy or not lane.heap:
+            return
+        priority, seq, head = lane.heap[0]
+        at = max(lane.paused_until, now + (lane.bucket.wait(now) if head.counted else 0.0))
+        if at > now:
+            heapq.heappush(self._delayed, (at, chat_id))
+            return
+        if lane.ready_key != (priority, seq):
+            lane.ready_key = (priority, seq)
+            heapq.heappush(self._ready, (priority, seq, chat_id))
+
+    def _release_delayed(self, now: float) -> None:
+        while self._delayed and self._delayed[0][0] <= now:
+            _, chat_id = heapq.heappop(self._delayed)
+            lane = self._lanes.get(chat_id)
+            if lane is not None:
+                self._schedule(chat_id, lane, now)
+
+    def next(
+        self, now: float, max_priority: int = int(Priority.BROADCAST)
+    ) -> tuple[Job | None, float]:
+        """The job to send now (its tokens taken, its chat marked busy), or None and how
+        long to wait before asking again (math.inf: until something changes)."""
+        self._release_delayed(now)
+        wait = math.inf
+        while self._ready:
+            priority, seq, chat_id = self._ready[0]
+            lane = self._lanes.get(chat_id)
+            if (
+                lane is None
+                or lane.busy
+                or not lane.heap
+                or lane.ready_key != (priority, seq)
+                or lane.heap[0][:2] != (priority, seq)
+            ):
+                heapq.heappop(self._ready)
+                if lane is not None and lane.ready_key == (priority, seq):
+                    lane.ready_key = None
+                    self._schedule(chat_id, lane, now)
+                continue
+            head = lane.heap[0][2]
+            chat_wait = max(lane.paused_until - now, lane.bucket.wait(now) if head.counted else 0.0)
+            if chat_wait > 0:  # replies to this chat used its tokens meanwhile
+                heapq.heappop(self._ready)
+                lane.ready_key = None
+                heapq.heappush(self._delayed, (now + chat_wait, chat_id))
+                continue
+            if priority > max_priority:
+                break
+            if priority >= BULK and now < self.bulk_paused_until:
+                wait = self.bulk_paused_until - now
+                break
+            global_wait = self.global_bucket.wait(now)
+            if global_wait > 0:
+                wait = global_wait
+                break
+            heapq.heappop(self._ready)
+            lane.ready_key = None
+            _, _, job = heapq.heappop(lane.heap)
+            lane.busy = True
+            self._size -= 1
+            self._by_priority[priority] -= 1
+            self.global_bucket.take(now)
+            if job.counted:
+                lane.bucket.take(now)
+            return job, 0.0
+        if self._delayed:
+            wait = min(wait, max(0.0, self._delayed[0][0] - now))
+        return None, wait
+
+    def done(self, job: Job, now: float) -> None:
+        """The send of `job` finished (whatever the outcome): its chat is free again."""
+        lane = self._lanes.get(job.chat_id)
+        if lane is None:
+            return
+        lane.busy = False
+        self._schedule(job.chat_id, lane, now)
+        self._ops += 1
+        if self._ops % 1000 == 0:
+            self._prune(now)
+
+    def retry_after(self, job: Job, seconds: float, now: float) -> None:
+        """Telegram answered 429 to `job`: pause what it concerns and queue `job` again."""
+        lane = self._lane(job.chat_id, now)
+        lane.paused_until = max(lane.paused_until, now + seconds)
+        if job.chat_id > 0:
+            self.bulk_paused_until = max(self.bulk_paused_until, now + seconds)
+        lane.busy = False
+        self.push(job, now)
+
+    def note_external(self, chat_id: int, now: float) -> None:
+        """A message the bot sent without us (a reply to a user) used Telegram's quota."""
+        self.global_bucket.take(now)
+        # A person talking to the bot gets quick answers; Telegram tolerates such bursts in
+        # one chat, so replies use up the chat's allowance but do not push the worker's
+        # next message to that chat further than its next token.
+        self._lane(chat_id, now).bucket.take(now, floor=0.0)
+
+    def pause_chat(self, chat_id: int, seconds: float, now: float) -> None:
+        lane = self._lane(chat_id, now)
+        lane.paused_until = max(lane.paused_until, now + seconds)
+        if chat_id > 0:
+            self.bulk_paused_until = max(self.bulk_paused_until, now + seconds)
+
+    def move(self, job: Job, new_chat_id: int, now: float) -> None:
+        """A group became a supergroup: queue `job` (in flight) under its new chat id."""
+        old = self._lanes.get(job.chat_id)
+        if old is not None:
+            old.busy = False
+            self._schedule(job.chat_id, old, now)
+        job.message.chat_id = new_chat_id
+        self.push(job, now)
+
+    def remove(self, predicate: Callable[[Job], bool], now: float) -> list[Job]:
+        """Take waiting jobs out (e.g. of a cancelled broadcast); returns them."""
+        removed: list[Job] = []
+        for chat_id, lane in self._lanes.items():
+            keep = [entry for entry in lane.heap if not predicate(entry[2])]
+            if len(keep) == len(lane.heap):
+                continue
+            removed += [entry[2] for entry in lane.heap if predicate(entry[2])]
+            heapq.heapify(keep)
+            lane.heap = keep
+            lane.ready_key = None
+            self._schedule(chat_id, lane, now)
+        for job in removed:
+            self._size -= 1
+            self._by_priority[job.priority] -= 1
+        return removed
+
+    def drain(self) -> list[Job]:
+        """Every waiting job (at shutdown)."""
+        jobs = [entry[2] for lane in self._lanes.values() for entry in lane.heap]
+        for lane in self._lanes.values():
+            lane.heap = []
+            lane.ready_key = None
+        self._ready.clear()
+        self._delayed.clear()
+        self._size = 0
+        self._by_priority.clear()
+        return jobs
+
+    def _prune(self, now: float) -> None:
+        """Forget idle chats whose bucket is full again (they would start full anyway)."""
+        idle = [
+            chat_id
+            for chat_id, lane in self._lanes.items()
+            if not lane.heap
+            and not lane.busy
+            and lane.paused_until <= now
+            and lane.bucket.full(now)
+        ]
+        for chat_id in idle:
+            del self._lanes[chat_id]
+
+
+# ---------------------------------------------------------------------- the worker
+
+
+def backoff(attempts: int, priority: int) -> float:
+    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s... capped by priority (5 s for an
+    emergency, 15 s urgent, 5 min otherwise), each drawn from [half, full]."""
+    cap = BACKOFF_CAP.get(priority, 300.0)
+    full = min(cap, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    return random.uniform(full / 2, full)
+
+
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    value = getattr(exc, "_retry_after", None)
+    if isinstance(value, timedelta):
+        return max(value.total_seconds(), 0.0)
+    raw = exc.retry_after
+    return raw.total_seconds() if isinstance(raw, timedelta) else float(raw)
+
+
+def classify_forbidden(description: str) -> OutcomeCode:
+    text = description.lower()
+    if "blocked" in text:
+        return OutcomeCode.BLOCKED
+    if "deactivated" in text:
+        return OutcomeCode.DEACTIVATED
+    if "initiate" in text:
+        return OutcomeCode.NOT_STARTED
+    if "kicked" in text or "not a member" in text:
+        return OutcomeCode.KICKED
+    return OutcomeCode.FORBIDDEN
+
+
+_PARSE_ERRORS = ("can't parse", "can't find end", "unsupported start tag", "unclosed")
+
+
+class Delivery:
+    """The worker. One per process; `Deps.delivery` gives handlers `wake()` and `forget()`.
+
+    Start it with `run()` (bot/app.py does, through the Application) and stop it with
+    `request_stop()`: it then finishes the sends in flight, puts the messages it had taken
+    but not sent back, and writes every outcome before `run()` returns.
+    """
+
+    def __init__(
+        self, settings: Settings, db: Database, *, api: BotApiClient | None = None
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.concurrency = settings.delivery_concurrency
+        self.window = min(4000, max(2 * self.concurrency, int(settings.delivery_rate * 2), 32))
+        self.scheduler = SendScheduler(
+            rate=settings.delivery_rate,
+            chat_rate=settings.delivery_chat_rate,
+            chat_burst=settings.delivery_chat_burst,
+            group_per_minute=settings.delivery_group_per_minute,
+            now=0.0,
+        )
+        self._api = api
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.inflight: dict[int, Job] = {}
+        self.known: set[int] = set()  # ids taken from the table and not yet written back
+        self._outcomes: list[Outcome] = []
+        self._urgent_outcome = False
+        self._next_retry: float | None = None
+        self._exhausted = False  # the last claim found nothing more: no need to ask again
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._writer_done = False
+        self._claim_event: asyncio.Event | None = None
+        self._dispatch_event: asyncio.Event | None = None
+        self._flush_event: asyncio.Event | None = None
+        self._stop_event: asyncio.Event | None = None
+        self.started = asyncio.Event()
+        self.sent_count = 0
+
+    # --- public API ---------------------------------------------------------------
+
+    @property
+    def api(self) -> BotApiClient:
+        if self._api is None:
+            token = self.settings.telegram_token
+            self._api = BotApiClient(
+                self.settings.bot_api_url,
+                token.get_secret_value() if token else "",
+                pool_size=self.concurrency + EMERGENCY_RESERVE + 8,
+            )
+        return self._api
+
+    def wake(self, priority: int | None = None) -> None:
+        """Look for new messages now. Safe from any thread (services commit in worker
+        threads); enqueue already wakes the worker after its transaction commits."""
+        self._exhausted = False
+        loop, event = self.loop, self._claim_event
+        if loop is None or event is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(event.set)
+
+    def forget(self, source: str) -> int:
+        """Drop the messages of `source` (e.g. ``broadcast:3``) that the worker has taken
+        but not started to send; call after cancelling them in the table. Returns how many."""
+        now = self._now()
+        removed = self.scheduler.remove(lambda job: job.message.source == source, now)
+        for job in removed:
+            self._record(
+                job,
+                OutboxStatus.CANCELLED,
+                OutcomeCode.CANCELLED,
+                "cancelled before it was sent",
+                attempt=False,
+            )
+        return len(removed)
+
+    def note_external(self, chat_id: int) -> None:
+        """A reply sent outside the worker counts against the same limits."""
+        self.scheduler.note_external(chat_id, self._now())
+
+    def note_retry_after(self, chat_id: int, seconds: float) -> None:
+        self.scheduler.pause_chat(chat_id, seconds, self._now())
+
+    def request_stop(self) -> None:
+        self._stopping = True
+        for event in (self._stop_event, self._claim_event, self._dispatch_event):
+            if event is not None:
+                event.set()
+
+    def rate_limiter(self) -> ReplyAccounting:
+        """For ApplicationBuilder.rate_limiter: replies count against our buckets."""
+        return ReplyAccounting(self)
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._claim_event = asyncio.Event()
+        self._dispatch_event = asyncio.Event()
+        self._flush_event = asyncio.Event()
+        self._stop_event = asyncio.Event()
+        if self._stopping:
+            return
+        outbox.add_enqueue_listener(self.wake)
+        try:
+            if not await self._start_bot():
+                return
+            recovered = await self.db.run(outbox.recover_interrupted)
+            if recovered:
+                log.warning(
+                    "%d message(s) were being sent when the bot stopped: resending", recovered
+                )
+            self.started.set()
+            writer = asyncio.create_task(self._writer(), name="delivery-writer")
+            claimer = asyncio.create_task(self._claimer(), name="delivery-claimer")
+            dispatcher = asyncio.create_task(self._dispatcher(), name="delivery-dispatcher")
+            await self._stop_event.wait()
+            # Stop taking rows (a claim under way finishes), let the sends in flight end,
+            # put back what was taken but not sent, and write every outcome.
+            await asyncio.gather(claimer, dispatcher, return_exceptions=True)
+            if self._tasks:
+                await asyncio.wait(
+                    list(self._tasks), timeout=self.settings.delivery_send_timeout + 5
+                )
+            for job in self.scheduler.drain():
+                self._record(job, OutboxStatus.PENDING, None, None, attempt=False, now_retry=True)
+            self._writer_done = True
+            self._flush_event.set()
+            await asyncio.gather(writer, return_exceptions=True)
+            await self._flush()
+        finally:
+            outbox.remove_enqueue_listener(self.wake)
+            with contextlib.suppress(Exception):
+                await self.api.close()
+
+    async def _start_bot(self) -> bool:
+        delay = 0.5
+        assert self._stop_event is not None
+        while not self._stopping:
+            try:
+                await self.api.start()
+                await self.api.call("getMe", {}, seconds=self.settings.delivery_send_timeout)
+                return True
+            except TelegramError as exc:
+                log.warning("delivery worker cannot reach the Bot API yet: %s", exc)
+            except Exception:
+                log.exception("delivery worker could not start; trying again")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stop_event.wait()
+            delay = min(delay * 2, 30)
+        return False
+
+    def _now(self) -> float:
+        loop = self.loop
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return 0.0
+        return loop.time()
+
+    # --- claimer ------------------------------------------------------------------
+
+    async def _claimer(self) -> None:
+        assert self._claim_event is not None
+        while not self._stopping:
+            self._claim_event.clear()
+            full = False
+            try:
+                full = await self._claim_once()
+            except Exception:
+                log.exception("delivery: claiming messages failed")
+                await asyncio.sleep(1)
+            if full and not self._stopping:
+                continue
+            timeout = POLL_INTERVAL
+            if self._next_retry is not None:
+                timeout = max(0.0, min(timeout, self._next_retry - self._now()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._claim_event.wait()
+            if self._next_retry is not None and self._next_retry <= self._now():
+                self._next_retry = None
+
+    async def _claim_once(self) -> bool:
+        free = self.window - len(self.known)
+        if free > 0:
+            limit = free
+            self._exhausted = False
+            rows = await self.db.run(outbox.claim_due, limit)
+            if len(rows) < limit:
+                self._exhausted = True
+        else:
+            worst = self.scheduler.worst_priority()
+            if worst is None or worst <= int(Priority.EMERGENCY):
+                return False
+            limit = EMERGENCY_RESERVE * 4
+            rows = await self.db.run(outbox.claim_due, limit, below_priority=worst)
+        if not rows:
+            return False
+        now = self._now()
+        for message in rows:
+            if message.id in self.known:
+                continue
+            self.known.add(message.id)
+            job = Job(message, message.priority, message.id, claimed_at=now)
+            job.parts = outbox.parts_of(message.kind, message.payload)
+            if message.parts_sent >= len(job.parts):
+                message.parts_sent = len(job.parts) - 1
+            self.scheduler.push(job, now)
+        assert self._dispatch_event is not None
+        self._dispatch_event.set()
+        return len(rows) >= limit and free > 0
+
+    # --- dispatcher ---------------------------------------------------------------
+
+    def _max_priority(self) -> int:
+        inflight = len(self.inflight)
+        if inflight < self.concurrency:
+            return int(Priority.BROADCAST)
+        if inflight < self.concurrency + EMERGENCY_RESERVE:
+            return int(Priority.URGENT)
+        return -1
+
+    async def _dispatcher(self) -> None:
+        assert self._dispatch_event is not None and self._claim_event is not None
+        event = self._dispatch_event
+        while not self._stopping:
+            event.clear()
+            job, wait = self.scheduler.next(self._now(), self._max_priority())
+            if job is not None:
+                self.inflight[job.message.id] = job
+                task = asyncio.create_task(self._send(job))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                if not self._exhausted and len(self.scheduler) < self.window // 2:
+                    self._claim_event.set()
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(None if math.isinf(wait) else wait):
+                    await event.wait()
+
+    # --- sending ------------------------------------------------------------------
+
+    async def _send(self, job: Job) -> None:
+        message = job.message
+        part = job.parts[message.parts_sent]
+        requeue = False
+        try:
+            result = await self._call(message, part, plain=job.plain)
+        except (FloodWait, RetryAfter) as exc:
+            seconds = exc.seconds if isinstance(exc, FloodWait) else _retry_after_seconds(exc)
+            log.warning("429 for chat %s: retry after %.0f s", message.chat_id, seconds)
+            self.inflight.pop(message.id, None)
+            self.scheduler.retry_after(job, seconds, self._now())
+            self._wake_dispatcher()
+            return
+        except ChatMigrated as exc:
+            self.inflight.pop(message.id, None)
+            self.scheduler.move(job, int(exc.new_chat_id), self._now())
+            self._wake_dispatcher()
+            return
+        except Forbidden as exc:
+            self._finish(job, OutboxStatus.FAILED, classify_forbidden(exc.message), exc.message)
+        except BadRequest as exc:
+            text = exc.message.lower()
+            if "not modified" in text:
+                self._finish(job, OutboxStatus.SENT, OutcomeCode.SENT, "not modified")
+            elif "chat not found" in text:
+                self._finish(job, OutboxStatus.FAILED, OutcomeCode.CHAT_NOT_FOUND, exc.message)
+            elif not job.plain and any(marker in text for marker in _PARSE_ERRORS):
+                log.error("Telegram refused the HTML of outbox message %s: %s", message.id, exc)
+                job.plain = True
+                requeue = True
+            elif "message to edit not found" in text or "can't be edited" in text:
+                self._finish(job, OutboxStatus.FAILED, OutcomeCode.NO_TARGET, exc.message)
+            else:
+                log.error("outbox message %s refused: %s", message.id, exc.message)
+                self._finish(job, OutboxStatus.FAILED, OutcomeCode.BAD_REQUEST, exc.message)
+        except InvalidToken as exc:
+            log.error("the Bot API refuses the token: %s", exc)
+            self._transient(job, f"{exc.__class__.__name__}: {exc.message}")
+        except TelegramError as exc:  # NetworkError, TimedOut, 5xx, unknown error replies
+            self._transient(job, f"{exc.__class__.__name__}: {exc.message}"[:200])
+        except Exception as exc:  # a bug must not kill the worker or lose the message
+            log.exception("delivery: unexpected error sending outbox message %s", message.id)
+            self._transient(job, f"{exc.__class__.__name__}: {exc}"[:200])
+        else:
+            if not part.last:
+                message.parts_sent += 1
+                self._progress(job)
+                requeue = True
+            else:
+                message_id = result.get("message_id") if isinstance(result, dict) else None
+                code = OutcomeCode.SENT_PLAIN if job.plain else OutcomeCode.SENT
+                self._finish(job, OutboxStatus.SENT, code, None, message_id=message_id)
+                self.sent_count += 1
+        if requeue:
+            self.inflight.pop(message.id, None)
+            now = self._now()
+            self.scheduler.done(job, now)
+            self.scheduler.push(job, now)
+        self._wake_dispatcher()
+
+    def _wake_dispatcher(self) -> None:
+        if self._dispatch_event is not None:
+            self._dispatch_event.set()
+
+    async def _call(self, message: Claimed, part: Part, *, plain: bool) -> Any:
+        """One Bot API call for one part of a message; returns the method's result."""
+        payload = message.payload
+        params: dict[str, Any] = {"chat_id": message.chat_id}
+        text = part.text
+        if text and plain:
+            text = outbox.plain_text(text)
+        elif text:
+            params["parse_mode"] = "HTML"
+        markup = payload.get("reply_markup") if part.last else None
+        if markup:
+            params["reply_markup"] = markup
+        if payload.get("silent") and part.kind != "edit":
+            params["disable_notification"] = True
+        if part.kind == "text":
+            method = "sendMessage"
+            params["text"] = text or ""
+        elif part.kind in ("photo", "document"):
+            method = "sendPhoto" if part.kind == "photo" else "sendDocument"
+            params[part.kind] = payload[part.kind]
+            if text:
+                params["caption"] = text
+        elif part.kind == "location":
+            method = "sendLocation"
+            params["latitude"] = float(payload["latitude"])
+            params["longitude"] = float(payload["longitude"])
+            if payload.get("live_period"):
+                params["live_period"] = int(payload["live_period"])
+        elif part.kind == "edit":
+            params["message_id"] = int(payload["message_id"])
+            if markup is not None and "inline_keyboard" not in markup:
+                params.pop("reply_markup")  # an edit can only carry an inline keyboard
+            if message.target_kind in ("photo", "document"):
+                method = "editMessageCaption"
+                params["caption"] = text or ""
+            else:
+                method = "editMessageText"
+                params["text"] = text or ""
+        else:
+            raise BadRequest(f"unknown outbox message kind {part.kind!r}")
+        return await self.api.call(method, params, seconds=self.settings.delivery_send_timeout)
+
+    # --- outcomes -----------------------------------------------------------------
+
+    def _transient(self, job: Job, detail: str) -> None:
+        message = job.message
+        attempts = message.attempts + 1
+        bulk = job.priority >= BULK
+        if bulk and attempts >= self.settings.delivery_max_attempts:
+            self._finish(job, OutboxStatus.FAILED, OutcomeCode.GAVE_UP, detail)
+            return
+        delay = backoff(attempts, job.priority)
+        self._finish(job, OutboxStatus.PENDING, OutcomeCode.RETRY, detail, retry_in=delay)
+        at = self._now() + delay
+        self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
+
+    def _finish(
+        self,
+        job: Job,
+        status: OutboxStatus,
+        code: OutcomeCode,
+        detail: str | None,
+        *,
+        message_id: int | None = None,
+        retry_in: float | None = None,
+    ) -> None:
+        self.inflight.pop(job.message.id, None)
+        self.scheduler.done(job, self._now())
+        self._record(job, status, code, detail, message_id=message_id, retry_in=retry_in)
+
+    def _progress(self, job: Job) -> None:
+        """A part of a long message went out: remember it, so a restart resumes after it."""
+        self._record(job, OutboxStatus.SENDING, None, None, attempt=False)
+
+    def _record(
+        self,
+        job: Job,
+        status: OutboxStatus,
+        code: OutcomeCode | None,
+        detail: str | None,
+        *,
+        message_id: int | None = None,
+        retry_in: float | None = None,
+        attempt: bool = True,
+        now_retry: bool = False,
+    ) -> None:
+        message = job.message
+        at = clock.now()
+        outcome = Outcome(
+            id=message.id,
+            chat_id=message.chat_id,
+            status=status,
+            code=code,  # type: ignore[arg-type]
+            detail=detail,
+            person_id=message.person_id,
+            source=message.source,
+            telegram_message_id=message_id,
+            retry_at=at + timedelta(seconds=retry_in) if retry_in is not None else None,
+            parts_sent=message.parts_sent,
+            counts_as_attempt=attempt,
+            at=at,
+        )
+        if now_retry:
+            outcome.retry_at = at
+        self._outcomes.append(outcome)
+        if job.priority < BULK or len(self._outcomes) >= FLUSH_BATCH:
+            self._urgent_outcome = True
+            if self._flush_event is not None:
+                self._flush_event.set()
+
+    async def _writer(self) -> None:
+        assert self._flush_event is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_INTERVAL):
+                    await self._flush_event.wait()
+            self._flush_event.clear()
+            self._urgent_outcome = False
+            await self._flush()
+            if self._writer_done and not self._outcomes:
+                return
+
+    async def _flush(self) -> None:
+        if not self._outcomes:
+            return
+        batch, self._outcomes = self._outcomes, []
+        try:
+            await self.db.run(outbox.record_outcomes, batch)
+        except Exception:
+            log.exception("delivery: recording %d outcome(s) failed; retrying", len(batch))
+            self._outcomes[:0] = batch
+            await asyncio.sleep(0.5)
+            return
+        for outcome in batch:
+            if outcome.status != OutboxStatus.SENDING:  # SENDING: a part of a long text
+                self.known.discard(outcome.id)
+        if any(o.status == OutboxStatus.PENDING for o in batch) and self._claim_event:
+            self._exhausted = False
+            self._claim_event.set()
+
+
+class ReplyAccounting(BaseRateLimiter[None]):
+    """The Application's own sends (replies to people, outside the outbox) use the same
+    Telegram quota: each is counted in the worker's buckets (never delayed, so a person
+    talking to the bot gets an answer at once), and a 429 pauses that chat for the worker.
+    """
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        chat_id = _int_or_none(data.get("chat_id"))
+        if endpoint in COUNTED_METHODS and chat_id is not None:
+            self.delivery.note_external(chat_id)
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as exc:
+            if chat_id is not None:
+                self.delivery.note_retry_after(chat_id, _retry_after_seconds(exc))
+            raise
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------- with the bot
+
+
+WORKER_JOB = "delivery:worker"
+
+
+def install(application: Any, delivery: Delivery) -> None:
+    """Run `delivery` with the Application. A job starts it once the scheduler runs (the
+    Application is running then, so `Application.stop()` awaits the worker through
+    `create_task`), and the scheduler's shutdown (the first step of `Application.stop()`,
+    on SIGTERM or SIGINT too) asks it to stop: it drains before the process exits."""
+    from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+
+    from scheduler import jobs
+
+    scheduler = jobs.scheduler_of(application)
+    scheduler.add_listener(lambda _event: delivery.request_stop(), EVENT_SCHEDULER_SHUTDOWN)
+    jobs.add_job(
+        application,
+        WORKER_JOB,
+        _start_worker,
+        "date",
+        run_date=clock.now(),
+        misfire_grace_time=None,
+        coalesce=True,
+        args=(application, delivery),
+    )
+
+
+async def _start_worker(application: Any, delivery: Delivery) -> None:
+    application.create_task(delivery.run(), name="delivery-worker")

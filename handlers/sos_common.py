@@ -1,0 +1,131 @@
+"""What the emergency channel's handlers share (handlers/sos.py, roster.py, directory.py):
+the escalation policy from the settings, parsing and audit of button data, editing the
+message under a button, and typed answers the channel waits for.
+
+A typed answer the channel asked for (the cadre's description of what is wrong, a
+resolution note, a directory field) is remembered per Telegram user in the bot_state table
+(kind ``sos_pending``), so it survives restarts, and is picked up in handler group -10,
+before any form could take the text for itself.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, TelegramError
+
+from handlers.common import Context, deps, reply
+from models import Person
+from services import alerts, clock, state
+from services.permissions import Action
+
+MAX_ID_DIGITS = 12
+PENDING = "sos_pending"  # bot_state kind, and the bot_data key of its in-memory copy
+PENDING_MINUTES = {"details": 30, "note": 15, "dir": 15, "diradd": 15}
+
+
+def policy(context: Context) -> alerts.Policy:
+    settings = deps(context).settings
+    return alerts.Policy(settings.sos_ack_timeout, settings.sos_repeat_interval, settings.zone)
+
+
+def to_int(raw: str) -> int | None:
+    """An id from callback data or a command; None for anything a button never carries."""
+    return int(raw) if raw.isdigit() and len(raw) <= MAX_ID_DIGITS else None
+
+
+def plain(text: str) -> str:
+    """Callback answers are plain text (at most 200 characters)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))[:200]
+
+
+def markup_of(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """Bot API JSON of an inline keyboard (as queued in the outbox) as a PTB markup."""
+    if not data:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row]
+            for row in data["inline_keyboard"]
+        ]
+    )
+
+
+async def edit(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Edit the message under the pressed button; send a new one when that is impossible."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        try:
+            await query.edit_message_text(text, reply_markup=markup)
+            return
+        except BadRequest as error:
+            if "not modified" in str(error).lower():
+                return
+        except TelegramError:
+            pass
+    await reply(update, text, reply_markup=markup)
+
+
+async def edit_markup(update: Update, markup: InlineKeyboardMarkup | None) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.edit_message_reply_markup(reply_markup=markup)
+    except TelegramError:
+        pass
+
+
+async def audit_forged(
+    context: Context, person: Person | None, data: str, action: Action = Action.HANDLE_ALERTS
+) -> None:
+    """Callback data that no button of ours carries: forged, or from an older version."""
+    await deps(context).db.run(alerts.refuse, person, None, data[:64], "forged", action)
+
+
+# ---------------------------------------------------------------------------- typed answers
+
+
+async def pending_all(context: Context) -> dict[int, dict[str, Any]]:
+    """Typed answers the emergency channel waits for, by Telegram user id (cached)."""
+    cache = context.application.bot_data.get(PENDING)
+    if cache is None:
+        rows = await deps(context).db.run(state.load_all, PENDING)
+        cache = {int(key): value for key, value in rows.items() if isinstance(value, dict)}
+        context.application.bot_data[PENDING] = cache
+    return cache
+
+
+def pending_record(what: str, **values: Any) -> dict[str, Any]:
+    """What is stored while waiting for a typed answer (``what``: details, note, dir...)."""
+    return {"what": what, **values, "since": clock.now().isoformat()}
+
+
+async def set_pending(context: Context, user_id: int, value: dict[str, Any] | None) -> None:
+    """Wait for a typed answer from `user_id` (``{"what": ..., ...}``), or stop waiting."""
+    cache = await pending_all(context)
+    if value is None:
+        if user_id not in cache:
+            return
+        cache.pop(user_id, None)
+    else:
+        value = pending_record(**value)
+        cache[user_id] = value
+    await deps(context).db.run(state.put, PENDING, str(user_id), value)
+
+
+async def pending(context: Context, user_id: int) -> dict[str, Any] | None:
+    """What the channel waits for from this user, unless it has expired."""
+    value = (await pending_all(context)).get(user_id)
+    if value is None:
+        return None
+    minutes = PENDING_MINUTES.get(str(value.get("what", "")), 15)
+    since = datetime.fromisoformat(str(value["since"]))
+    if clock.now() - since > timedelta(minutes=minutes):
+        await set_pending(context, user_id, None)
+        return None
+    return value

@@ -1,0 +1,275 @@
+"""The emergency directory: national numbers and, per prefecture, hospitals and other
+medical contacts, each with who last confirmed it and when.
+
+The data file ``services/data/emergency_directory.json`` seeds the table: entries whose
+``key`` is not in the database yet are added; admins' edits are never overwritten. The
+hospitals ship as names without numbers (see ../shared/domain/emergency.md: a wrong number
+in an emergency is worse than none) and admins fill them with /directory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import files
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, or_, select
+
+from models import DirectoryEntry, Person
+from services import audit, clock
+from services.i18n import t
+from services.postings import load_postings
+
+KINDS = ("number", "hospital", "oxygen", "other")
+EDITABLE = ("name", "phone", "address")
+MAX_LENGTH = {"name": 100, "phone": 40, "address": 200}
+NATIONAL = "cn"  # the pseudo-prefecture code of national entries in callback data
+
+
+class DirectoryError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class SeedEntry:
+    key: str
+    prefecture: str | None
+    kind: str
+    name_zh: str
+    name_en: str
+    phone: str | None
+    address: str | None
+    sort: int
+    confirmed_by: str | None
+    confirmed_at: datetime | None
+
+
+@cache
+def seed_entries() -> tuple[SeedEntry, ...]:
+    text = files("services").joinpath("data/emergency_directory.json").read_text("utf-8")
+    data = json.loads(text)
+    result = []
+    for raw in data["entries"]:
+        if raw["kind"] not in KINDS:
+            raise ValueError(f"unknown directory kind {raw['kind']!r}")
+        if raw.get("prefecture") and load_postings().prefecture(raw["prefecture"]) is None:
+            raise ValueError(f"unknown prefecture {raw['prefecture']!r}")
+        confirmed = raw.get("confirmed_at")
+        result.append(
+            SeedEntry(
+                key=raw["key"],
+                prefecture=raw.get("prefecture"),
+                kind=raw["kind"],
+                name_zh=raw["name_zh"],
+                name_en=raw.get("name_en") or raw["name_zh"],
+                phone=raw.get("phone"),
+                address=raw.get("address"),
+                sort=int(raw.get("sort", 100)),
+                confirmed_by=raw.get("confirmed_by"),
+                confirmed_at=datetime.fromisoformat(confirmed).replace(tzinfo=UTC)
+                if confirmed
+                else None,
+            )
+        )
+    return tuple(result)
+
+
+def ensure_seeded(session: Session) -> int:
+    """Add the data file's entries that the database does not have yet; returns how many."""
+    known = set(
+        session.exec(select(DirectoryEntry.key).where(col(DirectoryEntry.key).is_not(None)))
+    )
+    added = 0
+    for seed in seed_entries():
+        if seed.key in known:
+            continue
+        session.add(
+            DirectoryEntry(
+                key=seed.key,
+                prefecture=seed.prefecture,
+                kind=seed.kind,
+                name_zh=seed.name_zh,
+                name_en=seed.name_en,
+                phone=seed.phone,
+                address=seed.address,
+                sort=seed.sort,
+                confirmed_by=seed.confirmed_by,
+                confirmed_at=seed.confirmed_at,
+                updated_at=clock.now(),
+            )
+        )
+        added += 1
+    if added:
+        session.flush()
+    return added
+
+
+def entries_for(session: Session, prefecture: str | None) -> list[DirectoryEntry]:
+    """National entries, then the prefecture's, in display order."""
+    ensure_seeded(session)
+    query = select(DirectoryEntry)
+    if prefecture:
+        query = query.where(
+            or_(col(DirectoryEntry.prefecture).is_(None), DirectoryEntry.prefecture == prefecture)
+        )
+    else:
+        query = query.where(col(DirectoryEntry.prefecture).is_(None))
+    rows = list(session.exec(query))
+    rows.sort(key=lambda e: (e.prefecture is not None, e.sort, e.id or 0))
+    return rows
+
+
+def entries_of(session: Session, prefecture: str | None) -> list[DirectoryEntry]:
+    """Only one area's entries (national when None), for the admin editor."""
+    ensure_seeded(session)
+    if prefecture:
+        query = select(DirectoryEntry).where(DirectoryEntry.prefecture == prefecture)
+    else:
+        query = select(DirectoryEntry).where(col(DirectoryEntry.prefecture).is_(None))
+    rows = list(session.exec(query))
+    rows.sort(key=lambda e: (e.sort, e.id or 0))
+    return rows
+
+
+def get(session: Session, entry_id: int) -> DirectoryEntry | None:
+    return session.get(DirectoryEntry, entry_id)
+
+
+def _confirmer(actor: Person) -> str:
+    return (actor.real_name or actor.display_name or str(actor.telegram_id))[:100]
+
+
+def _clean(field: str, value: str) -> str:
+    text = " ".join(value.split())
+    if not text or len(text) > MAX_LENGTH[field]:
+        raise DirectoryError("sos.dir.invalid_value")
+    if field == "phone" and not all(ch.isdigit() or ch in "+-() " for ch in text):
+        raise DirectoryError("sos.dir.invalid_phone")
+    return text
+
+
+def update_field(
+    session: Session, actor: Person, entry_id: int, field: str, value: str
+) -> DirectoryEntry | None:
+    """Change one field; the admin who changed it has confirmed the entry now."""
+    if field not in EDITABLE:
+        raise DirectoryError("sos.dir.invalid_value")
+    entry = session.get(DirectoryEntry, entry_id)
+    if entry is None:
+        return None
+    text = _clean(field, value)
+    if field == "name":
+        entry.name_zh = text
+        entry.name_en = text
+    else:
+        setattr(entry, field, text)
+    _mark_confirmed(session, actor, entry, f"directory.{field}")
+    return entry
+
+
+def confirm(session: Session, actor: Person, entry_id: int) -> DirectoryEntry | None:
+    """An admin checked that the entry is still right."""
+    entry = session.get(DirectoryEntry, entry_id)
+    if entry is None:
+        return None
+    _mark_confirmed(session, actor, entry, "directory.confirmed")
+    return entry
+
+
+def _mark_confirmed(session: Session, actor: Person, entry: DirectoryEntry, action: str) -> None:
+    now = clock.now()
+    entry.confirmed_by = _confirmer(actor)
+    entry.confirmed_at = now
+    entry.updated_at = now
+    session.add(entry)
+    session.flush()
+    audit.record(session, action, actor=actor.telegram_id, entry=entry.id)
+
+
+def add(
+    session: Session, actor: Person, prefecture: str | None, kind: str, name: str
+) -> DirectoryEntry:
+    if kind not in KINDS:
+        raise DirectoryError("sos.dir.invalid_value")
+    if prefecture is not None and load_postings().prefecture(prefecture) is None:
+        raise DirectoryError("sos.dir.invalid_value")
+    text = _clean("name", name)
+    entry = DirectoryEntry(prefecture=prefecture, kind=kind, name_zh=text, name_en=text, sort=50)
+    session.add(entry)
+    session.flush()
+    _mark_confirmed(session, actor, entry, "directory.added")
+    return entry
+
+
+def remove(session: Session, actor: Person, entry_id: int) -> bool:
+    entry = session.get(DirectoryEntry, entry_id)
+    if entry is None:
+        return False
+    if entry.key is not None and entry.key.startswith("cn."):
+        raise DirectoryError("sos.dir.cannot_remove_national")
+    session.delete(entry)
+    audit.record(session, "directory.removed", actor=actor.telegram_id, entry=entry_id)
+    return True
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def entry_name(entry: DirectoryEntry, lang: str) -> str:
+    return entry.name_zh if lang.startswith("zh") else (entry.name_en or entry.name_zh)
+
+
+def confirmed_text(entry: DirectoryEntry, lang: str, zone: ZoneInfo | None = None) -> str:
+    if entry.confirmed_at is None:
+        return t(lang, "sos.dir.never_confirmed")
+    local = entry.confirmed_at.astimezone(zone) if zone else entry.confirmed_at
+    return t(
+        lang,
+        "sos.dir.confirmed",
+        date=local.strftime("%Y-%m-%d"),
+        by=entry.confirmed_by or "-",
+    )
+
+
+def entry_line(entry: DirectoryEntry, lang: str, zone: ZoneInfo | None = None) -> str:
+    """One line for the cadre: the number first, then what it is and when it was checked."""
+    name = entry_name(entry, lang)
+    confirmed = confirmed_text(entry, lang, zone)
+    if entry.phone:
+        return t(lang, "sos.dir.line", phone=entry.phone, name=name, confirmed=confirmed)
+    return t(lang, "sos.dir.line_no_phone", name=name, confirmed=confirmed)
+
+
+def render_for(
+    session: Session, prefecture: str | None, lang: str, zone: ZoneInfo | None = None
+) -> str:
+    lines = [entry_line(entry, lang, zone) for entry in entries_for(session, prefecture)]
+    return "\n".join(lines)
+
+
+def render_seed(prefecture: str | None, lang: str) -> str:
+    """The numbers of the data file alone (when the database cannot be read)."""
+    lines = []
+    for seed in seed_entries():
+        if seed.prefecture not in (None, prefecture):
+            continue
+        name = seed.name_zh if lang.startswith("zh") else seed.name_en
+        if seed.phone:
+            lines.append(t(lang, "sos.dir.line_seed", phone=seed.phone, name=name))
+    return "\n".join(lines)
+
+
+def area_name(prefecture: str | None, lang: str) -> str:
+    if prefecture is None:
+        return t(lang, "sos.dir.national")
+    return load_postings().name(prefecture, lang, short=True)
+
+
+def snapshot(entry: DirectoryEntry) -> dict[str, Any]:
+    return entry.model_dump(mode="json")

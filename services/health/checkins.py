@@ -1,0 +1,685 @@
+"""Storing check-ins, history, baselines, what the duty officers are told, suspicious
+identical readings and deletion after the retention period.
+
+A check-in and everything it causes (the alert of a RED result, notices to the duty
+officers) are written in one transaction: the caller's session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, delete, func, select
+
+from models import (
+    CheckIn,
+    MissedCheckin,
+    OutboxMessage,
+    Person,
+    Priority,
+    ReminderPreference,
+    Role,
+    Status,
+)
+from models.health import Feeling, Tier
+from services import alerts, audit, care, clock, outbox, people, roster
+from services.health.assessment import Assessment, Past, Readings, assess, worsened
+from services.health.config import HealthConfig
+from services.i18n import t
+from services.postings import load_postings
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 4  # enough for the 3-day baseline and the 24-hour comparisons
+NOTE_MAX = 200
+TIER_ICON = {Tier.GREEN: "🟢", Tier.AMBER: "🟠", Tier.RED: "🔴"}
+
+
+class CheckinError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+# ---------------------------------------------------------------------------- places & time
+
+
+def local_date(at: datetime, zone: ZoneInfo) -> date:
+    return at.astimezone(zone).date()
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=zone)
+
+
+def is_low_altitude(person: Person) -> bool:
+    """Zhejiang (training and study) postings: the altitude features are off."""
+    postings = load_postings()
+    county = postings.county(person.county or "")
+    if county is not None:
+        return county.low_altitude
+    prefecture = postings.prefecture(person.prefecture or "")
+    return prefecture is None or prefecture.low_altitude
+
+
+def ascent_at(session: Session, person: Person, zone: ZoneInfo) -> datetime | None:
+    """When the person last came up: the arrival, or the return from low-altitude rest."""
+    days = [person.assignment_start]
+    if person.id is not None:
+        days.append(care.last_rest_return(session, person.id))
+    known = [d for d in days if d is not None]
+    return local_midnight(max(known), zone) if known else None
+
+
+# ---------------------------------------------------------------------------- reading back
+
+
+def latest(session: Session, person_id: int) -> CheckIn | None:
+    query = select(CheckIn).where(CheckIn.person_id == person_id)
+    return session.exec(query.order_by(col(CheckIn.at).desc(), col(CheckIn.id).desc())).first()
+
+
+def history(session: Session, person_id: int, limit: int = 14) -> list[CheckIn]:
+    """The newest check-ins first."""
+    query = select(CheckIn).where(CheckIn.person_id == person_id)
+    return list(
+        session.exec(query.order_by(col(CheckIn.at).desc(), col(CheckIn.id).desc()).limit(limit))
+    )
+
+
+def since(session: Session, person_id: int, start: datetime) -> list[CheckIn]:
+    """Check-ins from `start` on, oldest first."""
+    query = select(CheckIn).where(CheckIn.person_id == person_id, col(CheckIn.at) >= start)
+    return list(session.exec(query.order_by(col(CheckIn.at), col(CheckIn.id))))
+
+
+def past(checkin: CheckIn) -> Past:
+    return Past(
+        at=checkin.at,
+        tier=Tier(checkin.tier),
+        spo2=checkin.spo2,
+        heart_rate=checkin.heart_rate,
+        lls_total=checkin.lls_total,
+        altitude_m=checkin.altitude_m,
+    )
+
+
+def amber_run_start(newest_first: Sequence[CheckIn]) -> CheckIn | None:
+    """The first check-in of the unbroken run of AMBER results that ends with the newest."""
+    start = None
+    for checkin in newest_first:
+        if checkin.tier != Tier.AMBER:
+            break
+        start = checkin
+    return start
+
+
+def recheck_at(amber_at: datetime, config: HealthConfig) -> datetime:
+    """The AMBER recheck reminder: 6-12 hours later (health.md), not in the night if the
+    window allows it."""
+    th = config.thresholds
+    earliest = amber_at + timedelta(hours=th.amber_recheck_min_hours)
+    latest_at = amber_at + timedelta(hours=th.amber_recheck_max_hours)
+    local = earliest.astimezone(config.zone)
+    quiet = local.time() >= config.quiet_start or local.time() < config.quiet_end
+    if not quiet:
+        return earliest
+    wake_day = local.date() if local.time() < config.quiet_end else local.date() + timedelta(1)
+    wake = datetime.combine(wake_day, config.quiet_end, tzinfo=config.zone)
+    return min(wake, latest_at)
+
+
+# ---------------------------------------------------------------------------- who is told
+
+
+def area_recipients(
+    session: Session, prefecture: str | None, now: datetime, zone: ZoneInfo
+) -> list[Person]:
+    """Who hears about a cadre's health: the officers on duty for the prefecture now, else
+    every duty officer of the prefecture, else the admins."""
+    if prefecture:
+        on_duty = roster.on_duty_now(session, prefecture, now, zone)
+        if on_duty:
+            return on_duty
+        officers = roster.duty_officers(session, prefecture)
+        if officers:
+            return officers
+    return people.admins(session)
+
+
+def describe(person: Person, lang: str) -> str:
+    """One line naming a cadre for a duty officer: name, posting, altitude, phone."""
+    postings = load_postings()
+    posting = "-"
+    if person.county and postings.county(person.county):
+        posting = postings.name(person.county, lang)
+    elif person.prefecture and postings.prefecture(person.prefecture):
+        posting = postings.name(person.prefecture, lang, short=True)
+    altitude = (
+        t(lang, "form.metres", metres=person.posting_altitude_m)
+        if person.posting_altitude_m is not None
+        else "-"
+    )
+    return t(
+        lang,
+        "health.officer.person",
+        name=person.real_name or person.display_name or "-",
+        posting=posting,
+        altitude=altitude,
+        phone=person.phone or "-",
+    )
+
+
+def reasons_text(lang: str, keys: Iterable[str]) -> str:
+    return "\n".join(f"• {t(lang, f'health.reason.{key}')}" for key in keys)
+
+
+def vitals_line(lang: str, checkin: CheckIn) -> str:
+    """The measurements a responder needs, in one line (never for contacts)."""
+    parts = []
+    if checkin.spo2 is not None:
+        parts.append(t(lang, "health.line.spo2", value=checkin.spo2))
+    elif checkin.no_oximeter:
+        parts.append(t(lang, "health.line.no_oximeter"))
+    if checkin.heart_rate is not None:
+        parts.append(t(lang, "health.line.hr", value=checkin.heart_rate))
+    if checkin.temperature_c is not None:
+        parts.append(t(lang, "health.line.temp", value=f"{checkin.temperature_c:.1f}"))
+    if checkin.lls_total is not None:
+        parts.append(t(lang, "health.line.lls", value=checkin.lls_total))
+    if checkin.systolic is not None and checkin.diastolic is not None:
+        sys_, dia = checkin.systolic, checkin.diastolic
+        if checkin.systolic_2 is not None and checkin.diastolic_2 is not None:
+            sys_, dia = checkin.systolic_2, checkin.diastolic_2
+        parts.append(t(lang, "health.line.bp", systolic=sys_, diastolic=dia))
+    return " · ".join(parts)
+
+
+def format_local(at: datetime, zone: ZoneInfo) -> str:
+    return at.astimezone(zone).strftime("%m-%d %H:%M")
+
+
+def last_checkin_line(
+    session: Session,
+    person_id: int,
+    lang: str,
+    *,
+    vitals: bool = True,
+    zone: ZoneInfo | None = None,
+) -> str | None:
+    """'Last check-in: 11-26 09:12 · 🟠 AMBER · SpO2 86% · HR 104/min · LLS 4', for an alert.
+    None when the person never checked in. `vitals=False` (for emergency contacts) gives
+    only the time: contacts never see readings."""
+    checkin = latest(session, person_id)
+    if checkin is None:
+        return None
+    if zone is None:
+        from config import get_settings
+
+        zone = get_settings().zone
+    when = format_local(checkin.at, zone)
+    if not vitals:
+        return t(lang, "health.line.last_time", when=when)
+    tier = Tier(checkin.tier)
+    details = vitals_line(lang, checkin)
+    return t(
+        lang,
+        "health.line.last",
+        when=when,
+        tier=f"{TIER_ICON[tier]} {t(lang, f'health.tier.{tier}')}",
+        details=f" · {details}" if details else "",
+    )
+
+
+# ---------------------------------------------------------------------------- storing
+
+
+@dataclass
+class Outcome:
+    checkin: CheckIn
+    assessment: Assessment
+    alert_id: int | None
+    officers_told: int
+    recheck_at: datetime | None
+
+
+def validate(readings: Readings, config: HealthConfig) -> None:
+    """The same ranges the form enforces, checked again before anything is stored."""
+    th = config.thresholds
+
+    def within(value: float | None, low: float, high: float) -> bool:
+        return value is None or low <= value <= high
+
+    checks = [
+        within(readings.spo2, th.range_spo2_min, th.range_spo2_max),
+        within(readings.heart_rate, th.range_hr_min, th.range_hr_max),
+        within(readings.temperature_c, th.range_temp_min, th.range_temp_max),
+    ]
+    for sys_, dia in (
+        (readings.systolic, readings.diastolic),
+        (readings.systolic_2, readings.diastolic_2),
+    ):
+        checks += [
+            within(sys_, th.range_systolic_min, th.range_systolic_max),
+            within(dia, th.range_diastolic_min, th.range_diastolic_max),
+            sys_ is None or dia is None or sys_ > dia,
+        ]
+    items = [*readings.lls_items, readings.functional]
+    checks += [item is None or 0 <= item <= 3 for item in items]
+    if not all(checks):
+        raise CheckinError("health.invalid.out_of_range")
+
+
+def submit(
+    session: Session,
+    person_id: int,
+    readings: Readings,
+    *,
+    config: HealthConfig,
+    feeling: str | None = None,
+    note: str | None = None,
+    no_oximeter: bool = False,
+    complete: bool = True,
+) -> Outcome:
+    """Store a check-in, assess it and act on the result, in the caller's transaction:
+    RED raises an alert through the emergency path; a worsening or persisting AMBER tells
+    the duty officers."""
+    person = session.get(Person, person_id)
+    if person is None or person.status != Status.ACTIVE:
+        raise CheckinError("health.invalid.not_active")
+    validate(readings, config)
+    now = clock.now()
+    zone = config.zone
+    earlier = list(reversed(since(session, person_id, now - timedelta(days=HISTORY_DAYS))))
+    low = is_low_altitude(person)
+    altitude = None if low else person.posting_altitude_m
+    assessment = assess(
+        readings,
+        altitude_m=altitude,
+        low_altitude=low,
+        now=now,
+        history=[past(c) for c in earlier],
+        ascent_at=None if low else ascent_at(session, person, zone),
+        thresholds=config.thresholds,
+    )
+    checkin = CheckIn(
+        person_id=person_id,
+        at=now,
+        local_date=local_date(now, zone),
+        feeling=Feeling(feeling).value if feeling else None,
+        red_flags=sorted(readings.red_flags),
+        cough_or_breathless=readings.cough_or_breathless,
+        headache=readings.headache,
+        gi=readings.gi,
+        fatigue=readings.fatigue,
+        dizziness=readings.dizziness,
+        functional=readings.functional,
+        lls_total=assessment.lls_total,
+        spo2=readings.spo2,
+        no_oximeter=no_oximeter and readings.spo2 is None,
+        heart_rate=readings.heart_rate,
+        temperature_c=readings.temperature_c,
+        systolic=readings.systolic,
+        diastolic=readings.diastolic,
+        systolic_2=readings.systolic_2,
+        diastolic_2=readings.diastolic_2,
+        note=(note or "").strip()[:NOTE_MAX] or None,
+        altitude_m=altitude,
+        tier=assessment.tier,
+        reasons=assessment.reason_keys,
+        ams=assessment.ams,
+        complete=complete,
+    )
+    session.add(checkin)
+    session.flush()
+    assert checkin.id is not None
+    alert_id = None
+    told = 0
+    if assessment.tier == Tier.RED:
+        alert_id, told = _red(session, person, checkin, config)
+    elif assessment.tier == Tier.AMBER:
+        told = _amber(session, person, checkin, earlier, assessment, config)
+    told += _late_after_missed(session, person, checkin, config)
+    recheck = recheck_at(now, config) if assessment.tier == Tier.AMBER else None
+    return Outcome(checkin, assessment, alert_id, told, recheck)
+
+
+def _red(
+    session: Session, person: Person, checkin: CheckIn, config: HealthConfig
+) -> tuple[int | None, int]:
+    """The emergency path. If it fails for any reason, the duty officers are still told
+    directly, at emergency priority: a RED result never stays with the bot alone."""
+    assert person.id is not None and checkin.id is not None
+    reasons = [f"health.reason.{key}" for key in checkin.reasons]
+    alert_id = None
+    try:
+        with session.begin_nested():
+            alert_id = alerts.raise_alert(
+                session, person_id=person.id, cause="checkin_red", reasons=reasons
+            )
+    except NotImplementedError:
+        log.warning("the emergency path is not available: telling the duty officers directly")
+    except Exception:
+        log.exception("raise_alert failed: telling the duty officers directly")
+    told = 0
+    recipients = area_recipients(session, person.prefecture, checkin.at, config.zone)
+    for officer in recipients:
+        if officer.id == person.id:
+            continue
+        lang = officer.language
+        # Without the emergency path this message IS the alert; with it, the details and
+        # the chart button follow the alert.
+        direct = alert_id is None
+        outbox.enqueue(
+            session,
+            chat_id=officer.telegram_id,
+            person_id=officer.id,
+            language=lang,
+            priority=Priority.EMERGENCY if direct else Priority.URGENT,
+            idempotency_key=f"health:red:{checkin.id}:{officer.id}",
+            source=f"checkin:{checkin.id}",
+            text=_officer_text(
+                lang,
+                "health.officer.red" if direct else "health.officer.red_details",
+                person,
+                checkin,
+                config,
+            ),
+            reply_markup=chart_button(lang, person.id),
+        )
+        told += 1
+    return alert_id, told
+
+
+def _amber(
+    session: Session,
+    person: Person,
+    checkin: CheckIn,
+    earlier_newest_first: list[CheckIn],
+    assessment: Assessment,
+    config: HealthConfig,
+) -> int:
+    """Tell the officers now if this AMBER is worse than the one before, or if AMBER has
+    lasted 24 hours (the periodic pass also catches that one without a new check-in)."""
+    window = checkin.at - timedelta(hours=config.thresholds.amber_escalate_hours)
+    previous = next((c for c in earlier_newest_first if c.at >= window), None)
+    if previous is not None and worsened(
+        assessment, Tier(previous.tier), previous.reasons, previous.lls_total
+    ):
+        return notify_officers(session, person, checkin, "worse", config)
+    run = amber_run_start([checkin, *earlier_newest_first])
+    if run is not None and checkin.at - run.at >= timedelta(
+        hours=config.thresholds.amber_escalate_hours
+    ):
+        return notify_officers(session, person, checkin, "persist", config, run_id=run.id)
+    return 0
+
+
+def notify_officers(
+    session: Session,
+    person: Person,
+    checkin: CheckIn,
+    why: str,
+    config: HealthConfig,
+    run_id: int | None = None,
+) -> int:
+    """An AMBER result that got worse ('worse') or persisted ('persist'): urgent notice and
+    the 30-day chart to the area's officers, once per run of AMBER results."""
+    assert checkin.id is not None
+    told = 0
+    key_id = run_id if why == "persist" else checkin.id
+    for officer in area_recipients(session, person.prefecture, clock.now(), config.zone):
+        if officer.id == person.id:
+            continue
+        lang = officer.language
+        key = f"health:amber-{why}:{key_id}:{officer.id}"
+        told += enqueue_once(
+            session,
+            chat_id=officer.telegram_id,
+            person_id=officer.id,
+            language=lang,
+            priority=Priority.URGENT,
+            idempotency_key=key,
+            source=f"checkin:{checkin.id}",
+            text=_officer_text(lang, f"health.officer.amber_{why}", person, checkin, config),
+            reply_markup=chart_button(lang, person.id) if person.id is not None else None,
+        )
+    return told
+
+
+def _officer_text(
+    lang: str, key: str, person: Person, checkin: CheckIn, config: HealthConfig
+) -> str:
+    return t(
+        lang,
+        key,
+        person=_html(describe(person, lang)),
+        when=format_local(checkin.at, config.zone),
+        reasons=_html(reasons_text(lang, checkin.reasons)),
+        vitals=vitals_line(lang, checkin) or "-",
+    )
+
+
+def _html(text: str) -> Any:
+    from services.i18n import Html
+
+    return Html(text)
+
+
+def enqueue_once(session: Session, **kwargs: Any) -> bool:
+    """services.outbox.enqueue, telling whether the message is new (False: its idempotency
+    key was already queued, so nobody is told twice)."""
+    key = kwargs["idempotency_key"]
+    exists = session.exec(
+        select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
+    ).first()
+    if exists is not None:
+        return False
+    outbox.enqueue(session, **kwargs)
+    return True
+
+
+def chart_button(lang: str, person_id: int) -> dict[str, Any]:
+    """The officer's button for the cadre's 30-day chart (checked against their area)."""
+    return outbox.inline_keyboard([[(t(lang, "health.officer.chart_button"), f"ct:{person_id}")]])
+
+
+def _late_after_missed(
+    session: Session, person: Person, checkin: CheckIn, config: HealthConfig
+) -> int:
+    """The officers were told this person missed today: tell them they checked in after all."""
+    missed = session.exec(
+        select(MissedCheckin).where(
+            MissedCheckin.person_id == person.id, MissedCheckin.local_date == checkin.local_date
+        )
+    ).first()
+    if missed is None:
+        return 0
+    told = 0
+    for officer in area_recipients(session, person.prefecture, checkin.at, config.zone):
+        if officer.id == person.id:
+            continue
+        told += enqueue_once(
+            session,
+            chat_id=officer.telegram_id,
+            person_id=officer.id,
+            language=officer.language,
+            priority=Priority.REMINDER,
+            idempotency_key=f"health:late:{missed.id}:{officer.id}",
+            source=f"checkin:{checkin.id}",
+            text=t(
+                officer.language,
+                "health.officer.late",
+                person=_html(describe(person, officer.language)),
+                when=format_local(checkin.at, config.zone),
+            ),
+        )
+    return told
+
+
+# ---------------------------------------------------------------------------- areas
+
+
+def monitored_people(session: Session, prefectures: Iterable[str] | None = None) -> list[Person]:
+    """Active cadres and duty officers with a posting (None: every prefecture)."""
+    query = select(Person).where(
+        Person.status == Status.ACTIVE,
+        col(Person.role).in_([Role.CADRE, Role.DUTY_OFFICER]),
+        col(Person.prefecture).is_not(None),
+    )
+    if prefectures is not None:
+        query = query.where(col(Person.prefecture).in_(list(prefectures)))
+    return list(session.exec(query.order_by(col(Person.id))))
+
+
+def checkins_on(session: Session, person_ids: Sequence[int], day: date) -> dict[int, CheckIn]:
+    """The newest check-in of each person on a local day."""
+    if not person_ids:
+        return {}
+    rows = session.exec(
+        select(CheckIn)
+        .where(col(CheckIn.person_id).in_(list(person_ids)), CheckIn.local_date == day)
+        .order_by(col(CheckIn.at), col(CheckIn.id))
+    )
+    return {row.person_id: row for row in rows}
+
+
+def suspicious(
+    session: Session, person_ids: Sequence[int], today: date, config: HealthConfig
+) -> set[int]:
+    """People whose self-reported vitals were identical on each of the last N days with a
+    check-in (N = suspicious_identical_days), N consecutive days ending today or yesterday."""
+    days = int(config.thresholds.suspicious_identical_days)
+    if not person_ids or days < 2:
+        return set()
+    start = today - timedelta(days=days)
+    rows = session.exec(
+        select(CheckIn)
+        .where(col(CheckIn.person_id).in_(list(person_ids)), col(CheckIn.local_date) >= start)
+        .order_by(col(CheckIn.at), col(CheckIn.id))
+    )
+    per_day: dict[int, dict[date, CheckIn]] = defaultdict(dict)
+    for row in rows:
+        per_day[row.person_id][row.local_date] = row  # the last of each day
+    flagged = set()
+    for person_id, by_day in per_day.items():
+        for end in (today, today - timedelta(days=1)):
+            wanted = [end - timedelta(days=i) for i in range(days)]
+            if not all(day in by_day for day in wanted):
+                continue
+            vitals = {by_day[day].vitals() for day in wanted}
+            if len(vitals) == 1 and any(v is not None for v in next(iter(vitals))):
+                flagged.add(person_id)
+                break
+    return flagged
+
+
+def record_forged(session: Session, telegram_id: int | None, data: str) -> None:
+    """A check-in button whose value no question ever offered: refused and audited."""
+    person = people.find(session, telegram_id) if telegram_id is not None else None
+    audit.record(
+        session,
+        "denied.checkin",
+        actor=telegram_id,
+        target_person_id=person.id if person else None,
+        outcome="denied",
+        reason="forged",
+        attempted=data[:64],
+    )
+
+
+# ---------------------------------------------------------------------------- reminders
+
+
+def preference(session: Session, person_id: int) -> ReminderPreference | None:
+    return session.get(ReminderPreference, person_id)
+
+
+def set_reminder_time(session: Session, person: Person, value: time) -> ReminderPreference:
+    if not time(5, 0) <= value < time(14, 0):
+        raise CheckinError("health.reminders.bad_time")
+    assert person.id is not None
+    pref = preference(session, person.id) or ReminderPreference(person_id=person.id)
+    pref.local_time = value.strftime("%H:%M")
+    pref.updated_at = clock.now()
+    session.add(pref)
+    audit.record(
+        session, "checkin.reminder_time", actor=person.telegram_id, target_person_id=person.id
+    )
+    return pref
+
+
+def pause(session: Session, person: Person, start: date, end: date | None) -> ReminderPreference:
+    """Pause the reminders and the missed-day notices for a date range (inclusive);
+    end None resumes them."""
+    assert person.id is not None
+    pref = preference(session, person.id) or ReminderPreference(person_id=person.id)
+    if end is not None and (end < start or (end - start).days > 366):
+        raise CheckinError("health.reminders.bad_range")
+    pref.paused_from, pref.paused_until = (start, end) if end is not None else (None, None)
+    pref.updated_at = clock.now()
+    session.add(pref)
+    audit.record(
+        session,
+        "checkin.paused" if end is not None else "checkin.resumed",
+        actor=person.telegram_id,
+        target_person_id=person.id,
+        start=start.isoformat() if end else None,
+        end=end.isoformat() if end else None,
+    )
+    return pref
+
+
+def is_paused(pref: ReminderPreference | None, day: date) -> bool:
+    return bool(
+        pref
+        and pref.paused_from is not None
+        and pref.paused_until is not None
+        and pref.paused_from <= day <= pref.paused_until
+    )
+
+
+# ---------------------------------------------------------------------------- retention
+
+
+def delete_expired(session: Session, today: date, retention_days: int) -> int:
+    """Delete the detailed readings of people whose assignment ended more than
+    `retention_days` ago (PIPL art. 19). Audited per person, without the readings."""
+    cutoff = today - timedelta(days=retention_days)
+    people_ids = list(
+        session.exec(
+            select(CheckIn.person_id)
+            .join(Person, col(Person.id) == col(CheckIn.person_id))
+            .where(col(Person.assignment_end).is_not(None), col(Person.assignment_end) < cutoff)
+            .distinct()
+        )
+    )
+    total = 0
+    for person_id in people_ids:
+        count = session.exec(
+            select(func.count()).select_from(CheckIn).where(CheckIn.person_id == person_id)
+        ).one()
+        session.exec(delete(CheckIn).where(col(CheckIn.person_id) == person_id))
+        session.exec(delete(MissedCheckin).where(col(MissedCheckin.person_id) == person_id))
+        audit.record(
+            session,
+            "checkin.readings_deleted",
+            actor=None,
+            target_person_id=person_id,
+            checkins=int(count),
+            reason="retention",
+            retention_days=retention_days,
+        )
+        total += int(count)
+    return total
+
+
+def export_own(session: Session, person_id: int) -> list[dict[str, Any]]:
+    """A person's own check-ins, for /mydata-style exports."""
+    return [c.model_dump(mode="json") for c in history(session, person_id, limit=10_000)]

@@ -1,0 +1,288 @@
+"""Check-in storage and what it causes, as services (no Telegram): RED through the
+emergency path, AMBER told to the officer only when it persists or worsens, suspicious
+identical readings, retention deletion, the one-liner for alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from sqlmodel import select
+
+from models import AuditEntry, CheckIn, MissedCheckin, OutboxMessage, Priority
+from models.health import Tier
+from services import alerts
+from services import checkins as checkins_facade
+from services.health import checkins, reminders
+from services.health.assessment import Readings
+from tests.test_checkin_helpers import CONFIG, make_person, officer
+
+T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
+GREEN = Readings(
+    headache=0,
+    gi=0,
+    fatigue=0,
+    dizziness=0,
+    functional=0,
+    spo2=86,
+    heart_rate=76,
+    temperature_c=36.5,
+)
+AMBER = Readings(
+    headache=1,
+    gi=1,
+    fatigue=1,
+    dizziness=0,
+    functional=1,
+    spo2=86,
+    heart_rate=80,
+    temperature_c=36.6,
+)
+WORSE = Readings(
+    headache=2,
+    gi=1,
+    fatigue=1,
+    dizziness=0,
+    functional=1,
+    spo2=85,
+    heart_rate=82,
+    temperature_c=36.6,
+)
+RED = Readings(red_flags=frozenset({"breathless_rest"}))
+
+
+def submit(db, person, readings, **kw):
+    return db.call(checkins.submit, person.id, readings, config=CONFIG, **kw)
+
+
+def outbox_rows(db, prefix: str = "health:amber"):
+    with db.session() as s:
+        rows = s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    return [r for r in rows if r.idempotency_key.startswith(prefix)]
+
+
+@pytest.fixture
+def travel():
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+def test_a_check_in_stores_every_reading(db, travel):
+    person = make_person(db, 1001)
+    readings = Readings(
+        cough_or_breathless=False,
+        headache=1,
+        gi=0,
+        fatigue=1,
+        dizziness=0,
+        functional=1,
+        spo2=85,
+        heart_rate=88,
+        temperature_c=36.8,
+        systolic=130,
+        diastolic=85,
+    )
+    outcome = submit(db, person, readings, feeling="not_well", note="slept badly <b>")
+    with db.session() as s:
+        row = s.exec(select(CheckIn)).one()
+    assert (row.lls_total, row.spo2, row.heart_rate, row.temperature_c) == (2, 85, 88, 36.8)
+    assert (row.systolic, row.diastolic, row.feeling, row.note) == (
+        130,
+        85,
+        "not_well",
+        "slept badly <b>",
+    )
+    assert row.altitude_m == 4014 and row.local_date == date(2026, 11, 26)
+    assert row.tier == Tier.GREEN == outcome.assessment.tier
+
+
+def test_out_of_range_values_are_refused_even_past_the_form(db, travel):
+    person = make_person(db, 1001)
+    with pytest.raises(checkins.CheckinError):
+        submit(db, person, Readings(spo2=101))
+    with pytest.raises(checkins.CheckinError):
+        submit(db, person, Readings(systolic=80, diastolic=90))
+    with db.session() as s:
+        assert s.exec(select(CheckIn)).all() == []
+
+
+def test_red_raises_an_alert_in_the_same_transaction(db, travel):
+    person = make_person(db, 1001)
+    duty = officer(db)
+    outcome = submit(db, person, RED, feeling="unwell", complete=False)
+    assert outcome.assessment.tier == Tier.RED and outcome.alert_id
+    with db.session() as s:
+        alert = s.get(alerts.Alert, outcome.alert_id)
+        assert alert.cause == "checkin_red"
+        assert alert.reasons == ["health.reason.red_breathless_rest"]
+        checkin = s.exec(select(CheckIn)).one()
+        assert checkin.complete is False and checkin.red_flags == ["breathless_rest"]
+    emergency = [r for r in outbox_rows(db, "") if r.chat_id == duty.telegram_id]
+    assert any(r.priority == Priority.EMERGENCY for r in emergency)
+    details = [r for r in emergency if r.idempotency_key.startswith("health:red:")]
+    assert (
+        details
+        and details[0].payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        == f"ct:{person.id}"
+    )
+
+
+def test_red_reaches_officers_directly_when_the_emergency_path_fails(db, travel, monkeypatch):
+    def broken(session, **kwargs):
+        raise RuntimeError("emergency path down")
+
+    monkeypatch.setattr(alerts, "raise_alert", broken)
+    person = make_person(db, 1001)
+    duty = officer(db)
+    outcome = submit(db, person, RED)
+    assert outcome.alert_id is None and outcome.officers_told == 1
+    (row,) = outbox_rows(db, "health:red:")
+    assert (row.chat_id, row.priority) == (duty.telegram_id, Priority.EMERGENCY)
+    assert "RED" in row.payload["text"] and "Breathless at rest" in row.payload["text"]
+    with db.session() as s:
+        assert s.exec(select(CheckIn)).one().tier == Tier.RED  # the check-in is kept
+
+
+def test_amber_alone_tells_nobody_but_schedules_a_recheck(db, travel):
+    person = make_person(db, 1001)
+    officer(db)
+    outcome = submit(db, person, AMBER)
+    assert outcome.assessment.tier == Tier.AMBER and outcome.officers_told == 0
+    assert outcome.recheck_at == T0 + timedelta(hours=6)  # 15:00 local
+    assert outbox_rows(db, "health:") == []
+    travel.move_to(T0 + timedelta(hours=5, minutes=59))
+    db.call(reminders.run_pass, CONFIG)
+    assert outbox_rows(db, "health:recheck") == []
+    travel.move_to(T0 + timedelta(hours=6))
+    db.call(reminders.run_pass, CONFIG)
+    db.call(reminders.run_pass, CONFIG)
+    (recheck,) = outbox_rows(db, "health:recheck")
+    assert recheck.chat_id == person.telegram_id and recheck.priority == Priority.REMINDER
+    assert recheck.payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "ci:start"
+
+
+def test_an_evening_amber_is_rechecked_in_the_morning_not_at_night(db):
+    at = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)  # 22:00 local
+    assert checkins.recheck_at(at, CONFIG) == datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # 07:00
+    small_hours = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)  # 02:00 local -> 08:00
+    assert checkins.recheck_at(small_hours, CONFIG) == datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+    afternoon = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)  # 16:30: 07:00 is past the 12 h cap
+    assert checkins.recheck_at(afternoon, CONFIG) == datetime(2026, 11, 26, 20, 30, tzinfo=UTC)
+
+
+def test_amber_that_persists_24_hours_is_told_to_the_officer_once(db, travel):
+    person = make_person(db, 1001)
+    duty = officer(db)
+    submit(db, person, AMBER)
+    travel.move_to(T0 + timedelta(hours=12))
+    submit(db, person, AMBER)  # the same, not worse
+    assert [r for r in outbox_rows(db) if r.chat_id == duty.telegram_id] == []
+    travel.move_to(T0 + timedelta(hours=23, minutes=59))
+    db.call(reminders.run_pass, CONFIG)
+    assert [r for r in outbox_rows(db) if r.chat_id == duty.telegram_id] == []
+    travel.move_to(T0 + timedelta(hours=24))
+    for _ in range(3):
+        db.call(reminders.run_pass, CONFIG)
+    told = [r for r in outbox_rows(db) if r.chat_id == duty.telegram_id]
+    assert len(told) == 1 and told[0].priority == Priority.URGENT
+    assert "AMBER for 24 hours" in told[0].payload["text"]
+    travel.move_to(T0 + timedelta(hours=25))
+    submit(db, person, AMBER)  # still the same run: no second notice
+    assert len([r for r in outbox_rows(db) if r.chat_id == duty.telegram_id]) == 1
+
+
+def test_a_green_check_in_ends_the_amber_run(db, travel):
+    person = make_person(db, 1001)
+    duty = officer(db)
+    submit(db, person, AMBER)
+    travel.move_to(T0 + timedelta(hours=10))
+    submit(db, person, GREEN)
+    travel.move_to(T0 + timedelta(hours=20))
+    submit(db, person, AMBER)
+    travel.move_to(T0 + timedelta(hours=30))
+    db.call(reminders.run_pass, CONFIG)
+    assert [r for r in outbox_rows(db) if r.chat_id == duty.telegram_id] == []
+
+
+def test_amber_that_worsens_is_told_at_once(db, travel):
+    person = make_person(db, 1001)
+    duty = officer(db)
+    submit(db, person, AMBER)
+    travel.move_to(T0 + timedelta(hours=6))
+    outcome = submit(db, person, WORSE)
+    assert outcome.officers_told == 1
+    (row,) = [r for r in outbox_rows(db) if r.chat_id == duty.telegram_id]
+    assert row.priority == Priority.URGENT and "getting worse" in row.payload["text"]
+    assert "SpO2 85%" in row.payload["text"]
+
+
+def test_the_officer_of_another_prefecture_is_not_told(db, travel, monkeypatch):
+    monkeypatch.setattr(
+        alerts, "raise_alert", lambda session, **kw: (_ for _ in ()).throw(RuntimeError())
+    )
+    person = make_person(db, 1001, prefecture="ganzi")
+    aba = officer(db, 5002, prefecture="aba")
+    ganzi = officer(db, 5001, prefecture="ganzi")
+    submit(db, person, RED)
+    chats = {r.chat_id for r in outbox_rows(db, "health:red:")}
+    assert chats == {ganzi.telegram_id} and aba.telegram_id not in chats
+
+
+def test_last_checkin_line_for_responders_and_for_contacts(db, travel):
+    person = make_person(db, 1001)
+    assert db.call(checkins_facade.last_checkin_line, person.id, "en") is None
+    submit(db, person, AMBER)
+    line = db.call(checkins_facade.last_checkin_line, person.id, "en", zone=CONFIG.zone)
+    assert line == "Last check-in: 11-26 09:00 · 🟠 AMBER · SpO2 86% · HR 80/min · 36.6 °C · LLS 3"
+    zh = db.call(checkins_facade.last_checkin_line, person.id, "zh-Hans", zone=CONFIG.zone)
+    assert "需关注" in zh and "血氧 86%" in zh and "\n" not in zh
+    contact = db.call(
+        checkins_facade.last_checkin_line, person.id, "en", vitals=False, zone=CONFIG.zone
+    )
+    assert contact == "Last check-in: 11-26 09:00"
+
+
+def test_identical_vitals_day_after_day_are_flagged(db, travel):
+    honest = make_person(db, 1001, "Honest")
+    gamer = make_person(db, 1002, "Gamer")
+    for day in range(5):
+        travel.move_to(T0 + timedelta(days=day))
+        submit(db, gamer, Readings(spo2=95, heart_rate=70, temperature_c=36.5))
+        submit(db, honest, Readings(spo2=90 + day % 2, heart_rate=70, temperature_c=36.5))
+    today = date(2026, 11, 30)
+    assert db.call(checkins.suspicious, [honest.id, gamer.id], today, CONFIG) == {gamer.id}
+    # four days are not enough
+    assert db.call(checkins.suspicious, [gamer.id], today - timedelta(days=1), CONFIG) == set()
+
+
+def test_readings_are_deleted_after_the_retention_period_and_audited(db, travel):
+    ended = make_person(db, 1001, end=date(2026, 8, 1))
+    serving = make_person(db, 1002, end=date(2027, 8, 1))
+    submit(db, ended, GREEN)
+    submit(db, serving, GREEN)
+    assert db.call(checkins.delete_expired, date(2026, 10, 30), 90) == 0  # 90 days not over
+    assert db.call(checkins.delete_expired, date(2026, 10, 31), 90) == 1
+    with db.session() as s:
+        left = s.exec(select(CheckIn)).all()
+        audit = s.exec(
+            select(AuditEntry).where(AuditEntry.action == "checkin.readings_deleted")
+        ).one()
+    assert [c.person_id for c in left] == [serving.id]
+    assert audit.target_person_id == ended.id and audit.detail["checkins"] == 1
+    assert "spo2" not in str(audit.detail)
+
+
+def test_a_late_check_in_after_the_cut_off_notice_is_told_to_the_officer(db, travel):
+    person = make_person(db, 1001, start=date(2026, 11, 1))
+    duty = officer(db)
+    travel.move_to(datetime(2026, 11, 27, 10, 0, tzinfo=UTC))  # 18:00 local: the cut-off
+    db.call(reminders.run_pass, CONFIG)
+    with db.session() as s:
+        missed = s.exec(select(MissedCheckin)).all()
+    assert {m.person_id for m in missed} == {person.id, duty.id}  # officers are posted too
+    travel.move_to(datetime(2026, 11, 27, 11, 0, tzinfo=UTC))
+    submit(db, person, GREEN)
+    late = [r for r in outbox_rows(db, "health:late:")]
+    assert [r.chat_id for r in late] == [duty.telegram_id]
+    assert "checked in after all" in late[0].payload["text"]
