@@ -12,14 +12,19 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services import broadcasts, people
+from services import broadcasts, care, people
+from services.health import checkins
 from services.kb import questions as kb_questions
 
 Exporter = Callable[[Session, int], dict[str, Any]]
 
 EXPORTERS: dict[str, Exporter] = {
-    "broadcasts_and_messages": broadcasts.export_for_person,
+    "health_check_ins": lambda session, person_id: {
+        "check_ins": checkins.export_own(session, person_id)
+    },
+    "care_schedules": care.export_for_person,
     "policy_questions": kb_questions.export_for_person,
+    "broadcasts_and_messages": broadcasts.export_for_person,
 }
 
 
