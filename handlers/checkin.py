@@ -9,13 +9,11 @@ raises RED at once. Assessment and everything it causes happen in services.healt
 
 from __future__ import annotations
 
-import copy
-import functools
 import logging
 import re
 import unicodedata
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -44,6 +42,7 @@ from handlers.common import (
     refuse,
     reply,
 )
+from handlers.conversation import once_per_update, persist_now
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
 from scheduler import jobs
@@ -128,33 +127,6 @@ def _expired(context: Context) -> bool:
     return age.total_seconds() > deps(context).settings.form_timeout
 
 
-async def _persist_now(update: Update, context: Context, state: str) -> None:
-    """Write the answers and the state before the question goes out (see handlers/form.py)."""
-    persistence = context.application.persistence
-    chat, user = update.effective_chat, update.effective_user
-    if persistence is None or chat is None or user is None:
-        return
-    await persistence.update_conversation(NAME, (chat.id, user.id), state)
-    await persistence.update_user_data(user.id, copy.deepcopy(dict(context.user_data or {})))
-
-
-def once_per_update(
-    fn: Callable[[Update, Context], Awaitable[str | int]],
-) -> Callable[[Update, Context], Awaitable[str | int]]:
-    """After a crash Telegram may deliver an update again; an answer is applied only once."""
-
-    @functools.wraps(fn)
-    async def wrapper(update: Update, context: Context) -> str | int:
-        draft = _draft(context)
-        if update.update_id <= draft.get("update_id", -1):
-            await answer(update.callback_query)
-            return draft.get("step") or ConversationHandler.END
-        draft["update_id"] = update.update_id
-        return await fn(update, context)
-
-    return wrapper
-
-
 # ---------------------------------------------------------------------------- questions
 
 
@@ -229,7 +201,7 @@ async def ask(update: Update, context: Context, step: str) -> str:
     draft = _draft(context)
     draft["step"] = step
     draft["touched"] = clock.now().isoformat()
-    await _persist_now(update, context, step)
+    await persist_now(update, context, NAME, step)
     text, markup = _question(lang, step, config(context))
     if step == "feeling":
         text = t(lang, "health.intro") + "\n\n" + text
@@ -352,7 +324,7 @@ async def _invalid(update: Update, context: Context, key: str, step: str) -> str
     return await ask(update, context, step)
 
 
-@once_per_update
+@once_per_update("checkin", "step")
 async def on_text(update: Update, context: Context) -> str | int:
     if _expired(context):
         return await on_timeout(update, context)
@@ -366,7 +338,7 @@ async def on_text(update: Update, context: Context) -> str | int:
     return await _advance(update, context, step)
 
 
-@once_per_update
+@once_per_update("checkin", "step")
 async def on_button(update: Update, context: Context) -> str | int:
     """ci:<step>:<value> inside the check-in."""
     query = update.callback_query

@@ -7,10 +7,7 @@ writes after every update: a restart mid-form loses nothing.
 
 from __future__ import annotations
 
-import copy
-import functools
 import warnings
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -41,6 +38,7 @@ from handlers.common import (
     language_of,
     reply,
 )
+from handlers.conversation import once_per_update, persist_now
 from models import Person, Status
 from services import clock, people
 from services.i18n import LANGUAGES, t
@@ -193,7 +191,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         )
     _form(context)["current"] = field
     _form(context)["touched"] = clock.now().isoformat()
-    await _persist_now(update, context, field)
+    await persist_now(update, context, NAME, field)
     await reply(update, t(lang, key, **values), reply_markup=markup)
     return field
 
@@ -203,34 +201,6 @@ def _plain_keyboard(context: Context, lang: str) -> Any:
     if _form(context).get("mode") == "edit":
         return menus.main_keyboard(lang)
     return ReplyKeyboardRemove()
-
-
-async def _persist_now(update: Update, context: Context, state: str) -> None:
-    """Write the form and the conversation state before the question goes out: if the bot
-    is killed right after asking, the answer still finds the question it belongs to."""
-    persistence = context.application.persistence
-    chat, user = update.effective_chat, update.effective_user
-    if persistence is None or chat is None or user is None:
-        return
-    await persistence.update_conversation(NAME, (chat.id, user.id), state)
-    await persistence.update_user_data(user.id, copy.deepcopy(dict(context.user_data or {})))
-
-
-def once_per_update(
-    fn: Callable[[Update, Context], Awaitable[str | int]],
-) -> Callable[[Update, Context], Awaitable[str | int]]:
-    """After a crash Telegram may deliver an update again; an answer is applied only once."""
-
-    @functools.wraps(fn)
-    async def wrapper(update: Update, context: Context) -> str | int:
-        form = _form(context)
-        if update.update_id <= form.get("update_id", -1):
-            await answer(update.callback_query)
-            return form.get("current") or ConversationHandler.END
-        form["update_id"] = update.update_id
-        return await fn(update, context)
-
-    return wrapper
 
 
 async def advance(update: Update, context: Context) -> str | int:
@@ -319,7 +289,7 @@ async def _invalid(update: Update, context: Context, error: InvalidInput, field:
     return await ask(update, context, field)
 
 
-@once_per_update
+@once_per_update("form", "current")
 async def on_text(update: Update, context: Context) -> str | int:
     """Typed answer for the current field."""
     if _expired(context):
@@ -351,7 +321,7 @@ async def on_text(update: Update, context: Context) -> str | int:
     return await advance(update, context)
 
 
-@once_per_update
+@once_per_update("form", "current")
 async def on_contact(update: Update, context: Context) -> str | int:
     """A shared contact: one's own number (phone step) or the emergency contact."""
     if _expired(context):
@@ -385,7 +355,7 @@ async def on_contact(update: Update, context: Context) -> str | int:
     return await advance(update, context)
 
 
-@once_per_update
+@once_per_update("form", "current")
 async def on_button(update: Update, context: Context) -> str | int:
     """Button presses inside the form: f:<what>:<value>."""
     query = update.callback_query
@@ -523,7 +493,7 @@ async def _show_confirmation(update: Update, context: Context) -> str:
         [[(t(lang, "form.submit"), "f:ok:submit")], [(t(lang, "form.restart"), "f:ok:restart")]]
     )
     _form(context)["current"] = CONFIRM
-    await _persist_now(update, context, CONFIRM)
+    await persist_now(update, context, NAME, CONFIRM)
     await reply(update, summary(lang, _draft(context)), reply_markup=markup)
     return CONFIRM
 

@@ -21,7 +21,6 @@ Callback data (all well under 64 bytes):
 
 from __future__ import annotations
 
-import copy
 import functools
 import html
 import logging
@@ -57,6 +56,7 @@ from handlers.common import (
     refuse,
     reply,
 )
+from handlers.conversation import once_per_update, persist_now
 from models import CareKind, OxygenUrgency, OxygenWhat, Person, Status
 from scheduler import jobs
 from services import audit, care, care_policy, clock, oxygen, people
@@ -459,31 +459,6 @@ def _expired(context: Context) -> bool:
     return age.total_seconds() > deps(context).settings.form_timeout
 
 
-async def _persist_now(update: Update, context: Context, state: str) -> None:
-    """State and draft are written before the question goes out (kill -9 loses nothing)."""
-    persistence = context.application.persistence
-    chat, user = update.effective_chat, update.effective_user
-    if persistence is None or chat is None or user is None:
-        return
-    await persistence.update_conversation(NAME, (chat.id, user.id), state)
-    await persistence.update_user_data(user.id, copy.deepcopy(dict(context.user_data or {})))
-
-
-def once_per_update(fn: Callback) -> Callback:
-    """After a crash Telegram may deliver an update again; an answer is applied only once."""
-
-    @functools.wraps(fn)
-    async def wrapper(update: Update, context: Context) -> Any:
-        form = _form(context)
-        if update.update_id <= form.get("update_id", -1):
-            await answer(update.callback_query)
-            return form.get("current") or ConversationHandler.END
-        form["update_id"] = update.update_id
-        return await fn(update, context)
-
-    return wrapper
-
-
 def in_form(fn: Callable[[Update, Context, Person], Awaitable[Any]]) -> Callback:
     """Form steps: the form must be alive and the person still allowed to fill it."""
 
@@ -582,7 +557,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         rows.append([(t(lang, "care.btn.cancel"), "cf:x")])
     form["current"] = field
     form["touched"] = clock.now().isoformat()
-    await _persist_now(update, context, field)
+    await persist_now(update, context, NAME, field)
     await reply(update, t(lang, key, **values), reply_markup=buttons(rows))
     return field
 
@@ -712,7 +687,7 @@ async def _start_oxygen(update: Update, context: Context, person: Person) -> str
     return await ask(update, context, OX_WHAT)
 
 
-@once_per_update
+@once_per_update(_FORM, "current")
 @in_form
 async def on_form_text(update: Update, context: Context, person: Person) -> str | int:
     form = _form(context)
@@ -743,7 +718,7 @@ async def on_form_text(update: Update, context: Context, person: Person) -> str 
     return await ask(update, context, field) if field else ConversationHandler.END
 
 
-@once_per_update
+@once_per_update(_FORM, "current")
 @in_form
 async def on_form_button(update: Update, context: Context, person: Person) -> str | int:
     query = update.callback_query
