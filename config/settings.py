@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO")
     max_concurrent_updates: int = Field(
-        default=64, ge=1, le=1024,
+        default=64,
+        ge=1,
+        le=1024,
         description="Updates of different chats handled at once (one chat's stay in order).",
     )
     delivery_rate: float = Field(

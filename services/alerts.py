@@ -1504,3 +1504,29 @@ def _on_delivery_outcomes(session: Session, outcomes: list[Any]) -> None:
 
 
 outbox.add_outcome_hook("alert:", _on_delivery_outcomes)
+
+
+def export_for_person(session: Session, person_id: int) -> dict[str, Any]:
+    """For /mydata: the alerts a person raised, with their timelines."""
+    raised = list(
+        session.exec(select(Alert).where(Alert.person_id == person_id).order_by(col(Alert.id)))
+    )
+    events = session.exec(
+        select(AlertEvent)
+        .where(col(AlertEvent.alert_id).in_([a.id for a in raised]))
+        .order_by(col(AlertEvent.id))
+    )
+    by_alert: dict[int, list[dict[str, Any]]] = {}
+    for event in events:
+        by_alert.setdefault(event.alert_id, []).append(
+            event.model_dump(mode="json", exclude={"alert_id"})
+        )
+    return {
+        "alerts": [
+            {
+                **a.model_dump(mode="json", exclude={"person_id"}),
+                "timeline": by_alert.get(a.id or 0, []),
+            }
+            for a in raised
+        ]
+    }

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services import broadcasts, care, people
+from services import alerts, broadcasts, care, people
 from services.health import checkins
 from services.kb import questions as kb_questions
 
@@ -23,6 +23,7 @@ EXPORTERS: dict[str, Exporter] = {
         "check_ins": checkins.export_own(session, person_id)
     },
     "care_schedules": care.export_for_person,
+    "alerts": alerts.export_for_person,
     "policy_questions": kb_questions.export_for_person,
     "broadcasts_and_messages": broadcasts.export_for_person,
 }

@@ -132,6 +132,7 @@ def process_env(emulator: Any, database_url: str, **extra: str) -> dict[str, str
             "CADRE_TELEGRAM_TOKEN": emulator.token,
             "CADRE_TELEGRAM_BASE_URL": emulator.base_url,
             "CADRE_ADMIN_IDS": str(factories.ADMIN_ID),
+            "CADRE_CARE_JOBS": "false",
         }
     )
     env.update(extra)

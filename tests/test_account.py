@@ -101,7 +101,12 @@ async def test_mydata_sends_everything_stored_as_json(bot):
     assert data["person"]["real_name"] == "Li Wei"
     assert data["emergency_contacts"][0]["name"] == "Wang Fang"
     assert data["consents"][0]["purpose"] == "health_data"
-    for feature in ("health_check_ins", "care_schedules", "policy_questions", "broadcasts_and_messages"):
+    for feature in (
+        "health_check_ins",
+        "care_schedules",
+        "policy_questions",
+        "broadcasts_and_messages",
+    ):
         assert feature in data
 
 
