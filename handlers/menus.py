@@ -15,40 +15,36 @@ from telegram.error import TelegramError
 from models import Person, Role, Status
 from services.i18n import LANGUAGES, t
 
-GUEST_COMMANDS = ("start", "help", "language")
-MEMBER_COMMANDS = ("me", "mydata", "deleteme", "language", "help", "cancel")
+GUEST_COMMANDS = ("start", "help", "language", "sos")
+_OWN = ("me", "mydata", "deleteme", "language", "help", "cancel")
+_HEALTH = ("checkin", "schedule", "oxygen", "ask", "history", "trend", "reminders")
+_AREA = ("today", "overdue", "upcoming", "export")
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.CADRE: MEMBER_COMMANDS,
-    Role.DUTY_OFFICER: MEMBER_COMMANDS,
-    Role.ADMIN: ("people", "invite", *MEMBER_COMMANDS),
+    Role.CADRE: ("sos", *_HEALTH, "contacts", *_OWN),
+    Role.DUTY_OFFICER: ("sos", "alerts", "alert", "onduty", "offduty", *_AREA, *_HEALTH, *_OWN),
+    Role.ADMIN: (
+        "alerts",
+        "alert",
+        "people",
+        "invite",
+        "broadcast",
+        "broadcasts",
+        "tags",
+        "roster",
+        "directory",
+        "onduty",
+        "offduty",
+        *_AREA,
+        "oxygen",
+        "carepolicy",
+        "kb",
+        "questions",
+        "kbstats",
+        "ask",
+        *_OWN,
+    ),
     Role.CONTACT: ("help", "language", "mydata", "deleteme"),
 }
-# Health check-ins (handlers/checkin.py): everyone posted checks in; officers see their area.
-HEALTH_COMMANDS = ("checkin", "history", "trend", "reminders")
-HEALTH_AREA_COMMANDS = ("today", "export")
-for _role, _extra in (
-    (Role.CADRE, HEALTH_COMMANDS),
-    (Role.DUTY_OFFICER, HEALTH_COMMANDS + HEALTH_AREA_COMMANDS),
-    (Role.ADMIN, HEALTH_AREA_COMMANDS),
-):
-    ROLE_COMMANDS[_role] = (*_extra, *ROLE_COMMANDS[_role])
-# Care schedules (handlers/schedules.py): one's own schedule and oxygen; officers their area.
-for _role, _extra in (
-    (Role.CADRE, ("schedule", "oxygen")),
-    (Role.DUTY_OFFICER, ("schedule", "oxygen", "overdue", "upcoming")),
-    (Role.ADMIN, ("overdue", "upcoming", "oxygen", "carepolicy")),
-):
-    ROLE_COMMANDS[_role] = (*_extra, *ROLE_COMMANDS[_role])
-# Emergency channel (handlers/sos.py): SOS first in every member's menu.
-for _role, _extra in (
-    (Role.CADRE, ("sos", "contacts")),
-    (Role.DUTY_OFFICER, ("sos", "alerts", "alert", "onduty", "offduty")),
-    (Role.ADMIN, ("alerts", "alert", "roster", "directory", "onduty", "offduty")),
-):
-    ROLE_COMMANDS[_role] = (*_extra, *ROLE_COMMANDS[_role])
-
-# Broadcasts (handlers/broadcast.py): admins only.
-ROLE_COMMANDS[Role.ADMIN] = (*ROLE_COMMANDS[Role.ADMIN], "broadcast", "broadcasts", "tags")
 
 
 def commands_for(person: Person | None) -> tuple[str, ...]:
