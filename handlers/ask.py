@@ -36,6 +36,7 @@ from telegram.ext import (
 from handlers.common import Context, answer, buttons, deps, guarded, refuse, reply
 from models import KbHandoff, Person
 from models.knowledge import DocumentOrigin
+from scheduler import jobs
 from services import clock, people
 from services.db import Database
 from services.i18n import Html, escape, t
@@ -52,6 +53,7 @@ _KB_LOCK = "kb_index_lock"
 _REPLYING = "kb_reply"  # user_data: [handoff id, ISO time] while an admin types a reply
 REPLY_WINDOW = timedelta(minutes=30)
 REMINDER_LIST = 10
+HANDOFF_REMINDER_JOB = "kb:handoff-reminders"
 RELATED_SCORE = 0.75  # a second topic scoring this close to the best is offered as a button
 
 
@@ -484,9 +486,26 @@ async def send_handoff_reminders(bot: Bot, db: Database, now: datetime | None = 
     return len(due)
 
 
-async def remind_open_handoffs(context: Context) -> None:
-    """JobQueue callback, e.g. ``job_queue.run_repeating(remind_open_handoffs, 600)``."""
-    await send_handoff_reminders(context.bot, deps(context).db)
+async def remind_open_handoffs(application: Application) -> None:
+    """The reminder job: admins are reminded of questions still waiting for a person."""
+    await send_handoff_reminders(application.bot, application.bot_data["deps"].db)
+
+
+@jobs.on_startup
+async def schedule_jobs(application: Application) -> None:
+    """Handoff reminders every 10 minutes (a late run is simply the next one), and the
+    index built in the background so that the first question is quick."""
+    jobs.add_job(
+        application,
+        HANDOFF_REMINDER_JOB,
+        remind_open_handoffs,
+        "interval",
+        minutes=10,
+        misfire_grace_time=600,
+        coalesce=True,
+    )
+    # Not application.create_task: the Application is not running yet during post_init.
+    application.bot_data["kb:warm-up"] = asyncio.create_task(warm_up(application))
 
 
 # --- admin commands ------------------------------------------------------------------------
