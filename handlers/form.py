@@ -39,7 +39,7 @@ from handlers.common import (
     reply,
 )
 from handlers.conversation import once_per_update, persist_now
-from models import Person, Status
+from models import Person, Role, Status
 from services import clock, people
 from services.i18n import LANGUAGES, t
 from services.people import CONSENT_VERSION, Draft, RegistrationError
@@ -69,6 +69,7 @@ REGISTER_FIELDS = (
     "contact_name",
     "contact_phone",
 )
+CONTACT_FIELDS = ("language", "consent", "real_name", "phone")  # a cadre's emergency contact
 EDIT_GROUPS: dict[str, tuple[str, ...]] = {
     "name": ("real_name",),
     "phone": ("phone",),
@@ -151,6 +152,8 @@ async def ask(update: Update, context: Context, field: str) -> str:
             ]
         )
         values["version"] = CONSENT_VERSION
+        if _form(context).get("contact"):
+            key = "form.ask.consent_contact"
     elif field == "phone":
         markup = ReplyKeyboardMarkup(
             [[KeyboardButton(t(lang, "form.share_phone"), request_contact=True)]],
@@ -240,14 +243,17 @@ async def start(update: Update, context: Context) -> str | int:
     _clear(context)
     draft = Draft(language=None)
     code = context.args[0] if context.args else None
+    fields = REGISTER_FIELDS
+    form = _form(context)
     if code:
         problem = await deps(context).db.run(people.invitation_problem, code[:64])
         if problem:
             await reply(update, t(language_of(update, context), problem))
         else:
             draft.invitation = code
-    form = _form(context)
-    form.update({"mode": "register", "queue": list(REGISTER_FIELDS)})
+            if await deps(context).db.run(people.invitation_role, code) == Role.CONTACT:
+                fields, form["contact"] = CONTACT_FIELDS, True
+    form.update({"mode": "register", "queue": list(fields)})
     _save_draft(context, draft)
     await reply(update, t(language_of(update, context), "form.welcome"))
     return await advance(update, context)
@@ -494,7 +500,12 @@ async def _show_confirmation(update: Update, context: Context) -> str:
     )
     _form(context)["current"] = CONFIRM
     await persist_now(update, context, NAME, CONFIRM)
-    await reply(update, summary(lang, _draft(context)), reply_markup=markup)
+    draft = _draft(context)
+    if _form(context).get("contact"):
+        text = t(lang, "form.summary_contact", real_name=draft.real_name, phone=draft.phone)
+    else:
+        text = summary(lang, draft)
+    await reply(update, text, reply_markup=markup)
     return CONFIRM
 
 
@@ -507,7 +518,8 @@ async def _confirm(update: Update, context: Context, value: str) -> str | int:
             consent_version=draft.consent_version,
             invitation=draft.invitation,
         )
-        _form(context)["queue"] = list(REGISTER_FIELDS[2:])
+        fields = CONTACT_FIELDS if _form(context).get("contact") else REGISTER_FIELDS
+        _form(context)["queue"] = list(fields[2:])
         _save_draft(context, fresh)
         return await advance(update, context)
     user = update.effective_user

@@ -24,6 +24,7 @@ from services import audit, clock
 from services.postings import load_postings
 
 CONSENT_PURPOSE = "health_data"
+CONTACT_CONSENT_PURPOSE = "emergency_contact"  # a cadre's contact: name and phone only
 CONSENT_VERSION = "2026-11-v1"
 PAGE_SIZE = 8
 
@@ -106,6 +107,14 @@ def _check_posting(prefecture: str | None, county: str | None) -> None:
         raise RegistrationError("invalid.county")
 
 
+def invitation_role(session: Session, code: str | None) -> Role | None:
+    """The role a usable invitation gives, or None."""
+    if not code or invitation_problem(session, code) is not None:
+        return None
+    invitation = session.exec(select(Invitation).where(Invitation.code == code)).first()
+    return Role(invitation.role) if invitation else None
+
+
 def invitation_problem(session: Session, code: str | None) -> str | None:
     """Why an invitation code cannot be used now (a catalog key), or None."""
     if not code:
@@ -126,10 +135,14 @@ def submit_registration(
     """Create the person from a complete draft: pending, or active when an invitation is used."""
     if find(session, telegram_id) is not None:
         raise RegistrationError("reg.already_registered")
+    as_contact = invitation_role(session, draft.invitation) == Role.CONTACT
     required = (draft.language, draft.consent_version, draft.real_name, draft.phone)
-    if not all(required) or not (draft.home_unit and draft.contact_name and draft.contact_phone):
+    if not all(required):
         raise RegistrationError("reg.incomplete")
-    _check_posting(draft.prefecture, draft.county)
+    if not as_contact:
+        if not (draft.home_unit and draft.contact_name and draft.contact_phone):
+            raise RegistrationError("reg.incomplete")
+        _check_posting(draft.prefecture, draft.county)
     now = clock.now()
     person = Person(
         telegram_id=telegram_id,
@@ -168,15 +181,18 @@ def submit_registration(
     session.add(
         Consent(
             person_id=person.id,
-            purpose=CONSENT_PURPOSE,
+            purpose=CONTACT_CONSENT_PURPOSE if as_contact else CONSENT_PURPOSE,
             text_version=draft.consent_version or CONSENT_VERSION,
             language=person.language,
             given_at=now,
         )
     )
-    session.add(
-        EmergencyContact(person_id=person.id, name=draft.contact_name, phone=draft.contact_phone)
-    )
+    if draft.contact_name and draft.contact_phone:
+        session.add(
+            EmergencyContact(
+                person_id=person.id, name=draft.contact_name, phone=draft.contact_phone
+            )
+        )
     if person.role == Role.DUTY_OFFICER and person.prefecture:
         session.add(DutyArea(person_id=person.id, prefecture=person.prefecture))
     audit.record(

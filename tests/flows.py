@@ -41,3 +41,18 @@ async def register_in_english(
     await user.send("13900139000")
     await user.wait_for("check your details")
     await user.press("f:ok:submit")
+
+
+async def register_contact_in_english(user: FakeUser, *, name: str, payload: str) -> None:
+    """A cadre's emergency contact joins through their invitation: a short form."""
+    await user.send(f"/start {payload}")
+    await user.wait_for("choose your language")
+    await user.press("English")
+    await user.wait_for("emergency contact's data")
+    await user.press("f:consent:yes")
+    await user.wait_for("real name")
+    await user.send(name)
+    await user.wait_for("phone number")
+    await user.send("13900139000")
+    await user.wait_for("check your details")
+    await user.press("f:ok:submit")

@@ -494,7 +494,7 @@ async def test_an_admin_fills_a_hospital_number_and_cadres_see_when_it_was_confi
 
 
 async def test_a_cadre_invites_a_contact_who_then_hears_of_their_sos_and_nothing_else(bot):
-    from tests.flows import register_in_english
+    from tests.flows import register_contact_in_english
 
     staff(bot.db)
     cadre = bot.user(CADRE, "Li", language_code="en")
@@ -506,8 +506,10 @@ async def test_a_cadre_invites_a_contact_who_then_hears_of_their_sos_and_nothing
         created = await cadre.wait_for("Send this link to your emergency contact")
         code = created.text.split("start=")[1].split()[0]
         mum = bot.user(3001, "Mum", language_code="en")
-        await register_in_english(mum, name="Wang Fang", payload=code)
+        await register_contact_in_english(mum, name="Wang Fang", payload=code)
         await mum.wait_for("You are registered")
+        joined = bot.db.call(people.find, 3001)  # a short form: no posting, no health consent
+        assert (joined.role, joined.prefecture, joined.home_unit) == ("contact", None, None)
         await cadre.send("/contacts")
         listing = await cadre.wait_for("My emergency contacts")
         assert "Wang Fang has joined" in listing.text
