@@ -29,7 +29,7 @@ from handlers.common import Context, Deps
 from models.db import make_engine, upgrade
 from scheduler import broadcasts as _broadcast_jobs  # noqa: F401  (registers its rebuilder)
 from scheduler import jobs
-from services import people
+from services import broadcasts, care, people
 from services.db import Database
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,10 @@ def build_application(settings: Settings, db: Database) -> Application:
         .build()
     )
     application.bot_data["deps"] = Deps(settings=settings, db=db, delivery=delivery)
+    care_config = care.CareConfig.from_settings(settings)
+    broadcasts.register_overdue_source(
+        "care", lambda session: care.overdue_people(session, care_config)
+    )
     application.bot_data["wake"] = delivery.wake
     register_handlers(application, settings)
     return application

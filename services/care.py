@@ -1210,3 +1210,8 @@ def rows_to_csv(rows: Iterable[AreaRow], lang: str) -> bytes:
 def _csv_safe(value: str) -> str:
     """Spreadsheets run cells that start with = + - @ as formulas: neutralise them."""
     return "'" + value if value[:1] in {"=", "+", "-", "@"} else value
+
+
+def overdue_people(session: Session, config: CareConfig) -> set[int]:
+    """People with a rest or examination overdue today (the broadcasts' "overdue" audience)."""
+    return {r.person.id for r in area_rows(session, config, None, horizon_days=0) if r.overdue}
