@@ -175,7 +175,8 @@ def test_an_edit_waits_for_its_message_and_only_the_latest_text_counts(db):
     assert edit.payload["message_id"] == 42 and edit.target_kind == "text"
 
 
-def test_audiences_exclude_contacts_and_inactive_people(db):
+def test_audiences_exclude_contacts_and_inactive_people(db, monkeypatch):
+    monkeypatch.setattr(broadcasts, "_overdue_sources", {})  # only this test's source
     admin = factories.admin(db)
     cadre = factories.person(db, 1001, prefecture="aba", county="aba.barkam")
     officer = factories.person(db, 1002, role=Role.DUTY_OFFICER)
@@ -189,10 +190,7 @@ def test_audiences_exclude_contacts_and_inactive_people(db):
     assert [p.id for p in officers] == [officer.id]
     assert db.call(broadcasts.audience_people, Audience.OVERDUE, None) == []
     broadcasts.register_overdue_source("test", lambda session: [cadre.id, 999])
-    try:
-        overdue = db.call(broadcasts.audience_people, Audience.OVERDUE, None)
-    finally:
-        broadcasts._overdue_sources.pop("test")
+    overdue = db.call(broadcasts.audience_people, Audience.OVERDUE, None)
     assert [p.id for p in overdue] == [cadre.id]
     db.call(broadcasts.tag_people, admin, "spring", ["1001", f"#{officer.id}", "#424242"])
     tagged = db.call(broadcasts.audience_people, Audience.TAG, "spring")
