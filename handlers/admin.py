@@ -35,7 +35,7 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -59,8 +59,8 @@ from handlers.common import (
     plain_text,
     reply,
 )
-from models import Person, Role, Status
-from services import clock, people
+from models import Person, Priority, Role, Status
+from services import clock, outbox, people
 from services.i18n import t
 from services.people import PeoplePage, RegistrationError
 from services.permissions import Action
@@ -139,21 +139,29 @@ async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) 
 
 
 async def _tell(context: Context, person: Person, key: str, **values: Any) -> None:
-    """A message to the person concerned, in their language (they may have blocked the bot).
+    """A message to the person concerned, in their language, through the outbox (they may
+    have blocked the bot; the delivery engine records that).
 
     An active person gets the main keyboard (SOS, check-in) with it; a suspended person,
     whom those buttons would only refuse, has it removed."""
     markup: Any = None
     if person.status == Status.ACTIVE:
-        markup = menus.main_keyboard(person.language)
+        markup = menus.main_keyboard(person.language).to_dict()
     elif person.status == Status.SUSPENDED:
-        markup = ReplyKeyboardRemove()
-    try:
-        await context.bot.send_message(
-            person.telegram_id, t(person.language, key, **values), reply_markup=markup
-        )
-    except TelegramError:
-        pass
+        markup = ReplyKeyboardRemove().to_dict()
+    d = deps(context)
+    await d.db.run(
+        outbox.enqueue,
+        chat_id=person.telegram_id,
+        person_id=person.id,
+        text=t(person.language, key, **values),
+        reply_markup=markup,
+        priority=Priority.URGENT,
+        idempotency_key=f"people:{key}:{person.id}:{clock.now().isoformat()}",
+        language=person.language,
+        source=f"people:{person.id}",
+    )
+    d.wake_delivery()
 
 
 # ---------------------------------------------------------------------------- the list
