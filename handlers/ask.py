@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlmodel import Session
 from telegram import Bot, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -34,10 +36,10 @@ from telegram.ext import (
 )
 
 from handlers.common import Context, answer, buttons, deps, guarded, refuse, reply
-from models import KbHandoff, Person
+from models import KbHandoff, Person, Priority
 from models.knowledge import DocumentOrigin
 from scheduler import jobs
-from services import clock, people
+from services import clock, outbox, people
 from services.db import Database
 from services.i18n import Html, escape, t
 from services.kb import answering, documents, handoffs, library, questions, render, store
@@ -246,7 +248,7 @@ async def on_handoff(update: Update, context: Context, person: Person) -> None:
     if not created:
         await reply(update, t(lang, "kb.handoff.already"))
         return
-    await _send_to_admins(context.bot, db, handoff, person)
+    await _send_to_admins(context, handoff, person)
     await reply(update, t(lang, "kb.handoff.sent"))
 
 
@@ -278,19 +280,34 @@ def _handoff_text(lang: str, handoff: KbHandoff, asker: Person | None) -> str:
     )
 
 
-async def _send_to_admins(bot: Bot, db: Database, handoff: KbHandoff, asker: Person) -> None:
-    sent: list[list[int]] = []
-    for admin in await db.run(people.admins):
+def _copy_key(handoff_id: int | None, admin_chat_id: int) -> str:
+    """The outbox key of an admin's copy of a handed-over question (edited later)."""
+    return f"kb:handoff:{handoff_id}:admin:{admin_chat_id}"
+
+
+def _queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> None:
+    """Every admin gets the question, through the outbox (stored, retried, rate-limited)."""
+    for admin in people.admins(session):
         lang = admin.language
-        markup = buttons([[(t(lang, "kb.button.reply"), f"kb:rp:{handoff.id}")]])
-        try:
-            message = await bot.send_message(
-                admin.telegram_id, _handoff_text(lang, handoff, asker), reply_markup=markup
-            )
-        except TelegramError:
-            continue
-        sent.append([admin.telegram_id, message.message_id])
-    await db.run(handoffs.remember_messages, handoff.id, sent)
+        outbox.enqueue(
+            session,
+            chat_id=admin.telegram_id,
+            person_id=admin.id,
+            text=_handoff_text(lang, handoff, asker),
+            reply_markup=outbox.inline_keyboard(
+                [[(t(lang, "kb.button.reply"), f"kb:rp:{handoff.id}")]]
+            ),
+            priority=Priority.URGENT,
+            idempotency_key=_copy_key(handoff.id, admin.telegram_id),
+            language=lang,
+            source=f"kb:handoff:{handoff.id}",
+        )
+
+
+async def _send_to_admins(context: Context, handoff: KbHandoff, asker: Person) -> None:
+    d = deps(context)
+    await d.db.run(_queue_to_admins, handoff, asker)
+    d.wake_delivery()
 
 
 @guarded(Action.MANAGE_KB)
@@ -353,20 +370,24 @@ async def _deliver(
         await reply(update, t(lang, "kb.handoff.gone"))
         return
     asker = await db.run(people.get, handoff.person_id)
-    try:
-        await context.bot.send_message(
-            handoff.asker_telegram_id,
-            t(
-                handoff.language,
-                "kb.handoff.reply_to_asker",
-                question=short(handoff.question, 300),
-                answer=handoff.answer or "",
-                admin=_name(admin),
-            ),
-        )
-        confirmation = t(lang, "kb.handoff.reply_sent", name=_name(asker))
-    except TelegramError:
-        confirmation = t(lang, "kb.handoff.undeliverable")
+    await db.run(
+        outbox.enqueue,
+        chat_id=handoff.asker_telegram_id,
+        person_id=handoff.person_id,
+        text=t(
+            handoff.language,
+            "kb.handoff.reply_to_asker",
+            question=short(handoff.question, 300),
+            answer=handoff.answer or "",
+            admin=_name(admin),
+        ),
+        priority=Priority.URGENT,
+        idempotency_key=f"kb:handoff:{handoff.id}:reply:{clock.now().isoformat()}",
+        language=handoff.language,
+        source=f"kb:handoff:{handoff.id}",
+    )
+    deps(context).wake_delivery()
+    confirmation = t(lang, "kb.handoff.reply_sent", name=_name(asker))
     save = buttons([[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]])
     await reply(update, confirmation, reply_markup=save)
     await _update_admin_copies(context, handoff, asker, "kb.handoff.answered_note", admin)
@@ -376,21 +397,30 @@ async def _update_admin_copies(
     context: Context, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
 ) -> None:
     """Every admin's copy of the question says what happened, in the admin's language."""
-    db = deps(context).db
-    for chat_id, message_id in handoff.admin_messages:
-        recipient = await db.run(people.find, chat_id)
-        lang = recipient.language if recipient else admin.language
+    d = deps(context)
+    await d.db.run(_queue_copy_edits, handoff, asker, note, admin)
+    d.wake_delivery()
+
+
+def _queue_copy_edits(
+    session: Session, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
+) -> None:
+    for recipient in people.admins(session):
+        lang = recipient.language
         text = _handoff_text(lang, handoff, asker) + "\n\n"
         text += t(lang, note, admin=_name(admin), answer=short(handoff.answer or "", 1500))
         markup = None
         if not handoff.faq_doc_id:
-            markup = buttons([[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]])
-        try:
-            await context.bot.edit_message_text(
-                text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            markup = outbox.inline_keyboard(
+                [[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]]
             )
-        except TelegramError:
-            pass
+        outbox.enqueue_edit(
+            session,
+            edit_of=_copy_key(handoff.id, recipient.telegram_id),
+            text=text,
+            reply_markup=markup,
+            source=f"kb:handoff:{handoff.id}",
+        )
 
 
 @guarded(Action.MANAGE_KB)
@@ -424,7 +454,7 @@ async def on_save_faq(update: Update, context: Context, admin: Person) -> None:
     asker = await db.run(people.get, handoff.person_id)
     await _update_admin_copies(context, handoff, asker, "kb.handoff.saved_note", admin)
     pressed = query.message
-    copies = {(chat, message) for chat, message in handoff.admin_messages}
+    copies = await db.run(handoffs.admin_copies, handoff.id)
     if pressed is not None and (pressed.chat.id, pressed.message_id) not in copies:
         try:  # the confirmation under the reply: its button has done its work
             await query.edit_message_reply_markup(None)
@@ -474,16 +504,37 @@ async def send_handoff_reminders(bot: Bot, db: Database, now: datetime | None = 
         return 0
     askers = await db.run(handoffs.askers, due)
     shown = due[:REMINDER_LIST]
+    messages = []
     for admin in await db.run(people.admins):
         lang = admin.language
         header = t(lang, "kb.handoff.reminder", count=len(due))
         text, markup = _waiting(lang, header, shown, askers, now)
-        try:
-            await bot.send_message(admin.telegram_id, text, reply_markup=markup)
-        except TelegramError:
-            continue
-    await db.run(handoffs.mark_reminded, [h.id for h in due if h.id is not None], now)
+        messages.append((admin, text, markup.to_dict() if markup else None))
+    # Queued in the same transaction that marks them reminded; the commit wakes the worker.
+    await db.run(_queue_reminders, messages, [h.id for h in due if h.id is not None], now)
     return len(due)
+
+
+def _queue_reminders(
+    session: Session,
+    messages: list[tuple[Person, str, dict[str, Any] | None]],
+    handoff_ids: list[int],
+    now: datetime,
+) -> None:
+    """The reminders are queued in the same transaction that marks the handoffs reminded."""
+    for admin, text, markup in messages:
+        outbox.enqueue(
+            session,
+            chat_id=admin.telegram_id,
+            person_id=admin.id,
+            text=text,
+            reply_markup=markup,
+            priority=Priority.REMINDER,
+            idempotency_key=f"kb:handoff-reminder:{now.isoformat()}:{admin.telegram_id}",
+            language=admin.language,
+            source="kb:handoff-reminders",
+        )
+    handoffs.mark_reminded(session, handoff_ids, now)
 
 
 async def remind_open_handoffs(application: Application) -> None:

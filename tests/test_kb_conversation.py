@@ -199,6 +199,22 @@ async def test_an_admin_can_answer_by_replying_to_the_forwarded_question(bot):
     assert "ground floor" in received.text
 
 
+async def test_a_handed_over_answer_survives_telegram_failing_for_a_while(bot):
+    from tests.emulator.faults import Fault
+
+    cadre(bot)
+    user = bot.user(CADRE, "Li", language_code="en")
+    admin = admin_user(bot)
+    await user.send("Is there a canteen at the county office?")
+    await user.press(t("en", "kb.button.person"), message=await user.next_message())
+    forwarded = await admin.wait_for("canteen")
+    bot.emulator.faults.add(Fault.server_error(), methods="sendMessage", times=2)
+    await admin.send("Yes, on the ground floor.", reply_to=forwarded)
+    received = await user.wait_for("A person answered", timeout=15)
+    assert "ground floor" in received.text
+    assert bot.emulator.faults.count() == 2  # both failures happened on the way
+
+
 async def test_asking_twice_hands_over_once_and_cancel_sends_nothing(bot):
     cadre(bot)
     user = bot.user(CADRE, "Li", language_code="en")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from models import HandoffStatus, KbHandoff, Person
+from models import HandoffStatus, KbHandoff, OutboxMessage, Person
 from services import audit, clock
 from services.kb import questions
 
@@ -61,16 +61,35 @@ def get(session: Session, handoff_id: int) -> KbHandoff | None:
     return session.get(KbHandoff, handoff_id)
 
 
-def remember_messages(session: Session, handoff_id: int, messages: list[list[int]]) -> None:
-    """The [chat id, message id] of every admin's copy, so that all can be updated."""
-    handoff = session.get(KbHandoff, handoff_id)
-    if handoff is not None:
-        handoff.admin_messages = [*handoff.admin_messages, *messages]
-        session.add(handoff)
+def admin_copies(session: Session, handoff_id: int | None) -> set[tuple[int, int]]:
+    """(chat id, message id) of every admin's copy of the question that has been sent."""
+    rows = session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.source == f"kb:handoff:{handoff_id}",
+            col(OutboxMessage.idempotency_key).contains(":admin:"),
+            col(OutboxMessage.telegram_message_id).is_not(None),
+        )
+    )
+    copies = {(row.chat_id, int(row.telegram_message_id or 0)) for row in rows}
+    handoff = session.get(KbHandoff, handoff_id) if handoff_id is not None else None
+    if handoff is not None:  # copies sent before the outbox carried them
+        copies |= {(chat, message) for chat, message in handoff.admin_messages}
+    return copies
 
 
 def by_admin_message(session: Session, chat_id: int, message_id: int) -> KbHandoff | None:
     """The handoff whose admin copy is this message (an admin replied to it in Telegram)."""
+    sent = session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.chat_id == chat_id,
+            OutboxMessage.telegram_message_id == message_id,
+            col(OutboxMessage.source).startswith("kb:handoff:"),
+        )
+    ).first()
+    if sent is not None and sent.source is not None:
+        raw_id = sent.source.split(":")[2]
+        if raw_id.isdigit():
+            return session.get(KbHandoff, int(raw_id))
     recent = clock.now() - timedelta(days=30)
     candidates = session.exec(
         select(KbHandoff).where(col(KbHandoff.created_at) >= recent).order_by(col(KbHandoff.id))
