@@ -280,11 +280,6 @@ def _handoff_text(lang: str, handoff: KbHandoff, asker: Person | None) -> str:
     )
 
 
-def _copy_key(handoff_id: int | None, admin_chat_id: int) -> str:
-    """The outbox key of an admin's copy of a handed-over question (edited later)."""
-    return f"kb:handoff:{handoff_id}:admin:{admin_chat_id}"
-
-
 def _queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> None:
     """Every admin gets the question, through the outbox (stored, retried, rate-limited)."""
     for admin in people.admins(session):
@@ -298,7 +293,7 @@ def _queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> Non
                 [[(t(lang, "kb.button.reply"), f"kb:rp:{handoff.id}")]]
             ),
             priority=Priority.URGENT,
-            idempotency_key=_copy_key(handoff.id, admin.telegram_id),
+            idempotency_key=handoffs.copy_key(handoff.id, admin.telegram_id),
             language=lang,
             source=f"kb:handoff:{handoff.id}",
         )
@@ -344,7 +339,9 @@ async def _admin_reply(update: Update, context: Context, person: Person, text: s
     replied = message.reply_to_message if message else None
     handoff_id = None
     if message is not None and replied is not None:
-        found = await db.run(handoffs.by_admin_message, message.chat.id, replied.message_id)
+        found = await db.run(
+            handoffs.by_admin_message, message.chat.id, replied.message_id, replied.text
+        )
         handoff_id = found.id if found else None
     pending = (context.user_data or {}).get(_REPLYING)
     if handoff_id is None and pending:
@@ -416,7 +413,7 @@ def _queue_copy_edits(
             )
         outbox.enqueue_edit(
             session,
-            edit_of=_copy_key(handoff.id, recipient.telegram_id),
+            edit_of=handoffs.copy_key(handoff.id, recipient.telegram_id),
             text=text,
             reply_markup=markup,
             source=f"kb:handoff:{handoff.id}",

@@ -6,6 +6,7 @@ Open handoffs are reminded to the admins `FIRST_REMINDER` after they were asked,
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
@@ -61,6 +62,11 @@ def get(session: Session, handoff_id: int) -> KbHandoff | None:
     return session.get(KbHandoff, handoff_id)
 
 
+def copy_key(handoff_id: int | None, admin_chat_id: int) -> str:
+    """The outbox key of an admin's copy of a handed-over question (edited later)."""
+    return f"kb:handoff:{handoff_id}:admin:{admin_chat_id}"
+
+
 def admin_copies(session: Session, handoff_id: int | None) -> set[tuple[int, int]]:
     """(chat id, message id) of every admin's copy of the question that has been sent."""
     rows = session.exec(
@@ -77,8 +83,14 @@ def admin_copies(session: Session, handoff_id: int | None) -> set[tuple[int, int
     return copies
 
 
-def by_admin_message(session: Session, chat_id: int, message_id: int) -> KbHandoff | None:
-    """The handoff whose admin copy is this message (an admin replied to it in Telegram)."""
+def by_admin_message(
+    session: Session, chat_id: int, message_id: int, text: str | None = None
+) -> KbHandoff | None:
+    """The handoff whose admin copy is this message (an admin replied to it in Telegram).
+
+    The copy's Telegram message id is recorded just after it is sent; an admin quicker
+    than that is matched by the question number in the copy's text, if a copy of that
+    question was queued for this very chat."""
     sent = session.exec(
         select(OutboxMessage).where(
             OutboxMessage.chat_id == chat_id,
@@ -90,6 +102,14 @@ def by_admin_message(session: Session, chat_id: int, message_id: int) -> KbHando
         raw_id = sent.source.split(":")[2]
         if raw_id.isdigit():
             return session.get(KbHandoff, int(raw_id))
+    number = re.search(r"#(\d+)", text or "")
+    if number is not None:
+        key = copy_key(int(number[1]), chat_id)
+        queued = session.exec(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key == key)
+        ).first()
+        if queued is not None:
+            return session.get(KbHandoff, int(number[1]))
     recent = clock.now() - timedelta(days=30)
     candidates = session.exec(
         select(KbHandoff).where(col(KbHandoff.created_at) >= recent).order_by(col(KbHandoff.id))
