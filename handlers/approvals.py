@@ -52,11 +52,9 @@ def _source(person_id: int | None) -> str:
 def _queue_requests(session: Session, person: Person) -> None:
     for admin in people.admins(session):
         lang = admin.language
-        outbox.enqueue(
+        outbox.enqueue_to(
             session,
-            chat_id=admin.telegram_id,
-            person_id=admin.id,
-            language=lang,
+            admin,
             text=request_text(lang, person),
             reply_markup=outbox.inline_keyboard(
                 [
@@ -102,11 +100,9 @@ def _after_decision(
             priority=Priority.URGENT,
             source=_source(person.id),
         )
-    outbox.enqueue(
+    outbox.enqueue_to(
         session,
-        chat_id=person.telegram_id,
-        person_id=person.id,
-        language=person.language,
+        person,
         priority=Priority.URGENT,
         idempotency_key=f"{_source(person.id)}:decision",
         source=_source(person.id),

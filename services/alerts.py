@@ -425,11 +425,9 @@ def _notify_round(
             texts[lang] = alert_text(
                 session, alert, lang, zone=zone, stage=stage, with_status=False
             )
-        outbox.enqueue(
+        outbox.enqueue_to(
             session,
-            chat_id=person.telegram_id,
-            person_id=person.id,
-            language=lang,
+            person,
             priority=Priority.EMERGENCY,
             idempotency_key=key,
             text=texts[lang],
@@ -458,11 +456,9 @@ def _notify_contacts(session: Session, alert: Alert, cadre: Person) -> list[Pers
         )
         lang = contact.language
         key = "sos.contact.alert_red" if alert.cause == "checkin_red" else "sos.contact.alert"
-        outbox.enqueue(
+        outbox.enqueue_to(
             session,
-            chat_id=contact.telegram_id,
-            person_id=contact.id,
-            language=lang,
+            contact,
             priority=Priority.EMERGENCY,
             idempotency_key=f"alert:{alert.id}:c:{contact.id}",
             text=t(
@@ -482,11 +478,9 @@ def _notify_contacts(session: Session, alert: Alert, cadre: Person) -> list[Pers
 
 
 def _enqueue_location(session: Session, alert: Alert, person: Person, key: str) -> None:
-    outbox.enqueue(
+    outbox.enqueue_to(
         session,
-        chat_id=person.telegram_id,
-        person_id=person.id,
-        language=person.language,
+        person,
         priority=Priority.EMERGENCY,
         idempotency_key=key,
         kind="location",
@@ -518,11 +512,9 @@ def _relay(
     for person in targets:
         lang = person.language
         base = f"alert:{alert.id}:u{event.id}:{person.id}"
-        outbox.enqueue(
+        outbox.enqueue_to(
             session,
-            chat_id=person.telegram_id,
-            person_id=person.id,
-            language=lang,
+            person,
             priority=Priority.EMERGENCY,
             idempotency_key=base,
             text=t(lang, key, id=alert.id, name=name_of(cadre), **values),
@@ -668,11 +660,9 @@ def set_category(session: Session, *, alert_id: int, person_id: int, category: s
     event = _event(session, alert, "category", person_id, category=category)
     for person in _handlers(session, alert):
         lang = person.language
-        outbox.enqueue(
+        outbox.enqueue_to(
             session,
-            chat_id=person.telegram_id,
-            person_id=person.id,
-            language=lang,
+            person,
             priority=Priority.EMERGENCY,
             idempotency_key=f"alert:{alert.id}:u{event.id}:{person.id}",
             text=t(
@@ -934,11 +924,9 @@ def _tell_cadre_and_contacts(
         "outcome": t(cadre.language, f"sos.outcome.{alert.outcome}") if alert.outcome else "-",
     }
     if cadre.status == Status.ACTIVE and what in ("acknowledged", "resolved"):
-        outbox.enqueue(
+        outbox.enqueue_to(
             session,
-            chat_id=cadre.telegram_id,
-            person_id=cadre.id,
-            language=cadre.language,
+            cadre,
             priority=Priority.EMERGENCY,
             idempotency_key=f"alert:{alert.id}:cadre:{event.id}",
             text=t(cadre.language, f"sos.cadre.{what}", **values),
@@ -955,11 +943,9 @@ def _tell_cadre_and_contacts(
         contact_values["outcome"] = (
             t(lang, f"sos.outcome.{alert.outcome}") if alert.outcome else "-"
         )
-        outbox.enqueue(
+        outbox.enqueue_to(
             session,
-            chat_id=contact.telegram_id,
-            person_id=contact.id,
-            language=lang,
+            contact,
             priority=Priority.EMERGENCY,
             idempotency_key=f"alert:{alert.id}:ct{event.id}:{contact.id}",
             text=t(lang, f"sos.contact.{what}", **contact_values),
@@ -1082,11 +1068,9 @@ def cancel(session: Session, *, alert_id: int, actor: Person) -> CloseResult:
         person = session.get(Person, row.person_id)
         if person is None or person.status != Status.ACTIVE:
             continue
-        outbox.enqueue(
+        outbox.enqueue_to(
             session,
-            chat_id=person.telegram_id,
-            person_id=person.id,
-            language=person.language,
+            person,
             priority=Priority.EMERGENCY,
             idempotency_key=f"alert:{alert.id}:x:{person.id}",
             text=t(
@@ -1424,11 +1408,9 @@ def coverage_warnings(session: Session, policy: Policy | None = None) -> int:
             state.put(session, _COVERAGE, cover.prefecture, {"since": since})
             for admin in admins:
                 lang = admin.language
-                outbox.enqueue(
+                outbox.enqueue_to(
                     session,
-                    chat_id=admin.telegram_id,
-                    person_id=admin.id,
-                    language=lang,
+                    admin,
                     priority=Priority.URGENT,
                     idempotency_key=f"sos:gap:{cover.prefecture}:{since}:{admin.id}",
                     text=t(
@@ -1450,11 +1432,9 @@ def coverage_warnings(session: Session, policy: Policy | None = None) -> int:
                 if outbox.find(session, key) is not None:
                     continue
                 lang = admin.language
-                outbox.enqueue(
+                outbox.enqueue_to(
                     session,
-                    chat_id=admin.telegram_id,
-                    person_id=admin.id,
-                    language=lang,
+                    admin,
                     priority=Priority.URGENT,
                     idempotency_key=key,
                     text=t(

@@ -235,6 +235,17 @@ def _edit_target(payload: dict[str, Any]) -> str | None:
     return None
 
 
+def enqueue_to(session: Session, person: Person, **fields: Any) -> OutboxMessage:
+    """`enqueue` for a person: to their chat, recorded against them, in their language."""
+    return enqueue(
+        session,
+        chat_id=person.telegram_id,
+        person_id=person.id,
+        language=person.language,
+        **fields,
+    )
+
+
 def inline_keyboard(rows: list[list[tuple[str, str]]]) -> dict[str, Any]:
     """Bot API JSON for an inline keyboard from rows of (label, callback_data)."""
     return {

@@ -376,11 +376,9 @@ def _red(
         # Without the emergency path this message IS the alert; with it, the details and
         # the chart button follow the alert.
         direct = alert_id is None
-        outbox.enqueue(
+        outbox.enqueue_to(
             session,
-            chat_id=officer.telegram_id,
-            person_id=officer.id,
-            language=lang,
+            officer,
             priority=Priority.EMERGENCY if direct else Priority.URGENT,
             idempotency_key=f"health:red:{checkin.id}:{officer.id}",
             source=f"checkin:{checkin.id}",
