@@ -305,14 +305,19 @@ async def _send_to_admins(context: Context, handoff: KbHandoff, asker: Person) -
     d.wake_delivery()
 
 
+async def _pressed_handoff(context: Context, data: str | None) -> KbHandoff | None:
+    """The handoff a button's data names (``kb:<what>:<id>``), or None if stale or forged."""
+    fields = _fields(data, 1)
+    return await deps(context).db.run(handoffs.get, int(fields[0])) if fields else None
+
+
 @guarded(Action.MANAGE_KB)
 async def on_reply_button(update: Update, context: Context, admin: Person) -> None:
     query = update.callback_query
     assert query is not None
     lang = admin.language
-    fields = _fields(query.data, 1)
     db = deps(context).db
-    handoff = await db.run(handoffs.get, int(fields[0])) if fields else None
+    handoff = await _pressed_handoff(context, query.data)
     if handoff is None:
         await _stale(update, lang, "kb.handoff.gone")
         return
@@ -425,9 +430,8 @@ async def on_save_faq(update: Update, context: Context, admin: Person) -> None:
     query = update.callback_query
     assert query is not None
     lang = admin.language
-    fields = _fields(query.data, 1)
     db = deps(context).db
-    handoff = await db.run(handoffs.get, int(fields[0])) if fields else None
+    handoff = await _pressed_handoff(context, query.data)
     if handoff is None or not handoff.answer:
         await _stale(update, lang, "kb.handoff.gone")
         return
