@@ -10,7 +10,7 @@ import time_machine
 from sqlmodel import select
 
 from handlers import sos
-from models import Alert, AlertStatus, AuditEntry, OutboxMessage
+from models import Alert, AlertStatus, AuditEntry, OutboxMessage, OutboxStatus
 from services import alerts, contact_links, people, roster
 from tests import factories
 from tests.emulator.faults import Fault
@@ -342,6 +342,13 @@ async def test_with_failing_sends_and_429s_every_recipient_gets_the_alert(bot, e
 # ---------------------------------------------------------------------------- lists
 
 
+def sent_to(bot, chat_id: int) -> bool:
+    """Whether the delivery worker has recorded a message to this chat as sent."""
+    with bot.db.session() as session:
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == chat_id))
+        return any(row.status == OutboxStatus.SENT for row in rows)
+
+
 async def test_alerts_and_the_timeline_are_shown_in_the_viewers_area_and_admins_get_a_csv(bot):
     people_ = staff(bot.db)
     cadre = bot.user(CADRE, "Li", language_code="en")
@@ -355,6 +362,8 @@ async def test_alerts_and_the_timeline_are_shown_in_the_viewers_area_and_admins_
         await officer.send("/alerts")
         listing = await officer.wait_for("进行中和最近")
         assert f"#{alert_id} Li Wei" in listing.text and "等待接手" in listing.text
+        # The officer can see the message a moment before the worker records it as sent.
+        await until(lambda: sent_to(bot, ON_DUTY))
         await officer.send(f"/alert {alert_id}")
         timeline = await officer.wait_for("时间线")
         assert "Li Wei 发起" in timeline.text and "已送达 Zhang On" in timeline.text
