@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, text  # noqa: E402
 from sqlmodel import func, select  # noqa: E402
 
+from emulator.server import BotApiEmulator  # noqa: E402
 from models import CheckIn, Person, Role, Status  # noqa: E402
 from models.db import make_engine, upgrade  # noqa: E402
 from services.db import Database  # noqa: E402
-from tests.emulator.server import BotApiEmulator  # noqa: E402
 
 FIRST_ID = 100_000
 STEPS: list[tuple[str, str, str]] = [  # (send|press, what, what the answer shows)

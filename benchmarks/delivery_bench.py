@@ -48,7 +48,7 @@ FIRST = 1_000_000
 
 async def serve(users: int, per_second: float) -> None:
     """Run the emulator; commands on stdin: ``limit <n>``, ``stats <marker>``, ``quit``."""
-    from tests.emulator.server import BotApiEmulator
+    from emulator.server import BotApiEmulator
 
     async with BotApiEmulator(token=TOKEN) as emu:
         emu.user(ADMIN, "Admin")

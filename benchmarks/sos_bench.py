@@ -54,7 +54,7 @@ def name_of(telegram_id: int) -> str:
 
 async def serve(cadres: int, recipients: int, per_second: float) -> None:
     """The emulator; commands on stdin: ``sos <id>``, ``stats <json>``, ``reset``, ``quit``."""
-    from tests.emulator.server import BotApiEmulator
+    from emulator.server import BotApiEmulator
 
     async with BotApiEmulator(token=TOKEN) as emu:
         loop = asyncio.get_running_loop()

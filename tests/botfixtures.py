@@ -11,9 +11,9 @@ from telegram.ext import Application
 
 from bot.app import build_application
 from config import Settings
+from emulator.driver import FakeUser
+from emulator.server import BotApiEmulator
 from services.db import Database
-from tests.emulator.driver import FakeUser
-from tests.emulator.server import BotApiEmulator
 
 ADMIN_ID = 9001
 

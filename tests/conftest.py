@@ -16,7 +16,7 @@ from config import Settings
 from models.db import make_engine, upgrade
 from services.db import Database
 
-pytest_plugins = ["tests.emulator.plugin", "tests.botfixtures"]
+pytest_plugins = ["tests.emulator_plugin", "tests.botfixtures"]
 
 TEST_DATABASE_URL = os.environ.get("CADRE_TEST_DATABASE_URL")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.emulator.driver import FakeUser
+from emulator.driver import FakeUser
 
 
 async def begin_in_english(user: FakeUser, payload: str = "") -> None:

@@ -97,12 +97,15 @@ async def test_a_reminder_due_while_the_process_was_killed_is_sent_once_on_start
 ):
     person = exam_due_today(db)
     user = emulator.user(1001, "Wei", language_code="en")
+    # Set before the first start: with the default time (09:00) already past, that process
+    # would send the reminder itself.
+    remind_at(db, person, datetime.now(ZONE) + timedelta(seconds=60))
     process = BotProcess(care_env, tmp_path)
     await process.start()
     await user.send("/help")
     await user.wait_for("/schedule", timeout=15)
-    remind_at(db, person, datetime.now(ZONE) + timedelta(seconds=30))
     await process.stop(signal.SIGKILL)
+    assert not [m for m in user.bot_messages if "Due today" in m.text]
     remind_at(db, person, datetime.now(ZONE) - timedelta(seconds=2))  # passed while down
     restarted = BotProcess(care_env, tmp_path)
     await restarted.start()

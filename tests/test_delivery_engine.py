@@ -16,6 +16,7 @@ from sqlalchemy import insert
 from sqlmodel import select
 
 from bot import delivery as delivery_module
+from emulator.faults import Fault, FaultKind
 from models import (
     OutboxMessage,
     OutboxStatus,
@@ -28,7 +29,6 @@ from models import (
 from services import broadcasts, clock, outbox, people
 from services.broadcasts import Draft
 from tests.botfixtures import ADMIN_ID
-from tests.emulator.faults import Fault, FaultKind
 
 RATE = 400  # messages/s in the emulator and the bot for the 1,000-recipient tests
 FIRST_ID = 200_000

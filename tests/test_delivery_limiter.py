@@ -9,9 +9,9 @@ import math
 import pytest
 
 from bot.delivery import Job, SendScheduler, backoff, classify_forbidden
+from emulator.formatting import parse_html
 from models import OutcomeCode, Priority
 from services.outbox import Claimed, parts_of, plain_text, split_html, visible_length
-from tests.emulator.formatting import parse_html
 
 E, U, R, B = (
     int(p) for p in (Priority.EMERGENCY, Priority.URGENT, Priority.REMINDER, Priority.BROADCAST)

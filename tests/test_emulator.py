@@ -35,11 +35,11 @@ from telegram.ext import (
     filters,
 )
 
-from tests.emulator import ApiError, BotApiEmulator, Fault, FaultKind, tiny_png
-from tests.emulator.formatting import format_text
-from tests.emulator.make_spec import DEFAULT_SOURCE, dump, extract
+from emulator import ApiError, BotApiEmulator, Fault, FaultKind, tiny_png
+from emulator.formatting import format_text
+from emulator.make_spec import DEFAULT_SOURCE, dump, extract
 
-pytest_plugins = ["tests.emulator.plugin"]
+pytest_plugins = ["tests.emulator_plugin"]
 # PTB warns when RetryAfter.retry_after is read as an int (it will become a timedelta).
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*retry_after.*:DeprecationWarning")
 
@@ -133,7 +133,7 @@ async def app(emulator: BotApiEmulator) -> AsyncIterator[Application[Any, Any, A
 
 
 def test_spec_is_compact_and_current() -> None:
-    spec_path = Path(__file__).parent / "emulator" / "botapi_spec.json"
+    spec_path = Path(__file__).parents[1] / "emulator" / "botapi_spec.json"
     spec = json.loads(spec_path.read_text())
     assert spec["version"] == "Bot API 10.1"
     assert spec["methods"]["sendMessage"]["required"] == ["chat_id", "text"]

@@ -200,7 +200,7 @@ async def test_an_admin_can_answer_by_replying_to_the_forwarded_question(bot):
 
 
 async def test_a_handed_over_answer_survives_telegram_failing_for_a_while(bot):
-    from tests.emulator.faults import Fault
+    from emulator.faults import Fault
 
     cadre(bot)
     user = bot.user(CADRE, "Li", language_code="en")

@@ -9,11 +9,11 @@ import pytest
 import time_machine
 from sqlmodel import select
 
+from emulator.faults import Fault
 from handlers import sos
 from models import Alert, AlertStatus, AuditEntry, OutboxMessage, OutboxStatus
 from services import alerts, contact_links, people, roster
 from tests import factories
-from tests.emulator.faults import Fault
 from tests.sos_support import ABA, CADRE, OFF_DUTY, ON_DUTY, emergency_running, staff, until
 
 pytestmark = pytest.mark.asyncio

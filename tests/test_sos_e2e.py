@@ -8,9 +8,9 @@ import time
 import pytest
 from sqlmodel import select
 
+from emulator.faults import Fault
 from models import Alert, AlertStatus, OutboxMessage
 from tests import factories
-from tests.emulator.faults import Fault
 from tests.sos_support import (
     ABA,
     CADRE,

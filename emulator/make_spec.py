@@ -7,7 +7,7 @@ object type its fields. Descriptions are dropped, so the extract stays small.
 Source: the MIT-licensed ``telegram-bot-api.json`` (see ``LICENSE-telegram-bot-api-spec``,
 copied next to the output). Re-run after updating the source::
 
-    python -m tests.emulator.make_spec /path/to/telegram-bot-api.json
+    python -m emulator.make_spec /path/to/telegram-bot-api.json
 """
 
 from __future__ import annotations

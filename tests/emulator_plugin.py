@@ -1,6 +1,6 @@
 """pytest fixtures for the Bot API emulator.
 
-Enable with ``pytest_plugins = ["tests.emulator.plugin"]`` (in a conftest or test module).
+Enable with ``pytest_plugins = ["tests.emulator_plugin"]`` (in a conftest or test module).
 
 * ``emulator`` - a running :class:`BotApiEmulator` (function scope), stopped afterwards.
 * ``emulator_options`` - keyword arguments for it (``{}``); override the fixture in a
@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from .driver import FakeUser
-from .server import BotApiEmulator
+from emulator.driver import FakeUser
+from emulator.server import BotApiEmulator
 
 
 @pytest.fixture
