@@ -1,4 +1,4 @@
-"""The `cadre-bot` command line: run, db upgrade, check."""
+"""The `cadre-bot` command line: run, db upgrade, db backup, check."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from bot import logs
 from config import Settings
 
 EXIT_CONFIG = 2
+log = logging.getLogger("bot.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,11 +23,18 @@ def _parser() -> argparse.ArgumentParser:
         description="Telegram assistant for seconded cadres: health, SOS, schedules, policy.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser(
+    run_command = commands.add_parser(
         "run",
-        help="run the bot (long polling); migrates the database first",
-        description="Run the bot with long polling. Migrates the database first; "
-        "stops cleanly on SIGINT or SIGTERM.",
+        help="run the bot (long polling, or --webhook); migrates the database first",
+        description="Run the bot with long polling, or with --webhook. Migrates the database "
+        "first; stops cleanly on SIGINT or SIGTERM.",
+    )
+    run_command.add_argument(
+        "--webhook",
+        action="store_true",
+        help="receive updates by webhook instead of long polling: listen on "
+        "CADRE_WEBHOOK_LISTEN for Telegram's posts to CADRE_WEBHOOK_URL, each carrying "
+        "CADRE_WEBHOOK_SECRET (requests without it are refused)",
     )
     db = commands.add_parser("db", help="database maintenance", description="Database maintenance.")
     db_commands = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
@@ -34,12 +43,26 @@ def _parser() -> argparse.ArgumentParser:
         help="migrate the database to this version's schema",
         description="Migrate the database to this version's schema.",
     )
+    backup = db_commands.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH while the bot runs",
+        description="Copy the SQLite database to PATH with SQLite's online backup API: a "
+        "consistent snapshot, safe while the bot runs. The copy is checked, then renamed into "
+        "place. For PostgreSQL use pg_dump (docs/deploy.md).",
+    )
+    backup.add_argument("path", metavar="PATH", help="the backup file to write")
+    backup.add_argument(
+        "--force", action="store_true", help="replace PATH if it exists (default: refuse)"
+    )
     commands.add_parser(
         "check",
         help="validate settings, reach the database and the Bot API",
         description="Validate the settings, reach the database and the Bot API, "
         "and print what was found.",
     )
+    from bot import demo
+
+    demo.add_parser(commands)
     return parser
 
 
@@ -64,14 +87,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _settings()
     if args.command == "run" and (problem := settings.token_problem()):
         _fail(problem)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "run" and args.webhook and (problem := settings.webhook_problem()):
+        _fail(problem)
+    secrets = [
+        s.get_secret_value() for s in (settings.telegram_token, settings.webhook_secret) if s
+    ]
+    logs.configure(settings.log_level, json_lines=settings.log_format == "json", secrets=secrets)
+    if args.command == "demo":
+        from bot import demo
+
+        return demo.main(args, settings)
     if args.command == "run":
-        return run(settings)
+        return run(settings, webhook=args.webhook)
+    if args.command == "db" and args.db_command == "backup":
+        return db_backup(settings, args.path, force=args.force)
     if args.command == "db":
         return db_upgrade(settings)
     return asyncio.run(check(settings))
@@ -89,7 +118,34 @@ def db_upgrade(settings: Settings) -> int:
     return 0
 
 
-def run(settings: Settings) -> int:
+def db_backup(settings: Settings, path: str, *, force: bool) -> int:
+    """`db backup PATH`: exit 0 with a one-line report, 2 for a usage problem (PATH exists,
+    no database, PostgreSQL), 1 if the copy failed."""
+    import sqlite3
+    from pathlib import Path
+
+    from models.db import make_engine
+    from services.backup import BackupNotSupported, sqlite_path, write_backup
+
+    try:
+        sqlite_path(settings.database_url)
+    except BackupNotSupported as exc:
+        _fail(str(exc))
+    engine = make_engine(settings.database_url)
+    try:
+        report = write_backup(engine, Path(path), overwrite=force)
+    except (FileExistsError, FileNotFoundError, IsADirectoryError) as exc:
+        _fail(str(exc))
+    except (OSError, RuntimeError, sqlite3.Error) as exc:  # disk full, a damaged database...
+        print(f"cadre-bot: backup failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(report.describe())
+    return 0
+
+
+def run(settings: Settings, webhook: bool = False) -> int:
     from telegram import Update
 
     from bot.app import build_application, build_database
@@ -103,7 +159,25 @@ def run(settings: Settings) -> int:
     except SchemaTooNew as exc:
         _fail(str(exc))
     application = build_application(settings, db)
-    application.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
+    if not webhook:
+        application.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
+        return 0
+    assert settings.webhook_secret is not None
+    url, path = settings.webhook_endpoint()
+    host, port = settings.webhook_address
+    log.info("webhook mode: listening on %s:%d%s for %s", host, port, path, url)
+    try:
+        application.run_webhook(
+            listen=host,
+            port=port,
+            url_path=path,
+            webhook_url=url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=Update.ALL_TYPES,
+            close_loop=False,
+        )
+    except OSError as exc:  # the address is taken or cannot be bound
+        _fail(f"CADRE_WEBHOOK_LISTEN: cannot listen on {settings.webhook_listen} ({exc.strerror})")
     return 0
 
 

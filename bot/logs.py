@@ -1,8 +1,10 @@
-"""Logging: plain or JSON lines, with the update being handled, and never a secret.
+"""Logging: plain or JSON lines, with the update and alert being handled, and never a secret.
 
-A cadre's phone number, a bot token or a health reading must never reach a log file: the
-code does not log them, and this filter masks tokens and phone numbers that slip through
-(for instance inside a library's exception text).
+A cadre's phone number, a bot token or a health reading must never reach a log file. The
+code does not log them; libraries that log message contents or request URLs (which carry
+the token) are held at INFO or above even when CADRE_LOG_LEVEL is DEBUG; and this filter
+masks the configured secrets, tokens and phone numbers that slip through anyway (for
+instance inside a library's exception text).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import contextvars
 import json
 import logging
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
+
+from services.log_context import current_alert_id
 
 current_update_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "current_update_id", default=None
@@ -19,28 +24,67 @@ current_update_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 
 _TOKEN = re.compile(r"(?<!\d)\d{3,20}:[A-Za-z0-9_-]{20,}")
 _PHONE = re.compile(r"(?<![\w.])\+?\d[\d ()-]{8,}\d(?![\w.])")
+_CONTEXT = ("update_id", "alert_id", "outbox_id")
+# Library loggers and the lowest level they may log at. python-telegram-bot logs every
+# Bot API call with its parameters and every update received at DEBUG (message texts,
+# shared contacts, typed readings); httpx logs request URLs, which contain the token.
+_LIBRARY_FLOORS = {
+    "telegram": logging.INFO,
+    "tornado": logging.INFO,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "aiohttp": logging.WARNING,
+    "alembic": logging.WARNING,
+    "apscheduler": logging.WARNING,
+    "matplotlib": logging.WARNING,
+    "PIL": logging.WARNING,
+    "asyncio": logging.INFO,
+}
 
 
-def redact(text: str) -> str:
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?!\d)")
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    candidate = match.group()
+    digits = sum(c.isdigit() for c in candidate)
+    if _DATE.match(candidate) or (digits < 9 and not candidate.startswith("+")):
+        return candidate  # a date (2026-08-29), or too short for a phone number
+    return "<phone>"
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "<secret>")
     text = _TOKEN.sub("<token>", text)
-    return _PHONE.sub("<phone>", text)
+    return _PHONE.sub(_mask_phone, text)
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in the message and adds the id of the update being handled."""
+    """Masks secrets in the message and adds the ids of the update and alert being handled."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        # Short values would mask ordinary words; the settings never allow them anyway.
+        self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        record.msg, record.args = redact(message), None
-        record.update_id = current_update_id.get()
+            record.exc_text = redact(record.exc_text, self.secrets)
+        record.msg, record.args = redact(message, self.secrets), None
+        if getattr(record, "update_id", None) is None:
+            record.update_id = current_update_id.get()
+        if getattr(record, "alert_id", None) is None:
+            record.alert_id = current_alert_id.get()
         return True
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, the ids, the exception."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -48,7 +92,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in ("update_id", "alert_id", "outbox_id"):
+        for name in _CONTEXT:
             value = getattr(record, name, None)
             if value is not None:
                 entry[name] = value
@@ -57,20 +101,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(level: str = "INFO", json_lines: bool = False) -> None:
+class PlainFormatter(logging.Formatter):
+    """``time LEVEL logger [update 12 alert 3]: message``; the brackets only when known."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        ids = [
+            f"{name.removesuffix('_id')} {value}"
+            for name in _CONTEXT
+            if (value := getattr(record, name, None)) is not None
+        ]
+        record.context = f" [{' '.join(ids)}]" if ids else ""
+        return super().format(record)
+
+
+def configure(level: str = "INFO", json_lines: bool = False, secrets: Iterable[str] = ()) -> None:
+    """Route every log record (and Python warnings) through one redacting stderr handler."""
     handler = logging.StreamHandler()
-    handler.addFilter(RedactingFilter())
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter(
-                "%(asctime)s %(levelname)s %(name)s [update %(update_id)s]: %(message)s"
-            )
-        )
+    handler.addFilter(RedactingFilter(secrets))
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request URL, and Bot API URLs contain the token.
-    for noisy in ("httpx", "httpcore", "alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    for name, floor in _LIBRARY_FLOORS.items():
+        logging.getLogger(name).setLevel(max(root.level, floor))

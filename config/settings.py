@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{8,}$")
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+WEBHOOK_PORTS = (443, 80, 88, 8443)  # the ports Telegram posts to
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # plain http allowed (tests, local proxy)
 Language = Literal["zh-Hans", "en"]
 # Care policy (services/care_policy.py): altitude bands, editable fields with their limits
 # in days, and what an examination can include.
@@ -52,11 +57,31 @@ class Settings(BaseSettings):
         default=1800, ge=60, description="Seconds after which an untouched form expires."
     )
     log_level: str = Field(default="INFO")
+    log_format: Literal["plain", "json"] = Field(
+        default="plain", description="Log lines as plain text or as JSON objects (one a line)."
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Public HTTPS URL Telegram posts updates to (`run --webhook`).",
+    )
+    webhook_listen: str = Field(
+        default="127.0.0.1:8443",
+        description="host:port the webhook server binds (behind a reverse proxy).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret every webhook request must carry in X-Telegram-Bot-Api-Secret-Token.",
+    )
     max_concurrent_updates: int = Field(
         default=64,
         ge=1,
         le=1024,
         description="Updates of different chats handled at once (one chat's stay in order).",
+    )
+    http_listen: str = Field(
+        default="127.0.0.1:8080",
+        description="host:port of the health and metrics server (/healthz, /metrics); "
+        "empty: no server.",
     )
     delivery_rate: float = Field(
         default=30,
@@ -108,6 +133,28 @@ class Settings(BaseSettings):
         default=300,
         ge=1,
         description="Seconds between repeats to everyone once an alert reached the last tier.",
+    )
+    # Alert channels beyond Telegram (docs/emergency.md): the HTTP SMS gateway. WeCom and
+    # DingTalk duty groups are set by admins with /dutygroup (stored in the database).
+    sms_url: str | None = Field(
+        default=None,
+        description="URL of the HTTP SMS gateway ({phone} and {text} are filled in, "
+        "URL-encoded); unset: no SMS.",
+    )
+    sms_method: Literal["POST", "PUT", "GET"] = Field(
+        default="POST", description="HTTP method of the SMS gateway."
+    )
+    sms_body_template: str = Field(
+        default='{"phone": "{phone}", "text": "{text}"}',
+        description="Request body: JSON (values JSON-escaped) or form fields "
+        "(values URL-encoded), with {phone}, {phone_national} and {text}.",
+    )
+    sms_headers: SecretStr | None = Field(
+        default=None,
+        description='Extra request headers as a JSON object, e.g. {"Authorization": "Bearer …"}.',
+    )
+    sms_per_minute: float = Field(
+        default=60, gt=0, le=6000, description="Messages per minute the SMS gateway accepts."
     )
 
     care_jobs: bool = Field(
@@ -237,6 +284,104 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from exc
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
+            raise ValueError("expected the public URL, e.g. https://bot.example.org/telegram")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"bad port in {value!r}") from exc
+        if host not in LOOPBACK_HOSTS:
+            if parts.scheme != "https":
+                raise ValueError("Telegram only posts to https:// URLs")
+            if (port or 443) not in WEBHOOK_PORTS:
+                raise ValueError("Telegram only posts to ports 443, 80, 88 or 8443")
+        return value.strip()
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _webhook_listen(cls, value: str) -> str:
+        host, _, port = value.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:8443")
+        return value.strip()
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET_PATTERN.fullmatch(value.get_secret_value()):
+            raise ValueError("expected 1-256 characters: A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("sms_url", "sms_headers", mode="before")
+    @classmethod
+    def _blank_sms_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("sms_url")
+    @classmethod
+    def _sms_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value.strip()):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.strip() if value else None
+
+    @field_validator("sms_method", mode="before")
+    @classmethod
+    def _sms_method(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("sms_headers")
+    @classmethod
+    def _sms_headers(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        import json
+
+        try:
+            headers = json.loads(value.get_secret_value())
+        except ValueError:
+            headers = None
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            # never echo the value: it holds the gateway's credentials
+            raise ValueError('expected a JSON object of strings, e.g. {"X-Api-Key": "..."}')
+        return value
+
+    @property
+    def sms_enabled(self) -> bool:
+        return self.sms_url is not None
+
+    @field_validator("http_listen")
+    @classmethod
+    def _http_listen(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:8080 (empty: no server)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -263,6 +408,45 @@ class Settings(BaseSettings):
     @property
     def bot_file_url(self) -> str:
         return f"{self.telegram_base_file_url or self.telegram_base_url}/file/bot"
+
+    @property
+    def webhook_address(self) -> tuple[str, int]:
+        """CADRE_WEBHOOK_LISTEN as (host, port); IPv6 brackets removed."""
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def webhook_endpoint(self) -> tuple[str, str]:
+        """(URL Telegram posts to, path the local server answers on).
+
+        The path of CADRE_WEBHOOK_URL when it has one; otherwise a path nobody can guess,
+        derived from the token (stable across restarts), appended to the URL. The reverse
+        proxy must pass the path on unchanged."""
+        assert self.webhook_url is not None and self.telegram_token is not None
+        path = urlsplit(self.webhook_url).path.rstrip("/")
+        if path:
+            return self.webhook_url, path
+        token = self.telegram_token.get_secret_value().encode()
+        path = "/telegram-" + hashlib.sha256(b"cadre-bot webhook:" + token).hexdigest()[:32]
+        return self.webhook_url.rstrip("/") + path, path
+
+    def webhook_problem(self) -> str | None:
+        """A one-line reason why `run --webhook` cannot start, or None."""
+        if self.webhook_url is None:
+            return "CADRE_WEBHOOK_URL is not set (the public https URL Telegram posts updates to)"
+        if self.webhook_secret is None:
+            return (
+                "CADRE_WEBHOOK_SECRET is not set "
+                "(1-256 characters: A-Z, a-z, 0-9, _ and -; e.g. `openssl rand -hex 32`)"
+            )
+        return None
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        """CADRE_HTTP_LISTEN as (host, port), IPv6 brackets removed; None when empty."""
+        if not self.http_listen:
+            return None
+        host, _, port = self.http_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     def token_problem(self) -> str | None:
         """A one-line reason why the token cannot be used, or None when it looks right."""

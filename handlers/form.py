@@ -339,7 +339,8 @@ async def on_contact(update: Update, context: Context) -> str | int:
     contact = message.contact
     draft = _draft(context)
     try:
-        phone = parse_phone(contact.phone_number)
+        # Telegram sends a shared contact's number in international form, often without "+".
+        phone = parse_phone("+" + contact.phone_number.lstrip("+"))
         if field == "phone":
             if contact.user_id != user.id:
                 raise InvalidInput("form.own_phone_only")

@@ -75,4 +75,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # Care reminders would otherwise reach the people of every test (factory cadres
         # are overdue); the care tests switch them on.
         care_jobs=False,
+        # No health and metrics server unless a test asks for one (tests/test_metrics.py).
+        http_listen="",
     )

@@ -92,8 +92,8 @@ class BotProcess:
     """`cadre-bot run` as a child process pointed at the emulator; stderr goes to a file
     (a pipe nobody reads could fill up and stall the bot)."""
 
-    def __init__(self, env: dict[str, str], cwd: Any) -> None:
-        self.env, self.cwd = env, cwd
+    def __init__(self, env: dict[str, str], cwd: Any, *options: str) -> None:
+        self.env, self.cwd, self.options = env, cwd, options  # options of `run`, e.g. --webhook
         self.process: asyncio.subprocess.Process | None = None
         self.log_path = cwd / f"cadre-bot-{id(self)}.log"
 
@@ -106,6 +106,7 @@ class BotProcess:
         self.process = await asyncio.create_subprocess_exec(
             exe,
             "run",
+            *self.options,
             env=self.env,
             cwd=self.cwd,
             stdout=asyncio.subprocess.DEVNULL,
@@ -133,6 +134,7 @@ def process_env(emulator: Any, database_url: str, **extra: str) -> dict[str, str
             "CADRE_TELEGRAM_BASE_URL": emulator.base_url,
             "CADRE_ADMIN_IDS": str(factories.ADMIN_ID),
             "CADRE_CARE_JOBS": "false",
+            "CADRE_HTTP_LISTEN": "",  # tests that need /healthz pass a free port
         }
     )
     env.update(extra)
