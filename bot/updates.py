@@ -9,11 +9,14 @@ each chat's updates are chained: an update starts when the previous one of that 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+from bot.logs import current_update_id
+from services.log_context import current_alert_id
 
 
 def _key(update: object) -> int | None:
@@ -29,11 +32,26 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int = 64) -> None:
         super().__init__(max_concurrent_updates)
         self._tails: dict[int, asyncio.Future[None]] = {}
+        # Runs an update again, in its chat's chain, when its handler failed for want of a
+        # database (bot/outage.py: OutageGuard.run_deferred).
+        self.after_update: Callable[[object], Awaitable[None]] | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        # Log lines carry the update's id (and an alert's, once a handler names it).
+        update_token = current_update_id.set(getattr(update, "update_id", None))
+        alert_token = current_alert_id.set(None)
+        try:
+            await self._in_chat_order(update, coroutine)
+        finally:
+            current_alert_id.reset(alert_token)
+            current_update_id.reset(update_token)
+
+    async def _in_chat_order(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _key(update)
         if key is None:
             await coroutine
+            if self.after_update is not None:
+                await self.after_update(update)
             return
         previous = self._tails.get(key)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -42,6 +60,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             if previous is not None:
                 await asyncio.shield(previous)
             await coroutine
+            if self.after_update is not None:
+                await self.after_update(update)
         finally:
             done.set_result(None)
             if self._tails.get(key) is done:

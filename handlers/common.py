@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import MessageLimit
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes, ConversationHandler
 
 from config import Settings
@@ -113,7 +114,14 @@ async def answer(query: CallbackQuery | None, text: str | None = None, alert: bo
     Catalog text is HTML; a callback answer is plain text of at most 200 characters."""
     if query is None:
         return
-    await query.answer(plain_text(text) if text else None, show_alert=alert)
+    try:
+        await query.answer(plain_text(text) if text else None, show_alert=alert)
+    except BadRequest as exc:
+        # Handled late (after a database outage, bot/outage.py): the query was answered
+        # meanwhile or expired. The rest of the handler's work still matters.
+        reason = exc.message.lower()
+        if "query is too old" not in reason and "query id is invalid" not in reason:
+            raise
 
 
 Handler = Callable[[Update, Context, Person], Awaitable[R]]

@@ -77,7 +77,9 @@ from handlers.sos_common import (
 from models import Person, Priority, Status
 from scheduler import jobs
 from services import alerts, clock, contact_links, directory, outbox, people, state
+from services.db import database_unavailable
 from services.i18n import Html, t
+from services.log_context import about_alert
 from services.permissions import Action, Denial, check
 
 log = logging.getLogger(__name__)
@@ -205,13 +207,20 @@ async def on_sos(update: Update, context: Context) -> None:
         assert person.id is not None
         db = deps(context).db
         alert_id, new = await db.run(_raise_sos, person.id, policy(context))
+        about_alert(alert_id)
         stored = time.monotonic()
         zone = deps(context).settings.zone
         waiting = await db.run(_tell_cadre, person.id, alert_id, new, update.update_id, zone)
         (await pending_all(context))[person.telegram_id] = waiting
     except ApplicationHandlerStop:
         raise
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):
+            # The database is down: the update is kept and handled again once it is back
+            # (bot/outage.py), which stores the alert and alerts the officers then. The
+            # cadre is told at once, with the numbers to call meanwhile.
+            await _sos_delayed(update, context, person)
+            raise
         log.exception("SOS could not be handled: telling the person to call 120")
         await _sos_failed(update, context, person)
         raise ApplicationHandlerStop from None
@@ -235,6 +244,21 @@ async def _sos_failed(update: Update, context: Context, person: Person | None) -
         await reply(update, t(lang, "sos.failed", numbers=Html(numbers)))
     except Exception:
         log.exception("could not tell the person either")
+
+
+async def _sos_delayed(update: Update, context: Context, person: Person | None) -> None:
+    """At the SOS's first attempt only (its retries stay quiet)."""
+    guard = context.application.bot_data.get("outage")
+    if guard is not None:
+        if guard.retrying(update):
+            return
+        guard.should_tell(update)  # no "your message is kept" on top of this
+    lang = language_of(update, context, person)
+    numbers = directory.render_seed(person.prefecture if person else None, lang)
+    try:
+        await reply(update, t(lang, "sos.delayed", numbers=Html(numbers)))
+    except Exception:
+        log.exception("could not tell the person their SOS is delayed")
 
 
 def _category_rows(lang: str, alert_id: int) -> list[list[tuple[str, str]]]:
@@ -362,6 +386,7 @@ async def _receive_details(
 ) -> None:
     lang = person.language
     alert_id = int(pending.get("alert", 0))
+    about_alert(alert_id)
     result = await deps(context).db.run(
         alerts.set_details, alert_id=alert_id, person_id=person.id or 0, details=text
     )
@@ -385,6 +410,7 @@ async def on_cadre_button(update: Update, context: Context, person: Person) -> N
     parts = query.data.split(":")
     lang = person.language
     alert_id = to_int(parts[2]) if len(parts) > 2 else None
+    about_alert(alert_id)
     action = parts[1] if len(parts) > 1 else ""
     if alert_id is None or action not in ("cat", "skip", "cxl", "cxly", "cxln"):
         await audit_forged(context, person, query.data)
@@ -462,6 +488,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await _send_csv(update, context, person)
         return
     alert_id = to_int(parts[2]) if len(parts) > 2 else None
+    about_alert(alert_id)
     if alert_id is None or action not in ("ack", "res", "out", "back", "tl", "nskip"):
         await audit_forged(context, person, query.data)
         await answer(query, t(lang, "form.stale"), alert=True)
@@ -577,7 +604,7 @@ def _alerts_list(
     if not found:
         return t(lang, "sos.list.empty", days=alerts.RECENT_DAYS), []
     lines = [t(lang, "sos.list.header", days=alerts.RECENT_DAYS)]
-    lines += [alerts.list_line(session, alert, lang, zone) for alert in found]
+    lines += alerts.list_lines(session, found, lang, zone)
     rows = [
         [(f"#{a.id} {t(lang, 'sos.btn.timeline')}", f"sos:tl:{a.id}") for a in found[i : i + 2]]
         for i in range(0, min(len(found), 10), 2)

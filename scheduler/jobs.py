@@ -22,14 +22,19 @@ only argument unless `args` say otherwise); they run on the bot's event loop.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from datetime import timedelta
+from typing import Any, Protocol
 
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 from telegram.ext import Application
+
+from services import clock
+from services.db import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +64,65 @@ def add_job(
 ) -> Job:
     """Add (or replace) the job `job_id`. `misfire_grace_time`: seconds a run may start
     late (None: however late); `coalesce`: run once for several missed runs."""
+    run_args = list(args) if args is not None else [application]
     return scheduler_of(application).add_job(
-        func,
+        _surviving_outages(application, job_id, func, trigger, run_args),
         trigger,
         id=job_id,
         name=job_id,
-        args=list(args) if args is not None else [application],
+        args=run_args,
         replace_existing=True,
         misfire_grace_time=misfire_grace_time,
         coalesce=coalesce,
         max_instances=max_instances,
         **trigger_args,
     )
+
+
+DATABASE_RETRY_SECONDS = 10
+
+
+def _surviving_outages(
+    application: Application,
+    job_id: str,
+    func: Callable[..., Awaitable[None]],
+    trigger: str,
+    args: list[Any],
+) -> Callable[..., Awaitable[None]]:
+    """A run that fails because the database is unreachable is logged in one line; a
+    one-off ("date") job is tried again `DATABASE_RETRY_SECONDS` later (an escalation must
+    not be lost to an outage), a repeating one simply runs at its next time."""
+    if getattr(func, "_survives_outages", False):
+        return func
+
+    @functools.wraps(func)
+    async def run(*run_args: Any, **kwargs: Any) -> None:
+        try:
+            await func(*run_args, **kwargs)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            if trigger != "date":
+                log.warning("job %s: database unreachable; it runs again at its next time", job_id)
+                return
+            log.warning(
+                "job %s: database unreachable; trying again in %g s",
+                job_id,
+                DATABASE_RETRY_SECONDS,
+            )
+            add_job(
+                application,
+                job_id,
+                func,
+                "date",
+                run_date=clock.now() + timedelta(seconds=DATABASE_RETRY_SECONDS),
+                misfire_grace_time=None,
+                coalesce=True,
+                args=args,
+            )
+
+    run._survives_outages = True  # type: ignore[attr-defined]
+    return run
 
 
 def remove_job(application: Application, job_id: str) -> bool:
@@ -83,6 +135,40 @@ def remove_job(application: Application, job_id: str) -> bool:
 
 def get_job(application: Application, job_id: str) -> Job | None:
     return scheduler_of(application).get_job(job_id)
+
+
+class Worker(Protocol):
+    """A long-running task with a cooperative stop (the delivery and channel workers)."""
+
+    def run(self) -> Awaitable[None]: ...
+
+    def request_stop(self) -> None: ...
+
+
+def run_with_scheduler(application: Application, job_id: str, worker: Worker, name: str) -> None:
+    """Run `worker` with the Application. A job starts it once the scheduler runs (the
+    Application is running then, so `Application.stop()` awaits it through `create_task`),
+    and the scheduler's shutdown (the first step of `Application.stop()`, on SIGTERM or
+    SIGINT too) asks it to stop: it drains before the process exits."""
+    from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+
+    scheduler_of(application).add_listener(
+        lambda _event: worker.request_stop(), EVENT_SCHEDULER_SHUTDOWN
+    )
+    add_job(
+        application,
+        job_id,
+        _start_worker,
+        "date",
+        run_date=clock.now(),
+        misfire_grace_time=None,
+        coalesce=True,
+        args=(application, worker, name),
+    )
+
+
+async def _start_worker(application: Application, worker: Worker, name: str) -> None:
+    application.create_task(worker.run(), name=name)
 
 
 def on_startup(rebuilder: Rebuilder) -> Rebuilder:

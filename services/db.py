@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -65,3 +66,28 @@ class Database:
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         return await asyncio.to_thread(self.call, fn, *args, **kwargs)
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` (or what caused it) means the database could not be reached or the
+    connection broke: an operational error of the driver (connection refused, server shut
+    down, SQLite busy), an invalidated connection, or no connection free in the pool."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+            return True
+        if _driver_operational(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _driver_operational(error: BaseException) -> bool:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
