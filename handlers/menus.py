@@ -21,7 +21,17 @@ _HEALTH = ("checkin", "schedule", "oxygen", "ask", "history", "trend", "reminder
 _AREA = ("today", "overdue", "upcoming", "export")
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.CADRE: ("sos", *_HEALTH, "contacts", *_OWN),
-    Role.DUTY_OFFICER: ("sos", "alerts", "alert", "onduty", "offduty", *_AREA, *_HEALTH, *_OWN),
+    Role.DUTY_OFFICER: (
+        "sos",
+        "alerts",
+        "alert",
+        "onduty",
+        "offduty",
+        "sms",
+        *_AREA,
+        *_HEALTH,
+        *_OWN,
+    ),
     Role.ADMIN: (
         "alerts",
         "alert",
@@ -32,8 +42,10 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
         "tags",
         "roster",
         "directory",
+        "dutygroup",
         "onduty",
         "offduty",
+        "sms",
         *_AREA,
         "oxygen",
         "carepolicy",

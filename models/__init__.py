@@ -25,6 +25,7 @@ from models.care import (
     OxygenUrgency,
     OxygenWhat,
 )
+from models.channels import Channel, DutyGroup
 from models.health import CheckIn, MissedCheckin, ReminderPreference, Tier
 from models.knowledge import HandoffStatus, KbDocument, KbHandoff, KbQuestion
 from models.outbox import OutboxMessage, OutboxStatus, OutcomeCode, Priority
@@ -58,11 +59,13 @@ __all__ = [
     "CareProfile",
     "CareRecord",
     "CareRecordKind",
+    "Channel",
     "CheckIn",
     "Consent",
     "ContactLink",
     "DirectoryEntry",
     "DutyArea",
+    "DutyGroup",
     "DutyShift",
     "EmergencyContact",
     "HandoffStatus",

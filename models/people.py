@@ -56,6 +56,10 @@ class Person(SQLModel, table=True):
     # since when, and why (an OutcomeCode). Cleared when a message gets through again.
     unreachable_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     unreachable_reason: str | None = Field(default=None, max_length=20)
+    # A number for alert texts by SMS (docs/emergency.md), set by the person themselves
+    # with /sms (their consent, and when it was given); null: no SMS.
+    sms_phone: str | None = Field(default=None, max_length=32)
+    sms_consented_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Consent(SQLModel, table=True):

@@ -1,0 +1,313 @@
+"""Alert channels beyond Telegram, on Telegram: /dutygroup (admins set a prefecture's
+WeCom or DingTalk duty group), /sms (a duty officer's own number for alert texts) and the
+acknowledgement link those texts carry (``/start ack_<id>``).
+
+Callback data:
+    dg:test:<id> / dg:rm:<id> / dg:rmy:<id> / dg:rmn   test, remove (ask, yes, no)
+    sms:profile / sms:off                              use the profile's number / stop
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    ApplicationHandlerStop,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    filters,
+)
+
+from handlers.common import Context, answer, buttons, current_person, deps, guarded, reply
+from handlers.sos_common import edit, markup_of, plain, to_int
+from models import Channel, DutyGroup, Person
+from services import alerts, channels
+from services.i18n import t
+from services.permissions import Action
+from services.validation import InvalidInput
+
+log = logging.getLogger(__name__)
+
+DEEP_LINK_PREFIX = "ack_"
+
+
+# ---------------------------------------------------------------------------- /dutygroup
+
+
+def _when(moment: Any, zone: Any) -> str:
+    return moment.astimezone(zone).strftime("%m-%d %H:%M") if moment else "-"
+
+
+def _group_line(group: DutyGroup, lang: str, zone: Any) -> str:
+    if group.failing_since is not None:
+        health = t(
+            lang,
+            "channels.list.failing",
+            since=_when(group.failing_since, zone),
+            reason=group.failing_reason or "-",
+        )
+    elif group.last_ok_at is not None:
+        health = t(lang, "channels.list.ok", time=_when(group.last_ok_at, zone))
+    else:
+        health = t(lang, "channels.list.untested")
+    return t(
+        lang,
+        "channels.list.group",
+        id=group.id,
+        area=channels.prefecture_name(group.prefecture, lang),
+        label=channels.group_label(group, lang),
+        url=channels.mask_url(group.webhook_url),
+        signed=t(lang, "channels.list.signed") if group.secret else "",
+        health=health,
+    )
+
+
+def _list_view(session: Any, lang: str, settings: Any) -> tuple[str, list[list[tuple[str, str]]]]:
+    groups = channels.list_groups(session)
+    zone = settings.zone
+    lines = [t(lang, "channels.list.header")]
+    if groups:
+        lines += [_group_line(group, lang, zone) for group in groups]
+    else:
+        lines.append(t(lang, "channels.list.none"))
+    if settings.sms_enabled:
+        failing = channels.sms_failing(session)
+        key = "channels.list.sms_failing" if failing else "channels.list.sms_on"
+        lines.append(t(lang, key, rate=f"{settings.sms_per_minute:g}"))
+    else:
+        lines.append(t(lang, "channels.list.sms_off"))
+    lines.append("")
+    lines.append(t(lang, "channels.usage"))
+    rows = [
+        [
+            (t(lang, "channels.btn.test", id=group.id), f"dg:test:{group.id}"),
+            (t(lang, "channels.btn.remove", id=group.id), f"dg:rm:{group.id}"),
+        ]
+        for group in groups[:20]
+    ]
+    return "\n".join(lines), rows
+
+
+@guarded(Action.MANAGE_ROSTER)
+async def dutygroup_command(update: Update, context: Context, person: Person) -> None:
+    lang = person.language
+    words = list(context.args or [])
+    db = deps(context).db
+    if words and words[0].lower() in ("set", "设置"):
+        await _set(update, context, person, words[1:])
+        return
+    text, rows = await db.run(_list_view, lang, deps(context).settings)
+    await reply(update, text, reply_markup=buttons(rows) if rows else None)
+
+
+async def _set(update: Update, context: Context, person: Person, words: list[str]) -> None:
+    lang = person.language
+    request = channels.parse_set(words)
+    if request.url is not None:
+        await _delete_credential_message(update)
+    problem = channels.check_request(request)
+    if problem is not None:
+        await reply(update, t(lang, problem) + "\n\n" + t(lang, "channels.usage"))
+        return
+    group = await deps(context).db.run(channels.set_group, person, request)
+    text = t(
+        lang,
+        "channels.set.done",
+        label=channels.group_label(group, lang),
+        area=channels.prefecture_name(group.prefecture, lang),
+        url=channels.mask_url(group.webhook_url),
+    )
+    if group.channel == Channel.DINGTALK and not group.secret:
+        text += "\n" + t(lang, "channels.set.unsigned")
+    await reply(
+        update,
+        text,
+        reply_markup=buttons(
+            [[(t(lang, "channels.btn.test", id=group.id), f"dg:test:{group.id}")]]
+        ),
+    )
+
+
+async def _delete_credential_message(update: Update) -> None:
+    """The admin's message holds the robot's key: remove it from the chat."""
+    message = update.effective_message
+    if message is None:
+        return
+    try:
+        await message.delete()
+    except TelegramError:
+        log.info("could not delete the message holding a webhook URL")
+
+
+@guarded(Action.MANAGE_ROSTER)
+async def on_dutygroup_button(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    lang = person.language
+    parts = query.data.split(":")
+    action = parts[1] if len(parts) > 1 else ""
+    group_id = to_int(parts[2]) if len(parts) > 2 else None
+    db = deps(context).db
+    if action == "rmn":
+        await answer(query)
+        await edit(update, t(lang, "channels.remove.kept"))
+        return
+    if group_id is None or action not in ("test", "rm", "rmy"):
+        await answer(query, t(lang, "form.stale"), alert=True)
+        return
+    group = await db.run(lambda s: s.get(DutyGroup, group_id))
+    if group is None:
+        await answer(query, t(lang, "channels.gone"), alert=True)
+        return
+    label = channels.group_label(group, lang)
+    if action == "test":
+        await db.run(channels.queue_test, person, group_id)
+        await answer(query, plain(t(lang, "channels.test.queued", label=label)))
+        await reply(update, t(lang, "channels.test.queued", label=label))
+    elif action == "rm":
+        await answer(query)
+        rows = [
+            [
+                (t(lang, "channels.btn.remove_yes"), f"dg:rmy:{group_id}"),
+                (t(lang, "channels.btn.remove_no"), "dg:rmn"),
+            ]
+        ]
+        await edit(update, t(lang, "channels.remove.ask", label=label), buttons(rows))
+    else:
+        await db.run(channels.remove_group, person, group_id)
+        await answer(query)
+        await edit(update, t(lang, "channels.remove.done", label=label))
+
+
+# ---------------------------------------------------------------------------- /sms
+
+
+def _sms_view(person: Person, lang: str, settings: Any) -> tuple[str, list[list[tuple[str, str]]]]:
+    lines = [t(lang, "channels.sms.explain")]
+    if person.sms_phone:
+        when = _when(person.sms_consented_at, settings.zone)
+        lines.append(t(lang, "channels.sms.current", phone=person.sms_phone, since=when))
+    else:
+        lines.append(t(lang, "channels.sms.none"))
+    if not settings.sms_enabled:
+        lines.append(t(lang, "channels.sms.gateway_off"))
+    lines.append(t(lang, "channels.sms.usage"))
+    rows = []
+    if person.phone and person.phone != person.sms_phone:
+        rows.append([(t(lang, "channels.btn.sms_profile", phone=person.phone), "sms:profile")])
+    if person.sms_phone:
+        rows.append([(t(lang, "channels.btn.sms_off"), "sms:off")])
+    return "\n\n".join(lines), rows
+
+
+@guarded(Action.HANDLE_ALERTS)
+async def sms_command(update: Update, context: Context, person: Person) -> None:
+    lang = person.language
+    settings = deps(context).settings
+    db = deps(context).db
+    raw = " ".join(context.args or []).strip()
+    if raw.lower() in ("off", "stop", "关闭", "停止"):
+        person = await db.run(channels.clear_sms, person)
+        await reply(update, t(lang, "channels.sms.cleared"))
+        return
+    if raw:
+        try:
+            person = await db.run(channels.set_sms, person, raw)
+        except InvalidInput as exc:
+            await reply(
+                update, t(lang, exc.key, **exc.values) + "\n" + t(lang, "channels.sms.usage")
+            )
+            return
+        await reply(update, t(lang, "channels.sms.saved", phone=person.sms_phone or "-"))
+        return
+    text, rows = _sms_view(person, lang, settings)
+    await reply(update, text, reply_markup=buttons(rows) if rows else None)
+
+
+@guarded(Action.HANDLE_ALERTS)
+async def on_sms_button(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None
+    lang = person.language
+    db = deps(context).db
+    if query.data == "sms:profile" and person.phone:
+        person = await db.run(channels.set_sms, person, person.phone)
+        await answer(query)
+        await edit(update, t(lang, "channels.sms.saved", phone=person.sms_phone or "-"))
+    elif query.data == "sms:off":
+        await db.run(channels.clear_sms, person)
+        await answer(query)
+        await edit(update, t(lang, "channels.sms.cleared"))
+    else:
+        await answer(query, t(lang, "form.stale"), alert=True)
+
+
+# ---------------------------------------------------------------------------- /start ack_<id>
+
+
+async def on_ack_link(update: Update, context: Context) -> None:
+    """The link in a WeCom, DingTalk or SMS alert: acknowledges for an officer of the area
+    (the same permission check and first-wins rule as the button), then shows the alert."""
+    arg = (context.args or [""])[0]
+    alert_id = to_int(arg[len(DEEP_LINK_PREFIX) :])
+    person = await current_person(update, context)
+    db = deps(context).db
+    lang = person.language if person else deps(context).settings.default_language
+    alert = await db.run(alerts.get, alert_id) if alert_id is not None else None
+    refusal = (
+        await db.run(alerts.handling_refusal, person, alert)
+        if person is not None
+        else alerts.Refusal.ROLE
+    )
+    if refusal is not None:
+        await db.run(alerts.refuse, person, alert_id, f"/start {arg}"[:64], str(refusal))
+        await reply(update, t(lang, f"sos.denied.{refusal}"))
+        raise ApplicationHandlerStop
+    assert alert is not None and person is not None and alert_id is not None
+    result = await db.run(alerts.acknowledge, alert_id=alert_id, actor=person)
+    zone = deps(context).settings.zone
+    if result.outcome == alerts.Ack.WON:
+        text = await db.run(_alert_text, alert_id, lang, zone)
+        head = t(lang, "sos.ack.won", id=alert_id)
+        markup = markup_of(alerts.handler_buttons(alert, lang))
+        await reply(update, head + "\n\n" + text, reply_markup=markup)
+    elif result.outcome == alerts.Ack.TAKEN:
+        await reply(update, t(lang, "sos.ack.taken", name=alerts.name_of(result.by)))
+    else:
+        await reply(update, t(lang, "sos.closed_already"))
+    raise ApplicationHandlerStop
+
+
+def _alert_text(session: Any, alert_id: int, lang: str, zone: Any) -> str:
+    alert = alerts.get(session, alert_id)
+    assert alert is not None
+    return alerts.alert_text(session, alert, lang, zone=zone)
+
+
+class _AckLink(filters.MessageFilter):
+    """``/start ack_<digits>``."""
+
+    def filter(self, message: Any) -> bool:
+        words = (message.text or "").split()
+        return len(words) == 2 and words[1].startswith(DEEP_LINK_PREFIX)
+
+
+# ---------------------------------------------------------------------------- assembly
+
+
+def build_deep_links() -> list[BaseHandler]:
+    """Before the emergency group (whose command handler would otherwise see /start)."""
+    return [CommandHandler("start", on_ack_link, filters=_AckLink())]
+
+
+def build() -> list[BaseHandler]:
+    return [
+        CommandHandler("dutygroup", dutygroup_command),
+        CommandHandler("sms", sms_command),
+        CallbackQueryHandler(on_dutygroup_button, pattern=r"^dg:"),
+        CallbackQueryHandler(on_sms_button, pattern=r"^sms:"),
+    ]
