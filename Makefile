@@ -1,6 +1,7 @@
 # cadre-bot developer commands. Everything runs from the project's own virtualenv (.venv).
 #   make run     set up .venv, migrate the database, run the bot (needs CADRE_TELEGRAM_TOKEN)
 #   make test    set up .venv and run the whole suite offline (PYTEST_ARGS="-k form -x")
+#   make demo    set up .venv and try the bot offline in the terminal (no token needed)
 #   make lint    ruff check + ruff format --check
 #   make format  sort imports and format the code with ruff
 
@@ -9,14 +10,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format clean
+.PHONY: help venv run test demo lint format clean
 
 help:
 	@echo "make venv     create $(VENV) and install cadre-bot with its test tools"
 	@echo "make run      run the bot (set CADRE_TELEGRAM_TOKEN, or put it in .env)"
 	@echo "make test     run the test suite (PYTEST_ARGS=... passes options to pytest)"
+	@echo "make demo     chat with the bot offline as a cadre, duty officer or admin (no token)"
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make format   fix import order and format the code"
 	@echo "make clean    remove $(VENV) and caches (keeps ./var and .env)"
@@ -42,6 +45,9 @@ run: venv
 
 test: venv
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(BIN)/cadre-bot demo $(DEMO_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
