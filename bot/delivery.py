@@ -28,6 +28,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -46,12 +47,13 @@ from bot.transport import BotApiClient, FloodWait
 from config import Settings
 from models import OutboxStatus, OutcomeCode, Priority
 from services import clock, outbox
-from services.db import Database
+from services.db import Database, database_unavailable
 from services.outbox import Claimed, Outcome, Part
 
 log = logging.getLogger(__name__)
 
 EMERGENCY_RESERVE = 8  # extra sends in flight allowed for emergency and urgent messages
+RECENT_SENT = 4096  # emergency and urgent messages remembered for those that follow them
 POLL_INTERVAL = 1.0  # seconds: safety net for rows queued without a wake-up
 FLUSH_INTERVAL = 0.05
 FLUSH_BATCH = 250
@@ -132,6 +134,7 @@ class Job:
     parts: list[Part] = field(default_factory=list)
     plain: bool = False  # Telegram refused the HTML: send as plain text
     claimed_at: float = 0.0
+    upload: tuple[str, bytes] | None = None  # a file drawn for it (payload "render")
 
     @property
     def chat_id(self) -> int:
@@ -409,6 +412,10 @@ def classify_forbidden(description: str) -> OutcomeCode:
     return OutcomeCode.FORBIDDEN
 
 
+class NothingToDraw(Exception):
+    """A message's file is drawn when sent, and the data it shows is gone: cancelled."""
+
+
 _PARSE_ERRORS = ("can't parse", "can't find end", "unsupported start tag", "unclosed")
 
 
@@ -443,6 +450,12 @@ class Delivery:
         self._next_retry: float | None = None
         self._exhausted = False  # the last claim found nothing more: no need to ask again
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Telegram message ids of the latest emergency and urgent messages sent, by key: a
+        # message queued "after" one of them follows it as a reply (see _may_follow).
+        self._recent: dict[str, int | None] = {}
+        # Files drawn when sent (charts) use their own thread, not the default pool that
+        # Database.run shares with every handler and with claiming.
+        self._drawing: ThreadPoolExecutor | None = None
         self._stopping = False
         self._writer_done = False
         self._claim_event: asyncio.Event | None = None
@@ -451,6 +464,7 @@ class Delivery:
         self._stop_event: asyncio.Event | None = None
         self.started = asyncio.Event()
         self.sent_count = 0
+        self.metrics: Any = None  # bot.metrics.Metrics: counts each outcome (cadre_sends_total)
 
     # --- public API ---------------------------------------------------------------
 
@@ -528,7 +542,9 @@ class Delivery:
         try:
             if not await self._start_bot():
                 return
-            recovered = await self.db.run(outbox.recover_interrupted)
+            recovered = await self._recover_interrupted()
+            if recovered is None:
+                return
             if recovered:
                 log.warning(
                     "%d message(s) were being sent when the bot stopped: resending", recovered
@@ -553,8 +569,27 @@ class Delivery:
             await self._flush()
         finally:
             outbox.remove_enqueue_listener(self.wake)
+            if self._drawing is not None:
+                self._drawing.shutdown(wait=False, cancel_futures=True)
+                self._drawing = None
             with contextlib.suppress(Exception):
                 await self.api.close()
+
+    async def _recover_interrupted(self) -> int | None:
+        """Put back what was being sent when the bot stopped; waits for the database if it
+        is unreachable (None: asked to stop meanwhile)."""
+        assert self._stop_event is not None
+        while not self._stopping:
+            try:
+                return await self.db.run(outbox.recover_interrupted)
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                log.warning("delivery: database unreachable; starting when it is back")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1):
+                    await self._stop_event.wait()
+        return None
 
     async def _start_bot(self) -> bool:
         delay = 0.5
@@ -592,8 +627,11 @@ class Delivery:
             full = False
             try:
                 full = await self._claim_once()
-            except Exception:
-                log.exception("delivery: claiming messages failed")
+            except Exception as exc:
+                if database_unavailable(exc):  # an outage: one line, not a traceback a second
+                    log.warning("delivery: database unreachable; claiming again in 1 s")
+                else:
+                    log.exception("delivery: claiming messages failed")
                 await asyncio.sleep(1)
             if full and not self._stopping:
                 continue
@@ -668,10 +706,24 @@ class Delivery:
 
     async def _send(self, job: Job) -> None:
         message = job.message
+        if not self._may_follow(job):
+            return
         part = job.parts[message.parts_sent]
         requeue = False
         try:
-            result = await self._call(message, part, plain=job.plain)
+            if part.kind in ("photo", "document") and message.payload.get("render"):
+                if job.upload is None:
+                    # Drawing holds no send slot (the chat's lane stays busy, so its order
+                    # holds): an emergency text never waits for a chart being drawn.
+                    self.inflight.pop(message.id, None)
+                    self._wake_dispatcher()
+                    try:
+                        job.upload = await self._draw(message)
+                    finally:
+                        self.inflight[message.id] = job
+            result = await self._call(message, part, plain=job.plain, upload=job.upload)
+        except NothingToDraw as exc:
+            self._finish(job, OutboxStatus.CANCELLED, OutcomeCode.CANCELLED, str(exc))
         except (FloodWait, RetryAfter) as exc:
             seconds = exc.seconds if isinstance(exc, FloodWait) else _retry_after_seconds(exc)
             log.warning("429 for chat %s: retry after %.0f s", message.chat_id, seconds)
@@ -716,6 +768,10 @@ class Delivery:
                 requeue = True
             else:
                 message_id = result.get("message_id") if isinstance(result, dict) else None
+                if job.priority < BULK:
+                    self._recent[message.idempotency_key] = message_id
+                    if len(self._recent) > RECENT_SENT:
+                        del self._recent[next(iter(self._recent))]
                 code = OutcomeCode.SENT_PLAIN if job.plain else OutcomeCode.SENT
                 self._finish(job, OutboxStatus.SENT, code, None, message_id=message_id)
                 self.sent_count += 1
@@ -726,14 +782,77 @@ class Delivery:
             self.scheduler.push(job, now)
         self._wake_dispatcher()
 
+    def _may_follow(self, job: Job) -> bool:
+        """A message queued with "after" that was taken while this worker held the message
+        it follows (same chat: the chat's lane sends that one first) goes as a reply to it
+        once it is sent; the worker remembers the ids of the latest emergency and urgent
+        messages it sent. Otherwise (that one needed a retry, or is a bulk message) it goes
+        back to the table for a second, without counting an attempt, and the claim checks
+        the table again (services.outbox._resolve_followers)."""
+        payload = job.message.payload
+        after = payload.get("after")
+        if not after or "reply_to_message_id" in payload:
+            return True
+        if str(after) in self._recent:
+            payload["reply_to_message_id"] = self._recent[str(after)]
+            return True
+        self.inflight.pop(job.message.id, None)
+        self.scheduler.done(job, self._now())
+        self._record(
+            job,
+            OutboxStatus.PENDING,
+            None,
+            "waiting for the message it follows to be sent",
+            retry_in=1.0,
+            attempt=False,
+        )
+        at = self._now() + 1.0
+        self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
+        self._wake_dispatcher()
+        return False
+
     def _wake_dispatcher(self) -> None:
         if self._dispatch_event is not None:
             self._dispatch_event.set()
 
-    async def _call(self, message: Claimed, part: Part, *, plain: bool) -> Any:
+    async def _draw(self, message: Claimed) -> tuple[str, bytes]:
+        """The file of a message whose payload names a renderer (services.outbox
+        `Attachment`): read in a short transaction, drawn in a thread. A database error
+        propagates (transient: retried); a loader or drawing that fails is a BadRequest
+        (retrying cannot help); nothing left to draw raises NothingToDraw."""
+        try:
+            attachment = await self.db.run(outbox.load_attachment, message.payload)
+        except LookupError as exc:
+            raise BadRequest(str(exc)) from exc
+        if attachment is None:
+            raise NothingToDraw("nothing to draw any more: the data it shows is gone")
+        if self._drawing is None:
+            self._drawing = ThreadPoolExecutor(1, thread_name_prefix="delivery-draw")
+        try:
+            loop = asyncio.get_running_loop()
+            data = await loop.run_in_executor(self._drawing, attachment.draw)
+        except Exception as exc:
+            log.exception("drawing the file of outbox message %s failed", message.id)
+            raise BadRequest(f"drawing failed: {exc.__class__.__name__}: {exc}"[:200]) from exc
+        return attachment.filename, data
+
+    async def _call(
+        self,
+        message: Claimed,
+        part: Part,
+        *,
+        plain: bool,
+        upload: tuple[str, bytes] | None = None,
+    ) -> Any:
         """One Bot API call for one part of a message; returns the method's result."""
         payload = message.payload
         params: dict[str, Any] = {"chat_id": message.chat_id}
+        files: dict[str, tuple[str, bytes]] | None = None
+        if payload.get("reply_to_message_id") and part.kind != "edit":  # queued with "after"
+            params["reply_parameters"] = {
+                "message_id": int(payload["reply_to_message_id"]),
+                "allow_sending_without_reply": True,
+            }
         text = part.text
         if text and plain:
             text = outbox.plain_text(text)
@@ -749,7 +868,10 @@ class Delivery:
             params["text"] = text or ""
         elif part.kind in ("photo", "document"):
             method = "sendPhoto" if part.kind == "photo" else "sendDocument"
-            params[part.kind] = payload[part.kind]
+            if upload is not None:
+                files = {part.kind: upload}
+            else:
+                params[part.kind] = payload[part.kind]
             if text:
                 params["caption"] = text
         elif part.kind == "location":
@@ -770,6 +892,10 @@ class Delivery:
                 params["text"] = text or ""
         else:
             raise BadRequest(f"unknown outbox message kind {part.kind!r}")
+        if files:
+            return await self.api.call(
+                method, params, seconds=self.settings.delivery_send_timeout, files=files
+            )
         return await self.api.call(method, params, seconds=self.settings.delivery_send_timeout)
 
     # --- outcomes -----------------------------------------------------------------
@@ -834,6 +960,8 @@ class Delivery:
         )
         if now_retry:
             outcome.retry_at = at
+        if self.metrics is not None:
+            self.metrics.count_send(status, code)
         self._outcomes.append(outcome)
         if job.priority < BULK or len(self._outcomes) >= FLUSH_BATCH:
             self._urgent_outcome = True
@@ -858,8 +986,11 @@ class Delivery:
         batch, self._outcomes = self._outcomes, []
         try:
             await self.db.run(outbox.record_outcomes, batch)
-        except Exception:
-            log.exception("delivery: recording %d outcome(s) failed; retrying", len(batch))
+        except Exception as exc:
+            if database_unavailable(exc):
+                log.warning("delivery: database unreachable; %d outcome(s) kept", len(batch))
+            else:
+                log.exception("delivery: recording %d outcome(s) failed; retrying", len(batch))
             self._outcomes[:0] = batch
             await asyncio.sleep(0.5)
             return
@@ -920,27 +1051,7 @@ WORKER_JOB = "delivery:worker"
 
 
 def install(application: Any, delivery: Delivery) -> None:
-    """Run `delivery` with the Application. A job starts it once the scheduler runs (the
-    Application is running then, so `Application.stop()` awaits the worker through
-    `create_task`), and the scheduler's shutdown (the first step of `Application.stop()`,
-    on SIGTERM or SIGINT too) asks it to stop: it drains before the process exits."""
-    from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
-
+    """Run `delivery` with the Application, started and stopped with its scheduler."""
     from scheduler import jobs
 
-    scheduler = jobs.scheduler_of(application)
-    scheduler.add_listener(lambda _event: delivery.request_stop(), EVENT_SCHEDULER_SHUTDOWN)
-    jobs.add_job(
-        application,
-        WORKER_JOB,
-        _start_worker,
-        "date",
-        run_date=clock.now(),
-        misfire_grace_time=None,
-        coalesce=True,
-        args=(application, delivery),
-    )
-
-
-async def _start_worker(application: Any, delivery: Delivery) -> None:
-    application.create_task(delivery.run(), name="delivery-worker")
+    jobs.run_with_scheduler(application, WORKER_JOB, delivery, "delivery-worker")

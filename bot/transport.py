@@ -61,22 +61,51 @@ class BotApiClient:
             await self._session.close()
         self._session = None
 
-    async def call(self, method: str, params: dict[str, Any], *, seconds: float) -> Any:
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any],
+        *,
+        seconds: float,
+        files: dict[str, tuple[str, bytes]] | None = None,
+    ) -> Any:
         """The method's ``result`` (`seconds`: connect and read timeout). Failures raise
         TelegramError subclasses: TimedOut or NetworkError when the request may not have
-        been performed, or its outcome is unknown."""
+        been performed, or its outcome is unknown. `files` ({parameter: (filename, bytes)})
+        are uploaded: the request is then multipart/form-data, as the Bot API requires."""
         if self._session is None:
             raise RuntimeError("BotApiClient.start() was not called")
-        body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+        body: Any
+        headers: dict[str, str] | None = None
+        if files:
+            body = multipart(params, files)
+            headers = {"Content-Type": body.content_type}  # not the session's JSON type
+        else:
+            body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
         limits = aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds)
         try:
-            async with self._session.post(self._base + method, data=body, timeout=limits) as r:
+            async with self._session.post(
+                self._base + method, data=body, headers=headers, timeout=limits
+            ) as r:
                 status, payload = r.status, await r.read()
         except TimeoutError as exc:
             raise TimedOut() from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
         return result_of(status, payload)
+
+
+def multipart(params: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> Any:
+    """A multipart/form-data body: each parameter a form field (objects such as
+    reply_markup as JSON, as the Bot API reads them), each file a file part."""
+    form = aiohttp.FormData()
+    for name, value in params.items():
+        if not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        form.add_field(name, value)
+    for name, (filename, data) in files.items():
+        form.add_field(name, data, filename=filename, content_type="application/octet-stream")
+    return form()
 
 
 def result_of(status: int, payload: bytes) -> Any:

@@ -33,7 +33,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, update
+from sqlalchemy import case, insert, update
 from sqlmodel import Session, col, select
 
 from models import (
@@ -47,9 +47,10 @@ from models import (
     Priority,
     Status,
 )
-from services import audit, clock, contact_links, outbox, people, roster, state
+from services import audit, channels, clock, contact_links, outbox, people, roster, state
 from services.i18n import Html, t
-from services.permissions import Action, check, may_see
+from services.log_context import about_alert
+from services.permissions import Action, check, may_see, visible_prefectures
 from services.postings import load_postings
 
 log = logging.getLogger(__name__)
@@ -436,8 +437,29 @@ def _notify_round(
         )
         if alert.latitude is not None and alert.longitude is not None:
             _enqueue_location(session, alert, person, f"{key}:loc")
+        if alert.cause == "checkin_red":
+            _attach_checkin_chart(session, alert, person, key)
     _event(session, alert, kind, stage=stage, people=[p.id for p in targets])
     return targets
+
+
+def _attach_checkin_chart(session: Session, alert: Alert, person: Person, key: str) -> None:
+    """A RED check-in's alert comes with the cadre's 30-day chart, after the alert message
+    (services.checkins.attach_alert_chart decides who may see it; contacts never get it).
+    A failure here never holds the alert back: it goes without the chart."""
+    try:
+        from services import checkins  # type: ignore[attr-defined]
+
+        attach = getattr(checkins, "attach_alert_chart", None)
+    except ImportError:
+        return
+    if attach is None:
+        return
+    try:
+        with session.begin_nested():
+            attach(session, alert.id or 0, alert.person_id, person, after=key)
+    except Exception:
+        log.exception("attaching the check-in chart failed; the alert goes without it")
 
 
 def _notify_contacts(session: Session, alert: Alert, cadre: Person) -> list[Person]:
@@ -573,6 +595,7 @@ def raise_alert(
         assert existing is not None
         _raised_again(session, existing, person, cause, reasons or [])
         return existing.id or 0
+    about_alert(new_id)  # log lines from here on name the alert
     alert = session.get(Alert, new_id)
     assert alert is not None
     _event(session, alert, "raised", person, cause=cause, reasons=list(reasons or []))
@@ -580,7 +603,8 @@ def raise_alert(
     if not targets:
         alert.stage = 2
         _event(session, alert, "nobody_on_duty")
-        _notify_round(session, alert, 2, "notified", policy)
+        targets = _notify_round(session, alert, 2, "notified", policy)
+    channels.alert_round(session, alert, targets)  # WeCom, DingTalk, SMS: at the same time
     alert.next_escalation_at = now + policy.delay_after(alert.stage)
     session.add(alert)
     _notify_contacts(session, alert, person)
@@ -911,6 +935,7 @@ def _edit_alert_messages(
 def _tell_cadre_and_contacts(
     session: Session, alert: Alert, event: AlertEvent, what: str, actor: Person | None
 ) -> None:
+    channels.alert_update(session, alert, what, actor)  # the duty groups it reached
     cadre = session.get(Person, alert.person_id)
     if cadre is None:
         return
@@ -1063,6 +1088,7 @@ def cancel(session: Session, *, alert_id: int, actor: Person) -> CloseResult:
     )
     _cancel_unsent_rounds(session, alert)
     _edit_alert_messages(session, alert)
+    channels.alert_update(session, alert, "cancelled", actor)
     zone = current_policy().zone
     for row in recipients(session, alert.id or 0):
         person = session.get(Person, row.person_id)
@@ -1118,7 +1144,8 @@ def escalate_due(session: Session, policy: Policy | None = None) -> list[int]:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             continue
         session.refresh(alert)
-        _notify_round(session, alert, stage, "escalated", policy)
+        targets = _notify_round(session, alert, stage, "escalated", policy)
+        channels.alert_round(session, alert, targets)
         audit.record(
             session,
             "alert.escalated",
@@ -1180,15 +1207,23 @@ def visible_alerts(
     session: Session, viewer: Person, *, days: int = RECENT_DAYS, limit: int = 30
 ) -> list[Alert]:
     """Alerts in progress and those of the last `days` days, in the viewer's area (or sent
-    to them for action); in progress first, newest first."""
+    to them for action); in progress first, newest first. The same alerts as
+    `handling_refusal` lets the viewer read, selected by the database."""
+    assert viewer.id is not None
+    if check(viewer, Action.HANDLE_ALERTS) is not None:
+        return []
     since = clock.now() - timedelta(days=days)
-    query = select(Alert).where(
-        (col(Alert.status).in_(IN_PROGRESS)) | (col(Alert.created_at) >= since)
-    )
-    rows = list(session.exec(query.order_by(col(Alert.id).desc()).limit(500)))
-    rows = [a for a in rows if handling_refusal(session, viewer, a) is None]
-    rows.sort(key=lambda a: (a.status not in IN_PROGRESS, -(a.id or 0)))
-    return rows[:limit]
+    in_progress = col(Alert.status).in_(IN_PROGRESS)
+    query = select(Alert).where(in_progress | (col(Alert.created_at) >= since))
+    query = query.where(Alert.person_id != viewer.id)
+    area = visible_prefectures(viewer, people.duty_areas(session, viewer.id))
+    if area is not None:
+        sent = select(AlertRecipient.alert_id).where(
+            AlertRecipient.person_id == viewer.id, AlertRecipient.kind == RESPONDER
+        )
+        query = query.where(col(Alert.prefecture).in_(sorted(area)) | col(Alert.id).in_(sent))
+    first = case((in_progress, 0), else_=1)
+    return list(session.exec(query.order_by(first, col(Alert.id).desc()).limit(limit)))
 
 
 @dataclass
@@ -1232,6 +1267,10 @@ def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[
     for row in rows:
         if row.kind == "edit":
             continue
+        elsewhere = channels.timeline_text(row, lang)  # WeCom, DingTalk, SMS
+        if elsewhere is not None:
+            items.append(TimelineItem(*elsewhere))
+            continue
         target = who(row.person_id) if row.person_id else str(row.chat_id)
         if row.status == OutboxStatus.SENT and row.sent_at:
             items.append(TimelineItem(row.sent_at, t(lang, "sos.tl.delivered", to=target)))
@@ -1265,6 +1304,16 @@ def timeline_text(session: Session, alert_id: int, lang: str, zone: ZoneInfo) ->
     if alert.resolution_note:
         note = "\n" + t(lang, "sos.tl.note_text", note=alert.resolution_note)
     return head + "\n\n" + t(lang, "sos.tl.header") + "\n" + "\n".join(lines) + note
+
+
+def list_lines(session: Session, found: list[Alert], lang: str, zone: ZoneInfo) -> list[str]:
+    """`list_line` of each alert, the people named loaded in one query."""
+    ids = {a.person_id for a in found}
+    # held while the lines are built: the session's identity map keeps only what is referenced
+    held = list(session.exec(select(Person).where(col(Person.id).in_(ids))))
+    lines = [list_line(session, alert, lang, zone) for alert in found]  # session.get finds them
+    held.clear()
+    return lines
 
 
 def list_line(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> str:

@@ -53,6 +53,8 @@ def enqueue(
     kind: str = "text",
     payload: dict[str, Any] | None = None,
     source: str | None = None,
+    channel: str = "telegram",
+    target: str | None = None,
 ) -> OutboxMessage:
     """Store a message for sending. The same idempotency key never queues twice: a logical
     notification reaches each recipient once, however often the caller retries.
@@ -62,6 +64,11 @@ def enqueue(
     sent, never dropped. `reply_markup` is the Bot API JSON form (see `inline_keyboard`).
     `kind` is text | photo | document | location; `payload` carries the rest (``photo`` or
     ``document``: a file id or URL; ``latitude``/``longitude``/``live_period``).
+    A photo or document can instead be drawn when it is sent: ``render`` names a loader
+    registered with `register_renderer`, ``args`` its JSON arguments (see `Attachment`).
+    ``after``: the idempotency key of a message that must be sent first; this one waits
+    for it, goes out as a reply to it, and is dropped if that one is never sent.
+    `channel` and `target` send it elsewhere than Telegram (services/channels.py).
     """
     existing = session.exec(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
@@ -86,6 +93,8 @@ def enqueue(
         next_attempt_at=now,
         created_at=now,
         source=source,
+        channel=channel,
+        target=target,
     )
     session.add(message)
     session.flush()
@@ -359,7 +368,10 @@ def recover_interrupted(session: Session) -> int:
     sent again (the only case where a duplicate is accepted)."""
     result = session.execute(
         update(_TABLE)
-        .where(_TABLE.c.status == OutboxStatus.SENDING.value)
+        .where(
+            _TABLE.c.status == OutboxStatus.SENDING.value,
+            _TABLE.c.channel == "telegram",  # bot/channels.py recovers its own
+        )
         .values(
             status=OutboxStatus.PENDING.value,
             next_attempt_at=clock.now(),
@@ -394,6 +406,7 @@ def claim_due(
         .where(
             _TABLE.c.status == OutboxStatus.PENDING.value,
             _TABLE.c.next_attempt_at <= now,
+            _TABLE.c.channel == "telegram",  # WeCom, DingTalk, SMS: bot/channels.py
         )
         .order_by(_TABLE.c.priority, _TABLE.c.next_attempt_at, _TABLE.c.id)
         .limit(limit)
@@ -427,6 +440,9 @@ def claim_due(
     edits = [c for c in claimed if c.kind == "edit" and not c.payload.get("message_id")]
     if edits:
         claimed = _resolve_edits(session, claimed, edits, now)
+    followers = [c for c in claimed if c.payload.get("after")]
+    if followers:
+        claimed = _resolve_followers(session, claimed, followers, now)
     return claimed
 
 
@@ -454,6 +470,29 @@ def _resolve_edits(
             waiting.append(edit.id)
         else:
             dropped.append(edit.id)
+    return _wait_or_drop(
+        session,
+        claimed,
+        waiting,
+        dropped,
+        now,
+        waits="waiting for the message to edit to be sent",
+        drops="the message to edit was never sent",
+    )
+
+
+def _wait_or_drop(
+    session: Session,
+    claimed: list[Claimed],
+    waiting: list[int],
+    dropped: list[int],
+    now: datetime,
+    *,
+    waits: str,
+    drops: str,
+) -> list[Claimed]:
+    """Put back the messages whose target is still queued, cancel those whose target will
+    never be sent, and return the claimed messages that can go now."""
     if waiting:
         session.execute(
             update(_TABLE)
@@ -461,7 +500,7 @@ def _resolve_edits(
             .values(
                 status=OutboxStatus.PENDING.value,
                 next_attempt_at=now + _PENDING_EDIT_DELAY,
-                outcome="waiting for the message to edit to be sent",
+                outcome=waits,
             )
         )
     if dropped:
@@ -471,11 +510,58 @@ def _resolve_edits(
             .values(
                 status=OutboxStatus.CANCELLED.value,
                 outcome_code=OutcomeCode.NO_TARGET.value,
-                outcome="the message to edit was never sent",
+                outcome=drops,
             )
         )
     gone = set(waiting) | set(dropped)
     return [c for c in claimed if c.id not in gone]
+
+
+def _resolve_followers(
+    session: Session, claimed: list[Claimed], followers: list[Claimed], now: datetime
+) -> list[Claimed]:
+    """Messages queued with ``after`` go out once that message is sent, as a reply to it
+    (e.g. a chart after the notice it illustrates: same chat, in order, even when the notice
+    needed retries). One whose message is being sent to the same chat is taken too: the
+    worker sends a chat's messages one at a time, in order, and checks before sending it
+    that the other one went out (bot/delivery.py). One whose message is still queued
+    waits; one whose message failed or was cancelled is dropped."""
+    keys = {str(c.payload["after"]) for c in followers}
+    targets = {
+        row.idempotency_key: row
+        for row in session.exec(
+            select(OutboxMessage).where(col(OutboxMessage.idempotency_key).in_(keys))
+        )
+    }
+    waiting: list[int] = []
+    dropped: list[int] = []
+    for follower in followers:
+        target = targets.get(str(follower.payload["after"]))
+        if target is not None and target.status == OutboxStatus.SENT:
+            same_chat = target.chat_id == follower.chat_id
+            follower.payload = {  # None: sent, but there is nothing to reply to
+                **follower.payload,
+                "reply_to_message_id": target.telegram_message_id if same_chat else None,
+            }
+        elif (
+            target is not None
+            and target.status == OutboxStatus.SENDING
+            and target.chat_id == follower.chat_id
+        ):
+            continue  # the worker holds both: the chat's lane sends the other one first
+        elif target is not None and target.status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
+            waiting.append(follower.id)
+        else:
+            dropped.append(follower.id)
+    return _wait_or_drop(
+        session,
+        claimed,
+        waiting,
+        dropped,
+        now,
+        waits="waiting for the message it follows to be sent",
+        drops="the message it follows was never sent",
+    )
 
 
 def next_due_at(session: Session) -> datetime | None:
@@ -671,6 +757,47 @@ def notify_admins_unreachable(session: Session, people: list[Person], *, key: st
             idempotency_key=f"{key}:a{admin.id}"[:120],
             source="delivery:unreachable",
         )
+
+
+# -------------------------------------------------------------- files drawn when sent
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A photo or document drawn when its message is sent (payload ``render`` + ``args``).
+
+    Why at send time and not as bytes in the payload: drawing a chart takes a few hundred
+    milliseconds of CPU; inside the transaction that queues it (a check-in, an alert's
+    round) it would hold SQLite's single write lock and delay that emergency round's
+    commit. The row keeps only the reference, so no copy of the data it shows (health
+    readings) outlives the data's own retention in outbox rows, which are kept for good.
+    The loader reads in a short transaction; `draw` runs outside it, in a thread.
+    """
+
+    filename: str
+    draw: Callable[[], bytes]
+
+
+Renderer = Callable[[Session, dict[str, Any]], Attachment | None]
+_renderers: dict[str, Renderer] = {}
+
+
+def register_renderer(name: str, renderer: Renderer) -> None:
+    """Name the loader of payloads ``{"render": name, "args": {...}}``: a function
+    ``(session, args) -> Attachment | None`` (None: nothing to draw any more, the message
+    is cancelled). Register at import of the feature's module; keep heavy imports (e.g.
+    matplotlib) inside `draw`, which runs in the worker's drawing thread."""
+    _renderers[name] = renderer
+
+
+def load_attachment(session: Session, payload: dict[str, Any]) -> Attachment | None:
+    """The worker's side: the registered loader for this payload, called with its args.
+    An unknown name raises LookupError (the message can never be sent)."""
+    name = str(payload.get("render"))
+    renderer = _renderers.get(name)
+    if renderer is None:
+        raise LookupError(f"no renderer registered as {name!r}")
+    return renderer(session, dict(payload.get("args") or {}))
 
 
 # ---------------------------------------------------------------------- long texts

@@ -56,6 +56,16 @@ def submit(db, person, readings, **kw):
     return db.call(checkins.submit, person.id, readings, config=CONFIG, **kw)
 
 
+def assert_chart_follows(notice: OutboxMessage, chart: OutboxMessage) -> None:
+    """The 30-day chart is queued after an officer's notice, URGENT, as a reference drawn
+    when sent (tests/test_checkin_chart.py sends it)."""
+    assert (chart.kind, chart.chat_id) == ("photo", notice.chat_id)
+    assert chart.payload["after"] == notice.idempotency_key
+    assert chart.payload["render"] == checkins.CHART_RENDERER
+    assert chart.priority == Priority.URGENT
+    assert "not a diagnosis" in chart.payload["text"]
+
+
 def outbox_rows(db, prefix: str = "health:amber"):
     with db.session() as s:
         rows = s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
@@ -184,12 +194,12 @@ def test_amber_that_persists_24_hours_is_told_to_the_officer_once(db, travel):
     travel.move_to(T0 + timedelta(hours=24))
     for _ in range(3):
         db.call(reminders.run_pass, CONFIG)
-    told = [r for r in outbox_rows(db) if r.chat_id == duty.telegram_id]
-    assert len(told) == 1 and told[0].priority == Priority.URGENT
-    assert "AMBER for 24 hours" in told[0].payload["text"]
+    told, chart = [r for r in outbox_rows(db) if r.chat_id == duty.telegram_id]
+    assert told.priority == Priority.URGENT and "AMBER for 24 hours" in told.payload["text"]
+    assert_chart_follows(told, chart)
     travel.move_to(T0 + timedelta(hours=25))
-    submit(db, person, AMBER)  # still the same run: no second notice
-    assert len([r for r in outbox_rows(db) if r.chat_id == duty.telegram_id]) == 1
+    submit(db, person, AMBER)  # still the same run: no second notice, no second chart
+    assert len([r for r in outbox_rows(db) if r.chat_id == duty.telegram_id]) == 2
 
 
 def test_a_green_check_in_ends_the_amber_run(db, travel):
@@ -212,8 +222,9 @@ def test_amber_that_worsens_is_told_at_once(db, travel):
     travel.move_to(T0 + timedelta(hours=6))
     outcome = submit(db, person, WORSE)
     assert outcome.officers_told == 1
-    (row,) = [r for r in outbox_rows(db) if r.chat_id == duty.telegram_id]
+    row, chart = [r for r in outbox_rows(db) if r.chat_id == duty.telegram_id]
     assert row.priority == Priority.URGENT and "getting worse" in row.payload["text"]
+    assert_chart_follows(row, chart)
     assert "SpO2 85%" in row.payload["text"]
 
 
@@ -261,8 +272,10 @@ def test_readings_are_deleted_after_the_retention_period_and_audited(db, travel)
     serving = make_person(db, 1002, end=date(2027, 8, 1))
     submit(db, ended, GREEN)
     submit(db, serving, GREEN)
-    assert db.call(checkins.delete_expired, date(2026, 10, 30), 90) == 0  # 90 days not over
-    assert db.call(checkins.delete_expired, date(2026, 10, 31), 90) == 1
+    not_yet = db.call(checkins.delete_expired, date(2026, 10, 30), 90)  # 90 days not over
+    assert (not_yet.people, not_yet.checkins) == (0, 0)
+    expired = db.call(checkins.delete_expired, date(2026, 10, 31), 90)
+    assert (expired.cutoff, expired.people, expired.checkins) == (date(2026, 8, 2), 1, 1)
     with db.session() as s:
         left = s.exec(select(CheckIn)).all()
         audit = s.exec(
