@@ -6,7 +6,7 @@ the simulated phones in this process do not take the bot's CPU).
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_checkin]
 
 Each simulated cadre starts at a random moment within the window and does the whole
-check-in on the fastest path a phone user takes (12 updates: /checkin, feeling, no red
+check-in on the fastest path a phone user takes (13 updates: /checkin, feeling, no red
 flag, no cough, four Lake Louise items, SpO2 typed, heart rate and temperature picked,
 no blood pressure, no note). Reply latency is measured per update: from the moment the
 update is queued at the emulator to the bot's answer (the next question, or the result).
@@ -15,8 +15,10 @@ Baseline, in the same run and on the same database: the latency of `/help` (a re
 touches the database once) and of one check-in step, both with a single user and no load.
 
 Prints Markdown: stored check-ins, total time, throughput, p50/p90/p99/max latency per
-step and of the final (assess + store) step. SQLite by default (a temporary file); the
-PostgreSQL database given is wiped (DROP SCHEMA public CASCADE) first.
+step and of the final (assess + store) step, the bot process's CPU time per update (the
+figure that other load on the machine changes least) and the load average. SQLite by
+default (a temporary file); the PostgreSQL database given is wiped (DROP SCHEMA public
+CASCADE) first.
 """
 
 from __future__ import annotations
@@ -102,6 +104,16 @@ def add_cadres(db: Database, count: int) -> None:
     ]
     with db.session() as session:
         session.execute(insert(Person), rows)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere). The bot's CPU
+    per update is the figure that load from other programs on the machine changes least."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Waiters:
@@ -209,6 +221,8 @@ async def run(users: int, window: float, url: str | None) -> None:
             rng = random.Random(5)
             latencies: list[float] = []
             finals: list[float] = []
+            load_before = os.getloadavg()[0]
+            cpu_before = cpu_seconds(process.pid)
             started = time.perf_counter()
             await asyncio.gather(
                 *(
@@ -217,6 +231,8 @@ async def run(users: int, window: float, url: str | None) -> None:
                 )
             )
             total = time.perf_counter() - started
+            cpu = cpu_seconds(process.pid) - cpu_before
+            load_after = os.getloadavg()[0]
         finally:
             process.send_signal(signal.SIGTERM)
             await asyncio.wait_for(process.wait(), 60)
@@ -236,6 +252,11 @@ async def run(users: int, window: float, url: str | None) -> None:
             f"{percentile(values, 0.5) * ms:.0f} / {percentile(values, 0.9) * ms:.0f} / "
             f"{percentile(values, 0.99) * ms:.0f} / {max(values) * ms:.0f} ms |"
         )
+    print(
+        f"| bot process CPU during the run | {cpu:.1f} s: {cpu / total * 100:.0f} % of one "
+        f"core, {cpu / len(latencies) * ms:.2f} ms per update |"
+    )
+    print(f"| load average (1 min) before / after | {load_before:.1f} / {load_after:.1f} |")
     print(f"| baseline, /help, one user | {help_latency * ms:.0f} ms |")
     print(f"| baseline, one check-in step, one user | {step_latency * ms:.0f} ms |")
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import logging
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import Application, Defaults, TypeHandler
+from telegram.ext import Application, ApplicationHandlerStop, Defaults, TypeHandler
 
+from bot.channels import install as install_channels
 from bot.delivery import Delivery
 from bot.delivery import install as install_delivery
+from bot.http import HealthServer
+from bot.http import start as start_http
+from bot.metrics import DatabaseGauges, Metrics, instrument_handlers
+from bot.outage import DatabaseProbe, OutageGuard, database_unavailable
 from bot.persistence import DatabasePersistence
+from bot.request import AiohttpRequest
 from bot.updates import PerChatUpdateProcessor
 from config import Settings
 from handlers import (
@@ -19,6 +26,7 @@ from handlers import (
     approvals,
     ask,
     broadcast,
+    channels,
     checkin,
     form,
     menus,
@@ -34,6 +42,7 @@ from services.db import Database
 
 log = logging.getLogger(__name__)
 
+ACK_LINK_GROUP = -11  # /start ack_<id>: the link in WeCom, DingTalk and SMS alerts
 EMERGENCY_GROUP = -10
 REACHABILITY_GROUP = 900  # sees every my_chat_member update (blocked / unblocked)
 FLUSH_GROUP = 1000
@@ -60,8 +69,11 @@ def build_application(settings: Settings, db: Database) -> Application:
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=settings.zone))
         .persistence(DatabasePersistence(db))
         .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
         .concurrent_updates(PerChatUpdateProcessor(settings.max_concurrent_updates))
         .rate_limiter(delivery.rate_limiter())
+        .request(AiohttpRequest())  # cheaper than httpx under load (bot/request.py)
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
     application.bot_data["deps"] = Deps(settings=settings, db=db, delivery=delivery)
@@ -71,17 +83,44 @@ def build_application(settings: Settings, db: Database) -> Application:
     )
     application.bot_data["wake"] = delivery.wake
     register_handlers(application, settings)
+    _observe(application, settings, db, delivery, care_config)
     return application
+
+
+def _observe(
+    application: Application,
+    settings: Settings,
+    db: Database,
+    delivery: Delivery,
+    care_config: care.CareConfig,
+) -> None:
+    """Health, metrics and the survival of database outages (bot/outage.py, bot/http.py)."""
+    probe = DatabaseProbe(db.engine)
+    guard = OutageGuard(probe)
+    processor = application.update_processor
+    if isinstance(processor, PerChatUpdateProcessor):
+        guard.reprocess = application.process_update
+        processor.after_update = guard.run_deferred
+    metrics = Metrics()
+    instrument_handlers(application, metrics)
+    delivery.metrics = metrics
+    gauges = DatabaseGauges(db, care_config, guard)
+    metrics.registry.register(gauges)
+    application.bot_data["outage"] = guard
+    application.bot_data["metrics"] = metrics
+    application.bot_data["http"] = HealthServer(application, db, probe, metrics, gauges, guard)
 
 
 def register_handlers(application: Application, settings: Settings) -> None:
     """Groups run in order for every update. The emergency group comes first and stops
     further processing, so an SOS works in the middle of any form."""
+    application.add_handlers(channels.build_deep_links(), group=ACK_LINK_GROUP)
     application.add_handlers(sos.build_emergency(), group=EMERGENCY_GROUP)
     application.add_handler(form.build(settings.form_timeout))
     # Conversations that take typed answers come before features that read free text.
     for feature in (approvals, admin, checkin, schedules, broadcast, sos, ask, account):
         application.add_handlers(feature.build())
+    application.add_handlers(channels.build())  # /dutygroup, /sms
     application.add_handlers(account.build_fallbacks())
     application.add_handler(broadcast.reachability_handler(), group=REACHABILITY_GROUP)
     application.add_handler(TypeHandler(Update, flush_after_update), group=FLUSH_GROUP)
@@ -89,12 +128,42 @@ def register_handlers(application: Application, settings: Settings) -> None:
 
 
 async def flush_after_update(update: Update, context: Context) -> None:
-    """Write conversation states and form data now, not in a minute: a crash loses nothing."""
-    await context.application.update_persistence()
+    """Write conversation states and form data now, not in a minute: a crash loses nothing.
+    PTB marks the update's user for writing only after the last group, hence the mark."""
+    application = context.application
+    if update.effective_user is not None:
+        application.mark_data_for_update_persistence(user_ids=update.effective_user.id)
+    await application.update_persistence()
+    if isinstance(application.persistence, DatabasePersistence):
+        try:
+            await application.persistence.committed()  # one transaction for many updates
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            # The update was handled (its replies are out); its state stays queued and is
+            # written when the database is back. Handling it again would answer twice.
+            log.warning("database unreachable: state of update %s kept", update.update_id)
 
 
 async def on_error(update: object, context: Context) -> None:
-    """Never a traceback to the user, never silence: log it and say something went wrong."""
+    """Never a traceback to the user, never silence: log it and say something went wrong.
+
+    Except when the database is unreachable: the person would rather get their answer late
+    than an error, so the update is kept and handled again once the database is back
+    (bot/outage.py); they are told once that their message is kept."""
+    if database_unavailable(context.error):
+        guard: OutageGuard | None = context.application.bot_data.get("outage")
+        if isinstance(update, Update) and guard is not None and guard.defer(update):
+            log.warning(
+                "database unreachable: update %s will be handled when it is back (%s)",
+                update.update_id,
+                context.error.__class__.__name__,
+            )
+            await _tell_kept(update, context, guard)
+            raise ApplicationHandlerStop
+        if update is None:  # a job or the persistence: they run again by themselves
+            log.warning("database unreachable: %s", _first_line(context.error))
+            return
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         from handlers.common import language_of
@@ -109,6 +178,33 @@ async def on_error(update: object, context: Context) -> None:
             log.exception("could not tell the user about an error")
 
 
+async def _tell_kept(update: Update, context: Context, guard: OutageGuard) -> None:
+    """Once per chat and outage: "your message is kept, the answer comes shortly"."""
+    from handlers.common import language_of
+    from services.i18n import t
+
+    try:
+        lang = language_of(update, context)
+        if update.callback_query is not None:
+            # The late handler's own answer will be refused as too old; this one stops
+            # the button spinning now.
+            await update.callback_query.answer(_plain(t(lang, "outage.wait")))
+        elif guard.should_tell(update) and update.effective_chat is not None:
+            await update.effective_chat.send_message(t(lang, "outage.wait"))
+    except Exception:
+        log.warning("could not tell the person their message is kept", exc_info=True)
+
+
+def _plain(text: str) -> str:
+    from handlers.common import plain_text
+
+    return plain_text(text)
+
+
+def _first_line(error: BaseException | None) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:200]
+
+
 async def _post_init(application: Application) -> None:
     deps: Deps = application.bot_data["deps"]
     settings = deps.settings
@@ -120,4 +216,17 @@ async def _post_init(application: Application) -> None:
     # and every feature's jobs are rebuilt from the database.
     if settings.delivery_worker:
         install_delivery(application, deps.delivery)
+    install_channels(application, settings)  # WeCom, DingTalk, SMS (its own worker)
     await jobs.rebuild_all(application)
+    guard: OutageGuard = application.bot_data["outage"]
+    jobs.scheduler_of(application).add_listener(
+        lambda _event: guard.request_stop(), EVENT_SCHEDULER_SHUTDOWN
+    )
+    if settings.http_address is not None:
+        await start_http(application, application.bot_data["http"], *settings.http_address)
+
+
+async def _post_shutdown(application: Application) -> None:
+    server: HealthServer | None = application.bot_data.get("http")
+    if server is not None:
+        await server.stop()

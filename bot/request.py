@@ -1,0 +1,117 @@
+"""The Application's HTTP client for the Bot API: python-telegram-bot's `BaseRequest` on
+aiohttp instead of its default httpx transport.
+
+Why: under load (1,000 people checking in within a minute, docs/benchmarks.md) the bot's
+own replies were the largest CPU cost of the process. httpx/httpcore look at every pooled
+connection on each request (is it idle, expired, readable: a system call each), so a
+request costs more the more connections are open; aiohttp takes a free connection from a
+list. Same requests, same errors: PTB builds them (`RequestData`) and maps the HTTP status
+and the Bot API's answer to its exceptions (`BaseRequest._request_wrapper`); this class only
+moves the bytes, raising `TimedOut` or `NetworkError` as `HTTPXRequest` does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+JSON = "application/json"
+
+
+class AiohttpRequest(BaseRequest):
+    """Bot API requests over one aiohttp session with at most `connection_pool_size`
+    connections. Timeouts as in PTB's `HTTPXRequest`: connect, read and pool (waiting for
+    a free connection; `TimedOut` when it passes). aiohttp has no write timeout: sending
+    is not timed on its own (the bodies are small: texts, charts, exports)."""
+
+    def __init__(
+        self,
+        connection_pool_size: int = 256,
+        read_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+    ) -> None:
+        self._pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_size, limit_per_host=self._pool_size, enable_cleanup_closed=True
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": self.USER_AGENT}
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        read = _given(read_timeout, self._read_timeout)
+        connect = _given(connect_timeout, self._connect_timeout)
+        pool = _given(pool_timeout, self._pool_timeout)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            # aiohttp's `connect` covers waiting for a pooled connection and connecting.
+            connect=None if pool is None or connect is None else pool + connect,
+            sock_connect=connect,
+            sock_read=read,
+        )
+        body, headers = _body(request_data)
+        try:
+            async with self._session.request(
+                method, url, data=body, headers=headers, timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as exc:
+            raise TimedOut() from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
+
+
+def _body(request_data: RequestData | None) -> tuple[Any, dict[str, str] | None]:
+    """JSON when there is nothing to upload (one encoding of the whole request, which the
+    Bot API accepts), multipart/form-data with the files otherwise (each parameter a field
+    holding its JSON value, as PTB's httpx transport sends them)."""
+    if request_data is None:
+        return None, None
+    files = request_data.multipart_data if request_data.contains_files else None
+    if not files:
+        payload = json.dumps(request_data.parameters, ensure_ascii=False).encode()
+        return payload, {"Content-Type": JSON}
+    form = aiohttp.FormData()
+    for name, value in request_data.json_parameters.items():
+        form.add_field(name, value)
+    for name, (filename, content, mime_type) in files.items():
+        form.add_field(name, content, filename=filename, content_type=mime_type)
+    return form, None
+
+
+def _given(value: Any, default: float | None) -> float | None:
+    """PTB passes a DefaultValue for "not given"; None means no timeout."""
+    return default if isinstance(value, DefaultValue) else value
