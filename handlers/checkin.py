@@ -668,35 +668,38 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
 # ---------------------------------------------------------------------------- officers
 
 
-def _names(people_: list[Person], limit: int = 30) -> str:
-    names = [p.real_name or p.display_name or "-" for p in people_]
-    shown = ", ".join(names[:limit])
-    return shown + (" …" if len(names) > limit else "")
+def _names(group: reports.Group, limit: int = reports.NAMES_SHOWN) -> str:
+    names = [p.real_name or p.display_name or "-" for p in group.people[:limit]]
+    return ", ".join(names) + (" …" if group.count > limit else "")
 
 
 @guarded(Action.VIEW_AREA)
 async def today_command(update: Update, context: Context, person: Person) -> None:
-    from services.postings import load_postings
-
     lang = person.language
     areas = await deps(context).db.run(reports.today, person, config(context))
+    await reply(update, today_text(lang, areas, _today(context)))
+
+
+def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
+    """/today: one block per prefecture, the groups' names (at most 30 each)."""
+    from services.postings import load_postings
+
     if not areas:
-        await reply(update, t(lang, "health.today.empty"))
-        return
+        return t(lang, "health.today.empty")
     postings = load_postings()
-    blocks = [t(lang, "health.today.title", date=_today(context).isoformat())]
+    blocks = [t(lang, "health.today.title", date=day.isoformat())]
     for area in areas:
         lines = [
             t(
                 lang,
                 "health.today.area",
                 area=postings.name(area.prefecture, lang, short=True),
-                checked=len(area.checked_in),
+                checked=area.checked_in,
                 total=area.total,
-                amber=len(area.amber),
-                red=len(area.red),
-                missing=len(area.missing),
-                paused=len(area.paused),
+                amber=area.amber.count,
+                red=area.red.count,
+                missing=area.missing.count,
+                paused=area.paused,
             )
         ]
         for key, group in (
@@ -705,10 +708,10 @@ async def today_command(update: Update, context: Context, person: Person) -> Non
             ("health.today.missing", area.missing),
             ("health.today.suspicious", area.suspicious),
         ):
-            if group:
+            if group.count:
                 lines.append(t(lang, key, names=_names(group)))
         blocks.append("\n".join(lines))
-    await reply(update, "\n\n".join(blocks) + "\n\n" + t(lang, "health.disclaimer"))
+    return "\n\n".join(blocks) + "\n\n" + t(lang, "health.disclaimer")
 
 
 @guarded(Action.VIEW_AREA)
@@ -857,6 +860,7 @@ def _form_timeout(get_settings: Callable[[], Any]) -> int:
 
 PASS_JOB = "health:pass"
 RETENTION_JOB = "health:retention"
+RETENTION_RETRY = timedelta(minutes=5)
 PASS_INTERVAL_SECONDS = 60
 
 
@@ -864,6 +868,7 @@ def _app_config(application: Application) -> HealthConfig:
     data = application.bot_data
     if "health_config" not in data:
         data["health_config"] = HealthConfig.from_settings(data["deps"].settings)
+        checkins.configure(data["health_config"])  # for the worker drawing officers' charts
     return data["health_config"]
 
 
@@ -876,11 +881,18 @@ async def pass_job(application: Application) -> None:
 
 
 async def retention_job(application: Application) -> None:
-    deleted = await application.bot_data["deps"].db.run(
+    """Delete readings past the retention period; the pass audits a summary of each run."""
+    expired = await application.bot_data["deps"].db.run(
         reminders.retention_pass, _app_config(application)
     )
-    if deleted:
-        log.info("deleted %d check-ins past the retention period", deleted)
+    log.info(
+        "retention pass: %d check-in(s) and %d missed day(s) of %d person(s) deleted "
+        "(assignments ended before %s)",
+        expired.checkins,
+        expired.missed_days,
+        expired.people,
+        expired.cutoff.isoformat(),
+    )
 
 
 @jobs.on_startup
@@ -899,14 +911,25 @@ async def schedule_jobs(application: Application) -> None:
         misfire_grace_time=PASS_INTERVAL_SECONDS,  # a late pass is useless: the next one comes
         coalesce=True,
     )
+    # APScheduler keeps jobs in memory: a 03:30 that passed while the bot was stopped is
+    # not seen as a misfire at the next start, so the start-up asks the audit log (each
+    # pass records a summary) and runs a missed pass at once, then daily again.
+    config = _app_config(application)
+    try:
+        missed = await application.bot_data["deps"].db.run(reminders.retention_missed, config)
+        catch_up = {"next_run_time": clock.now()} if missed else {}
+    except Exception:  # the database is not reachable yet: a pass when it may be (idempotent)
+        log.warning("could not tell whether a retention pass was missed; one runs in 5 minutes")
+        catch_up = {"next_run_time": clock.now() + RETENTION_RETRY}
     jobs.add_job(
         application,
         RETENTION_JOB,
         retention_job,
         "cron",
-        hour=3,
-        minute=30,
+        hour=reminders.RETENTION_TIME.hour,
+        minute=reminders.RETENTION_TIME.minute,
         timezone=zone,
-        misfire_grace_time=6 * 3600,  # still run it if the bot was down at 03:30
-        coalesce=True,
+        misfire_grace_time=6 * 3600,  # a run delayed while the bot is busy still happens
+        coalesce=True,  # several missed runs are one pass: it deletes all that is due
+        **catch_up,
     )

@@ -965,26 +965,40 @@ async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> 
 
 
 async def _area_rows(
-    context: Context, person: Person
+    context: Context, person: Person, which: str
 ) -> tuple[list[care.AreaRow], frozenset[str] | None]:
+    """The rows of /overdue (`which` "o") or /upcoming ("u") in the person's area."""
     assert person.id is not None
     db = deps(context).db
     duty = await db.run(people.duty_areas, person.id)
     visible = visible_prefectures(person, duty)
-    rows = await db.run(care.area_rows, care_config(context), visible)
+    # overdue rows are all due before today: no need to compute the next two weeks
+    horizon = 0 if which == "o" else care.UPCOMING_DAYS
+    rows = await db.run(care.area_rows, care_config(context), visible, horizon_days=horizon)
     return rows, visible
 
 
-def area_text(lang: str, rows: list[care.AreaRow], which: str, today: date) -> tuple[str, int]:
-    """The report, at most AREA_LINES lines; returns the text and how many were left out."""
+def area_text(
+    lang: str,
+    rows: list[care.AreaRow],
+    which: str,
+    today: date,
+    *,
+    counts: dict[str, int] | None = None,
+    total: int | None = None,
+) -> tuple[str, int]:
+    """The report, at most AREA_LINES lines; returns the text and how many were left out.
+    `rows` may be only the first ones, with `counts` (rows per prefecture) and `total`
+    (care.area_summary); by default they are counted from `rows`."""
     postings = load_postings()
     if which == "o":
         lines = [t(lang, "care.overdue.title", date=today.isoformat())]
     else:
         lines = [t(lang, "care.upcoming.title", days=care.UPCOMING_DAYS, date=today.isoformat())]
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.person.prefecture or ""] = counts.get(row.person.prefecture or "", 0) + 1
+    if counts is None:
+        counts = {}
+        for row in rows:
+            counts[row.person.prefecture or ""] = counts.get(row.person.prefecture or "", 0) + 1
     shown = 0
     current: str | None = None
     for row in rows:
@@ -1017,7 +1031,7 @@ def area_text(lang: str, rows: list[care.AreaRow], which: str, today: date) -> t
             line += t(lang, "care.area.booked_suffix")
         lines.append(line)
         shown += 1
-    left = len(rows) - shown
+    left = (len(rows) if total is None else total) - shown
     if left > 0:
         lines += ["", t(lang, "care.area.more", count=left)]
     return "\n".join(lines), left
@@ -1025,17 +1039,23 @@ def area_text(lang: str, rows: list[care.AreaRow], which: str, today: date) -> t
 
 async def _area_command(update: Update, context: Context, person: Person, which: str) -> None:
     lang = person.language
-    rows, visible = await _area_rows(context, person)
+    assert person.id is not None
+    db = deps(context).db
+    visible = visible_prefectures(person, await db.run(people.duty_areas, person.id))
     if visible is not None and not visible:
         await reply(update, t(lang, "care.area.no_area"))
         return
+    # the chat shows AREA_LINES rows and counts: only those rows are built (the CSV has all)
+    summary = await db.run(
+        care.area_summary, care_config(context), visible, overdue=which == "o", limit=AREA_LINES
+    )
     today = people.local_today(deps(context).settings.zone)
-    rows = [r for r in rows if r.overdue] if which == "o" else [r for r in rows if not r.overdue]
+    rows = summary.rows
     if not rows:
         key = "care.area.none_overdue" if which == "o" else "care.area.none_upcoming"
         await reply(update, t(lang, key, days=care.UPCOMING_DAYS))
         return
-    text, _ = area_text(lang, rows, which, today)
+    text, _ = area_text(lang, rows, which, today, counts=summary.counts, total=summary.total)
     markup_rows = [[(t(lang, "care.btn.csv"), f"cs:csv:{which}")]]
     if check(person, Action.MANAGE_SCHEDULES) is None:
         seen: dict[int, str] = {}
@@ -1070,7 +1090,7 @@ async def on_csv(update: Update, context: Context, person: Person) -> None:
         return
     await answer(update.callback_query)
     lang = person.language
-    rows, visible = await _area_rows(context, person)
+    rows, visible = await _area_rows(context, person, which)
     rows = [r for r in rows if r.overdue] if which == "o" else [r for r in rows if not r.overdue]
     data = care.rows_to_csv(rows, lang)
     await deps(context).db.run(_audit_export, person, which, len(rows), visible)

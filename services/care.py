@@ -41,7 +41,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam
+from sqlalchemy import Integer, and_, bindparam, literal, not_, or_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
@@ -66,7 +66,13 @@ from models import (
     Status,
 )
 from services import audit, clock, outbox
-from services.care_policy import Band, BandPolicy, band_for_altitude, effective_policy
+from services.care_policy import (
+    BAND_FLOOR,
+    Band,
+    BandPolicy,
+    band_for_altitude,
+    effective_policy,
+)
 from services.i18n import t
 from services.postings import load_postings
 
@@ -242,29 +248,11 @@ def compute(
     if policy is None or schedule_state(person, today) != "ok":
         return None
     assert person.start is not None
-    last_done = item.last_done if item else None
-    oldest = person.start - timedelta(days=PRE_ARRIVAL_EXAM_DAYS if kind == CareKind.EXAM else 0)
-    if last_done is not None and last_done < oldest:
-        last_done = None  # done for an earlier posting: a new posting starts a new cycle
     override = item.override_due if item else None
-    base: date | None
-    if override is not None:
-        base = override
-    elif kind == CareKind.REST:
-        every = policy.rest_every_days
-        base = None if every is None else (last_done or person.start) + timedelta(days=every)
-    else:
-        if last_done is not None:
-            every = policy.exam_every_days
-            base = None if every is None else last_done + timedelta(days=every)
-        else:
-            first = policy.exam_first_days
-            if first is None:
-                first = policy.exam_every_days
-            base = None if first is None else person.start + timedelta(days=first)
+    base, last_done = base_due(
+        kind, policy, person.start, person.end, item.last_done if item else None, override
+    )
     if base is None:
-        return None
-    if override is None and person.end is not None and base > person.end:
         return None
     booked = item.booked_for if item else None
     return Due(
@@ -277,6 +265,40 @@ def compute(
         last_done=last_done,
         set_by_admin=override is not None,
     )
+
+
+def base_due(
+    kind: CareKind,
+    policy: BandPolicy,
+    start: date,
+    end: date | None,
+    last_done: date | None,
+    override: date | None,
+) -> tuple[date | None, date | None]:
+    """`compute` without the objects: the due day before any booking (None: nothing is
+    due) and the last done that counts for this posting. Reports call it for thousands of
+    items."""
+    oldest = start - timedelta(days=PRE_ARRIVAL_EXAM_DAYS if kind == CareKind.EXAM else 0)
+    if last_done is not None and last_done < oldest:
+        last_done = None  # done for an earlier posting: a new posting starts a new cycle
+    base: date | None
+    if override is not None:
+        return override, last_done
+    if kind == CareKind.REST:
+        every = policy.rest_every_days
+        base = None if every is None else (last_done or start) + timedelta(days=every)
+    else:
+        if last_done is not None:
+            every = policy.exam_every_days
+            base = None if every is None else last_done + timedelta(days=every)
+        else:
+            first = policy.exam_first_days
+            if first is None:
+                first = policy.exam_every_days
+            base = None if first is None else start + timedelta(days=first)
+    if base is not None and end is not None and base > end:
+        return None, last_done
+    return base, last_done
 
 
 def latest_slot_day(due: date, snoozed: date | None, last_day: date) -> date | None:
@@ -1071,6 +1093,16 @@ def last_rest_return(session: Session, person_id: int) -> date | None:
     ).one()
 
 
+def last_rest_returns(session: Session) -> dict[int, date]:
+    """`last_rest_return` of everyone who has one, in one query (the health pass)."""
+    rows = session.exec(
+        select(CareRecord.person_id, func.max(CareRecord.on_date))
+        .where(CareRecord.kind == CareKind.REST, CareRecord.record == CareRecordKind.DONE)
+        .group_by(col(CareRecord.person_id))
+    )
+    return {person_id: day for person_id, day in rows if day is not None}
+
+
 def records_of(session: Session, person_id: int, limit: int = 10) -> list[CareRecord]:
     query = (
         select(CareRecord)
@@ -1140,27 +1172,339 @@ def area_rows(
     horizon_days: int = UPCOMING_DAYS,
 ) -> list[AreaRow]:
     """Items overdue or due within `horizon_days`, in the visible prefectures (None: all),
-    ordered by prefecture, then due day."""
-    policy = effective_policy(session, config.policy_override)
-    query = _facts_query()
-    if prefectures is not None:
-        if not prefectures:
-            return []
-        query = query.where(col(Person.prefecture).in_(sorted(prefectures)))
-    people_rows = [_facts(row) for row in session.exec(query)]
-    items = _items_by_person(session, [p.id for p in people_rows]) if people_rows else {}
-    profiles = _profiles(session)
-    now = clock.now()
+    ordered by prefecture, then due day.
+
+    The database leaves out the items that cannot be due by then (`_candidates`), so that
+    an area of tens of thousands of people computes only its few overdue and upcoming
+    items; `compute` decides for the rest, as everywhere else."""
+    candidates = _candidates(session, config, prefectures, horizon_days, _ROW_COLUMNS)
     rows: list[AreaRow] = []
-    for person in people_rows:
-        today = timing_for(profiles.get(person.id), config).today(now)
-        _, band_policy = _policy_for(policy, person)
-        for kind in CareKind:
-            due = compute(person, kind, band_policy, items.get(person.id, {}).get(kind), today)
-            if due is not None and due.due <= today + timedelta(days=horizon_days):
-                rows.append(AreaRow(person, due, today))
-    rows.sort(key=lambda r: (r.person.prefecture or "", r.due.due, r.person.name, r.due.kind))
+    for values, kind, item_values, today in candidates.items():
+        item = _item_row(item_values)
+        facts = _facts(values)
+        due = compute(facts, kind, candidates.policy_of(values[7]), item, today)
+        if due is not None and due.due <= today + timedelta(days=horizon_days):
+            rows.append(AreaRow(facts, due, today))
+    rows.sort(key=_row_order)
     return rows
+
+
+@dataclass(frozen=True)
+class AreaSummary:
+    """What /overdue and /upcoming show: the first rows, and how many there are."""
+
+    rows: list[AreaRow]  # the first `limit` rows, in area_rows' order
+    counts: dict[str, int]  # rows per prefecture ("" without one)
+    total: int
+
+
+_DUE_COLUMNS = ("last_done", "override_due", "booked_for")
+
+
+def area_summary(
+    session: Session,
+    config: CareConfig,
+    prefectures: frozenset[str] | None,
+    *,
+    overdue: bool,
+    limit: int,
+) -> AreaSummary:
+    """The rows of `area_rows` that are overdue (`overdue`) or upcoming (due within
+    UPCOMING_DAYS, not overdue), counted per prefecture; only the first `limit` are built.
+    Every due day is decided as `compute` decides it (`base_due`), on narrow tuples: an
+    admin's /overdue over 100,000 people counts about 18,000 overdue items and renders 40
+    lines."""
+    horizon_days = 0 if overdue else UPCOMING_DAYS
+    candidates = _candidates(session, config, prefectures, horizon_days, _DUE_COLUMNS)
+    kept: list[tuple[tuple[Any, ...], tuple[Any, ...], CareKind, date]] = []
+    counts: dict[str, int] = {}
+    ahead = timedelta(days=horizon_days)
+    for values, kind, item_values, today in candidates.items():
+        # values: id, telegram_id, language, real_name, display_name, prefecture, county,
+        # altitude, start, end (the facts query); item_values: _DUE_COLUMNS or None
+        prefecture, county, altitude, start, end = values[5:10]
+        if end is not None and today > end:
+            continue
+        if is_low_altitude_posting(prefecture, county):
+            continue
+        policy = candidates.policy_of(altitude)
+        if policy is None:
+            continue
+        last_done, override, booked = item_values or (None, None, None)
+        base, _ = base_due(kind, policy, start, end, last_done, override)
+        if base is None:
+            continue
+        due = booked or base
+        if due > today + ahead or (due < today) != overdue:
+            continue
+        name = values[3] or values[4] or str(values[1])
+        kept.append(((prefecture or "", due, name, kind.value, values[0]), values, kind, today))
+        counts[prefecture or ""] = counts.get(prefecture or "", 0) + 1
+    kept.sort(key=lambda entry: entry[0])
+    shown = kept[:limit]
+    items = _item_rows(session, {values[0] for _, values, _, _ in shown}) if shown else {}
+    rows = []
+    for _, values, kind, today in shown:
+        facts = _facts(values)
+        due = compute(
+            facts,
+            kind,
+            candidates.policy_of(values[7]),
+            items.get(values[0], {}).get(kind),
+            today,
+        )
+        assert due is not None
+        rows.append(AreaRow(facts, due, today))
+    return AreaSummary(rows, counts, len(kept))
+
+
+def _row_order(row: AreaRow) -> tuple[Any, ...]:
+    return (row.person.prefecture or "", row.due.due, row.person.name, row.due.kind, row.person.id)
+
+
+def _item_row(values: tuple[Any, ...] | None) -> ItemRow | None:
+    if values is None:
+        return None
+    row = ItemRow(*values)
+    row.kind = _KINDS[row.kind]
+    return row
+
+
+_KINDS = {kind.value: kind for kind in CareKind}
+_FACT_COLUMNS = (
+    "id",
+    "telegram_id",
+    "language",
+    "real_name",
+    "display_name",
+    "prefecture",
+    "county",
+    "posting_altitude_m",
+    "assignment_start",
+    "assignment_end",
+)
+
+
+@dataclass
+class _Candidates:
+    """The rows of `_candidates`: each person's facts, then per kind whether the item may
+    be due and its columns (all None: no care_item row)."""
+
+    rows: list[Any]
+    width: int  # item columns per kind
+    policy: dict[Band, BandPolicy]
+    todays: dict[int, date]  # people whose own time zone gives another day
+    default_today: date
+    policies: dict[int | None, BandPolicy | None] = field(default_factory=dict)
+
+    def items(self) -> Iterable[tuple[tuple[Any, ...], CareKind, tuple[Any, ...] | None, date]]:
+        facts = len(_FACT_COLUMNS)
+        per_kind = 1 + self.width
+        for row in self.rows:
+            values = tuple(row[:facts])
+            today = self.todays.get(values[0], self.default_today)
+            for index, kind in enumerate(CareKind):
+                at = facts + index * per_kind
+                if not row[at]:
+                    continue  # the database showed it cannot be due
+                item = tuple(row[at + 1 : at + per_kind])
+                present = any(value is not None for value in item)
+                yield values, kind, (item if present else None), today
+
+    def policy_of(self, altitude: int | None) -> BandPolicy | None:
+        if altitude not in self.policies:
+            band = band_for_altitude(altitude)
+            self.policies[altitude] = self.policy.get(band) if band else None
+        return self.policies[altitude]
+
+
+def _candidates(
+    session: Session,
+    config: CareConfig,
+    prefectures: frozenset[str] | None,
+    horizon_days: int,
+    item_columns: Sequence[str],
+) -> _Candidates:
+    """The people of the visible prefectures (None: all) with an item that may be due by
+    `horizon_days` after their today, with `item_columns` of both their care_item rows,
+    read in one query as tuples. Left out by the database, when certain: low-altitude
+    postings, assignments ended before anyone's today, items done during this posting or
+    never done whose next due day by the band's interval is later (`_not_due_by`,
+    `_first_not_due_by`)."""
+    policy = effective_policy(session, config.policy_override)
+    now = clock.now()
+    default_today = now.astimezone(config.zone).date()
+    if prefectures is not None and not prefectures:
+        return _Candidates([], len(item_columns), policy, {}, default_today)
+    # no one's today is later than it is at UTC+14, nor earlier than at UTC-12
+    latest_today = (now + timedelta(hours=14)).astimezone(UTC).date()
+    earliest_today = (now - timedelta(hours=12)).astimezone(UTC).date()
+    horizon = latest_today + timedelta(days=horizon_days)
+    person = Person.__table__  # type: ignore[attr-defined]
+    items = {kind: _ITEM.alias(f"{kind.value}_item") for kind in CareKind}
+    joined = person
+    for kind, item in items.items():
+        joined = joined.outerjoin(
+            item, and_(item.c.person_id == person.c.id, item.c.kind == kind.value)
+        )
+    dialect = session.get_bind().dialect.name
+    may_be_due = {
+        kind: not_(
+            or_(
+                _not_due_by(kind, policy, horizon, item, dialect),
+                _first_not_due_by(kind, policy, horizon, item, dialect),
+                and_(item.c.booked_for.is_not(None), item.c.booked_for > horizon),
+            )
+        )
+        for kind, item in items.items()
+    }
+    selected: list[Any] = [person.c[name] for name in _FACT_COLUMNS]
+    for kind, item in items.items():
+        selected.append(may_be_due[kind].label(f"{kind.value}_may_be_due"))
+        selected += [item.c[name] for name in item_columns]
+    query = (
+        sa_select(*selected)
+        .select_from(joined)
+        .where(
+            person.c.status == Status.ACTIVE.value,
+            person.c.role != Role.CONTACT.value,
+            person.c.assignment_start.is_not(None),
+            person.c.posting_altitude_m.is_not(None),
+            not_(_low_altitude_posting()),
+            or_(person.c.assignment_end.is_(None), person.c.assignment_end >= earliest_today),
+            or_(*may_be_due.values()),
+        )
+    )
+    if prefectures is not None:
+        query = query.where(person.c.prefecture.in_(sorted(prefectures)))
+    rows = session.execute(query).all()
+    zones = session.execute(
+        sa_select(CareProfile.person_id, CareProfile.timezone).where(  # type: ignore[call-overload]
+            col(CareProfile.timezone).is_not(None)
+        )
+    ).all()
+    todays = {}
+    for person_id, zone in zones:
+        today = now.astimezone(_zone(zone, config.zone)).date()
+        if today != default_today:
+            todays[person_id] = today
+    return _Candidates(rows, len(item_columns), policy, todays, default_today)
+
+
+def _low_altitude_posting() -> Any:
+    """`is_low_altitude_posting` as a condition on the person table (never NULL)."""
+    postings = load_postings()
+    counties = [c for p in postings.prefectures() for c in postings.counties(p.code)]
+    low_counties = sorted(c.code for c in counties if c.low_altitude)
+    low_prefectures = sorted(p.code for p in postings.prefectures() if p.low_altitude)
+    county, prefecture = col(Person.county), col(Person.prefecture)
+    by_prefecture = or_(county.is_(None), county == "")
+    if counties:
+        by_prefecture = or_(by_prefecture, county.not_in(sorted(c.code for c in counties)))
+    return or_(
+        and_(county.is_not(None), county.in_(low_counties or [""])),
+        and_(by_prefecture, prefecture.is_not(None), prefecture.in_(low_prefectures or [""])),
+    )
+
+
+def _band_ranges() -> list[tuple[Band, list[Any]]]:
+    """Each band and its altitude conditions (on the person table)."""
+    bands = sorted(BAND_FLOOR.items(), key=lambda pair: pair[1])
+    altitude = col(Person.posting_altitude_m)
+    ranges = []
+    for index, (band, floor) in enumerate(bands):
+        within = [altitude >= floor] if index else []
+        if index + 1 < len(bands):
+            within.append(altitude < bands[index + 1][1])
+        ranges.append((band, within))
+    return ranges
+
+
+def _shift_days(dialect: str | None, day: Any, days: int) -> Any:
+    """A DATE column plus `days`, computed by the database."""
+    if dialect == "sqlite":  # dates are ISO text there
+        return func.date(day, f"{days:+d} days")
+    return day + literal(days, Integer)
+
+
+def _valid_done(kind: CareKind, item: Any, dialect: str | None) -> Any:
+    """The item's last done counts for this posting (`compute`'s `oldest`); without the
+    dialect, only a done since the assignment start is known to count."""
+    start = col(Person.assignment_start)
+    if kind == CareKind.EXAM and dialect is not None:
+        return item.c.last_done >= _shift_days(dialect, start, -PRE_ARRIVAL_EXAM_DAYS)
+    return item.c.last_done >= start
+
+
+def _not_due_by(
+    kind: CareKind,
+    policy: dict[Band, BandPolicy],
+    horizon: date,
+    item: Any = None,
+    dialect: str | None = None,
+) -> Any:
+    """A condition on a care_item row (`item`, default the table) joined with its person:
+    the item cannot be due on or before `horizon`. Only the plain case is decided here
+    (done during this posting, not booked, no date set by an admin): the next due day is
+    then the last one plus the band's interval (or none, when the band has no such
+    schedule). Anything else is left to `compute`."""
+    item = _ITEM if item is None else item
+    by_band = []
+    for band, within in _band_ranges():
+        band_policy = policy.get(band)
+        every = None
+        if band_policy is not None:
+            every = (
+                band_policy.rest_every_days
+                if kind == CareKind.REST
+                else (band_policy.exam_every_days)
+            )
+        if every is None:
+            by_band.append(and_(*within))  # nothing is due after a done, in this band
+        else:
+            by_band.append(and_(*within, item.c.last_done > horizon - timedelta(days=every)))
+    return and_(
+        item.c.booked_for.is_(None),
+        item.c.override_due.is_(None),
+        item.c.last_done.is_not(None),
+        _valid_done(kind, item, dialect),
+        or_(*by_band),
+    )
+
+
+def _first_not_due_by(
+    kind: CareKind, policy: dict[Band, BandPolicy], horizon: date, item: Any, dialect: str
+) -> Any:
+    """Like `_not_due_by`, for an item without a done (no row, never done, or for a rest
+    done before this posting): its first due day is the assignment start plus the band's
+    interval (the first exam's), or none. Never NULL, also when the outer join found no
+    row."""
+    start = col(Person.assignment_start)
+    by_band = []
+    for band, within in _band_ranges():
+        band_policy = policy.get(band)
+        days = None
+        if band_policy is not None:
+            if kind == CareKind.REST:
+                days = band_policy.rest_every_days
+            else:
+                days = band_policy.exam_first_days
+                if days is None:
+                    days = band_policy.exam_every_days
+        if days is None:
+            by_band.append(and_(*within))
+        else:
+            by_band.append(and_(*within, start > horizon - timedelta(days=days)))
+    never_done = [
+        item.c.last_done.is_(None),
+        and_(item.c.last_done.is_not(None), not_(_valid_done(kind, item, dialect))),
+    ]
+    return and_(
+        item.c.booked_for.is_(None),
+        item.c.override_due.is_(None),
+        or_(*never_done),
+        or_(*by_band),
+    )
 
 
 CSV_COLUMNS = (

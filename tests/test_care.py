@@ -444,3 +444,41 @@ def test_creating_the_same_item_twice_at_once_does_not_fail(db, clock):
         db.call(care._create_items, [(person.id, care.CareKind.REST)])
     with db.session() as s:
         assert len(s.exec(select(CareItem)).all()) == 1
+
+
+def test_overdue_and_upcoming_summaries_count_what_the_full_list_has(db, clock):
+    """/overdue and /upcoming show 40 lines and counts built from area_summary: the same
+    items, days and order as the full list (the CSV), whatever the item's situation."""
+    factories.person(db, 1001, real_name="Plain")  # exam overdue from 2026-03-15
+    factories.person(db, 1002, real_name="Aba", prefecture="aba", county="aba.barkam")
+    factories.person(db, 1003, real_name="Ended", assignment_end="2026-04-01")
+    factories.person(db, 1004, real_name="Early", assignment_start="2026-01-05")
+    booked = factories.person(db, 1005, real_name="Booked")
+    admin_set = factories.person(db, 1006, real_name="Set")
+    abroad = factories.person(db, 1007, real_name="Abroad")
+    before = factories.person(db, 1008, real_name="Before", assignment_start="2026-05-01")
+    run(db, at(date(2026, 3, 20)))
+    clock.move_to(at(date(2026, 3, 20), 10))
+    items = {p.id: db.call(care.schedule_for, p.id, CFG).items for p in (booked, before)}
+    exam = care.CareKind.EXAM
+    db.call(care.record_booked, booked.id, items[booked.id][exam].item_id, date(2026, 3, 25), CFG)
+    # an exam a month before arrival counts as the arrival exam
+    db.call(care.record_done, before.id, items[before.id][exam].item_id, date(2026, 3, 2), CFG)
+    db.call(care.set_due, factories.admin(db), admin_set.id, exam, date(2026, 3, 18), CFG)
+    db.call(care.set_reminder_time, abroad.id, None, "Pacific/Kiritimati")
+    for moment in (at(date(2026, 3, 20), 10), at(date(2026, 3, 31), 23, 30), at(date(2026, 6, 25))):
+        clock.move_to(moment)
+        for visible in (None, frozenset({"ganzi"}), frozenset()):
+            rows = db.call(care.area_rows, CFG, visible)
+            for overdue in (True, False):
+                wanted = [r for r in rows if r.overdue == overdue]
+                for limit in (40, 2):
+                    summary = db.call(care.area_summary, CFG, visible, overdue=overdue, limit=limit)
+                    assert summary.rows == wanted[:limit]
+                    assert summary.total == len(wanted)
+                    assert sum(summary.counts.values()) == len(wanted)
+    clock.move_to(at(date(2026, 3, 20), 10))
+    overdue = db.call(care.area_summary, CFG, None, overdue=True, limit=40)
+    names = {r.person.name for r in overdue.rows}
+    assert {"Plain", "Ended", "Set", "Abroad"} <= names and "Booked" not in names
+    assert "Early" in names  # its first exam, 14 days after arrival, is long past

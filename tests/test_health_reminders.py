@@ -16,6 +16,7 @@ from models import MissedCheckin, OutboxMessage, Priority, Role
 from services import people
 from services.health import checkins, reminders
 from services.health.assessment import Readings
+from services.i18n import t
 from tests.botfixtures import ADMIN_ID
 from tests.test_checkin_helpers import CONFIG, make_person
 
@@ -159,6 +160,7 @@ def test_close_monitoring_restarts_after_a_return_from_rest(db, monkeypatch):
     with time_machine.travel(local(MONDAY - timedelta(days=1), 12), tick=False):
         person = make_person(db, 1001, start=date(2026, 3, 1))
     monkeypatch.setattr(care, "last_rest_return", lambda session, person_id: DAYS[2])
+    monkeypatch.setattr(care, "last_rest_returns", lambda session: {person.id: DAYS[2]})
     with time_machine.travel(local(DAYS[1], 19, 0), tick=False):
         assert db.call(reminders.run_pass, CONFIG).second == 0
     for day in DAYS[2:7]:
@@ -166,3 +168,27 @@ def test_close_monitoring_restarts_after_a_return_from_rest(db, monkeypatch):
             assert db.call(reminders.run_pass, CONFIG).second == 1, day
     assert reminders.close_monitoring(person, DAYS[2], DAYS[6], CONFIG)
     assert not reminders.close_monitoring(person, DAYS[2], DAYS[6] + timedelta(days=1), CONFIG)
+
+
+def test_a_cut_off_notice_names_fifty_people_and_counts_the_rest(db):
+    """A big area's cut-off: the officer gets one notice, not hundreds of Telegram
+    messages, naming the first 50 and pointing to /today for the others."""
+    with time_machine.travel(local(MONDAY - timedelta(days=1), 12), tick=False):
+        cadres = [make_person(db, 3000 + i, f"Cadre{i:02d}") for i in range(60)]
+        duty = make_person(db, 5001, "Officer", role=Role.DUTY_OFFICER, prefecture="zhejiang")
+        db.call(people.toggle_duty_area, db.call(people.find, ADMIN_ID), duty.id, "ganzi")
+    with time_machine.travel(local(MONDAY, 18, 0), tick=False):
+        result = db.call(reminders.run_pass, CONFIG)
+    assert len(result.missed) == 60
+    with db.session() as s:
+        notices = [
+            r
+            for r in s.exec(select(OutboxMessage))
+            if r.chat_id == duty.telegram_id and r.idempotency_key.startswith("health:missed:")
+        ]
+    assert len(notices) == 1
+    text = notices[0].payload["text"]
+    assert "60" in text
+    named = [c for c in cadres if f"{c.real_name} " in text or f"{c.real_name}<" in text]
+    assert [c.real_name for c in named] == [f"Cadre{i:02d}" for i in range(50)]
+    assert t("en", "health.officer.missed_more", count=10) in text

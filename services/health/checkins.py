@@ -8,13 +8,14 @@ officers) are written in one transaction: the caller's session.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Select, and_, case, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
 
 from models import (
@@ -32,11 +33,14 @@ from services import alerts, audit, care, clock, outbox, people, roster
 from services.health.assessment import Assessment, Past, Readings, assess, worsened
 from services.health.config import HealthConfig
 from services.i18n import t
+from services.permissions import may_see
 from services.postings import load_postings
 
 log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 4  # enough for the 3-day baseline and the 24-hour comparisons
+CHART_DAYS = 30  # the chart attached to officers' notices, as /trend and the 📈 button
+CHART_RENDERER = "health.chart"  # drawn by the delivery worker when the message is sent
 NOTE_MAX = 200
 TIER_ICON = {Tier.GREEN: "🟢", Tier.AMBER: "🟠", Tier.RED: "🔴"}
 
@@ -45,6 +49,27 @@ class CheckinError(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
+
+
+_config: HealthConfig | None = None
+
+
+def configure(config: HealthConfig) -> None:
+    """The health settings for code that is not handed them: an alert's later rounds (their
+    chart caption's time zone) and the delivery worker drawing a chart. Set at start-up."""
+    global _config
+    _config = config
+
+
+def current_config() -> HealthConfig:
+    if _config is not None:
+        return _config
+    try:
+        from config import get_settings
+
+        return HealthConfig.from_settings(get_settings())
+    except Exception:  # settings unusable here: the documented defaults
+        return HealthConfig()
 
 
 # ---------------------------------------------------------------------------- places & time
@@ -97,6 +122,24 @@ def since(session: Session, person_id: int, start: datetime) -> list[CheckIn]:
     """Check-ins from `start` on, oldest first."""
     query = select(CheckIn).where(CheckIn.person_id == person_id, col(CheckIn.at) >= start)
     return list(session.exec(query.order_by(col(CheckIn.at), col(CheckIn.id))))
+
+
+def chart_points(
+    session: Session, person_id: int, start: datetime, end: datetime, *, limit: int | None = None
+) -> list[CheckIn]:
+    """Check-ins in [start, end] with something to plot (SpO2, heart rate or Lake Louise
+    score), oldest first. A red-flag check-in alone has none: no chart is drawn then."""
+    query = select(CheckIn).where(
+        CheckIn.person_id == person_id,
+        col(CheckIn.at) >= start,
+        col(CheckIn.at) <= end,
+        or_(
+            col(CheckIn.spo2).is_not(None),
+            col(CheckIn.heart_rate).is_not(None),
+            col(CheckIn.lls_total).is_not(None),
+        ),
+    )
+    return list(session.exec(query.order_by(col(CheckIn.at), col(CheckIn.id)).limit(limit)))
 
 
 def past(checkin: CheckIn) -> Past:
@@ -376,11 +419,12 @@ def _red(
         # Without the emergency path this message IS the alert; with it, the details and
         # the chart button follow the alert.
         direct = alert_id is None
+        key = f"health:red:{checkin.id}:{officer.id}"
         outbox.enqueue_to(
             session,
             officer,
             priority=Priority.EMERGENCY if direct else Priority.URGENT,
-            idempotency_key=f"health:red:{checkin.id}:{officer.id}",
+            idempotency_key=key,
             source=f"checkin:{checkin.id}",
             text=_officer_text(
                 lang,
@@ -391,6 +435,15 @@ def _red(
             ),
             reply_markup=chart_button(lang, person.id),
         )
+        if direct:  # with the emergency path, the chart follows the alert itself
+            attach_chart(
+                session,
+                person,
+                officer,
+                after=key,
+                source=f"checkin:{checkin.id}",
+                zone=config.zone,
+            )
         told += 1
     return alert_id, told
 
@@ -437,7 +490,7 @@ def notify_officers(
             continue
         lang = officer.language
         key = f"health:amber-{why}:{key_id}:{officer.id}"
-        told += enqueue_once(
+        new = enqueue_once(
             session,
             chat_id=officer.telegram_id,
             person_id=officer.id,
@@ -448,6 +501,16 @@ def notify_officers(
             text=_officer_text(lang, f"health.officer.amber_{why}", person, checkin, config),
             reply_markup=chart_button(lang, person.id) if person.id is not None else None,
         )
+        if new:
+            attach_chart(
+                session,
+                person,
+                officer,
+                after=key,
+                source=f"checkin:{checkin.id}",
+                zone=config.zone,
+            )
+        told += new
     return told
 
 
@@ -481,6 +544,122 @@ def enqueue_once(session: Session, **kwargs: Any) -> bool:
         return False
     outbox.enqueue(session, **kwargs)
     return True
+
+
+def attach_chart(
+    session: Session,
+    cadre: Person,
+    recipient: Person,
+    *,
+    after: str,
+    source: str | None,
+    zone: ZoneInfo,
+    key: str | None = None,
+) -> bool:
+    """Queue the cadre's 30-day chart for an officer, right after the notice `after` (a
+    reply to it, in the same chat; dropped if the notice never goes out). False when there
+    is nothing to draw (no readings in 30 days): the notice goes alone.
+
+    The chart is URGENT, whatever its notice: below an EMERGENCY alert, so that an upload
+    never goes before anyone's emergency text; not lower than an URGENT notice, so that it
+    is retried until sent and is not queued behind reminders and broadcasts. It waits
+    for its own notice (``after``). Only a reference is stored: the delivery worker draws
+    it (services.outbox.Attachment), with the readings up to now, in the recipient's
+    language, without holding a send slot while it draws."""
+    assert cadre.id is not None and recipient.id is not None
+    end = clock.now()
+    if not chart_points(session, cadre.id, end - timedelta(days=CHART_DAYS), end, limit=1):
+        return False
+    lang = recipient.language
+    queued = enqueue_once(
+        session,
+        chat_id=recipient.telegram_id,
+        person_id=recipient.id,
+        language=lang,
+        priority=Priority.URGENT,
+        idempotency_key=key or f"{after}:chart",
+        source=source,
+        kind="photo",
+        text=t(
+            lang,
+            "health.chart.attached",
+            name=cadre.real_name or cadre.display_name or "-",
+            days=CHART_DAYS,
+            when=format_local(end, zone),
+        ),
+        payload={
+            "render": CHART_RENDERER,
+            "args": {
+                "person_id": cadre.id,
+                "end": end.isoformat(),
+                "days": CHART_DAYS,
+                "lang": lang,
+            },
+            "after": after,
+        },
+    )
+    if queued:
+        audit.record(
+            session,
+            "checkin.chart_sent",
+            actor=None,
+            target_person_id=cadre.id,
+            recipient=recipient.id,
+        )
+    return queued
+
+
+def attach_alert_chart(
+    session: Session, alert_id: int, cadre_id: int, responder: Person, *, after: str
+) -> bool:
+    """For services.alerts: the alert of a RED check-in comes with the cadre's chart, once
+    per alert and responder, for responders whose area covers the cadre. From the third
+    round an alert reaches every duty officer: those of other areas get the alert with its
+    last check-in line, not 30 days of readings (the 📈 button would refuse them too)."""
+    cadre = session.get(Person, cadre_id)
+    if cadre is None or responder.id is None:
+        return False
+    areas = people.duty_areas(session, responder.id)
+    if not may_see(responder, areas, cadre.prefecture):
+        return False
+    return attach_chart(
+        session,
+        cadre,
+        responder,
+        after=after,
+        source=f"chart:alert:{alert_id}",
+        zone=current_config().zone,
+        key=f"alert:{alert_id}:chart:{responder.id}",
+    )
+
+
+def _chart_attachment(session: Session, args: dict[str, Any]) -> outbox.Attachment | None:
+    """The outbox renderer CHART_RENDERER (see `attach_chart`), called by the delivery
+    worker: the cadre's chart over `days` days up to `end` (the notice's time, so that a
+    retry or a restart draws the same picture), in `lang`. None when the readings are gone
+    (deleted after the retention period, or with the person): the message is not sent.
+    matplotlib is imported and the picture drawn in the worker's drawing thread."""
+    person = session.get(Person, int(args["person_id"]))
+    if person is None or person.id is None:
+        return None
+    end = datetime.fromisoformat(str(args["end"]))
+    start = end - timedelta(days=int(args.get("days", CHART_DAYS)))
+    points = chart_points(session, person.id, start, end)
+    if not points:
+        return None
+    config = current_config()
+    lang = str(args.get("lang") or person.language)
+
+    def draw() -> bytes:
+        from services.health import charts
+
+        bands = charts.bands_for(person, config.thresholds)
+        return charts.render(points, bands, lang, start=start, end=end, zone=config.zone)
+
+    return outbox.Attachment("trend.png", draw)
+
+
+outbox.register_renderer(CHART_RENDERER, _chart_attachment)
 
 
 def chart_button(lang: str, person_id: int) -> dict[str, Any]:
@@ -524,15 +703,22 @@ def _late_after_missed(
 # ---------------------------------------------------------------------------- areas
 
 
-def monitored_people(session: Session, prefectures: Iterable[str] | None = None) -> list[Person]:
-    """Active cadres and duty officers with a posting (None: every prefecture)."""
-    query = select(Person).where(
+def monitored_clause(prefectures: Iterable[str] | None = None) -> list[Any]:
+    """Who the daily check-in is for: active cadres and duty officers with a posting (in
+    `prefectures`; None: every prefecture). Conditions on the person table."""
+    conditions: list[Any] = [
         Person.status == Status.ACTIVE,
         col(Person.role).in_([Role.CADRE, Role.DUTY_OFFICER]),
         col(Person.prefecture).is_not(None),
-    )
+    ]
     if prefectures is not None:
-        query = query.where(col(Person.prefecture).in_(list(prefectures)))
+        conditions.append(col(Person.prefecture).in_(list(prefectures)))
+    return conditions
+
+
+def monitored_people(session: Session, prefectures: Iterable[str] | None = None) -> list[Person]:
+    """Active cadres and duty officers with a posting (None: every prefecture)."""
+    query = select(Person).where(*monitored_clause(prefectures))
     return list(session.exec(query.order_by(col(Person.id))))
 
 
@@ -554,28 +740,140 @@ def suspicious(
     """People whose self-reported vitals were identical on each of the last N days with a
     check-in (N = suspicious_identical_days), N consecutive days ending today or yesterday."""
     days = int(config.thresholds.suspicious_identical_days)
-    if not person_ids or days < 2:
+    ids = sorted(set(person_ids))
+    if not ids or days < 2:
         return set()
-    start = today - timedelta(days=days)
-    rows = session.exec(
-        select(CheckIn)
-        .where(col(CheckIn.person_id).in_(list(person_ids)), col(CheckIn.local_date) >= start)
-        .order_by(col(CheckIn.at), col(CheckIn.id))
-    )
-    per_day: dict[int, dict[date, CheckIn]] = defaultdict(dict)
-    for row in rows:
-        per_day[row.person_id][row.local_date] = row  # the last of each day
-    flagged = set()
-    for person_id, by_day in per_day.items():
-        for end in (today, today - timedelta(days=1)):
-            wanted = [end - timedelta(days=i) for i in range(days)]
-            if not all(day in by_day for day in wanted):
-                continue
-            vitals = {by_day[day].vitals() for day in wanted}
-            if len(vitals) == 1 and any(v is not None for v in next(iter(vitals))):
-                flagged.add(person_id)
-                break
+    flagged: set[int] = set()
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        query = suspicious_select(today, days, lambda person_id, ids=chunk: person_id.in_(ids))
+        flagged.update(session.execute(query).scalars())
     return flagged
+
+
+ID_CHUNK = 5000  # ids per IN list: PostgreSQL takes 65,535 parameters, SQLite 32,766
+
+
+def suspicious_among(
+    session: Session, today: date, config: HealthConfig, restrict: Callable[[Any], Any]
+) -> set[int]:
+    """`suspicious` for the people `restrict(person_id column)` selects (a whole area),
+    without ranking every check-in of the window: whoever is flagged has yesterday's
+    readings equal to today's (the window ending today) or to the day before's (the one
+    ending yesterday), which few people have; `suspicious` decides for those."""
+    if int(config.thresholds.suspicious_identical_days) < 2:
+        return set()
+    table = CheckIn.__table__  # type: ignore[attr-defined]
+    last = (
+        sa_select(
+            table.c.person_id,
+            table.c.local_date,
+            *(table.c[name] for name in VITALS),
+            func.row_number()
+            .over(
+                partition_by=(table.c.person_id, table.c.local_date),
+                order_by=(table.c.at.desc(), table.c.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(
+            table.c.local_date >= today - timedelta(days=2),
+            table.c.local_date <= today,
+            restrict(table.c.person_id),
+        )
+        .subquery()
+    )
+
+    def on(day: date, value: Any) -> Any:  # the value of the day's last check-in
+        return func.max(case((last.c.local_date == day, value)))
+
+    yesterday = today - timedelta(days=1)
+    matches = []
+    for other in (today, today - timedelta(days=2)):
+        same = [
+            or_(
+                and_(on(yesterday, last.c[name]).is_(None), on(other, last.c[name]).is_(None)),
+                on(yesterday, last.c[name]) == on(other, last.c[name]),
+            )
+            for name in VITALS
+        ]
+        matches.append(and_(on(other, 1).is_not(None), *same))
+    candidates = list(
+        session.execute(
+            sa_select(last.c.person_id)
+            .where(last.c.rank == 1)
+            .group_by(last.c.person_id)
+            .having(
+                on(yesterday, 1).is_not(None),
+                or_(*(on(yesterday, last.c[name]).is_not(None) for name in VITALS)),
+                or_(*matches),
+            )
+        ).scalars()
+    )
+    return suspicious(session, candidates, today, config)
+
+
+def suspicious_select(today: date, days: int, restrict: Callable[[Any], Any]) -> Select[tuple[int]]:
+    """The query behind `suspicious`, computed by the database in one pass: the last
+    check-in of each day (by time, then id) from `days` days before today, and the people
+    who, in the window of `days` days ending today or in the one ending yesterday, have
+    one on every day with all readings equal (a reading missing on every day counts as
+    equal) and not all missing. `restrict(person_id column)` limits the people (an IN
+    list, or a subquery for a whole area)."""
+    table = CheckIn.__table__  # type: ignore[attr-defined]
+    ranked = (
+        sa_select(
+            table.c.person_id,
+            table.c.local_date,
+            *(table.c[name] for name in VITALS),
+            func.row_number()
+            .over(
+                partition_by=(table.c.person_id, table.c.local_date),
+                order_by=(table.c.at.desc(), table.c.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(
+            table.c.local_date >= today - timedelta(days=days),
+            table.c.local_date <= today,
+            restrict(table.c.person_id),
+        )
+        .subquery()
+    )
+    readings = [ranked.c[name] for name in VITALS]
+    windows = []
+    for end in (today, today - timedelta(days=1)):
+        inside = and_(ranked.c.local_date > end - timedelta(days=days), ranked.c.local_date <= end)
+
+        def within(value: Any, inside: Any = inside) -> Any:
+            return case((inside, value))
+
+        equal = [
+            or_(
+                func.count(within(reading)) == 0,
+                and_(
+                    func.count(within(reading)) == days,
+                    func.min(within(reading)) == func.max(within(reading)),
+                ),
+            )
+            for reading in readings
+        ]
+        windows.append(
+            and_(
+                func.count(within(1)) == days,
+                *equal,
+                or_(*(func.count(within(reading)) == days for reading in readings)),
+            )
+        )
+    return (
+        sa_select(ranked.c.person_id)
+        .where(ranked.c.rank == 1)
+        .group_by(ranked.c.person_id)
+        .having(or_(*windows))
+    )
+
+
+VITALS = ("spo2", "heart_rate", "temperature_c", "systolic", "diastolic")  # CheckIn.vitals()
 
 
 def record_forged(session: Session, telegram_id: int | None, data: str) -> None:
@@ -646,25 +944,50 @@ def is_paused(pref: ReminderPreference | None, day: date) -> bool:
 # ---------------------------------------------------------------------------- retention
 
 
-def delete_expired(session: Session, today: date, retention_days: int) -> int:
-    """Delete the detailed readings of people whose assignment ended more than
-    `retention_days` ago (PIPL art. 19). Audited per person, without the readings."""
+@dataclass(frozen=True)
+class Expired:
+    """What one retention pass deleted: the readings of people whose assignment ended
+    before `cutoff`."""
+
+    cutoff: date
+    people: int
+    checkins: int
+    missed_days: int
+
+
+def delete_expired(session: Session, today: date, retention_days: int) -> Expired:
+    """Delete the detailed readings (check-ins and missed days) of people whose assignment
+    ended more than `retention_days` ago (PIPL art. 19). Audited per person, without the
+    readings."""
     cutoff = today - timedelta(days=retention_days)
-    people_ids = list(
-        session.exec(
-            select(CheckIn.person_id)
-            .join(Person, col(Person.id) == col(CheckIn.person_id))
-            .where(col(Person.assignment_end).is_not(None), col(Person.assignment_end) < cutoff)
-            .distinct()
+    ended = col(Person.assignment_end).is_not(None), col(Person.assignment_end) < cutoff
+    people_ids = sorted(
+        set(
+            session.exec(
+                select(CheckIn.person_id)
+                .join(Person, col(Person.id) == col(CheckIn.person_id))
+                .where(*ended)
+                .distinct()
+            )
+        )
+        | set(
+            session.exec(
+                select(MissedCheckin.person_id)
+                .join(Person, col(Person.id) == col(MissedCheckin.person_id))
+                .where(*ended)
+                .distinct()
+            )
         )
     )
-    total = 0
+    total = missed_total = 0
     for person_id in people_ids:
         count = session.exec(
             select(func.count()).select_from(CheckIn).where(CheckIn.person_id == person_id)
         ).one()
         session.exec(delete(CheckIn).where(col(CheckIn.person_id) == person_id))
-        session.exec(delete(MissedCheckin).where(col(MissedCheckin.person_id) == person_id))
+        missed = session.exec(
+            delete(MissedCheckin).where(col(MissedCheckin.person_id) == person_id)
+        )
         audit.record(
             session,
             "checkin.readings_deleted",
@@ -675,7 +998,8 @@ def delete_expired(session: Session, today: date, retention_days: int) -> int:
             retention_days=retention_days,
         )
         total += int(count)
-    return total
+        missed_total += max(missed.rowcount or 0, 0)
+    return Expired(cutoff, len(people_ids), total, missed_total)
 
 
 def export_own(session: Session, person_id: int) -> list[dict[str, Any]]:

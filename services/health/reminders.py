@@ -24,15 +24,26 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, func, select
 
-from models import CheckIn, MissedCheckin, OutboxMessage, Person, Priority, ReminderPreference
+from models import (
+    AuditEntry,
+    CheckIn,
+    MissedCheckin,
+    OutboxMessage,
+    Person,
+    Priority,
+    ReminderPreference,
+)
 from models.health import Tier
-from services import care, clock, outbox
+from services import audit, care, clock, outbox
 from services.health import checkins
 from services.health.config import HealthConfig, parse_hhmm
 from services.i18n import Html, t
+from services.postings import load_postings
 
 SECOND_NUDGE_HOURS = 2
 REMINDER_SOURCE = "health:reminder"
@@ -100,6 +111,29 @@ def is_monitored(
     return not checkins.is_paused(pref, day)
 
 
+def monitored_on(day: date, config: HealthConfig) -> Any:
+    """`is_monitored` without the pause, as a condition on the person table: a high-altitude
+    posting, registered before `day` (local), the assignment begun and not ended."""
+    postings = load_postings()
+    counties = [c for p in postings.prefectures() for c in postings.counties(p.code)]
+    high_counties = [c.code for c in counties if not c.low_altitude]
+    high_prefectures = [p.code for p in postings.prefectures() if not p.low_altitude]
+    county, prefecture = col(Person.county), col(Person.prefecture)
+    return and_(
+        or_(
+            county.in_(high_counties),
+            and_(
+                or_(county.is_(None), county.not_in([c.code for c in counties])),
+                prefecture.in_(high_prefectures),
+            ),
+        ),
+        # first_day: the day after registration (local), and not before the assignment
+        col(Person.created_at) < checkins.local_midnight(day, config.zone),
+        or_(col(Person.assignment_start).is_(None), col(Person.assignment_start) <= day),
+        or_(col(Person.assignment_end).is_(None), col(Person.assignment_end) >= day),
+    )
+
+
 def close_monitoring(
     person: Person, rest_return: date | None, day: date, config: HealthConfig
 ) -> bool:
@@ -135,30 +169,53 @@ def _button(lang: str) -> dict[str, object]:
     return outbox.inline_keyboard([[(t(lang, "health.remind.button"), "ci:start")]])
 
 
-def _to_person(
-    session: Session,
-    person: Person,
-    key: str,
-    text_key: str,
-    priority: Priority,
-    queued: set[str],
-    **values: object,
-) -> bool:
-    """Queue a reminder unless its key was queued before; True when it is new."""
-    if key in queued:
-        return False
-    queued.add(key)
-    return checkins.enqueue_once(
-        session,
-        chat_id=person.telegram_id,
-        person_id=person.id,
-        language=person.language,
-        priority=priority,
-        idempotency_key=key,
-        source=REMINDER_SOURCE,
-        text=t(person.language, text_key, **values),
-        reply_markup=_button(person.language),
-    )
+@dataclass
+class _Pending:
+    """The reminders of one pass, queued together at its end (services.outbox.enqueue_many):
+    a key queued before, by this pass or an earlier one, is not queued again and not
+    counted. `queued` holds the keys known to be in the outbox already."""
+
+    queued: set[str]
+    messages: list[tuple[str, outbox.NewMessage]] = field(default_factory=list)
+
+    def add(self, counter: str, person: Person, key: str, text_key: str, **values: object) -> None:
+        if key in self.queued:
+            return
+        self.queued.add(key)
+        self.messages.append(
+            (
+                counter,
+                outbox.NewMessage(
+                    chat_id=person.telegram_id,
+                    idempotency_key=key,
+                    text=t(person.language, text_key, **values),
+                    priority=Priority.REMINDER,
+                    person_id=person.id,
+                    language=person.language,
+                    reply_markup=_button(person.language),
+                    source=REMINDER_SOURCE,
+                ),
+            )
+        )
+
+    def flush(self, session: Session, result: PassResult) -> None:
+        keys = [message.idempotency_key for _, message in self.messages]
+        existing: set[str] = set()
+        for start in range(0, len(keys), 500):
+            existing.update(
+                session.exec(
+                    select(OutboxMessage.idempotency_key).where(
+                        col(OutboxMessage.idempotency_key).in_(keys[start : start + 500])
+                    )
+                )
+            )
+        fresh = []
+        for counter, message in self.messages:
+            if message.idempotency_key not in existing:
+                setattr(result, counter, getattr(result, counter) + 1)
+                fresh.append(message)
+        outbox.enqueue_many(session, fresh)
+        self.messages = []
 
 
 def run_pass(session: Session, config: HealthConfig, now: datetime | None = None) -> PassResult:
@@ -171,17 +228,21 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
     monitored = checkins.monitored_people(session)
     if not monitored:
         return result
-    ids = [p.id for p in monitored if p.id is not None]
-    prefs = {
-        p.person_id: p
-        for p in session.exec(
-            select(ReminderPreference).where(col(ReminderPreference.person_id).in_(ids))
+    # Whole tables, filtered by time: not IN lists of every monitored id (a statement takes
+    # at most 32,766 parameters on SQLite and 65,535 on PostgreSQL); rows of people who are
+    # not monitored are simply never looked up.
+    prefs = {p.person_id: p for p in session.exec(select(ReminderPreference))}
+    # (id, person_id, at, local_date, tier) of each check-in: the pass reads a hundred
+    # thousand of them at 100,000 people; the few AMBER notices load theirs in full
+    recent: dict[int, list[Any]] = defaultdict(list)  # newest first
+    since = now - timedelta(days=3)
+    for row in session.execute(
+        select(CheckIn.id, CheckIn.person_id, CheckIn.at, CheckIn.local_date, CheckIn.tier)
+        .where(
+            # local_date is indexed, `at` is not alone; a day's margin covers any time zone
+            col(CheckIn.local_date) >= since.date() - timedelta(days=1),
+            col(CheckIn.at) >= since,
         )
-    }
-    recent: dict[int, list[CheckIn]] = defaultdict(list)  # newest first
-    for row in session.exec(
-        select(CheckIn)
-        .where(col(CheckIn.person_id).in_(ids), col(CheckIn.at) >= now - timedelta(days=3))
         .order_by(col(CheckIn.at).desc(), col(CheckIn.id).desc())
     ):
         if row.at <= now:
@@ -189,18 +250,19 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
     already_missed = {
         (m.person_id, m.local_date)
         for m in session.exec(
-            select(MissedCheckin).where(
-                col(MissedCheckin.person_id).in_(ids),
-                col(MissedCheckin.local_date) >= yesterday,
-            )
+            select(MissedCheckin).where(col(MissedCheckin.local_date) >= yesterday)
         )
     }
+    rest_returns = care.last_rest_returns(session)
     newly_missed: dict[str | None, list[tuple[Person, MissedCheckin]]] = defaultdict(list)
-    queued = set(
-        session.exec(
-            select(OutboxMessage.idempotency_key).where(
-                OutboxMessage.source == REMINDER_SOURCE,
-                col(OutboxMessage.created_at) >= now - timedelta(days=2),
+    persisting: list[tuple[Person, int, int]] = []  # AMBER for 24 h: (who, latest id, run id)
+    pending = _Pending(
+        set(
+            session.exec(
+                select(OutboxMessage.idempotency_key).where(
+                    OutboxMessage.source == REMINDER_SOURCE,
+                    col(OutboxMessage.created_at) >= now - timedelta(days=2),
+                )
             )
         )
     )
@@ -209,7 +271,7 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
         assert person.id is not None
         pref = prefs.get(person.id)
         mine = recent.get(person.id, [])
-        rest_return = care.last_rest_return(session, person.id)
+        rest_return = rest_returns.get(person.id)
         for day in (yesterday, today):
             if not is_monitored(person, pref, day, config):
                 continue
@@ -221,43 +283,28 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
                 if (person.id, day) not in already_missed:
                     missed = MissedCheckin(person_id=person.id, local_date=day, notified_at=now)
                     session.add(missed)
-                    session.flush()
                     newly_missed[person.prefecture].append((person, missed))
                     result.missed.append((person.id, day))
             elif day == today and now >= day_plan.nudge:
-                result.nudges += _to_person(
-                    session,
-                    person,
-                    f"health:nudge:{person.id}:{day.isoformat()}",
-                    "health.remind.nudge",
-                    Priority.REMINDER,
-                    queued,
-                )
+                key = f"health:nudge:{person.id}:{day.isoformat()}"
+                pending.add("nudges", person, key, "health.remind.nudge")
             elif day == today:
-                result.reminders += _to_person(
-                    session,
-                    person,
-                    f"health:remind:{person.id}:{day.isoformat()}",
-                    "health.remind.daily",
-                    Priority.REMINDER,
-                    queued,
-                )
+                key = f"health:remind:{person.id}:{day.isoformat()}"
+                pending.add("reminders", person, key, "health.remind.daily")
             if day == today and day_plan.second is not None and now >= day_plan.second:
                 assert day_plan.second_opens is not None and day_plan.second_nudge is not None
                 answered = any(c.at >= day_plan.second_opens for c in on_day)
                 if not answered:
                     late = now >= day_plan.second_nudge
                     kind = "second-nudge" if late else "second"
-                    result.second += _to_person(
-                        session,
-                        person,
-                        f"health:{kind}:{person.id}:{day.isoformat()}",
-                        "health.remind.second_nudge" if late else "health.remind.second",
-                        Priority.REMINDER,
-                        queued,
-                    )
-        _amber_follow_up(session, person, mine, now, config, result, queued)
+                    text_key = "health.remind.second_nudge" if late else "health.remind.second"
+                    key = f"health:{kind}:{person.id}:{day.isoformat()}"
+                    pending.add("second", person, key, text_key)
+        _amber_follow_up(session, person, mine, now, config, result, pending, persisting)
 
+    pending.flush(session, result)
+    result.amber_persist += _tell_amber_persisting(session, persisting, config)
+    session.flush()  # the missed days get their ids (the officers' notice key names one)
     for prefecture, rows in newly_missed.items():
         result.officer_notices += _tell_officers_missed(session, prefecture, rows, now, config)
     return result
@@ -266,11 +313,12 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
 def _amber_follow_up(
     session: Session,
     person: Person,
-    newest_first: list[CheckIn],
+    newest_first: list[Any],
     now: datetime,
     config: HealthConfig,
     result: PassResult,
-    queued: set[str],
+    pending: _Pending,
+    persisting: list[tuple[Person, int, int]],
 ) -> None:
     if not newest_first or newest_first[0].tier != Tier.AMBER:
         return
@@ -279,20 +327,64 @@ def _amber_follow_up(
     th = config.thresholds
     due = checkins.recheck_at(latest.at, config)
     if due <= now < latest.at + timedelta(hours=th.amber_escalate_hours):
-        result.rechecks += _to_person(
-            session,
+        pending.add(
+            "rechecks",
             person,
             f"health:recheck:{latest.id}",
             "health.remind.recheck",
-            Priority.REMINDER,
-            queued,
             when=checkins.format_local(latest.at, config.zone),
         )
     run = checkins.amber_run_start(newest_first)
     if run is not None and now - run.at >= timedelta(hours=th.amber_escalate_hours):
-        result.amber_persist += checkins.notify_officers(
-            session, person, latest, "persist", config, run_id=run.id
+        assert run.id is not None
+        persisting.append((person, latest.id, run.id))
+
+
+def _tell_amber_persisting(
+    session: Session, persisting: list[tuple[Person, int, int]], config: HealthConfig
+) -> int:
+    """checkins.notify_officers for each AMBER run of 24 hours, skipping the runs whose
+    notices are all queued already (every pass finds them again until the next check-in):
+    their keys are looked up together, and each area's recipients once."""
+    recipients: dict[str | None, list[Person]] = {}
+    keys: dict[int, list[str]] = {}
+    for person, _, run_id in persisting:
+        if person.prefecture not in recipients:
+            recipients[person.prefecture] = checkins.area_recipients(
+                session, person.prefecture, clock.now(), config.zone
+            )
+        keys[run_id] = [  # as notify_officers names them
+            f"health:amber-persist:{run_id}:{officer.id}"
+            for officer in recipients[person.prefecture]
+            if officer.id != person.id
+        ]
+    wanted = [key for run_keys in keys.values() for key in run_keys]
+    queued: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        queued.update(
+            session.exec(
+                select(OutboxMessage.idempotency_key).where(
+                    col(OutboxMessage.idempotency_key).in_(wanted[start : start + 500])
+                )
+            )
         )
+    due = [(p, latest, run) for p, latest, run in persisting if not queued.issuperset(keys[run])]
+    ids = [latest for _, latest, _ in due]
+    full: dict[int | None, CheckIn] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        full.update(
+            (c.id, c) for c in session.exec(select(CheckIn).where(col(CheckIn.id).in_(chunk)))
+        )
+    told = 0
+    for person, latest, run_id in due:
+        told += checkins.notify_officers(
+            session, person, full[latest], "persist", config, run_id=run_id
+        )
+    return told
+
+
+MISSED_LINES = 50  # people named in one cut-off notice to an officer
 
 
 def _tell_officers_missed(
@@ -302,7 +394,9 @@ def _tell_officers_missed(
     now: datetime,
     config: HealthConfig,
 ) -> int:
-    """One message per officer with everyone of their area newly past the cut-off."""
+    """One message per officer with everyone of their area newly past the cut-off (the
+    first MISSED_LINES of them: at a daily cut-off of tens of thousands, a list of all
+    would be hundreds of Telegram messages; /today lists them)."""
     told = 0
     first_id = min(m.id or 0 for _, m in rows)
     for officer in checkins.area_recipients(session, prefecture, now, config.zone):
@@ -311,8 +405,12 @@ def _tell_officers_missed(
         if not listed:
             continue
         lines = "\n".join(
-            f"• {checkins.describe(p, lang)} ({m.local_date.strftime('%m-%d')})" for p, m in listed
+            f"• {checkins.describe(p, lang)} ({m.local_date.strftime('%m-%d')})"
+            for p, m in listed[:MISSED_LINES]
         )
+        if len(listed) > MISSED_LINES:
+            more = t(lang, "health.officer.missed_more", count=len(listed) - MISSED_LINES)
+            lines += "\n" + more
         told += checkins.enqueue_once(
             session,
             chat_id=officer.telegram_id,
@@ -326,7 +424,41 @@ def _tell_officers_missed(
     return told
 
 
-def retention_pass(session: Session, config: HealthConfig, now: datetime | None = None) -> int:
-    """The daily deletion of readings past the retention period (see checkins.delete_expired)."""
+# The daily retention pass runs at this local time (handlers.checkin schedules it).
+RETENTION_TIME = time(3, 30)
+RETENTION_AUDIT = "health.retention"
+
+
+def retention_pass(
+    session: Session, config: HealthConfig, now: datetime | None = None
+) -> checkins.Expired:
+    """The daily deletion of readings past the retention period (see checkins.delete_expired),
+    and one audit entry summing it up: even a pass that deleted nothing is recorded, so the
+    audit log shows that retention runs. The summary holds counts and dates, no readings."""
     today = checkins.local_date(now or clock.now(), config.zone)
-    return checkins.delete_expired(session, today, config.retention_days)
+    expired = checkins.delete_expired(session, today, config.retention_days)
+    audit.record(
+        session,
+        RETENTION_AUDIT,
+        actor=None,
+        retention_days=config.retention_days,
+        assignments_ended_before=expired.cutoff.isoformat(),
+        people=expired.people,
+        checkins=expired.checkins,
+        missed_days=expired.missed_days,
+    )
+    return expired
+
+
+def retention_missed(session: Session, config: HealthConfig, now: datetime | None = None) -> bool:
+    """Whether the latest scheduled retention pass (RETENTION_TIME local, today or yesterday)
+    has not run, e.g. because the bot was down then: the scheduler keeps its jobs in memory,
+    so a run missed while stopped is caught up at start-up only if someone asks."""
+    local = (now or clock.now()).astimezone(config.zone)
+    latest = datetime.combine(local.date(), RETENTION_TIME, tzinfo=config.zone)
+    if latest > local:
+        latest -= timedelta(days=1)
+    last = session.exec(
+        select(func.max(AuditEntry.at)).where(AuditEntry.action == RETENTION_AUDIT)
+    ).one()
+    return last is None or last < latest

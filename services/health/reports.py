@@ -11,9 +11,11 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from sqlalchemy import and_, case, func, true
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from models import CheckIn, MissedCheckin, Person
+from models import CheckIn, MissedCheckin, Person, ReminderPreference
 from models.health import Tier
 from services import audit, clock, people
 from services.health import checkins
@@ -24,16 +26,28 @@ from services.postings import load_postings
 EXPORT_MAX_DAYS = 366
 
 
+NAMES_SHOWN = 30  # names listed per group in /today; the counts cover everyone
+
+
+@dataclass
+class Group:
+    """Some of an area's people: how many, and the first NAMES_SHOWN (+1, so that the
+    reader knows the list goes on) by person id."""
+
+    count: int = 0
+    people: list[Person] = field(default_factory=list)
+
+
 @dataclass
 class AreaDay:
     prefecture: str
     total: int = 0
-    checked_in: list[Person] = field(default_factory=list)
-    amber: list[Person] = field(default_factory=list)
-    red: list[Person] = field(default_factory=list)
-    missing: list[Person] = field(default_factory=list)
-    paused: list[Person] = field(default_factory=list)
-    suspicious: list[Person] = field(default_factory=list)
+    checked_in: int = 0
+    paused: int = 0
+    amber: Group = field(default_factory=Group)
+    red: Group = field(default_factory=Group)
+    missing: Group = field(default_factory=Group)
+    suspicious: Group = field(default_factory=Group)
 
 
 def area_of(session: Session, viewer: Person) -> list[str] | None:
@@ -46,35 +60,113 @@ def area_of(session: Session, viewer: Person) -> list[str] | None:
 def today(
     session: Session, viewer: Person, config: HealthConfig, day: date | None = None
 ) -> list[AreaDay]:
-    """Checked in, AMBER, RED, missing (no check-in yet), paused, suspicious: per prefecture."""
+    """Checked in, AMBER, RED, missing (no check-in yet), paused, suspicious: per prefecture.
+
+    A person with a check-in today counts by the tier of their latest one; without, as
+    paused, or as missing when they are monitored that day (reminders.is_monitored). The
+    database counts and picks the names shown, so that an area of tens of thousands costs
+    a few queries and no more than NAMES_SHOWN + 1 people per group are loaded."""
     from services.health import reminders
 
     day = day or checkins.local_date(clock.now(), config.zone)
     area = area_of(session, viewer)
-    monitored = checkins.monitored_people(session, area)
-    ids = [p.id for p in monitored if p.id is not None]
-    latest = checkins.checkins_on(session, ids, day)
-    prefs = {pid: checkins.preference(session, pid) for pid in ids}
-    flagged = checkins.suspicious(session, ids, day, config)
-    order = [p.code for p in load_postings().prefectures()]
+    monitored = checkins.monitored_clause(area)
+    person, pref = Person.__table__, ReminderPreference.__table__  # type: ignore[attr-defined]
+    checkin = CheckIn.__table__  # type: ignore[attr-defined]
+    latest = (
+        sa_select(
+            checkin.c.person_id,
+            checkin.c.tier,
+            func.row_number()
+            .over(
+                partition_by=checkin.c.person_id,
+                order_by=(checkin.c.at.desc(), checkin.c.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(checkin.c.local_date == day)
+        .subquery()
+    )
+    paused = and_(
+        pref.c.paused_from.is_not(None),
+        pref.c.paused_until.is_not(None),
+        pref.c.paused_from <= day,
+        pref.c.paused_until >= day,
+    )
+    state = case(
+        (latest.c.tier == Tier.RED.value, "red"),
+        (latest.c.tier == Tier.AMBER.value, "amber"),
+        (latest.c.person_id.is_not(None), "checked"),
+        (paused, "paused"),
+        (reminders.monitored_on(day, config), "missing"),
+        else_="none",
+    )
+    states = (
+        sa_select(person.c.id, person.c.prefecture, state.label("state"))
+        .select_from(
+            person.outerjoin(
+                latest, and_(latest.c.person_id == person.c.id, latest.c.rank == 1)
+            ).outerjoin(pref, pref.c.person_id == person.c.id)
+        )
+        .where(*monitored)
+        .subquery()
+    )
+    group = (states.c.prefecture, states.c.state)
+    counted = sa_select(
+        states.c.id,
+        states.c.prefecture,
+        states.c.state,
+        func.count().over(partition_by=group).label("count"),
+        func.row_number().over(partition_by=group, order_by=states.c.id).label("rank"),
+    ).subquery()
+    rows = session.execute(
+        sa_select(counted.c.id, counted.c.prefecture, counted.c.state, counted.c.count).where(
+            counted.c.rank <= NAMES_SHOWN + 1
+        )
+    ).all()
+    # an area's people are picked before the check-ins are read; everyone's (admins) after
+    in_area = sa_select(person.c.id).where(*monitored)
+    identical = checkins.suspicious_among(
+        session, day, config, lambda pid: true() if area is None else pid.in_(in_area)
+    )
+    flagged = (
+        list(
+            session.execute(
+                sa_select(person.c.id, person.c.prefecture)
+                .where(person.c.id.in_(sorted(identical)), *monitored)
+                .order_by(person.c.id)
+            )
+        )
+        if identical
+        else []
+    )
+    shown = {row.id for row in rows if row.state in ("red", "amber", "missing")}
+    shown.update(pid for pid, _ in flagged)
+    loaded = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(shown)))}
     result: dict[str, AreaDay] = {}
-    for person in monitored:
-        assert person.id is not None and person.prefecture is not None
-        summary = result.setdefault(person.prefecture, AreaDay(person.prefecture))
-        summary.total += 1
-        checkin = latest.get(person.id)
-        if person.id in flagged:
-            summary.suspicious.append(person)
-        if checkin is not None:
-            summary.checked_in.append(person)
-            if checkin.tier == Tier.AMBER:
-                summary.amber.append(person)
-            elif checkin.tier == Tier.RED:
-                summary.red.append(person)
-        elif checkins.is_paused(prefs[person.id], day):
-            summary.paused.append(person)
-        elif reminders.is_monitored(person, prefs[person.id], day, config):
-            summary.missing.append(person)
+    counted_groups: set[tuple[str, str]] = set()
+    for pid, prefecture, state_name, count in rows:
+        summary = result.setdefault(prefecture, AreaDay(prefecture))
+        if (prefecture, state_name) not in counted_groups:
+            counted_groups.add((prefecture, state_name))
+            summary.total += count
+            if state_name in ("red", "amber", "checked"):
+                summary.checked_in += count
+            elif state_name == "paused":
+                summary.paused = count
+        if state_name in ("red", "amber", "missing"):
+            target: Group = getattr(summary, state_name)
+            target.count = count
+            target.people.append(loaded[pid])
+    for pid, prefecture in flagged:
+        summary = result.setdefault(prefecture, AreaDay(prefecture))
+        summary.suspicious.count += 1
+        if len(summary.suspicious.people) <= NAMES_SHOWN:
+            summary.suspicious.people.append(loaded[pid])
+    for summary in result.values():
+        for target in (summary.red, summary.amber, summary.missing):
+            target.people.sort(key=lambda p: p.id or 0)
+    order = [p.code for p in load_postings().prefectures()]
     return sorted(
         result.values(), key=lambda a: order.index(a.prefecture) if a.prefecture in order else 99
     )
