@@ -339,7 +339,8 @@ def alert_text(
         listed = "; ".join(f"{c.name} {c.phone}" for c in contacts)
         lines.append(t(lang, "sos.alert.contacts", contacts=listed))
     checkin = _last_checkin_line(session, person.id or 0, lang, zone)
-    lines.append(t(lang, "sos.alert.checkin", checkin=checkin or t(lang, "sos.alert.no_checkin")))
+    # The check-in line carries its own label ("Last check-in: ...").
+    lines.append(checkin or t(lang, "sos.alert.checkin", checkin=t(lang, "sos.alert.no_checkin")))
     unreachable = _unreachable_lines(session, alert, lang)
     if unreachable:
         lines.append(t(lang, "sos.alert.call_them", people=Html("\n".join(unreachable))))

@@ -252,6 +252,11 @@ def test_last_checkin_line_for_responders_and_for_contacts(db, travel):
         checkins_facade.last_checkin_line, person.id, "en", vitals=False, zone=CONFIG.zone
     )
     assert contact == "Last check-in: 11-26 09:00"
+    # The alert responders get shows that line once, with its label once.
+    alert_id = db.call(alerts.raise_alert, person_id=person.id, cause="sos")
+    with db.session() as s:
+        text = alerts.alert_text(s, db.call(alerts.get, alert_id), "en", zone=CONFIG.zone)
+    assert text.count("Last check-in:") == 1 and line in text
 
 
 def test_identical_vitals_day_after_day_are_flagged(db, travel):
