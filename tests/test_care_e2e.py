@@ -152,18 +152,20 @@ async def test_an_oxygen_request_escalates_is_acknowledged_and_delivered(
             await who.send("/help")
             await who.wait_for("/oxygen", timeout=15)
         await user.send("/oxygen")
-        await user.wait_for("What do you need?", timeout=15)
+        # Each button is pressed on its question: the day's care reminder (after 09:00 it
+        # is sent at start) has buttons of its own.
+        what = await user.wait_for("What do you need?", timeout=15)
         await user.send("I need oxygen")  # typing where a button is expected
         await user.wait_for("Please tap a button", timeout=10)
-        await user.press("Oxygen room access")
-        await user.wait_for("Where?", timeout=10)
+        await user.press("Oxygen room access", message=what)
+        where = await user.wait_for("Where?", timeout=10)
         await user.send("   ")
         await user.wait_for("Please type something", timeout=10)
-        await user.press("Office")
-        await user.wait_for("How urgent is it?", timeout=10)
-        await user.press("Urgent: needed now")
-        await user.wait_for("Please check", timeout=10)
-        await user.press("📨 Send")
+        await user.press("Office", message=where)
+        urgency = await user.wait_for("How urgent is it?", timeout=10)
+        await user.press("Urgent: needed now", message=urgency)
+        check = await user.wait_for("Please check", timeout=10)
+        await user.press("📨 Send", message=check)
         await user.wait_for("Oxygen request #", timeout=10)
         first = await duty.wait_for("Oxygen request #", timeout=15)
         shout = await admin.wait_for("nobody acknowledged it", timeout=20)  # after 3 s
