@@ -874,6 +874,28 @@ def clean_line(text: str | None, limit: int) -> str:
     return value
 
 
+def _add_record(
+    session: Session,
+    item: CareItem,
+    record: CareRecordKind,
+    on_date: date,
+    actor_telegram_id: int | None,
+    **details: str | None,
+) -> None:
+    """One line of the item's history (done, booked, snoozed), with who did it and when."""
+    session.add(
+        CareRecord(
+            person_id=item.person_id,
+            kind=item.kind,
+            record=record,
+            on_date=on_date,
+            actor_telegram_id=actor_telegram_id,
+            recorded_at=clock.now(),
+            **details,
+        )
+    )
+
+
 def record_done(
     session: Session,
     person_id: int,
@@ -896,17 +918,8 @@ def record_done(
         place, result = None, None
     place = clean_line(place, PLACE_MAX) if place else None
     result = clean_line(result, RESULT_MAX) if result else None
-    session.add(
-        CareRecord(
-            person_id=person_id,
-            kind=kind,
-            record=CareRecordKind.DONE,
-            on_date=on_date,
-            place=place,
-            result=result,
-            actor_telegram_id=actor_telegram_id,
-            recorded_at=clock.now(),
-        )
+    _add_record(
+        session, item, CareRecordKind.DONE, on_date, actor_telegram_id, place=place, result=result
     )
     item.last_done = max(on_date, item.last_done) if item.last_done else on_date
     item.override_due = None
@@ -945,16 +958,7 @@ def record_booked(
     item.snoozed_until = None
     item.changed_at = clock.now()
     session.add(item)
-    session.add(
-        CareRecord(
-            person_id=person_id,
-            kind=item.kind,
-            record=CareRecordKind.BOOKED,
-            on_date=on_date,
-            actor_telegram_id=actor_telegram_id,
-            recorded_at=clock.now(),
-        )
-    )
+    _add_record(session, item, CareRecordKind.BOOKED, on_date, actor_telegram_id)
     session.flush()
     audit.record(
         session,
@@ -985,16 +989,7 @@ def record_snoozed(
     item.snoozed_until = until
     item.changed_at = clock.now()
     session.add(item)
-    session.add(
-        CareRecord(
-            person_id=person_id,
-            kind=item.kind,
-            record=CareRecordKind.SNOOZED,
-            on_date=until,
-            actor_telegram_id=actor_telegram_id,
-            recorded_at=clock.now(),
-        )
-    )
+    _add_record(session, item, CareRecordKind.SNOOZED, until, actor_telegram_id)
     session.flush()
     audit.record(
         session, "schedule.snoozed", actor=actor_telegram_id, target_person_id=person_id, days=days
