@@ -85,7 +85,10 @@ async def test_amber_persisting_24_hours_reaches_the_officer_with_the_chart(bot)
     officer(bot.db, 5001, language="en")
     officer_user = bot.user(5001, "Zhao", language_code="en")
     user = bot.user(1006, "Li", language_code="en")
-    start = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    # 08:30 local: before the daily reminder (09:00), which would arrive mid-form.
+    start = datetime.now(UTC).replace(hour=0, minute=30, second=0, microsecond=0) + timedelta(
+        days=1
+    )
     with time_machine.travel(start, tick=True) as traveller:
         async with delivery_running(bot):
             await start_checkin(user)
