@@ -29,7 +29,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from emulator_process import EmulatorProcess  # noqa: E402  (benchmarks/, next to this script)
 
 TOKEN = "123456:BENCH-token"
 ADMIN = 9001
@@ -101,33 +102,6 @@ async def serve(users: int, per_second: float) -> None:
                 )
             else:
                 break
-
-
-class Emulator:
-    def __init__(self, users: int, per_second: float) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(users), str(per_second)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        self.url = self._read()["url"]
-
-    def _read(self) -> dict:
-        assert self.process.stdout is not None
-        return json.loads(self.process.stdout.readline())
-
-    def command(self, line: str) -> dict:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.process.stdin:
-            self.process.stdin.close()
-        self.process.wait(10)
 
 
 # ------------------------------------------------------------------------- the bot side
@@ -218,7 +192,7 @@ def remaining(db, broadcast_id: int) -> int:
 
 
 async def run_broadcast(
-    emu: Emulator,
+    emu: EmulatorProcess,
     database_url: str,
     recipients: int,
     rate: float,
@@ -338,7 +312,7 @@ async def baseline_ptb(url: str, count: int = 2000, concurrency: int = 32) -> fl
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="delivery-bench-"))
     database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
-    emu = Emulator(args.recipients, 1_000_000)
+    emu = EmulatorProcess(__file__, args.recipients, 1_000_000, cwd=ROOT)
     results: dict[str, object] = {
         "database": database_url.split("://")[0],
         "cpus": os.cpu_count(),

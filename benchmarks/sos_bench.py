@@ -37,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from emulator_process import EmulatorProcess  # noqa: E402  (benchmarks/, next to this script)
+
 TOKEN = "123456:BENCH-token"
 ADMIN = 9001
 PREFECTURES = {"ganzi": "ganzi.litang", "aba": "aba.barkam", "liangshan": "liangshan.xichang"}
@@ -133,33 +135,6 @@ def _stats(emu: Any, pushed: dict[int, tuple[int, float]], tier1: dict[str, list
         "broadcast_sent": broadcast_sent,
         "throttled_429": emu.rate_limits.count,
     }
-
-
-class Emulator:
-    def __init__(self, cadres: int, recipients: int, per_second: float) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(cadres), str(recipients), str(per_second)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        self.url = self._read()["url"]
-
-    def _read(self) -> dict:
-        assert self.process.stdout is not None
-        return json.loads(self.process.stdout.readline())
-
-    def command(self, line: str) -> dict:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.process.stdin:
-            self.process.stdin.close()
-        self.process.wait(30)
 
 
 # ------------------------------------------------------------------------- the bot side
@@ -295,7 +270,7 @@ def tier1_of(cadres: range) -> dict[str, list[int]]:
     return {str(c): list(OFFICERS[prefectures[(c - CADRES) % 3]]) for c in cadres}
 
 
-async def run_sos(emu: Emulator, cadres: range, spacing: float) -> dict:
+async def run_sos(emu: EmulatorProcess, cadres: range, spacing: float) -> dict:
     emu.command("reset")
     for cadre in cadres:
         emu.command(f"sos {cadre}")
@@ -309,7 +284,7 @@ async def main(args: argparse.Namespace) -> None:
     database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
     cadres = 2 * args.sos
     db = fresh_database(database_url, cadres, args.broadcast)
-    emu = Emulator(cadres, args.broadcast, 30)
+    emu = EmulatorProcess(__file__, cadres, args.broadcast, 30, cwd=ROOT, stop_timeout=30)
     bot = start_bot(emu.url, database_url, tmp / "bot.log")
     results: dict[str, Any] = {
         "database": database_url.split("://")[0],
