@@ -85,6 +85,7 @@ ADMINS = 3
 DAYS = 30
 GREEN_REASONS: list[str] = []
 AMBER_REASONS = (["lls_mild"], ["spo2_low"], ["hr_high"], ["lls_moderate", "spo2_baseline"])
+VITALS = ("spo2", "heart_rate", "temperature_c", "systolic", "diastolic")  # CheckIn.vitals()
 RED_REASONS = (["spo2_very_low"], ["lls_severe"], ["red_breathless_rest"])
 
 
@@ -402,8 +403,10 @@ def seed(db: Database, people_count: int, checkins: int, alerts_count: int) -> P
         "reasons",
         "ams",
         "complete",
+        "identical_days_before",
     ]
     altitude_of = {pid: alt for pid, _, _, alt in pop.cadres}
+    vitals_at = [checkin_columns.index(name) for name in VITALS]
 
     def checkin_rows() -> Iterator[tuple[Any, ...]]:
         for back in range(DAYS - 1, -1, -1):
@@ -484,7 +487,20 @@ def seed(db: Database, people_count: int, checkins: int, alerts_count: int) -> P
                     True,
                 )
 
-    pop.counts["checkins"] = bulk(db, CheckIn, checkin_columns, checkin_rows())
+    def with_repeats(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        """Each row with its identical_days_before, as checkins.submit counts it (the rows
+        come day by day, one a day per person)."""
+        last: dict[int, tuple[date, tuple[Any, ...], int]] = {}
+        for row in rows:
+            vitals = tuple(row[i] for i in vitals_at)
+            before = last.get(row[0])
+            repeats = 0
+            if before and before[0] == row[2] - timedelta(days=1) and before[1] == vitals:
+                repeats = before[2] + 1
+            last[row[0]] = (row[2], vitals, repeats)
+            yield (*row, repeats)
+
+    pop.counts["checkins"] = bulk(db, CheckIn, checkin_columns, with_repeats(checkin_rows()))
 
     # Yesterday as the passes left it: the missed days and the reminders sent.
     yesterday = today - timedelta(days=1)

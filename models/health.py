@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime, utcnow
@@ -41,7 +41,16 @@ class CheckIn(SQLModel, table=True):
     retention period that follows the end of the assignment)."""
 
     __tablename__ = "health_checkin"
-    __table_args__ = (Index("ix_health_checkin_person_at", "person_id", "at"),)
+    __table_args__ = (
+        Index("ix_health_checkin_person_at", "person_id", "at"),
+        # the few check-ins that repeat earlier days' readings (/today, exports)
+        Index(
+            "ix_health_checkin_repeats",
+            "local_date",
+            postgresql_where=text("identical_days_before > 0"),
+            sqlite_where=text("identical_days_before > 0"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", ondelete="CASCADE")
@@ -70,6 +79,9 @@ class CheckIn(SQLModel, table=True):
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     ams: bool = False
     complete: bool = True  # False when a red flag ended the form before the readings
+    # How many days in a row, just before this one, ended with a check-in whose readings
+    # (vitals()) were identical to these; 0 without readings. Written once, at submit.
+    identical_days_before: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     def vitals(self) -> tuple[Any, ...]:
         """The self-reported measurements, for spotting identical readings day after day."""

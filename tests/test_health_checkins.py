@@ -272,6 +272,89 @@ def test_identical_vitals_day_after_day_are_flagged(db, travel):
     assert db.call(checkins.suspicious, [gamer.id], today - timedelta(days=1), CONFIG) == set()
 
 
+def test_identical_readings_count_only_unbroken_days_ending_with_the_last_check_in(db, travel):
+    """The run that flags a person: the last check-in of each of five days in a row, all
+    with the same readings. A different later check-in, a day without any, or a check-in
+    without readings breaks it; a run that ended yesterday still shows today."""
+    same = Readings(spo2=95, heart_rate=70, temperature_c=36.5)
+    other = Readings(spo2=94, heart_rate=70, temperature_c=36.5)
+    redone = make_person(db, 1001, "Redone")  # day 3: same, then corrected an hour later
+    gap = make_person(db, 1002, "Gap")  # no check-in on day 2
+    empty = make_person(db, 1003, "Empty")  # red flags only: no readings, five days
+    steady = make_person(db, 1004, "Steady")  # five same days, then a different one today
+    for day in range(6):
+        travel.move_to(T0 + timedelta(days=day))
+        if day < 5:
+            submit(db, redone, same)
+            if day == 3:
+                travel.move_to(T0 + timedelta(days=day, hours=1))
+                submit(db, redone, other)
+            if day != 2:
+                submit(db, gap, same)
+            submit(db, empty, Readings(), complete=False)
+        submit(db, steady, same if day < 5 else other)
+    ids = [redone.id, gap.id, empty.id, steady.id]
+    day5 = date(2026, 12, 1)
+    assert db.call(checkins.suspicious, ids, day5, CONFIG) == {steady.id}
+    assert db.call(checkins.suspicious, ids, day5 + timedelta(days=1), CONFIG) == set()
+    # the same answer for a whole area, as /today asks
+    assert db.call(checkins.suspicious_among, day5, CONFIG, lambda pid: pid.in_(ids)) == {steady.id}
+
+
+def test_the_upgrade_counts_the_repeats_of_check_ins_stored_before_it(tmp_path, travel):
+    """Migration 0009 counts, for check-ins stored by earlier versions, what `submit` now
+    counts when it stores one: the flags of /today and the exports are right at once."""
+    from sqlalchemy import text
+
+    from models.db import make_engine, upgrade
+    from services.db import Database
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    upgrade(engine, "0008")
+    fresh = make_engine(f"sqlite:///{tmp_path}/new.db")
+    upgrade(fresh)
+    db = Database(fresh)
+    gamer, redone = make_person(db, 1001, "Gamer"), make_person(db, 1002, "Redone")
+    same = Readings(spo2=95, heart_rate=70, temperature_c=36.5)
+    for day in range(6):
+        travel.move_to(T0 + timedelta(days=day))
+        submit(db, gamer, same)
+        submit(db, redone, same if day != 3 else Readings(spo2=96, heart_rate=70))
+    columns = ("id", "person_id", "at", "local_date", "spo2", "heart_rate", "temperature_c")
+    with fresh.connect() as source:
+        people_rows = source.execute(text("SELECT * FROM person")).mappings().all()
+        rows = source.execute(text(f"SELECT {', '.join(columns)} FROM health_checkin")).all()
+        wanted = dict(
+            source.execute(text("SELECT id, identical_days_before FROM health_checkin")).all()
+        )
+    with engine.begin() as target:
+        person_columns = [c for c in people_rows[0] if c != "id"] + ["id"]
+        target.execute(
+            text(
+                f"INSERT INTO person ({', '.join(person_columns)}) "
+                f"VALUES ({', '.join(':' + c for c in person_columns)})"
+            ),
+            [dict(row) for row in people_rows],
+        )
+        target.execute(
+            text(
+                f"INSERT INTO health_checkin ({', '.join(columns)}, red_flags, reasons, tier, "
+                "no_oximeter, ams, complete) "
+                f"VALUES ({', '.join(':' + c for c in columns)}, '[]', '[]', 'green', 0, 0, 1)"
+            ),
+            [dict(zip(columns, row, strict=True)) for row in rows],
+        )
+    upgrade(engine)
+    with engine.connect() as upgraded:
+        counted = dict(
+            upgraded.execute(text("SELECT id, identical_days_before FROM health_checkin")).all()
+        )
+    assert counted == wanted and max(wanted.values()) == 5
+    assert Database(engine).call(
+        checkins.suspicious, [gamer.id, redone.id], date(2026, 12, 1), CONFIG
+    ) == {gamer.id}
+
+
 def test_readings_are_deleted_after_the_retention_period_and_audited(db, travel):
     ended = make_person(db, 1001, end=date(2026, 8, 1))
     serving = make_person(db, 1002, end=date(2027, 8, 1))

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, or_
+from sqlalchemy import or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
 
@@ -379,6 +379,7 @@ def submit(
         ams=assessment.ams,
         complete=complete,
     )
+    checkin.identical_days_before = identical_days_before(checkin, earlier)
     session.add(checkin)
     session.flush()
     assert checkin.id is not None
@@ -734,20 +735,32 @@ def checkins_on(session: Session, person_ids: Sequence[int], day: date) -> dict[
     return {row.person_id: row for row in rows}
 
 
+def identical_days_before(checkin: CheckIn, newest_first: Sequence[CheckIn]) -> int:
+    """How many days in a row before the check-in's day ended with the same readings: the
+    previous day's last check-in (by time, then id, among `newest_first`) adds its own
+    count + 1 when its readings equal these and these are not all missing."""
+    readings = checkin.vitals()
+    if all(value is None for value in readings):
+        return 0
+    day_before = checkin.local_date - timedelta(days=1)
+    for earlier in newest_first:  # the first of the day before is its last
+        if earlier.local_date == day_before:
+            return earlier.identical_days_before + 1 if earlier.vitals() == readings else 0
+        if earlier.local_date < day_before:
+            break
+    return 0
+
+
 def suspicious(
     session: Session, person_ids: Sequence[int], today: date, config: HealthConfig
 ) -> set[int]:
     """People whose self-reported vitals were identical on each of the last N days with a
     check-in (N = suspicious_identical_days), N consecutive days ending today or yesterday."""
-    days = int(config.thresholds.suspicious_identical_days)
-    ids = sorted(set(person_ids))
-    if not ids or days < 2:
-        return set()
     flagged: set[int] = set()
+    ids = sorted(set(person_ids))
     for start in range(0, len(ids), ID_CHUNK):
         chunk = ids[start : start + ID_CHUNK]
-        query = suspicious_select(today, days, lambda person_id, ids=chunk: person_id.in_(ids))
-        flagged.update(session.execute(query).scalars())
+        flagged |= suspicious_among(session, today, config, lambda pid, ids=chunk: pid.in_(ids))
     return flagged
 
 
@@ -757,123 +770,34 @@ ID_CHUNK = 5000  # ids per IN list: PostgreSQL takes 65,535 parameters, SQLite 3
 def suspicious_among(
     session: Session, today: date, config: HealthConfig, restrict: Callable[[Any], Any]
 ) -> set[int]:
-    """`suspicious` for the people `restrict(person_id column)` selects (a whole area),
-    without ranking every check-in of the window: whoever is flagged has yesterday's
-    readings equal to today's (the window ending today) or to the day before's (the one
-    ending yesterday), which few people have; `suspicious` decides for those."""
-    if int(config.thresholds.suspicious_identical_days) < 2:
+    """`suspicious` for the people `restrict(person_id column)` selects (a whole area): the
+    last check-in of today or yesterday repeats at least N-1 days before it
+    (`identical_days_before`, counted when it was stored). The partial index on those
+    few check-ins makes this a lookup, not a comparison of everyone's last three days."""
+    days = int(config.thresholds.suspicious_identical_days)
+    if days < 2:
         return set()
     table = CheckIn.__table__  # type: ignore[attr-defined]
-    last = (
-        sa_select(
-            table.c.person_id,
-            table.c.local_date,
-            *(table.c[name] for name in VITALS),
-            func.row_number()
-            .over(
-                partition_by=(table.c.person_id, table.c.local_date),
-                order_by=(table.c.at.desc(), table.c.id.desc()),
-            )
-            .label("rank"),
-        )
+    later = table.alias("later")
+    last_of_day = (  # per row found, through the (person_id, at) index: never a join
+        sa_select(later.c.id)
+        .where(later.c.person_id == table.c.person_id, later.c.local_date == table.c.local_date)
+        .order_by(later.c.at.desc(), later.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        sa_select(table.c.person_id)
         .where(
-            table.c.local_date >= today - timedelta(days=2),
-            table.c.local_date <= today,
+            table.c.identical_days_before > 0,  # the partial index's condition, as written
+            table.c.identical_days_before >= days - 1,
+            table.c.local_date.in_([today - timedelta(days=1), today]),
             restrict(table.c.person_id),
+            table.c.id == last_of_day,
         )
-        .subquery()
+        .distinct()
     )
-
-    def on(day: date, value: Any) -> Any:  # the value of the day's last check-in
-        return func.max(case((last.c.local_date == day, value)))
-
-    yesterday = today - timedelta(days=1)
-    matches = []
-    for other in (today, today - timedelta(days=2)):
-        same = [
-            or_(
-                and_(on(yesterday, last.c[name]).is_(None), on(other, last.c[name]).is_(None)),
-                on(yesterday, last.c[name]) == on(other, last.c[name]),
-            )
-            for name in VITALS
-        ]
-        matches.append(and_(on(other, 1).is_not(None), *same))
-    candidates = list(
-        session.execute(
-            sa_select(last.c.person_id)
-            .where(last.c.rank == 1)
-            .group_by(last.c.person_id)
-            .having(
-                on(yesterday, 1).is_not(None),
-                or_(*(on(yesterday, last.c[name]).is_not(None) for name in VITALS)),
-                or_(*matches),
-            )
-        ).scalars()
-    )
-    return suspicious(session, candidates, today, config)
-
-
-def suspicious_select(today: date, days: int, restrict: Callable[[Any], Any]) -> Select[tuple[int]]:
-    """The query behind `suspicious`, computed by the database in one pass: the last
-    check-in of each day (by time, then id) from `days` days before today, and the people
-    who, in the window of `days` days ending today or in the one ending yesterday, have
-    one on every day with all readings equal (a reading missing on every day counts as
-    equal) and not all missing. `restrict(person_id column)` limits the people (an IN
-    list, or a subquery for a whole area)."""
-    table = CheckIn.__table__  # type: ignore[attr-defined]
-    ranked = (
-        sa_select(
-            table.c.person_id,
-            table.c.local_date,
-            *(table.c[name] for name in VITALS),
-            func.row_number()
-            .over(
-                partition_by=(table.c.person_id, table.c.local_date),
-                order_by=(table.c.at.desc(), table.c.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(
-            table.c.local_date >= today - timedelta(days=days),
-            table.c.local_date <= today,
-            restrict(table.c.person_id),
-        )
-        .subquery()
-    )
-    readings = [ranked.c[name] for name in VITALS]
-    windows = []
-    for end in (today, today - timedelta(days=1)):
-        inside = and_(ranked.c.local_date > end - timedelta(days=days), ranked.c.local_date <= end)
-
-        def within(value: Any, inside: Any = inside) -> Any:
-            return case((inside, value))
-
-        equal = [
-            or_(
-                func.count(within(reading)) == 0,
-                and_(
-                    func.count(within(reading)) == days,
-                    func.min(within(reading)) == func.max(within(reading)),
-                ),
-            )
-            for reading in readings
-        ]
-        windows.append(
-            and_(
-                func.count(within(1)) == days,
-                *equal,
-                or_(*(func.count(within(reading)) == days for reading in readings)),
-            )
-        )
-    return (
-        sa_select(ranked.c.person_id)
-        .where(ranked.c.rank == 1)
-        .group_by(ranked.c.person_id)
-        .having(or_(*windows))
-    )
-
-
-VITALS = ("spo2", "heart_rate", "temperature_c", "systolic", "diastolic")  # CheckIn.vitals()
+    return set(session.execute(query).scalars())
 
 
 def record_forged(session: Session, telegram_id: int | None, data: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from sqlalchemy import and_, case, func, true
+from sqlalchemy import and_, case, func, not_, true, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -64,66 +64,30 @@ def today(
 
     A person with a check-in today counts by the tier of their latest one; without, as
     paused, or as missing when they are monitored that day (reminders.is_monitored). The
-    database counts and picks the names shown, so that an area of tens of thousands costs
-    a few queries and no more than NAMES_SHOWN + 1 people per group are loaded."""
-    from services.health import reminders
-
+    database counts (one GROUP BY) and picks the names shown, so that an area of tens of
+    thousands costs a few queries and no more than NAMES_SHOWN + 1 people per group are
+    loaded."""
     day = day or checkins.local_date(clock.now(), config.zone)
     area = area_of(session, viewer)
     monitored = checkins.monitored_clause(area)
-    person, pref = Person.__table__, ReminderPreference.__table__  # type: ignore[attr-defined]
-    checkin = CheckIn.__table__  # type: ignore[attr-defined]
-    latest = (
-        sa_select(
-            checkin.c.person_id,
-            checkin.c.tier,
-            func.row_number()
-            .over(
-                partition_by=checkin.c.person_id,
-                order_by=(checkin.c.at.desc(), checkin.c.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(checkin.c.local_date == day)
-        .subquery()
-    )
-    paused = and_(
-        pref.c.paused_from.is_not(None),
-        pref.c.paused_until.is_not(None),
-        pref.c.paused_from <= day,
-        pref.c.paused_until >= day,
-    )
+    person = Person.__table__  # type: ignore[attr-defined]
+    latest = _latest_tiers(day)
     state = case(
         (latest.c.tier == Tier.RED.value, "red"),
         (latest.c.tier == Tier.AMBER.value, "amber"),
         (latest.c.person_id.is_not(None), "checked"),
-        (paused, "paused"),
-        (reminders.monitored_on(day, config), "missing"),
+        (_paused(day), "paused"),
+        (_missing(day, config), "missing"),
         else_="none",
     )
-    states = (
-        sa_select(person.c.id, person.c.prefecture, state.label("state"))
-        .select_from(
-            person.outerjoin(
-                latest, and_(latest.c.person_id == person.c.id, latest.c.rank == 1)
-            ).outerjoin(pref, pref.c.person_id == person.c.id)
-        )
+    counts = session.execute(
+        sa_select(person.c.prefecture, state.label("state"), func.count())
+        .select_from(_with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id)))
         .where(*monitored)
-        .subquery()
-    )
-    group = (states.c.prefecture, states.c.state)
-    counted = sa_select(
-        states.c.id,
-        states.c.prefecture,
-        states.c.state,
-        func.count().over(partition_by=group).label("count"),
-        func.row_number().over(partition_by=group, order_by=states.c.id).label("rank"),
-    ).subquery()
-    rows = session.execute(
-        sa_select(counted.c.id, counted.c.prefecture, counted.c.state, counted.c.count).where(
-            counted.c.rank <= NAMES_SHOWN + 1
-        )
+        .group_by(person.c.prefecture, state)
     ).all()
+    missing_in = [prefecture for prefecture, state_name, _ in counts if state_name == "missing"]
+    named = _first_named(session, day, config, monitored, missing_in)
     # an area's people are picked before the check-ins are read; everyone's (admins) after
     in_area = sa_select(person.c.id).where(*monitored)
     identical = checkins.suspicious_among(
@@ -140,36 +104,132 @@ def today(
         if identical
         else []
     )
-    shown = {row.id for row in rows if row.state in ("red", "amber", "missing")}
-    shown.update(pid for pid, _ in flagged)
+    shown = {pid for pid, _, _ in named} | {pid for pid, _ in flagged}
     loaded = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(shown)))}
     result: dict[str, AreaDay] = {}
-    counted_groups: set[tuple[str, str]] = set()
-    for pid, prefecture, state_name, count in rows:
+    for prefecture, state_name, count in counts:
         summary = result.setdefault(prefecture, AreaDay(prefecture))
-        if (prefecture, state_name) not in counted_groups:
-            counted_groups.add((prefecture, state_name))
-            summary.total += count
-            if state_name in ("red", "amber", "checked"):
-                summary.checked_in += count
-            elif state_name == "paused":
-                summary.paused = count
+        summary.total += count
+        if state_name in ("red", "amber", "checked"):
+            summary.checked_in += count
+        elif state_name == "paused":
+            summary.paused = count
         if state_name in ("red", "amber", "missing"):
-            target: Group = getattr(summary, state_name)
-            target.count = count
-            target.people.append(loaded[pid])
+            getattr(summary, state_name).count = count
+    for pid, prefecture, state_name in named:
+        getattr(result[prefecture], state_name).people.append(loaded[pid])
     for pid, prefecture in flagged:
         summary = result.setdefault(prefecture, AreaDay(prefecture))
         summary.suspicious.count += 1
         if len(summary.suspicious.people) <= NAMES_SHOWN:
             summary.suspicious.people.append(loaded[pid])
-    for summary in result.values():
-        for target in (summary.red, summary.amber, summary.missing):
-            target.people.sort(key=lambda p: p.id or 0)
     order = [p.code for p in load_postings().prefectures()]
     return sorted(
         result.values(), key=lambda a: order.index(a.prefecture) if a.prefecture in order else 99
     )
+
+
+def _latest_tiers(day: date) -> Any:
+    """The tier of each person's latest check-in of `day` (person_id, tier)."""
+    checkin = CheckIn.__table__  # type: ignore[attr-defined]
+    ranked = (
+        sa_select(
+            checkin.c.person_id,
+            checkin.c.tier,
+            func.row_number()
+            .over(
+                partition_by=checkin.c.person_id,
+                order_by=(checkin.c.at.desc(), checkin.c.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(checkin.c.local_date == day)
+        .subquery()
+    )
+    return sa_select(ranked.c.person_id, ranked.c.tier).where(ranked.c.rank == 1).subquery("latest")
+
+
+def _with_pauses(joined: Any) -> Any:
+    person, pref = Person.__table__, ReminderPreference.__table__  # type: ignore[attr-defined]
+    return joined.outerjoin(pref, pref.c.person_id == person.c.id)
+
+
+def _paused(day: date) -> Any:
+    pref = ReminderPreference.__table__  # type: ignore[attr-defined]
+    return and_(
+        pref.c.paused_from.is_not(None),
+        pref.c.paused_until.is_not(None),
+        pref.c.paused_from <= day,
+        pref.c.paused_until >= day,
+    )
+
+
+def _missing(day: date, config: HealthConfig) -> Any:
+    """Monitored on `day` (reminders.is_monitored without the pause)."""
+    from services.health import reminders
+
+    return reminders.monitored_on(day, config)
+
+
+def _first_named(
+    session: Session,
+    day: date,
+    config: HealthConfig,
+    monitored: list[Any],
+    missing_in: list[str],
+) -> list[tuple[int, str, str]]:
+    """(person id, prefecture, "red" | "amber" | "missing") of the first NAMES_SHOWN + 1
+    people by id of each group that lists names. RED and AMBER come from the day's few
+    check-ins; "missing" reads each prefecture's people in id order until it has enough,
+    which stops early because most people without a check-in are missing."""
+    person = Person.__table__  # type: ignore[attr-defined]
+    checkin = CheckIn.__table__  # type: ignore[attr-defined]
+    latest = _latest_tiers(day)
+    tiered = (
+        sa_select(
+            person.c.id,
+            person.c.prefecture,
+            latest.c.tier,
+            func.row_number()
+            .over(partition_by=(person.c.prefecture, latest.c.tier), order_by=person.c.id)
+            .label("rank"),
+        )
+        .select_from(person.join(latest, latest.c.person_id == person.c.id))
+        .where(latest.c.tier.in_([Tier.RED.value, Tier.AMBER.value]), *monitored)
+        .subquery()
+    )
+    named = [
+        (pid, prefecture, tier)
+        for pid, prefecture, tier in session.execute(
+            sa_select(tiered.c.id, tiered.c.prefecture, tiered.c.tier).where(
+                tiered.c.rank <= NAMES_SHOWN + 1
+            )
+        )
+    ]
+    checked = (
+        sa_select(checkin.c.id)
+        .where(checkin.c.person_id == person.c.id, checkin.c.local_date == day)
+        .exists()
+    )
+    firsts = [
+        sa_select(person.c.id, person.c.prefecture)
+        .select_from(_with_pauses(person))
+        .where(
+            *monitored,
+            person.c.prefecture == prefecture,
+            _missing(day, config),
+            not_(_paused(day)),
+            not_(checked),
+        )
+        .order_by(person.c.id)
+        .limit(NAMES_SHOWN + 1)
+        .subquery()
+        for prefecture in sorted(missing_in)
+    ]
+    if firsts:
+        query = union_all(*(sa_select(first.c.id, first.c.prefecture) for first in firsts))
+        named += [(pid, prefecture, "missing") for pid, prefecture in session.execute(query)]
+    return sorted(named)
 
 
 EXPORT_COLUMNS = (
