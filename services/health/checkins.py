@@ -717,10 +717,13 @@ def monitored_clause(prefectures: Iterable[str] | None = None) -> list[Any]:
     return conditions
 
 
-def monitored_people(session: Session, prefectures: Iterable[str] | None = None) -> list[Person]:
-    """Active cadres and duty officers with a posting (None: every prefecture)."""
-    query = select(Person).where(*monitored_clause(prefectures))
-    return list(session.exec(query.order_by(col(Person.id))))
+def monitored_rows(session: Session) -> list[Any]:
+    """Active cadres and duty officers with a posting, as read-only rows of every person
+    column (read like a Person: row.id, row.prefecture...), not ORM objects: the health
+    pass reads all of them every minute, and 100,000 ORM objects cost seconds."""
+    person = Person.__table__  # type: ignore[attr-defined]
+    query = sa_select(*person.columns).where(*monitored_clause()).order_by(person.c.id)
+    return list(session.execute(query))
 
 
 def checkins_on(session: Session, person_ids: Sequence[int], day: date) -> dict[int, CheckIn]:

@@ -27,6 +27,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from models import (
@@ -225,13 +226,16 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
     today = checkins.local_date(now, zone)
     yesterday = today - timedelta(days=1)
     result = PassResult()
-    monitored = checkins.monitored_people(session)
+    monitored = checkins.monitored_rows(session)
     if not monitored:
         return result
     # Whole tables, filtered by time: not IN lists of every monitored id (a statement takes
     # at most 32,766 parameters on SQLite and 65,535 on PostgreSQL); rows of people who are
     # not monitored are simply never looked up.
-    prefs = {p.person_id: p for p in session.exec(select(ReminderPreference))}
+    prefs = {  # rows, not ORM objects (see checkins.monitored_rows)
+        p.person_id: p
+        for p in session.execute(sa_select(ReminderPreference.__table__))  # type: ignore[attr-defined]
+    }
     # (id, person_id, at, local_date, tier) of each check-in: the pass reads a hundred
     # thousand of them at 100,000 people; the few AMBER notices load theirs in full
     recent: dict[int, list[Any]] = defaultdict(list)  # newest first
@@ -247,12 +251,10 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
     ):
         if row.at <= now:
             recent[row.person_id].append(row)
-    already_missed = {
-        (m.person_id, m.local_date)
-        for m in session.exec(
-            select(MissedCheckin).where(col(MissedCheckin.local_date) >= yesterday)
-        )
-    }
+    missed_since_yesterday = sa_select(MissedCheckin.person_id, MissedCheckin.local_date).where(  # type: ignore[call-overload]
+        col(MissedCheckin.local_date) >= yesterday
+    )
+    already_missed = {(pid, day) for pid, day in session.execute(missed_since_yesterday)}
     rest_returns = care.last_rest_returns(session)
     newly_missed: dict[str | None, list[tuple[Person, MissedCheckin]]] = defaultdict(list)
     persisting: list[tuple[Person, int, int]] = []  # AMBER for 24 h: (who, latest id, run id)
@@ -369,17 +371,22 @@ def _tell_amber_persisting(
             )
         )
     due = [(p, latest, run) for p, latest, run in persisting if not queued.issuperset(keys[run])]
-    ids = [latest for _, latest, _ in due]
     full: dict[int | None, CheckIn] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    people: dict[int | None, Person] = {}  # the pass read rows; the notices take the people
+    for start in range(0, len(due), 500):
+        chunk = due[start : start + 500]
+        latest_ids = [latest for _, latest, _ in chunk]
         full.update(
-            (c.id, c) for c in session.exec(select(CheckIn).where(col(CheckIn.id).in_(chunk)))
+            (c.id, c) for c in session.exec(select(CheckIn).where(col(CheckIn.id).in_(latest_ids)))
+        )
+        person_ids = [person.id for person, _, _ in chunk]
+        people.update(
+            (p.id, p) for p in session.exec(select(Person).where(col(Person.id).in_(person_ids)))
         )
     told = 0
     for person, latest, run_id in due:
         told += checkins.notify_officers(
-            session, person, full[latest], "persist", config, run_id=run_id
+            session, people[person.id], full[latest], "persist", config, run_id=run_id
         )
     return told
 
