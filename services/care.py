@@ -3,7 +3,9 @@
 Due dates are derived, never stored: every call computes them from the person row (the
 assignment start and posting altitude, so a profile edit needs no hook), the policy in
 force (services.care_policy) and the person's care_item row (last done, booked, snoozed,
-set by an admin).
+set by an admin). `compute` is the rule; the area lists (/overdue, /upcoming, the CSV)
+have the database derive the same day for everyone at once (`_due_day`), count and pick
+the lines, and build each line shown through `compute`.
 
 Reminders. For an item due on day D, at the person's local reminder time T (their own, or
 CADRE_CARE_REMINDER_TIME in their time zone, or CADRE_TIMEZONE), the "slots" are D-7, D-1,
@@ -32,16 +34,31 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, and_, bindparam, literal, not_, or_
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    literal,
+    not_,
+    null,
+    or_,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
@@ -75,6 +92,8 @@ from services.care_policy import (
 )
 from services.i18n import t
 from services.postings import load_postings
+
+log = logging.getLogger(__name__)
 
 BEFORE_DAYS = (7, 1)  # reminders this many days before the due day (and on the day)
 PRE_ARRIVAL_EXAM_DAYS = 90  # an exam this close before arrival counts as the arrival exam
@@ -275,9 +294,9 @@ def base_due(
     last_done: date | None,
     override: date | None,
 ) -> tuple[date | None, date | None]:
-    """`compute` without the objects: the due day before any booking (None: nothing is
-    due) and the last done that counts for this posting. Reports call it for thousands of
-    items."""
+    """`compute`'s due day before any booking (None: nothing is due), by the policy or set
+    by an admin, and the last done that counts for this posting. `_due_day` is the same
+    rule in SQL, for the area lists: change both."""
     oldest = start - timedelta(days=PRE_ARRIVAL_EXAM_DAYS if kind == CareKind.EXAM else 0)
     if last_done is not None and last_done < oldest:
         last_done = None  # done for an earlier posting: a new posting starts a new cycle
@@ -1167,21 +1186,12 @@ def area_rows(
     horizon_days: int = UPCOMING_DAYS,
 ) -> list[AreaRow]:
     """Items overdue or due within `horizon_days`, in the visible prefectures (None: all),
-    ordered by prefecture, then due day.
-
-    The database leaves out the items that cannot be due by then (`_candidates`), so that
-    an area of tens of thousands of people computes only its few overdue and upcoming
-    items; `compute` decides for the rest, as everywhere else."""
-    candidates = _candidates(session, config, prefectures, horizon_days, _ROW_COLUMNS)
-    rows: list[AreaRow] = []
-    for values, kind, item_values, today in candidates.items():
-        item = _item_row(item_values)
-        facts = _facts(values)
-        due = compute(facts, kind, candidates.policy_of(values[7]), item, today)
-        if due is not None and due.due <= today + timedelta(days=horizon_days):
-            rows.append(AreaRow(facts, due, today))
-    rows.sort(key=_row_order)
-    return rows
+    in `_DueItems.order`. The database picks them (`_due_items`); `compute` builds each
+    row."""
+    found = _due_items(session, config, prefectures, None, horizon_days, wide=True)
+    items = found.items
+    query = sa_select(*(items.c[name] for name in _LAYOUT)).order_by(*found.order(items))
+    return [built for built, _ in found.rows(session, query)]
 
 
 @dataclass(frozen=True)
@@ -1191,9 +1201,6 @@ class AreaSummary:
     rows: list[AreaRow]  # the first `limit` rows, in area_rows' order
     counts: dict[str, int]  # rows per prefecture ("" without one)
     total: int
-
-
-_DUE_COLUMNS = ("last_done", "override_due", "booked_for")
 
 
 def area_summary(
@@ -1206,66 +1213,34 @@ def area_summary(
 ) -> AreaSummary:
     """The rows of `area_rows` that are overdue (`overdue`) or upcoming (due within
     UPCOMING_DAYS, not overdue), counted per prefecture; only the first `limit` are built.
-    Every due day is decided as `compute` decides it (`base_due`), on narrow tuples: an
-    admin's /overdue over 100,000 people counts about 18,000 overdue items and renders 40
-    lines."""
-    horizon_days = 0 if overdue else UPCOMING_DAYS
-    candidates = _candidates(session, config, prefectures, horizon_days, _DUE_COLUMNS)
-    kept: list[tuple[tuple[Any, ...], tuple[Any, ...], CareKind, date]] = []
-    counts: dict[str, int] = {}
-    ahead = timedelta(days=horizon_days)
-    for values, kind, item_values, today in candidates.items():
-        # values: id, telegram_id, language, real_name, display_name, prefecture, county,
-        # altitude, start, end (the facts query); item_values: _DUE_COLUMNS or None
-        prefecture, county, altitude, start, end = values[5:10]
-        if end is not None and today > end:
-            continue
-        if is_low_altitude_posting(prefecture, county):
-            continue
-        policy = candidates.policy_of(altitude)
-        if policy is None:
-            continue
-        last_done, override, booked = item_values or (None, None, None)
-        base, _ = base_due(kind, policy, start, end, last_done, override)
-        if base is None:
-            continue
-        due = booked or base
-        if due > today + ahead or (due < today) != overdue:
-            continue
-        name = values[3] or values[4] or str(values[1])
-        kept.append(((prefecture or "", due, name, kind.value, values[0]), values, kind, today))
-        counts[prefecture or ""] = counts.get(prefecture or "", 0) + 1
-    kept.sort(key=lambda entry: entry[0])
-    shown = kept[:limit]
-    items = _item_rows(session, {values[0] for _, values, _, _ in shown}) if shown else {}
+    One statement: the database counts and picks the rows (an admin's /overdue over
+    100,000 people counts about 18,000 overdue items and shows 40)."""
+    first, last = (None, -1) if overdue else (0, UPCOMING_DAYS)
+    found = _due_items(session, config, prefectures, first, last, wide=False)
+    items = found.items
+    area = func.coalesce(items.c.prefecture, "")
+    counts = (
+        sa_select(area.label("area"), func.count().label("in_area"))
+        .group_by(area)
+        .subquery("counts")
+    )
+    shown = sa_select(items).order_by(*found.order(items)).limit(limit).subquery("shown")
+    # one row per shown item with its prefecture's count, one per prefecture with none shown
+    joined = counts.outerjoin(shown, func.coalesce(shown.c.prefecture, "") == counts.c.area)
+    query = (
+        found.with_facts(shown, joined)
+        .add_columns(counts.c.area, counts.c.in_area)
+        .order_by(*found.order(shown))
+    )
     rows = []
-    for _, values, kind, today in shown:
-        facts = _facts(values)
-        due = compute(
-            facts,
-            kind,
-            candidates.policy_of(values[7]),
-            items.get(values[0], {}).get(kind),
-            today,
-        )
-        assert due is not None
-        rows.append(AreaRow(facts, due, today))
-    return AreaSummary(rows, counts, len(kept))
+    per_area: dict[str, int] = {}
+    for built, row in found.rows(session, query):
+        per_area[row.area] = row.in_area
+        if built is not None:
+            rows.append(built)
+    return AreaSummary(rows, per_area, sum(per_area.values()))
 
 
-def _row_order(row: AreaRow) -> tuple[Any, ...]:
-    return (row.person.prefecture or "", row.due.due, row.person.name, row.due.kind, row.person.id)
-
-
-def _item_row(values: tuple[Any, ...] | None) -> ItemRow | None:
-    if values is None:
-        return None
-    row = ItemRow(*values)
-    row.kind = _KINDS[row.kind]
-    return row
-
-
-_KINDS = {kind.value: kind for kind in CareKind}
 _FACT_COLUMNS = (
     "id",
     "telegram_id",
@@ -1278,112 +1253,209 @@ _FACT_COLUMNS = (
     "assignment_start",
     "assignment_end",
 )
+# the columns `_DueItems.rows` reads: the person's facts, the item and its care_item row
+_LAYOUT = (*_FACT_COLUMNS, "kind", "due", "today", *(f"item_{name}" for name in _ROW_COLUMNS))
+_PERSON = Person.__table__  # type: ignore[attr-defined]
+_PROFILE = CareProfile.__table__  # type: ignore[attr-defined]
+_KINDS = {kind.value: kind for kind in CareKind}
 
 
-@dataclass
-class _Candidates:
-    """The rows of `_candidates`: each person's facts, then per kind whether the item may
-    be due and its columns (all None: no care_item row)."""
+@dataclass(frozen=True)
+class _DueItems:
+    """`_due_items`: the items (a CTE), and how their rows are ordered and built."""
 
-    rows: list[Any]
-    width: int  # item columns per kind
+    items: Any  # id (the person's), prefecture, name, kind, due, today (wide: _LAYOUT too)
     policy: dict[Band, BandPolicy]
-    todays: dict[int, date]  # people whose own time zone gives another day
-    default_today: date
-    policies: dict[int | None, BandPolicy | None] = field(default_factory=dict)
+    dialect: str
 
-    def items(self) -> Iterable[tuple[tuple[Any, ...], CareKind, tuple[Any, ...] | None, date]]:
-        facts = len(_FACT_COLUMNS)
-        per_kind = 1 + self.width
-        for row in self.rows:
-            values = tuple(row[:facts])
-            today = self.todays.get(values[0], self.default_today)
-            for index, kind in enumerate(CareKind):
-                at = facts + index * per_kind
-                if not row[at]:
-                    continue  # the database showed it cannot be due
-                item = tuple(row[at + 1 : at + per_kind])
-                present = any(value is not None for value in item)
-                yield values, kind, (item if present else None), today
+    def order(self, items: Any) -> list[Any]:
+        """`area_rows`' order of `items` (the CTE or a subquery of it): prefecture ("" without
+        one), due day, name, item, person; strings in code-point order (Python's), also where
+        the database's default collation is a language's."""
+        prefecture, name, kind = func.coalesce(items.c.prefecture, ""), items.c.name, items.c.kind
+        if self.dialect == "postgresql":
+            prefecture, name, kind = (value.collate("C") for value in (prefecture, name, kind))
+        return [prefecture, items.c.due, name, kind, items.c.id]
 
-    def policy_of(self, altitude: int | None) -> BandPolicy | None:
-        if altitude not in self.policies:
-            band = band_for_altitude(altitude)
-            self.policies[altitude] = self.policy.get(band) if band else None
-        return self.policies[altitude]
+    def with_facts(self, items: Any, joined: Any) -> Any:
+        """A SELECT of `_LAYOUT` for `items` (a subquery of the narrow CTE), joining the
+        person and care_item rows to `joined`, a FROM clause that outer-joins `items`."""
+        joined = joined.outerjoin(_PERSON, _PERSON.c.id == items.c.id).outerjoin(
+            _ITEM, and_(_ITEM.c.person_id == items.c.id, _ITEM.c.kind == items.c.kind)
+        )
+        columns = _layout(_PERSON, _ITEM, items.c.kind, items.c.due, items.c.today)
+        return sa_select(*columns).select_from(joined)
+
+    def rows(self, session: Session, query: Any) -> Iterator[tuple[AreaRow | None, Any]]:
+        """The result rows of `query` (`_LAYOUT`, maybe with further columns), each with its
+        AreaRow built by `compute` (None: an outer join found no item)."""
+        facts_width, items_at = len(_FACT_COLUMNS), len(_FACT_COLUMNS) + 3
+        for row in session.execute(query):
+            kind_value, day, today = row[facts_width:items_at]
+            if kind_value is None:
+                yield None, row
+                continue
+            facts = _facts(row[:facts_width])
+            kind = _KINDS[kind_value]
+            item = None
+            if row[items_at] is not None:
+                item = ItemRow(*row[items_at : items_at + len(_ROW_COLUMNS)])
+                item.kind = kind
+            due = compute(facts, kind, _policy_for(self.policy, facts)[1], item, today)
+            if due is None or due.due != day:  # tests keep them equal; never a failed list
+                log.error("care: the database's due day differs from compute's (%s)", kind)
+                if due is None:
+                    continue
+            yield AreaRow(facts, due, today), row
 
 
-def _candidates(
+def _layout(person: Any, item: Any, kind: Any, due: Any, today: Any) -> list[Any]:
+    """`_LAYOUT`, from the person table, a care_item table and the item's columns."""
+    return [
+        *(person.c[name] for name in _FACT_COLUMNS),
+        kind.label("kind"),
+        due.label("due"),
+        today.label("today"),
+        *(item.c[name].label(f"item_{name}") for name in _ROW_COLUMNS),
+    ]
+
+
+def _due_items(
     session: Session,
     config: CareConfig,
     prefectures: frozenset[str] | None,
-    horizon_days: int,
-    item_columns: Sequence[str],
-) -> _Candidates:
-    """The people of the visible prefectures (None: all) with an item that may be due by
-    `horizon_days` after their today, with `item_columns` of both their care_item rows,
-    read in one query as tuples. Left out by the database, when certain: low-altitude
-    postings, assignments ended before anyone's today, items done during this posting or
-    never done whose next due day by the band's interval is later (`_not_due_by`,
-    `_first_not_due_by`)."""
+    first: int | None,
+    last: int,
+    *,
+    wide: bool,
+) -> _DueItems:
+    """The items of the people of the visible prefectures (None: all) due from `first` days
+    after the person's today (None: any day before) to `last` days after it, both included,
+    as a CTE: one row per item with the person's id, prefecture and name, `kind`, `due`
+    (`_due_day`) and the person's `today`; `wide`: with all of `_LAYOUT`, for a list of all
+    the items (a narrow CTE is cheaper to count and sort: the shown rows join the rest).
+    One SELECT per kind, UNION ALL."""
     policy = effective_policy(session, config.policy_override)
-    now = clock.now()
-    default_today = now.astimezone(config.zone).date()
-    if prefectures is not None and not prefectures:
-        return _Candidates([], len(item_columns), policy, {}, default_today)
-    # no one's today is later than it is at UTC+14, nor earlier than at UTC-12
-    latest_today = (now + timedelta(hours=14)).astimezone(UTC).date()
-    earliest_today = (now - timedelta(hours=12)).astimezone(UTC).date()
-    horizon = latest_today + timedelta(days=horizon_days)
-    person = Person.__table__  # type: ignore[attr-defined]
-    items = {kind: _ITEM.alias(f"{kind.value}_item") for kind in CareKind}
-    joined = person
-    for kind, item in items.items():
-        joined = joined.outerjoin(
-            item, and_(item.c.person_id == person.c.id, item.c.kind == kind.value)
-        )
     dialect = session.get_bind().dialect.name
-    may_be_due = {
-        kind: not_(
-            or_(
-                _not_due_by(kind, policy, horizon, item, dialect),
-                _first_not_due_by(kind, policy, horizon, item, dialect),
-                and_(item.c.booked_for.is_not(None), item.c.booked_for > horizon),
-            )
-        )
-        for kind, item in items.items()
-    }
-    selected: list[Any] = [person.c[name] for name in _FACT_COLUMNS]
-    for kind, item in items.items():
-        selected.append(may_be_due[kind].label(f"{kind.value}_may_be_due"))
-        selected += [item.c[name] for name in item_columns]
-    query = (
-        sa_select(*selected)
-        .select_from(joined)
-        .where(
-            person.c.status == Status.ACTIVE.value,
-            person.c.role != Role.CONTACT.value,
-            person.c.assignment_start.is_not(None),
-            person.c.posting_altitude_m.is_not(None),
-            not_(_low_altitude_posting()),
-            or_(person.c.assignment_end.is_(None), person.c.assignment_end >= earliest_today),
-            or_(*may_be_due.values()),
-        )
-    )
+    today = _LocalToday.now(session, config)
+    person = _PERSON
+    conditions = [
+        person.c.status == Status.ACTIVE.value,
+        person.c.role != Role.CONTACT.value,
+        person.c.assignment_start.is_not(None),
+        person.c.posting_altitude_m.is_not(None),
+        not_(_low_altitude_posting()),
+        or_(person.c.assignment_end.is_(None), person.c.assignment_end >= today.plus(0)),
+    ]  # schedule_state "ok"
     if prefectures is not None:
-        query = query.where(person.c.prefecture.in_(sorted(prefectures)))
-    rows = session.execute(query).all()
-    zones = session.execute(
-        sa_select(CareProfile.person_id, CareProfile.timezone).where(  # type: ignore[call-overload]
-            col(CareProfile.timezone).is_not(None)
+        conditions.append(person.c.prefecture.in_(sorted(prefectures)))
+    name = func.coalesce(
+        func.nullif(person.c.real_name, ""),
+        func.nullif(person.c.display_name, ""),
+        cast(person.c.telegram_id, String),
+    )  # PersonFacts.name
+    selects = []
+    for kind in CareKind:
+        item = _ITEM.alias(f"{kind.value}_item")
+        due = _due_day(kind, policy, item, dialect)
+        window = [due <= today.plus(last)]
+        if first is not None:
+            window.append(due >= today.plus(first))
+        joined = person.outerjoin(
+            item, and_(item.c.person_id == person.c.id, item.c.kind == kind.value)
+        ).outerjoin(_PROFILE, _PROFILE.c.person_id == person.c.id)
+        kind_value = literal(kind.value, String)
+        if wide:
+            columns = [*_layout(person, item, kind_value, due, today.plus(0)), name.label("name")]
+        else:
+            columns = [
+                person.c.id,
+                person.c.prefecture,
+                name.label("name"),
+                kind_value.label("kind"),
+                due.label("due"),
+                today.plus(0).label("today"),
+            ]
+        selects.append(sa_select(*columns).select_from(joined).where(*conditions, *window))
+    return _DueItems(union_all(*selects).cte("due_item"), policy, dialect)
+
+
+@dataclass(frozen=True)
+class _LocalToday:
+    """Each person's today: in their care profile's time zone, or in `config.zone`."""
+
+    default: date
+    other: dict[str, date]  # the time zones in use whose today is not the default's
+
+    @classmethod
+    def now(cls, session: Session, config: CareConfig) -> _LocalToday:
+        now = clock.now()
+        default = now.astimezone(config.zone).date()
+        names = session.execute(
+            sa_select(_PROFILE.c.timezone).where(_PROFILE.c.timezone.is_not(None)).distinct()
+        ).scalars()
+        other = {}
+        for name in names:
+            today = now.astimezone(_zone(name, config.zone)).date()
+            if today != default:
+                other[name] = today
+        return cls(default, other)
+
+    def plus(self, days: int) -> Any:
+        """Each person's today plus `days`, as a SQL expression on care_profile (joined)."""
+        default = literal(self.default + timedelta(days=days), Date)
+        if not self.other:
+            return default
+        return case(
+            *(
+                (_PROFILE.c.timezone == name, literal(today + timedelta(days=days), Date))
+                for name, today in sorted(self.other.items())
+            ),
+            else_=default,
         )
-    ).all()
-    todays = {}
-    for person_id, zone in zones:
-        today = now.astimezone(_zone(zone, config.zone)).date()
-        if today != default_today:
-            todays[person_id] = today
-    return _Candidates(rows, len(item_columns), policy, todays, default_today)
+
+
+def _due_day(kind: CareKind, policy: dict[Band, BandPolicy], item: Any, dialect: str) -> Any:
+    """`compute`'s due day of a person's `kind` item (`base_due`, then the booking), as a
+    SQL expression on the person table and `item` (their care_item row, outer-joined): NULL
+    when nothing is due. For people whose schedule is on (`schedule_state` "ok": the
+    caller's condition)."""
+    person = _PERSON
+    start, end = person.c.assignment_start, person.c.assignment_end
+    oldest = start
+    if kind == CareKind.EXAM:
+        oldest = _shift_days(dialect, start, -PRE_ARRIVAL_EXAM_DAYS)
+    done = case((item.c.last_done >= oldest, item.c.last_done))  # counts for this posting
+    by_band = []
+    for band, within in _band_ranges():
+        band_policy = policy.get(band)
+        day = None if band_policy is None else _policy_day(kind, band_policy, done, dialect)
+        by_band.append((and_(*within), cast(null(), Date) if day is None else day))
+    by_policy = case(*by_band)
+    override, booked = item.c.override_due, item.c.booked_for
+    due = case(
+        (override.is_not(None), func.coalesce(booked, override)),
+        (or_(end.is_(None), by_policy <= end), func.coalesce(booked, by_policy)),
+    )
+    return type_coerce(due, Date)
+
+
+def _policy_day(kind: CareKind, policy: BandPolicy, done: Any, dialect: str) -> Any | None:
+    """`base_due` by the band's interval (`done`: the last done that counts, or NULL), or
+    None when the band has no such schedule."""
+    start = _PERSON.c.assignment_start
+    if kind == CareKind.REST:
+        every = policy.rest_every_days
+        return None if every is None else _shift_days(dialect, func.coalesce(done, start), every)
+    every, first = policy.exam_every_days, policy.exam_first_days
+    if first is None:
+        first = every
+    if first is None:
+        return None
+    return case(
+        (done.is_not(None), null() if every is None else _shift_days(dialect, done, every)),
+        else_=_shift_days(dialect, start, first),
+    )
 
 
 def _low_altitude_posting() -> Any:
@@ -1396,9 +1468,9 @@ def _low_altitude_posting() -> Any:
     by_prefecture = or_(county.is_(None), county == "")
     if counties:
         by_prefecture = or_(by_prefecture, county.not_in(sorted(c.code for c in counties)))
-    return or_(
+    return or_(  # the prefecture first: rarely low, it spares most rows the county list
         and_(county.is_not(None), county.in_(low_counties or [""])),
-        and_(by_prefecture, prefecture.is_not(None), prefecture.in_(low_prefectures or [""])),
+        and_(prefecture.is_not(None), prefecture.in_(low_prefectures or [""]), by_prefecture),
     )
 
 
@@ -1415,91 +1487,11 @@ def _band_ranges() -> list[tuple[Band, list[Any]]]:
     return ranges
 
 
-def _shift_days(dialect: str | None, day: Any, days: int) -> Any:
-    """A DATE column plus `days`, computed by the database."""
+def _shift_days(dialect: str, day: Any, days: int) -> Any:
+    """A DATE expression plus `days`, computed by the database."""
     if dialect == "sqlite":  # dates are ISO text there
         return func.date(day, f"{days:+d} days")
     return day + literal(days, Integer)
-
-
-def _valid_done(kind: CareKind, item: Any, dialect: str | None) -> Any:
-    """The item's last done counts for this posting (`compute`'s `oldest`); without the
-    dialect, only a done since the assignment start is known to count."""
-    start = col(Person.assignment_start)
-    if kind == CareKind.EXAM and dialect is not None:
-        return item.c.last_done >= _shift_days(dialect, start, -PRE_ARRIVAL_EXAM_DAYS)
-    return item.c.last_done >= start
-
-
-def _not_due_by(
-    kind: CareKind,
-    policy: dict[Band, BandPolicy],
-    horizon: date,
-    item: Any = None,
-    dialect: str | None = None,
-) -> Any:
-    """A condition on a care_item row (`item`, default the table) joined with its person:
-    the item cannot be due on or before `horizon`. Only the plain case is decided here
-    (done during this posting, not booked, no date set by an admin): the next due day is
-    then the last one plus the band's interval (or none, when the band has no such
-    schedule). Anything else is left to `compute`."""
-    item = _ITEM if item is None else item
-    by_band = []
-    for band, within in _band_ranges():
-        band_policy = policy.get(band)
-        every = None
-        if band_policy is not None:
-            every = (
-                band_policy.rest_every_days
-                if kind == CareKind.REST
-                else (band_policy.exam_every_days)
-            )
-        if every is None:
-            by_band.append(and_(*within))  # nothing is due after a done, in this band
-        else:
-            by_band.append(and_(*within, item.c.last_done > horizon - timedelta(days=every)))
-    return and_(
-        item.c.booked_for.is_(None),
-        item.c.override_due.is_(None),
-        item.c.last_done.is_not(None),
-        _valid_done(kind, item, dialect),
-        or_(*by_band),
-    )
-
-
-def _first_not_due_by(
-    kind: CareKind, policy: dict[Band, BandPolicy], horizon: date, item: Any, dialect: str
-) -> Any:
-    """Like `_not_due_by`, for an item without a done (no row, never done, or for a rest
-    done before this posting): its first due day is the assignment start plus the band's
-    interval (the first exam's), or none. Never NULL, also when the outer join found no
-    row."""
-    start = col(Person.assignment_start)
-    by_band = []
-    for band, within in _band_ranges():
-        band_policy = policy.get(band)
-        days = None
-        if band_policy is not None:
-            if kind == CareKind.REST:
-                days = band_policy.rest_every_days
-            else:
-                days = band_policy.exam_first_days
-                if days is None:
-                    days = band_policy.exam_every_days
-        if days is None:
-            by_band.append(and_(*within))
-        else:
-            by_band.append(and_(*within, start > horizon - timedelta(days=days)))
-    never_done = [
-        item.c.last_done.is_(None),
-        and_(item.c.last_done.is_not(None), not_(_valid_done(kind, item, dialect))),
-    ]
-    return and_(
-        item.c.booked_for.is_(None),
-        item.c.override_due.is_(None),
-        or_(*never_done),
-        or_(*by_band),
-    )
 
 
 CSV_COLUMNS = (
@@ -1553,4 +1545,15 @@ def _csv_safe(value: str) -> str:
 
 def overdue_people(session: Session, config: CareConfig) -> set[int]:
     """People with a rest or examination overdue today (the broadcasts' "overdue" audience)."""
-    return {r.person.id for r in area_rows(session, config, None, horizon_days=0) if r.overdue}
+    items = _due_items(session, config, None, None, -1, wide=False).items
+    return set(session.execute(sa_select(items.c.id).distinct()).scalars())
+
+
+def overdue_by_kind(session: Session, config: CareConfig) -> dict[CareKind, int]:
+    """How many rests and examinations are overdue today, everywhere (/metrics), counted by
+    the database as /overdue counts them."""
+    items = _due_items(session, config, None, None, -1, wide=False).items
+    counts = dict(
+        session.execute(sa_select(items.c.kind, func.count()).group_by(items.c.kind)).all()
+    )
+    return {kind: int(counts.get(kind.value, 0)) for kind in CareKind}

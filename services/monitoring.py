@@ -8,14 +8,13 @@ its caller (bot/metrics.py).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from models import Alert, AlertStatus, CareKind, OutboxMessage, OutboxStatus, Priority
+from models import Alert, AlertStatus, OutboxMessage, OutboxStatus, Priority
 from services import care, clock
 
 WAITING = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
@@ -111,12 +110,7 @@ def alert_state(session: Session) -> AlertState:
 
 def overdue_care(session: Session, config: care.CareConfig) -> dict[str, int]:
     """Rests and examinations overdue today, by kind (the same rule as /overdue)."""
-    counts = Counter(
-        str(row.due.kind)
-        for row in care.area_rows(session, config, None, horizon_days=0)
-        if row.overdue
-    )
-    return {str(kind): counts.get(str(kind), 0) for kind in CareKind}
+    return {str(kind): count for kind, count in care.overdue_by_kind(session, config).items()}
 
 
 def _aware(value: datetime) -> datetime:
