@@ -804,7 +804,7 @@ def last_part(command: str, lang: str) -> Callable[[Any], bool]:
 async def end_to_end(url: str, requests: int, budget: float) -> dict[str, dict[str, list[float]]]:
     from telegram import Update
 
-    from bot.app import build_application
+    from bot.app import build_application, freeze_startup_objects
     from emulator.server import BotApiEmulator
     from scheduler import jobs
     from services.i18n import t
@@ -814,6 +814,7 @@ async def end_to_end(url: str, requests: int, budget: float) -> dict[str, dict[s
     async with BotApiEmulator(token=TOKEN) as emu:
         db = Database(make_engine(url))
         app = build_application(bench_settings(url, emu.base_url), db)
+        freeze_startup_objects()  # as `cadre-bot run` does
         await app.initialize()
         if app.post_init:
             await app.post_init(app)

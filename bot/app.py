@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
@@ -203,6 +204,15 @@ def _plain(text: str) -> str:
 
 def _first_line(error: BaseException | None) -> str:
     return (str(error).strip().splitlines() or [""])[0][:200]
+
+
+def freeze_startup_objects() -> None:
+    """What start-up built (modules, catalogs, mapped classes, the Application) lives as
+    long as the process: frozen out of the garbage collector's full passes, which otherwise
+    paused an answer by about 90 ms now and then at 100,000 people (docs/benchmarks.md).
+    For `cadre-bot run` only: a test process builds many Applications."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _post_init(application: Application) -> None:

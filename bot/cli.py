@@ -148,7 +148,7 @@ def db_backup(settings: Settings, path: str, *, force: bool) -> int:
 def run(settings: Settings, webhook: bool = False) -> int:
     from telegram import Update
 
-    from bot.app import build_application, build_database
+    from bot.app import build_application, build_database, freeze_startup_objects
     from models.db import SchemaTooNew
 
     problem = settings.token_problem()
@@ -159,6 +159,7 @@ def run(settings: Settings, webhook: bool = False) -> int:
     except SchemaTooNew as exc:
         _fail(str(exc))
     application = build_application(settings, db)
+    freeze_startup_objects()
     if not webhook:
         application.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
         return 0
