@@ -297,8 +297,9 @@ def test_identical_readings_count_only_unbroken_days_ending_with_the_last_check_
     day5 = date(2026, 12, 1)
     assert db.call(checkins.suspicious, ids, day5, CONFIG) == {steady.id}
     assert db.call(checkins.suspicious, ids, day5 + timedelta(days=1), CONFIG) == set()
-    # the same answer for a whole area, as /today asks
-    assert db.call(checkins.suspicious_among, day5, CONFIG, lambda pid: pid.in_(ids)) == {steady.id}
+    # everyone's, as /today asks before narrowing to the area
+    everyone = checkins.suspicious_select(day5, CONFIG)
+    assert db.call(lambda s: set(s.execute(everyone).scalars())) == {steady.id}
 
 
 def test_the_upgrade_counts_the_repeats_of_check_ins_stored_before_it(tmp_path, travel):

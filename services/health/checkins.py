@@ -8,13 +8,13 @@ officers) are written in one transaction: the caller's session.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_
+from sqlalchemy import Select, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
 
@@ -759,27 +759,30 @@ def suspicious(
 ) -> set[int]:
     """People whose self-reported vitals were identical on each of the last N days with a
     check-in (N = suspicious_identical_days), N consecutive days ending today or yesterday."""
+    query = suspicious_select(today, config)
+    if query is None:
+        return set()
+    table = CheckIn.__table__  # type: ignore[attr-defined]
     flagged: set[int] = set()
     ids = sorted(set(person_ids))
     for start in range(0, len(ids), ID_CHUNK):
-        chunk = ids[start : start + ID_CHUNK]
-        flagged |= suspicious_among(session, today, config, lambda pid, ids=chunk: pid.in_(ids))
+        chunk = table.c.person_id.in_(ids[start : start + ID_CHUNK])
+        flagged.update(session.execute(query.where(chunk)).scalars())
     return flagged
 
 
 ID_CHUNK = 5000  # ids per IN list: PostgreSQL takes 65,535 parameters, SQLite 32,766
 
 
-def suspicious_among(
-    session: Session, today: date, config: HealthConfig, restrict: Callable[[Any], Any]
-) -> set[int]:
-    """`suspicious` for the people `restrict(person_id column)` selects (a whole area): the
-    last check-in of today or yesterday repeats at least N-1 days before it
-    (`identical_days_before`, counted when it was stored). The partial index on those
-    few check-ins makes this a lookup, not a comparison of everyone's last three days."""
+def suspicious_select(today: date, config: HealthConfig) -> Select[tuple[int]] | None:
+    """The people `suspicious` flags, everyone's (None: the check is off): the last check-in
+    of today or yesterday repeats at least N-1 days before it (`identical_days_before`,
+    counted when it was stored). The partial index on those few check-ins makes this a
+    lookup, not a comparison of everyone's last days; callers narrow it to their people
+    (an id list, or `IN` this select for an area)."""
     days = int(config.thresholds.suspicious_identical_days)
     if days < 2:
-        return set()
+        return None
     table = CheckIn.__table__  # type: ignore[attr-defined]
     later = table.alias("later")
     last_of_day = (  # per row found, through the (person_id, at) index: never a join
@@ -789,18 +792,16 @@ def suspicious_among(
         .limit(1)
         .scalar_subquery()
     )
-    query = (
+    return (
         sa_select(table.c.person_id)
         .where(
             table.c.identical_days_before > 0,  # the partial index's condition, as written
             table.c.identical_days_before >= days - 1,
             table.c.local_date.in_([today - timedelta(days=1), today]),
-            restrict(table.c.person_id),
             table.c.id == last_of_day,
         )
         .distinct()
     )
-    return set(session.execute(query).scalars())
 
 
 def record_forged(session: Session, telegram_id: int | None, data: str) -> None:

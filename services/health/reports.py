@@ -11,7 +11,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from sqlalchemy import and_, case, func, not_, true, union_all
+from sqlalchemy import and_, case, func, not_, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -88,20 +88,16 @@ def today(
     ).all()
     missing_in = [prefecture for prefecture, state_name, _ in counts if state_name == "missing"]
     named = _first_named(session, day, config, monitored, missing_in)
-    # an area's people are picked before the check-ins are read; everyone's (admins) after
-    in_area = sa_select(person.c.id).where(*monitored)
-    identical = checkins.suspicious_among(
-        session, day, config, lambda pid: true() if area is None else pid.in_(in_area)
-    )
+    identical = checkins.suspicious_select(day, config)  # a few people in all: then the area
     flagged = (
         list(
             session.execute(
                 sa_select(person.c.id, person.c.prefecture)
-                .where(person.c.id.in_(sorted(identical)), *monitored)
+                .where(person.c.id.in_(identical), *monitored)
                 .order_by(person.c.id)
             )
         )
-        if identical
+        if identical is not None
         else []
     )
     shown = {pid for pid, _, _ in named} | {pid for pid, _ in flagged}
