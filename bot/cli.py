@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -159,6 +160,15 @@ def run(settings: Settings, webhook: bool = False) -> int:
     except SchemaTooNew as exc:
         _fail(str(exc))
     application = build_application(settings, db)
+    # One event loop for the wait and the bot (run_polling and run_webhook take the current one).
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        reached = loop.run_until_complete(_reach_bot_api(application.bot, settings))
+    except KeyboardInterrupt:
+        return 0
+    if not reached:
+        _fail("CADRE_TELEGRAM_TOKEN: the Bot API refused this token (revoked, or another bot's)")
     freeze_startup_objects()
     if not webhook:
         application.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
@@ -180,6 +190,39 @@ def run(settings: Settings, webhook: bool = False) -> int:
     except OSError as exc:  # the address is taken or cannot be bound
         _fail(f"CADRE_WEBHOOK_LISTEN: cannot listen on {settings.webhook_listen} ({exc.strerror})")
     return 0
+
+
+BOT_API_WAIT_MAX = 60.0  # seconds between two start-up attempts, at most
+
+
+async def _reach_bot_api(bot: Any, settings: Settings) -> bool:
+    """Whether the Bot API takes the token, waiting while it cannot be reached: in mainland
+    China Telegram is reached through a VPN, which comes and goes, and a bot that exited at
+    start-up would leave the outbox, the escalations and the WeCom, DingTalk and SMS
+    channels waiting for someone to restart it. A warning says why at every attempt."""
+    from telegram.error import InvalidToken, TelegramError
+
+    delay = 1.0
+    await bot.request.initialize()
+    try:
+        while True:
+            try:
+                await bot.get_me()
+                return True
+            except InvalidToken:
+                return False
+            except TelegramError as exc:  # unreachable, timed out, 5xx, flood control
+                log.warning(
+                    "the Telegram Bot API at %s cannot be reached (%s: %s); trying again in %.0f s",
+                    settings.telegram_base_url,
+                    type(exc).__name__,
+                    str(exc).split(". Parsing the server response")[0][:160],  # not the page
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BOT_API_WAIT_MAX)
+    finally:
+        await bot.request.shutdown()  # the Application opens its own, in this loop
 
 
 async def check(settings: Settings) -> int:

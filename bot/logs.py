@@ -39,6 +39,7 @@ _LIBRARY_FLOORS = {
     "matplotlib": logging.WARNING,
     "PIL": logging.WARNING,
     "asyncio": logging.INFO,
+    "bm25s": logging.WARNING,  # sets its own logger to DEBUG
 }
 
 
@@ -117,6 +118,15 @@ class PlainFormatter(logging.Formatter):
         return super().format(record)
 
 
+class UnparsedReplyFilter(logging.Filter):
+    """python-telegram-bot logs every reply that is not JSON (the HTML page of a 502 from
+    Telegram's front end, or from a proxy) as an error with a traceback, then raises the
+    NetworkError that the caller handles and logs in one line: that line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Can not load invalid JSON data")
+
+
 def configure(level: str = "INFO", json_lines: bool = False, secrets: Iterable[str] = ()) -> None:
     """Route every log record (and Python warnings) through one redacting stderr handler."""
     handler = logging.StreamHandler()
@@ -128,3 +138,6 @@ def configure(level: str = "INFO", json_lines: bool = False, secrets: Iterable[s
     logging.captureWarnings(True)
     for name, floor in _LIBRARY_FLOORS.items():
         logging.getLogger(name).setLevel(max(root.level, floor))
+    ptb_request = logging.getLogger("telegram.request.BaseRequest")
+    if not any(isinstance(f, UnparsedReplyFilter) for f in ptb_request.filters):
+        ptb_request.addFilter(UnparsedReplyFilter())

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from emulator.faults import Fault
 from models import Status
 from services import people
 from tests.flows import register_in_english
@@ -105,6 +106,18 @@ async def test_run_refuses_a_database_newer_than_the_code(emulator, tmp_path):
     assert code == 2 and "9999_future" in err and "Traceback" not in err
 
 
+async def test_run_with_a_token_the_bot_api_refuses_says_so_in_one_line(emulator, tmp_path):
+    url = f"sqlite:///{tmp_path}/refused.db"
+    env = env_for(
+        url,
+        CADRE_TELEGRAM_TOKEN="123456:ThisTokenWasRevokedByBotFather0000",
+        CADRE_TELEGRAM_BASE_URL=emulator.base_url,
+    )
+    code, _, err = await run_cli("run", env=env, cwd=tmp_path)
+    assert code == 2 and "refused this token" in err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+
+
 class BotProcess:
     """`cadre-bot run` as a child process, pointed at the emulator."""
 
@@ -188,3 +201,20 @@ async def test_a_killed_process_resumes_registration_where_the_user_left_it(
     finally:
         code, err = await restarted.stop()
     assert code == 0, err
+
+
+async def test_run_waits_for_an_unreachable_bot_api_then_answers(emulator, bot_env, tmp_path):
+    """A VPN that is down when the bot starts: the bot says so and tries again, with no
+    traceback, and answers once Telegram can be reached."""
+    emulator.faults.add(Fault.server_error(), methods="getMe", times=2)
+    process = BotProcess(bot_env, tmp_path)
+    await process.start()
+    try:
+        user = emulator.user(1003, "Li", language_code="en")
+        await user.send("/start")
+        await user.wait_for("choose your language", timeout=20)
+    finally:
+        code, err = await process.stop()
+    assert code == 0, err
+    assert err.count("cannot be reached") == 2 and emulator.base_url in err
+    assert "Traceback" not in err and "<html>" not in err and emulator.token not in err
