@@ -1,13 +1,16 @@
 """Fixtures shared by every layer: a migrated database (SQLite, or PostgreSQL when
-CADRE_TEST_DATABASE_URL is set) emptied before each test, and settings for the bot."""
+CADRE_TEST_DATABASE_URL is set) emptied before each test, settings for the bot, and the
+time of day every in-process test starts at."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
@@ -19,6 +22,23 @@ from services.db import Database
 pytest_plugins = ["tests.emulator_plugin", "tests.botfixtures"]
 
 TEST_DATABASE_URL = os.environ.get("CADRE_TEST_DATABASE_URL")
+
+# Noon in Asia/Shanghai: away from the 09:00 reminders, the 18:00 cut-off, midnight and the
+# 03:30 retention pass.
+TEST_START = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def time_of_day(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every in-process test starts at TEST_START, and the clock ticks on from there: the
+    suite does not depend on the time of day it runs at (a daily reminder firing mid-test,
+    a day ending mid-test). Tests that need another moment travel there themselves; the
+    end-to-end tests (marked e2e) run real processes, on real time."""
+    if request.node.get_closest_marker("e2e"):
+        yield
+        return
+    with time_machine.travel(TEST_START, tick=True):
+        yield
 
 
 @pytest.fixture(scope="session")
