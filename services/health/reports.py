@@ -100,7 +100,12 @@ def today(
         if identical is not None
         else []
     )
-    shown = {pid for pid, _, _ in named} | {pid for pid, _ in flagged}
+    flagged_named: dict[str, list[int]] = {}
+    for pid, prefecture in flagged:
+        first = flagged_named.setdefault(prefecture, [])
+        if len(first) <= NAMES_SHOWN:
+            first.append(pid)
+    shown = {pid for pid, _, _ in named}.union(*flagged_named.values())
     loaded = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(shown)))}
     result: dict[str, AreaDay] = {}
     for prefecture, state_name, count in counts:
@@ -114,11 +119,10 @@ def today(
             getattr(summary, state_name).count = count
     for pid, prefecture, state_name in named:
         getattr(result[prefecture], state_name).people.append(loaded[pid])
-    for pid, prefecture in flagged:
-        summary = result.setdefault(prefecture, AreaDay(prefecture))
-        summary.suspicious.count += 1
-        if len(summary.suspicious.people) <= NAMES_SHOWN:
-            summary.suspicious.people.append(loaded[pid])
+    for _, prefecture in flagged:
+        result.setdefault(prefecture, AreaDay(prefecture)).suspicious.count += 1
+    for prefecture, first in flagged_named.items():
+        result[prefecture].suspicious.people = [loaded[pid] for pid in first]
     order = [p.code for p in load_postings().prefectures()]
     return sorted(
         result.values(), key=lambda a: order.index(a.prefecture) if a.prefecture in order else 99
