@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import aiohttp
 from yarl import URL
 
-from bot.delivery import BULK, backoff
+from bot.delivery import BULK, backoff, set_event_threadsafe
 from config import Settings
 from models import Channel, OutboxStatus, OutcomeCode
 from services import channels, clock, outbox
@@ -364,18 +364,7 @@ class ChannelWorker:
 
     def wake(self, priority: int | None = None) -> None:
         """Look for new messages now; safe from any thread (an enqueue listener)."""
-        loop, event = self.loop, self._event
-        if loop is None or event is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            event.set()
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
+        set_event_threadsafe(self.loop, self._event)
 
     def request_stop(self) -> None:
         self._stopping = True

@@ -383,6 +383,24 @@ class SendScheduler:
 # ---------------------------------------------------------------------- the worker
 
 
+def set_event_threadsafe(
+    loop: asyncio.AbstractEventLoop | None, event: asyncio.Event | None
+) -> None:
+    """Set a worker's event from any thread: directly on its own loop, through
+    call_soon_threadsafe from another (services commit in worker threads)."""
+    if loop is None or event is None or loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        event.set()
+    else:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(event.set)
+
+
 def backoff(attempts: int, priority: int) -> float:
     """Exponential backoff with jitter: 0.5 s, 1 s, 2 s... capped by priority (5 s for an
     emergency, 15 s urgent, 5 min otherwise), each drawn from [half, full]."""
@@ -483,18 +501,7 @@ class Delivery:
         """Look for new messages now. Safe from any thread (services commit in worker
         threads); enqueue already wakes the worker after its transaction commits."""
         self._exhausted = False
-        loop, event = self.loop, self._claim_event
-        if loop is None or event is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            event.set()
-        else:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(event.set)
+        set_event_threadsafe(self.loop, self._claim_event)
 
     def forget(self, source: str) -> int:
         """Drop the messages of `source` (e.g. ``broadcast:3``) that the worker has taken

@@ -594,24 +594,19 @@ def claim_due(session: Session, limit: int) -> list[ChannelMessage]:
     if session.execute(due.limit(1)).first() is None:
         return []
     chosen = due.order_by(_TABLE.c.priority, _TABLE.c.next_attempt_at, _TABLE.c.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True)
-    result = session.execute(
-        update(_TABLE)
-        .where(_TABLE.c.id.in_(chosen.scalar_subquery()))
-        .values(status=OutboxStatus.SENDING.value)
-        .returning(
-            _TABLE.c.id,
-            _TABLE.c.channel,
-            _TABLE.c.target,
-            _TABLE.c.priority,
-            _TABLE.c.payload,
-            _TABLE.c.attempts,
-            _TABLE.c.source,
-            _TABLE.c.person_id,
-        )
+    rows = outbox.mark_sending(
+        session,
+        chosen,
+        _TABLE.c.id,
+        _TABLE.c.channel,
+        _TABLE.c.target,
+        _TABLE.c.priority,
+        _TABLE.c.payload,
+        _TABLE.c.attempts,
+        _TABLE.c.source,
+        _TABLE.c.person_id,
     )
-    claimed = [ChannelMessage(*row) for row in result.all()]
+    claimed = [ChannelMessage(*row) for row in rows]
     claimed.sort(key=lambda m: (m.priority, m.id))
     return claimed
 

@@ -416,26 +416,21 @@ def claim_due(
     excluded = list(exclude)
     if excluded:
         chosen = chosen.where(_TABLE.c.id.notin_(excluded))
-    if session.get_bind().dialect.name == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True)
-    result = session.execute(
-        update(_TABLE)
-        .where(_TABLE.c.id.in_(chosen.scalar_subquery()))
-        .values(status=OutboxStatus.SENDING.value)
-        .returning(
-            _TABLE.c.id,
-            _TABLE.c.chat_id,
-            _TABLE.c.person_id,
-            _TABLE.c.priority,
-            _TABLE.c.kind,
-            _TABLE.c.payload,
-            _TABLE.c.attempts,
-            _TABLE.c.parts_sent,
-            _TABLE.c.source,
-            _TABLE.c.idempotency_key,
-        )
+    rows = mark_sending(
+        session,
+        chosen,
+        _TABLE.c.id,
+        _TABLE.c.chat_id,
+        _TABLE.c.person_id,
+        _TABLE.c.priority,
+        _TABLE.c.kind,
+        _TABLE.c.payload,
+        _TABLE.c.attempts,
+        _TABLE.c.parts_sent,
+        _TABLE.c.source,
+        _TABLE.c.idempotency_key,
     )
-    claimed = [Claimed(*row) for row in result.all()]
+    claimed = [Claimed(*row) for row in rows]
     claimed.sort(key=lambda c: (c.priority, c.id))
     edits = [c for c in claimed if c.kind == "edit" and not c.payload.get("message_id")]
     if edits:
@@ -446,18 +441,34 @@ def claim_due(
     return claimed
 
 
+def mark_sending(session: Session, chosen: Any, *columns: Any) -> list[Any]:
+    """Mark the outbox rows whose ids `chosen` selects (ordered and limited) ``sending``
+    and return `columns` of each: one statement, so that two workers never take the same
+    row (PostgreSQL skips the rows another transaction holds)."""
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    return list(
+        session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id.in_(chosen.scalar_subquery()))
+            .values(status=OutboxStatus.SENDING.value)
+            .returning(*columns)
+        )
+    )
+
+
+def _by_key(session: Session, keys: set[str]) -> dict[str, OutboxMessage]:
+    """The outbox rows with these idempotency keys."""
+    query = select(OutboxMessage).where(col(OutboxMessage.idempotency_key).in_(keys))
+    return {row.idempotency_key: row for row in session.exec(query)}
+
+
 def _resolve_edits(
     session: Session, claimed: list[Claimed], edits: list[Claimed], now: datetime
 ) -> list[Claimed]:
     """Edits name the message they change by its key: find its Telegram message id. An
     edit of a message still queued waits; an edit of a message never sent is dropped."""
-    keys = {str(c.payload.get("edit_of")) for c in edits}
-    targets = {
-        row.idempotency_key: row
-        for row in session.exec(
-            select(OutboxMessage).where(col(OutboxMessage.idempotency_key).in_(keys))
-        )
-    }
+    targets = _by_key(session, {str(c.payload.get("edit_of")) for c in edits})
     waiting: list[int] = []
     dropped: list[int] = []
     for edit in edits:
@@ -526,13 +537,7 @@ def _resolve_followers(
     worker sends a chat's messages one at a time, in order, and checks before sending it
     that the other one went out (bot/delivery.py). One whose message is still queued
     waits; one whose message failed or was cancelled is dropped."""
-    keys = {str(c.payload["after"]) for c in followers}
-    targets = {
-        row.idempotency_key: row
-        for row in session.exec(
-            select(OutboxMessage).where(col(OutboxMessage.idempotency_key).in_(keys))
-        )
-    }
+    targets = _by_key(session, {str(c.payload["after"]) for c in followers})
     waiting: list[int] = []
     dropped: list[int] = []
     for follower in followers:

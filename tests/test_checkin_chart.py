@@ -24,6 +24,7 @@ from services.health.charts import PNG_SIGNATURE
 from tests.botfixtures import ADMIN_ID
 from tests.test_checkin_helpers import (
     CONFIG,
+    amber_tomorrow_at_0830,
     delivery_running,
     finish_vitals,
     make_person,
@@ -81,35 +82,22 @@ def upload_requests(bot) -> list:
 
 
 async def test_amber_persisting_24_hours_reaches_the_officer_with_the_chart(bot):
-    make_person(bot.db, 1006, "Li Wei")
-    officer(bot.db, 5001, language="en")
-    officer_user = bot.user(5001, "Zhao", language_code="en")
-    user = bot.user(1006, "Li", language_code="en")
-    # 08:30 local: before the daily reminder (09:00), which would arrive mid-form.
-    start = datetime.now(UTC).replace(hour=0, minute=30, second=0, microsecond=0) + timedelta(
-        days=1
-    )
-    with time_machine.travel(start, tick=True) as traveller:
-        async with delivery_running(bot):
-            await start_checkin(user)
-            await walk_to_vitals(user, lls=(2, 1, 0, 0), functional=1)
-            await finish_vitals(user, spo2="88")
-            await user.wait_for("Take care")
-            assert chart_rows(bot.db) == []  # AMBER once: nobody is told, no chart
-            traveller.move_to(start + timedelta(hours=24, minutes=1))
-            await bot.db.run(reminders.run_pass, CONFIG)
-            notice = await officer_user.wait_for("AMBER for 24 hours", timeout=10)
-            photo = await officer_user.wait_for(lambda m: m.photo is not None, timeout=15)
-            png = assert_chart_follows(officer_user, notice, photo)
-            assert "Li Wei" in photo.caption and "30 days" in photo.caption
-            assert "This is not a diagnosis" in photo.caption
-            # The 📈 button still draws the current chart on demand.
-            await officer_user.press("📈 30-day chart", message=notice)
-            again = await officer_user.wait_for(lambda m: m.photo is not None)
-            assert again.photo.data.startswith(PNG_SIGNATURE)
-            # A second pass tells nobody twice, and sends no second chart.
-            await bot.db.run(reminders.run_pass, CONFIG)
-            await eventually(lambda: chart_rows(bot.db)[0].status == OutboxStatus.SENT)
+    async with amber_tomorrow_at_0830(bot) as (officer_user, traveller, start):
+        assert chart_rows(bot.db) == []  # AMBER once: nobody is told, no chart
+        traveller.move_to(start + timedelta(hours=24, minutes=1))
+        await bot.db.run(reminders.run_pass, CONFIG)
+        notice = await officer_user.wait_for("AMBER for 24 hours", timeout=10)
+        photo = await officer_user.wait_for(lambda m: m.photo is not None, timeout=15)
+        png = assert_chart_follows(officer_user, notice, photo)
+        assert "Li Wei" in photo.caption and "30 days" in photo.caption
+        assert "This is not a diagnosis" in photo.caption
+        # The 📈 button still draws the current chart on demand.
+        await officer_user.press("📈 30-day chart", message=notice)
+        again = await officer_user.wait_for(lambda m: m.photo is not None)
+        assert again.photo.data.startswith(PNG_SIGNATURE)
+        # A second pass tells nobody twice, and sends no second chart.
+        await bot.db.run(reminders.run_pass, CONFIG)
+        await eventually(lambda: chart_rows(bot.db)[0].status == OutboxStatus.SENT)
     (row,) = chart_rows(bot.db)
     assert (row.status, row.priority) == (OutboxStatus.SENT, Priority.URGENT)  # as its notice
     assert "photo" not in row.payload and row.payload["render"] == "health.chart"

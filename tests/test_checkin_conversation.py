@@ -16,6 +16,7 @@ from services.health import reminders
 from services.i18n import t
 from tests.test_checkin_helpers import (
     CONFIG,
+    amber_tomorrow_at_0830,
     delivery_running,
     finish_vitals,
     make_person,
@@ -228,31 +229,18 @@ async def test_a_red_flag_mid_form_ends_it_and_the_on_duty_officer_receives_the_
 
 
 async def test_amber_does_not_alert_the_officer_until_it_persists_24_hours(bot):
-    make_person(bot.db, 1006, "Li Wei")
-    officer(bot.db, 5001, language="en")
-    officer_user = bot.user(5001, "Zhao", language_code="en")
-    user = bot.user(1006, "Li", language_code="en")
-    # 08:30 local: before the daily reminder (09:00), which would arrive mid-form.
-    start = datetime.now(UTC).replace(hour=0, minute=30, second=0, microsecond=0) + timedelta(
-        days=1
-    )
-    with time_machine.travel(start, tick=True) as traveller:
-        async with delivery_running(bot):
-            await start_checkin(user)
-            await walk_to_vitals(user, lls=(2, 1, 0, 0), functional=1)
-            await finish_vitals(user, spo2="88")
-            await user.wait_for("Take care")
-            traveller.move_to(start + timedelta(hours=23))
-            await bot.db.run(reminders.run_pass, CONFIG)
-            traveller.move_to(start + timedelta(hours=24, minutes=1))
-            await bot.db.run(reminders.run_pass, CONFIG)
-            notice = await officer_user.wait_for("AMBER for 24 hours", timeout=10)
-            assert "Li Wei" in notice.text and "not a diagnosis" in notice.text
-            earlier = [m for m in officer_user.bot_messages if "AMBER" in m.text]
-            assert earlier == [notice]  # nothing before the 24 hours
-            await officer_user.press("📈 30-day chart", message=notice)
-            chart = await officer_user.wait_for(lambda m: m.photo is not None)
-            assert "Li Wei" in chart.caption
+    async with amber_tomorrow_at_0830(bot) as (officer_user, traveller, start):
+        traveller.move_to(start + timedelta(hours=23))
+        await bot.db.run(reminders.run_pass, CONFIG)
+        traveller.move_to(start + timedelta(hours=24, minutes=1))
+        await bot.db.run(reminders.run_pass, CONFIG)
+        notice = await officer_user.wait_for("AMBER for 24 hours", timeout=10)
+        assert "Li Wei" in notice.text and "not a diagnosis" in notice.text
+        earlier = [m for m in officer_user.bot_messages if "AMBER" in m.text]
+        assert earlier == [notice]  # nothing before the 24 hours
+        await officer_user.press("📈 30-day chart", message=notice)
+        chart = await officer_user.wait_for(lambda m: m.photo is not None)
+        assert "Li Wei" in chart.caption
 
 
 async def test_a_restart_mid_form_loses_nothing(bot):

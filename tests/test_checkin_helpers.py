@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 
 from models import Person, Role
 from services import people
@@ -133,6 +134,27 @@ async def delivery_running(bot):
     finally:
         worker.request_stop()
         await asyncio.wait_for(task, 15)
+
+
+@contextlib.asynccontextmanager
+async def amber_tomorrow_at_0830(bot):
+    """Li Wei (1006) checks in AMBER at 08:30 local tomorrow, before the daily reminder
+    (09:00) that would arrive mid-form, with the delivery worker running; yields the duty
+    officer's chat (5001), the time traveller and that moment."""
+    make_person(bot.db, 1006, "Li Wei")
+    officer(bot.db, 5001, language="en")
+    officer_user = bot.user(5001, "Zhao", language_code="en")
+    user = bot.user(1006, "Li", language_code="en")
+    start = datetime.now(UTC).replace(hour=0, minute=30, second=0, microsecond=0) + timedelta(
+        days=1
+    )
+    with time_machine.travel(start, tick=True) as traveller:
+        async with delivery_running(bot):
+            await start_checkin(user)
+            await walk_to_vitals(user, lls=(2, 1, 0, 0), functional=1)
+            await finish_vitals(user, spo2="88")
+            await user.wait_for("Take care")
+            yield officer_user, traveller, start
 
 
 async def finish_vitals(
