@@ -8,6 +8,7 @@ import logging
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationHandlerStop, Defaults, TypeHandler
 
 from bot.channels import install as install_channels
@@ -18,7 +19,7 @@ from bot.http import start as start_http
 from bot.metrics import DatabaseGauges, Metrics, instrument_handlers
 from bot.outage import DatabaseProbe, OutageGuard, database_unavailable
 from bot.persistence import DatabasePersistence
-from bot.request import AiohttpRequest
+from bot.request import AiohttpRequest, Unavailable
 from bot.updates import PerChatUpdateProcessor
 from config import Settings
 from handlers import (
@@ -165,6 +166,18 @@ async def on_error(update: object, context: Context) -> None:
         if update is None:  # a job or the persistence: they run again by themselves
             log.warning("database unreachable: %s", _first_line(context.error))
             return
+    if isinstance(context.error, RetryAfter | Unavailable | TimedOut):
+        # Telegram refused or did not answer a reply even after the rate limiter's retries
+        # (bot.delivery.ReplyAccounting; text replies were handed to the outbox there). The
+        # bot did nothing wrong, and an error message would meet the same refusal.
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.warning(
+            "Telegram did not take a reply to update %s: %s: %s",
+            update_id,
+            context.error.__class__.__name__,
+            _first_line(context.error),
+        )
+        return
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         from handlers.common import language_of

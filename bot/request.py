@@ -8,11 +8,18 @@ request costs more the more connections are open; aiohttp takes a free connectio
 list. Same requests, same errors: PTB builds them (`RequestData`) and maps the HTTP status
 and the Bot API's answer to its exceptions (`BaseRequest._request_wrapper`); this class only
 moves the bytes, raising `TimedOut` or `NetworkError` as `HTTPXRequest` does.
+
+One distinction PTB does not make: `Unavailable` (a `NetworkError`) for the failures after
+which the same request may simply be sent again: a 502, 503 or 504 from Telegram's front
+end, and a connection that could not be made or was dropped. The rate limiter
+(`bot.delivery.ReplyAccounting`) sends a reply again after those, never after a 400 or a
+read timeout (the request may have been performed; we already waited for it).
 """
 
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 import aiohttp
@@ -21,6 +28,13 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 JSON = "application/json"
+RETRYABLE_STATUS = frozenset({502, 503, 504})
+
+
+class Unavailable(NetworkError):
+    """Telegram could not take the request now (502/503/504, connection refused, dropped or
+    reset, connecting timed out): sending it again is the remedy. A dropped connection may
+    come after the request was performed; a rare duplicate reply beats a lost one."""
 
 
 class AiohttpRequest(BaseRequest):
@@ -87,11 +101,16 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(
                 method, url, data=body, headers=headers, timeout=timeout
             ) as response:
-                return response.status, await response.read()
+                status, payload = response.status, await response.read()
+        except aiohttp.ConnectionTimeoutError as exc:  # never connected: nothing was sent
+            raise Unavailable(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
         except TimeoutError as exc:
             raise TimedOut() from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
+            raise Unavailable(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
+        if status in RETRYABLE_STATUS:
+            raise Unavailable(f"{HTTPStatus(status).phrase} ({status})")
+        return status, payload
 
 
 def _body(request_data: RequestData | None) -> tuple[Any, dict[str, str] | None]:

@@ -6,6 +6,7 @@ and/or for the next N matching calls::
     emu.faults.add(Fault.server_error(), methods="sendMessage", times=2)    # next 2 calls
     emu.faults.add(Fault.lost_reply(), probability=0.2)                    # 20% of calls
     emu.faults.add(Fault.retry_after(3), methods=["sendMessage", "sendPhoto"], times=1)
+    emu.faults.add(Fault.server_error(503), methods="editMessageText", chats=42, times=1)
 
 Rules without ``methods`` skip ``getUpdates`` (faulting the long poll is opt-in:
 pass ``methods="getUpdates"``). ``emu.faults.injected`` lists ``(method, kind)`` served.
@@ -74,9 +75,12 @@ class FaultRule:
     probability: float = 1.0
     remaining: int | None = None  # None = unlimited
     hits: int = 0
+    chats: frozenset[int] | None = None  # only requests to these chat_ids; None = any
 
-    def matches(self, method: str) -> bool:
+    def matches(self, method: str, chat_id: int | None = None) -> bool:
         if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.chats is not None and chat_id not in self.chats:
             return False
         if self.methods is None:
             return method != "getupdates"
@@ -99,14 +103,20 @@ class FaultInjector:
         methods: str | Iterable[str] | None = None,
         probability: float = 1.0,
         times: int | None = None,
+        chats: int | Iterable[int] | None = None,
     ) -> FaultRule:
-        """Add a rule; ``times=None`` keeps it active until :meth:`clear`."""
+        """Add a rule; ``times=None`` keeps it active until :meth:`clear`. ``chats``: only
+        requests whose ``chat_id`` is one of these (e.g. one person's replies, while a
+        broadcast goes on to everybody else)."""
         names = None
         if methods is not None:
             names = frozenset(
                 [methods.lower()] if isinstance(methods, str) else (m.lower() for m in methods)
             )
-        rule = FaultRule(fault, names, probability, times)
+        targets = None
+        if chats is not None:
+            targets = frozenset([chats] if isinstance(chats, int) else chats)
+        rule = FaultRule(fault, names, probability, times, chats=targets)
         self.rules.append(rule)
         return rule
 
@@ -120,11 +130,16 @@ class FaultInjector:
             if (kind is None or k == kind) and (method is None or m.lower() == method.lower())
         )
 
-    def pick(self, method: str) -> Fault | None:
-        """The fault to apply to this call of ``method`` (canonical name), if any."""
+    def pick(self, method: str, chat_id: object = None) -> Fault | None:
+        """The fault to apply to this call of ``method`` (canonical name) to ``chat_id``
+        (as sent: a number or a string), if any."""
         lowered = method.lower()
+        try:
+            chat = int(chat_id) if chat_id is not None else None  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            chat = None
         for rule in self.rules:
-            if not rule.matches(lowered):
+            if not rule.matches(lowered, chat):
                 continue
             if rule.probability < 1.0 and self.rng.random() >= rule.probability:
                 continue

@@ -164,7 +164,7 @@ class BotApiEmulator:
             record.params, record.files = raw, files
         except ApiError as exc:
             return self._finish(record, exc.code, exc.payload())
-        fault = self.faults.pick(spec.name)
+        fault = self.faults.pick(spec.name, raw.get("chat_id"))
         try:
             if fault is None:
                 status, body = await self._execute(spec, raw, files, record)
