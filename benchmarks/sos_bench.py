@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +56,16 @@ def name_of(telegram_id: int) -> str:
 # ------------------------------------------------------------------ the emulator side
 
 
-async def serve(cadres: int, recipients: int, per_second: float) -> None:
-    """The emulator; commands on stdin: ``sos <id>``, ``stats <json>``, ``reset``, ``quit``."""
+async def serve_people(
+    cadres: int,
+    recipients: int,
+    per_second: float,
+    handle: Callable[[Any, str, str], Awaitable[dict | None]],
+) -> None:
+    """The emulator with the admin, the officers, the cadres and the broadcast's audience,
+    Telegram's limits on. Each line on stdin is ``command arg``: ``ready`` waits for the bot
+    to poll; anything else goes to `handle(emu, command, arg)`, whose answer is printed as
+    JSON (None: stop)."""
     from emulator.server import BotApiEmulator
 
     async with BotApiEmulator(token=TOKEN) as emu:
@@ -69,7 +79,6 @@ async def serve(cadres: int, recipients: int, per_second: float) -> None:
         for i in range(recipients):
             emu.user(RECIPIENTS + i, "U")
         emu.rate_limits.enable(global_per_second=per_second)
-        pushed: dict[int, tuple[int, float]] = {}  # cadre -> (update id, time)
         print(json.dumps({"url": emu.base_url}), flush=True)
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -77,20 +86,33 @@ async def serve(cadres: int, recipients: int, per_second: float) -> None:
             command, _, arg = line.partition(" ")
             if command == "ready":
                 await emu.wait_for_request("getUpdates", finished=False, timeout=60)
-                print(json.dumps({"ok": True}), flush=True)
-            elif command == "sos":
-                cadre = int(arg)
-                await emu.user(cadre, "Cadre").send("/sos")
-                pushed[cadre] = (emu.world.next_update_id - 1, loop.time())
-                print(json.dumps({"ok": True}), flush=True)
-            elif command == "reset":
-                emu.requests.clear()
-                pushed.clear()
-                print(json.dumps({"ok": True}), flush=True)
-            elif command == "stats":
-                print(json.dumps(_stats(emu, pushed, json.loads(arg))), flush=True)
+                answer: dict | None = {"ok": True}
             else:
+                answer = await handle(emu, command, arg)
+            if answer is None:
                 break
+            print(json.dumps(answer), flush=True)
+
+
+async def serve(cadres: int, recipients: int, per_second: float) -> None:
+    """The emulator; commands on stdin: ``sos <id>``, ``stats <json>``, ``reset``, ``quit``."""
+    pushed: dict[int, tuple[int, float]] = {}  # cadre -> (update id, time)
+
+    async def handle(emu: Any, command: str, arg: str) -> dict | None:
+        if command == "sos":
+            cadre = int(arg)
+            await emu.user(cadre, "Cadre").send("/sos")
+            pushed[cadre] = (emu.world.next_update_id - 1, asyncio.get_running_loop().time())
+            return {"ok": True}
+        if command == "reset":
+            emu.requests.clear()
+            pushed.clear()
+            return {"ok": True}
+        if command == "stats":
+            return _stats(emu, pushed, json.loads(arg))
+        return None
+
+    await serve_people(cadres, recipients, per_second, handle)
 
 
 def _stats(emu: Any, pushed: dict[int, tuple[int, float]], tier1: dict[str, list[int]]) -> dict:
@@ -279,29 +301,27 @@ async def run_sos(emu: EmulatorProcess, cadres: range, spacing: float) -> dict:
     return summary(emu.command("stats " + json.dumps(tier1_of(cadres))))
 
 
-async def main(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="sos-bench-"))
-    database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
-    cadres = 2 * args.sos
-    db = fresh_database(database_url, cadres, args.broadcast)
-    emu = EmulatorProcess(__file__, cadres, args.broadcast, 30, cwd=ROOT, stop_timeout=30)
+@contextlib.asynccontextmanager
+async def bench_run(
+    script: str, prefix: str, cadres: int, broadcast: int, database_url: str | None, **extra: Any
+) -> AsyncIterator[tuple[Any, EmulatorProcess, dict[str, Any]]]:
+    """A fresh database, the emulator of `script` (its ``--serve``) and `cadre-bot run`, up and
+    polling: yields (database, emulator, results) and stops both processes afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    database_url = database_url or f"sqlite:///{tmp}/bench.db"
+    db = fresh_database(database_url, cadres, broadcast)
+    emu = EmulatorProcess(script, cadres, broadcast, 30, cwd=ROOT, stop_timeout=30)
     bot = start_bot(emu.url, database_url, tmp / "bot.log")
     results: dict[str, Any] = {
         "database": database_url.split("://")[0],
         "cpus": os.cpu_count(),
         "load_average": round(os.getloadavg()[0], 2),
-        "spacing_s": args.spacing,
+        **extra,
     }
     try:
         emu.command("ready")
         results["echo_round_trip_ms"] = await echo_round_trip(emu.url)
-        results["idle"] = await run_sos(emu, range(CADRES, CADRES + args.sos), args.spacing)
-        if args.broadcast:
-            start_broadcast(db)
-            await asyncio.sleep(3)  # the broadcast is under way
-            second = range(CADRES + args.sos, CADRES + 2 * args.sos)
-            results["during_broadcast"] = await run_sos(emu, second, args.spacing)
-            results["during_broadcast"]["broadcast_recipients"] = args.broadcast
+        yield db, emu, results
     finally:
         bot.send_signal(signal.SIGTERM)
         try:
@@ -310,6 +330,22 @@ async def main(args: argparse.Namespace) -> None:
             bot.kill()
         emu.close()
         db.engine.dispose()
+        log = (tmp / "bot.log").read_text(errors="replace")
+        results["errors_in_log"] = log.count(" ERROR ") + log.count("Traceback")
+
+
+async def main(args: argparse.Namespace) -> None:
+    cadres = 2 * args.sos
+    async with bench_run(
+        __file__, "sos-bench-", cadres, args.broadcast, args.database_url, spacing_s=args.spacing
+    ) as (db, emu, results):
+        results["idle"] = await run_sos(emu, range(CADRES, CADRES + args.sos), args.spacing)
+        if args.broadcast:
+            start_broadcast(db)
+            await asyncio.sleep(3)  # the broadcast is under way
+            second = range(CADRES + args.sos, CADRES + 2 * args.sos)
+            results["during_broadcast"] = await run_sos(emu, second, args.spacing)
+            results["during_broadcast"]["broadcast_recipients"] = args.broadcast
     print(json.dumps(_rounded(results), indent=2))
 
 
