@@ -59,11 +59,8 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
 from config import Settings
@@ -90,6 +87,7 @@ from services.care_policy import (
     band_for_altitude,
     effective_policy,
 )
+from services.db import insert_ignoring_existing
 from services.i18n import t
 from services.postings import load_postings
 
@@ -572,15 +570,7 @@ def _create_items(session: Session, wanted: Iterable[tuple[int, CareKind]]) -> N
     ]
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert_of: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-    if dialect not in {"postgresql", "sqlite"}:
-        insert_of = sa_insert
-    for start in range(0, len(rows), 1000):
-        statement = insert_of(_ITEM)
-        if insert_of is not sa_insert:
-            statement = statement.on_conflict_do_nothing(index_elements=["person_id", "kind"])
-        session.execute(statement, rows[start : start + 1000])
+    insert_ignoring_existing(session, _ITEM, rows, ["person_id", "kind"])
 
 
 def _ensure_item(

@@ -9,8 +9,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -66,6 +69,24 @@ class Database:
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         return await asyncio.to_thread(self.call, fn, *args, **kwargs)
+
+
+def insert_ignoring_existing(
+    session: Session, table: Table, rows: list[dict[str, object]], unique: list[str]
+) -> None:
+    """Insert rows, skipping those whose `unique` columns match a row already there, even
+    one that a concurrent transaction commits meanwhile (INSERT ... ON CONFLICT DO
+    NOTHING): two requests seeding the same rows at once both succeed."""
+    dialect = session.get_bind().dialect.name
+    for start in range(0, len(rows), 1000):
+        batch = rows[start : start + 1000]
+        if dialect == "postgresql":
+            statement = pg_insert(table).on_conflict_do_nothing(index_elements=unique)
+        elif dialect == "sqlite":
+            statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=unique)
+        else:
+            statement = sa_insert(table)  # type: ignore[assignment]
+        session.execute(statement, batch)
 
 
 def database_unavailable(error: BaseException | None) -> bool:

@@ -3,8 +3,8 @@ medical contacts, each with who last confirmed it and when.
 
 The data file ``services/data/emergency_directory.json`` seeds the table: entries whose
 ``key`` is not in the database yet are added; admins' edits are never overwritten. The
-hospitals ship as names without numbers (see ../shared/domain/emergency.md: a wrong number
-in an emergency is worse than none) and admins fill them with /directory.
+hospitals ship as names without numbers (see docs/sources.md: a wrong number in an
+emergency is worse than none) and admins fill them with /directory.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlmodel import Session, col, or_, select
 
 from models import DirectoryEntry, Person
 from services import audit, clock
+from services.db import insert_ignoring_existing
 from services.i18n import t
 from services.postings import load_postings
 
@@ -81,33 +82,32 @@ def seed_entries() -> tuple[SeedEntry, ...]:
 
 
 def ensure_seeded(session: Session) -> int:
-    """Add the data file's entries that the database does not have yet; returns how many."""
+    """Add the data file's entries that the database does not have yet; returns how many.
+    Safe when two transactions seed at once (the first SOS of two people, say): an entry
+    another one added meanwhile is skipped, never an error."""
     known = set(
         session.exec(select(DirectoryEntry.key).where(col(DirectoryEntry.key).is_not(None)))
     )
-    added = 0
-    for seed in seed_entries():
-        if seed.key in known:
-            continue
-        session.add(
-            DirectoryEntry(
-                key=seed.key,
-                prefecture=seed.prefecture,
-                kind=seed.kind,
-                name_zh=seed.name_zh,
-                name_en=seed.name_en,
-                phone=seed.phone,
-                address=seed.address,
-                sort=seed.sort,
-                confirmed_by=seed.confirmed_by,
-                confirmed_at=seed.confirmed_at,
-                updated_at=clock.now(),
-            )
-        )
-        added += 1
-    if added:
-        session.flush()
-    return added
+    rows: list[dict[str, object]] = [
+        {
+            "key": seed.key,
+            "prefecture": seed.prefecture,
+            "kind": seed.kind,
+            "name_zh": seed.name_zh,
+            "name_en": seed.name_en,
+            "phone": seed.phone,
+            "address": seed.address,
+            "sort": seed.sort,
+            "confirmed_by": seed.confirmed_by,
+            "confirmed_at": seed.confirmed_at,
+            "updated_at": clock.now(),
+        }
+        for seed in seed_entries()
+        if seed.key not in known
+    ]
+    if rows:
+        insert_ignoring_existing(session, DirectoryEntry.__table__, rows, ["key"])  # type: ignore[arg-type]
+    return len(rows)
 
 
 def entries_for(session: Session, prefecture: str | None) -> list[DirectoryEntry]:

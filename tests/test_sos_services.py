@@ -13,6 +13,7 @@ from sqlmodel import select
 from models import (
     Alert,
     AlertStatus,
+    DirectoryEntry,
     AuditEntry,
     DutyShift,
     OutboxMessage,
@@ -558,6 +559,39 @@ def test_an_admin_filling_a_hospital_number_confirms_it_with_name_and_date(db, c
     # the data file never overwrites an admin's edit
     assert db.call(directory.ensure_seeded) == 0
     assert db.call(directory.get, hospital.id).phone == "0837-123 4567"
+
+
+def test_two_first_sos_seeding_the_directory_at_once_both_get_the_numbers(db) -> None:
+    """The directory is seeded on first use. Two SOS arriving together both read "not
+    seeded yet"; the second must not fail on the entries the first just added (it did:
+    UNIQUE constraint failed, and that cadre got the error reply instead of the numbers)."""
+    seen_empty = threading.Barrier(2, timeout=10)
+    real_exec = directory.Session.exec
+    errors: list[BaseException] = []
+
+    def exec_then_wait(self, statement, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = list(real_exec(self, statement, *args, **kwargs))
+        if "directory_entry.key" in str(statement) and not result:
+            seen_empty.wait()  # both transactions have seen an empty directory
+        return result
+
+    def first_sos() -> None:
+        try:
+            db.call(directory.render_for, "ganzi", "en", ZONE)
+        except BaseException as error:  # noqa: BLE001 - recorded for the assertion
+            errors.append(error)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(directory.Session, "exec", exec_then_wait)
+        threads = [threading.Thread(target=first_sos) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    with db.session() as s:
+        keys = [entry.key for entry in s.exec(select(DirectoryEntry))]
+    assert len(keys) == len(set(keys)) == len(directory.seed_entries())
 
 
 # ---------------------------------------------------------------------------- coverage
