@@ -220,6 +220,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Days after the assignment ends before detailed readings are deleted.",
     )
+    outbox_sent_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "Days after which the text of messages already sent (or failed, or cancelled) "
+            "is cleared from the outbox by the daily retention pass; the delivery record stays."
+        ),
+    )
     health_thresholds: str = Field(
         default="",
         description="Overrides of the health thresholds: a JSON object or a JSON file path.",

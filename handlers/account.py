@@ -144,7 +144,11 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
     if query.data != "del:yes":
         await reply(update, t(lang, "deleteme.kept"))
         return
-    await deps(context).db.run(people.delete_own_data, person.telegram_id)
+    d = deps(context)
+    erased = await d.db.run(people.erase_person, person.telegram_id)
+    if erased is not None and d.delivery is not None:
+        for source in erased.sources:  # messages about them the worker has already taken
+            d.delivery.forget(source)
     context.application.drop_user_data(person.telegram_id)
     await menus.reset_person_menu(context.bot, person.telegram_id)
     await reply(update, t(lang, "deleteme.done"))

@@ -41,6 +41,22 @@ from models.people import (
 )
 from models.state import BotState
 
+
+def _ids_never_reused() -> None:
+    """SQLite reuses the highest id after a delete ("SOS alert 1" again, for someone else)
+    unless the table is AUTOINCREMENT: every table with one integer id is (PostgreSQL
+    sequences never go back). Migration 0011 rebuilt the existing tables that way."""
+    from sqlalchemy import Integer
+    from sqlmodel import SQLModel
+
+    for table in SQLModel.metadata.tables.values():
+        key = list(table.primary_key.columns)
+        if len(key) == 1 and isinstance(key[0].type, Integer) and not key[0].foreign_keys:
+            table.dialect_kwargs["sqlite_autoincrement"] = True
+
+
+_ids_never_reused()
+
 __all__ = [
     "Alert",
     "AlertEvent",

@@ -37,7 +37,11 @@ class Alert(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    # Null once the person deleted their data (/deleteme): the alert stays in the officers'
+    # record as "a deleted person" with its times (services/erasure.py).
+    person_id: int | None = Field(
+        default=None, foreign_key="person.id", index=True, ondelete="SET NULL"
+    )
     cause: str = Field(max_length=20)  # sos | checkin_red
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: AlertStatus = Field(default=AlertStatus.OPEN, sa_type=String(14), index=True)

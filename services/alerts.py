@@ -74,6 +74,7 @@ EVENT_KINDS = (  # the timeline's events, each with a catalog text sos.tl.<kind>
     "resolved",
     "note",
     "cancelled",
+    "erased",  # the person deleted their data (services/erasure.py)
 )
 RESPONDER = "responder"
 CONTACT = "contact"
@@ -319,8 +320,9 @@ def alert_text(
     """The alert as a responder sees it: who, where, when, what, location, phones,
     the last check-in, who cannot be reached on Telegram, and its status."""
     zone = zone or current_policy().zone
-    person = session.get(Person, alert.person_id)
-    assert person is not None
+    person = session.get(Person, alert.person_id) if alert.person_id is not None else None
+    if person is None:  # the person deleted their data: the record keeps times only
+        return _erased_text(session, alert, lang, zone, with_status)
     title_key = "sos.alert.title_red" if alert.cause == "checkin_red" else "sos.alert.title"
     lines = [t(lang, title_key, id=alert.id, name=name_of(person))]
     if stage and stage > 1:
@@ -346,6 +348,19 @@ def alert_text(
         lines.append(t(lang, "sos.alert.call_them", people=Html("\n".join(unreachable))))
     count = len(recipients(session, alert.id or 0, RESPONDER))
     lines.append(t(lang, "sos.alert.alerted", count=count))
+    if with_status:
+        lines.append(_status_line(session, alert, lang, zone))
+    return "\n".join(lines)
+
+
+def _erased_text(
+    session: Session, alert: Alert, lang: str, zone: ZoneInfo, with_status: bool
+) -> str:
+    title_key = "sos.alert.title_red" if alert.cause == "checkin_red" else "sos.alert.title"
+    lines = [
+        t(lang, title_key, id=alert.id, name=t(lang, "sos.deleted_person")),
+        t(lang, "sos.alert.time", time=_local(alert.created_at, zone)),
+    ]
     if with_status:
         lines.append(_status_line(session, alert, lang, zone))
     return "\n".join(lines)
@@ -1216,7 +1231,7 @@ def visible_alerts(
     since = clock.now() - timedelta(days=days)
     in_progress = col(Alert.status).in_(IN_PROGRESS)
     query = select(Alert).where(in_progress | (col(Alert.created_at) >= since))
-    query = query.where(Alert.person_id != viewer.id)
+    query = query.where(col(Alert.person_id).is_(None) | (col(Alert.person_id) != viewer.id))
     area = visible_prefectures(viewer, people.duty_areas(session, viewer.id))
     if area is not None:
         sent = select(AlertRecipient.alert_id).where(
@@ -1318,13 +1333,13 @@ def list_lines(session: Session, found: list[Alert], lang: str, zone: ZoneInfo) 
 
 
 def list_line(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> str:
-    person = session.get(Person, alert.person_id)
+    person = session.get(Person, alert.person_id) if alert.person_id is not None else None
     return t(
         lang,
         "sos.list.line",
         id=alert.id,
         icon=_STATUS_ICONS.get(alert.status, "•"),
-        name=name_of(person),
+        name=name_of(person) if person else t(lang, "sos.deleted_person"),
         where=posting_text(person, lang) if person else "-",
         time=_local(alert.created_at, zone),
         status=t(lang, f"sos.status.{alert.status}"),
@@ -1382,7 +1397,7 @@ def export_csv(session: Session, viewer: Person, *, days: int = 365) -> bytes:
     for alert in rows:
         if handling_refusal(session, viewer, alert) is not None:
             continue
-        person = session.get(Person, alert.person_id)
+        person = session.get(Person, alert.person_id) if alert.person_id is not None else None
         acker = session.get(Person, alert.acknowledged_by) if alert.acknowledged_by else None
         resolver = session.get(Person, alert.resolved_by) if alert.resolved_by else None
         responders, contacts = alerted_counts(session, alert.id or 0)

@@ -1,8 +1,10 @@
 """A person's right to a copy of their data (PIPL art. 45): everything, from every feature.
 
 Each feature that stores personal data contributes one exporter here; /mydata sends the
-result. Deletion (/deleteme) relies on the foreign keys' ON DELETE CASCADE instead, so a
-new table that references person.id must declare it.
+result. Deletion (/deleteme) relies on the foreign keys' ON DELETE CASCADE for the
+person's own rows, so a new table that references person.id must declare it, and on
+services/erasure.py for the copies elsewhere (messages, alerts, audit details): a feature
+that copies personal data into another table or into a message's text adds it there.
 """
 
 from __future__ import annotations

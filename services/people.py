@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, delete, func, select
 
@@ -22,6 +22,9 @@ from models import (
 )
 from services import audit, clock
 from services.postings import load_postings
+
+if TYPE_CHECKING:
+    from services.erasure import Erased
 
 CONSENT_PURPOSE = "health_data"
 CONTACT_CONSENT_PURPOSE = "emergency_contact"  # a cadre's contact: name and phone only
@@ -416,15 +419,33 @@ def export_own_data(session: Session, telegram_id: int) -> dict[str, Any] | None
 def delete_own_data(session: Session, telegram_id: int) -> bool:
     """Erase a person and everything attached (PIPL art. 47). The audit log keeps a
     tombstone: the fact of deletion and the internal id, not the data."""
+    return erase_person(session, telegram_id) is not None
+
+
+def erase_person(session: Session, telegram_id: int) -> Erased | None:
+    """`delete_own_data`, returning what was redacted elsewhere (services.erasure): the
+    copies in messages, alerts and audit details go first, then the person's own rows."""
+    from services import erasure  # it reads every feature's tables
+
     person = find(session, telegram_id)
     if person is None or person.id is None:
-        return False
+        return None
     person_id = person.id
+    erased = erasure.erase(session, person)
     for table in (Consent, EmergencyContact, DutyArea):
         session.exec(delete(table).where(col(table.person_id) == person_id))
     session.delete(person)
-    audit.record(session, "person.deleted", actor=None, target_person_id=person_id)
-    return True
+    audit.record(
+        session,
+        "person.deleted",
+        actor=None,
+        target_person_id=person_id,
+        alerts_redacted=len(erased.alerts),
+        messages_cleared=erased.outbox_cleared,
+        messages_redacted=erased.outbox_scrubbed,
+        audit_redacted=erased.audit_redacted,
+    )
+    return erased
 
 
 def create_invitation(

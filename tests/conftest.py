@@ -70,6 +70,8 @@ def empty_tables(engine: Engine) -> None:
         else:
             for table in tables:
                 connection.execute(table.delete())
+            # ids are never reused in production (AUTOINCREMENT); each test starts at 1
+            connection.execute(text("DELETE FROM sqlite_sequence"))
 
 
 @pytest.fixture

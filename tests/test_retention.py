@@ -115,6 +115,8 @@ async def test_a_day_passing_deletes_expired_readings_audits_them_and_spares_the
         "people": 1,
         "checkins": 1,
         "missed_days": 1,
+        "outbox_sent_days": 30,
+        "messages_cleared": 0,
     }
     (per_person,) = deletions(bot.db)
     assert per_person.target_person_id == earlier.id and per_person.detail["checkins"] == 1

@@ -636,15 +636,21 @@ def test_contact_links_are_one_use_revocable_and_for_one_cadre_only(db, world):
         assert contact_links.contacts_of(s, world["cadre"].id) == []
 
 
-def test_a_person_deleting_their_data_takes_their_alerts_with_them(db, world):
+def test_a_person_deleting_their_data_leaves_only_a_deleted_person_and_times(db, world):
     alert_id = raise_sos(db, world["cadre"])
+    db.call(alerts.set_details, alert_id=alert_id, person_id=world["cadre"].id, details="ice")
     db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"])
     assert db.call(people.delete_own_data, world["on"].telegram_id)  # the officer leaves
     assert db.call(alerts.get, alert_id).acknowledged_by is None
     assert db.call(people.delete_own_data, world["cadre"].telegram_id)
-    assert db.call(alerts.get, alert_id) is None
+    kept = db.call(alerts.get, alert_id)
+    assert (kept.person_id, kept.details, kept.status) == (None, None, AlertStatus.CANCELLED)
+    assert kept.created_at is not None and kept.cancelled_at is not None
     with db.session() as s:
         assert s.get(Person, world["cadre"].id) is None
+        shown = alerts.timeline_text(s, alert_id, "en", ZONE)
+    assert "a deleted person" in shown and "Li Wei" not in shown and "ice" not in shown
+    assert "the person deleted their personal data" in shown
 
 
 def test_every_dynamic_catalog_key_of_the_emergency_channel_exists():

@@ -16,9 +16,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, or_
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, delete, select
 
 from models import (
+    Alert,
+    AlertStatus,
     CheckIn,
     MissedCheckin,
     OutboxMessage,
@@ -29,7 +31,7 @@ from models import (
     Status,
 )
 from models.health import Feeling, Tier
-from services import alerts, audit, care, clock, outbox, people, roster
+from services import alerts, audit, care, clock, erasure, outbox, people, roster
 from services.health.assessment import Assessment, Past, Readings, assess, worsened
 from services.health.config import HealthConfig
 from services.i18n import t
@@ -909,9 +911,18 @@ def delete_expired(session: Session, today: date, retention_days: int) -> Expire
     )
     total = missed_total = 0
     for person_id in people_ids:
-        count = session.exec(
-            select(func.count()).select_from(CheckIn).where(CheckIn.person_id == person_id)
-        ).one()
+        ids = list(session.exec(select(CheckIn.id).where(CheckIn.person_id == person_id)))
+        count = len(ids)
+        # the readings were copied into officers' notices and alert texts: those go too
+        alert_ids = session.exec(
+            select(Alert.id).where(
+                Alert.person_id == person_id,
+                col(Alert.status).in_((AlertStatus.RESOLVED, AlertStatus.CANCELLED)),
+            )
+        )
+        copies = [f"checkin:{i}" for i in ids]
+        copies += [f"{kind}:{i}" for i in alert_ids for kind in ("alert", "chart:alert")]
+        erasure.clear_sources(session, copies, erasure.EXPIRED)
         session.exec(delete(CheckIn).where(col(CheckIn.person_id) == person_id))
         missed = session.exec(
             delete(MissedCheckin).where(col(MissedCheckin.person_id) == person_id)

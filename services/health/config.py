@@ -25,6 +25,7 @@ class HealthConfig:
     cutoff_after_hours: float = 9
     close_monitoring_days: int = 5
     retention_days: int = 90
+    outbox_sent_days: int = 30  # sent payloads' text is cleared after this (erasure.py)
     quiet_start: time = time(22, 0)  # AMBER rechecks are not sent at night...
     quiet_end: time = time(7, 0)  # ...unless the latest recheck time falls there
 
@@ -41,4 +42,5 @@ class HealthConfig:
             cutoff_after_hours=settings.health_cutoff_after_hours,
             close_monitoring_days=settings.health_close_monitoring_days,
             retention_days=settings.health_retention_days,
+            outbox_sent_days=settings.outbox_sent_retention_days,
         )

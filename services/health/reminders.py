@@ -40,7 +40,7 @@ from models import (
     ReminderPreference,
 )
 from models.health import Tier
-from services import audit, care, clock, outbox
+from services import audit, care, clock, erasure, outbox
 from services.health import checkins
 from services.health.config import HealthConfig, parse_hhmm
 from services.i18n import Html, t
@@ -444,6 +444,7 @@ def retention_pass(
     audit log shows that retention runs. The summary holds counts and dates, no readings."""
     today = checkins.local_date(now or clock.now(), config.zone)
     expired = checkins.delete_expired(session, today, config.retention_days)
+    cleared = erasure.clear_sent(session, config.outbox_sent_days, now)
     audit.record(
         session,
         RETENTION_AUDIT,
@@ -453,6 +454,8 @@ def retention_pass(
         people=expired.people,
         checkins=expired.checkins,
         missed_days=expired.missed_days,
+        outbox_sent_days=config.outbox_sent_days,
+        messages_cleared=cleared,
     )
     return expired
 
