@@ -40,6 +40,7 @@ from scheduler import broadcasts as _broadcast_jobs  # noqa: F401  (registers it
 from scheduler import jobs
 from services import broadcasts, care, people
 from services.db import Database
+from webapp import server as board_server
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     )
     application.bot_data["wake"] = delivery.wake
     register_handlers(application, settings)
+    board_server.install(application, settings, db)  # the Mini App (docs/board.md)
     _observe(application, settings, db, delivery, care_config)
     return application
 
@@ -234,9 +236,11 @@ async def _post_init(application: Application) -> None:
     )
     if settings.http_address is not None:
         await start_http(application, application.bot_data["http"], *settings.http_address)
+    await board_server.start(application)
 
 
 async def _post_shutdown(application: Application) -> None:
     server: HealthServer | None = application.bot_data.get("http")
     if server is not None:
         await server.stop()
+    await board_server.stop(application)

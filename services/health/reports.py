@@ -72,14 +72,7 @@ def today(
     monitored = checkins.monitored_clause(area)
     person = Person.__table__  # type: ignore[attr-defined]
     latest = _latest_tiers(day)
-    state = case(
-        (latest.c.tier == Tier.RED.value, "red"),
-        (latest.c.tier == Tier.AMBER.value, "amber"),
-        (latest.c.person_id.is_not(None), "checked"),
-        (_paused(day), "paused"),
-        (_missing(day, config), "missing"),
-        else_="none",
-    )
+    state = _state(latest, day, config)
     counts = session.execute(
         sa_select(person.c.prefecture, state.label("state"), func.count())
         .select_from(_with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id)))
@@ -127,6 +120,77 @@ def today(
     return sorted(
         result.values(), key=lambda a: order.index(a.prefecture) if a.prefecture in order else 99
     )
+
+
+def _state(latest: Any, day: date, config: HealthConfig) -> Any:
+    """Each person's state on `day`: red, amber, checked, paused, missing or none."""
+    return case(
+        (latest.c.tier == Tier.RED.value, "red"),
+        (latest.c.tier == Tier.AMBER.value, "amber"),
+        (latest.c.person_id.is_not(None), "checked"),
+        (_paused(day), "paused"),
+        (_missing(day, config), "missing"),
+        else_="none",
+    )
+
+
+STATES = ("red", "amber", "missing", "paused", "checked")
+
+
+@dataclass
+class AreaPage:
+    """One page of the people of the viewer's area in one state (the board's list)."""
+
+    counts: dict[str, int]  # state -> people, within the filter
+    people: list[Person]
+    total: int  # people in the chosen state
+
+
+def area_page(
+    session: Session,
+    viewer: Person,
+    config: HealthConfig,
+    *,
+    state: str,
+    prefecture: str | None = None,
+    county: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    day: date | None = None,
+) -> AreaPage:
+    """The same states as `today`, counted by the database (one GROUP BY) within the
+    viewer's area narrowed to `prefecture` / `county`, and one page of the people in
+    `state` by id. A prefecture outside the viewer's area gives nothing."""
+    day = day or checkins.local_date(clock.now(), config.zone)
+    area = area_of(session, viewer)
+    if prefecture:
+        area = [prefecture] if area is None or prefecture in area else []
+    person = Person.__table__  # type: ignore[attr-defined]
+    latest = _latest_tiers(day)
+    current = _state(latest, day, config)
+    where = list(checkins.monitored_clause(area))
+    if county:
+        where.append(person.c.county == county)
+    joined = _with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id))
+    counts = {
+        name: count
+        for name, count in session.execute(
+            sa_select(current, func.count()).select_from(joined).where(*where).group_by(current)
+        )
+    }
+    ids = [
+        pid
+        for (pid,) in session.execute(
+            sa_select(person.c.id)
+            .select_from(joined)
+            .where(*where, current == state)
+            .order_by(person.c.id)
+            .offset(max(0, offset))
+            .limit(limit)
+        )
+    ]
+    loaded = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
+    return AreaPage(counts, [loaded[pid] for pid in ids], counts.get(state, 0))
 
 
 def _latest_tiers(day: date) -> Any:
