@@ -73,6 +73,15 @@ def viewer(session: Session, telegram_id: int) -> Person | None:
     return people.find(session, telegram_id)
 
 
+def duty_officers(session: Session) -> list[Person]:
+    """Active duty officers (their menu button is set at start-up)."""
+    return list(
+        session.exec(
+            select(Person).where(Person.role == Role.DUTY_OFFICER, Person.status == Status.ACTIVE)
+        )
+    )
+
+
 def open_alerts(session: Session, person: Person, limit: int = 50) -> list[Alert]:
     """Alerts in progress the viewer may handle, in progress first, newest first."""
     found = alerts.visible_alerts(session, person, limit=limit)

@@ -240,3 +240,59 @@ async def test_the_role_is_read_on_every_request(bot, board):
 
 def test_alerts_module_is_untouched_by_the_board():
     assert alerts.OUTCOMES  # the board resolves with the chat's outcomes
+
+
+# ---------------------------------------------------------------------------- menu button
+
+
+async def test_the_menu_button_opens_the_board_for_officers_and_admins_only(bot):
+    from handlers import menus
+
+    people_ = staff(bot.db)
+    for telegram_id in (factories.ADMIN_ID, ON_DUTY, ABA, CADRE):
+        bot.user(telegram_id)  # their chats with the bot exist
+    await bot.restart()  # start-up sets the admins' and the duty officers' buttons
+    board_button = {
+        "type": "web_app",
+        "text": "看板",
+        "web_app": {"url": "https://board.example.org/board/"},
+    }
+    assert bot.admin().menu_button == board_button
+    assert bot.user(ON_DUTY).menu_button == board_button
+    assert bot.user(ABA).menu_button == board_button
+    assert bot.user(CADRE).menu_button == {"type": "commands"}
+    # Someone who stops being an officer loses it (as when an admin changes the role).
+    admin = factories.admin(bot.db)
+    demoted = bot.db.call(people.set_role, admin, people_["aba"].id, Role.CADRE)
+    await menus.set_person_menu(bot.app.bot, demoted)
+    assert bot.user(ABA).menu_button == {"type": "commands"}
+
+
+async def test_today_has_an_open_board_button_in_a_private_chat(bot):
+    staff(bot.db)
+    officer = bot.user(ON_DUTY, "Zhang")
+    await officer.send("/today")
+    message = await officer.wait_for(lambda m: m.reply_markup is not None)
+    button = message.reply_markup["inline_keyboard"][-1][0]
+    assert button["web_app"]["url"] == "https://board.example.org/board/?v=today"
+
+
+async def test_the_emulator_refuses_web_app_buttons_over_http_and_in_groups(emulator):
+    import telegram
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
+
+    bot_ = telegram.Bot(emulator.token, base_url=emulator.base_url + "/bot")
+    user = emulator.user(4242, "Ann")
+    emulator.group(-100777, "Duty")
+    async with bot_:
+        http = InlineKeyboardMarkup(
+            [[InlineKeyboardButton("x", web_app=WebAppInfo("http://a.b/"))]]
+        )
+        with pytest.raises(telegram.error.BadRequest, match=r"(?i)only https"):
+            await bot_.send_message(user.id, "hi", reply_markup=http)
+        good = InlineKeyboardMarkup(
+            [[InlineKeyboardButton("x", web_app=WebAppInfo("https://a.b/"))]]
+        )
+        await bot_.send_message(user.id, "hi", reply_markup=good)
+        with pytest.raises(telegram.error.BadRequest, match=r"(?i)button_type_invalid"):
+            await bot_.send_message(-100777, "hi", reply_markup=good)

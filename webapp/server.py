@@ -29,6 +29,7 @@ from aiohttp import web
 from telegram.ext import Application
 
 from config import Settings
+from handlers import menus
 from services import alerts, board, clock, i18n
 from services.care import CareConfig
 from services.db import Database
@@ -298,6 +299,9 @@ async def start(application: Application) -> None:
     if server is not None:
         settings: Settings = application.bot_data["deps"].settings
         await start_server(application, server, *settings.webapp_address)  # type: ignore[arg-type]
+        # Admins got theirs with their command menu (post_init); duty officers here.
+        for person in await server.db.run(board.duty_officers):
+            await menus.set_board_button(application.bot, person)
 
 
 async def stop(application: Application) -> None:
