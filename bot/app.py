@@ -31,6 +31,7 @@ from handlers import (
     checkin,
     form,
     menus,
+    roster_import,
     schedules,
     sos,
 )
@@ -121,7 +122,17 @@ def register_handlers(application: Application, settings: Settings) -> None:
     application.add_handlers(sos.build_emergency(), group=EMERGENCY_GROUP)
     application.add_handler(form.build(settings.form_timeout))
     # Conversations that take typed answers come before features that read free text.
-    for feature in (approvals, admin, checkin, schedules, broadcast, sos, ask, account):
+    for feature in (
+        approvals,
+        admin,
+        roster_import,
+        checkin,
+        schedules,
+        broadcast,
+        sos,
+        ask,
+        account,
+    ):
         application.add_handlers(feature.build())
     application.add_handlers(channels.build())  # /dutygroup, /sms
     application.add_handlers(account.build_fallbacks())

@@ -39,6 +39,7 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
         "alerts",
         "alert",
         "people",
+        "import",
         "invite",
         "broadcast",
         "broadcasts",

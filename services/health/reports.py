@@ -3,21 +3,17 @@ always limited to the viewer's area (services.permissions.visible_prefectures)."
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlalchemy import and_, case, func, not_, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models import CheckIn, MissedCheckin, Person, ReminderPreference
 from models.health import Tier
-from services import audit, clock, people
+from services import audit, clock, people, tables
 from services.health import checkins
 from services.health.config import HealthConfig
 from services.permissions import visible_prefectures
@@ -410,42 +406,12 @@ def export(
     return Export(start, end, rows, area, missed)
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    return value
-
-
-def _safe_text(value: Any) -> Any:
-    """Spreadsheet formula injection: text starting with = + - @ is prefixed with '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def to_csv(data: Export) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    for row in data.rows:
-        writer.writerow([_safe_text(_cell(v)) for v in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8 Chinese
+    return tables.to_csv(EXPORT_COLUMNS, data.rows)
 
 
 def to_xlsx(data: Export) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "check-ins"
-    sheet.append(list(EXPORT_COLUMNS))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in data.rows:
-        sheet.append([_safe_text(v) for v in row])
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return tables.to_xlsx(EXPORT_COLUMNS, data.rows, "check-ins")
 
 
 def default_range(days: int, today_: date) -> tuple[date, date]:
