@@ -88,8 +88,8 @@ def registered_days_ago(db, days: int = 3) -> None:
         s.execute(update(Person).values(created_at=clock.now() - timedelta(days=days)))
 
 
-@pytest.fixture
-def settings(settings):
+def with_board(settings):
+    """A board on any free port; the officers' chats may get messages quickly."""
     return settings.model_copy(
         update={
             "webapp_url": "https://board.example.org/board/",
@@ -98,6 +98,11 @@ def settings(settings):
             "delivery_chat_burst": 20,
         }
     )
+
+
+@pytest.fixture
+def settings(settings):
+    return with_board(settings)
 
 
 class Board:

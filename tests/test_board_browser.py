@@ -21,7 +21,7 @@ from sqlmodel import select
 from models import Alert, AlertStatus
 from services import people
 from tests.sos_support import ABA, CADRE, ON_DUTY, emergency_running, staff
-from tests.test_board import TOKEN, registered_days_ago
+from tests.test_board import TOKEN, registered_days_ago, with_board
 from webapp import auth
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -46,14 +46,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def settings(settings):
-    return settings.model_copy(
-        update={
-            "webapp_url": "https://board.example.org/board/",
-            "webapp_listen": "127.0.0.1:0",
-            "delivery_chat_rate": 50.0,
-            "delivery_chat_burst": 20,
-        }
-    )
+    return with_board(settings)
 
 
 @pytest.fixture
