@@ -32,6 +32,7 @@ from handlers import (
     checkin,
     form,
     menus,
+    roster_import,
     schedules,
     sos,
 )
@@ -41,6 +42,7 @@ from scheduler import broadcasts as _broadcast_jobs  # noqa: F401  (registers it
 from scheduler import jobs
 from services import broadcasts, care, people
 from services.db import Database
+from webapp import server as board_server
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     )
     application.bot_data["wake"] = delivery.wake
     register_handlers(application, settings)
+    board_server.install(application, settings, db)  # the Mini App (docs/board.md)
     _observe(application, settings, db, delivery, care_config)
     return application
 
@@ -120,7 +123,17 @@ def register_handlers(application: Application, settings: Settings) -> None:
     application.add_handlers(sos.build_emergency(), group=EMERGENCY_GROUP)
     application.add_handler(form.build(settings.form_timeout))
     # Conversations that take typed answers come before features that read free text.
-    for feature in (approvals, admin, checkin, schedules, broadcast, sos, ask, account):
+    for feature in (
+        approvals,
+        admin,
+        roster_import,
+        checkin,
+        schedules,
+        broadcast,
+        sos,
+        ask,
+        account,
+    ):
         application.add_handlers(feature.build())
     application.add_handlers(channels.build())  # /dutygroup, /sms
     application.add_handlers(account.build_fallbacks())
@@ -247,9 +260,11 @@ async def _post_init(application: Application) -> None:
     )
     if settings.http_address is not None:
         await start_http(application, application.bot_data["http"], *settings.http_address)
+    await board_server.start(application)
 
 
 async def _post_shutdown(application: Application) -> None:
     server: HealthServer | None = application.bot_data.get("http")
     if server is not None:
         await server.stop()
+    await board_server.stop(application)

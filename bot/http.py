@@ -76,19 +76,11 @@ class HealthServer:
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_endpoint)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-        except OSError as exc:
-            log.error("health and metrics server: cannot listen on %s:%s (%s)", host, port, exc)
-            await runner.cleanup()
+        served = await listen(app, host, port, "health and metrics server")
+        if served is None:
             return False
-        self._runner = runner
+        self._runner, self.port = served
         self.host = host
-        addresses = runner.addresses  # the port actually bound (port 0: any free port)
-        self.port = int(addresses[0][1]) if addresses else port
         log.info("health and metrics on http://%s:%s/healthz and /metrics", host, self.port)
         self.gauges.warm_up()
         return True
@@ -180,6 +172,23 @@ class HealthServer:
         else:
             detail = "no due message waiting too long"
         return {"ok": not stuck, "detail": detail, "stuck": stuck, "depth": depth}
+
+
+async def listen(
+    app: web.Application, host: str, port: int, what: str
+) -> tuple[web.AppRunner, int] | None:
+    """Serve `app` on host:port: the runner and the port actually bound (port 0: any free
+    port), or None (logged) when it cannot bind."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        log.error("%s: cannot listen on %s:%s (%s)", what, host, port, exc)
+        await runner.cleanup()
+        return None
+    addresses = runner.addresses
+    return runner, int(addresses[0][1]) if addresses else port
 
 
 def _ms(started: float) -> int:

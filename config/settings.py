@@ -83,6 +83,22 @@ class Settings(BaseSettings):
         description="host:port of the health and metrics server (/healthz, /metrics); "
         "empty: no server.",
     )
+    webapp_url: str | None = Field(
+        default=None,
+        description="Public https address of the board (the Telegram Mini App for duty "
+        "officers and admins), e.g. https://bot.example.org/board/; unset: no board.",
+    )
+    webapp_listen: str = Field(
+        default="127.0.0.1:8081",
+        description="host:port the board's server binds (behind the reverse proxy that "
+        "serves CADRE_WEBAPP_URL); separate from the private CADRE_HTTP_LISTEN.",
+    )
+    webapp_auth_max_age: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description="Seconds the board accepts Telegram's signed initData after its auth_date.",
+    )
     delivery_rate: float = Field(
         default=30,
         gt=0,
@@ -390,6 +406,31 @@ class Settings(BaseSettings):
             raise ValueError("expected host:port, e.g. 127.0.0.1:8080 (empty: no server)")
         return value
 
+    @field_validator("webapp_url", mode="before")
+    @classmethod
+    def _blank_webapp_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webapp_url")
+    @classmethod
+    def _webapp_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                "expected the board's public https URL, e.g. https://bot.example.org/board/"
+            )
+        return value.strip()
+
+    @field_validator("webapp_listen")
+    @classmethod
+    def _webapp_listen(cls, value: str) -> str:
+        host, _, port = value.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:8081")
+        return value.strip()
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -454,6 +495,12 @@ class Settings(BaseSettings):
         if not self.http_listen:
             return None
         host, _, port = self.http_listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def webapp_address(self) -> tuple[str, int]:
+        """CADRE_WEBAPP_LISTEN as (host, port), IPv6 brackets removed."""
+        host, _, port = self.webapp_listen.rpartition(":")
         return host.strip("[]"), int(port)
 
     def token_problem(self) -> str | None:

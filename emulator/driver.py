@@ -371,6 +371,11 @@ class FakeUser(ChatView):
         chat_id = chat.chat_id if chat is not None else None
         return self.emu.commands_for(self.id, self.info.language_code, chat_id)
 
+    @property
+    def menu_button(self) -> dict[str, Any]:
+        """The menu button of this user's private chat with the bot (getChatMenuButton)."""
+        return self.emu.methods.profile.menu_button(self.id)
+
     def block(self, *, notify: bool = True) -> None:
         self.emu.block(self.id, notify=notify)
 

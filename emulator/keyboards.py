@@ -39,9 +39,30 @@ def _inline_button(button: Any) -> dict[str, Any]:
     url = button.get("url")
     if url and checked_link(str(url)) is None:
         raise bad_request(BUTTON_URL_INVALID)
+    web_app = button.get("web_app")
+    if web_app is not None:
+        check_web_app(web_app, "inline keyboard button Web App URL")
     if not any(button.get(action) not in (None, "") for action in _INLINE_ACTIONS):
         raise bad_request(prefix + "Text buttons are unallowed in the inline keyboard")
     return button
+
+
+def check_web_app(web_app: Any, what: str) -> None:
+    """A WebAppInfo: an object with an https url (Telegram refuses anything else)."""
+    url = web_app.get("url") if isinstance(web_app, dict) else None
+    if not isinstance(url, str) or not url:
+        raise bad_request('can\'t parse WebAppInfo: Field "url" must be of type String')
+    if not url.startswith("https://"):
+        raise bad_request(f"{what} '{url}' is invalid: Only HTTPS links are allowed")
+
+
+def check_private_only(markup: dict[str, Any] | None, chat_type: str) -> None:
+    """web_app inline buttons are allowed only in private chats (BUTTON_TYPE_INVALID)."""
+    if markup is None or chat_type == "private":
+        return
+    for row in markup.get("inline_keyboard", []):
+        if any(isinstance(b, dict) and b.get("web_app") for b in row):
+            raise bad_request("BUTTON_TYPE_INVALID")
 
 
 def _rows(markup: dict[str, Any], field: str, owner: str) -> list[list[Any]]:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from . import errors as E
 from .errors import ApiError, bad_request, forbidden, too_many_requests
 from .formatting import FormattedText, format_text, validate_entities
-from .keyboards import is_inline, validate_reply_markup
+from .keyboards import check_private_only, is_inline, validate_reply_markup
 from .media import image_size
 from .models import CallbackAnswer, ChatMessage, ChatState, StoredFile
 from .profile import ProfileMethods
@@ -229,6 +229,7 @@ class Methods:
         formatted = self._text(p["text"], p, entities_key="entities")
         markup = validate_reply_markup(p.get("reply_markup"))
         chat = self._writable_chat(p)
+        check_private_only(markup, chat.type)
         return self._deliver(
             "sendMessage",
             chat,
@@ -244,6 +245,7 @@ class Methods:
         caption = self._caption(p)
         markup = validate_reply_markup(p.get("reply_markup"))
         chat = self._writable_chat(p)
+        check_private_only(markup, chat.type)
         stored = self._file(kind, p[kind])
         return self._deliver(
             method,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import bad_request
+from .keyboards import check_web_app
 from .reply import Handler
 from .world import World
 
@@ -17,19 +18,18 @@ SCOPE_TYPES = {
     "chat_administrators",
     "chat_member",
 }
+MENU_BUTTON_TYPES = {"commands", "web_app", "default"}
 # Harmless settings: accepted and stored, readable through the matching getter.
 SETTINGS = {
     "setMyDescription": ("description", "description"),
     "setMyShortDescription": ("short_description", "short_description"),
     "setMyName": ("name", "name"),
-    "setChatMenuButton": ("menu_button", "menu_button"),
     "setMyDefaultAdministratorRights": ("rights", "rights"),
 }
 GETTERS = {
     "getMyDescription": ("description", lambda v: {"description": v or ""}),
     "getMyShortDescription": ("short_description", lambda v: {"short_description": v or ""}),
     "getMyName": ("name", lambda v: {"name": v or ""}),
-    "getChatMenuButton": ("menu_button", lambda v: v or {"type": "commands"}),
 }
 
 
@@ -42,6 +42,8 @@ class ProfileMethods:
             "setMyCommands": self.set_my_commands,
             "getMyCommands": self.get_my_commands,
             "deleteMyCommands": self.delete_my_commands,
+            "setChatMenuButton": self.set_chat_menu_button,
+            "getChatMenuButton": self.get_chat_menu_button,
         }
         for name in SETTINGS:
             self.table[name] = self._setter(name)
@@ -60,6 +62,44 @@ class ProfileMethods:
     def _getter(self, method: str) -> Handler:
         key, shape = GETTERS[method]
         return lambda p: shape(self.world.settings.get(key))
+
+    # --- the menu button: the default one, or one private chat's ---------------------
+
+    def _menu_key(self, p: dict[str, Any]) -> str:
+        chat_id = p.get("chat_id")
+        if chat_id in (None, ""):
+            return "menu_button"
+        chat = self.world.resolve_chat(chat_id)
+        if chat.type != "private":
+            raise bad_request("chat is not private")  # menu buttons live in private chats
+        return f"menu_button:{chat.id}"
+
+    def set_chat_menu_button(self, p: dict[str, Any]) -> bool:
+        key = self._menu_key(p)
+        button = p.get("menu_button") or {"type": "default"}
+        kind = button.get("type") if isinstance(button, dict) else None
+        if kind not in MENU_BUTTON_TYPES:
+            raise bad_request("can't parse menu button: unsupported type")
+        if kind == "web_app":
+            if not isinstance(button.get("text"), str) or not button["text"].strip():
+                raise bad_request('can\'t parse menu button: Field "text" must be of type String')
+            check_web_app(button.get("web_app"), "menu button Web App URL")
+        if kind == "default":
+            self.world.settings.pop(key, None)
+        else:
+            self.world.settings[key] = dict(button)
+        self.world.signal.fire()
+        return True
+
+    def get_chat_menu_button(self, p: dict[str, Any]) -> dict[str, Any]:
+        found = self.world.settings.get(self._menu_key(p))
+        if found is None and p.get("chat_id") not in (None, ""):
+            found = self.world.settings.get("menu_button")
+        return found or {"type": "commands"}
+
+    def menu_button(self, chat_id: int) -> dict[str, Any]:
+        """What a private chat's menu button is now (for tests)."""
+        return self.get_chat_menu_button({"chat_id": chat_id})
 
     # --- commands ---------------------------------------------------------------------
 

@@ -677,7 +677,14 @@ def _names(group: reports.Group, limit: int = reports.NAMES_SHOWN) -> str:
 async def today_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     areas = await deps(context).db.run(reports.today, person, config(context))
-    await reply(update, today_text(lang, areas, _today(context)))
+    markup = None
+    chat = update.effective_chat
+    if chat is not None and chat.type == "private":  # Telegram: web_app buttons only there
+        from handlers.sos_common import markup_of
+        from services import board
+
+        markup = markup_of(board.with_open_button(None, lang, "today"))
+    await reply(update, today_text(lang, areas, _today(context)), reply_markup=markup)
 
 
 def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:

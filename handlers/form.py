@@ -40,7 +40,7 @@ from handlers.common import (
 )
 from handlers.conversation import once_per_update, persist_now
 from models import Person, Role, Status
-from services import clock, people
+from services import clock, people, roster_import
 from services.i18n import LANGUAGES, t
 from services.people import CONSENT_VERSION, Draft, RegistrationError
 from services.postings import load_postings
@@ -345,6 +345,7 @@ async def on_contact(update: Update, context: Context) -> str | int:
             if contact.user_id != user.id:
                 raise InvalidInput("form.own_phone_only")
             draft.phone = phone
+            await _match_roster(update, context, draft)
         elif field in {"contact_name", "contact_phone"}:
             if contact.user_id == user.id:
                 raise InvalidInput("form.contact_not_self")
@@ -360,6 +361,22 @@ async def on_contact(update: Update, context: Context) -> str | int:
         return await _invalid(update, context, error, field)
     _save_draft(context, draft)
     return await advance(update, context)
+
+
+async def _match_roster(update: Update, context: Context, draft: Draft) -> None:
+    """A shared own number that an imported roster expects: the roster fills the draft,
+    and its fields are not asked (the person checks them in the summary)."""
+    form = _form(context)
+    if form.get("mode") != "register" or form.get("contact") or draft.invitation:
+        return
+    found = await deps(context).db.run(roster_import.expected_by_phone, draft.phone or "")
+    if found is None:
+        form.pop("expected", None)
+        return
+    filled = roster_import.prefill(draft, found)
+    form["queue"] = [f for f in form.get("queue", []) if f not in filled]
+    form["expected"] = found.id
+    await reply(update, t(_lang(update, context), "import.matched"))
 
 
 @once_per_update("form", "current")
@@ -525,10 +542,16 @@ async def _confirm(update: Update, context: Context, value: str) -> str | int:
         return await advance(update, context)
     user = update.effective_user
     assert user is not None
+    expected = _form(context).get("expected")  # on the roster (services/roster_import.py)
     try:
-        person = await deps(context).db.run(
-            people.submit_registration, user.id, user.full_name, _draft(context)
-        )
+        if expected:
+            person = await deps(context).db.run(
+                roster_import.claim, user.id, user.full_name, _draft(context), expected
+            )
+        else:
+            person = await deps(context).db.run(
+                people.submit_registration, user.id, user.full_name, _draft(context)
+            )
     except RegistrationError as error:
         await reply(update, t(lang, error.key))
         _clear(context)

@@ -8,7 +8,10 @@ from telegram import (
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
     KeyboardButton,
+    MenuButtonDefault,
+    MenuButtonWebApp,
     ReplyKeyboardMarkup,
+    WebAppInfo,
 )
 from telegram.error import TelegramError
 
@@ -36,6 +39,7 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
         "alerts",
         "alert",
         "people",
+        "import",
         "invite",
         "broadcast",
         "broadcasts",
@@ -87,7 +91,28 @@ async def set_person_menu(bot: Bot, person: Person) -> bool:
         )
     except TelegramError:
         return False
+    await set_board_button(bot, person)
     return True
+
+
+async def set_board_button(bot: Bot, person: Person) -> None:
+    """The menu button of the person's chat: the board (a Mini App) for active duty officers
+    and admins, the ordinary menu for everyone else (and for someone who stopped being
+    one). Nothing without a board (CADRE_WEBAPP_URL)."""
+    from services import board
+
+    address = board.url()
+    if address is None:
+        return
+    button = (
+        MenuButtonWebApp(t(person.language, "board.menu"), WebAppInfo(address))
+        if board.may_open(person)
+        else MenuButtonDefault()
+    )
+    try:
+        await bot.set_chat_menu_button(chat_id=person.telegram_id, menu_button=button)
+    except TelegramError:
+        pass
 
 
 async def reset_person_menu(bot: Bot, telegram_id: int) -> None:
@@ -96,6 +121,13 @@ async def reset_person_menu(bot: Bot, telegram_id: int) -> None:
         await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=telegram_id))
     except TelegramError:
         pass
+    from services import board
+
+    if board.url() is not None:
+        try:
+            await bot.set_chat_menu_button(chat_id=telegram_id, menu_button=MenuButtonDefault())
+        except TelegramError:
+            pass
 
 
 def main_keyboard(language: str) -> ReplyKeyboardMarkup:

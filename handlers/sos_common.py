@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, WebAppInfo
 from telegram.error import BadRequest, TelegramError
 
 from handlers.common import Context, deps, reply
@@ -43,16 +43,17 @@ def plain(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))[:200]
 
 
+def _button(data: dict[str, Any]) -> InlineKeyboardButton:
+    if "web_app" in data:  # "Open board" (services.board)
+        return InlineKeyboardButton(data["text"], web_app=WebAppInfo(data["web_app"]["url"]))
+    return InlineKeyboardButton(data["text"], callback_data=data["callback_data"])
+
+
 def markup_of(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
     """Bot API JSON of an inline keyboard (as queued in the outbox) as a PTB markup."""
     if not data:
         return None
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row]
-            for row in data["inline_keyboard"]
-        ]
-    )
+    return InlineKeyboardMarkup([[_button(b) for b in row] for row in data["inline_keyboard"]])
 
 
 async def edit(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:

@@ -23,6 +23,9 @@ class Status(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     REJECTED = "rejected"
+    # Imported from a roster (services/roster_import.py): no Telegram account yet; becomes
+    # active when they /start and share a matching phone (docs/board.md).
+    EXPECTED = "expected"
 
 
 class AltitudeSource(StrEnum):
@@ -33,10 +36,11 @@ class AltitudeSource(StrEnum):
 
 class Person(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    telegram_id: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
+    # None only for an *expected* person (imported, not yet joined).
+    telegram_id: int = Field(sa_column=Column(BigInteger, unique=True, nullable=True))
     display_name: str = Field(default="", max_length=200)
     real_name: str | None = Field(default=None, max_length=100)
-    phone: str | None = Field(default=None, max_length=32)
+    phone: str | None = Field(default=None, max_length=32, index=True)
     language: str = Field(default="zh-Hans", max_length=10)
     role: Role = Field(default=Role.CADRE, sa_type=String(20))
     status: Status = Field(default=Status.PENDING, sa_type=String(20), index=True)

@@ -387,7 +387,9 @@ def _unreachable_lines(session: Session, alert: Alert, lang: str) -> list[str]:
 
 
 def responder_buttons(alert: Alert, lang: str) -> dict[str, Any]:
-    return outbox.inline_keyboard(
+    from services import board
+
+    keyboard = outbox.inline_keyboard(
         [
             [
                 (t(lang, "sos.btn.ack"), f"sos:ack:{alert.id}"),
@@ -396,6 +398,7 @@ def responder_buttons(alert: Alert, lang: str) -> dict[str, Any]:
             [(t(lang, "sos.btn.timeline"), f"sos:tl:{alert.id}")],
         ]
     )
+    return board.with_open_button(keyboard, lang, f"alert/{alert.id}")  # the Mini App
 
 
 def handler_buttons(alert: Alert, lang: str) -> dict[str, Any]:

@@ -231,7 +231,7 @@ def decide(session: Session, actor: Person, person_id: int, approve: bool) -> Pe
 
 def set_role(session: Session, actor: Person, person_id: int, role: Role) -> Person | None:
     person = session.get(Person, person_id)
-    if person is None:
+    if person is None or person.status == Status.EXPECTED:  # not joined yet
         return None
     if person.id == actor.id and role != Role.ADMIN:
         raise RegistrationError("people.cannot_demote_self")
@@ -254,7 +254,7 @@ def set_role(session: Session, actor: Person, person_id: int, role: Role) -> Per
 
 def set_status(session: Session, actor: Person, person_id: int, status: Status) -> Person | None:
     person = session.get(Person, person_id)
-    if person is None:
+    if person is None or person.status == Status.EXPECTED:  # not joined yet
         return None
     if person.id == actor.id:
         raise RegistrationError("people.cannot_suspend_self")
@@ -383,6 +383,9 @@ def list_people(
     if status:
         query = query.where(Person.status == status)
         count = count.where(Person.status == status)
+    else:  # expected people (roster import) have not joined: listed by /import
+        query = query.where(Person.status != Status.EXPECTED)
+        count = count.where(Person.status != Status.EXPECTED)
     if prefecture:
         query = query.where(Person.prefecture == prefecture)
         count = count.where(Person.prefecture == prefecture)

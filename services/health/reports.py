@@ -3,21 +3,17 @@ always limited to the viewer's area (services.permissions.visible_prefectures)."
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlalchemy import and_, case, func, not_, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models import CheckIn, MissedCheckin, Person, ReminderPreference
 from models.health import Tier
-from services import audit, clock, people
+from services import audit, clock, people, tables
 from services.health import checkins
 from services.health.config import HealthConfig
 from services.permissions import visible_prefectures
@@ -72,14 +68,7 @@ def today(
     monitored = checkins.monitored_clause(area)
     person = Person.__table__  # type: ignore[attr-defined]
     latest = _latest_tiers(day)
-    state = case(
-        (latest.c.tier == Tier.RED.value, "red"),
-        (latest.c.tier == Tier.AMBER.value, "amber"),
-        (latest.c.person_id.is_not(None), "checked"),
-        (_paused(day), "paused"),
-        (_missing(day, config), "missing"),
-        else_="none",
-    )
+    state = _state(latest, day, config)
     counts = session.execute(
         sa_select(person.c.prefecture, state.label("state"), func.count())
         .select_from(_with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id)))
@@ -127,6 +116,77 @@ def today(
     return sorted(
         result.values(), key=lambda a: order.index(a.prefecture) if a.prefecture in order else 99
     )
+
+
+def _state(latest: Any, day: date, config: HealthConfig) -> Any:
+    """Each person's state on `day`: red, amber, checked, paused, missing or none."""
+    return case(
+        (latest.c.tier == Tier.RED.value, "red"),
+        (latest.c.tier == Tier.AMBER.value, "amber"),
+        (latest.c.person_id.is_not(None), "checked"),
+        (_paused(day), "paused"),
+        (_missing(day, config), "missing"),
+        else_="none",
+    )
+
+
+STATES = ("red", "amber", "missing", "paused", "checked")
+
+
+@dataclass
+class AreaPage:
+    """One page of the people of the viewer's area in one state (the board's list)."""
+
+    counts: dict[str, int]  # state -> people, within the filter
+    people: list[Person]
+    total: int  # people in the chosen state
+
+
+def area_page(
+    session: Session,
+    viewer: Person,
+    config: HealthConfig,
+    *,
+    state: str,
+    prefecture: str | None = None,
+    county: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    day: date | None = None,
+) -> AreaPage:
+    """The same states as `today`, counted by the database (one GROUP BY) within the
+    viewer's area narrowed to `prefecture` / `county`, and one page of the people in
+    `state` by id. A prefecture outside the viewer's area gives nothing."""
+    day = day or checkins.local_date(clock.now(), config.zone)
+    area = area_of(session, viewer)
+    if prefecture:
+        area = [prefecture] if area is None or prefecture in area else []
+    person = Person.__table__  # type: ignore[attr-defined]
+    latest = _latest_tiers(day)
+    current = _state(latest, day, config)
+    where = list(checkins.monitored_clause(area))
+    if county:
+        where.append(person.c.county == county)
+    joined = _with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id))
+    counts = {
+        name: count
+        for name, count in session.execute(
+            sa_select(current, func.count()).select_from(joined).where(*where).group_by(current)
+        )
+    }
+    ids = [
+        pid
+        for (pid,) in session.execute(
+            sa_select(person.c.id)
+            .select_from(joined)
+            .where(*where, current == state)
+            .order_by(person.c.id)
+            .offset(max(0, offset))
+            .limit(limit)
+        )
+    ]
+    loaded = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
+    return AreaPage(counts, [loaded[pid] for pid in ids], counts.get(state, 0))
 
 
 def _latest_tiers(day: date) -> Any:
@@ -346,42 +406,12 @@ def export(
     return Export(start, end, rows, area, missed)
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    return value
-
-
-def _safe_text(value: Any) -> Any:
-    """Spreadsheet formula injection: text starting with = + - @ is prefixed with '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def to_csv(data: Export) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    for row in data.rows:
-        writer.writerow([_safe_text(_cell(v)) for v in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8 Chinese
+    return tables.to_csv(EXPORT_COLUMNS, data.rows)
 
 
 def to_xlsx(data: Export) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "check-ins"
-    sheet.append(list(EXPORT_COLUMNS))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in data.rows:
-        sheet.append([_safe_text(v) for v in row])
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return tables.to_xlsx(EXPORT_COLUMNS, data.rows, "check-ins")
 
 
 def default_range(days: int, today_: date) -> tuple[date, date]:

@@ -1,0 +1,383 @@
+"""Roster import: the Organization Department's spreadsheet of a cohort becomes *expected*
+people, who join by /start and sharing their own phone number (docs/board.md).
+
+Every row is checked (name, phone, prefecture and county known in postings.json, dates,
+duplicates within the file and against everyone already registered or expected); the
+report lists the accepted count and each refused row with its reason. Consent is never
+imported: the person gives it themselves when they join.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from models import Person, PersonTag, Role, Status
+from models.people import AltitudeSource
+from services import audit, clock, people, tables
+from services.broadcasts import normalize_tag
+from services.i18n import t
+from services.people import Draft, RegistrationError
+from services.postings import load_postings
+from services.validation import InvalidInput, parse_name, parse_phone, parse_unit
+
+COLUMNS = (
+    "name",
+    "phone",
+    "home_unit",
+    "prefecture",
+    "county",
+    "assignment_start",
+    "assignment_end",
+    "cohort",
+)
+REQUIRED = COLUMNS[:-1]
+# What a header cell may say for each column (lower case; the template's own words first).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("name", "姓名"),
+    "phone": ("phone", "手机", "电话"),
+    "home_unit": ("home_unit", "home unit", "派出单位", "单位"),
+    "prefecture": ("prefecture", "州", "市"),
+    "county": ("county", "县", "区"),
+    "assignment_start": ("assignment_start", "start", "开始"),
+    "assignment_end": ("assignment_end", "end", "结束"),
+    "cohort": ("cohort", "批次", "tag"),
+}
+MAX_ROWS = 10_000
+INSERT_BATCH = 1000
+
+
+@dataclass
+class Refused:
+    row: int  # the spreadsheet's row number (the header is row 1)
+    values: list[Any]
+    reason: str  # catalog key (import.reason.*)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def text(self, lang: str) -> str:
+        return t(lang, self.reason, **self.detail)
+
+
+@dataclass
+class Result:
+    accepted: int = 0
+    refused: list[Refused] = field(default_factory=list)
+    problem: str | None = None  # a catalog key when the file as a whole was refused
+    rows: int = 0
+
+
+# ---------------------------------------------------------------------------- template
+
+
+def template_xlsx(lang: str) -> bytes:
+    """The template: the column names and one example row."""
+    example = [
+        t(lang, "import.example.name"),
+        "13800138000",
+        t(lang, "import.example.unit"),
+        "ganzi",
+        "ganzi.litang",
+        "2026-03-01",
+        "2027-03-01",
+        "2026-spring",
+    ]
+    return tables.to_xlsx(COLUMNS, [example], "roster")
+
+
+# ---------------------------------------------------------------------------- checking
+
+
+def _header(cells: list[Any]) -> dict[str, int] | None:
+    found: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        text = str(cell or "").strip().lower()
+        if not text:
+            continue
+        for column in COLUMNS:
+            if column not in found and any(alias in text for alias in ALIASES[column]):
+                found[column] = index
+                break
+    return found if all(c in found for c in REQUIRED) else None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a phone number Excel stored as a number
+    return str(value).strip()
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = _text(value).replace("/", "-").replace(".", "-")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        parts = text.split("-")
+        if len(parts) == 3 and all(p.isascii() and p.isdigit() for p in parts):
+            try:
+                return date(int(parts[0]), int(parts[1]), int(parts[2]))
+            except ValueError:
+                return None
+        return None
+
+
+class _Places:
+    """Prefectures and counties by code or by name (Chinese or English)."""
+
+    def __init__(self) -> None:
+        postings = load_postings()
+        self.prefectures: dict[str, str] = {}
+        self.counties: dict[tuple[str, str], str] = {}
+        for pref in postings.prefectures():
+            for name in (
+                pref.code,
+                pref.name_zh,
+                pref.name_en,
+                pref.short_name_zh,
+                pref.short_name_en,
+            ):
+                if name:
+                    self.prefectures[name.strip().lower()] = pref.code
+            for county in pref.counties:
+                short = county.code.split(".", 1)[-1]  # "aba.barkam": "barkam"
+                for name in (county.code, short, county.name_zh, county.name_en):
+                    if name:
+                        self.counties[(pref.code, name.strip().lower())] = county.code
+
+    def prefecture(self, raw: str) -> str | None:
+        return self.prefectures.get(raw.strip().lower())
+
+    def county(self, prefecture: str, raw: str) -> str | None:
+        return self.counties.get((prefecture, raw.strip().lower()))
+
+
+def check_rows(session: Session, rows: list[list[Any]]) -> tuple[Result, list[dict[str, Any]]]:
+    """Check every row; the accepted ones as Person column values (not yet stored)."""
+    result = Result()
+    if not rows:
+        result.problem = "import.empty"
+        return result, []
+    header = _header(rows[0])
+    if header is None:
+        result.problem = "import.bad_header"
+        return result, []
+    body = [
+        (number, row) for number, row in enumerate(rows[1:], start=2) if any(_text(c) for c in row)
+    ]
+    if len(body) > MAX_ROWS:
+        result.problem = "import.too_many"
+        return result, []
+    result.rows = len(body)
+    known = {
+        phone: status
+        for phone, status in session.execute(
+            select(Person.phone, Person.status).where(col(Person.phone).is_not(None))
+        )
+    }
+    places = _Places()
+    seen: dict[str, int] = {}
+    accepted: list[dict[str, Any]] = []
+    today = clock.now().date()
+    for number, row in body:
+        cells = {c: row[i] if i < len(row) else None for c, i in header.items()}
+        values = [cells.get(c) for c in COLUMNS]
+
+        def refuse(reason: str, **detail: Any) -> None:
+            result.refused.append(Refused(number, values, f"import.reason.{reason}", detail))  # noqa: B023
+
+        try:
+            name = parse_name(_text(cells["name"]))
+        except InvalidInput:
+            refuse("name")
+            continue
+        try:
+            phone = parse_phone(_text(cells["phone"]))
+        except InvalidInput:
+            refuse("phone")
+            continue
+        try:
+            unit = parse_unit(_text(cells["home_unit"]))
+        except InvalidInput:
+            refuse("unit")
+            continue
+        prefecture = places.prefecture(_text(cells["prefecture"]))
+        if prefecture is None:
+            refuse("prefecture", value=_text(cells["prefecture"]))
+            continue
+        county = places.county(prefecture, _text(cells["county"]))
+        if county is None:
+            refuse("county", value=_text(cells["county"]))
+            continue
+        start, end = _date(cells["assignment_start"]), _date(cells["assignment_end"])
+        if start is None:
+            refuse("start")
+            continue
+        if end is None:
+            refuse("end")
+            continue
+        if end <= start or end < today:
+            refuse("dates")
+            continue
+        raw_tag = _text(cells.get("cohort"))
+        tag = normalize_tag(raw_tag) if raw_tag else None
+        if raw_tag and tag is None:
+            refuse("cohort")
+            continue
+        if phone in seen:
+            refuse("duplicate", row=seen[phone])
+            continue
+        seen[phone] = number
+        if phone in known:
+            refuse("expected" if known[phone] == Status.EXPECTED else "registered")
+            continue
+        altitude = people.posting_altitude(prefecture, county)
+        accepted.append(
+            {
+                "real_name": name,
+                "display_name": name,
+                "phone": phone,
+                "home_unit": unit,
+                "prefecture": prefecture,
+                "county": county,
+                "posting_altitude_m": altitude,
+                "altitude_source": AltitudeSource.COUNTY if altitude is not None else None,
+                "assignment_start": start,
+                "assignment_end": end,
+                "tag": tag,
+            }
+        )
+    result.accepted = len(accepted)
+    return result, accepted
+
+
+def import_rows(session: Session, actor: Person, rows: list[list[Any]], language: str) -> Result:
+    """Check the rows and store the accepted ones as expected people (with their cohort
+    tag), in one transaction; audited."""
+    result, accepted = check_rows(session, rows)
+    if result.problem is not None:
+        return result
+    now = clock.now()
+    person = Person.__table__  # type: ignore[attr-defined]
+    tag_table = PersonTag.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(accepted), INSERT_BATCH):
+        batch = accepted[start : start + INSERT_BATCH]
+        values = [
+            {
+                **{k: v for k, v in row.items() if k != "tag"},
+                "telegram_id": None,
+                "language": language,
+                "role": Role.CADRE.value,
+                "status": Status.EXPECTED.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in batch
+        ]
+        ids = session.execute(insert(person).returning(person.c.id), values).scalars().all()
+        tags = [
+            {"person_id": pid, "tag": row["tag"]}
+            for pid, row in zip(ids, batch, strict=True)
+            if row["tag"]
+        ]
+        if tags:
+            session.execute(insert(tag_table), tags)
+    audit.record(
+        session,
+        "roster.imported",
+        actor=actor.telegram_id,
+        accepted=result.accepted,
+        refused=len(result.refused),
+    )
+    return result
+
+
+def report_xlsx(result: Result, lang: str) -> bytes:
+    """Each refused row: its number, its cells as read, and the reason."""
+    columns = ("row", *COLUMNS, "reason")
+    rows = [[r.row, *(_text(v) for v in r.values), r.text(lang)] for r in result.refused]
+    return tables.to_xlsx(columns, rows, "refused")
+
+
+# ---------------------------------------------------------------------------- joining
+
+
+def expected_by_phone(session: Session, phone: str) -> Person | None:
+    return session.exec(
+        select(Person).where(Person.phone == phone, Person.status == Status.EXPECTED)
+    ).first()
+
+
+def prefill(draft: Draft, expected: Person) -> list[str]:
+    """Fill the draft from the roster; the form fields no longer to ask."""
+    draft.home_unit = expected.home_unit
+    draft.prefecture = expected.prefecture
+    draft.county = expected.county
+    draft.posting_altitude_m = expected.posting_altitude_m
+    draft.altitude_source = expected.altitude_source
+    draft.assignment_start = (
+        expected.assignment_start.isoformat() if expected.assignment_start else None
+    )
+    draft.assignment_end = expected.assignment_end.isoformat() if expected.assignment_end else None
+    filled = ["home_unit", "prefecture", "county", "assignment_start", "assignment_end"]
+    if expected.posting_altitude_m is not None:
+        filled.append("altitude")
+    return filled
+
+
+def claim(
+    session: Session, telegram_id: int, display_name: str, draft: Draft, expected_id: int
+) -> Person:
+    """The expected person joins: registered from the confirmed draft (with their own
+    consent and emergency contact) and active at once, their cohort tags kept. When the
+    roster entry is gone or the phone was changed since, this is an ordinary registration
+    waiting for approval."""
+    expected = session.get(Person, expected_id)
+    if expected is None or expected.status != Status.EXPECTED or expected.phone != draft.phone:
+        return people.submit_registration(session, telegram_id, display_name, draft)
+    if people.find(session, telegram_id) is not None:
+        raise RegistrationError("reg.already_registered")
+    tags = [
+        row.tag for row in session.exec(select(PersonTag).where(PersonTag.person_id == expected_id))
+    ]
+    session.delete(expected)  # its tags go with it (ON DELETE CASCADE), re-added below
+    session.flush()
+    person = people.submit_registration(session, telegram_id, display_name, draft)
+    person.status = Status.ACTIVE
+    session.add(person)
+    for tag in tags:
+        session.add(PersonTag(person_id=person.id, tag=tag))
+    audit.record(
+        session,
+        "registration.approved",
+        actor=None,
+        target_person_id=person.id,
+        via="roster",
+    )
+    return person
+
+
+def not_joined(session: Session, limit: int = 100) -> tuple[int, list[Person]]:
+    """Expected people who have not joined yet: how many, and the first `limit`."""
+    from sqlalchemy import func
+
+    count = session.exec(
+        select(func.count()).select_from(Person).where(Person.status == Status.EXPECTED)
+    ).one()
+    first = list(
+        session.exec(
+            select(Person)
+            .where(Person.status == Status.EXPECTED)
+            .order_by(col(Person.id))
+            .limit(limit)
+        )
+    )
+    return count, first

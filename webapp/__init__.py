@@ -1,0 +1,1 @@
+"""The board: a Telegram Mini App for duty officers and admins (docs/board.md)."""

@@ -1,0 +1,245 @@
+"""The board's HTML: the page shell and each view as a fragment, from the catalogs.
+
+Texts shared with the chat (alert cards, timelines, /schedule) are Telegram HTML (<b>, <i>,
+<code>, <a>), which is valid HTML; they are shown with white-space: pre-line. Everything
+else a person typed is escaped here (services.i18n escapes catalog values)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from models import AlertStatus
+from services import alerts
+from services.board import AlertView, PersonView
+from services.health import checkins
+from services.health.reports import STATES, AreaPage
+from services.i18n import t
+from services.postings import load_postings
+
+PAGE_SIZE = 50
+TELEGRAM_SCRIPT = "https://telegram.org/js/telegram-web-app.js"
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def shell(lang: str) -> str:
+    """The page Telegram opens. The script reads initData (from Telegram.WebApp, or the URL
+    fragment tgWebAppData without telegram-web-app.js) and loads the views."""
+    return f"""<!doctype html>
+<html lang="{_e(lang)}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<title>{_e(t(lang, "board.title"))}</title>
+<link rel="stylesheet" href="static/board.css">
+<script src="{TELEGRAM_SCRIPT}" async></script>
+<script src="static/board.js" defer></script>
+</head>
+<body>
+<main id="view" aria-live="polite"><p class="muted">{_e(t(lang, "board.loading"))}</p></main>
+</body>
+</html>
+"""
+
+
+def _nav(lang: str, current: str) -> str:
+    tabs = [("alerts", "board.tab.alerts"), ("today", "board.tab.today")]
+    links = "".join(
+        f'<a href="#" data-view="{view}" class="tab{" on" if view == current else ""}">'
+        f"{_e(t(lang, key))}</a>"
+        for view, key in tabs
+    )
+    return f'<nav class="tabs">{links}</nav>'
+
+
+def _back(lang: str, view: str) -> str:
+    return f'<a href="#" class="back" data-view="{_e(view)}">{_e(t(lang, "board.back"))}</a>'
+
+
+def notice(text: str, back: str | None = None) -> str:
+    link = ""
+    if back:
+        link = f'<p><a href="#" class="back" data-view="{_e(back)}">◀</a></p>'
+    return f'<section class="notice"><p>{_e(text)}</p>{link}</section>'
+
+
+def alert_list(lang: str, rows: list[tuple[Any, str]]) -> str:
+    items = "".join(
+        f'<li class="alert-{_e(alert.status)}"><a href="#" data-view="alert/{alert.id}">'
+        f'<span class="card">{line}</span></a></li>'
+        for alert, line in rows
+    )
+    body = (
+        f'<ul class="list">{items}</ul>'
+        if rows
+        else f'<p class="muted">{_e(t(lang, "board.alerts.empty"))}</p>'
+    )
+    title = _e(t(lang, "board.alerts.title", count=len(rows)))
+    return f"{_nav(lang, 'alerts')}<h1>{title}</h1>{body}"
+
+
+def alert(lang: str, view: AlertView, zone: ZoneInfo, flash: str = "") -> str:
+    item = view.alert
+    parts = [_back(lang, "alerts")]
+    if flash:
+        parts.append(f'<p class="flash" role="status">{flash}</p>')
+    parts.append(f'<div class="card">{view.text}</div>')
+    actions = []
+    if item.status == AlertStatus.OPEN:
+        actions.append(
+            f'<form method="post" data-action="alert/{item.id}/ack">'
+            f'<button type="submit" class="primary">{_e(t(lang, "sos.btn.ack"))}</button></form>'
+        )
+    if item.status in alerts_in_progress():
+        buttons = "".join(
+            f'<button type="submit" name="outcome" value="{o}">'
+            f"{_e(t(lang, f'sos.outcome.{o}'))}</button>"
+            for o in alerts.OUTCOMES
+        )
+        actions.append(
+            f'<form method="post" data-action="alert/{item.id}/resolve" class="outcomes">'
+            f"<p>{_e(t(lang, 'sos.btn.resolve'))} · {_e(t(lang, 'board.alert.resolve_as'))}</p>"
+            f"{buttons}</form>"
+        )
+    parts.extend(actions)
+    lines = "".join(
+        f"<li><time>{_e(checkins.format_local(entry.at, zone))}</time> {entry.text}</li>"
+        for entry in view.timeline
+    )
+    parts.append(f'<h2>{t(lang, "sos.tl.header")}</h2><ol class="timeline">{lines}</ol>')
+    if view.note:
+        parts.append(f'<p class="muted">{_e(t(lang, "board.alert.note", note=view.note))}</p>')
+    parts.append(f'<p><a href="#" data-view="person/{item.person_id}">👤 →</a></p>')
+    return "".join(parts)
+
+
+def alerts_in_progress() -> tuple[str, ...]:
+    return tuple(str(s) for s in alerts.IN_PROGRESS)
+
+
+def _query(**values: Any) -> str:
+    return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+
+
+def today(
+    lang: str,
+    day: date,
+    found: AreaPage,
+    *,
+    area: list[str] | None,
+    state: str,
+    prefecture: str | None,
+    county: str | None,
+    page: int,
+) -> str:
+    postings = load_postings()
+    codes = area if area is not None else [p.code for p in postings.prefectures()]
+    all_ = _e(t(lang, "board.filter.all"))
+    prefecture_options = "".join(
+        f'<option value="{_e(code)}"{" selected" if code == prefecture else ""}>'
+        f"{_e(postings.name(code, lang, short=True))}</option>"
+        for code in codes
+    )
+    counties = postings.counties(prefecture) if prefecture else []
+    county_options = "".join(
+        f'<option value="{_e(c.code)}"{" selected" if c.code == county else ""}>'
+        f"{_e(postings.name(c.code, lang))}</option>"
+        for c in counties
+    )
+    form = (
+        '<form class="filters" data-view-form="today">'
+        f'<input type="hidden" name="state" value="{_e(state)}">'
+        f"<label>{_e(t(lang, 'board.filter.prefecture'))}"
+        f'<select name="prefecture" data-autosubmit><option value="">{all_}</option>'
+        f"{prefecture_options}</select></label>"
+        f"<label>{_e(t(lang, 'board.filter.county'))}"
+        f'<select name="county" data-autosubmit{"" if counties else " disabled"}>'
+        f'<option value="">{all_}</option>{county_options}</select></label>'
+        f'<button type="submit">{_e(t(lang, "board.filter.apply"))}</button></form>'
+    )
+    chips = "".join(
+        f'<a href="#" class="chip chip-{s}{" on" if s == state else ""}" '
+        f'data-view="today?{_query(state=s, prefecture=prefecture, county=county)}">'
+        f"{_e(t(lang, f'board.state.{s}'))} <b>{found.counts.get(s, 0)}</b></a>"
+        for s in STATES
+    )
+    rows = "".join(
+        f'<li><a href="#" data-view="person/{p.id}">{_e(alerts.name_of(p))}'
+        f"<small>{_e(alerts.posting_text(p, lang))}</small></a></li>"
+        for p in found.people
+    )
+    first = (page - 1) * PAGE_SIZE + 1
+    last = first + len(found.people) - 1
+    pager = ""
+    if found.total:
+        links = []
+        if page > 1:
+            view = "today?" + _query(
+                state=state, prefecture=prefecture, county=county, page=page - 1
+            )
+            links.append(f'<a href="#" data-view="{_e(view)}">{_e(t(lang, "board.prev"))}</a>')
+        links.append(
+            f"<span>{_e(t(lang, 'board.page', first=first, last=last, total=found.total))}</span>"
+        )
+        if last < found.total:
+            view = "today?" + _query(
+                state=state, prefecture=prefecture, county=county, page=page + 1
+            )
+            links.append(f'<a href="#" data-view="{_e(view)}">{_e(t(lang, "board.next"))}</a>')
+        pager = f'<div class="pager">{"".join(links)}</div>'
+    body = (
+        f'<ul class="list people">{rows}</ul>'
+        if rows
+        else f'<p class="muted">{_e(t(lang, "board.today.none"))}</p>'
+    )
+    title = _e(t(lang, "board.today.title", date=day.isoformat()))
+    return (
+        f'{_nav(lang, "today")}<h1>{title}</h1>{form}<div class="chips">{chips}</div>'
+        f'{body}{pager}<p class="muted small">{t(lang, "health.disclaimer")}</p>'
+    )
+
+
+def person(lang: str, view: PersonView, schedule: Any, zone: ZoneInfo) -> str:
+    from handlers.schedules import schedule_text
+
+    who = view.person
+    chart = base64.b64encode(view.chart).decode()
+    readings = "".join(
+        f"<li><time>{_e(checkins.format_local(c.at, zone))}</time> "
+        f"{_e(t(lang, f'health.tier.{c.tier}') if _has(f'health.tier.{c.tier}') else c.tier)}"
+        f" {checkins.vitals_line(lang, c)}</li>"
+        for c in view.readings
+    )
+    none = f'<p class="muted">{_e(t(lang, "board.person.none"))}</p>'
+    found_alerts = "".join(
+        f'<li><a href="#" data-view="alert/{a.id}">#{a.id} '
+        f"{_e(checkins.format_local(a.created_at, zone))} "
+        f"{_e(t(lang, f'sos.status.{a.status}'))}</a></li>"
+        for a in view.alerts
+    )
+    care = f'<div class="card">{schedule_text(lang, schedule, of_someone=True)}</div>'
+    return (
+        f"{_back(lang, 'today')}<h1>{_e(alerts.name_of(who))}</h1>"
+        f'<p class="muted">{_e(alerts.posting_text(who, lang))}<br>'
+        f"{_e(t(lang, 'board.person.phone', phone=who.phone or '-'))}</p>"
+        f"<h2>{_e(t(lang, 'board.person.chart'))}</h2>"
+        f'<img class="chart" alt="" src="data:image/png;base64,{chart}">'
+        f"<h2>{_e(t(lang, 'board.person.readings'))}</h2>"
+        f"{f'<ol class=timeline>{readings}</ol>' if readings else none}"
+        f"<h2>{_e(t(lang, 'board.person.care'))}</h2>{care}"
+        f"<h2>{_e(t(lang, 'board.person.alerts'))}</h2>"
+        f"{f'<ul class=list>{found_alerts}</ul>' if found_alerts else none}"
+    )
+
+
+def _has(key: str) -> bool:
+    from services.i18n import has_key
+
+    return has_key(key)
