@@ -296,7 +296,7 @@ def test_migration_0011_keeps_the_data_of_a_database_it_rebuilds(tmp_path):
                 {"id": aid, "now": now},
             )
         c.execute(text("DELETE FROM person WHERE id = 3"))  # its id must not come back
-    upgrade(engine)
+    upgrade(engine, "0011")
     assert schema_revision(engine) == "0011"
     with engine.begin() as c:
         assert c.execute(text("SELECT count(*) FROM alert_event")).scalar() == 2  # no cascade
@@ -335,7 +335,7 @@ def test_migration_0011_keeps_the_data_of_a_database_it_rebuilds(tmp_path):
         assert c.execute(text("SELECT count(*) FROM alert_event")).scalar() == 1
         sql = c.execute(text("SELECT sql FROM sqlite_master WHERE name = 'person'")).scalar()
         assert "AUTOINCREMENT" not in sql
-    upgrade(engine)
+    upgrade(engine, "0011")
     assert schema_revision(engine) == "0011"
     with engine.connect() as c:
         assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
