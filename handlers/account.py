@@ -22,6 +22,7 @@ from handlers.common import (
 from models import Person, Status
 from services import own_data, people
 from services.i18n import LANGUAGES, t
+from services.kb import library
 from services.permissions import Action, check
 from services.postings import load_postings
 
@@ -149,6 +150,9 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
     if erased is not None and d.delivery is not None:
         for source in erased.sources:  # messages about them the worker has already taken
             d.delivery.forget(source)
+    if erased is not None:
+        for doc_id in erased.faqs:  # saved answers now under a neutral title
+            await d.db.run(library.refresh, await ask.knowledge(context), doc_id)
     context.application.drop_user_data(person.telegram_id)
     await menus.reset_person_menu(context.bot, person.telegram_id)
     await reply(update, t(lang, "deleteme.done"))

@@ -29,12 +29,13 @@ delivery record (recipient, status, times, outcome) stays.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, cast, delete, or_
@@ -50,6 +51,7 @@ from models import (
     CareRecord,
     CheckIn,
     EmergencyContact,
+    KbDocument,
     KbHandoff,
     KbQuestion,
     OutboxMessage,
@@ -61,6 +63,7 @@ from models import (
 )
 from services import clock, outbox
 from services.i18n import t
+from services.kb import documents, store
 
 # What a cleared payload keeps: what an edit or a follower needs to find its message.
 _STRUCTURE = ("edit_of", "message_id", "after", "label", "alert")
@@ -87,6 +90,7 @@ class Erased:
     outbox_cleared: int = 0
     outbox_scrubbed: int = 0
     audit_redacted: int = 0
+    faqs: list[str] = field(default_factory=list)  # saved answers retitled: refresh the index
 
 
 def cleared_payload(payload: dict[str, Any] | None, reason: str) -> dict[str, Any]:
@@ -107,6 +111,7 @@ def erase(session: Session, person: Person) -> Erased:
     _delete_addressed(session, person)
     done.outbox_scrubbed = _scrub_outbox(session, marks)
     done.audit_redacted = _redact_audit(session, person, marks)
+    done.faqs = _retitle_faqs(session, person.id)
     _drop_state(session, person)
     return done
 
@@ -354,6 +359,32 @@ def _redact_audit(session: Session, person: Person, marks: list[str]) -> int:
             count += 1
     session.flush()
     return count
+
+
+def _retitle_faqs(session: Session, person_id: int) -> list[str]:
+    """An answer an admin saved from the person's question stays in the knowledge base for
+    everyone, but no longer under the person's words: every version is retitled "FAQ n"."""
+    saved = select(KbHandoff).where(
+        KbHandoff.person_id == person_id, col(KbHandoff.faq_doc_id).is_not(None)
+    )
+    retitled: list[str] = []
+    for handoff in session.exec(saved).all():
+        versions = select(KbDocument).where(KbDocument.doc_id == handoff.faq_doc_id)
+        for doc in session.exec(versions).all():
+            title = str(t(doc.language, "kb.faq.erased_title", number=handoff.id))
+            _, _, rest = doc.content.partition("\n---\n\n")
+            body = rest.split("\n\n", 1)[1] if rest.startswith("## ") and "\n\n" in rest else ""
+            day = clock.now().date()
+            with contextlib.suppress(ValueError):
+                day = date.fromisoformat(doc.issued)
+            doc.content = store.faq_text(
+                doc.doc_id, doc.language, title, body or (handoff.answer or ""), doc.issuer, day
+            )
+            doc.title = title
+            doc.sha256 = documents.parse(doc.content, doc.filename).sha256
+            session.add(doc)
+        retitled.append(str(handoff.faq_doc_id))
+    return retitled
 
 
 def _drop_state(session: Session, person: Person) -> None:

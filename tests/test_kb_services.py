@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import filecmp
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from models import AuditEntry, HandoffStatus, KbDocument
+from models.knowledge import DocumentOrigin
 from services import clock, people
 from services.i18n import LANGUAGES, catalog
 from services.kb import documents, handoffs, library, questions, render, store
@@ -307,3 +308,30 @@ def test_dynamic_catalog_keys_exist():
     keys += [f"kb.doc.error.{e}" for e in ("too_big", "encoding", "same_as_shipped", "too_many")]
     for lang in LANGUAGES:
         assert [k for k in keys if k not in catalog(lang)] == []
+
+
+def test_an_answer_saved_from_a_deleted_persons_question_stays_without_their_words(db):
+    """/deleteme reaches the knowledge base: an admin's saved answer stays for everyone,
+    retitled "FAQ n", and its text no longer carries the person's question."""
+    person = factories.person(db, 1001)
+    admin = factories.admin(db)
+    asked = "Does the Kangding canteen near Zhuoma's office serve tsampa?"
+    row = db.call(questions.log, person.id, "en", asked, Result(Outcome.NOT_SURE))
+    handoff, _ = db.call(handoffs.open_handoff, row.id, person)
+    db.call(handoffs.answer, handoff.id, admin, "Yes, every morning from 7 to 9.")
+    doc_id = f"faq-{handoff.id}"
+    text = store.faq_text(
+        doc_id, "en", asked, "Yes, every morning from 7 to 9.", "admins", date(2026, 11, 26)
+    )
+    db.call(store.add, text, f"{doc_id}.md", admin.telegram_id, DocumentOrigin.FAQ)
+    db.call(handoffs.mark_saved, handoff.id, doc_id, admin)
+
+    erased = db.call(people.erase_person, 1001)
+
+    assert erased is not None and erased.faqs == [doc_id]
+    with db.session() as session:
+        (doc,) = session.exec(select(KbDocument).where(KbDocument.doc_id == doc_id)).all()
+    assert doc.title == f"FAQ {handoff.id}"
+    assert "Zhuoma" not in doc.content and "tsampa" not in doc.content
+    assert "every morning from 7 to 9" in doc.content
+    assert documents.parse(doc.content, doc.filename).meta.title == doc.title
