@@ -716,13 +716,13 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     await answer(query, t(lang, "form.stale"), alert=True)
 
 
-async def on_received(update: Update, context: Context) -> None:
-    """A recipient pressed "Received ✓" (no permission needed: only recipients count)."""
+@guarded(Action.CONFIRM_NOTICE)
+async def on_received(update: Update, context: Context, person: Person) -> None:
+    """A recipient pressed "Received ✓" (only the notice's recipients count)."""
     query = update.callback_query
     assert query is not None and query.data is not None
     user = update.effective_user
-    person = await current_person(update, context)
-    lang = person.language if person else deps(context).settings.default_language
+    lang = person.language
     broadcast_id = parse_int(query.data.split(":")[-1])
     if user is None or broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
@@ -739,11 +739,9 @@ async def on_received(update: Update, context: Context) -> None:
             )
 
 
-async def on_received_done(update: Update, context: Context) -> None:
-    query = update.callback_query
-    person = await current_person(update, context)
-    lang = person.language if person else deps(context).settings.default_language
-    await answer(query, t(lang, "broadcast.thanks"))
+@guarded(Action.CONFIRM_NOTICE)
+async def on_received_done(update: Update, context: Context, person: Person) -> None:
+    await answer(update.callback_query, t(person.language, "broadcast.thanks"))
 
 
 # --------------------------------------------------------------------------- tags
