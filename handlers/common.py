@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import MessageLimit
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, ConversationHandler
 
@@ -19,6 +18,7 @@ from models import Person
 from services import audit, people
 from services.db import Database
 from services.i18n import normalize_language, t
+from services.outbox import split_html
 from services.permissions import Action, Denial, check
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -73,33 +73,12 @@ async def reply(
     message = update.effective_message
     if message is None:
         return None
-    chunks = split_text(text)
+    chunks = split_html(text)  # the outbox's splitter: what the reader sees fits
     sent = None
     for index, chunk in enumerate(chunks):
         markup = reply_markup if index == len(chunks) - 1 else None
         sent = await message.chat.send_message(chunk, reply_markup=markup, **kwargs)
     return sent
-
-
-def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Split at line breaks so that each part stays within Telegram's limit."""
-    if len(text) <= limit:
-        return [text]
-    parts: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > limit:
-            parts.append(current) if current else None
-            current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) > limit:
-            parts.append(current)
-            current = ""
-        current += line
-    if current:
-        parts.append(current)
-    return parts
 
 
 def buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
