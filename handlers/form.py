@@ -137,6 +137,8 @@ def _expired(context: Context) -> bool:
 
 async def ask(update: Update, context: Context, field: str) -> str:
     """Show the prompt for `field` and return it as the conversation state."""
+    if field == CONFIRM:  # asked again after a stray message: the summary and its buttons
+        return await _show_confirmation(update, context)
     lang = _lang(update, context)
     draft = _draft(context)
     markup: Any = _plain_keyboard(context, lang)
