@@ -101,6 +101,13 @@ DYNAMIC: dict[str, list[str]] = {
     "care.btn.policy.{code}": _keys("care.btn.policy.", care_handlers.POLICY_FIELDS),
     "care.btn.policy.{parts[3]}": _keys("care.btn.policy.", care_handlers.POLICY_FIELDS),
     "kb.docs.origin.{version.origin}": _keys("kb.docs.origin.", [o.value for o in DocumentOrigin]),
+    "import.reason.{reason}": _keys(  # services/roster_import.py: refuse("<reason>", ...)
+        "import.reason.",
+        re.findall(
+            r'refuse\("([a-z_]+)"',
+            (ROOT / "services" / "roster_import.py").read_text(encoding="utf-8"),
+        ),
+    ),
     "kb.docs.status.{status}": _keys("kb.docs.status.", ("current", "superseded")),
 }
 # Found in the code but not enumerated yet (their values come from data or several places).
