@@ -28,6 +28,7 @@ from handlers import (
     approvals,
     ask,
     broadcast,
+    callbacks,
     channels,
     checkin,
     form,
@@ -46,6 +47,7 @@ from webapp import server as board_server
 
 log = logging.getLogger(__name__)
 
+BUTTON_GROUP = -20  # every button press: its data parsed and its permission checked first
 ACK_LINK_GROUP = -11  # /start ack_<id>: the link in WeCom, DingTalk and SMS alerts
 EMERGENCY_GROUP = -10
 REACHABILITY_GROUP = 900  # sees every my_chat_member update (blocked / unblocked)
@@ -118,7 +120,9 @@ def _observe(
 
 def register_handlers(application: Application, settings: Settings) -> None:
     """Groups run in order for every update. The emergency group comes first and stops
-    further processing, so an SOS works in the middle of any form."""
+    further processing, so an SOS works in the middle of any form. Before it, every button
+    press goes through the one grammar of button data and its permission gate."""
+    application.add_handler(callbacks.build_gate(), group=BUTTON_GROUP)
     application.add_handlers(channels.build_deep_links(), group=ACK_LINK_GROUP)
     application.add_handlers(sos.build_emergency(), group=EMERGENCY_GROUP)
     application.add_handler(form.build(settings.form_timeout))

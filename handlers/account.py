@@ -12,6 +12,7 @@ from handlers import ask, menus
 from handlers.common import (
     Context,
     answer,
+    answer_stale,
     buttons,
     current_person,
     deps,
@@ -182,11 +183,8 @@ async def cancel_nothing(update: Update, context: Context) -> None:
 
 
 async def on_stale_button(update: Update, context: Context) -> None:
-    """A button nobody handles any more (an old form, a forged payload): answer it politely."""
-    person = await current_person(update, context)
-    await answer(
-        update.callback_query, t(language_of(update, context, person), "form.stale"), alert=True
-    )
+    """A button nobody handles any more (an old form): answer it politely."""
+    await answer_stale(update, context)
 
 
 def build() -> list[BaseHandler]:

@@ -65,7 +65,7 @@ from services.i18n import t
 from services.people import PeoplePage, RegistrationError
 from services.permissions import Action
 from services.postings import load_postings
-from services.validation import ALTITUDE_RANGE, InvalidInput, parse_altitude
+from services.validation import ALTITUDE_RANGE, InvalidInput, parse_altitude, parse_int
 
 ALTITUDE_CONVERSATION = "admin_altitude"
 ALTITUDE = "altitude"
@@ -98,7 +98,7 @@ async def _toast(update: Update, text: str, alert: bool = False) -> None:
 
 
 def _person_id(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) <= _MAX_ID_DIGITS else None
+    return parse_int(raw, max_digits=_MAX_ID_DIGITS)
 
 
 def _name(person: Person) -> str:
@@ -504,9 +504,10 @@ async def on_people_button(update: Update, context: Context, admin: Person) -> N
     if what == "l" and len(parts) == 5:
         _, _, status, prefecture, raw_page = parts
         valid_area = prefecture == "-" or load_postings().prefecture(prefecture) is not None
-        if status in _LIST_STATUSES and valid_area and raw_page.isdigit() and len(raw_page) < 6:
+        page = parse_int(raw_page, max_digits=5)
+        if status in _LIST_STATUSES and valid_area and page is not None:
             await answer(query)
-            await _send_list(update, context, admin, status, prefecture, int(raw_page))
+            await _send_list(update, context, admin, status, prefecture, page)
             return
     person_id = _person_id(parts[2]) if len(parts) > 2 else None
     if person_id is not None:
@@ -665,13 +666,13 @@ def _parse_invite(parts: list[str]) -> tuple[Role, int | None, int | None] | Non
         return None
     days = uses = None
     if len(parts) > 3:
-        if not parts[3].isdigit() or int(parts[3]) not in INVITE_DAYS:
+        days = parse_int(parts[3])
+        if days not in INVITE_DAYS:
             return None
-        days = int(parts[3])
     if len(parts) > 4:
-        if not parts[4].isdigit() or int(parts[4]) not in INVITE_USES:
+        uses = parse_int(parts[4])
+        if uses not in INVITE_USES:
             return None
-        uses = int(parts[4])
     return Role(parts[2]), days, uses
 
 

@@ -16,6 +16,7 @@ from services import outbox, people, state
 from services.i18n import t
 from services.permissions import Action
 from services.postings import load_postings
+from services.validation import parse_int
 
 _SENT = "approval_messages"  # before requests went through the outbox (legacy)
 
@@ -115,12 +116,13 @@ def _after_decision(
 async def on_decision(update: Update, context: Context, admin: Person) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    _, verdict, raw_id = query.data.split(":")
+    _, verdict, raw_id = [*query.data.split(":"), "", ""][:3]
     db = deps(context).db
-    if not raw_id.isdigit():
+    person_id = parse_int(raw_id)
+    if person_id is None:
         await answer(query, t(admin.language, "form.stale"), alert=True)
         return
-    person = await db.run(people.decide, admin, int(raw_id), verdict == "ok")
+    person = await db.run(people.decide, admin, person_id, verdict == "ok")
     if person is None:
         await answer(query, t(admin.language, "approve.already_decided"), alert=True)
         return

@@ -49,6 +49,7 @@ from services.kb.index import KnowledgeBase, Source
 from services.kb.text import short
 from services.permissions import Action, check
 from services.postings import load_postings
+from services.validation import parse_int
 
 _KB = "kb_index"
 _KB_LOCK = "kb_index_lock"
@@ -160,7 +161,7 @@ def _response(
 def _fields(data: str | None, count: int) -> list[str] | None:
     """The fields after ``kb:<verb>:``, the first one numeric; None when malformed."""
     parts = (data or "").split(":")[2:]
-    if len(parts) != count or not parts[0].isdigit() or len(parts[0]) > 12:
+    if len(parts) != count or parse_int(parts[0]) is None:
         return None
     return parts
 

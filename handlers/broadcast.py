@@ -44,6 +44,7 @@ from services.broadcasts import AUDIENCE_ROLES, Draft, Stats
 from services.i18n import LANGUAGES, t
 from services.permissions import Action, check
 from services.postings import load_postings
+from services.validation import parse_int
 
 NAME = "broadcast"
 CONTENT, SECOND, AUDIENCE, REVIEW, WHEN = "content", "second", "audience", "review", "when"
@@ -629,10 +630,10 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     assert query is not None and query.data is not None
     lang = admin.language
     _, action, raw = ([*query.data.split(":"), "", ""])[:3]
-    if not raw.isdigit() or len(raw) > 12:
+    broadcast_id = parse_int(raw)
+    if broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
-    broadcast_id = int(raw)
     d = deps(context)
     if action == "v":
         detail = await _detail(context, lang, broadcast_id)
@@ -715,18 +716,18 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     await answer(query, t(lang, "form.stale"), alert=True)
 
 
-async def on_received(update: Update, context: Context) -> None:
-    """A recipient pressed "Received ✓" (no permission needed: only recipients count)."""
+@guarded(Action.CONFIRM_NOTICE)
+async def on_received(update: Update, context: Context, person: Person) -> None:
+    """A recipient pressed "Received ✓" (only the notice's recipients count)."""
     query = update.callback_query
     assert query is not None and query.data is not None
     user = update.effective_user
-    person = await current_person(update, context)
-    lang = person.language if person else deps(context).settings.default_language
-    raw = query.data.split(":")[-1]
-    if user is None or not raw.isdigit() or len(raw) > 12:
+    lang = person.language
+    broadcast_id = parse_int(query.data.split(":")[-1])
+    if user is None or broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
-    result = await deps(context).db.run(broadcasts.confirm, int(raw), user.id)
+    result = await deps(context).db.run(broadcasts.confirm, broadcast_id, user.id)
     if result == "unknown":
         await answer(query, t(lang, "form.stale"), alert=True)
         return
@@ -738,11 +739,9 @@ async def on_received(update: Update, context: Context) -> None:
             )
 
 
-async def on_received_done(update: Update, context: Context) -> None:
-    query = update.callback_query
-    person = await current_person(update, context)
-    lang = person.language if person else deps(context).settings.default_language
-    await answer(query, t(lang, "broadcast.thanks"))
+@guarded(Action.CONFIRM_NOTICE)
+async def on_received_done(update: Update, context: Context, person: Person) -> None:
+    await answer(update.callback_query, t(person.language, "broadcast.thanks"))
 
 
 # --------------------------------------------------------------------------- tags

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 import warnings
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -53,6 +52,7 @@ from services.health.checkins import TIER_ICON, CheckinError, Outcome
 from services.health.config import HealthConfig
 from services.i18n import Html, t
 from services.permissions import Action, check
+from services.validation import number_text, parse_int
 
 log = logging.getLogger(__name__)
 
@@ -245,23 +245,22 @@ async def resume(update: Update, context: Context) -> str | int:
 
 
 def _number(text: str) -> str:
-    """Full-width digits and punctuation from Chinese keyboards become ASCII."""
-    return unicodedata.normalize("NFKC", text).strip().replace("，", ",")
+    """Full-width digits and punctuation from Chinese keyboards become ASCII; what only looks
+    like a digit (² ፩ ١) is not read as one (services.validation.number_text)."""
+    return number_text(text).replace("，", ",")
 
 
-def parse_int(text: str, low: float, high: float, error: str) -> int:
+def parse_reading(text: str, low: float, high: float, error: str) -> int:
     cleaned = _number(text).rstrip("%").rstrip().removesuffix("/min").strip()
-    if not re.fullmatch(r"\d{1,3}", cleaned):
-        raise CheckinError(error)
-    value = int(cleaned)
-    if not low <= value <= high:
+    value = parse_int(cleaned, max_digits=3)
+    if value is None or not low <= value <= high:
         raise CheckinError(error)
     return value
 
 
 def parse_temperature(text: str, low: float, high: float) -> float:
     cleaned = _number(text).replace(",", ".").rstrip("C").rstrip("℃").rstrip("°").strip()
-    if not re.fullmatch(r"\d{2}(\.\d)?", cleaned):
+    if not re.fullmatch(r"[0-9]{2}(\.[0-9])?", cleaned):
         raise CheckinError("health.invalid.temp")
     value = float(cleaned)
     if not low <= value <= high:
@@ -272,7 +271,7 @@ def parse_temperature(text: str, low: float, high: float) -> float:
 def parse_bp(text: str, cfg: HealthConfig) -> tuple[int, int]:
     th = cfg.thresholds
     match = re.fullmatch(
-        r"(\d{2,3})\s*[/\s\-]\s*(\d{2,3})", _number(text).removesuffix("mmHg").strip()
+        r"([0-9]{2,3})\s*[/\s\-]\s*([0-9]{2,3})", _number(text).removesuffix("mmHg").strip()
     )
     if not match:
         raise CheckinError("health.invalid.bp")
@@ -289,12 +288,12 @@ def parse_bp(text: str, cfg: HealthConfig) -> tuple[int, int]:
 def _store_typed(step: str, text: str, answers: dict[str, Any], cfg: HealthConfig) -> None:
     th = cfg.thresholds
     if step == "spo2":
-        answers["spo2"] = parse_int(
+        answers["spo2"] = parse_reading(
             text, th.range_spo2_min, th.range_spo2_max, "health.invalid.spo2"
         )
         answers["no_oximeter"] = False
     elif step == "hr":
-        answers["hr"] = parse_int(text, th.range_hr_min, th.range_hr_max, "health.invalid.hr")
+        answers["hr"] = parse_reading(text, th.range_hr_min, th.range_hr_max, "health.invalid.hr")
     elif step == "temp":
         answers["temp"] = parse_temperature(text, th.range_temp_min, th.range_temp_max)
     elif step in {"bp", "bp2"}:
@@ -382,10 +381,10 @@ def _store_button(step: str, value: str, answers: dict[str, Any]) -> str | None:
         answers[step] = int(value)
     elif step == "spo2" and value == "none":
         answers["spo2"], answers["no_oximeter"] = None, True
-    elif step == "spo2" and value.isdigit() and int(value) in SPO2_CHOICES:
-        answers["spo2"], answers["no_oximeter"] = int(value), False
-    elif step == "hr" and (value == "none" or (value.isdigit() and int(value) in HR_CHOICES)):
-        answers["hr"] = None if value == "none" else int(value)
+    elif step == "spo2" and parse_int(value) in SPO2_CHOICES:
+        answers["spo2"], answers["no_oximeter"] = parse_int(value), False
+    elif step == "hr" and (value == "none" or parse_int(value) in HR_CHOICES):
+        answers["hr"] = None if value == "none" else parse_int(value)
     elif step == "temp" and (value == "none" or value in TEMP_CHOICES):
         answers["temp"] = None if value == "none" else float(value)
     elif step == "bp" and value == "none":
@@ -617,7 +616,7 @@ async def reminders_command(update: Update, context: Context, person: Person) ->
         elif args and args[0].lower() in {"resume", "恢复"}:
             await db.run(checkins.pause, person, _today(context), None)
         elif args:
-            match = re.fullmatch(r"([01]?\d|2[0-3])[:：]([0-5]\d)", _number(args[0]))
+            match = re.fullmatch(r"([01]?[0-9]|2[0-3])[:：]([0-5][0-9])", _number(args[0]))
             if not match:
                 raise CheckinError("health.reminders.bad_time")
             await db.run(checkins.set_reminder_time, person, time(int(match[1]), int(match[2])))
@@ -782,9 +781,9 @@ async def on_chart_button(update: Update, context: Context, person: Person) -> N
     lang = person.language
     value = query.data.split(":", 1)[1]
     found = None
-    if value.isdigit():
+    if (person_id := parse_int(value)) is not None:
         found = await deps(context).db.run(
-            reports.chart_for_viewer, person, int(value), config(context)
+            reports.chart_for_viewer, person, person_id, config(context)
         )
     if found is None:
         await answer(query, t(lang, "health.chart_denied"), alert=True)

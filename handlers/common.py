@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import MessageLimit
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, ConversationHandler
 
@@ -19,6 +18,7 @@ from models import Person
 from services import audit, people
 from services.db import Database
 from services.i18n import normalize_language, t
+from services.outbox import split_html
 from services.permissions import Action, Denial, check
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -73,33 +73,12 @@ async def reply(
     message = update.effective_message
     if message is None:
         return None
-    chunks = split_text(text)
+    chunks = split_html(text)  # the outbox's splitter: what the reader sees fits
     sent = None
     for index, chunk in enumerate(chunks):
         markup = reply_markup if index == len(chunks) - 1 else None
         sent = await message.chat.send_message(chunk, reply_markup=markup, **kwargs)
     return sent
-
-
-def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Split at line breaks so that each part stays within Telegram's limit."""
-    if len(text) <= limit:
-        return [text]
-    parts: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > limit:
-            parts.append(current) if current else None
-            current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) > limit:
-            parts.append(current)
-            current = ""
-        current += line
-    if current:
-        parts.append(current)
-    return parts
 
 
 def buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
@@ -137,17 +116,25 @@ def guarded(action: Action) -> Callable[[Handler[R]], Callable[[Update, Context]
     def decorate(fn: Handler[R]) -> Callable[[Update, Context], Awaitable[Any]]:
         @functools.wraps(fn)
         async def wrapper(update: Update, context: Context) -> Any:
-            person = await current_person(update, context)
-            denial = check(person, action)
-            if denial is None:
-                assert person is not None
-                return await fn(update, context, person)
-            await refuse(update, context, person, action, denial)
-            return ConversationHandler.END
+            person = await permitted(update, context, action)
+            if person is None:
+                return ConversationHandler.END
+            return await fn(update, context, person)
 
         return wrapper
 
     return decorate
+
+
+async def permitted(update: Update, context: Context, action: Action) -> Person | None:
+    """The person when they may perform `action`; otherwise None, the refusal explained,
+    the press answered and the attempt audited (`refuse`)."""
+    person = await current_person(update, context)
+    denial = check(person, action)
+    if denial is None:
+        return person
+    await refuse(update, context, person, action, denial)
+    return None
 
 
 async def refuse(
@@ -193,6 +180,31 @@ def _audit_denial(
         outcome="denied",
         reason=str(denial),
         attempted=attempted,
+    )
+
+
+async def answer_stale(update: Update, context: Context, *, forged: bool = False) -> None:
+    """The one answer to a button that no longer does anything ("this button is no longer
+    active"). A `forged` press (data no button of ours carries) is audited as well."""
+    person = await current_person(update, context)
+    query = update.callback_query
+    if forged and query is not None:
+        user = update.effective_user
+        await deps(context).db.run(
+            _audit_forged, user.id if user else None, person.id if person else None, query.data
+        )
+    await answer(query, t(language_of(update, context, person), "form.stale"), alert=True)
+
+
+def _audit_forged(session: Any, actor: int | None, person_id: int | None, data: Any) -> None:
+    audit.record(
+        session,
+        "denied.button",
+        actor=actor,
+        target_person_id=person_id,
+        outcome="denied",
+        reason="forged",
+        attempted=str(data or "")[:64],
     )
 
 

@@ -48,6 +48,7 @@ from services.validation import (
     InvalidInput,
     parse_altitude,
     parse_date,
+    parse_int,
     parse_name,
     parse_phone,
     parse_unit,
@@ -136,6 +137,8 @@ def _expired(context: Context) -> bool:
 
 async def ask(update: Update, context: Context, field: str) -> str:
     """Show the prompt for `field` and return it as the conversation state."""
+    if field == CONFIRM:  # asked again after a stray message: the summary and its buttons
+        return await _show_confirmation(update, context)
     lang = _lang(update, context)
     draft = _draft(context)
     markup: Any = _plain_keyboard(context, lang)
@@ -434,8 +437,8 @@ async def on_button(update: Update, context: Context) -> str | int:
         county = postings.county(draft.county or "")
         if value == "seat" and county and county.seat_elevation_m:
             draft.posting_altitude_m, draft.altitude_source = county.seat_elevation_m, "county"
-        elif value.isdigit() and int(value) in {m for _, m in ALTITUDE_BANDS}:
-            draft.posting_altitude_m, draft.altitude_source = int(value), "self"
+        elif (metres := parse_int(value)) in {m for _, m in ALTITUDE_BANDS}:
+            draft.posting_altitude_m, draft.altitude_source = metres, "self"
         else:
             return await ask(update, context, field)
     elif what == "start":

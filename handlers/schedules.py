@@ -66,7 +66,7 @@ from services.i18n import t
 from services.oxygen import OxygenConfig
 from services.permissions import Action, Denial, check, visible_prefectures
 from services.postings import load_postings
-from services.validation import InvalidInput, parse_date
+from services.validation import InvalidInput, parse_date, parse_int
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def oxygen_config(context: Context) -> OxygenConfig:
 
 
 def _id(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) <= _MAX_ID_DIGITS else None
+    return parse_int(raw, max_digits=_MAX_ID_DIGITS)
 
 
 def _parts(update: Update) -> list[str]:
@@ -369,8 +369,8 @@ async def on_reminder_time(update: Update, context: Context, person: Person) -> 
     value = parts[2]
     if value == "def":
         seconds = None
-    elif value.isdigit() and int(value) in REMINDER_HOURS:
-        seconds = int(value) * 3600
+    elif (hour := parse_int(value, max_digits=2)) is not None and hour in REMINDER_HOURS:
+        seconds = hour * 3600
     else:
         await _forged(update, context, person, Action.OWN_DATA)
         return
@@ -746,11 +746,12 @@ async def on_form_button(update: Update, context: Context, person: Person) -> st
     draft = form["draft"]
     if field == DATE:
         offset = parts[2] if len(parts) > 2 else ""
-        if not offset.lstrip("-").isdigit() or abs(int(offset)) > 366:
+        days = parse_int(offset, max_digits=3, signed=True)
+        if days is None or abs(days) > 366:
             return await ask(update, context, field)
         today = people.local_today(deps(context).settings.zone)
         try:
-            return await _take_date(update, context, person, today + timedelta(days=int(offset)))
+            return await _take_date(update, context, person, today + timedelta(days=days))
         except CareError as error:
             await reply(update, t(lang, error.key, **error.values))
             return await ask(update, context, field)
@@ -1284,10 +1285,10 @@ async def on_policy_button(update: Update, context: Context, admin: Person) -> N
         elif what == "ps" and len(parts) == 5 and parts[3] in POLICY_FIELDS:
             field = POLICY_FIELDS[parts[3]]
             raw = parts[4]
-            if raw != "off" and not (raw.isdigit() and int(raw) in POLICY_CHOICES[field]):
+            if raw != "off" and parse_int(raw) not in POLICY_CHOICES[field]:
                 await _forged(update, context, admin, Action.MANAGE_SCHEDULES)
                 return
-            value = None if raw == "off" else int(raw)
+            value = None if raw == "off" else parse_int(raw)
             await db.run(care_policy.set_value, admin.telegram_id, band, field, value, override)
             await answer(update.callback_query, _plain(t(lang, "care.policy.saved")))
         elif what == "pt" and len(parts) == 4:

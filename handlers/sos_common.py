@@ -22,6 +22,7 @@ from handlers.common import Context, deps, reply
 from models import Person
 from services import alerts, clock, state
 from services.permissions import Action
+from services.validation import parse_int
 
 MAX_ID_DIGITS = 12
 PENDING = "sos_pending"  # bot_state kind, and the bot_data key of its in-memory copy
@@ -35,7 +36,7 @@ def policy(context: Context) -> alerts.Policy:
 
 def to_int(raw: str) -> int | None:
     """An id from callback data or a command; None for anything a button never carries."""
-    return int(raw) if raw.isdigit() and len(raw) <= MAX_ID_DIGITS else None
+    return parse_int(raw, max_digits=MAX_ID_DIGITS)
 
 
 def plain(text: str) -> str:

@@ -44,6 +44,7 @@ from services import audit, clock, outbox
 from services.i18n import t
 from services.outbox import NewMessage
 from services.postings import load_postings
+from services.validation import parse_int
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,23}$")
 AUDIENCE_ROLES = (Role.CADRE, Role.DUTY_OFFICER, Role.ADMIN)
@@ -142,10 +143,11 @@ def _resolve(session: Session, refs: Iterable[str]) -> tuple[list[Person], list[
     unknown: list[str] = []
     for ref in refs:
         person = None
-        if ref.startswith("#") and ref[1:].isdigit():
-            person = session.get(Person, int(ref[1:]))
-        elif ref.isdigit():
-            person = session.exec(select(Person).where(Person.telegram_id == int(ref))).first()
+        number = parse_int(ref[1:] if ref.startswith("#") else ref, max_digits=19)
+        if number is not None and ref.startswith("#"):
+            person = session.get(Person, number)
+        elif number is not None:
+            person = session.exec(select(Person).where(Person.telegram_id == number)).first()
         if person is None:
             unknown.append(ref)
         elif person not in found:

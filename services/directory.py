@@ -10,6 +10,7 @@ emergency is worse than none) and admins fill them with /directory.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -24,6 +25,7 @@ from services import audit, clock
 from services.db import insert_ignoring_existing
 from services.i18n import t
 from services.postings import load_postings
+from services.validation import number_text
 
 KINDS = ("number", "hospital", "oxygen", "other")
 EDITABLE = ("name", "phone", "address")
@@ -149,7 +151,7 @@ def _clean(field: str, value: str) -> str:
     text = " ".join(value.split())
     if not text or len(text) > MAX_LENGTH[field]:
         raise DirectoryError("sos.dir.invalid_value")
-    if field == "phone" and not all(ch.isdigit() or ch in "+-() " for ch in text):
+    if field == "phone" and not re.fullmatch(r"[0-9+() -]+", number_text(text)):
         raise DirectoryError("sos.dir.invalid_phone")
     return text
 

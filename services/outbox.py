@@ -837,17 +837,41 @@ def parts_of(kind: str, payload: dict[str, Any]) -> list[Part]:
     return [Part(kind, None, True)]
 
 
-_TOKEN = re.compile(r"<[^>]*>|&[#\w]+;|[\ud800-\udbff][\udc00-\udfff]|.", re.S)
+# A tag, a character reference as Telegram's HTML parser reads it (&lt; &gt; &amp; &quot;,
+# the ';' optional; decimal and hexadecimal numbers), a surrogate pair, or one character.
+_TOKEN = re.compile(
+    r"<[^>]*>|&(?:lt|gt|amp|quot)(?![A-Za-z]);?|&#(?:x[0-9a-fA-F]*|[0-9]*);?"
+    r"|[\ud800-\udbff][\udc00-\udfff]|.",
+    re.S,
+)
 _TAG = re.compile(r"<\s*(/?)\s*([a-zA-Z][\w-]*)")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _width(token: str) -> int:
-    """UTF-16 code units of visible text (how Telegram counts); tags count nothing."""
+    """UTF-16 code units of visible text (how Telegram counts): a character reference counts
+    as the character it stands for, tags count nothing."""
     if token.startswith("<") and token.endswith(">") and len(token) > 1:
         return 0
-    if token.startswith("&") and token.endswith(";") and len(token) > 1:
-        return len(html.unescape(token).encode("utf-16-le")) // 2 or 1
-    return len(token.encode("utf-16-le", "surrogatepass")) // 2
+    if token.startswith("&") and len(token) > 1:
+        return _units(_reference(token))
+    return _units(token)
+
+
+def _reference(token: str) -> str:
+    """The text Telegram shows for a character reference token (itself when not decoded)."""
+    body = token[1:].removesuffix(";")
+    if body in _NAMED:
+        return _NAMED[body]
+    digits = body[2:] if body.startswith("#x") else body[1:]
+    if not digits or len(token.removesuffix(";")) >= 10:
+        return token
+    code = int(digits, 16 if body.startswith("#x") else 10)
+    return chr(code) if 0 < code < 0x10FFFF and not 0xD800 <= code < 0xE000 else token
 
 
 def visible_length(text: str) -> int:

@@ -26,10 +26,18 @@ class Action(StrEnum):
     ASK = "ask"  # policy questions
     MANAGE_KB = "manage_kb"  # /kb, answering handoffs, /kbstats
     BROADCAST = "broadcast"  # /broadcast, /broadcasts
+    CONFIRM_NOTICE = "confirm_notice"  # "Received ✓" under a broadcast notice
 
 
 _MEMBER = frozenset(
-    {Action.OWN_DATA, Action.RAISE_SOS, Action.CHECKIN, Action.REQUEST_OXYGEN, Action.ASK}
+    {
+        Action.OWN_DATA,
+        Action.RAISE_SOS,
+        Action.CHECKIN,
+        Action.REQUEST_OXYGEN,
+        Action.ASK,
+        Action.CONFIRM_NOTICE,  # broadcasts go to active cadres, officers and admins
+    }
 )
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.CADRE: _MEMBER,

@@ -20,8 +20,36 @@ class InvalidInput(ValueError):
         self.values = values
 
 
+MAX_ID_DIGITS = 12  # ids in commands and buttons (64-bit ids have at most 19 digits)
+_NOT_A_DIGIT = "?"
+
+
 def _clean(text: str | None) -> str:
     return unicodedata.normalize("NFKC", text or "").strip()
+
+
+def number_text(text: str | None) -> str:
+    """Typed text that holds numbers, the one way digits are read from people.
+
+    NFKC turns full-width ``９１`` (Chinese keyboards) into ASCII ``91``. Characters that only
+    look like digits are not digits: superscripts and circled numbers (``²`` ``①``, which NFKC
+    would turn into ``2`` and ``1``) become ``?`` first, and other scripts' digits (``١``
+    ``፩``) stay as they are, so the ASCII patterns below never read them as numbers.
+    """
+    marked = "".join(
+        _NOT_A_DIGIT if unicodedata.category(ch) == "No" else ch for ch in (text or "")
+    )
+    return unicodedata.normalize("NFKC", marked).strip()
+
+
+def parse_int(
+    text: str | None, *, max_digits: int = MAX_ID_DIGITS, signed: bool = False
+) -> int | None:
+    """A whole number of ASCII digits after `number_text`, else None. ``signed`` allows a
+    leading minus (``-1``: yesterday)."""
+    value = number_text(text)
+    pattern = rf"-?[0-9]{{1,{max_digits}}}" if signed else rf"[0-9]{{1,{max_digits}}}"
+    return int(value) if re.fullmatch(pattern, value) else None
 
 
 def _has_symbols(text: str) -> bool:
@@ -54,45 +82,43 @@ def parse_unit(text: str | None) -> str:
 
 def parse_phone(text: str | None) -> str:
     """Mainland mobile numbers (11 digits, optional +86) and other international numbers."""
-    raw = _clean(text)
+    raw = number_text(text)
     if not raw:
         raise InvalidInput("invalid.empty")
-    if len(raw) > 32 or not re.fullmatch(r"\+?[\d\s()-]+", raw):
+    if len(raw) > 32 or not re.fullmatch(r"\+?[0-9\s()-]+", raw):
         raise InvalidInput("invalid.phone")
-    digits = re.sub(r"\D", "", raw)
+    digits = re.sub(r"[^0-9]", "", raw)
     if raw.startswith("+"):
         if not 8 <= len(digits) <= 15:
             raise InvalidInput("invalid.phone")
         if digits.startswith("86"):
             national = digits[2:]
-            if not re.fullmatch(r"1[3-9]\d{9}|0\d{9,11}", national):
+            if not re.fullmatch(r"1[3-9][0-9]{9}|0[0-9]{9,11}", national):
                 raise InvalidInput("invalid.phone")
         return "+" + digits
-    if re.fullmatch(r"1[3-9]\d{9}", digits):
+    if re.fullmatch(r"1[3-9][0-9]{9}", digits):
         return "+86" + digits
-    if re.fullmatch(r"0\d{9,11}", digits):  # landline with area code
+    if re.fullmatch(r"0[0-9]{9,11}", digits):  # landline with area code
         return "+86" + digits[1:]
     raise InvalidInput("invalid.phone")
 
 
 def parse_altitude(text: str | None) -> int:
-    raw = _clean(text).lower().replace(",", "").replace(" ", "")
+    raw = number_text(text).lower().replace(",", "").replace(" ", "")
     raw = re.sub(r"(m|米|metres|meters)$", "", raw)
     if not raw:
         raise InvalidInput("invalid.empty")
-    if not raw.isdigit():
-        raise InvalidInput("invalid.altitude", low=ALTITUDE_RANGE[0], high=ALTITUDE_RANGE[1])
-    value = int(raw)
-    if not ALTITUDE_RANGE[0] <= value <= ALTITUDE_RANGE[1]:
+    value = parse_int(raw, max_digits=5)
+    if value is None or not ALTITUDE_RANGE[0] <= value <= ALTITUDE_RANGE[1]:
         raise InvalidInput("invalid.altitude", low=ALTITUDE_RANGE[0], high=ALTITUDE_RANGE[1])
     return value
 
 
 def parse_date(text: str | None, *, not_before: date | None = None) -> date:
-    raw = _clean(text)
+    raw = number_text(text)
     if not raw:
         raise InvalidInput("invalid.empty")
-    match = re.fullmatch(r"(\d{4})\s*[-./年]\s*(\d{1,2})\s*[-./月]\s*(\d{1,2})\s*日?", raw)
+    match = re.fullmatch(r"([0-9]{4})\s*[-./年]\s*([0-9]{1,2})\s*[-./月]\s*([0-9]{1,2})\s*日?", raw)
     if not match:
         raise InvalidInput("invalid.date")
     try:

@@ -31,6 +31,12 @@ async def register_in_english(
     await user.press(f"f:cty:{county}")
     await user.wait_for("county seat")
     await user.press("f:alt:seat")
+    await finish_after_altitude_in_english(user)
+    await user.press("f:ok:submit")
+
+
+async def finish_after_altitude_in_english(user: FakeUser, contact_phone: str = "13900139000"):
+    """From the assignment start to the summary (returned), in English."""
     await user.wait_for("assignment start")
     await user.press("f:start:today")
     await user.wait_for("due to end")
@@ -38,9 +44,8 @@ async def register_in_english(
     await user.wait_for("emergency contact")
     await user.send("Wang Fang")
     await user.wait_for("emergency contact's phone")
-    await user.send("13900139000")
-    await user.wait_for("check your details")
-    await user.press("f:ok:submit")
+    await user.send(contact_phone)
+    return await user.wait_for("check your details")
 
 
 async def register_contact_in_english(user: FakeUser, *, name: str, payload: str) -> None:

@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from services import validation
 from services.i18n import has_key
 from services.validation import (
     InvalidInput,
@@ -92,3 +93,51 @@ def test_units_keep_ampersand_but_not_markup():
     assert parse_unit("Health & Family Commission") == "Health & Family Commission"
     with pytest.raises(InvalidInput):
         parse_unit("<b>Unit</b>")
+
+
+# ------------------------------------------------------------------ one number grammar
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("91", 91),
+        ("９１", 91),  # full-width, from a Chinese keyboard
+        (" 3500 ", 3500),
+        ("²", None),  # superscript: NFKC would make it "2"
+        ("9²", None),
+        ("①", None),
+        ("፩፪፫", None),  # Ethiopic: str.isdigit() is true, int() refuses
+        ("١", None),  # Arabic-Indic: int() would read it as 1
+        ("१२", None),  # Devanagari
+        ("", None),
+        ("-1", None),
+        ("1" * 13, None),
+        ("12a", None),
+    ],
+)
+def test_numbers_are_ascii_digits_after_nfkc(text: str, expected: int | None) -> None:
+    assert validation.parse_int(text) == expected
+
+
+def test_signed_numbers() -> None:
+    assert validation.parse_int("-1", signed=True) == -1
+    assert validation.parse_int("－１", signed=True) == -1
+    assert validation.parse_int("-²", signed=True) is None
+
+
+@pytest.mark.parametrize("text", ["፩፪፫", "²", "3⁵00", "١٢٣", "①②③"])
+def test_altitude_refuses_digits_of_other_kinds_with_the_usual_message(text: str) -> None:
+    with pytest.raises(InvalidInput) as error:
+        parse_altitude(text)
+    assert error.value.key == "invalid.altitude"
+
+
+def test_altitude_accepts_full_width_digits() -> None:
+    assert parse_altitude("３５００米") == 3500
+
+
+@pytest.mark.parametrize("text", ["१३७१२३४००००", "13712340000²", "+86 ١٣٧١٢٣٤٠٠٠٠"])
+def test_phone_refuses_digits_of_other_kinds(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_phone(text)

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from models import HandoffStatus, KbHandoff, OutboxMessage, Person
 from services import audit, clock
 from services.kb import questions
+from services.validation import number_text
 
 FIRST_REMINDER = timedelta(hours=2)
 REPEAT_REMINDER = timedelta(hours=12)
@@ -102,7 +103,7 @@ def by_admin_message(
         raw_id = sent.source.split(":")[2]
         if raw_id.isdigit():
             return session.get(KbHandoff, int(raw_id))
-    number = re.search(r"#(\d+)", text or "")
+    number = re.search(r"#([0-9]{1,12})(?![0-9])", number_text(text))
     if number is not None:
         key = copy_key(int(number[1]), chat_id)
         queued = session.exec(
