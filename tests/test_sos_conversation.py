@@ -11,8 +11,8 @@ from sqlmodel import select
 
 from emulator.faults import Fault
 from handlers import sos
-from models import Alert, AlertStatus, AuditEntry, OutboxMessage, OutboxStatus
-from services import alerts, contact_links, people, roster
+from models import Alert, AlertStatus, AuditEntry, DirectoryEntry, OutboxMessage, OutboxStatus
+from services import alerts, contact_links, directory, people, roster
 from tests import factories
 from tests.sos_support import ABA, CADRE, OFF_DUTY, ON_DUTY, emergency_running, staff, until
 
@@ -62,8 +62,10 @@ async def test_sos_reaches_the_officer_at_once_with_location_and_is_taken_and_re
         assert "1 duty officers" in help_called.text
         for expected in ("120", "110", "119", "122", "not a diagnosis", "go down 500–1,000 m"):
             assert expected in help_called.text
-        assert "Ganzi Prefecture People's Hospital" in help_called.text
-        assert "not yet confirmed" in help_called.text
+        # a hospital without a number is for the admins to fill, never for a cadre
+        assert "Ganzi Prefecture People's Hospital" not in help_called.text
+        assert "not yet confirmed" not in help_called.text
+        assert "checked 2026-11-26: national number, free from any phone" in help_called.text
         buttons = [b["text"] for row in cadre.reply_keyboard for b in row]
         assert buttons[0] == "📍 Send my location" and "🆘 SOS" in buttons
 
@@ -132,7 +134,7 @@ async def test_a_stranger_and_a_pending_user_get_the_emergency_numbers_but_raise
         assert "☎️ <b>120</b>" in reply.raw_text and "not registered" in reply.text
         await pending.send("🆘 紧急求助")
         reply = await pending.wait_for("请立即拨打 120")
-        assert "阿坝州人民医院" in reply.text or "阿坝藏族羌族自治州人民医院" in reply.text
+        assert "阿坝藏族羌族自治州人民医院" not in reply.text  # no number: not shown
         assert "等待管理员审核" in reply.text
     with bot.db.session() as s:
         assert s.exec(select(Alert)).all() == []
@@ -478,8 +480,20 @@ async def test_an_admin_fills_a_hospital_number_and_cadres_see_when_it_was_confi
         await admin.press("dir:p:ganzi")
         await admin.wait_edit(admin.last_message, "Emergency directory: Ganzi")
         await admin.press("✏️ Ganzi Prefecture People's Hospital (Kangding)")
-        await admin.wait_edit(admin.last_message, "Phone: -")
-        await admin.press("✏️ Phone")
+        card = await admin.wait_edit(admin.last_message, "Phone: -")
+        # no number, nothing to confirm: no button, and a forged press is refused
+        assert "✅ Still correct" not in [b["text"] for b in card.buttons]
+        hospital = next(b for b in card.buttons if b["text"] == "✏️ Phone")
+        entry_id = hospital["callback_data"].split(":")[2]
+        await admin.press_forged(f"dir:ok:{entry_id}", message=card)
+        refused = await admin.callback_answer()
+        assert refused.show_alert and "has no phone number" in refused.text
+        with bot.db.session() as s:
+            assert s.get(DirectoryEntry, int(entry_id)).confirmed_at is None
+        await cadre.send("/sos")
+        before = await cadre.wait_for("Help has been called")
+        assert "Ganzi Prefecture People's Hospital" not in before.text
+        await admin.press("✏️ Phone", message=card)
         await admin.wait_for("Type the phone number")
         await admin.send("call the switchboard")
         await admin.wait_for("may only hold digits")
@@ -497,6 +511,33 @@ async def test_an_admin_fills_a_hospital_number_and_cadres_see_when_it_was_confi
         today = datetime.now(bot.settings.zone).strftime("%Y-%m-%d")
         assert "0836-2822 120" in help_called.text
         assert f"confirmed {today} by" in help_called.text
+        assert "Ganzi Prefecture People's Hospital" in help_called.text
+        await admin.press("✏️ Ganzi Prefecture People's Hospital (Kangding)", message=saved)
+        card = await admin.wait_edit(saved, lambda m: "✅ Still correct" in str(m.reply_markup))
+        await admin.press("✅ Still correct", message=card)
+        assert "confirmed this entry" in (await admin.callback_answer()).text
+
+
+async def test_the_shipped_numbers_say_where_and_when_they_were_checked_in_chinese(bot):
+    """#12 point 8: the national numbers carry their source in the reader's language
+    (a database seeded by an older data file is mended), and hospitals without a number
+    stay out of what a cadre reads."""
+    staff(bot.db)
+    with bot.db.session() as s:  # as an older data file left it
+        for entry in directory.entries_of(s, None):
+            entry.confirmed_by = "national number"
+            s.add(entry)
+        s.commit()
+    bot.db.call(people.set_language, CADRE, "zh-Hans")
+    cadre = bot.user(CADRE, "Li")
+    async with emergency_running(bot):
+        await cadre.send("/sos")
+        help_called = await cadre.wait_for("已呼叫")
+    text = help_called.text
+    assert "☎️ 120 急救（救护车、医疗急救）\n☎️ 110 报警\n" in text
+    assert "（以上号码核对：全国统一号码，中国大陆任何电话均可免费拨打，2026-11-26）" in text
+    for untrue in ("national number", "电话待管理员核实", "甘孜藏族自治州人民医院"):
+        assert untrue not in text
 
 
 # ---------------------------------------------------------------------------- contacts
