@@ -23,7 +23,8 @@ from telegram.ext import (
 )
 
 from handlers.common import Context, answer, buttons, current_person, deps, guarded, reply
-from handlers.sos_common import edit, markup_of, plain, to_int
+from handlers.sos import acknowledge_and_reply
+from handlers.sos_common import edit, plain, to_int
 from models import Channel, DutyGroup, Person
 from services import alerts, channels
 from services.i18n import t
@@ -267,25 +268,9 @@ async def on_ack_link(update: Update, context: Context) -> None:
         await db.run(alerts.refuse, person, alert_id, f"/start {arg}"[:64], str(refusal))
         await reply(update, t(lang, f"sos.denied.{refusal}"))
         raise ApplicationHandlerStop
-    assert alert is not None and person is not None and alert_id is not None
-    result = await db.run(alerts.acknowledge, alert_id=alert_id, actor=person)
-    zone = deps(context).settings.zone
-    if result.outcome == alerts.Ack.WON:
-        text = await db.run(_alert_text, alert_id, lang, zone)
-        head = t(lang, "sos.ack.won", id=alert_id)
-        markup = markup_of(alerts.handler_buttons(alert, lang))
-        await reply(update, head + "\n\n" + text, reply_markup=markup)
-    elif result.outcome == alerts.Ack.TAKEN:
-        await reply(update, t(lang, "sos.ack.taken", name=alerts.name_of(result.by)))
-    else:
-        await reply(update, t(lang, "sos.closed_already"))
+    assert alert is not None and person is not None
+    await acknowledge_and_reply(update, context, person, alert)  # as /ack <id>
     raise ApplicationHandlerStop
-
-
-def _alert_text(session: Any, alert_id: int, lang: str, zone: Any) -> str:
-    alert = alerts.get(session, alert_id)
-    assert alert is not None
-    return alerts.alert_text(session, alert, lang, zone=zone)
 
 
 class _AckLink(filters.MessageFilter):

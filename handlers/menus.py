@@ -28,6 +28,8 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
         "sos",
         "alerts",
         "alert",
+        "ack",
+        "resolve",
         "onduty",
         "offduty",
         "sms",
@@ -38,6 +40,8 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.ADMIN: (
         "alerts",
         "alert",
+        "ack",
+        "resolve",
         "people",
         "import",
         "invite",

@@ -368,7 +368,7 @@ async def test_alerts_and_the_timeline_are_shown_in_the_viewers_area_and_admins_
         await until(lambda: sent_to(bot, ON_DUTY))
         await officer.send(f"/alert {alert_id}")
         timeline = await officer.wait_for("时间线")
-        assert "Li Wei 发起" in timeline.text and "已送达 Zhang On" in timeline.text
+        assert "Li Wei 发起" in timeline.text and "第 1 轮：已送达 1/1：Zhang On" in timeline.text
         await aba.send("/alerts")
         await aba.wait_for("没有进行中的警报")
         await aba.send(f"/alert {alert_id}")
