@@ -35,7 +35,8 @@ def policy(context: Context) -> alerts.Policy:
 
 def to_int(raw: str) -> int | None:
     """An id from callback data or a command; None for anything a button never carries."""
-    return int(raw) if raw.isdigit() and len(raw) <= MAX_ID_DIGITS else None
+    ok = raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS  # not "２" or "²"
+    return int(raw) if ok else None
 
 
 def plain(text: str) -> str:

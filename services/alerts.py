@@ -1255,9 +1255,8 @@ class TimelineItem:
     text: str
 
 
-def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[TimelineItem]:
-    """Every event with its time and actor, and each message's delivery from the outbox."""
-    items: list[TimelineItem] = []
+def _namer(session: Session, lang: str) -> Callable[[int | None], str]:
+    """Names of the people on a timeline, each read once."""
     names: dict[int, str] = {}
 
     def who(person_id: int | None) -> str:
@@ -1267,19 +1266,32 @@ def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[
             names[person_id] = name_of(session.get(Person, person_id))
         return names[person_id]
 
+    return who
+
+
+def _event_values(event: AlertEvent, who: Callable[[int | None], str], lang: str) -> dict[str, Any]:
+    """The values an event's catalog text (sos.tl.<kind>) may use."""
+    detail = event.detail or {}
+    return {
+        "actor": who(event.actor_person_id),
+        "stage": detail.get("stage", "-"),
+        "count": len(detail.get("people", [])),
+        "cause": t(lang, f"sos.cause.{detail.get('cause', 'sos')}"),
+        "what": t(lang, f"sos.category.{detail.get('category', 'other')}"),
+        "outcome": t(lang, f"sos.outcome.{detail.get('outcome', 'on_site')}"),
+    }
+
+
+def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[TimelineItem]:
+    """Every event with its time and actor, and each message's delivery from the outbox."""
+    items: list[TimelineItem] = []
+    who = _namer(session, lang)
+
     events = session.exec(
         select(AlertEvent).where(AlertEvent.alert_id == alert.id).order_by(col(AlertEvent.id))
     )
     for event in events:
-        detail = event.detail or {}
-        values: dict[str, Any] = {
-            "actor": who(event.actor_person_id),
-            "stage": detail.get("stage", "-"),
-            "count": len(detail.get("people", [])),
-            "cause": t(lang, f"sos.cause.{detail.get('cause', 'sos')}"),
-            "what": t(lang, f"sos.category.{detail.get('category', 'other')}"),
-            "outcome": t(lang, f"sos.outcome.{detail.get('outcome', 'on_site')}"),
-        }
+        values = _event_values(event, who, lang)
         key = f"sos.tl.{event.kind}"
         items.append(TimelineItem(event.at, t(lang, key, **values)))
     rows = session.exec(
@@ -1325,14 +1337,7 @@ def compact_timeline(
     one, each notification round as one line ("round 1: delivered 2/2, Zhang Qiang, Chen
     Jing"), and the other messages (to the cadre, the contacts, updates) as one line. The CSV
     (`timeline_csv`) keeps every event and every delivery."""
-    names: dict[int, str] = {}
-
-    def who(person_id: int | None) -> str:
-        if person_id is None:
-            return t(lang, "sos.tl.system")
-        if person_id not in names:
-            names[person_id] = name_of(session.get(Person, person_id))
-        return names[person_id]
+    who = _namer(session, lang)
 
     rounds: dict[int, list[OutboxMessage]] = {}
     others: list[OutboxMessage] = []
@@ -1400,14 +1405,7 @@ def compact_timeline(
             continue
         if event.kind == "location" and any(e.kind == "location" for e in events[index + 1 :]):
             continue  # a run of positions: the last one says how many
-        values: dict[str, Any] = {
-            "actor": who(event.actor_person_id),
-            "stage": detail.get("stage", "-"),
-            "count": len(detail.get("people", [])),
-            "cause": t(lang, f"sos.cause.{detail.get('cause', 'sos')}"),
-            "what": t(lang, f"sos.category.{detail.get('category', 'other')}"),
-            "outcome": t(lang, f"sos.outcome.{detail.get('outcome', 'on_site')}"),
-        }
+        values = _event_values(event, who, lang)
         text = t(lang, f"sos.tl.{event.kind}", **values)
         if event.kind == "location":
             many = sum(1 for e in events if e.kind == "location")

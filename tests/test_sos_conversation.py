@@ -10,9 +10,10 @@ import time_machine
 from sqlmodel import select
 
 from emulator.faults import Fault
-from handlers import sos
-from models import Alert, AlertStatus, AuditEntry, DirectoryEntry, OutboxMessage, OutboxStatus
+from handlers import menus, sos
+from models import Alert, AlertStatus, AuditEntry, DirectoryEntry, OutboxMessage, OutboxStatus, Role
 from services import alerts, contact_links, directory, people, roster
+from services.i18n import t
 from tests import factories
 from tests.sos_support import ABA, CADRE, OFF_DUTY, ON_DUTY, emergency_running, staff, until
 
@@ -630,3 +631,75 @@ async def test_if_the_alert_cannot_be_stored_the_cadre_is_told_to_call_120_at_on
     assert "☎️ <b>120</b>" in told.raw_text and "☎️ <b>122</b>" in told.raw_text
     with pytest.raises(AssertionError):
         await cadre.next_message(timeout=0.5)  # nothing else: no "something went wrong"
+
+
+# ---------------------------------------------------------------------------- acting from anywhere
+
+
+async def test_officers_take_and_close_alerts_from_the_list_and_by_command(bot):
+    """#12 point 5: ✋ and ✅ under /alerts and /alert, /ack and /resolve (the same checks
+    and the same first-wins rule as the card), closed cards without a call to action, a
+    timeline of one line per round and its full CSV."""
+    people_ = staff(bot.db)
+    second = people_["off"]
+    bot.db.call(roster.go_on_duty, second, None)
+    bot.db.call(people.set_language, ON_DUTY, "en")
+    cadre = bot.user(CADRE, "Li", language_code="en")
+    officer = bot.user(ON_DUTY, "Zhang", language_code="en")
+    colleague = bot.user(OFF_DUTY, "Wang")
+    aba = bot.user(ABA, "Aba")
+    async with emergency_running(bot):
+        for role in (Role.DUTY_OFFICER, Role.ADMIN):  # in both languages' menus
+            assert {"ack", "resolve"} <= set(menus.ROLE_COMMANDS[role])
+        assert t("en", "cmd.ack").startswith("Take an alert") and "接手" in t("zh-Hans", "cmd.ack")
+        await cadre.send("/sos")
+        card = await colleague.wait_for("紧急求助")
+        await officer.wait_for("SOS #")
+        alert_id = alert_of(bot, people_["cadre"].id).id
+        await until(lambda: sent_to(bot, OFF_DUTY) and sent_to(bot, ON_DUTY))
+
+        await officer.send("/alerts")
+        listing = await officer.wait_for("Open alerts")
+        row = [b["text"] for b in listing.buttons]
+        assert row[:3] == [f"✋ #{alert_id}", f"✅ #{alert_id}", f"🕑 #{alert_id}"]
+        await officer.send(f"/alert {alert_id}")
+        view = await officer.wait_for("Timeline")
+        assert "round 1: delivered 2/2, " in view.text
+        assert "Zhang On" in view.text and "Wang Off" in view.text
+        assert "delivered to" not in view.text  # one line per round, not per message
+        assert "✋ I'm on it" in [b["text"] for b in view.buttons]
+
+        await aba.send(f"/ack {alert_id}")  # another area: as if it did not exist
+        await aba.wait_for(f"找不到您可以查看的警报 #{alert_id}")
+        await officer.press(f"✋ #{alert_id}", message=listing)
+        taken = await officer.wait_edit(listing, "taken by Zhang On")
+        assert "I'm on it" not in taken.text  # the call to action left with the status
+        await cadre.wait_for("Zhang On (duty officer) is handling your call for help")
+        # the colleague's card is brought up to date, without "press I'm on it"
+        edited = await colleague.wait_edit(card, "Zhang On")
+        assert "我来处理" not in edited.text
+        await colleague.send(f"/ack {alert_id}")
+        await colleague.wait_for("Zhang On 已经接手了这条求助")
+
+        await colleague.send(f"/resolve {alert_id}")
+        choose = await colleague.wait_for(f"警报 #{alert_id} 的结果是")
+        await colleague.press("已现场处理", message=choose)
+        await colleague.wait_for("请简单写下处理经过")
+        await cadre.wait_for("Handled on site")
+        await officer.send(f"/ack {alert_id}")
+        await officer.wait_for("already closed")
+        await officer.send(f"/resolve {alert_id}")
+        await officer.wait_for("already closed")
+        await officer.send("/ack ２")  # a full-width digit is not an id
+        await officer.wait_for("Usage: /ack number")
+
+        await officer.send(f"/alert {alert_id}")
+        closed = await officer.wait_for(lambda m: "Timeline" in m.text and "closed by" in m.text)
+        assert "I'm on it" not in closed.text
+        assert [b["text"] for b in closed.buttons] == ["⬇️ Full timeline (CSV)"]
+        await officer.press("⬇️ Full timeline (CSV)", message=closed)
+        await officer.wait_for(lambda m: m.document is not None)
+        data = officer.files[-1].data.decode("utf-8-sig")
+        assert data.startswith("time,event")
+        assert "delivered to Zhang On" in data and "delivered to Wang Off" in data
+        assert "✋ taken by Zhang On" in data and "closed by Wang Off" in data
