@@ -4,7 +4,7 @@ acknowledgement link those texts carry (``/start ack_<id>``).
 
 Callback data:
     dg:test:<id> / dg:rm:<id> / dg:rmy:<id> / dg:rmn   test, remove (ask, yes, no)
-    sms:profile / sms:off                              use the profile's number / stop
+    sms:profile / sms:off / sms:test                   use the profile's number / stop / test
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _group_line(group: DutyGroup, lang: str, zone: Any) -> str:
             lang,
             "channels.list.failing",
             since=_when(group.failing_since, zone),
-            reason=group.failing_reason or "-",
+            reason=channels.why(group.failing_reason, lang),
         )
     elif group.last_ok_at is not None:
         health = t(lang, "channels.list.ok", time=_when(group.last_ok_at, zone))
@@ -78,7 +78,8 @@ def _list_view(session: Any, lang: str, settings: Any) -> tuple[str, list[list[t
     if settings.sms_enabled:
         failing = channels.sms_failing(session)
         key = "channels.list.sms_failing" if failing else "channels.list.sms_on"
-        lines.append(t(lang, key, rate=f"{settings.sms_per_minute:g}"))
+        reason = channels.why((failing or {}).get("reason"), lang)
+        lines.append(t(lang, key, rate=f"{settings.sms_per_minute:g}", reason=reason))
     else:
         lines.append(t(lang, "channels.list.sms_off"))
     lines.append("")
@@ -200,6 +201,8 @@ def _sms_view(person: Person, lang: str, settings: Any) -> tuple[str, list[list[
     rows = []
     if person.phone and person.phone != person.sms_phone:
         rows.append([(t(lang, "channels.btn.sms_profile", phone=person.phone), "sms:profile")])
+    if person.sms_phone and settings.sms_enabled:
+        rows.append([(t(lang, "channels.btn.sms_test"), "sms:test")])
     if person.sms_phone:
         rows.append([(t(lang, "channels.btn.sms_off"), "sms:off")])
     return "\n\n".join(lines), rows
@@ -239,6 +242,14 @@ async def on_sms_button(update: Update, context: Context, person: Person) -> Non
         person = await db.run(channels.set_sms, person, person.phone)
         await answer(query)
         await edit(update, t(lang, "channels.sms.saved", phone=person.sms_phone or "-"))
+    elif query.data == "sms:test":
+        queued = await db.run(channels.queue_sms_test, person)
+        if queued is None:
+            await answer(query, t(lang, "form.stale"), alert=True)
+            return
+        label = channels.mask_phone(person.sms_phone)
+        await answer(query)
+        await reply(update, t(lang, "channels.test.queued", label=label))
     elif query.data == "sms:off":
         await db.run(channels.clear_sms, person)
         await answer(query)
