@@ -32,6 +32,7 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
         "resolve",
         "onduty",
         "offduty",
+        "roster",
         "sms",
         *_AREA,
         *_HEALTH,

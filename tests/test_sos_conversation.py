@@ -461,10 +461,44 @@ async def test_cadres_and_officers_cannot_manage_the_roster_or_the_directory(bot
     actions = sorted(e.action for e in denied(bot))
     assert actions == [
         "denied.go_on_duty",
+        "denied.go_on_duty",
         "denied.manage_directory",
         "denied.manage_directory",
-        "denied.manage_roster",
     ]
+
+
+async def test_an_officer_reads_the_roster_of_their_area_and_hears_of_their_shifts(bot):
+    """#12 point 11: /roster read-only for a duty officer (their areas, no buttons; a
+    forged edit refused), and a shift added or removed for them is told through the
+    outbox, in their language."""
+    people_ = staff(bot.db)
+    admin_p = people_["admin"]
+    bot.db.call(people.set_language, OFF_DUTY, "en")
+    officer = bot.user(OFF_DUTY, "Wang", language_code="en")
+    zhang = bot.user(ON_DUTY, "Zhang")
+    async with emergency_running(bot):
+        added = bot.db.call(roster.add_shifts, admin_p, people_["off"].id, "ganzi", [0, 2], "day")
+        bot.app.bot_data["deps"].wake_delivery()
+        told = await officer.wait_for("gave you duty shifts in Ganzi")
+        assert "Mon 08:00–20:00, Wed 08:00–20:00" in told.text and "/roster" in told.text
+        zhang.assert_no_unread()  # only the officer concerned
+
+        await officer.send("/roster")
+        view = await officer.wait_for("weekly duty roster")
+        assert "Mon 08:00–20:00 · Wang Off" in view.text and "ask one of them" in view.text
+        assert view.reply_markup is None  # read-only
+        await officer.press_forged(f"ros:rm:{added[0].id}", message=view)
+        assert (await officer.callback_answer()).show_alert
+        await zhang.send("/roster")
+        shown = await zhang.wait_for("每周值班表")
+        assert "甘孜" in shown.text and "Wang Off" in shown.text
+
+        bot.db.call(roster.remove_shift, admin_p, added[0].id)
+        bot.app.bot_data["deps"].wake_delivery()
+        removed = await officer.wait_for("removed your duty shift in Ganzi")
+        assert "Mon 08:00–20:00" in removed.text
+    with bot.db.session() as s:
+        assert len(roster.shifts_of(s, "ganzi")) == 1
 
 
 # ---------------------------------------------------------------------------- directory
