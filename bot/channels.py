@@ -57,6 +57,7 @@ SMS_CONCURRENCY = 4  # sends in flight at once to the SMS gateway (one per robot
 WINDOW = 200  # channel messages held in memory at once
 POLL_INTERVAL = 1.0
 RATE_LIMIT_PAUSE = 30.0  # seconds an endpoint waits after a rate-limit answer
+TEST_ATTEMPTS = 2  # a test message (/dutygroup, /sms) is tried twice, then reported
 WECOM_MAX_BYTES = 2048  # text content limit of a WeCom robot message
 # Answers that mean "too fast": wait and retry. -1 is "system busy" on both services.
 RATE_LIMIT_CODES = frozenset({45009, 130101, 410100, 90030})
@@ -496,6 +497,9 @@ class ChannelWorker:
         if not attempt.transient:
             return Result(message, OutboxStatus.FAILED, OutcomeCode.REFUSED, attempt.detail), 0.0
         attempts = message.attempts + 1
+        if channels.is_test(message) and (attempts >= TEST_ATTEMPTS or attempt.rate_limited):
+            # an admin waits for the answer: report within a minute instead of retrying
+            return Result(message, OutboxStatus.FAILED, OutcomeCode.GAVE_UP, attempt.detail), 0.0
         if message.priority >= BULK and attempts >= self.settings.delivery_max_attempts:
             return Result(message, OutboxStatus.FAILED, OutcomeCode.GAVE_UP, attempt.detail), 0.0
         delay = backoff(attempts, message.priority)

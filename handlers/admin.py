@@ -7,13 +7,14 @@ and the steps of the altitude question. Callback data (all well under 64 bytes):
     ppl:nop                               the "page x/y" indicator
     ppl:back                              back from a card to the last list shown
     ppl:c:<id>                            a person's card
-    ppl:ok:<id> / ppl:no:<id>             approve / reject a pending registration
+    ppl:ok:<id> / ppl:no:<id> / ppl:noy:<id>  approve / reject (asks) / reject, confirmed
     ppl:r:<id>                            choose a new role
     ppl:role:<id>:<role>                  set the role
     ppl:alt:<id>                          ask for the posting altitude (a short conversation)
     ppl:da:<id>                           the duty-area toggles
     ppl:dt:<id>:<prefecture>              toggle one duty area
-    ppl:sus:<id> / ppl:act:<id>           suspend / reinstate
+    ppl:sus:<id> / ppl:susy:<id>          suspend: ask (they keep 🆘) / confirmed
+    ppl:act:<id>                          reinstate
     inv:r:<role>                          invitation: role chosen
     inv:e:<role>:<days>                   invitation: expiry chosen (0 = never)
     inv:u:<role>:<days>:<uses>            invitation: uses chosen (0 = unlimited) -> created
@@ -298,10 +299,9 @@ def card_text(lang: str, person: Person, areas: list[str]) -> str:
 def card_markup(lang: str, person: Person) -> InlineKeyboardMarkup:
     pid = person.id
     rows: list[list[tuple[str, str]]] = []
-    if person.status == Status.PENDING:
-        rows.append(
-            [(t(lang, "approve.yes"), f"ppl:ok:{pid}"), (t(lang, "approve.no"), f"ppl:no:{pid}")]
-        )
+    if person.status == Status.PENDING:  # on separate rows: a slip never rejects
+        rows.append([(t(lang, "approve.yes"), f"ppl:ok:{pid}")])
+        rows.append([(t(lang, "approve.no"), f"ppl:no:{pid}")])
     rows.append(
         [
             (t(lang, "people.btn.role"), f"ppl:r:{pid}"),
@@ -384,6 +384,38 @@ async def _decide(update: Update, context: Context, admin: Person, person_id: in
         return
     await approvals.on_decision(update, context)  # answers the button press
     await _show_card(update, context, admin, person_id)
+
+
+async def _confirm(
+    update: Update, context: Context, admin: Person, person_id: int, *, suspend: bool
+) -> None:
+    """Suspend and reject ask first: the card says what will happen (a suspended person
+    keeps 🆘), with the action and the way back on separate rows."""
+    lang = admin.language
+    person, areas = await _load(context, person_id)
+    if person is None:
+        await _show_gone(update, context, admin)
+        return
+    if suspend and person.id == admin.id:
+        await _toast(update, t(lang, "people.cannot_suspend_self"), alert=True)
+        return
+    expected = Status.ACTIVE if suspend else Status.PENDING
+    if person.status != expected:
+        key = "people.no_change" if suspend else "approve.already_decided"
+        await _toast(update, t(lang, key), alert=not suspend)
+        await _show_card(update, context, admin, person_id)
+        return
+    await answer(update.callback_query)
+    if suspend:
+        question, yes = (
+            "people.suspend.confirm",
+            ("people.btn.suspend_yes", f"ppl:susy:{person_id}"),
+        )
+    else:
+        question, yes = "approve.reject_confirm", ("approve.reject_yes", f"ppl:noy:{person_id}")
+    text = card_text(lang, person, areas) + "\n\n" + t(lang, question, name=_name(person))
+    rows = [[(t(lang, yes[0]), yes[1])], [(t(lang, "people.btn.back"), f"ppl:c:{person_id}")]]
+    await _show(update, text, buttons(rows))
 
 
 async def _set_role(
@@ -519,8 +551,11 @@ async def on_people_button(update: Update, context: Context, admin: Person) -> N
             await answer(query)
             await _show_card(update, context, admin, person_id)
             return
-        if what in {"ok", "no"} and len(parts) == 3:
+        if what in {"ok", "noy"} and len(parts) == 3:
             await _decide(update, context, admin, person_id)
+            return
+        if what in {"no", "sus"} and len(parts) == 3:
+            await _confirm(update, context, admin, person_id, suspend=what == "sus")
             return
         if what == "r" and len(parts) == 3:
             await _role_menu(update, context, admin, person_id)
@@ -534,8 +569,8 @@ async def on_people_button(update: Update, context: Context, admin: Person) -> N
         if what == "dt" and len(parts) == 4:
             await _duty_menu(update, context, admin, person_id, toggle=parts[3])
             return
-        if what in {"sus", "act"} and len(parts) == 3:
-            await _set_status(update, context, admin, person_id, suspend=what == "sus")
+        if what in {"susy", "act"} and len(parts) == 3:
+            await _set_status(update, context, admin, person_id, suspend=what == "susy")
             return
     await _toast(update, t(lang, "form.stale"), alert=True)
 

@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from handlers import menus
-from handlers.common import Context, answer, deps, guarded
+from handlers.common import Context, answer, buttons, deps, guarded
 from models import OutboxMessage, OutboxStatus, Person, Priority, Status
 from services import outbox, people, state
 from services.i18n import t
@@ -50,6 +50,22 @@ def _source(person_id: int | None) -> str:
     return f"approval:{person_id}"
 
 
+def _request_rows(lang: str, person_id: int | None) -> list[list[tuple[str, str]]]:
+    """Approve and reject on separate rows (a slip of the thumb never rejects)."""
+    return [
+        [(t(lang, "approve.yes"), f"adm:ok:{person_id}")],
+        [(t(lang, "approve.no"), f"adm:no:{person_id}")],
+    ]
+
+
+def _reject_rows(lang: str, person_id: int) -> list[list[tuple[str, str]]]:
+    """Reject asks first: yes, or back to the request's buttons."""
+    return [
+        [(t(lang, "approve.reject_yes"), f"adm:noy:{person_id}")],
+        [(t(lang, "people.btn.back"), f"adm:back:{person_id}")],
+    ]
+
+
 def _queue_requests(session: Session, person: Person) -> None:
     for admin in people.admins(session):
         lang = admin.language
@@ -57,14 +73,7 @@ def _queue_requests(session: Session, person: Person) -> None:
             session,
             admin,
             text=request_text(lang, person),
-            reply_markup=outbox.inline_keyboard(
-                [
-                    [
-                        (t(lang, "approve.yes"), f"adm:ok:{person.id}"),
-                        (t(lang, "approve.no"), f"adm:no:{person.id}"),
-                    ]
-                ]
-            ),
+            reply_markup=outbox.inline_keyboard(_request_rows(lang, person.id)),
             priority=Priority.URGENT,
             idempotency_key=f"{_source(person.id)}:a{admin.id}",
             source=_source(person.id),
@@ -122,6 +131,18 @@ async def on_decision(update: Update, context: Context, admin: Person) -> None:
     if person_id is None:
         await answer(query, t(admin.language, "form.stale"), alert=True)
         return
+    if verdict in ("no", "back"):  # reject asks first; back shows the request's buttons
+        pending = await db.run(people.get, person_id)
+        if pending is None or pending.status != Status.PENDING:
+            await answer(query, t(admin.language, "approve.already_decided"), alert=True)
+            return
+        await answer(query)
+        rows = _reject_rows if verdict == "no" else _request_rows
+        try:
+            await query.edit_message_reply_markup(buttons(rows(admin.language, person_id)))
+        except TelegramError:
+            pass
+        return
     person = await db.run(people.decide, admin, person_id, verdict == "ok")
     if person is None:
         await answer(query, t(admin.language, "approve.already_decided"), alert=True)
@@ -157,4 +178,4 @@ async def on_decision(update: Update, context: Context, admin: Person) -> None:
 
 
 def build() -> list[BaseHandler]:
-    return [CallbackQueryHandler(on_decision, pattern=r"^adm:(ok|no):")]
+    return [CallbackQueryHandler(on_decision, pattern=r"^adm:(ok|no|noy|back):")]

@@ -38,11 +38,11 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
     "f": (("f:lang|consent|pref|cty|alt|start|end|ok:{w}", None),),  # the registration form
     "me": (("me:edit:{w}", A.OWN_DATA),),
     "del": (("del:yes|no", A.OWN_DATA),),
-    "adm": (("adm:ok|no:{n}", A.APPROVE),),
+    "adm": (("adm:ok|no|noy|back:{n}", A.APPROVE),),
     "ppl": (
         ("ppl:nop|back", A.MANAGE_PEOPLE),
         ("ppl:l:{w}:{w}:{n}", A.MANAGE_PEOPLE),
-        ("ppl:c|ok|no|r|alt|da|sus|act:{n}", A.MANAGE_PEOPLE),
+        ("ppl:c|ok|no|noy|r|alt|da|sus|susy|act:{n}", A.MANAGE_PEOPLE),
         ("ppl:role|dt:{n}:{w}", A.MANAGE_PEOPLE),
     ),
     "inv": (
@@ -67,7 +67,7 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("bc:v|csv|who|rs|x|xx:{n}", A.BROADCAST),
     ),
     "dg": (("dg:rmn", A.MANAGE_ROSTER), ("dg:rm|rmy|test:{n}", A.MANAGE_ROSTER)),
-    "sms": (("sms:off|profile", A.HANDLE_ALERTS),),
+    "sms": (("sms:off|profile|test", A.HANDLE_ALERTS),),
     "ci": (("ci:start", A.CHECKIN), ("ci:{w}:{w}", A.CHECKIN)),
     "rm": (("rm:r", A.CHECKIN), ("rm:t|p:{n}", A.CHECKIN)),
     "cx": (("cx:{n}", A.VIEW_AREA),),
@@ -115,7 +115,7 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("sos:cat:{n}:{w}", A.RAISE_SOS),
         ("sos:skip|cxl|cxly|cxln:{n}", A.RAISE_SOS),
         ("sos:csv", A.HANDLE_ALERTS),
-        ("sos:ack|res|back|tl|nskip:{n}", A.HANDLE_ALERTS),
+        ("sos:ack|res|back|tl|tlcsv|nskip:{n}", A.HANDLE_ALERTS),
         ("sos:out:{n}:{w}", A.HANDLE_ALERTS),
     ),
     "kin": (("kin:new", A.RAISE_SOS), ("kin:rm:{n}", A.RAISE_SOS)),

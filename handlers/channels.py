@@ -4,7 +4,7 @@ acknowledgement link those texts carry (``/start ack_<id>``).
 
 Callback data:
     dg:test:<id> / dg:rm:<id> / dg:rmy:<id> / dg:rmn   test, remove (ask, yes, no)
-    sms:profile / sms:off                              use the profile's number / stop
+    sms:profile / sms:off / sms:test                   use the profile's number / stop / test
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from telegram.ext import (
 )
 
 from handlers.common import Context, answer, buttons, current_person, deps, guarded, reply
-from handlers.sos_common import edit, markup_of, plain, to_int
+from handlers.sos import acknowledge_and_reply
+from handlers.sos_common import edit, plain, to_int
 from models import Channel, DutyGroup, Person
 from services import alerts, channels
 from services.i18n import t
@@ -48,7 +49,7 @@ def _group_line(group: DutyGroup, lang: str, zone: Any) -> str:
             lang,
             "channels.list.failing",
             since=_when(group.failing_since, zone),
-            reason=group.failing_reason or "-",
+            reason=channels.why(group.failing_reason, lang),
         )
     elif group.last_ok_at is not None:
         health = t(lang, "channels.list.ok", time=_when(group.last_ok_at, zone))
@@ -77,7 +78,8 @@ def _list_view(session: Any, lang: str, settings: Any) -> tuple[str, list[list[t
     if settings.sms_enabled:
         failing = channels.sms_failing(session)
         key = "channels.list.sms_failing" if failing else "channels.list.sms_on"
-        lines.append(t(lang, key, rate=f"{settings.sms_per_minute:g}"))
+        reason = channels.why((failing or {}).get("reason"), lang)
+        lines.append(t(lang, key, rate=f"{settings.sms_per_minute:g}", reason=reason))
     else:
         lines.append(t(lang, "channels.list.sms_off"))
     lines.append("")
@@ -199,6 +201,8 @@ def _sms_view(person: Person, lang: str, settings: Any) -> tuple[str, list[list[
     rows = []
     if person.phone and person.phone != person.sms_phone:
         rows.append([(t(lang, "channels.btn.sms_profile", phone=person.phone), "sms:profile")])
+    if person.sms_phone and settings.sms_enabled:
+        rows.append([(t(lang, "channels.btn.sms_test"), "sms:test")])
     if person.sms_phone:
         rows.append([(t(lang, "channels.btn.sms_off"), "sms:off")])
     return "\n\n".join(lines), rows
@@ -238,6 +242,14 @@ async def on_sms_button(update: Update, context: Context, person: Person) -> Non
         person = await db.run(channels.set_sms, person, person.phone)
         await answer(query)
         await edit(update, t(lang, "channels.sms.saved", phone=person.sms_phone or "-"))
+    elif query.data == "sms:test":
+        queued = await db.run(channels.queue_sms_test, person)
+        if queued is None:
+            await answer(query, t(lang, "form.stale"), alert=True)
+            return
+        label = channels.mask_phone(person.sms_phone)
+        await answer(query)
+        await reply(update, t(lang, "channels.test.queued", label=label))
     elif query.data == "sms:off":
         await db.run(channels.clear_sms, person)
         await answer(query)
@@ -267,25 +279,9 @@ async def on_ack_link(update: Update, context: Context) -> None:
         await db.run(alerts.refuse, person, alert_id, f"/start {arg}"[:64], str(refusal))
         await reply(update, t(lang, f"sos.denied.{refusal}"))
         raise ApplicationHandlerStop
-    assert alert is not None and person is not None and alert_id is not None
-    result = await db.run(alerts.acknowledge, alert_id=alert_id, actor=person)
-    zone = deps(context).settings.zone
-    if result.outcome == alerts.Ack.WON:
-        text = await db.run(_alert_text, alert_id, lang, zone)
-        head = t(lang, "sos.ack.won", id=alert_id)
-        markup = markup_of(alerts.handler_buttons(alert, lang))
-        await reply(update, head + "\n\n" + text, reply_markup=markup)
-    elif result.outcome == alerts.Ack.TAKEN:
-        await reply(update, t(lang, "sos.ack.taken", name=alerts.name_of(result.by)))
-    else:
-        await reply(update, t(lang, "sos.closed_already"))
+    assert alert is not None and person is not None
+    await acknowledge_and_reply(update, context, person, alert)  # as /ack <id>
     raise ApplicationHandlerStop
-
-
-def _alert_text(session: Any, alert_id: int, lang: str, zone: Any) -> str:
-    alert = alerts.get(session, alert_id)
-    assert alert is not None
-    return alerts.alert_text(session, alert, lang, zone=zone)
 
 
 class _AckLink(filters.MessageFilter):

@@ -79,15 +79,15 @@ def _directory_card(
         address=entry.address or "-",
         confirmed=directory.confirmed_text(entry, lang, zone),
     )
+    second = [(t(lang, "sos.dir.edit_address"), f"dir:f:{entry.id}:address")]
+    if directory.has_phone(entry):  # no number, nothing to confirm: type the phone first
+        second.append((t(lang, "sos.dir.still_right"), f"dir:ok:{entry.id}"))
     rows = [
         [
             (t(lang, "sos.dir.edit_phone"), f"dir:f:{entry.id}:phone"),
             (t(lang, "sos.dir.edit_name"), f"dir:f:{entry.id}:name"),
         ],
-        [
-            (t(lang, "sos.dir.edit_address"), f"dir:f:{entry.id}:address"),
-            (t(lang, "sos.dir.still_right"), f"dir:ok:{entry.id}"),
-        ],
+        second,
         [
             (t(lang, "sos.dir.remove"), f"dir:rm:{entry.id}"),
             (t(lang, "sos.btn.back"), f"dir:p:{_area_code(entry.prefecture)}"),
@@ -143,7 +143,11 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
             update, t(lang, f"sos.dir.ask_{parts[3]}", name=directory.entry_name(entry, lang))
         )
     elif step == "ok":
-        await db.run(directory.confirm, admin, entry.id)
+        try:
+            await db.run(directory.confirm, admin, entry.id)
+        except directory.DirectoryError as error:
+            await answer(query, plain(t(lang, error.key)), alert=True)
+            return
         await answer(query, plain(t(lang, "sos.dir.confirmed_now")))
         card = await db.run(_directory_card, entry.id, lang, zone)
         if card:

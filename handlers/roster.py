@@ -1,4 +1,5 @@
-"""Duty officers on duty: /onduty, /offduty, and the weekly roster admins manage (/roster).
+"""Duty officers on duty: /onduty, /offduty, and the weekly roster admins manage (/roster;
+duty officers read their own areas' roster, and are told when a shift of theirs changes).
 
 Callback data:
     duty:on:<hours> / duty:off                 on duty (0 = until /offduty) / off duty
@@ -22,7 +23,7 @@ from handlers.sos_common import audit_forged, edit, plain, policy, to_int
 from models import Person
 from services import alerts, clock, people, roster
 from services.i18n import t
-from services.permissions import Action
+from services.permissions import Action, check
 from services.postings import load_postings
 
 WEEKDAYS = range(7)
@@ -127,14 +128,25 @@ def pref_buttons(lang: str, prefix: str) -> list[list[tuple[str, str]]]:
     ]
 
 
-@guarded(Action.MANAGE_ROSTER)
+@guarded(Action.GO_ON_DUTY)
 async def roster_command(update: Update, context: Context, person: Person) -> None:
+    """Admins edit the roster; a duty officer reads their own areas' (no buttons)."""
     lang = person.language
-    await reply(
-        update,
-        t(lang, "sos.roster.choose_area"),
-        reply_markup=buttons(pref_buttons(lang, "ros:p:")),
-    )
+    if check(person, Action.MANAGE_ROSTER) is None:
+        await reply(
+            update,
+            t(lang, "sos.roster.choose_area"),
+            reply_markup=buttons(pref_buttons(lang, "ros:p:")),
+        )
+        return
+    db = deps(context).db
+    areas = await db.run(people.duty_areas, person.id or 0)
+    if not areas:
+        await reply(update, t(lang, "sos.duty.no_areas"))
+        return
+    zone = deps(context).settings.zone
+    views = [(await db.run(_roster_view, area, lang, zone))[0] for area in areas]
+    await reply(update, "\n\n".join(views) + "\n\n" + t(lang, "sos.roster.read_only"))
 
 
 def _days_label(lang: str, mask: int) -> str:

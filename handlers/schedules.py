@@ -874,9 +874,11 @@ async def _save_oxygen(
     if request.urgency == OxygenUrgency.URGENT:
         schedule_oxygen_job(context.application, request.id, request.created_at + cfg.escalation)
     text = t(lang, "care.ox.sent", id=request.id)
-    if request.urgency == OxygenUrgency.URGENT:
-        text += "\n" + t(lang, "care.ox.sent_urgent")
-    text += "\n" + t(lang, "care.not_diagnosis")
+    # a request, not a schedule reminder: what to do if it gets worse while waiting
+    later = (
+        "care.ox.sent_urgent" if request.urgency == OxygenUrgency.URGENT else "care.ox.sent_note"
+    )
+    text += "\n" + t(lang, later)
     await reply(update, text, reply_markup=menus.main_keyboard(lang))
     return ConversationHandler.END
 

@@ -9,6 +9,7 @@ commands. Escalation and coverage checks are scheduled jobs rebuilt at every sta
 
 Callback data (all well under 64 bytes):
     sos:ack:<id> / sos:res:<id> / sos:tl:<id>   acknowledge, resolve, timeline
+    sos:tlcsv:<id>                              the full timeline as CSV
     sos:out:<id>:<outcome> / sos:back:<id>      resolve with an outcome / back
     sos:nskip:<id>                              no resolution note
     sos:cat:<id>:<category> / sos:skip:<id>     the cadre says what is wrong / skips
@@ -489,7 +490,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         return
     alert_id = to_int(parts[2]) if len(parts) > 2 else None
     about_alert(alert_id)
-    if alert_id is None or action not in ("ack", "res", "out", "back", "tl", "nskip"):
+    if alert_id is None or action not in ("ack", "res", "out", "back", "tl", "tlcsv", "nskip"):
         await audit_forged(context, person, query.data)
         await answer(query, t(lang, "form.stale"), alert=True)
         return
@@ -522,9 +523,9 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
-        rows = [[(t(lang, f"sos.outcome.{o}"), f"sos:out:{alert_id}:{o}")] for o in alerts.OUTCOMES]
-        rows.append([(t(lang, "sos.btn.back"), f"sos:back:{alert_id}")])
-        await edit_markup(update, buttons(rows))
+        # the card itself (a button in /alerts or under a timeline names no alert)
+        text = await db.run(_alert_text, alert_id, lang, zone)
+        await edit(update, text, buttons(_outcome_rows(alert, lang)))
     elif action == "back":
         await answer(query)
         data = (
@@ -558,10 +559,19 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await answer(query)
         await set_pending(context, person.telegram_id, None)
         await edit(update, t(lang, "sos.note_skipped"))
+    elif action == "tlcsv":
+        await answer(query)
+        data = await db.run(alerts.timeline_csv, alert_id, lang, zone)
+        message = update.effective_message
+        assert message is not None and data is not None
+        await message.chat.send_document(
+            InputFile(data, filename=f"cadre-bot-alert-{alert_id}-timeline.csv"),
+            caption=t(lang, "sos.tl.csv_caption", id=alert_id),
+        )
     else:  # tl
         await answer(query)
         text = await db.run(alerts.timeline_text, alert_id, lang, zone)
-        await reply(update, text or t(lang, "form.stale"))
+        await reply(update, text or t(lang, "form.stale"), reply_markup=_view_markup(alert, lang))
 
 
 def _alert_text(session: Any, alert_id: int, lang: str, zone: Any) -> str:
@@ -605,11 +615,40 @@ def _alerts_list(
         return t(lang, "sos.list.empty", days=alerts.RECENT_DAYS), []
     lines = [t(lang, "sos.list.header", days=alerts.RECENT_DAYS)]
     lines += alerts.list_lines(session, found, lang, zone)
-    rows = [
-        [(f"#{a.id} {t(lang, 'sos.btn.timeline')}", f"sos:tl:{a.id}") for a in found[i : i + 2]]
-        for i in range(0, min(len(found), 10), 2)
+    shown = found[:10]
+    # each alert in progress gets its own row: take it, close it, or read it
+    rows = [_list_row(a, lang) for a in shown if a.status in alerts.IN_PROGRESS]
+    closed = [a for a in shown if a.status not in alerts.IN_PROGRESS]
+    rows += [
+        [(f"#{a.id} {t(lang, 'sos.btn.timeline')}", f"sos:tl:{a.id}") for a in closed[i : i + 2]]
+        for i in range(0, len(closed), 2)
     ]
     return "\n".join(lines), rows
+
+
+def _list_row(alert: Any, lang: str) -> list[tuple[str, str]]:
+    row = []
+    if alert.status == alerts.AlertStatus.OPEN:
+        row.append((t(lang, "sos.btn.ack_n", id=alert.id), f"sos:ack:{alert.id}"))
+    row.append((t(lang, "sos.btn.resolve_n", id=alert.id), f"sos:res:{alert.id}"))
+    row.append((t(lang, "sos.btn.timeline_n", id=alert.id), f"sos:tl:{alert.id}"))
+    return row
+
+
+def _view_markup(alert: Any, lang: str) -> InlineKeyboardMarkup:
+    """Under /alert <id> and a timeline: what still applies, and the full CSV."""
+    rows: list[list[tuple[str, str]]] = []
+    if alert.status == alerts.AlertStatus.OPEN:
+        rows.append(
+            [
+                (t(lang, "sos.btn.ack"), f"sos:ack:{alert.id}"),
+                (t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}"),
+            ]
+        )
+    elif alert.status == alerts.AlertStatus.ACKNOWLEDGED:
+        rows.append([(t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}")])
+    rows.append([(t(lang, "sos.btn.timeline_csv"), f"sos:tlcsv:{alert.id}")])
+    return buttons(rows)
 
 
 @guarded(Action.HANDLE_ALERTS)
@@ -630,12 +669,78 @@ async def alert_command(update: Update, context: Context, person: Person) -> Non
         return
     assert alert is not None
     text = await db.run(alerts.timeline_text, alert_id, lang, deps(context).settings.zone)
-    markup = None
-    if alert.status == alerts.AlertStatus.OPEN:
-        markup = markup_of(alerts.responder_buttons(alert, lang))
-    elif alert.status == alerts.AlertStatus.ACKNOWLEDGED:
+    await reply(update, text or "", reply_markup=_view_markup(alert, lang))
+
+
+async def _alert_by_command(
+    update: Update, context: Context, person: Person, command: str
+) -> Any | None:
+    """The alert named by `/<command> <id>`, after the same checks as its buttons; None
+    (answered) when there is none the person may act on."""
+    lang = person.language
+    db = deps(context).db
+    words = context.args or []
+    alert_id = to_int(words[0].lstrip("#")) if len(words) == 1 else None
+    if alert_id is None:
+        await reply(update, t(lang, f"sos.{command}_usage"))
+        return None
+    about_alert(alert_id)
+    alert = await db.run(alerts.get, alert_id)
+    refusal = await db.run(alerts.handling_refusal, person, alert)
+    if refusal is not None:
+        await db.run(alerts.refuse, person, alert_id, f"/{command} {alert_id}", str(refusal))
+        await reply(update, t(lang, "sos.alert_not_found", id=alert_id))
+        return None
+    return alert
+
+
+@guarded(Action.HANDLE_ALERTS)
+async def ack_command(update: Update, context: Context, person: Person) -> None:
+    """/ack <id>: take an alert without its card (the first acknowledgement wins)."""
+    alert = await _alert_by_command(update, context, person, "ack")
+    if alert is not None:
+        await acknowledge_and_reply(update, context, person, alert)
+
+
+async def acknowledge_and_reply(
+    update: Update, context: Context, person: Person, alert: Any
+) -> None:
+    """Acknowledge for `person` (already allowed) and answer with a new message: the card
+    with Resolve, who took it first, or that it is closed. /ack and the link in WeCom,
+    DingTalk and SMS texts."""
+    lang = person.language
+    db = deps(context).db
+    result = await db.run(alerts.acknowledge, alert_id=alert.id, actor=person)
+    if result.outcome == alerts.Ack.WON:
+        text = await db.run(_alert_text, alert.id, lang, deps(context).settings.zone)
+        head = t(lang, "sos.ack.won", id=alert.id)
         markup = markup_of(alerts.handler_buttons(alert, lang))
-    await reply(update, text or "", reply_markup=markup)
+        await reply(update, head + "\n\n" + text, reply_markup=markup)
+    elif result.outcome == alerts.Ack.TAKEN:
+        await reply(update, t(lang, "sos.ack.taken", name=alerts.name_of(result.by)))
+    else:
+        await reply(update, t(lang, "sos.closed_already"))
+
+
+@guarded(Action.HANDLE_ALERTS)
+async def resolve_command(update: Update, context: Context, person: Person) -> None:
+    """/resolve <id>: the alert with its outcome buttons (then the note, as from a card)."""
+    alert = await _alert_by_command(update, context, person, "resolve")
+    if alert is None:
+        return
+    lang = person.language
+    if alert.status not in alerts.IN_PROGRESS:
+        await reply(update, t(lang, "sos.closed_already"))
+        return
+    text = await deps(context).db.run(_alert_text, alert.id, lang, deps(context).settings.zone)
+    head = t(lang, "sos.resolve.choose", id=alert.id)
+    await reply(update, head + "\n\n" + text, reply_markup=buttons(_outcome_rows(alert, lang)))
+
+
+def _outcome_rows(alert: Any, lang: str) -> list[list[tuple[str, str]]]:
+    rows = [[(t(lang, f"sos.outcome.{o}"), f"sos:out:{alert.id}:{o}")] for o in alerts.OUTCOMES]
+    rows.append([(t(lang, "sos.btn.back"), f"sos:back:{alert.id}")])
+    return rows
 
 
 async def _send_csv(update: Update, context: Context, person: Person) -> None:
@@ -840,6 +945,8 @@ def build() -> list[BaseHandler]:
     return [
         CommandHandler("alerts", alerts_command),
         CommandHandler("alert", alert_command),
+        CommandHandler("ack", ack_command),
+        CommandHandler("resolve", resolve_command),
         CommandHandler("contacts", contacts_command),
         CallbackQueryHandler(on_contacts_button, pattern=r"^kin:"),
         *roster_handlers.build(),

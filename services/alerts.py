@@ -22,6 +22,7 @@ The first acknowledgement wins (a conditional UPDATE ... WHERE status = 'open').
 from __future__ import annotations
 
 import csv
+import html
 import io
 import logging
 import math
@@ -41,6 +42,7 @@ from models import (
     AlertEvent,
     AlertRecipient,
     AlertStatus,
+    Channel,
     OutboxMessage,
     OutboxStatus,
     Person,
@@ -48,7 +50,7 @@ from models import (
     Status,
 )
 from services import audit, channels, clock, contact_links, outbox, people, roster, state
-from services.i18n import Html, t
+from services.i18n import Html, escape, t
 from services.log_context import about_alert
 from services.permissions import Action, check, may_see, visible_prefectures
 from services.postings import load_postings
@@ -347,7 +349,9 @@ def alert_text(
     if unreachable:
         lines.append(t(lang, "sos.alert.call_them", people=Html("\n".join(unreachable))))
     count = len(recipients(session, alert.id or 0, RESPONDER))
-    lines.append(t(lang, "sos.alert.alerted", count=count))
+    # "press I'm on it" only while that is what is needed
+    alerted = "sos.alert.alerted" if alert.status == AlertStatus.OPEN else "sos.alert.alerted_count"
+    lines.append(t(lang, alerted, count=count))
     if with_status:
         lines.append(_status_line(session, alert, lang, zone))
     return "\n".join(lines)
@@ -1251,9 +1255,8 @@ class TimelineItem:
     text: str
 
 
-def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[TimelineItem]:
-    """Every event with its time and actor, and each message's delivery from the outbox."""
-    items: list[TimelineItem] = []
+def _namer(session: Session, lang: str) -> Callable[[int | None], str]:
+    """Names of the people on a timeline, each read once."""
     names: dict[int, str] = {}
 
     def who(person_id: int | None) -> str:
@@ -1263,19 +1266,32 @@ def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[
             names[person_id] = name_of(session.get(Person, person_id))
         return names[person_id]
 
+    return who
+
+
+def _event_values(event: AlertEvent, who: Callable[[int | None], str], lang: str) -> dict[str, Any]:
+    """The values an event's catalog text (sos.tl.<kind>) may use."""
+    detail = event.detail or {}
+    return {
+        "actor": who(event.actor_person_id),
+        "stage": detail.get("stage", "-"),
+        "count": len(detail.get("people", [])),
+        "cause": t(lang, f"sos.cause.{detail.get('cause', 'sos')}"),
+        "what": t(lang, f"sos.category.{detail.get('category', 'other')}"),
+        "outcome": t(lang, f"sos.outcome.{detail.get('outcome', 'on_site')}"),
+    }
+
+
+def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[TimelineItem]:
+    """Every event with its time and actor, and each message's delivery from the outbox."""
+    items: list[TimelineItem] = []
+    who = _namer(session, lang)
+
     events = session.exec(
         select(AlertEvent).where(AlertEvent.alert_id == alert.id).order_by(col(AlertEvent.id))
     )
     for event in events:
-        detail = event.detail or {}
-        values: dict[str, Any] = {
-            "actor": who(event.actor_person_id),
-            "stage": detail.get("stage", "-"),
-            "count": len(detail.get("people", [])),
-            "cause": t(lang, f"sos.cause.{detail.get('cause', 'sos')}"),
-            "what": t(lang, f"sos.category.{detail.get('category', 'other')}"),
-            "outcome": t(lang, f"sos.outcome.{detail.get('outcome', 'on_site')}"),
-        }
+        values = _event_values(event, who, lang)
         key = f"sos.tl.{event.kind}"
         items.append(TimelineItem(event.at, t(lang, key, **values)))
     rows = session.exec(
@@ -1310,6 +1326,119 @@ def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[
     return items
 
 
+_ROUND_KEY = re.compile(r"^alert:\d+:[ngs](\d+):")  # a round's message: Telegram, group, SMS
+MAX_NAMES = 5  # names on a round's line before "+n"
+
+
+def compact_timeline(
+    session: Session, alert: Alert, lang: str, zone: ZoneInfo
+) -> list[TimelineItem]:
+    """The timeline for a phone screen: each event once, a run of locations as its last
+    one, each notification round as one line ("round 1: delivered 2/2, Zhang Qiang, Chen
+    Jing"), and the other messages (to the cadre, the contacts, updates) as one line. The CSV
+    (`timeline_csv`) keeps every event and every delivery."""
+    who = _namer(session, lang)
+
+    rounds: dict[int, list[OutboxMessage]] = {}
+    others: list[OutboxMessage] = []
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.source == _source(alert))
+        .order_by(col(OutboxMessage.id))
+    )
+    for row in rows:
+        if row.kind == "edit":
+            continue
+        found = _ROUND_KEY.match(row.idempotency_key)
+        if found and row.kind == "text":
+            rounds.setdefault(int(found.group(1)), []).append(row)
+        elif not found:
+            others.append(row)
+
+    def target(row: OutboxMessage) -> str:
+        if row.channel not in (None, Channel.TELEGRAM):
+            label = str((row.payload or {}).get("label") or row.target or "-")
+            if row.channel == Channel.SMS:
+                return t(lang, "channels.label.sms", phone=label)
+            return label
+        return who(row.person_id) if row.person_id else str(row.chat_id)
+
+    def summary(batch: list[OutboxMessage]) -> dict[str, Any]:
+        sent = [r for r in batch if r.status == OutboxStatus.SENT]
+        failed = [r for r in batch if r.status == OutboxStatus.FAILED]
+        waiting = [r for r in batch if r.status in (OutboxStatus.PENDING, OutboxStatus.SENDING)]
+        sep = t(lang, "sos.tl.sep")
+        listed = [escape(target(r)) for r in sent[:MAX_NAMES]]
+        if len(sent) > MAX_NAMES:
+            listed.append(f"+{len(sent) - MAX_NAMES}")
+        extra = [
+            t(lang, "sos.tl.failed_short", to=target(r), reason=str(r.outcome_code or "-"))
+            for r in failed[:MAX_NAMES]
+        ]
+        extra += [
+            t(lang, "sos.tl.pending", to=target(r), attempts=r.attempts)
+            for r in waiting[:MAX_NAMES]
+        ]
+        counted = [r for r in batch if r.status != OutboxStatus.CANCELLED]
+        names = t(lang, "sos.tl.names", names=Html(sep.join(listed))) if listed else ""
+        problems = t(lang, "sos.tl.problems", problems=Html(sep.join(extra))) if extra else ""
+        return {
+            "sent": len(sent),
+            "total": len(counted),
+            "names": Html(names),
+            "problems": Html(problems),
+        }
+
+    items: list[TimelineItem] = []
+    events = list(
+        session.exec(
+            select(AlertEvent).where(AlertEvent.alert_id == alert.id).order_by(col(AlertEvent.id))
+        )
+    )
+    for index, event in enumerate(events):
+        detail = event.detail or {}
+        if event.kind in ("notified", "escalated") and detail.get("stage") in rounds:
+            stage = int(detail["stage"])
+            key = "sos.tl.round" if event.kind == "notified" else "sos.tl.round_escalated"
+            text = t(lang, key, stage=stage, **summary(rounds.pop(stage)))
+            items.append(TimelineItem(event.at, text))
+            continue
+        if event.kind == "location" and any(e.kind == "location" for e in events[index + 1 :]):
+            continue  # a run of positions: the last one says how many
+        values = _event_values(event, who, lang)
+        text = t(lang, f"sos.tl.{event.kind}", **values)
+        if event.kind == "location":
+            many = sum(1 for e in events if e.kind == "location")
+            if many > 1:
+                text = t(lang, "sos.tl.locations", actor=values["actor"], count=many)
+        items.append(TimelineItem(event.at, text))
+    for stage, batch in sorted(rounds.items()):  # rounds without their event (older alerts)
+        text = t(lang, "sos.tl.round", stage=stage, **summary(batch))
+        items.append(TimelineItem(batch[0].created_at, text))
+    if others:
+        last = max(r.sent_at or r.created_at for r in others)
+        items.append(TimelineItem(last, t(lang, "sos.tl.others", **summary(others))))
+    items.sort(key=lambda item: item.at)
+    return items
+
+
+def _plain(text: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def timeline_csv(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> bytes | None:
+    """Every event and every delivery of one alert, one row each (the full timeline the
+    phone view summarises)."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        return None
+    rows = [
+        (item.at.astimezone(zone).isoformat(timespec="seconds"), _plain(item.text))
+        for item in timeline(session, alert, lang, zone)
+    ]
+    return _csv_bytes(("time", "event"), rows)
+
+
 def timeline_text(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> str | None:
     alert = session.get(Alert, alert_id)
     if alert is None:
@@ -1317,7 +1446,7 @@ def timeline_text(session: Session, alert_id: int, lang: str, zone: ZoneInfo) ->
     head = alert_text(session, alert, lang, zone=zone)
     lines = [
         f"{_local(item.at, zone)[5:]} · {item.text}"
-        for item in timeline(session, alert, lang, zone)
+        for item in compact_timeline(session, alert, lang, zone)
     ]
     note = ""
     if alert.resolution_note:
@@ -1388,15 +1517,22 @@ def _csv_cell(value: Any) -> str:
     return text
 
 
+def _csv_bytes(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:
+    """UTF-8 with a byte-order mark (spreadsheet programs then read the Chinese), every
+    cell defused."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows([_csv_cell(v) for v in row] for row in rows)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
 def export_csv(session: Session, viewer: Person, *, days: int = 365) -> bytes:
     """Every alert the viewer may see from the last `days` days, one row each (UTF-8 with a
     byte-order mark so that spreadsheet programs read the Chinese names)."""
     since = clock.now() - timedelta(days=days)
     rows = session.exec(select(Alert).where(col(Alert.created_at) >= since).order_by(col(Alert.id)))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    count = 0
+    table: list[tuple[Any, ...]] = []
     for alert in rows:
         if handling_refusal(session, viewer, alert) is not None:
             continue
@@ -1409,36 +1545,32 @@ def export_csv(session: Session, viewer: Person, *, days: int = 365) -> bytes:
             if alert.acknowledged_at
             else None
         )
-        writer.writerow(
-            [
-                _csv_cell(v)
-                for v in (
-                    alert.id,
-                    alert.cause,
-                    alert.status,
-                    alert.person_id,
-                    name_of(person),
-                    alert.prefecture,
-                    person.county if person else None,
-                    person.posting_altitude_m if person else None,
-                    alert.category,
-                    alert.created_at.isoformat(),
-                    alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
-                    name_of(acker) if acker else None,
-                    to_ack,
-                    alert.stage,
-                    responders,
-                    contacts,
-                    alert.resolved_at.isoformat() if alert.resolved_at else None,
-                    name_of(resolver) if resolver else None,
-                    alert.outcome,
-                    alert.cancelled_at.isoformat() if alert.cancelled_at else None,
-                )
-            ]
+        table.append(
+            (
+                alert.id,
+                alert.cause,
+                alert.status,
+                alert.person_id,
+                name_of(person),
+                alert.prefecture,
+                person.county if person else None,
+                person.posting_altitude_m if person else None,
+                alert.category,
+                alert.created_at.isoformat(),
+                alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+                name_of(acker) if acker else None,
+                to_ack,
+                alert.stage,
+                responders,
+                contacts,
+                alert.resolved_at.isoformat() if alert.resolved_at else None,
+                name_of(resolver) if resolver else None,
+                alert.outcome,
+                alert.cancelled_at.isoformat() if alert.cancelled_at else None,
+            )
         )
-        count += 1
-    audit.record(session, "alerts.exported", actor=viewer.telegram_id, rows=count)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    audit.record(session, "alerts.exported", actor=viewer.telegram_id, rows=len(table))
+    return _csv_bytes(CSV_COLUMNS, table)
 
 
 # ---------------------------------------------------------------------------- coverage warnings

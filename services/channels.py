@@ -308,6 +308,64 @@ def remove_group(session: Session, actor: Person, group_id: int) -> DutyGroup | 
     return group
 
 
+TEST_SOURCE = "dgtest:"  # source of test messages: dgtest:<admin or officer id>
+
+# What a failed send's detail means, for the person who has to fix it (checked in order).
+_WHY = (
+    (
+        "dns",
+        (
+            "DNSError",
+            "Name or service not known",
+            "name resolution",
+            "nodename nor servname",
+            "getaddrinfo",
+            "No address associated",
+        ),
+    ),
+    ("tls", ("SSL", "certificate", "Certificate")),
+    (
+        "connect",
+        (
+            "ClientConnectorError",
+            "Connection refused",
+            "ClientOSError",
+            "ServerDisconnected",
+            "Cannot connect",
+        ),
+    ),
+    ("timeout", ("timed out", "Timeout")),
+    ("url", ("InvalidURL", "InvalidUrl", "ValueError")),
+    (
+        "key",
+        (
+            "errcode 93000",
+            "errcode 300001",
+            "errcode 310000",
+            "errcode 400",
+            "HTTP 401",
+            "HTTP 403",
+        ),
+    ),
+    ("http4", ("HTTP 404", "HTTP 405", "HTTP 400")),
+    ("busy", ("HTTP 5", "errcode -1", "errcode 45009", "errcode 130101", "errcode 410100")),
+)
+
+
+def why(detail: str | None, lang: str) -> str:
+    """A failed send's detail with what to do about it: ``host not found: check the
+    webhook URL (ClientConnectorDNSError: …)``."""
+    text = detail or "-"
+    for key, marks in _WHY:
+        if any(mark in text for mark in marks):
+            return t(lang, f"channels.why.{key}", detail=text)
+    return text
+
+
+def is_test(message: ChannelMessage) -> bool:
+    return (message.source or "").startswith(TEST_SOURCE)
+
+
 def queue_test(session: Session, actor: Person, group_id: int) -> OutboxMessage | None:
     """A test message to the group; the admin is told its outcome (`_on_test_outcomes`)."""
     group = session.get(DutyGroup, group_id)
@@ -325,7 +383,28 @@ def queue_test(session: Session, actor: Person, group_id: int) -> OutboxMessage 
         payload={"label": _plain(group_label(group, lang))},
         priority=Priority.URGENT,
         idempotency_key=f"dgtest:{group.id}:{stamp}",
-        source=f"dgtest:{actor.id}",
+        source=f"{TEST_SOURCE}{actor.id}",
+        language=lang,
+    )
+
+
+def queue_sms_test(session: Session, person: Person) -> OutboxMessage | None:
+    """A test SMS to the person's own alert number; they are told its outcome."""
+    if not person.sms_phone or not _config.sms_enabled:
+        return None
+    lang = person.language
+    stamp = clock.now().strftime("%Y%m%d%H%M%S%f")
+    return outbox.enqueue(
+        session,
+        chat_id=0,
+        channel=Channel.SMS,
+        target=f"person:{person.id}",
+        person_id=person.id,
+        text=_plain(t(lang, "channels.sms.test_text")),
+        payload={"label": t(lang, "channels.label.sms", phone=mask_phone(person.sms_phone))},
+        priority=Priority.URGENT,
+        idempotency_key=f"dgtest:sms:{person.id}:{stamp}",
+        source=f"{TEST_SOURCE}{person.id}",
         language=lang,
     )
 
@@ -692,13 +771,21 @@ def record(session: Session, results: list[Result]) -> None:
 
 def _channel_health(session: Session, result: Result) -> None:
     sent = result.status == OutboxStatus.SENT
-    refused = result.status == OutboxStatus.FAILED and result.code == OutcomeCode.REFUSED
+    refused = result.status == OutboxStatus.FAILED and (
+        result.code == OutcomeCode.REFUSED
+        or (result.code == OutcomeCode.GAVE_UP and is_test(result.message))
+    )
     if result.message.channel == Channel.SMS:
         failing = state.load_all(session, _FAILING).get("sms")
         if sent and failing:
             state.drop(session, _FAILING, "sms")
         elif refused and not failing:
-            state.put(session, _FAILING, "sms", {"since": result.at.isoformat()})
+            state.put(
+                session,
+                _FAILING,
+                "sms",
+                {"since": result.at.isoformat(), "reason": (result.detail or "-")[:200]},
+            )
             _tell_admins(session, "sms", None, result.detail or "-", result.at)
         return
     if result.group_id is None or not (sent or refused):
@@ -760,7 +847,7 @@ def _on_test_outcomes(session: Session, outcomes: list[outbox.Outcome]) -> None:
         if outcome.status == OutboxStatus.SENT:
             text = t(lang, "channels.test.ok", label=label)
         else:
-            text = t(lang, "channels.test.failed", label=label, reason=outcome.detail or "-")
+            text = t(lang, "channels.test.failed", label=label, reason=why(outcome.detail, lang))
         outbox.enqueue_to(
             session,
             admin,

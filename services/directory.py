@@ -4,7 +4,9 @@ medical contacts, each with who last confirmed it and when.
 The data file ``services/data/emergency_directory.json`` seeds the table: entries whose
 ``key`` is not in the database yet are added; admins' edits are never overwritten. The
 hospitals ship as names without numbers (see docs/sources.md: a wrong number in an
-emergency is worse than none) and admins fill them with /directory.
+emergency is worse than none) and admins fill them with /directory. The shipped national
+numbers say where they were checked (``checked_zh``/``checked_en``) and when. An entry
+without a phone is for the admins to fill: a cadre after an SOS never sees it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ class SeedEntry:
     sort: int
     confirmed_by: str | None
     confirmed_at: datetime | None
+    checked_zh: str | None = None  # where a shipped number was checked
+    checked_en: str | None = None
+
+
+# What older data files stored as the confirmer of the national numbers: a source, not a
+# person, shown untranslated. ensure_seeded() clears it so that `checked_*` is shown.
+_LEGACY_SOURCE = "national number"
 
 
 @cache
@@ -78,15 +87,34 @@ def seed_entries() -> tuple[SeedEntry, ...]:
                 confirmed_at=datetime.fromisoformat(confirmed).replace(tzinfo=UTC)
                 if confirmed
                 else None,
+                checked_zh=raw.get("checked_zh"),
+                checked_en=raw.get("checked_en") or raw.get("checked_zh"),
             )
         )
     return tuple(result)
 
 
+def _seed_of(entry: DirectoryEntry) -> SeedEntry | None:
+    if entry.key is None:
+        return None
+    return next((seed for seed in seed_entries() if seed.key == entry.key), None)
+
+
 def ensure_seeded(session: Session) -> int:
     """Add the data file's entries that the database does not have yet; returns how many.
     Safe when two transactions seed at once (the first SOS of two people, say): an entry
-    another one added meanwhile is skipped, never an error."""
+    another one added meanwhile is skipped, never an error. A shipped entry still carrying
+    the old untranslated source as its confirmer gets the data file's source (an admin's
+    confirmation is never touched)."""
+    legacy = session.exec(
+        select(DirectoryEntry).where(
+            DirectoryEntry.confirmed_by == _LEGACY_SOURCE, col(DirectoryEntry.key).is_not(None)
+        )
+    )
+    for entry in legacy:
+        if _seed_of(entry) is not None:
+            entry.confirmed_by = None
+            session.add(entry)
     known = set(
         session.exec(select(DirectoryEntry.key).where(col(DirectoryEntry.key).is_not(None)))
     )
@@ -176,10 +204,13 @@ def update_field(
 
 
 def confirm(session: Session, actor: Person, entry_id: int) -> DirectoryEntry | None:
-    """An admin checked that the entry is still right."""
+    """An admin checked that the entry is still right; an entry without a number has
+    nothing to confirm (type its phone instead)."""
     entry = session.get(DirectoryEntry, entry_id)
     if entry is None:
         return None
+    if not has_phone(entry):
+        raise DirectoryError("sos.dir.confirm_no_phone")
     _mark_confirmed(session, actor, entry, "directory.confirmed")
     return entry
 
@@ -227,10 +258,19 @@ def entry_name(entry: DirectoryEntry, lang: str) -> str:
     return entry.name_zh if lang.startswith("zh") else (entry.name_en or entry.name_zh)
 
 
+def has_phone(entry: DirectoryEntry) -> bool:
+    """A number someone can dial (not empty, not a placeholder such as "-")."""
+    return any(ch.isdigit() for ch in entry.phone or "")
+
+
 def confirmed_text(entry: DirectoryEntry, lang: str, zone: ZoneInfo | None = None) -> str:
     if entry.confirmed_at is None:
         return t(lang, "sos.dir.never_confirmed")
     local = entry.confirmed_at.astimezone(zone) if zone else entry.confirmed_at
+    seed = _seed_of(entry) if entry.confirmed_by is None else None
+    if seed is not None and seed.checked_zh:
+        source = seed.checked_zh if lang.startswith("zh") else seed.checked_en
+        return t(lang, "sos.dir.checked_source", date=local.strftime("%Y-%m-%d"), source=source)
     return t(
         lang,
         "sos.dir.confirmed",
@@ -243,7 +283,7 @@ def entry_line(entry: DirectoryEntry, lang: str, zone: ZoneInfo | None = None) -
     """One line for the cadre: the number first, then what it is and when it was checked."""
     name = entry_name(entry, lang)
     confirmed = confirmed_text(entry, lang, zone)
-    if entry.phone:
+    if has_phone(entry):
         return t(lang, "sos.dir.line", phone=entry.phone, name=name, confirmed=confirmed)
     return t(lang, "sos.dir.line_no_phone", name=name, confirmed=confirmed)
 
@@ -251,7 +291,24 @@ def entry_line(entry: DirectoryEntry, lang: str, zone: ZoneInfo | None = None) -
 def render_for(
     session: Session, prefecture: str | None, lang: str, zone: ZoneInfo | None = None
 ) -> str:
-    lines = [entry_line(entry, lang, zone) for entry in entries_for(session, prefecture)]
+    """What a cadre reads after an SOS: only entries with a number to call. Numbers in a
+    row checked the same way and day (the national ones) say so once, under them."""
+    entries = [e for e in entries_for(session, prefecture) if has_phone(e)]
+    lines: list[str] = []
+    index = 0
+    while index < len(entries):
+        confirmed = confirmed_text(entries[index], lang, zone)
+        end = index + 1
+        while end < len(entries) and confirmed_text(entries[end], lang, zone) == confirmed:
+            end += 1
+        if end - index == 1:
+            lines.append(entry_line(entries[index], lang, zone))
+        else:
+            for entry in entries[index:end]:
+                name = entry_name(entry, lang)
+                lines.append(t(lang, "sos.dir.line_seed", phone=entry.phone, name=name))
+            lines.append(t(lang, "sos.dir.above_confirmed", confirmed=confirmed))
+        index = end
     return "\n".join(lines)
 
 

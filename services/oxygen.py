@@ -133,7 +133,10 @@ def notice_text(
 ) -> str:
     cadre = session.get(Person, request.person_id)
     facts = _Facts.of(cadre) if cadre is not None else None
-    head = "care.ox.notice.escalated" if escalated else "care.ox.notice"
+    # "nobody acknowledged it" only while that is still true: a taken, delivered or
+    # cancelled request shows its plain header above its status line
+    still_waiting = escalated and request.status == OxygenStatus.OPEN
+    head = "care.ox.notice.escalated" if still_waiting else "care.ox.notice"
     text = t(
         lang,
         head,

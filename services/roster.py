@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, or_, select
 
-from models import DutyArea, DutyShift, OnDuty, Person, Role, Status
-from services import audit, clock
+from models import DutyArea, DutyShift, OnDuty, Person, Priority, Role, Status
+from services import audit, clock, outbox
+from services.i18n import t
 from services.postings import load_postings
 
 RESPONDER_ROLES = (Role.DUTY_OFFICER, Role.ADMIN)
@@ -231,13 +232,55 @@ def add_shifts(
         days=days,
         block=block,
     )
+    if created:
+        _tell_officer(session, actor, officer, prefecture, created, "sos.roster.told_added")
     return created
+
+
+def shift_text(lang: str, shift: DutyShift) -> str:
+    """``Mon 08:00–20:00`` in the reader's language."""
+    end = "24:00" if shift.end_minute == DAY else hhmm(shift.end_minute % DAY)
+    return f"{t(lang, f'sos.day.{shift.weekday}')} {hhmm(shift.start_minute)}–{end}"
+
+
+def _tell_officer(
+    session: Session,
+    actor: Person,
+    officer: Person,
+    prefecture: str,
+    shifts: list[DutyShift],
+    key: str,
+) -> None:
+    """The officer hears, through the outbox, of a change to their own shifts (not when
+    they made it themselves)."""
+    if officer.id == actor.id:
+        return
+    lang = officer.language
+    text = t(
+        lang,
+        key,
+        admin=actor.real_name or actor.display_name or "-",
+        area=load_postings().name(prefecture, lang, short=True),
+        shifts=t(lang, "sos.tl.sep").join(shift_text(lang, s) for s in shifts),
+    )
+    stamp = clock.now().strftime("%Y%m%d%H%M%S%f")
+    outbox.enqueue_to(
+        session,
+        officer,
+        text=text,
+        priority=Priority.URGENT,
+        idempotency_key=f"roster:{officer.id}:{stamp}:{shifts[0].id}",
+        source=f"roster:{officer.id}",
+    )
 
 
 def remove_shift(session: Session, actor: Person, shift_id: int) -> DutyShift | None:
     shift = session.get(DutyShift, shift_id)
     if shift is None:
         return None
+    officer = session.get(Person, shift.person_id)
+    if officer is not None and officer.status == Status.ACTIVE:
+        _tell_officer(session, actor, officer, shift.prefecture, [shift], "sos.roster.told_removed")
     session.delete(shift)
     audit.record(
         session,

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from handlers import approvals
 from models import AuditEntry, Invitation, Person, Role, Status
 from services import clock, people
 from services.people import Draft
@@ -196,7 +197,16 @@ async def test_reject_from_the_card_and_a_second_decision_is_refused(bot):
     user = bot.user(2001, "Tom", language_code="en")
     admin = admin_speaks(bot)
     card = await open_card(admin, pending)
+    rows = [[b["text"] for b in row] for row in card.reply_markup["inline_keyboard"]]
+    assert ["✅ Approve"] in rows and ["❌ Reject"] in rows  # never side by side
     await admin.press("❌ Reject", message=card)
+    await admin.wait_edit(card, "Reject the registration of Tom? They will be told.")
+    assert bot.db.call(people.get, pending.id).status == Status.PENDING  # nothing yet
+    await admin.press("⬅️ Back", message=card)
+    await admin.wait_edit(card, lambda m: "ppl:no:" in str(m.reply_markup))
+    await admin.press("❌ Reject", message=card)
+    await admin.wait_edit(card, lambda m: "ppl:noy:" in str(m.reply_markup))
+    await admin.press("❌ Yes, reject", message=card)
     await admin.wait_edit(card, "Status: rejected")
     await user.wait_for("not approved")
     await forge_press(admin, f"ppl:ok:{pending.id}", message=card)
@@ -339,6 +349,11 @@ async def test_suspend_and_reinstate(bot):
 
     card = await open_card(admin, cadre)
     await admin.press("⛔ Suspend", message=card)
+    asked = await admin.wait_edit(card, "they can still call for help with 🆘")
+    rows = [[b["text"] for b in row] for row in asked.reply_markup["inline_keyboard"]]
+    assert rows == [["⛔ Yes, suspend"], ["⬅️ Back"]]
+    assert bot.db.call(people.get, cadre.id).status == Status.ACTIVE  # nothing yet
+    await admin.press("⛔ Yes, suspend", message=card)
     await admin.wait_edit(card, "Status: suspended")
     assert "✅ Reinstate" in [b["text"] for b in card.buttons]
     await user.wait_for("管理员已暂停您的账号")
@@ -357,12 +372,49 @@ async def test_suspend_and_reinstate(bot):
 
     colleague_card = await open_card(admin, colleague)
     await admin.press("⛔ Suspend", message=colleague_card)
+    await admin.wait_edit(colleague_card, "Suspend the account of Anna?")
+    await admin.press("⛔ Yes, suspend", message=colleague_card)
     await admin.wait_edit(colleague_card, "Status: suspended")
     await other_admin.wait_for("suspended your account")
     for command in ("/people", "/invite"):
         await other_admin.send(command)
         assert "Your account is suspended" in (await other_admin.next_message()).text
     assert len(denials(bot.db, 2002)) == 2
+
+
+async def test_suspend_and_reject_ask_first_in_chinese_with_the_actions_on_separate_rows(bot):
+    """#12 point 7: a suspension says the person keeps SOS; the registration request an
+    admin receives asks before rejecting, and ◀ brings the request's buttons back."""
+    cadre = make_person(bot.db, 2001, "王小明", language="zh-Hans")
+    admin = admin_speaks(bot, "zh-Hans")
+    card = await open_card(admin, cadre)
+    await admin.press("⛔ 暂停账号", message=card)
+    asked = await admin.wait_edit(card, "仍可随时用 🆘（/sos）求助")
+    assert "确定暂停 王小明 的账号吗" in asked.text
+    rows = [[b["text"] for b in row] for row in asked.reply_markup["inline_keyboard"]]
+    assert rows == [["⛔ 确认暂停"], ["⬅️ 返回"]]
+    await admin.press("⬅️ 返回", message=card)
+    await admin.wait_edit(card, lambda m: "ppl:sus:" in str(m.reply_markup))
+    assert bot.db.call(people.get, cadre.id).status == Status.ACTIVE
+
+    newcomer = bot.user(2002, "小李")
+    pending = make_person(bot.db, 2002, "李新", status=Status.PENDING, language="zh-Hans")
+    bot.db.call(approvals._queue_requests, pending)  # what registering queues
+    bot.app.bot_data["deps"].wake_delivery()
+    request = await admin.wait_for("新的注册申请")
+    rows = [[b["text"] for b in row] for row in request.reply_markup["inline_keyboard"]]
+    assert rows == [["✅ 批准"], ["❌ 拒绝"]]
+    await admin.press("❌ 拒绝", message=request)
+    await admin.wait_edit(request, lambda m: "adm:noy:" in str(m.reply_markup))
+    assert bot.db.call(people.find, 2002).status == Status.PENDING  # asking changed nothing
+    await admin.press("⬅️ 返回", message=request)
+    await admin.wait_edit(request, lambda m: "adm:ok:" in str(m.reply_markup))
+    await admin.press("❌ 拒绝", message=request)
+    await admin.wait_edit(request, lambda m: "adm:noy:" in str(m.reply_markup))
+    await admin.press("❌ 确认拒绝", message=request)
+    await admin.wait_edit(request, "拒绝")
+    await newcomer.wait_for("未获批准")
+    assert bot.db.call(people.find, 2002).status == Status.REJECTED
 
 
 async def test_forged_or_stale_admin_buttons_get_a_polite_answer(bot):
@@ -376,6 +428,7 @@ async def test_forged_or_stale_admin_buttons_get_a_polite_answer(bot):
         f"ppl:role:{gone.id}:admin",
         f"ppl:alt:{gone.id}",
         f"ppl:sus:{gone.id}",
+        f"ppl:susy:{gone.id}",
         f"ppl:dt:{gone.id}:aba",
         "ppl:ok:424242",
     ):
@@ -530,6 +583,8 @@ FORGED = (
     "ppl:da:{target}",
     "ppl:dt:{target}:aba",
     "ppl:sus:{target}",
+    "ppl:susy:{target}",
+    "ppl:noy:{target}",
     "ppl:act:{target}",
     "ppl:ok:{me}",
     "ppl:act:{me}",

@@ -15,7 +15,7 @@ from handlers import schedules as care_handlers
 from models import AlertStatus, Role, Status
 from models.health import RED_FLAGS, Feeling, Tier
 from models.knowledge import DocumentOrigin
-from services import alerts, roster
+from services import alerts, channels, roster
 from services.care_policy import Band
 from services.i18n import LANGUAGES, catalog
 from services.permissions import Denial
@@ -109,6 +109,8 @@ DYNAMIC: dict[str, list[str]] = {
         ),
     ),
     "kb.docs.status.{status}": _keys("kb.docs.status.", ("current", "superseded")),
+    "channels.why.{key}": _keys("channels.why.", [key for key, _ in channels._WHY]),
+    "sos.{command}_usage": _keys("sos.", ("ack", "resolve"), "_usage"),
 }
 # Found in the code but not enumerated yet (their values come from data or several places).
 NOT_YET_ENUMERATED = {

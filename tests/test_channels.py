@@ -101,7 +101,8 @@ def rows(db, **where) -> list[OutboxMessage]:
 
 
 def timeline(db, alert_id: int, lang: str = "zh-Hans") -> str:
-    return db.call(alerts.timeline_text, alert_id, lang, ZONE)
+    """Every event and delivery (the CSV's rows; the phone view summarises each round)."""
+    return db.call(alerts.timeline_csv, alert_id, lang, ZONE).decode("utf-8-sig")
 
 
 def bot_logs(caplog) -> str:

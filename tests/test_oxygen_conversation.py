@@ -59,7 +59,8 @@ async def test_a_request_is_acknowledged_and_delivered_and_the_cadre_sees_each_s
     await duty.send("/help")
     await duty.next_message()
     sent = await ask_for_oxygen(user)
-    assert "press 🆘 or call 120" in sent.text and "not a diagnosis" in sent.text
+    assert "press 🆘 or call 120" in sent.text
+    assert "schedule reminder" not in sent.text  # a request, not a reminder (#12 point 10)
     notice = await duty.wait_for("Oxygen request #", timeout=10)
     assert "Li Wei" in notice.text and "Oxygen cylinder" in notice.text
     assert "County dormitory <b>3</b>" in notice.text  # shown as typed, not as markup
@@ -99,6 +100,31 @@ async def test_an_urgent_request_nobody_takes_escalates_to_everyone(bot):
     await user.wait_for("every duty officer and administrator has been told", timeout=10)
     await admin.press("✅ Acknowledge", message=shout)
     assert "Acknowledged" in (await admin.callback_answer()).text
+    # #12 point 10: once taken, the card no longer says nobody acknowledged it
+    taken = await admin.wait_edit(shout, "acknowledged by", timeout=10)
+    assert "nobody acknowledged" not in taken.text and taken.text.startswith("🫁")
+    await admin.press("📦 Delivered", message=shout)
+    await admin.callback_answer()
+    done = await admin.wait_edit(shout, "✅ marked delivered", timeout=10)
+    assert "nobody acknowledged" not in done.text and "⚠️" not in done.text
+
+
+async def test_the_request_confirmation_carries_no_schedule_disclaimer_in_chinese(bot):
+    team(bot)
+    bot.db.call(people.set_language, 1001, "zh-Hans")
+    user = bot.user(1001, "Li")
+    await user.send("/oxygen")
+    await user.wait_for(lambda m: "cf:ox:w:" in str(m.reply_markup))
+    await user.press("氧气瓶")
+    await user.wait_for(lambda m: "cf:ox:p:" in str(m.reply_markup))
+    await user.send("县委宿舍 3 号楼")
+    await user.wait_for(lambda m: "cf:ox:u:" in str(m.reply_markup))
+    await user.press("今天内")
+    await user.wait_for(lambda m: "cf:ox:ok" in str(m.reply_markup))
+    await user.press("📨 发送")
+    sent = await user.wait_for("已发送供氧申请")
+    assert "随时可以下撤到低海拔处" in sent.text and "🆘" in sent.text
+    assert "日程提醒" not in sent.text and "不构成" not in sent.text
 
 
 async def test_other_areas_and_forged_buttons_are_refused_and_bad_input_changes_nothing(bot):

@@ -10,9 +10,10 @@ import time_machine
 from sqlmodel import select
 
 from emulator.faults import Fault
-from handlers import sos
-from models import Alert, AlertStatus, AuditEntry, OutboxMessage, OutboxStatus
-from services import alerts, contact_links, people, roster
+from handlers import menus, sos
+from models import Alert, AlertStatus, AuditEntry, DirectoryEntry, OutboxMessage, OutboxStatus, Role
+from services import alerts, contact_links, directory, people, roster
+from services.i18n import t
 from tests import factories
 from tests.sos_support import ABA, CADRE, OFF_DUTY, ON_DUTY, emergency_running, staff, until
 
@@ -62,8 +63,10 @@ async def test_sos_reaches_the_officer_at_once_with_location_and_is_taken_and_re
         assert "1 duty officers" in help_called.text
         for expected in ("120", "110", "119", "122", "not a diagnosis", "go down 500–1,000 m"):
             assert expected in help_called.text
-        assert "Ganzi Prefecture People's Hospital" in help_called.text
-        assert "not yet confirmed" in help_called.text
+        # a hospital without a number is for the admins to fill, never for a cadre
+        assert "Ganzi Prefecture People's Hospital" not in help_called.text
+        assert "not yet confirmed" not in help_called.text
+        assert "checked 2026-11-26: national number, free from any phone" in help_called.text
         buttons = [b["text"] for row in cadre.reply_keyboard for b in row]
         assert buttons[0] == "📍 Send my location" and "🆘 SOS" in buttons
 
@@ -132,7 +135,7 @@ async def test_a_stranger_and_a_pending_user_get_the_emergency_numbers_but_raise
         assert "☎️ <b>120</b>" in reply.raw_text and "not registered" in reply.text
         await pending.send("🆘 紧急求助")
         reply = await pending.wait_for("请立即拨打 120")
-        assert "阿坝州人民医院" in reply.text or "阿坝藏族羌族自治州人民医院" in reply.text
+        assert "阿坝藏族羌族自治州人民医院" not in reply.text  # no number: not shown
         assert "等待管理员审核" in reply.text
     with bot.db.session() as s:
         assert s.exec(select(Alert)).all() == []
@@ -366,7 +369,7 @@ async def test_alerts_and_the_timeline_are_shown_in_the_viewers_area_and_admins_
         await until(lambda: sent_to(bot, ON_DUTY))
         await officer.send(f"/alert {alert_id}")
         timeline = await officer.wait_for("时间线")
-        assert "Li Wei 发起" in timeline.text and "已送达 Zhang On" in timeline.text
+        assert "Li Wei 发起" in timeline.text and "第 1 轮：已送达 1/1：Zhang On" in timeline.text
         await aba.send("/alerts")
         await aba.wait_for("没有进行中的警报")
         await aba.send(f"/alert {alert_id}")
@@ -458,10 +461,44 @@ async def test_cadres_and_officers_cannot_manage_the_roster_or_the_directory(bot
     actions = sorted(e.action for e in denied(bot))
     assert actions == [
         "denied.go_on_duty",
+        "denied.go_on_duty",
         "denied.manage_directory",
         "denied.manage_directory",
-        "denied.manage_roster",
     ]
+
+
+async def test_an_officer_reads_the_roster_of_their_area_and_hears_of_their_shifts(bot):
+    """#12 point 11: /roster read-only for a duty officer (their areas, no buttons; a
+    forged edit refused), and a shift added or removed for them is told through the
+    outbox, in their language."""
+    people_ = staff(bot.db)
+    admin_p = people_["admin"]
+    bot.db.call(people.set_language, OFF_DUTY, "en")
+    officer = bot.user(OFF_DUTY, "Wang", language_code="en")
+    zhang = bot.user(ON_DUTY, "Zhang")
+    async with emergency_running(bot):
+        added = bot.db.call(roster.add_shifts, admin_p, people_["off"].id, "ganzi", [0, 2], "day")
+        bot.app.bot_data["deps"].wake_delivery()
+        told = await officer.wait_for("gave you duty shifts in Ganzi")
+        assert "Mon 08:00–20:00, Wed 08:00–20:00" in told.text and "/roster" in told.text
+        zhang.assert_no_unread()  # only the officer concerned
+
+        await officer.send("/roster")
+        view = await officer.wait_for("weekly duty roster")
+        assert "Mon 08:00–20:00 · Wang Off" in view.text and "ask one of them" in view.text
+        assert view.reply_markup is None  # read-only
+        await officer.press_forged(f"ros:rm:{added[0].id}", message=view)
+        assert (await officer.callback_answer()).show_alert
+        await zhang.send("/roster")
+        shown = await zhang.wait_for("每周值班表")
+        assert "甘孜" in shown.text and "Wang Off" in shown.text
+
+        bot.db.call(roster.remove_shift, admin_p, added[0].id)
+        bot.app.bot_data["deps"].wake_delivery()
+        removed = await officer.wait_for("removed your duty shift in Ganzi")
+        assert "Mon 08:00–20:00" in removed.text
+    with bot.db.session() as s:
+        assert len(roster.shifts_of(s, "ganzi")) == 1
 
 
 # ---------------------------------------------------------------------------- directory
@@ -478,8 +515,20 @@ async def test_an_admin_fills_a_hospital_number_and_cadres_see_when_it_was_confi
         await admin.press("dir:p:ganzi")
         await admin.wait_edit(admin.last_message, "Emergency directory: Ganzi")
         await admin.press("✏️ Ganzi Prefecture People's Hospital (Kangding)")
-        await admin.wait_edit(admin.last_message, "Phone: -")
-        await admin.press("✏️ Phone")
+        card = await admin.wait_edit(admin.last_message, "Phone: -")
+        # no number, nothing to confirm: no button, and a forged press is refused
+        assert "✅ Still correct" not in [b["text"] for b in card.buttons]
+        hospital = next(b for b in card.buttons if b["text"] == "✏️ Phone")
+        entry_id = hospital["callback_data"].split(":")[2]
+        await admin.press_forged(f"dir:ok:{entry_id}", message=card)
+        refused = await admin.callback_answer()
+        assert refused.show_alert and "has no phone number" in refused.text
+        with bot.db.session() as s:
+            assert s.get(DirectoryEntry, int(entry_id)).confirmed_at is None
+        await cadre.send("/sos")
+        before = await cadre.wait_for("Help has been called")
+        assert "Ganzi Prefecture People's Hospital" not in before.text
+        await admin.press("✏️ Phone", message=card)
         await admin.wait_for("Type the phone number")
         await admin.send("call the switchboard")
         await admin.wait_for("may only hold digits")
@@ -497,6 +546,33 @@ async def test_an_admin_fills_a_hospital_number_and_cadres_see_when_it_was_confi
         today = datetime.now(bot.settings.zone).strftime("%Y-%m-%d")
         assert "0836-2822 120" in help_called.text
         assert f"confirmed {today} by" in help_called.text
+        assert "Ganzi Prefecture People's Hospital" in help_called.text
+        await admin.press("✏️ Ganzi Prefecture People's Hospital (Kangding)", message=saved)
+        card = await admin.wait_edit(saved, lambda m: "✅ Still correct" in str(m.reply_markup))
+        await admin.press("✅ Still correct", message=card)
+        assert "confirmed this entry" in (await admin.callback_answer()).text
+
+
+async def test_the_shipped_numbers_say_where_and_when_they_were_checked_in_chinese(bot):
+    """#12 point 8: the national numbers carry their source in the reader's language
+    (a database seeded by an older data file is mended), and hospitals without a number
+    stay out of what a cadre reads."""
+    staff(bot.db)
+    with bot.db.session() as s:  # as an older data file left it
+        for entry in directory.entries_of(s, None):
+            entry.confirmed_by = "national number"
+            s.add(entry)
+        s.commit()
+    bot.db.call(people.set_language, CADRE, "zh-Hans")
+    cadre = bot.user(CADRE, "Li")
+    async with emergency_running(bot):
+        await cadre.send("/sos")
+        help_called = await cadre.wait_for("已呼叫")
+    text = help_called.text
+    assert "☎️ 120 急救（救护车、医疗急救）\n☎️ 110 报警\n" in text
+    assert "（以上号码核对：全国统一号码，中国大陆任何电话均可免费拨打，2026-11-26）" in text
+    for untrue in ("national number", "电话待管理员核实", "甘孜藏族自治州人民医院"):
+        assert untrue not in text
 
 
 # ---------------------------------------------------------------------------- contacts
@@ -589,3 +665,75 @@ async def test_if_the_alert_cannot_be_stored_the_cadre_is_told_to_call_120_at_on
     assert "☎️ <b>120</b>" in told.raw_text and "☎️ <b>122</b>" in told.raw_text
     with pytest.raises(AssertionError):
         await cadre.next_message(timeout=0.5)  # nothing else: no "something went wrong"
+
+
+# ---------------------------------------------------------------------------- acting from anywhere
+
+
+async def test_officers_take_and_close_alerts_from_the_list_and_by_command(bot):
+    """#12 point 5: ✋ and ✅ under /alerts and /alert, /ack and /resolve (the same checks
+    and the same first-wins rule as the card), closed cards without a call to action, a
+    timeline of one line per round and its full CSV."""
+    people_ = staff(bot.db)
+    second = people_["off"]
+    bot.db.call(roster.go_on_duty, second, None)
+    bot.db.call(people.set_language, ON_DUTY, "en")
+    cadre = bot.user(CADRE, "Li", language_code="en")
+    officer = bot.user(ON_DUTY, "Zhang", language_code="en")
+    colleague = bot.user(OFF_DUTY, "Wang")
+    aba = bot.user(ABA, "Aba")
+    async with emergency_running(bot):
+        for role in (Role.DUTY_OFFICER, Role.ADMIN):  # in both languages' menus
+            assert {"ack", "resolve"} <= set(menus.ROLE_COMMANDS[role])
+        assert t("en", "cmd.ack").startswith("Take an alert") and "接手" in t("zh-Hans", "cmd.ack")
+        await cadre.send("/sos")
+        card = await colleague.wait_for("紧急求助")
+        await officer.wait_for("SOS #")
+        alert_id = alert_of(bot, people_["cadre"].id).id
+        await until(lambda: sent_to(bot, OFF_DUTY) and sent_to(bot, ON_DUTY))
+
+        await officer.send("/alerts")
+        listing = await officer.wait_for("Open alerts")
+        row = [b["text"] for b in listing.buttons]
+        assert row[:3] == [f"✋ #{alert_id}", f"✅ #{alert_id}", f"🕑 #{alert_id}"]
+        await officer.send(f"/alert {alert_id}")
+        view = await officer.wait_for("Timeline")
+        assert "round 1: delivered 2/2, " in view.text
+        assert "Zhang On" in view.text and "Wang Off" in view.text
+        assert "delivered to" not in view.text  # one line per round, not per message
+        assert "✋ I'm on it" in [b["text"] for b in view.buttons]
+
+        await aba.send(f"/ack {alert_id}")  # another area: as if it did not exist
+        await aba.wait_for(f"找不到您可以查看的警报 #{alert_id}")
+        await officer.press(f"✋ #{alert_id}", message=listing)
+        taken = await officer.wait_edit(listing, "taken by Zhang On")
+        assert "I'm on it" not in taken.text  # the call to action left with the status
+        await cadre.wait_for("Zhang On (duty officer) is handling your call for help")
+        # the colleague's card is brought up to date, without "press I'm on it"
+        edited = await colleague.wait_edit(card, "Zhang On")
+        assert "我来处理" not in edited.text
+        await colleague.send(f"/ack {alert_id}")
+        await colleague.wait_for("Zhang On 已经接手了这条求助")
+
+        await colleague.send(f"/resolve {alert_id}")
+        choose = await colleague.wait_for(f"警报 #{alert_id} 的结果是")
+        await colleague.press("已现场处理", message=choose)
+        await colleague.wait_for("请简单写下处理经过")
+        await cadre.wait_for("Handled on site")
+        await officer.send(f"/ack {alert_id}")
+        await officer.wait_for("already closed")
+        await officer.send(f"/resolve {alert_id}")
+        await officer.wait_for("already closed")
+        await officer.send("/ack ２")  # a full-width digit is not an id
+        await officer.wait_for("Usage: /ack number")
+
+        await officer.send(f"/alert {alert_id}")
+        closed = await officer.wait_for(lambda m: "Timeline" in m.text and "closed by" in m.text)
+        assert "I'm on it" not in closed.text
+        assert [b["text"] for b in closed.buttons] == ["⬇️ Full timeline (CSV)"]
+        await officer.press("⬇️ Full timeline (CSV)", message=closed)
+        await officer.wait_for(lambda m: m.document is not None)
+        data = officer.files[-1].data.decode("utf-8-sig")
+        assert data.startswith("time,event")
+        assert "delivered to Zhang On" in data and "delivered to Wang Off" in data
+        assert "✋ taken by Zhang On" in data and "closed by Wang Off" in data

@@ -164,3 +164,43 @@ async def test_killed_after_the_sos_is_stored_and_before_it_is_sent_then_started
     assert code == 0, log
     with db.session() as s:
         assert len(s.exec(select(Alert)).all()) == 1
+
+
+async def test_an_officer_who_lost_the_card_takes_the_alert_with_ack_and_closes_it_from_alerts(
+    emulator, db, database_url, tmp_path
+):
+    """#12 point 5 in the real process: /ack <id> takes it (the cadre is told, the other
+    card drops "press I'm on it"), ✅ under /alerts closes it."""
+    people_ = staff(db)
+    from services import roster
+
+    db.call(roster.go_on_duty, people_["off"], None)
+    process = BotProcess(process_env(emulator, database_url), tmp_path)
+    await process.start()
+    try:
+        cadre = emulator.user(CADRE, "Li", language_code="en")
+        officer = emulator.user(ON_DUTY, "Zhang")
+        colleague = emulator.user(OFF_DUTY, "Wang")
+        await ready(cadre)
+        await cadre.send("/sos")
+        card = await colleague.wait_for("紧急求助", timeout=5)
+        await officer.wait_for("紧急求助", timeout=5)
+        alert_id = the_alert(db).id
+        await officer.send(f"/ack {alert_id}")
+        won = await officer.wait_for(f"您已接手求助 #{alert_id}")
+        assert "sos:res:" in str(won.reply_markup)
+        await cadre.wait_for("Zhang On (duty officer) is handling your call for help")
+        edited = await colleague.wait_edit(card, "Zhang On", timeout=10)
+        assert "我来处理" not in edited.text
+        await officer.send("/alerts")
+        listing = await officer.wait_for("进行中和最近")
+        await officer.press(f"✅ #{alert_id}", message=listing)
+        choose = await officer.wait_edit(listing, lambda m: "sos:out:" in str(m.reply_markup))
+        assert f"#{alert_id}" in choose.text
+        await officer.press("已现场处理", message=listing)
+        await cadre.wait_for("was closed by Zhang On: Handled on site")
+    finally:
+        code, log = await process.stop()
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert the_alert(db).status == AlertStatus.RESOLVED

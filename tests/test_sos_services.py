@@ -536,8 +536,12 @@ def test_the_directory_ships_the_national_numbers_and_unconfirmed_hospitals(db):
     hospital = entries[-1]
     assert hospital.prefecture == "ganzi" and hospital.phone is None
     text = db.call(directory.render_for, "ganzi", "en", ZONE)
-    assert "not yet confirmed" in text and "never confirmed" in text
+    assert "Ganzi" not in text and "never confirmed" not in text  # no number: not shown
     assert "Aba" not in text
+    assert "checked 2026-11-26: national number, free from any phone in mainland China" in text
+    assert "by national number" not in text
+    with pytest.raises(directory.DirectoryError):  # nothing to confirm without a number
+        db.call(directory.confirm, factories.admin(db), hospital.id)
 
 
 def test_an_admin_filling_a_hospital_number_confirms_it_with_name_and_date(db, clock):
