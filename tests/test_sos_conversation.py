@@ -412,6 +412,7 @@ async def test_an_officer_goes_on_and_off_duty_and_the_admins_hear_of_the_gap(bo
 async def test_an_admin_builds_the_weekly_roster_with_buttons(bot):
     people_ = staff(bot.db, on_duty=False)
     admin = bot.admin(language_code="en")
+    bot.user(OFF_DUTY, "Wang")  # reachable: told of the shift added for them
     bot.db.call(people.set_language, factories.ADMIN_ID, "en")
     async with emergency_running(bot):
         await admin.send("/roster")
@@ -724,7 +725,7 @@ async def test_officers_take_and_close_alerts_from_the_list_and_by_command(bot):
         await officer.wait_for("already closed")
         await officer.send(f"/resolve {alert_id}")
         await officer.wait_for("already closed")
-        await officer.send("/ack ２")  # a full-width digit is not an id
+        await officer.send("/ack ²")  # a superscript is not an id (full-width digits are)
         await officer.wait_for("Usage: /ack number")
 
         await officer.send(f"/alert {alert_id}")
