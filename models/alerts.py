@@ -7,10 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from models.types import UTCDateTime, utcnow
+from models.types import EnumString, UTCDateTime, utcnow
 
 
 class AlertStatus(StrEnum):
@@ -44,7 +44,9 @@ class Alert(SQLModel, table=True):
     )
     cause: str = Field(max_length=20)  # sos | checkin_red
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    status: AlertStatus = Field(default=AlertStatus.OPEN, sa_type=String(14), index=True)
+    status: AlertStatus = Field(
+        default=AlertStatus.OPEN, sa_type=EnumString(AlertStatus, 14), index=True
+    )
     prefecture: str | None = Field(default=None, max_length=24, index=True)  # at raise time
     category: str | None = Field(default=None, max_length=20)  # altitude|injury|accident|other
     details: str | None = Field(default=None, max_length=1000)

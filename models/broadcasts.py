@@ -10,10 +10,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.types import UTCDateTime, utcnow
+from models.types import EnumString, UTCDateTime, utcnow
 
 
 class BroadcastStatus(StrEnum):
@@ -38,11 +38,13 @@ class Broadcast(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
     admin_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     admin_language: str = Field(default="zh-Hans", max_length=10)
-    status: BroadcastStatus = Field(default=BroadcastStatus.SENDING, sa_type=String(12), index=True)
+    status: BroadcastStatus = Field(
+        default=BroadcastStatus.SENDING, sa_type=EnumString(BroadcastStatus, 12), index=True
+    )
     kind: str = Field(default="text", max_length=12)  # text | photo | document
     file_id: str | None = Field(default=None, max_length=200)  # Telegram file id of the media
     texts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    audience: Audience = Field(default=Audience.ALL, sa_type=String(12))
+    audience: Audience = Field(default=Audience.ALL, sa_type=EnumString(Audience, 12))
     audience_value: str | None = Field(default=None, max_length=40)
     confirm_required: bool = False
     total: int = 0  # recipients resolved when it started

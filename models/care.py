@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, Column, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.types import UTCDateTime, utcnow
+from models.types import EnumString, UTCDateTime, utcnow
 
 
 class CareKind(StrEnum):
@@ -39,7 +39,7 @@ class CareItem(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
-    kind: CareKind = Field(sa_type=String(8))
+    kind: CareKind = Field(sa_type=EnumString(CareKind, 8))
     last_done: date | None = None  # the latest DONE record's date
     override_due: date | None = None  # set by an admin; cleared by the next DONE
     booked_for: date | None = None  # cleared by the next DONE
@@ -57,8 +57,8 @@ class CareRecord(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
-    kind: CareKind = Field(sa_type=String(8))
-    record: CareRecordKind = Field(sa_type=String(8))
+    kind: CareKind = Field(sa_type=EnumString(CareKind, 8))
+    record: CareRecordKind = Field(sa_type=EnumString(CareRecordKind, 8))
     on_date: date
     place: str | None = Field(default=None, max_length=100)  # exams: where (optional)
     result: str | None = Field(default=None, max_length=200)  # exams: private one-line result
@@ -119,10 +119,10 @@ class OxygenRequest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
     prefecture: str | None = Field(default=None, max_length=24)  # the area, at request time
-    what: OxygenWhat = Field(sa_type=String(16))
+    what: OxygenWhat = Field(sa_type=EnumString(OxygenWhat, 16))
     place: str = Field(max_length=100)
-    urgency: OxygenUrgency = Field(sa_type=String(10))
-    status: OxygenStatus = Field(default=OxygenStatus.OPEN, sa_type=String(14))
+    urgency: OxygenUrgency = Field(sa_type=EnumString(OxygenUrgency, 10))
+    status: OxygenStatus = Field(default=OxygenStatus.OPEN, sa_type=EnumString(OxygenStatus, 14))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     acknowledged_by: int | None = None  # person id of the duty officer or admin

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from models.types import UTCDateTime, utcnow
+from models.types import EnumString, UTCDateTime, utcnow
 
 
 class Tier(StrEnum):
@@ -75,7 +75,7 @@ class CheckIn(SQLModel, table=True):
     diastolic_2: int | None = None
     note: str | None = Field(default=None, max_length=300)
     altitude_m: int | None = None
-    tier: Tier = Field(default=Tier.GREEN, sa_type=String(8))
+    tier: Tier = Field(default=Tier.GREEN, sa_type=EnumString(Tier, 8))
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     ams: bool = False
     complete: bool = True  # False when a red flag ended the form before the readings

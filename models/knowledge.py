@@ -12,10 +12,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.types import UTCDateTime, utcnow
+from models.types import EnumString, UTCDateTime, utcnow
 
 
 class DocumentOrigin(StrEnum):
@@ -36,7 +36,7 @@ class KbDocument(SQLModel, table=True):
     doc_id: str = Field(max_length=64, index=True)
     language: str = Field(max_length=10)
     version: int
-    origin: DocumentOrigin = Field(sa_type=String(10))
+    origin: DocumentOrigin = Field(sa_type=EnumString(DocumentOrigin, 10))
     title: str = Field(max_length=200)
     issuer: str = Field(max_length=200)
     issued: str = Field(default="", max_length=40)
@@ -98,7 +98,9 @@ class KbHandoff(SQLModel, table=True):
     question: str = Field(max_length=1000)
     guess_topic: str | None = Field(default=None, max_length=16)
     guess_title: str | None = Field(default=None, max_length=200)
-    status: HandoffStatus = Field(default=HandoffStatus.OPEN, sa_type=String(20), index=True)
+    status: HandoffStatus = Field(
+        default=HandoffStatus.OPEN, sa_type=EnumString(HandoffStatus, 20), index=True
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reminders: int = 0

@@ -6,10 +6,10 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, String, text
+from sqlalchemy import JSON, BigInteger, Column, Index, text
 from sqlmodel import Field, SQLModel
 
-from models.types import UTCDateTime, utcnow
+from models.types import EnumString, UTCDateTime, utcnow
 
 
 class Priority(IntEnum):
@@ -99,7 +99,7 @@ class OutboxMessage(SQLModel, table=True):
     kind: str = Field(default="text", max_length=20)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     language: str | None = Field(default=None, max_length=10)
-    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=String(12))
+    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=EnumString(OutboxStatus, 12))
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.types import UTCDateTime, utcnow
+from models.types import EnumString, UTCDateTime, utcnow
 
 
 class Role(StrEnum):
@@ -42,13 +42,15 @@ class Person(SQLModel, table=True):
     real_name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=32, index=True)
     language: str = Field(default="zh-Hans", max_length=10)
-    role: Role = Field(default=Role.CADRE, sa_type=String(20))
-    status: Status = Field(default=Status.PENDING, sa_type=String(20), index=True)
+    role: Role = Field(default=Role.CADRE, sa_type=EnumString(Role, 20))
+    status: Status = Field(default=Status.PENDING, sa_type=EnumString(Status, 20), index=True)
     home_unit: str | None = Field(default=None, max_length=200)
     prefecture: str | None = Field(default=None, max_length=24, index=True)
     county: str | None = Field(default=None, max_length=24)
     posting_altitude_m: int | None = None
-    altitude_source: AltitudeSource | None = Field(default=None, sa_type=String(10))
+    altitude_source: AltitudeSource | None = Field(
+        default=None, sa_type=EnumString(AltitudeSource, 10)
+    )
     assignment_start: date | None = None
     assignment_end: date | None = None
     invitation_id: int | None = Field(
@@ -104,7 +106,7 @@ class DutyArea(SQLModel, table=True):
 class Invitation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True, index=True)
-    role: Role = Field(sa_type=String(20))
+    role: Role = Field(sa_type=EnumString(Role, 20))
     created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1140,17 +1140,11 @@ def export_for_person(session: Session, person_id: int) -> dict[str, Any]:
         else []
     )
     return {
-        "items": [
-            i.model_dump(mode="json", exclude={"person_id"}, warnings=False) for i in items.values()
-        ],
-        "records": [
-            r.model_dump(mode="json", exclude={"person_id"}, warnings=False) for r in records
-        ],
-        "reminder_profile": profile.model_dump(mode="json", warnings=False) if profile else None,
-        "oxygen_requests": [
-            r.model_dump(mode="json", exclude={"person_id"}, warnings=False) for r in requests
-        ],
-        "oxygen_events": [e.model_dump(mode="json", warnings=False) for e in events],
+        "items": [i.model_dump(mode="json", exclude={"person_id"}) for i in items.values()],
+        "records": [r.model_dump(mode="json", exclude={"person_id"}) for r in records],
+        "reminder_profile": profile.model_dump(mode="json") if profile else None,
+        "oxygen_requests": [r.model_dump(mode="json", exclude={"person_id"}) for r in requests],
+        "oxygen_events": [e.model_dump(mode="json") for e in events],
     }
 
 

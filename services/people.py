@@ -409,7 +409,7 @@ def export_own_data(session: Session, telegram_id: int) -> dict[str, Any] | None
     audit.record(session, "data.exported", actor=telegram_id, target_person_id=person.id)
     return {
         "exported_at": clock.now().isoformat(),
-        "person": person.model_dump(mode="json", exclude={"invitation_id"}, warnings=False),
+        "person": person.model_dump(mode="json", exclude={"invitation_id"}),
         "duty_areas": duty_areas(session, person.id),
         "consents": [c.model_dump(mode="json") for c in consents],
         "emergency_contacts": [
