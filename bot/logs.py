@@ -4,7 +4,11 @@ A cadre's phone number, a bot token or a health reading must never reach a log f
 code does not log them; libraries that log message contents or request URLs (which carry
 the token) are held at INFO or above even when CADRE_LOG_LEVEL is DEBUG; and this filter
 masks the configured secrets, tokens and phone numbers that slip through anyway (for
-instance inside a library's exception text).
+instance inside a library's exception text), wherever they stand in a word. In exception
+texts and stack traces it also masks the values an exception quotes (``invalid literal
+for int() with base 10: '86x'``, pydantic's ``input_value=...``): they are what a person
+typed, a reading or a phone. The source lines of a traceback are the project's code and
+stay as they are.
 """
 
 from __future__ import annotations
@@ -23,7 +27,12 @@ current_update_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 )
 
 _TOKEN = re.compile(r"(?<!\d)\d{3,20}:[A-Za-z0-9_-]{20,}")
-_PHONE = re.compile(r"(?<![\w.])\+?\d[\d ()-]{8,}\d(?![\w.])")
+# Digits with the separators people type, wherever they stand: "a13712340000" and
+# "13712340000abc" are phone numbers too. Runs of fewer than 9 digits are left alone.
+_PHONE = re.compile(r"(?<!\d)\+?\d[\d ()-]{8,}\d(?!\d)")
+# In an exception's own lines: a quoted value holding a digit, and pydantic's input_value.
+_QUOTED_VALUE = re.compile(r"""(['"])(?=[^'"\n]*\d)[^'"\n]*\1""")
+_INPUT_VALUE = re.compile(r"""input_value=('[^'\n]*'|"[^"\n]*"|[^,\]\s]+)""")
 _CONTEXT = ("update_id", "alert_id", "outbox_id")
 # Library loggers and the lowest level they may log at. python-telegram-bot logs every
 # Bot API call with its parameters and every update received at DEBUG (message texts,
@@ -61,6 +70,21 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _PHONE.sub(_mask_phone, text)
 
 
+def redact_traceback(text: str, secrets: Iterable[str] = ()) -> str:
+    """`redact`, and the values quoted by the exceptions' messages masked as well."""
+    lines = []
+    in_frame = False  # the source lines under `  File "...", line N, in f`
+    for line in redact(text, secrets).splitlines():
+        if line.startswith('  File "'):
+            in_frame = True
+        elif not (in_frame and line.startswith("    ")):
+            in_frame = False
+            line = _INPUT_VALUE.sub("input_value=<value>", line)
+            line = _QUOTED_VALUE.sub(lambda m: f"{m.group(1)}<value>{m.group(1)}", line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
 class RedactingFilter(logging.Filter):
     """Masks secrets in the message and adds the ids of the update and alert being handled."""
 
@@ -74,7 +98,9 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text, self.secrets)
+            record.exc_text = redact_traceback(record.exc_text, self.secrets)
+        if record.stack_info:
+            record.stack_info = redact_traceback(record.stack_info, self.secrets)
         record.msg, record.args = redact(message, self.secrets), None
         if getattr(record, "update_id", None) is None:
             record.update_id = current_update_id.get()
@@ -84,7 +110,8 @@ class RedactingFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, the ids, the exception."""
+    """One JSON object a line: time, level, logger, message, the ids, the exception and
+    the stack (when logged with stack_info)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -99,6 +126,8 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = value
         if record.exc_text:
             entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
         return json.dumps(entry, ensure_ascii=False)
 
 

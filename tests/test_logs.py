@@ -21,6 +21,81 @@ def test_tokens_and_phone_numbers_are_masked():
     assert "<token>" in masked and "<phone>" in masked
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a13712340000",
+        "13712340000abc",
+        "phone=13712340000.",
+        "id_13712340000_x",
+        "+86 137 1234 0000",
+        "tel:+8613712340000",
+        "１３７１２３４００００",  # full-width digits, as a Chinese input method may type them
+    ],
+)
+def test_phone_numbers_are_masked_wherever_they_stand(text):
+    masked = redact(text)
+    assert "<phone>" in masked and "1234" not in masked and "１２３４" not in masked
+
+
+def _logged(json_lines: bool, **kwargs) -> str:
+    """One record through the handler `configure` installs, in the given format."""
+    import io
+
+    from bot.logs import configure
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = io.StringIO()
+    try:
+        configure("INFO", json_lines=json_lines, secrets=["s3cret-Token_for-the-webhook"])
+        root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+        logging.getLogger("bot.test").error("while handling an update", **kwargs)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+        logging.captureWarnings(False)
+    return stream.getvalue()
+
+
+def _raise_with_personal_data() -> None:
+    try:
+        int("86x")  # a reading typed with a stray letter
+    except ValueError as exc:
+        raise ValueError("no such person: a13712340000 (s3cret-Token_for-the-webhook)") from exc
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_exception_texts_and_tracebacks_carry_no_phone_reading_or_secret(json_lines):
+    try:
+        _raise_with_personal_data()
+    except ValueError:
+        text = _logged(json_lines, exc_info=True, stack_info=True)
+    if json_lines:
+        entry = json.loads(text)
+        assert "Traceback" in entry["exception"] and "Stack" in entry["stack"]
+        text = " ".join(entry.values())
+    assert "Traceback" in text and "_raise_with_personal_data" in text  # still useful
+    assert 'int("86x")' in text  # the source line is code, not data
+    for leaked in ("13712340000", "'86x'", "s3cret"):
+        assert leaked not in text, text
+    assert "<phone>" in text and "'<value>'" in text and "<secret>" in text
+
+
+def test_pydantic_input_values_are_masked_in_tracebacks():
+    from pydantic import BaseModel
+
+    class Reading(BaseModel):
+        spo2: int
+
+    typed = "86 %"
+    try:
+        Reading(spo2=typed)
+    except ValidationError:
+        text = _logged(False, exc_info=True)
+    assert "86 %" not in text and "input_value=<value>" in text
+
+
 def test_ordinary_numbers_survive():
     assert (
         redact("sent 1000 messages in 2.5 s to 30 chats")
