@@ -7,7 +7,7 @@ import logging
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from telegram import Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationHandlerStop, Defaults, TypeHandler
 
@@ -33,6 +33,7 @@ from handlers import (
     checkin,
     form,
     menus,
+    privacy,
     roster_import,
     schedules,
     sos,
@@ -47,6 +48,7 @@ from webapp import server as board_server
 
 log = logging.getLogger(__name__)
 
+PRIVACY_GROUP = -100  # private chats only, edits never act (handlers/privacy.py)
 BUTTON_GROUP = -20  # every button press: its data parsed and its permission checked first
 ACK_LINK_GROUP = -11  # /start ack_<id>: the link in WeCom, DingTalk and SMS alerts
 EMERGENCY_GROUP = -10
@@ -119,6 +121,11 @@ def _observe(
 
 
 def register_handlers(application: Application, settings: Settings) -> None:
+    """Groups run in order for every update. The privacy gate comes first: only what a
+    person does in their private chat with the bot goes further (a group gets at most a
+    pointer to a private chat), and an edited message never acts. The emergency group
+    comes next and stops further processing, so an SOS works in the middle of any form."""
+    application.add_handlers(privacy.build(), group=PRIVACY_GROUP)
     """Groups run in order for every update. The emergency group comes first and stops
     further processing, so an SOS works in the middle of any form. Before it, every button
     press goes through the one grammar of button data and its permission gate."""
@@ -196,7 +203,7 @@ async def on_error(update: object, context: Context) -> None:
         )
         return
     log.error("error while handling an update", exc_info=context.error)
-    if isinstance(update, Update) and update.effective_chat is not None:
+    if isinstance(update, Update) and _private(update):
         from handlers.common import language_of
         from services.i18n import t
 
@@ -220,10 +227,16 @@ async def _tell_kept(update: Update, context: Context, guard: OutageGuard) -> No
             # The late handler's own answer will be refused as too old; this one stops
             # the button spinning now.
             await update.callback_query.answer(_plain(t(lang, "outage.wait")))
-        elif guard.should_tell(update) and update.effective_chat is not None:
+        elif guard.should_tell(update) and _private(update):
             await update.effective_chat.send_message(t(lang, "outage.wait"))
     except Exception:
         log.warning("could not tell the person their message is kept", exc_info=True)
+
+
+def _private(update: Update) -> bool:
+    """Error and outage notices go to private chats only, never into a group."""
+    chat = update.effective_chat
+    return chat is not None and chat.type == ChatType.PRIVATE
 
 
 def _plain(text: str) -> str:

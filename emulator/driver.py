@@ -148,8 +148,36 @@ class ChatView:
         )
 
 
+def _command_entities(text: str) -> list[dict[str, Any]]:
+    """A leading ``/command`` gets a bot_command entity, as Telegram's clients send it."""
+    if not text.startswith("/"):
+        return []
+    command = text.split(maxsplit=1)[0]
+    return [{"type": "bot_command", "offset": 0, "length": len(command)}]
+
+
+# Telegram's sender of the messages anonymous group admins send (with ``sender_chat``).
+ANONYMOUS_ADMIN = UserInfo(1087968824, "Group", username="GroupAnonymousBot", is_bot=True)
+
+
 class FakeGroup(ChatView):
-    """A group chat; users post into it with ``user.send(text, chat=group)``."""
+    """A group, supergroup or channel; users post into it with ``user.send(text, chat=group)``."""
+
+    async def post(self, text: str) -> ChatMessage:
+        """A message sent as the chat itself: in a channel a channel post (no sender), in a
+        group an anonymous admin's message (``sender_chat`` is the group)."""
+        world = self.emu.world
+        message = world.new_message(
+            self.chat, ANONYMOUS_ADMIN, text=text, entities=_command_entities(text)
+        )
+        data = world.message_to_api(message)
+        data["sender_chat"] = self.chat.to_api()
+        if self.chat.type == "channel":
+            del data["from"]
+            world.push_update("channel_post", data)
+        else:
+            world.push_update("message", data)
+        return message
 
 
 class FakeUser(ChatView):
@@ -181,16 +209,23 @@ class FakeUser(ChatView):
         self, text: str, *, chat: ChatView | None = None, reply_to: ChatMessage | None = None
     ) -> ChatMessage:
         """Send a text message; a leading ``/command`` gets a bot_command entity."""
-        entities = []
-        if text.startswith("/"):
-            command = text.split(maxsplit=1)[0]
-            entities.append({"type": "bot_command", "offset": 0, "length": len(command)})
         return self._post(
             chat,
             text=text,
-            entities=entities,
+            entities=_command_entities(text),
             reply_to_message_id=reply_to.message_id if reply_to else None,
         )
+
+    async def edit(self, message: ChatMessage, text: str) -> ChatMessage:
+        """Edit the text of a message this user sent: the bot gets an ``edited_message``."""
+        if message.from_bot or message.sender.id != self.id or message.text is None:
+            raise ValueError(f"message {message.message_id} is not a text message of {self.id}")
+        message.history.append(message.snapshot())
+        message.text = text
+        message.entities = _command_entities(text)
+        message.edit_date = int(time.time())
+        self.emu.world.push_update("edited_message", self.emu.world.message_to_api(message))
+        return message
 
     async def share_contact(
         self,

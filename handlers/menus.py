@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
     KeyboardButton,
@@ -19,6 +20,8 @@ from models import Person, Role, Status
 from services.i18n import LANGUAGES, t
 
 GUEST_COMMANDS = ("start", "help", "language", "sos")
+# In groups the bot only points to a private chat (handlers/privacy.py): nothing personal.
+GROUP_COMMANDS = ("start", "help")
 _OWN = ("me", "mydata", "deleteme", "language", "help", "cancel")
 _HEALTH = ("checkin", "schedule", "oxygen", "ask", "history", "trend", "reminders")
 _AREA = ("today", "overdue", "upcoming", "export")
@@ -79,12 +82,16 @@ def _menu(names: tuple[str, ...], language: str) -> list[BotCommand]:
 
 
 async def set_default_menus(bot: Bot, default_language: str) -> None:
-    """Menus for people the bot does not know yet, in each catalog language."""
-    scope = BotCommandScopeAllPrivateChats()
-    await bot.set_my_commands(_menu(GUEST_COMMANDS, default_language), scope=scope)
-    for language in LANGUAGES:
-        code = "zh" if language == "zh-Hans" else language
-        await bot.set_my_commands(_menu(GUEST_COMMANDS, language), scope=scope, language_code=code)
+    """Menus for people the bot does not know yet, and for every group, in each catalog
+    language. A person's own menu is scoped to their private chat (set_person_menu)."""
+    for scope, names in (
+        (BotCommandScopeAllPrivateChats(), GUEST_COMMANDS),
+        (BotCommandScopeAllGroupChats(), GROUP_COMMANDS),
+    ):
+        await bot.set_my_commands(_menu(names, default_language), scope=scope)
+        for language in LANGUAGES:
+            code = "zh" if language == "zh-Hans" else language
+            await bot.set_my_commands(_menu(names, language), scope=scope, language_code=code)
 
 
 async def set_person_menu(bot: Bot, person: Person) -> bool:
