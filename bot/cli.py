@@ -174,6 +174,12 @@ def run(settings: Settings, webhook: bool = False) -> int:
         application.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
         return 0
     assert settings.webhook_secret is not None
+    from bot.webhook import GuardedUpdater
+
+    # Refuses a wrong secret or an oversized body before reading it (bot/webhook.py).
+    application.updater = GuardedUpdater(
+        application.bot, application.update_queue, settings.webhook_max_body_bytes
+    )
     url, path = settings.webhook_endpoint()
     host, port = settings.webhook_address
     log.info("webhook mode: listening on %s:%d%s for %s", host, port, path, url)

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         default=None,
         description="Secret every webhook request must carry in X-Telegram-Bot-Api-Secret-Token.",
     )
+    webhook_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest webhook request body accepted, in bytes; a larger one is refused "
+        "(413) before it is read.",
+    )
     max_concurrent_updates: int = Field(
         default=64,
         ge=1,

@@ -3,8 +3,12 @@ posting every update to it as Telegram does; requests without the secret are ref
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import socket
 import time
+from collections.abc import Iterable
 
 import aiohttp
 import pytest
@@ -23,6 +27,23 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def webhook_process(
+    emulator, database_url: str, tmp_path, **extra: str
+) -> tuple[BotProcess, int, str]:
+    """`cadre-bot run --webhook` on a free port, serving /hook/cadre with SECRET."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook/cadre"
+    env = process_env(
+        emulator,
+        database_url,
+        CADRE_WEBHOOK_URL=url,
+        CADRE_WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+        CADRE_WEBHOOK_SECRET=SECRET,
+        **extra,
+    )
+    return BotProcess(env, tmp_path, "--webhook"), port, url
 
 
 def forged_update(update_id: int, user_id: int, text: str) -> dict:
@@ -44,16 +65,7 @@ async def test_updates_arrive_by_webhook_and_requests_without_the_secret_are_ref
     emulator, db, database_url, tmp_path
 ):
     staff(db)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/hook/cadre"
-    env = process_env(
-        emulator,
-        database_url,
-        CADRE_WEBHOOK_URL=url,
-        CADRE_WEBHOOK_LISTEN=f"127.0.0.1:{port}",
-        CADRE_WEBHOOK_SECRET=SECRET,
-    )
-    process = BotProcess(env, tmp_path, "--webhook")
+    process, _port, url = webhook_process(emulator, database_url, tmp_path)
     await process.start()
     try:
         # The bot registers its webhook with the secret, then listens (Telegram retries).
@@ -127,6 +139,105 @@ async def test_without_a_url_path_the_path_is_derived_and_hard_to_guess(
     path = registered.removeprefix(f"http://127.0.0.1:{port}")
     assert path.startswith("/telegram-") and len(path) == len("/telegram-") + 32
     assert emulator.token.split(":")[1] not in path
+
+
+async def raw_post(
+    port: int, path: str, headers: dict[str, str], body: Iterable[bytes] = ()
+) -> tuple[int, int]:
+    """POST by hand: the headers, then the body's pieces while no answer has come.
+    Returns the status and the number of body bytes the server let in before answering."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    sent = 0
+
+    async def send() -> None:
+        nonlocal sent
+        with contextlib.suppress(ConnectionError):
+            for piece in body:
+                writer.write(piece)
+                await writer.drain()
+                sent += len(piece)
+
+    sender = asyncio.create_task(send())
+    try:
+        status_line = await asyncio.wait_for(reader.readline(), 15)
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        writer.close()
+    return int(status_line.split()[1]), sent
+
+
+def chunked(total: int, size: int = 64 * 1024) -> Iterable[bytes]:
+    block = b"x" * size
+    for _ in range(total // size):
+        yield f"{size:x}\r\n".encode() + block + b"\r\n"
+
+
+async def test_oversized_bodies_and_wrong_secrets_are_refused_unread_and_bad_updates_in_one_line(
+    emulator, db, database_url, tmp_path
+):
+    staff(db)
+    process, port, url = webhook_process(
+        emulator,
+        database_url,
+        tmp_path,
+        CADRE_WEBHOOK_MAX_BODY_BYTES="65536",
+        CADRE_LOG_FORMAT="json",
+    )
+    await process.start()
+    huge = str(60 * 1024 * 1024)
+    json_type = {"Content-Type": "application/json"}
+    right = {**json_type, "X-Telegram-Bot-Api-Secret-Token": SECRET}
+    try:
+        await until(lambda: emulator.world.webhook is not None, within=30)
+        cadre = emulator.user(CADRE, "Li", language_code="en")
+        await cadre.send("/help")
+        await cadre.wait_for("/help", timeout=30)
+
+        # Answered on the headers alone: not a byte of the 60 MB body was sent.
+        wrong = {**json_type, "X-Telegram-Bot-Api-Secret-Token": "wrong-secret"}
+        for headers in (json_type, wrong):
+            for _ in range(5):
+                assert await raw_post(port, "/hook/cadre", {**headers, "Content-Length": huge}) == (
+                    403,
+                    0,
+                )
+        big = {**right, "Content-Length": huge}
+        assert await raw_post(port, "/hook/cadre", big) == (413, 0)
+        # Without a Content-Length the body is counted as it comes, and refused at the limit.
+        status, sent = await raw_post(
+            port, "/hook/cadre", {**right, "Transfer-Encoding": "chunked"}, chunked(60 << 20)
+        )
+        assert status == 413 and sent < 30 << 20, sent
+
+        # Malformed updates with the right secret: one log line each, nothing handled.
+        async with aiohttp.ClientSession() as session:
+            no_chat = forged_update(900_002, cadre.id, "/sos 13712340000")
+            del no_chat["message"]["chat"]
+            no_id = forged_update(900_003, cadre.id, "/sos")
+            del no_id["update_id"]
+            statuses = []
+            for body in (no_chat, no_id):
+                async with session.post(url, json=body, headers=right) as response:
+                    statuses.append(response.status)
+            async with session.post(url, data=b"{not json", headers=right) as response:
+                statuses.append(response.status)
+        assert statuses == [200, 200, 400]
+        await cadre.send("/help")  # still serving
+        await cadre.wait_for("/help", timeout=30)
+    finally:
+        code, log = await process.stop()
+    assert code == 0, log
+    assert "Traceback" not in log and "13712340000" not in log
+    messages = [json.loads(line)["message"] for line in log.splitlines()]
+    assert "webhook: update 900002 ignored: a message without chat" in messages
+    assert any(m.startswith("webhook: update without a valid id ignored") for m in messages)
+    assert "webhook: a request whose body is not a JSON object was refused" in messages
+    with db.session() as s:
+        assert s.exec(select(Alert)).first() is None
 
 
 @pytest.mark.parametrize(
