@@ -9,6 +9,7 @@ import json
 import socket
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -170,6 +171,22 @@ async def raw_post(
     return int(status_line.split()[1]), sent
 
 
+def body_of(total: int, size: int = 64 * 1024) -> Iterable[bytes]:
+    block = b"x" * size
+    for _ in range(total // size):
+        yield block
+
+
+def resident_mb(process: BotProcess) -> float:
+    """The bot process's resident memory (Linux)."""
+    assert process.process is not None
+    status = Path(f"/proc/{process.process.pid}/status").read_text()
+    return (
+        int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+        / 1024
+    )
+
+
 def chunked(total: int, size: int = 64 * 1024) -> Iterable[bytes]:
     block = b"x" * size
     for _ in range(total // size):
@@ -200,13 +217,18 @@ async def test_oversized_bodies_and_wrong_secrets_are_refused_unread_and_bad_upd
         # Answered on the headers alone: not a byte of the 60 MB body was sent.
         wrong = {**json_type, "X-Telegram-Bot-Api-Secret-Token": "wrong-secret"}
         for headers in (json_type, wrong):
-            for _ in range(5):
-                assert await raw_post(port, "/hook/cadre", {**headers, "Content-Length": huge}) == (
-                    403,
-                    0,
-                )
+            sized = {**headers, "Content-Length": huge}
+            assert await raw_post(port, "/hook/cadre", sized) == (403, 0)
         big = {**right, "Content-Length": huge}
         assert await raw_post(port, "/hook/cadre", big) == (413, 0)
+        # Five 60 MB posts with a wrong secret, as in the probe: refused, and not read in.
+        before = resident_mb(process)
+        for _ in range(5):
+            status, sent = await raw_post(
+                port, "/hook/cadre", {**wrong, "Content-Length": huge}, body_of(60 << 20)
+            )
+            assert status == 403 and sent < 30 << 20, sent
+        assert resident_mb(process) - before < 40
         # Without a Content-Length the body is counted as it comes, and refused at the limit.
         status, sent = await raw_post(
             port, "/hook/cadre", {**right, "Transfer-Encoding": "chunked"}, chunked(60 << 20)
