@@ -144,9 +144,13 @@ async def test_without_a_url_path_the_path_is_derived_and_hard_to_guess(
 
 async def raw_post(
     port: int, path: str, headers: dict[str, str], body: Iterable[bytes] = ()
-) -> tuple[int, int]:
+) -> tuple[int | None, int]:
     """POST by hand: the headers, then the body's pieces while no answer has come.
-    Returns the status and the number of body bytes the server let in before answering."""
+    Returns the status and the number of body bytes the server let in before answering.
+
+    The server closes the connection instead of reading a body over the limit; while the
+    client still writes, the close can arrive as a reset that overtakes the answer: then
+    the status is None (the answer-before-the-body itself is checked without a body)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -163,12 +167,14 @@ async def raw_post(
     sender = asyncio.create_task(send())
     try:
         status_line = await asyncio.wait_for(reader.readline(), 15)
+    except ConnectionError:  # reset, or the pipe broken while the sender wrote
+        status_line = b""
     finally:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
         writer.close()
-    return int(status_line.split()[1]), sent
+    return (int(status_line.split()[1]) if status_line else None), sent
 
 
 def body_of(total: int, size: int = 64 * 1024) -> Iterable[bytes]:
@@ -227,13 +233,13 @@ async def test_oversized_bodies_and_wrong_secrets_are_refused_unread_and_bad_upd
             status, sent = await raw_post(
                 port, "/hook/cadre", {**wrong, "Content-Length": huge}, body_of(60 << 20)
             )
-            assert status == 403 and sent < 30 << 20, sent
+            assert status in (403, None) and sent < 30 << 20, (status, sent)
         assert resident_mb(process) - before < 40
         # Without a Content-Length the body is counted as it comes, and refused at the limit.
         status, sent = await raw_post(
             port, "/hook/cadre", {**right, "Transfer-Encoding": "chunked"}, chunked(60 << 20)
         )
-        assert status == 413 and sent < 30 << 20, sent
+        assert status in (413, None) and sent < 30 << 20, (status, sent)
 
         # Malformed updates with the right secret: one log line each, nothing handled.
         async with aiohttp.ClientSession() as session:
