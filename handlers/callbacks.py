@@ -72,6 +72,7 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
     "rm": (("rm:r", A.CHECKIN), ("rm:t|p:{n}", A.CHECKIN)),
     "cx": (("cx:{n}", A.VIEW_AREA),),
     "ct": (("ct:{n}", A.VIEW_AREA),),
+    "td": (("td:{w}:{n}", A.VIEW_AREA),),  # /today all: <state or all>:<page>
     "dir": (
         ("dir:home", A.MANAGE_DIRECTORY),
         ("dir:p|add:{w}", A.MANAGE_DIRECTORY),

@@ -50,7 +50,7 @@ from services.health import checkins, reminders, reports
 from services.health.assessment import Readings, bp_needs_repeat
 from services.health.checkins import TIER_ICON, CheckinError, Outcome
 from services.health.config import HealthConfig
-from services.i18n import Html, t
+from services.i18n import Html, t, tn
 from services.permissions import Action, check
 from services.validation import number_text, parse_int
 
@@ -667,27 +667,51 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
 # ---------------------------------------------------------------------------- officers
 
 
-def _names(group: reports.Group, limit: int = reports.NAMES_SHOWN) -> str:
-    names = [p.real_name or p.display_name or "-" for p in group.people[:limit]]
-    return ", ".join(names) + (" …" if group.count > limit else "")
+def _name(person: Person) -> str:
+    return person.real_name or person.display_name or "-"
+
+
+def _names(lang: str, group: reports.Group) -> str:
+    """The names shown, then how many more there are and where to see them."""
+    names = ", ".join(_name(p) for p in group.people)
+    if not group.more:
+        return names
+    more = tn(lang, "health.today.more", group.more)
+    return t(lang, "health.today.names_more", names=names, more=more) if names else more
+
+
+def _all_requested(args: list[str]) -> bool:
+    return bool(args) and args[0].lower() in {"all", "全部"}
 
 
 @guarded(Action.VIEW_AREA)
 async def today_command(update: Update, context: Context, person: Person) -> None:
+    """/today: the summary with names; /today all: everyone, page by page."""
     lang = person.language
+    if _all_requested(list(context.args or [])):
+        page = await deps(context).db.run(reports.everyone_page, person, config(context), "all", 0)
+        text, markup = everyone_text(lang, page, _today(context))
+        await reply(update, text, reply_markup=markup)
+        return
     areas = await deps(context).db.run(reports.today, person, config(context))
-    markup = None
+    rows: list[dict[str, Any]] = []
+    if areas:
+        label = t(lang, "health.today.all.button")
+        rows.append([{"text": label, "callback_data": "td:all:0"}])
     chat = update.effective_chat
+    data: Any = {"inline_keyboard": rows} if rows else None
     if chat is not None and chat.type == "private":  # Telegram: web_app buttons only there
-        from handlers.sos_common import markup_of
         from services import board
 
-        markup = markup_of(board.with_open_button(None, lang, "today"))
-    await reply(update, today_text(lang, areas, _today(context)), reply_markup=markup)
+        data = board.with_open_button(data, lang, "today")
+    from handlers.sos_common import markup_of
+
+    await reply(update, today_text(lang, areas, _today(context)), reply_markup=markup_of(data))
 
 
 def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
-    """/today: one block per prefecture, the groups' names (at most 30 each)."""
+    """/today: one block per prefecture; each count followed by its first names
+    (reports.NAMES_SHOWN) and, when there are more, how many and where to see them."""
     from services.postings import load_postings
 
     if not areas:
@@ -705,19 +729,104 @@ def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
                 amber=area.amber.count,
                 red=area.red.count,
                 missing=area.missing.count,
-                paused=area.paused,
+                paused=area.paused.count,
             )
         ]
-        for key, group in (
-            ("health.today.red", area.red),
-            ("health.today.amber", area.amber),
-            ("health.today.missing", area.missing),
-            ("health.today.suspicious", area.suspicious),
-        ):
+        for state, group in area.groups():
             if group.count:
-                lines.append(t(lang, key, names=_names(group)))
+                lines.append(
+                    t(
+                        lang,
+                        "health.today.group",
+                        label=t(lang, f"health.today.state.{state}"),
+                        count=group.count,
+                        names=_names(lang, group),
+                    )
+                )
+        if area.suspicious.count:
+            lines.append(
+                t(
+                    lang,
+                    "health.today.suspicious",
+                    count=area.suspicious.count,
+                    names=_names(lang, area.suspicious),
+                )
+            )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n\n" + t(lang, "health.disclaimer")
+
+
+def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str, Any]:
+    """/today all: one page (reports.PAGE_SIZE names, one screen) of one state, with
+    ◀️ ▶️ across pages and states and a button per state with its count."""
+    from services.i18n import escape
+    from services.postings import load_postings
+
+    listed = [s for s in reports.LISTED if page.counts.get(s)]
+    if not listed:
+        return t(lang, "health.today.empty"), None
+    postings = load_postings()
+    count = page.counts.get(page.state, 0)
+    lines = [
+        t(
+            lang,
+            "health.today.all.title",
+            date=day.isoformat(),
+            label=t(lang, f"health.today.state.{page.state}"),
+            people=tn(lang, "health.today.all.people", count),
+            page=page.page + 1,
+            pages=page.pages,
+        )
+    ]
+    first = page.page * reports.PAGE_SIZE + 1
+    for number, person in enumerate(page.people, start=first):
+        line = f"{number}. {escape(_name(person))}"
+        if page.several and person.prefecture:
+            line += " · " + escape(postings.name(person.prefecture, lang, short=True))
+        if person.id in page.flagged:
+            line += " ❓"
+        lines.append(line)
+    if page.flagged:
+        lines.append(t(lang, "health.today.all.flagged"))
+    # ◀️ ▶️: the previous or next page, across the states in order
+    at = listed.index(page.state) if page.state in listed else 0
+    nav = []
+    if page.page > 0:
+        nav.append(("◀️", f"td:{page.state}:{page.page - 1}"))
+    elif at > 0:
+        before = listed[at - 1]
+        last = -(-page.counts[before] // reports.PAGE_SIZE) - 1
+        nav.append(("◀️", f"td:{before}:{last}"))
+    if page.page + 1 < page.pages:
+        nav.append(("▶️", f"td:{page.state}:{page.page + 1}"))
+    elif at + 1 < len(listed):
+        nav.append(("▶️", f"td:{listed[at + 1]}:0"))
+    icons = {s: t(lang, f"health.today.state.{s}").split(" ", 1)[0] for s in listed}
+    jumps = [
+        (("· " if s == page.state else "") + f"{icons[s]} {page.counts[s]}", f"td:{s}:0")
+        for s in listed
+    ]
+    rows = [nav] if nav else []
+    rows += [jumps[i : i + 3] for i in range(0, len(jumps), 3)]
+    return "\n".join(lines), buttons(rows)
+
+
+@guarded(Action.VIEW_AREA)
+async def on_today_button(update: Update, context: Context, person: Person) -> None:
+    """td:<state or all>:<page>: a page of /today all, edited in place."""
+    from handlers.sos_common import edit
+
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, state, raw = query.data.split(":")  # the shape is checked by handlers.callbacks
+    number = parse_int(raw)
+    if state not in (*reports.LISTED, "all") or number is None:
+        await answer(query, t(person.language, "health.stale"), alert=True)
+        return
+    await answer(query)
+    page = await deps(context).db.run(reports.everyone_page, person, config(context), state, number)
+    text, markup = everyone_text(person.language, page, _today(context))
+    await edit(update, text, markup)
 
 
 @guarded(Action.VIEW_AREA)
@@ -820,6 +929,7 @@ def build() -> list[BaseHandler[Any, Any, Any]]:
         CallbackQueryHandler(on_reminder_button, pattern=r"^rm:"),
         CallbackQueryHandler(on_export_button, pattern=r"^cx:"),
         CallbackQueryHandler(on_chart_button, pattern=r"^ct:"),
+        CallbackQueryHandler(on_today_button, pattern=r"^td:"),
     ]
 
 

@@ -7,11 +7,14 @@ text can never break Telegram's HTML parse mode.
 
 from __future__ import annotations
 
+import gettext
 import html
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 
 LANGUAGES: tuple[str, ...] = ("zh-Hans", "en")
@@ -27,9 +30,17 @@ class Html(str):
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    """All messages of one language: every .po file in services/locales/<language>/."""
+    """All messages of one language: every .po file in services/locales/<language>/. A
+    message with plural forms (``msgid_plural``) is here by its last form (so that keys and
+    placeholders compare across languages); `tn` picks the right one."""
+    return {key: forms[-1] for key, forms in _messages(language).items()}
+
+
+@cache
+def _messages(language: str) -> dict[str, tuple[str, ...]]:
+    """Each key's forms: one, or the plural forms in the language's gettext order."""
     folder = resources.files("services") / "locales" / _CATALOG_DIRS[language]
-    messages: dict[str, str] = {}
+    messages: dict[str, tuple[str, ...]] = {}
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
         if not path.name.endswith(".po"):
             continue
@@ -37,10 +48,18 @@ def catalog(language: str) -> dict[str, str]:
             po = read_po(handle, locale=language.replace("-", "_"))
         for message in po:
             if message.id and message.string:
-                if message.id in messages:
-                    raise ValueError(f"{path.name}: duplicate catalog key {message.id!r}")
-                messages[str(message.id)] = str(message.string)
+                key = str(message.id[0] if message.pluralizable else message.id)
+                if key in messages:
+                    raise ValueError(f"{path.name}: duplicate catalog key {key!r}")
+                forms = message.string if message.pluralizable else (message.string,)
+                messages[key] = tuple(str(form) for form in forms)
     return messages
+
+
+@cache
+def _plural_rule(language: str) -> Callable[[int], int]:
+    """The language's gettext plural rule (English: 1 person, 2 people; Chinese: one form)."""
+    return gettext.c2py(get_plural(language.replace("-", "_")).plural_expr)
 
 
 def normalize_language(code: str | None, default: str = DEFAULT_LANGUAGE) -> str:
@@ -67,6 +86,20 @@ def t(language: str | None, key: str, **values: Any) -> str:
     text = catalog(lang).get(key)
     if text is None:
         text = catalog(DEFAULT_LANGUAGE).get(key, key)
+    return _fill(text, values)
+
+
+def tn(language: str | None, key: str, count: int, **values: Any) -> str:
+    """`t` for a message with plural forms: the form for `count` (also given as {count})."""
+    lang = language if language in _CATALOG_DIRS else DEFAULT_LANGUAGE
+    if key not in _messages(lang):
+        lang = DEFAULT_LANGUAGE
+    forms = _messages(lang).get(key, (key,))
+    form = forms[min(_plural_rule(lang)(count), len(forms) - 1)]
+    return _fill(form, {"count": count, **values})
+
+
+def _fill(text: str, values: dict[str, Any]) -> Html:
     if values:
         text = text.format(**{name: escape(value) for name, value in values.items()})
     return Html(text)

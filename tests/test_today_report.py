@@ -51,16 +51,26 @@ def test_today_counts_everyone_and_lists_the_first_names_of_each_group(db):
         make_person(db, 1008, "Registered today")  # counted, monitored from tomorrow
         (later,) = db.call(reports.today, duty, CONFIG)
         assert later.total == ganzi.total + 1 and later.missing == ganzi.missing
+        assert (later.none.count, [p.display_name for p in later.none.people]) == (
+            1,
+            ["Registered today"],
+        )
 
     assert ganzi.prefecture == "ganzi"
     # the officer, the missing, red, worse, better, paused and the gamer
     assert ganzi.total == 1 + len(missing) + 5
-    assert ganzi.checked_in == 4 and ganzi.paused == 1
+    assert ganzi.checked_in == 4
+    assert (ganzi.paused.count, ids(ganzi.paused)) == (1, [paused.id])
     assert (ganzi.red.count, ids(ganzi.red)) == (1, [red.id])
     assert (ganzi.amber.count, ids(ganzi.amber)) == (1, [worse.id])
+    assert (ganzi.checked.count, ids(ganzi.checked)) == (2, [better.id, gamer.id])  # GREEN
     assert ganzi.missing.count == len(missing) + 1  # and the officer, who has not checked in
     everyone_missing = sorted([duty.id] + [p.id for p in missing])
-    assert ids(ganzi.missing) == everyone_missing[: reports.NAMES_SHOWN + 1]
+    assert ids(ganzi.missing) == everyone_missing[: reports.NAMES_SHOWN]
+    assert ganzi.missing.more == len(everyone_missing) - reports.NAMES_SHOWN
+    # the groups together are everyone counted, each named or "and N more"
+    assert sum(g.count for _, g in ganzi.groups()) == ganzi.total
+    assert all(len(g.people) + g.more == g.count for _, g in ganzi.groups())
     assert (ganzi.suspicious.count, ids(ganzi.suspicious)) == (1, [gamer.id])
 
     admin = db.call(people.find, ADMIN_ID)
@@ -71,3 +81,4 @@ def test_today_counts_everyone_and_lists_the_first_names_of_each_group(db):
     assert (areas[1].amber.count, ids(areas[1].amber), areas[1].total) == (1, [aba.id], 1)
     # Zhejiang has no altitude check-in: counted, never missing
     assert (areas[2].total, areas[2].missing.count, areas[2].checked_in) == (1, 0, 0)
+    assert [p.display_name for p in areas[2].none.people] == ["Hangzhou"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, not_, union_all
+from sqlalchemy import and_, case, func, literal, true, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -22,28 +22,44 @@ from services.postings import load_postings
 EXPORT_MAX_DAYS = 366
 
 
-NAMES_SHOWN = 30  # names listed per group in /today; the counts cover everyone
+NAMES_SHOWN = 5  # names listed per group on the /today screen; "and N more" for the rest
+PAGE_SIZE = 10  # /today all: people per page
+
+# The states of /today, in the order the screen and `/today all` list them. "none": counted
+# in the area but not asked to check in today (a low-altitude posting, registered today,
+# the assignment not begun or ended).
+LISTED = ("red", "amber", "missing", "paused", "checked", "none")
 
 
 @dataclass
 class Group:
-    """Some of an area's people: how many, and the first NAMES_SHOWN (+1, so that the
-    reader knows the list goes on) by person id."""
+    """Some of an area's people: how many, and the first NAMES_SHOWN by person id."""
 
     count: int = 0
     people: list[Person] = field(default_factory=list)
+
+    @property
+    def more(self) -> int:
+        """How many the names shown leave out."""
+        return self.count - len(self.people)
 
 
 @dataclass
 class AreaDay:
     prefecture: str
     total: int = 0
-    checked_in: int = 0
-    paused: int = 0
-    amber: Group = field(default_factory=Group)
+    checked_in: int = 0  # red + amber + checked
     red: Group = field(default_factory=Group)
+    amber: Group = field(default_factory=Group)
     missing: Group = field(default_factory=Group)
+    paused: Group = field(default_factory=Group)
+    checked: Group = field(default_factory=Group)  # checked in GREEN
+    none: Group = field(default_factory=Group)
     suspicious: Group = field(default_factory=Group)
+
+    def groups(self) -> list[tuple[str, Group]]:
+        """(state, group) in the order of LISTED: together they count `total`."""
+        return [(state, getattr(self, state)) for state in LISTED]
 
 
 def area_of(session: Session, viewer: Person) -> list[str] | None:
@@ -56,13 +72,14 @@ def area_of(session: Session, viewer: Person) -> list[str] | None:
 def today(
     session: Session, viewer: Person, config: HealthConfig, day: date | None = None
 ) -> list[AreaDay]:
-    """Checked in, AMBER, RED, missing (no check-in yet), paused, suspicious: per prefecture.
+    """RED, AMBER, missing (no check-in yet), paused, checked in GREEN, not due today, and
+    suspicious: per prefecture, each group counted and its first NAMES_SHOWN people named.
 
     A person with a check-in today counts by the tier of their latest one; without, as
-    paused, or as missing when they are monitored that day (reminders.is_monitored). The
-    database counts (one GROUP BY) and picks the names shown, so that an area of tens of
-    thousands costs a few queries and no more than NAMES_SHOWN + 1 people per group are
-    loaded."""
+    paused, as missing when they are monitored that day (reminders.is_monitored), else as
+    not due ("none"). The database counts (one GROUP BY) and picks the names shown with
+    short ordered reads, so that an area of tens of thousands costs a few queries and no
+    more than NAMES_SHOWN people per group are loaded."""
     day = day or checkins.local_date(clock.now(), config.zone)
     area = area_of(session, viewer)
     monitored = checkins.monitored_clause(area)
@@ -75,8 +92,7 @@ def today(
         .where(*monitored)
         .group_by(person.c.prefecture, state)
     ).all()
-    missing_in = [prefecture for prefecture, state_name, _ in counts if state_name == "missing"]
-    named = _first_named(session, day, config, monitored, missing_in)
+    named = _first_named(session, day, config, monitored, counts)
     identical = checkins.suspicious_select(day, config)  # a few people in all: then the area
     flagged = (
         list(
@@ -92,7 +108,7 @@ def today(
     flagged_named: dict[str, list[int]] = {}
     for pid, prefecture in flagged:
         first = flagged_named.setdefault(prefecture, [])
-        if len(first) <= NAMES_SHOWN:
+        if len(first) < NAMES_SHOWN:
             first.append(pid)
     shown = {pid for pid, _, _ in named}.union(*flagged_named.values())
     loaded = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(shown)))}
@@ -102,10 +118,7 @@ def today(
         summary.total += count
         if state_name in ("red", "amber", "checked"):
             summary.checked_in += count
-        elif state_name == "paused":
-            summary.paused = count
-        if state_name in ("red", "amber", "missing"):
-            getattr(summary, state_name).count = count
+        getattr(summary, state_name).count = count
     for pid, prefecture, state_name in named:
         getattr(result[prefecture], state_name).people.append(loaded[pid])
     for _, prefecture in flagged:
@@ -231,19 +244,42 @@ def _missing(day: date, config: HealthConfig) -> Any:
     return reminders.monitored_on(day, config)
 
 
+def _row_state(day: date, config: HealthConfig) -> Any:
+    """`_state` for one person row, the latest tier of `day` read through the (person_id,
+    at) index instead of ranking the day's check-ins: for reads that stop after a few."""
+    checkin = CheckIn.__table__  # type: ignore[attr-defined]
+    person = Person.__table__  # type: ignore[attr-defined]
+    tier = (
+        sa_select(checkin.c.tier)
+        .where(checkin.c.person_id == person.c.id, checkin.c.local_date == day)
+        .order_by(checkin.c.at.desc(), checkin.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return case(
+        (tier == Tier.RED.value, "red"),
+        (tier == Tier.AMBER.value, "amber"),
+        (tier.is_not(None), "checked"),
+        (_paused(day), "paused"),
+        (_missing(day, config), "missing"),
+        else_="none",
+    )
+
+
 def _first_named(
     session: Session,
     day: date,
     config: HealthConfig,
     monitored: list[Any],
-    missing_in: list[str],
+    counts: list[Any],
 ) -> list[tuple[int, str, str]]:
-    """(person id, prefecture, "red" | "amber" | "missing") of the first NAMES_SHOWN + 1
-    people by id of each group that lists names. RED and AMBER come from the day's few
-    check-ins; "missing" reads each prefecture's people in id order until it has enough,
-    which stops early because most people without a check-in are missing."""
+    """(person id, prefecture, state) of the first NAMES_SHOWN people by id of each group
+    counted in `counts` ((prefecture, state, count) rows). RED and AMBER come from the day's
+    few check-ins; the other groups read each prefecture's people in id order until they
+    have enough (one UNION ALL of short reads), a cheap condition first (paused: the
+    pause; missing: monitored that day; none: not monitored) and then the person's state,
+    so that a read stops early where the group is common."""
     person = Person.__table__  # type: ignore[attr-defined]
-    checkin = CheckIn.__table__  # type: ignore[attr-defined]
     latest = _latest_tiers(day)
     tiered = (
         sa_select(
@@ -262,34 +298,98 @@ def _first_named(
         (pid, prefecture, tier)
         for pid, prefecture, tier in session.execute(
             sa_select(tiered.c.id, tiered.c.prefecture, tiered.c.tier).where(
-                tiered.c.rank <= NAMES_SHOWN + 1
+                tiered.c.rank <= NAMES_SHOWN
             )
         )
     ]
-    checked = (
-        sa_select(checkin.c.id)
-        .where(checkin.c.person_id == person.c.id, checkin.c.local_date == day)
-        .exists()
-    )
+    state = _row_state(day, config)
+    missing = case((_missing(day, config), 1), else_=0)
+    cheap = {
+        "checked": true(),
+        "paused": _paused(day),
+        "missing": missing == 1,
+        "none": missing == 0,
+    }
     firsts = [
-        sa_select(person.c.id, person.c.prefecture)
+        sa_select(person.c.id, person.c.prefecture, literal(state_name).label("state"))
         .select_from(_with_pauses(person))
         .where(
             *monitored,
             person.c.prefecture == prefecture,
-            _missing(day, config),
-            not_(_paused(day)),
-            not_(checked),
+            cheap[state_name],
+            state == state_name,
         )
         .order_by(person.c.id)
-        .limit(NAMES_SHOWN + 1)
+        .limit(NAMES_SHOWN)
         .subquery()
-        for prefecture in sorted(missing_in)
+        for prefecture, state_name, count in sorted(counts)
+        if count and state_name in cheap
     ]
     if firsts:
-        query = union_all(*(sa_select(first.c.id, first.c.prefecture) for first in firsts))
-        named += [(pid, prefecture, "missing") for pid, prefecture in session.execute(query)]
+        query = union_all(*(sa_select(f.c.id, f.c.prefecture, f.c.state) for f in firsts))
+        named += [
+            (pid, prefecture, state_name) for pid, prefecture, state_name in session.execute(query)
+        ]
     return sorted(named)
+
+
+@dataclass
+class EveryonePage:
+    """`/today all`: one page of one state's people of the viewer's area, by id."""
+
+    state: str
+    page: int  # from 0
+    pages: int  # of this state
+    counts: dict[str, int]  # state -> people in the area
+    people: list[Person]
+    flagged: set[int]  # of `people`: identical readings day after day (❓)
+    several: bool  # the viewer's area has more than one prefecture: name it on each line
+
+
+def everyone_page(
+    session: Session,
+    viewer: Person,
+    config: HealthConfig,
+    state: str,
+    page: int,
+    day: date | None = None,
+) -> EveryonePage:
+    """`/today all`: the people of one state (LISTED; "all": the first state with people),
+    PAGE_SIZE a page, counted and paged by the database (`area_page`), so that listing an
+    area of tens of thousands never loads more than a page. A page beyond the last shows
+    the last."""
+    day = day or checkins.local_date(clock.now(), config.zone)
+    wanted = state if state in LISTED else LISTED[0]
+    found = area_page(
+        session, viewer, config, state=wanted, offset=page * PAGE_SIZE, limit=PAGE_SIZE, day=day
+    )
+    if state not in LISTED and not found.total:  # "all": the first state with people
+        state = next((s for s in LISTED if found.counts.get(s)), LISTED[0])
+        page = 0
+    else:
+        state = wanted
+    pages = max(1, -(-found.counts.get(state, 0) // PAGE_SIZE))
+    if state != wanted or not 0 <= page < pages:  # another state, or a page gone since
+        page = min(max(0, page), pages - 1)
+        found = area_page(
+            session, viewer, config, state=state, offset=page * PAGE_SIZE, limit=PAGE_SIZE, day=day
+        )
+    person = Person.__table__  # type: ignore[attr-defined]
+    ids = [p.id for p in found.people]
+    identical = checkins.suspicious_select(day, config)
+    flagged = (
+        set(
+            session.scalars(
+                sa_select(person.c.id).where(person.c.id.in_(ids), person.c.id.in_(identical))
+            )
+        )
+        if identical is not None and ids
+        else set()
+    )
+    area = area_of(session, viewer)
+    return EveryonePage(
+        state, page, pages, found.counts, found.people, flagged, area is None or len(area) > 1
+    )
 
 
 EXPORT_COLUMNS = (
