@@ -826,7 +826,10 @@ async def on_today_button(update: Update, context: Context, person: Person) -> N
     await answer(query)
     page = await deps(context).db.run(reports.everyone_page, person, config(context), state, number)
     text, markup = everyone_text(person.language, page, _today(context))
-    await edit(update, text, markup)
+    if state == "all":  # from the /today summary: the list comes below it, the summary stays
+        await reply(update, text, reply_markup=markup)
+    else:
+        await edit(update, text, markup)
 
 
 @guarded(Action.VIEW_AREA)
