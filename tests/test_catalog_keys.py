@@ -17,6 +17,7 @@ from models.health import RED_FLAGS, Feeling, Tier
 from models.knowledge import DocumentOrigin
 from services import alerts, channels, roster
 from services.care_policy import Band
+from services.health import reports
 from services.i18n import LANGUAGES, catalog
 from services.permissions import Denial
 
@@ -111,6 +112,10 @@ DYNAMIC: dict[str, list[str]] = {
     "kb.docs.status.{status}": _keys("kb.docs.status.", ("current", "superseded")),
     "channels.why.{key}": _keys("channels.why.", [key for key, _ in channels._WHY]),
     "sos.{command}_usage": _keys("sos.", ("ack", "resolve"), "_usage"),
+    **{
+        f"health.today.state.{{{name}}}": _keys("health.today.state.", reports.LISTED)
+        for name in ("state", "page.state", "s")
+    },
 }
 # Found in the code but not enumerated yet (their values come from data or several places).
 NOT_YET_ENUMERATED = {
