@@ -41,7 +41,7 @@ from emulator.models import ChatMessage
 from models import Role, Status
 from scheduler import jobs
 from services import contact_links, people
-from services.i18n import t
+from services.i18n import catalog, t
 from tests import factories
 from tests.botfixtures import RunningBot
 from tests.conftest import empty_tables
@@ -180,6 +180,21 @@ class _ErrorRecords(logging.Handler):
         self.records.append(record)
 
 
+RAW_KEY = re.compile(r"[a-z_]+(\.[a-z0-9_]+){1,5}")
+CATALOG_KEYS = frozenset(catalog("zh-Hans")) | frozenset(catalog("en"))
+# A field no button of the code carries: extra words, digits that are not ASCII.
+_CLEAN_FIELD = re.compile(r"[A-Za-z0-9_.\-]*")
+
+
+def is_garbage(data: Any) -> bool:
+    """Callback data that no button of the bot can carry: a field with characters other
+    than ASCII letters, digits, ``_ . -`` (``²``, ``١``, spaces), or the word ``extra``."""
+    if not isinstance(data, str):
+        return False
+    fields = data.split(":")
+    return any(f == "extra" or not _CLEAN_FIELD.fullmatch(f) for f in fields[1:])
+
+
 # Replies sent through the outbox arrive a moment after the update is handled.
 ANSWER_WAIT = 1.0
 PROCESS_WAIT = 15.0
@@ -203,6 +218,7 @@ class Harness:
         self.strict = False
         self.survey = False  # record every violation instead of failing (a first look)
         self.stats = Stats()
+        self.began = time.perf_counter()
         self.prefixes = callback_prefixes()
         self.commands = commands_of(self.app)
         self.processed: set[int] = set()
@@ -211,6 +227,14 @@ class Harness:
         logging.getLogger().addHandler(self.errors)
         self._wrap_processing()
         self._watch_handlers()
+        from bot.metrics import handler_name
+
+        self.handler_names = {
+            handler_name(getattr(h.callback, "__wrapped__", h.callback))
+            for group in self.app.handlers.values()
+            for h in _handlers_of(group)
+        }
+        self.handler_count = len(self.handler_names)
         self.bot.admin()  # post_init's admin (9001) has a chat: outbox sends reach it
         self.tables = [
             name for name in inspect(engine).get_table_names() if name not in BOOKKEEPING
@@ -403,7 +427,11 @@ class Example:
         self._check_errors(action, requests_before, user, bot_before)
         self._check_groups(action, bot_before)
         if before is not None:
-            self._check_unchanged(action, before, self.snapshot())
+            after = self.snapshot()
+            self._check_unchanged(action, before, after)
+            if action.kind == "edit" or (action.kind == "forged" and is_garbage(action.payload)):
+                self._check_inert(action, before, after, bot_before, user)
+        self._check_catalog(action, user, bot_before)
 
     async def _settle(
         self,
@@ -611,7 +639,12 @@ class Example:
                 )
 
     def _needs_snapshot(self, action: Action) -> bool:
-        return action.actor != "admin" or action.chat != "private"
+        return (
+            action.actor != "admin"
+            or action.chat != "private"
+            or action.kind == "edit"
+            or (action.kind == "forged" and is_garbage(action.payload))
+        )
 
     def snapshot(self) -> dict[str, dict[Any, dict[str, Any]]]:
         result: dict[str, dict[Any, dict[str, Any]]] = {}
@@ -635,6 +668,35 @@ class Example:
                 owners |= {parent_row[c] for c in OWNER_COLUMNS if parent_row.get(c)}
         return owners
 
+    def _check_inert(
+        self, action: Action, before: dict, after: dict, bot_before: dict, user: FakeUser
+    ) -> None:
+        """An edit never acts (issue 13, point 3): no row changes and at most one message
+        ("edits are not read"). A button whose data the grammar cannot have produced
+        (extra fields, digits that are not ASCII, odd characters) changes nothing."""
+        changed = sorted(
+            f"{table}#{key}"
+            for table in self.h.tables
+            for key in set(before.get(table, {})) | set(after.get(table, {}))
+            if before.get(table, {}).get(key) != after.get(table, {}).get(key)
+        )
+        prop = "edit-acts" if action.kind == "edit" else "forged-accepted"
+        if changed:
+            self.fail(prop, action, "changed " + ", ".join(changed[:8]))
+        if action.kind == "edit":
+            chat = self._chat(action.chat, user)
+            fresh = chat.bot_messages[bot_before[chat.chat_id][0] :]
+            if len(fresh) > 1 or any(m.document or m.photo for m in fresh):
+                self.fail(prop, action, f"{len(fresh)} message(s) in answer to an edit")
+
+    def _check_catalog(self, action: Action, user: FakeUser, bot_before: dict) -> None:
+        """No raw catalog key (``form.ask.confirm``) reaches anyone."""
+        for chat in self._chats(user):
+            for message in chat.bot_messages[bot_before[chat.chat_id][0] :]:
+                for line in message.content.splitlines():
+                    if RAW_KEY.fullmatch(line.strip()) and line.strip() in CATALOG_KEYS:
+                        self.fail("raw-key", action, f"{line.strip()!r} in chat {chat.chat_id}")
+
     def _check_unchanged(self, action: Action, before: dict, after: dict) -> None:
         actor = action.actor
         person_id = self.person_ids.get(actor)
@@ -656,6 +718,8 @@ class Example:
                 owners = self._owners(table, row_old or row_new, before if row_old else after)
                 if action.chat == "private" and owners & mine:
                     continue
+                if table == "directory_entry" and row_old is None and not row_new.get("created_by"):
+                    continue  # the built-in emergency numbers, written when first needed
                 if action.chat == "private" and actor in ("cadre", "officer") and not owners:
                     # A member's own rows that name nobody (their alert's events...).
                     continue

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
@@ -31,13 +32,14 @@ from tests.fuzzing import (
     Action,
     Harness,
     KnownDefect,
+    Violation,
     callback_prefixes,
 )
 
 # ----------------------------------------------------------------------------- budgets
 
 PROFILES = {
-    "ci": dict(max_examples=120, derandomize=True),
+    "ci": dict(max_examples=100, derandomize=True),
     "long": dict(max_examples=10_000, derandomize=False),
 }
 PROFILE_NAME = os.environ.get("CADRE_FUZZ_PROFILE", "ci")
@@ -64,15 +66,76 @@ SEED = int(os.environ.get("CADRE_FUZZ_SEED", "0")) or None
 # at the end of this file with one input that shows it. Remove an entry when its fix lands.
 
 
-def _is(kind: str, chat: str | None = None):
-    def match(violation) -> bool:
-        action = violation.action
-        return action is not None and action.kind == kind and (chat is None or action.chat == chat)
+def _texts(payload: object) -> list[str]:
+    if isinstance(payload, str):
+        return [payload]
+    if isinstance(payload, tuple):
+        return [p for p in payload if isinstance(p, str)]
+    return []
 
-    return match
+
+def _odd_digits(violation: Violation) -> bool:
+    """The input carries a digit that is not ASCII (``²``, ``፩``, ``١``)."""
+    action = violation.action
+    return action is not None and any(
+        ch.isdigit() and not ch.isascii() for text in _texts(action.payload) for ch in text
+    )
 
 
-KNOWN: list[KnownDefect] = []
+def _outside_private(violation: Violation) -> bool:
+    return violation.action is not None and violation.action.chat != "private"
+
+
+def _media(violation: Violation) -> bool:
+    action = violation.action
+    return action is not None and action.kind in ("photo", "document", "contact")
+
+
+KNOWN: list[KnownDefect] = [
+    KnownDefect(
+        "group-answers",
+        "privacy",
+        "group-silence",
+        _outside_private,
+        "groups and channels get answers: not registered, policy answers, boards, refusals",
+    ),
+    KnownDefect(
+        "group-personal-data",
+        "privacy",
+        "group-personal-data",
+        _outside_private,
+        "/me, /contacts ... in a group post names and phones there",
+    ),
+    KnownDefect(
+        "group-acts",
+        "privacy",
+        "unauthorised-change",
+        _outside_private,
+        "group messages act: questions stored, SOS details taken, schedules created",
+    ),
+    KnownDefect("edits-act", "privacy", "edit-acts", lambda v: True, "edited messages act"),
+    KnownDefect(
+        "non-ascii-digits",
+        "grammar",
+        "crash",
+        _odd_digits,
+        "str.isdigit() accepts ² ፩ ١, int() refuses them: 'something went wrong'",
+    ),
+    KnownDefect(
+        "loose-buttons",
+        "grammar",
+        "forged-accepted",
+        lambda v: True,
+        "button data with extra fields or non-ASCII digits is acted on",
+    ),
+    KnownDefect(
+        "media-silence",
+        "unowned",
+        "unanswered",
+        _media,
+        "a photo, document or contact outside a form gets no answer at all",
+    ),
+]
 
 # ------------------------------------------------------------------------- strategies
 
@@ -162,7 +225,9 @@ TEXTS = st.one_of(
         ]
     ),
 )
-FIELDS = st.one_of(NUMBERS, st.text(max_size=10), st.sampled_from(["", "x", "extra", "ganzi"]))
+FIELDS = st.one_of(
+    NUMBERS, NUMBERS, st.text(max_size=10), st.sampled_from(["", "x", "extra", "ganzi"])
+)
 
 
 def _forged(prefix: str, fields: list[str]) -> str:
@@ -170,7 +235,7 @@ def _forged(prefix: str, fields: list[str]) -> str:
     return data.encode("utf-8")[:64].decode("utf-8", "ignore") or prefix
 
 
-FORGED = st.builds(_forged, st.sampled_from(PREFIXES), st.lists(FIELDS, max_size=3))
+FORGED = st.builds(_forged, st.sampled_from(PREFIXES), st.lists(FIELDS, min_size=1, max_size=3))
 COMMAND = st.tuples(st.sampled_from(COMMANDS), st.one_of(st.just(""), NUMBERS, TEXTS))
 DOCUMENT = st.tuples(
     st.sampled_from(["report.pdf", "data.csv", "../../etc/passwd", "名字.txt", "x"]),
@@ -188,13 +253,19 @@ def _payloads() -> st.SearchStrategy[tuple[str, object]]:
         return st.tuples(st.just(name), payload)
 
     button = kind("button", st.integers(min_value=0, max_value=15))
+    command = kind("command", COMMAND)
+    forged = kind("forged", FORGED)
+    # Commands, real buttons (which drive the forms forward) and forged buttons are the
+    # widest surface: they weigh more.
     return st.one_of(
+        command,
+        command,
+        command,
         button,
-        button,  # real buttons drive the forms forward: twice the weight
+        button,
+        forged,
+        forged,
         kind("text", TEXTS),
-        kind("command", COMMAND),
-        kind("forged", FORGED),
-        kind("forged", FORGED),
         kind("stale", st.integers(min_value=0, max_value=15)),
         kind("photo", st.one_of(st.just(""), TEXTS)),
         kind("document", DOCUMENT),
@@ -237,16 +308,19 @@ async def harness(bot: RunningBot, engine: Engine) -> AsyncIterator[Harness]:
     running = Harness(bot, engine, KNOWN)
     running.strict = os.environ.get("CADRE_FUZZ_STRICT") == "1"
     running.survey = os.environ.get("CADRE_FUZZ_SURVEY") == "1"
-    started = time.perf_counter()
+    running.began = time.perf_counter()
     try:
         yield running
     finally:
         running.close()
-        _report(running, time.perf_counter() - started)
+        _report(running, final=True)
 
 
-def _report(harness: Harness, wall: float) -> None:
+def _report(harness: Harness, final: bool = False) -> None:
+    """The figures of the run so far (docs/security.md): printed at the end, and written
+    to CADRE_FUZZ_REPORT every 100 examples, so a long run stopped early still counts."""
     stats = harness.stats
+    wall = time.perf_counter() - harness.began
     figures = {
         "profile": PROFILE_NAME,
         "database": harness.engine.dialect.name,
@@ -258,6 +332,8 @@ def _report(harness: Harness, wall: float) -> None:
         "scenarios": sorted(stats.scenarios),
         "conversation_states": sorted(stats.conversation_states),
         "handlers_reached": len(stats.handlers),
+        "handlers_registered": harness.handler_count,
+        "handlers_not_reached": sorted(harness.handler_names - stats.handlers),
         "input_kinds": sorted(stats.kinds),
         "known_defects_seen": stats.known,
         "known_defect_examples": stats.known_examples,
@@ -266,7 +342,8 @@ def _report(harness: Harness, wall: float) -> None:
         "commands": len(harness.commands),
         "callback_prefixes": len(harness.prefixes),
     }
-    print("\nfuzz figures:", json.dumps(figures, ensure_ascii=False, indent=1))
+    if final:
+        print("\nfuzz figures:", json.dumps(figures, ensure_ascii=False, indent=1))
     target = os.environ.get("CADRE_FUZZ_REPORT")
     if target:
         Path(target).write_text(json.dumps(figures, ensure_ascii=False, indent=1), "utf-8")
@@ -285,6 +362,8 @@ async def test_fuzzed_surface(harness: Harness, case: tuple[str, list[Action]]) 
     for action in actions:
         await example.run(action)
     failures = example.finish()
+    if harness.stats.examples % 100 == 0:
+        _report(harness)
     assert not failures, "\n".join(str(f) for f in failures)
 
 
@@ -296,3 +375,123 @@ def test_the_surface_is_collected_from_the_code() -> None:
     assert len(PREFIXES) >= 80
     for command in ("start", "sos", "checkin", "broadcast", "people", "roster", "oxygen"):
         assert command in COMMANDS
+
+
+# ---------------------------------------------------------------- fixed inputs, one per defect
+# Each known defect above, and each crash the fuzzer found, as one fixed input through the
+# same harness. A strict xfail turns red when the fix lands: then drop the mark (and the
+# KNOWN entry).
+
+
+def _known(area: str, what: str):
+    return pytest.mark.xfail(strict=True, reason=f"{area}: {what} (issue 13)")
+
+
+def _a(actor: str, chat: str, kind: str, payload: object = None) -> Action:
+    return Action(actor, chat, kind, payload)
+
+
+FIXED = [
+    pytest.param(
+        "idle",
+        [_a("cadre", "group", "command", ("me", ""))],
+        "group-personal-data",
+        marks=_known("privacy", "/me in a group posts the profile there"),
+        id="me-in-group",
+    ),
+    pytest.param(
+        "idle",
+        [_a("cadre", "group", "text", "How many days of rest do I get?")],
+        "group-silence",
+        marks=_known("privacy", "a group message is answered as a policy question"),
+        id="question-in-group",
+    ),
+    pytest.param(
+        "idle",
+        [_a("cadre", "group", "text", "How many days of rest do I get?")],
+        "unauthorised-change",
+        marks=_known("privacy", "a group message is stored as the cadre's question"),
+        id="question-in-group-stored",
+    ),
+    pytest.param(
+        "idle",
+        [_a("guest", "supergroup", "text", "hello")],
+        "group-silence",
+        marks=_known("privacy", "strangers in a group get 'you are not registered'"),
+        id="stranger-in-group",
+    ),
+    pytest.param(
+        "idle",
+        [_a("admin", "channel", "nosender", "hello")],
+        "group-silence",
+        marks=_known("privacy", "a channel post gets 'you are not registered'"),
+        id="channel-post",
+    ),
+    pytest.param(
+        "sos",
+        [_a("cadre", "group", "text", "I fell near the lake")],
+        "unauthorised-change",
+        marks=_known("privacy", "an SOS description typed in a group is taken"),
+        id="sos-details-in-group",
+    ),
+    pytest.param(
+        "idle",
+        [_a("cadre", "private", "text", "hello"), _a("cadre", "private", "edit", "/sos")],
+        "edit-acts",
+        marks=_known("privacy", "an edit to /sos raises an alert"),
+        id="edit-to-sos",
+    ),
+    pytest.param(
+        "idle",
+        [_a("cadre", "private", "text", "hello"), _a("cadre", "private", "edit", "/mydata")],
+        "edit-acts",
+        marks=_known("privacy", "an edit to /mydata sends the export again"),
+        id="edit-to-mydata",
+    ),
+    pytest.param(
+        "sos",
+        [_a("admin", "private", "forged", "sos:ack:1:extra")],
+        "forged-accepted",
+        marks=_known("grammar", "sos:ack:1:extra acknowledges alert 1"),
+        id="sos-ack-extra-field",
+    ),
+    pytest.param(
+        "sos",
+        [_a("admin", "private", "forged", "sos:ack:١")],
+        "forged-accepted",
+        marks=_known("grammar", "sos:ack:١ (Arabic-Indic one) acknowledges alert 1"),
+        id="sos-ack-arabic-digit",
+    ),
+    pytest.param(
+        "idle",
+        [_a("admin", "private", "forged", "adm:ok:²")],
+        "crash",
+        marks=_known("grammar", "adm:ok:² reaches int() and 'something went wrong'"),
+        id="approve-superscript",
+    ),
+    pytest.param(
+        "idle",
+        [_a("officer", "private", "command", ("alert", "²"))],
+        "crash",
+        marks=_known("grammar", "/alert ² reaches int()"),
+        id="alert-superscript",
+    ),
+    pytest.param(
+        "idle",
+        [_a("cadre", "private", "photo", "")],
+        "unanswered",
+        marks=_known("unowned", "a photo outside any form gets no answer"),
+        id="photo-silence",
+    ),
+]
+
+
+@pytest.mark.parametrize(("scenario", "actions", "prop"), FIXED)
+async def test_fixed_input(
+    harness: Harness, scenario: str, actions: list[Action], prop: str
+) -> None:
+    example = await harness.begin(scenario)
+    for action in actions:
+        await example.run(action)
+    found = [str(v) for v in example.violations if v.prop == prop]
+    assert not found, "\n".join(found)
