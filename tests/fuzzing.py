@@ -181,7 +181,11 @@ class _ErrorRecords(logging.Handler):
 
 
 RAW_KEY = re.compile(r"[a-z_]+(\.[a-z0-9_]+){1,5}")
-CATALOG_KEYS = frozenset(catalog("zh-Hans")) | frozenset(catalog("en"))
+# A catalog key sent as text (t() falls back to the key itself when it is missing): a
+# dotted line whose first part is a namespace of the catalogs (form., deny., sos. ...).
+CATALOG_NAMESPACES = frozenset(
+    key.split(".")[0] for lang in ("zh-Hans", "en") for key in catalog(lang) if "." in key
+)
 # A field no button of the code carries: extra words, digits that are not ASCII.
 _CLEAN_FIELD = re.compile(r"[A-Za-z0-9_.\-]*")
 
@@ -200,6 +204,45 @@ ANSWER_WAIT = 1.0
 PROCESS_WAIT = 15.0
 ERROR_TEXTS = tuple(t(lang, "error.generic") for lang in ("zh-Hans", "en"))
 SOS_FAILED_MARK = "120"  # _sos_failed tells the person to call 120 (logged as ERROR too)
+
+
+def _steps(actor: str, *typed: str) -> list[Action]:
+    """Private inputs: ``@f:lang:en`` presses a button with that data, text is typed."""
+    return [
+        Action(actor, "private", "forged", step[1:])
+        if step.startswith("@")
+        else Action(actor, "private", "text", step)
+        for step in typed
+    ]
+
+
+REGISTRATION = ("/start", "@f:lang:en", "@f:consent:yes")
+CONFIRMATION = (
+    *REGISTRATION,
+    "Li Wei",
+    "13800138000",
+    "Hangzhou Health Commission",
+    "@f:pref:aba",
+    "@f:cty:aba.barkam",
+    "@f:alt:seat",
+    "@f:start:today",
+    "@f:end:1",
+    "Wang Fang",
+    "13900139000",
+)
+# How each scenario's person gets into its conversation state.
+OPENINGS: dict[str, list[Action]] = {
+    "idle": [],
+    "registration": _steps("guest", *REGISTRATION),
+    "confirmation": _steps("guest", *CONFIRMATION),
+    "checkin": _steps("cadre", "/checkin"),
+    "sos": _steps("cadre", "/sos"),
+    "oxygen": _steps("cadre", "/oxygen"),
+    "broadcast": _steps("admin", "/broadcast"),
+    "knowledge": _steps("cadre", "/ask", "How many days of rest do I get?"),
+    "roster": _steps("admin", "/roster"),
+    "people": _steps("admin", "/people"),
+}
 
 
 # ------------------------------------------------------------------ the harness
@@ -325,7 +368,6 @@ class Example:
         self.person_ids: dict[str, int] = {}
         self.pii: list[str] = []
         self.violations: list[Violation] = []
-        self.request_mark = len(harness.emu.requests)
         self.started = time.perf_counter()
         emu = harness.emu
         self.group = emu.group(-(base + 11), f"Duty group {base}", kind="group")
@@ -372,26 +414,11 @@ class Example:
         await self.prepare()
 
     async def prepare(self) -> None:
-        """Bring the scenario's actor into its conversation state."""
-        opening = {
-            "idle": [],
-            "registration": [("guest", "/start"), ("guest", "@button:0"), ("guest", "@button:0")],
-            "checkin": [("cadre", "/checkin")],
-            "sos": [("cadre", "/sos")],
-            "oxygen": [("cadre", "/oxygen")],
-            "broadcast": [("admin", "/broadcast")],
-            "knowledge": [("cadre", "/ask"), ("cadre", "How many days of rest do I get?")],
-            "roster": [("admin", "/roster")],
-            "people": [("admin", "/people")],
-        }[self.scenario]
-        for actor, typed in opening:
-            if typed.startswith("@button:"):
-                await self.run(Action(actor, "private", "button", int(typed.split(":")[1])))
-            else:
-                await self.run(Action(actor, "private", "text", typed))
+        """Bring the scenario's person into its conversation state."""
+        for action in OPENINGS[self.scenario]:
+            await self.run(action)
         self.h.stats.scenarios.add(self.scenario)
         self.violations.clear()  # the opening is not under test
-        self.request_mark = len(self.h.emu.requests)
 
     # --- running an action -------------------------------------------------------------
 
@@ -694,7 +721,8 @@ class Example:
         for chat in self._chats(user):
             for message in chat.bot_messages[bot_before[chat.chat_id][0] :]:
                 for line in message.content.splitlines():
-                    if RAW_KEY.fullmatch(line.strip()) and line.strip() in CATALOG_KEYS:
+                    bare = line.strip()
+                    if RAW_KEY.fullmatch(bare) and bare.split(".")[0] in CATALOG_NAMESPACES:
                         self.fail("raw-key", action, f"{line.strip()!r} in chat {chat.chat_id}")
 
     def _check_unchanged(self, action: Action, before: dict, after: dict) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import time
 from collections.abc import AsyncIterator
@@ -58,7 +59,9 @@ PROFILE = settings(
         HealthCheck.data_too_large,
     ],
 )
-SEED = int(os.environ.get("CADRE_FUZZ_SEED", "0")) or None
+# The long profile draws a new seed per run unless one is given; it is in the figures, so
+# a run can be repeated (CADRE_FUZZ_SEED=...). The ci profile is derandomized.
+SEED = int(os.environ.get("CADRE_FUZZ_SEED") or 0) or random.randrange(1, 2**31)
 
 # --------------------------------------------------------------------- known defects
 # Failures that belong to areas other engineers are fixing now (issue 13, points 1-4 and
@@ -92,6 +95,13 @@ def _media(violation: Violation) -> bool:
 
 
 KNOWN: list[KnownDefect] = [
+    KnownDefect(
+        "raw-confirm-key",
+        "catalog (point 6)",
+        "raw-key",
+        lambda v: "form.ask.confirm" in v.detail,
+        "the confirmation step, re-asked after a stray input, sends form.ask.confirm",
+    ),
     KnownDefect(
         "group-answers",
         "privacy",
@@ -142,6 +152,7 @@ KNOWN: list[KnownDefect] = [
 SCENARIOS = (
     "idle",
     "registration",
+    "confirmation",
     "checkin",
     "sos",
     "oxygen",
@@ -153,6 +164,7 @@ SCENARIOS = (
 OWNER = {
     "idle": "cadre",
     "registration": "guest",
+    "confirmation": "guest",
     "checkin": "cadre",
     "sos": "cadre",
     "oxygen": "cadre",
@@ -323,6 +335,7 @@ def _report(harness: Harness, final: bool = False) -> None:
     wall = time.perf_counter() - harness.began
     figures = {
         "profile": PROFILE_NAME,
+        "seed": SEED if PROFILE_NAME != "ci" else "derandomized",
         "database": harness.engine.dialect.name,
         "examples": stats.examples,
         "steps": stats.steps,
@@ -352,7 +365,7 @@ def _report(harness: Harness, final: bool = False) -> None:
 # ----------------------------------------------------------------------------- the suite
 
 
-@seed(SEED or 20261126)
+@seed(SEED)
 @PROFILE
 @given(case=CASES)
 async def test_fuzzed_surface(harness: Harness, case: tuple[str, list[Action]]) -> None:
@@ -475,6 +488,13 @@ FIXED = [
         "crash",
         marks=_known("grammar", "/alert ² reaches int()"),
         id="alert-superscript",
+    ),
+    pytest.param(
+        "confirmation",
+        [_a("guest", "private", "photo", "")],
+        "raw-key",
+        marks=_known("catalog (point 6)", "the confirm step re-asked sends form.ask.confirm"),
+        id="confirm-reasked",
     ),
     pytest.param(
         "idle",
