@@ -150,7 +150,7 @@ class KnownDefect:
 
     key: str
     area: str
-    prop: str
+    props: tuple[str, ...]
     matches: Callable[[Violation], bool]
     note: str
 
@@ -765,7 +765,7 @@ class Example:
         unexplained = []
         for violation in self.violations:
             defect = next(
-                (d for d in h.known if d.prop == violation.prop and d.matches(violation)), None
+                (d for d in h.known if violation.prop in d.props and d.matches(violation)), None
             )
             if h.survey:
                 action = violation.action
