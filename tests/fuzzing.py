@@ -201,7 +201,8 @@ def is_garbage(data: Any) -> bool:
 
 # Replies sent through the outbox arrive a moment after the update is handled.
 ANSWER_WAIT = 1.0
-PROCESS_WAIT = 15.0
+# Generous: the first /trend of a process imports matplotlib, seconds on a loaded machine.
+PROCESS_WAIT = 30.0
 ERROR_TEXTS = tuple(t(lang, "error.generic") for lang in ("zh-Hans", "en"))
 SOS_FAILED_MARK = "120"  # _sos_failed tells the person to call 120 (logged as ERROR too)
 
@@ -580,8 +581,12 @@ class Example:
             else []
         )
         message.edit_date = int(time.time())
-        kind = "edited_channel_post" if chat.chat.type == "channel" else "edited_message"
-        return self.h.push(kind, world.message_to_api(message))
+        data = world.message_to_api(message)
+        if chat.chat.type == "channel":  # a channel post and its edits have no sender
+            del data["from"]
+            data["sender_chat"] = chat.chat.to_api()
+            return self.h.push("edited_channel_post", data)
+        return self.h.push("edited_message", data)
 
     def _no_sender(self, user: FakeUser, chat: Any, typed: str) -> int | None:
         """A channel post, or an anonymous group admin: a message without ``from``."""
