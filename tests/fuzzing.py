@@ -448,7 +448,7 @@ class Example:
         try:
             await h.until_processed(update_id)
         except TimeoutError:
-            self.fail("crash", action, "the update was not processed within 15 s")
+            self.fail("crash", action, f"the update was not processed within {PROCESS_WAIT:.0f} s")
             return
         await self._settle(action, user, bot_before, answers_before)
         self._record_states()
