@@ -40,7 +40,7 @@ from tests.fuzzing import (
 # ----------------------------------------------------------------------------- budgets
 
 PROFILES = {
-    "ci": dict(max_examples=100, derandomize=True),
+    "ci": dict(max_examples=50, derandomize=True),
     "long": dict(max_examples=10_000, derandomize=False),
 }
 PROFILE_NAME = os.environ.get("CADRE_FUZZ_PROFILE", "ci")
