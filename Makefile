@@ -2,6 +2,7 @@
 #   make run     set up .venv, migrate the database, run the bot (needs CADRE_TELEGRAM_TOKEN)
 #   make test    set up .venv and run the whole suite offline (PYTEST_ARGS="-k form -x")
 #   make demo    set up .venv and try the bot offline in the terminal (no token needed)
+#   make fuzz    the long property-based run: 10,000 examples (docs/security.md)
 #   make lint    ruff check + ruff format --check
 #   make format  sort imports and format the code with ruff
 
@@ -13,13 +14,14 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test demo lint format clean
+.PHONY: help venv run test demo fuzz lint format clean
 
 help:
 	@echo "make venv     create $(VENV) and install cadre-bot with its test tools"
 	@echo "make run      run the bot (set CADRE_TELEGRAM_TOKEN, or put it in .env)"
 	@echo "make test     run the test suite (PYTEST_ARGS=... passes options to pytest)"
 	@echo "make demo     chat with the bot offline as a cadre, duty officer or admin (no token)"
+	@echo "make fuzz     10,000 random examples against the bot (FUZZ_SEED=n, FUZZ_REPORT=file)"
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make format   fix import order and format the code"
 	@echo "make clean    remove $(VENV) and caches (keeps ./var and .env)"
@@ -48,6 +50,15 @@ test: venv
 
 demo: venv
 	$(BIN)/cadre-bot demo $(DEMO_ARGS)
+
+# The fuzzed surface (tests/test_fuzz.py) with the "long" budget: 10,000 examples, a random
+# seed unless FUZZ_SEED is set; the figures go to FUZZ_REPORT (every 100 examples).
+FUZZ_SEED ?=
+FUZZ_REPORT ?= var/fuzz-report.json
+fuzz: venv
+	@mkdir -p $(dir $(FUZZ_REPORT))
+	CADRE_FUZZ_PROFILE=long CADRE_FUZZ_SEED=$(FUZZ_SEED) CADRE_FUZZ_REPORT=$(FUZZ_REPORT) \
+		$(BIN)/pytest -p no:cacheprovider tests/test_fuzz.py::test_fuzzed_surface $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
