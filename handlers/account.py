@@ -176,6 +176,13 @@ async def on_other_text(update: Update, context: Context) -> None:
         await ask.answer_question(update, context, person, text)
 
 
+async def on_other_media(update: Update, context: Context) -> None:
+    """A photo, file, sticker, contact or location that no form or alert is waiting for:
+    say what the bot reads, never stay silent."""
+    person = await current_person(update, context)
+    await reply(update, t(language_of(update, context, person), "fallback.media"))
+
+
 async def cancel_nothing(update: Update, context: Context) -> None:
     """/cancel outside any form."""
     person = await current_person(update, context)
@@ -205,5 +212,6 @@ def build_fallbacks() -> list[BaseHandler]:
     return [
         MessageHandler(filters.TEXT & ~filters.COMMAND, on_other_text),
         MessageHandler(filters.COMMAND, on_other_text),
+        MessageHandler(filters.ATTACHMENT, on_other_media),
         CallbackQueryHandler(on_stale_button),
     ]

@@ -33,7 +33,6 @@ from tests.fuzzing import (
     Action,
     Harness,
     KnownDefect,
-    Violation,
     callback_prefixes,
 )
 
@@ -69,46 +68,8 @@ SEED = int(os.environ.get("CADRE_FUZZ_SEED") or 0) or random.randrange(1, 2**31)
 # at the end of this file with one input that shows it. Remove an entry when its fix lands.
 
 
-def _outside_private(violation: Violation) -> bool:
-    return violation.action is not None and violation.action.chat != "private"
+KNOWN: list[KnownDefect] = []  # none left open: the privacy gate and the media fallback landed
 
-
-def _media(violation: Violation) -> bool:
-    action = violation.action
-    return action is not None and action.kind in ("photo", "document", "contact")
-
-
-KNOWN: list[KnownDefect] = [
-    KnownDefect(
-        "group-answers",
-        "privacy",
-        ("group-silence",),
-        _outside_private,
-        "groups and channels get answers: not registered, policy answers, boards, refusals",
-    ),
-    KnownDefect(
-        "group-personal-data",
-        "privacy",
-        ("group-personal-data",),
-        _outside_private,
-        "/me, /contacts ... in a group post names and phones there",
-    ),
-    KnownDefect(
-        "group-acts",
-        "privacy",
-        ("unauthorised-change",),
-        _outside_private,
-        "group messages act: questions stored, SOS details taken, schedules created",
-    ),
-    KnownDefect("edits-act", "privacy", ("edit-acts",), lambda v: True, "edited messages act"),
-    KnownDefect(
-        "media-silence",
-        "unowned",
-        ("unanswered",),
-        _media,
-        "a photo, document or contact outside a form gets no answer at all",
-    ),
-]
 
 # ------------------------------------------------------------------------- strategies
 
@@ -410,56 +371,48 @@ FIXED = [
         "idle",
         [_a("cadre", "group", "command", ("me", ""))],
         "group-personal-data",
-        marks=_known("privacy", "/me in a group posts the profile there"),
         id="me-in-group",
     ),
     pytest.param(
         "idle",
         [_a("cadre", "group", "text", "How many days of rest do I get?")],
         "group-silence",
-        marks=_known("privacy", "a group message is answered as a policy question"),
         id="question-in-group",
     ),
     pytest.param(
         "idle",
         [_a("cadre", "group", "text", "How many days of rest do I get?")],
         "unauthorised-change",
-        marks=_known("privacy", "a group message is stored as the cadre's question"),
         id="question-in-group-stored",
     ),
     pytest.param(
         "idle",
         [_a("guest", "supergroup", "text", "hello")],
         "group-silence",
-        marks=_known("privacy", "strangers in a group get 'you are not registered'"),
         id="stranger-in-group",
     ),
     pytest.param(
         "idle",
         [_a("admin", "channel", "nosender", "hello")],
         "group-silence",
-        marks=_known("privacy", "a channel post gets 'you are not registered'"),
         id="channel-post",
     ),
     pytest.param(
         "sos",
         [_a("cadre", "group", "text", "I fell near the lake")],
         "unauthorised-change",
-        marks=_known("privacy", "an SOS description typed in a group is taken"),
         id="sos-details-in-group",
     ),
     pytest.param(
         "idle",
         [_a("cadre", "private", "text", "hello"), _a("cadre", "private", "edit", "/sos")],
         "edit-acts",
-        marks=_known("privacy", "an edit to /sos raises an alert"),
         id="edit-to-sos",
     ),
     pytest.param(
         "idle",
         [_a("cadre", "private", "text", "hello"), _a("cadre", "private", "edit", "/mydata")],
         "edit-acts",
-        marks=_known("privacy", "an edit to /mydata sends the export again"),
         id="edit-to-mydata",
     ),
     pytest.param(
@@ -496,7 +449,6 @@ FIXED = [
         "idle",
         [_a("cadre", "private", "photo", "")],
         "unanswered",
-        marks=_known("unowned", "a photo outside any form gets no answer"),
         id="photo-silence",
     ),
 ]
