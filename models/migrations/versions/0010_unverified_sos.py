@@ -1,0 +1,34 @@
+"""unverified SOS: alerts raised by guests, pending, suspended or rejected people
+
+Revision ID: 0010a
+Revises: 0009
+Create Date: 2026-12-02
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010a"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # A guest who calls for help gets a minimal person row (status 'guest': a string
+    # column, no schema change); the alert remembers that its caller was not verified.
+    with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("unverified", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.add_column(sa.Column("caller", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    # Older code knows no 'guest': keep the rows (they own alerts) as people without access.
+    op.execute(sa.text("UPDATE person SET status = 'rejected' WHERE status = 'guest'"))
+    with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.drop_column("caller")
+        batch_op.drop_column("unverified")
