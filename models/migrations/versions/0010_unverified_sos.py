@@ -1,7 +1,8 @@
 """unverified SOS: alerts raised by guests, pending, suspended or rejected people
 
 Revision ID: 0010a
-Revises: 0009
+Revises: 0011, 0012 (written on 0009; main had two heads, 0011 and 0012, when this branch
+was rebased: this migration joins them. The lead re-chains at merge time.)
 Create Date: 2026-12-02
 """
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010a"
-down_revision: str | None = "0009"
+down_revision: str | tuple[str, ...] | None = ("0011", "0012")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
