@@ -615,7 +615,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query, plain(t(lang, "sos.resolved", id=alert_id)))
-        cadre = await db.run(people.get, alert.person_id)
+        cadre = await db.run(people.get, alert.person_id) if alert.person_id else None
         if cadre is not None:  # what the cadre writes now is passed on to the resolver
             await reload_wait(context, cadre.telegram_id)
         await edit(update, await db.run(_alert_text, alert_id, lang, zone))
