@@ -720,8 +720,11 @@ def raise_alert(
     return alert.id or 0
 
 
+CALLER_STATUSES = ("guest", "pending", "suspended", "rejected", "contact")
+
+
 def _caller_status(person: Person) -> str:
-    """Why a caller is unverified (a catalog suffix: sos.alert.caller.<status>)."""
+    """Why a caller is unverified (one of CALLER_STATUSES: sos.alert.caller.<status>)."""
     if person.status == Status.ACTIVE:
         return str(person.role)  # a contact
     return str(person.status)
