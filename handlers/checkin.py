@@ -45,7 +45,7 @@ from handlers.conversation import once_per_update, persist_now
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
 from scheduler import jobs
-from services import clock
+from services import alerts, clock
 from services.health import checkins, reminders, reports
 from services.health.assessment import Readings, bp_needs_repeat
 from services.health.checkins import TIER_ICON, CheckinError, Outcome
@@ -466,9 +466,15 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
     _clear(context)
     if outcome.alert_id is not None or outcome.officers_told:
         _wake(context)
-    await reply(
-        update, result_text(lang, person, outcome, cfg), reply_markup=menus.main_keyboard(lang)
+    text = result_text(lang, person, outcome, cfg)
+    # While an alert of theirs is open (this RED result's, or an SOS), 📍 stays on the
+    # keyboard; a RED result asks for the location like an SOS does.
+    alert_open = outcome.alert_id is not None or (
+        await deps(context).db.run(alerts.open_alert_of, person.id) is not None
     )
+    if outcome.alert_id is not None:
+        text += "\n\n" + t(lang, "sos.ask_location_live")
+    await reply(update, text, reply_markup=menus.main_keyboard(lang, location=alert_open))
     return ConversationHandler.END
 
 

@@ -54,6 +54,15 @@ async def current_person(update: Update, context: Context) -> Person | None:
     return await deps(context).db.run(people.find, user.id)
 
 
+async def current_caller(update: Update, context: Context) -> Person | None:
+    """Like current_person, a guest who called for help included (the emergency channel,
+    and one's own data: /mydata, /deleteme)."""
+    user = update.effective_user
+    if user is None:
+        return None
+    return await deps(context).db.run(people.find_caller, user.id)
+
+
 def language_of(update: Update, context: Context, person: Person | None = None) -> str:
     """The person's language, else the one they chose in a form, else Telegram's."""
     if person is not None:
@@ -128,8 +137,10 @@ def guarded(action: Action) -> Callable[[Handler[R]], Callable[[Update, Context]
 
 async def permitted(update: Update, context: Context, action: Action) -> Person | None:
     """The person when they may perform `action`; otherwise None, the refusal explained,
-    the press answered and the attempt audited (`refuse`)."""
-    person = await current_person(update, context)
+    the press answered and the attempt audited (`refuse`). One's own data (/mydata,
+    /deleteme) is open to a guest who called for help too."""
+    load = current_caller if action == Action.OWN_DATA else current_person
+    person = await load(update, context)
     denial = check(person, action)
     if denial is None:
         return person

@@ -142,15 +142,16 @@ async def reset_person_menu(bot: Bot, telegram_id: int) -> None:
             pass
 
 
-def main_keyboard(language: str) -> ReplyKeyboardMarkup:
-    """The reply keyboard an active person always has: SOS in one tap, and the check-in.
+def main_keyboard(language: str, location: bool = False) -> ReplyKeyboardMarkup:
+    """The reply keyboard an active person always has: SOS in one tap, and the check-in;
+    with `location` (while an alert of theirs is open), «📍 Send my location» first.
 
     Forms for active people must not remove it (use this instead of ReplyKeyboardRemove)."""
-    return ReplyKeyboardMarkup(
-        [[KeyboardButton(t(language, "main.sos")), KeyboardButton(t(language, "main.checkin"))]],
-        resize_keyboard=True,
-        is_persistent=True,
-    )
+    rows = [[KeyboardButton(t(language, "main.sos")), KeyboardButton(t(language, "main.checkin"))]]
+    if location:
+        share = KeyboardButton(t(language, "sos.btn.share_location"), request_location=True)
+        rows.insert(0, [share])
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 
 
 def main_button_texts(key: str) -> set[str]:

@@ -24,6 +24,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -54,7 +55,7 @@ from handlers.common import (
     Context,
     answer,
     buttons,
-    current_person,
+    current_caller,
     deps,
     guarded,
     language_of,
@@ -72,6 +73,7 @@ from handlers.sos_common import (
     pending_record,
     plain,
     policy,
+    reload_wait,
     set_pending,
     to_int,
 )
@@ -81,7 +83,7 @@ from services import alerts, clock, contact_links, directory, outbox, people, st
 from services.db import database_unavailable
 from services.i18n import Html, t
 from services.log_context import about_alert
-from services.permissions import Action, Denial, check
+from services.permissions import Action, Denial, check, sos_verified
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +105,35 @@ def _stopping(fn: Callable[[Update, Context], Awaitable[Any]]) -> Callable[..., 
     return wrapper
 
 
-def _location_keyboard(lang: str) -> ReplyKeyboardMarkup:
-    """Share-location first; SOS and check-in stay at hand."""
-    return ReplyKeyboardMarkup(
-        [
-            [KeyboardButton(t(lang, "sos.btn.share_location"), request_location=True)],
-            [KeyboardButton(t(lang, "main.sos")), KeyboardButton(t(lang, "main.checkin"))],
-        ],
-        resize_keyboard=True,
-        is_persistent=True,
+def keyboard(lang: str, person: Person | None, location: bool) -> ReplyKeyboardMarkup:
+    """The caller's keyboard: share-location first while an alert of theirs is open; SOS
+    always at hand, and the check-in for active members."""
+    if person is not None and person.status == Status.ACTIVE:
+        return menus.main_keyboard(lang, location)
+    rows = [[KeyboardButton(t(lang, "main.sos"))]]
+    if location:
+        rows.insert(0, [KeyboardButton(t(lang, "sos.btn.share_location"), request_location=True)])
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who pressed 🆘, as Telegram tells it, and what they gave the registration form."""
+
+    telegram_id: int
+    name: str
+    username: str | None
+    language: str
+    draft: people.Draft | None
+
+
+def _caller_of(update: Update, context: Context, person: Person | None) -> Caller:
+    user = update.effective_user
+    assert user is not None
+    form = (context.user_data or {}).get("form") or {}
+    draft = people.Draft.from_dict(form.get("draft")) if person is None else None
+    return Caller(
+        user.id, user.full_name, user.username, language_of(update, context, person), draft
     )
 
 
@@ -136,12 +158,21 @@ def what_to_do(session: Any, person: Person, lang: str, zone: Any, count: int) -
     )
 
 
-def _raise_sos(session: Any, person_id: int, policy_: alerts.Policy) -> tuple[int, bool]:
+def _raise_sos(session: Any, caller: Caller, policy_: alerts.Policy) -> tuple[int, bool, int]:
     """The first transaction: the alert is stored and its first-tier messages are queued
-    (the worker wakes when it commits). Returns the alert id and whether it is new."""
-    existing = alerts.open_alert_of(session, person_id)
-    alert_id = alerts.raise_alert(session, person_id=person_id, cause="sos", policy=policy_)
-    return alert_id, existing is None
+    (the worker wakes when it commits). Anyone may call: a guest gets a minimal person row
+    (people.record_caller), and the alert of someone who is not an active member is marked
+    unverified. Returns the alert id, whether it is new, and the caller's person id."""
+    person = people.record_caller(
+        session, caller.telegram_id, caller.name, caller.language, caller.draft
+    )
+    assert person.id is not None
+    existing = alerts.open_alert_of(session, person.id)
+    who = {"telegram_name": caller.name[:100], "username": caller.username}
+    alert_id = alerts.raise_alert(
+        session, person_id=person.id, cause="sos", policy=policy_, caller=who
+    )
+    return alert_id, existing is None, person.id
 
 
 def _tell_cadre(
@@ -157,13 +188,16 @@ def _tell_cadre(
     assert alert is not None and person is not None
     lang = person.language
     text = what_to_do(session, person, lang, zone, responders)
+    if alert.unverified:
+        text += "\n\n" + t(lang, "sos.unverified_note")
     if not new:
         taker = session.get(Person, alert.acknowledged_by) if alert.acknowledged_by else None
-        status = (
-            t(lang, "sos.already_taken", id=alert_id, name=alerts.name_of(taker))
-            if taker
-            else t(lang, "sos.already_open", id=alert_id)
-        )
+        if taker:
+            status = t(lang, "sos.already_taken", id=alert_id, name=alerts.name_of(taker))
+        elif alert.cause != "sos":  # the alert of their RED check-in: the SOS joined it
+            status = t(lang, "sos.added_to_red", id=alert_id)
+        else:
+            status = t(lang, "sos.already_open", id=alert_id)
         text = status + "\n\n" + text
     if contacts:
         text += "\n\n" + t(lang, "sos.contacts_told", count=contacts)
@@ -179,7 +213,7 @@ def _tell_cadre(
         session,
         idempotency_key=f"alert:{alert_id}:help:{update_id}",
         text=text,
-        reply_markup=_location_keyboard(lang).to_dict(),
+        reply_markup=keyboard(lang, person, location=True).to_dict(),
         **common,
     )
     outbox.enqueue(
@@ -201,20 +235,17 @@ async def on_sos(update: Update, context: Context) -> None:
     fetched = time.monotonic()
     person = None
     try:
-        person = await current_person(update, context)
-        if person is None or check(person, Action.RAISE_SOS) is not None:
-            await _numbers_only(update, context, person)
-            raise ApplicationHandlerStop
-        assert person.id is not None
+        # Anyone who can write to the bot can call for help: a guest, a pending, suspended
+        # or rejected person raises an alert too, marked unverified (services.alerts).
+        person = await current_caller(update, context)
+        caller = _caller_of(update, context, person)
         db = deps(context).db
-        alert_id, new = await db.run(_raise_sos, person.id, policy(context))
+        alert_id, new, person_id = await db.run(_raise_sos, caller, policy(context))
         about_alert(alert_id)
         stored = time.monotonic()
         zone = deps(context).settings.zone
-        waiting = await db.run(_tell_cadre, person.id, alert_id, new, update.update_id, zone)
-        (await pending_all(context))[person.telegram_id] = waiting
-    except ApplicationHandlerStop:
-        raise
+        waiting = await db.run(_tell_cadre, person_id, alert_id, new, update.update_id, zone)
+        (await pending_all(context))[caller.telegram_id] = waiting
     except Exception as exc:
         if database_unavailable(exc):
             # The database is down: the update is kept and handled again once it is back
@@ -226,10 +257,11 @@ async def on_sos(update: Update, context: Context) -> None:
         await _sos_failed(update, context, person)
         raise ApplicationHandlerStop from None
     log.info(
-        "SOS alert %s (%s) for person %s stored and queued in %.0f ms",
+        "SOS alert %s (%s%s) for person %s stored and queued in %.0f ms",
         alert_id,
         "new" if new else "in progress",
-        person.id,
+        "" if sos_verified(person) else ", unverified",
+        person_id,
         (stored - fetched) * 1000,
     )
     raise ApplicationHandlerStop
@@ -276,31 +308,13 @@ def _category_rows(lang: str, alert_id: int) -> list[list[tuple[str, str]]]:
     ]
 
 
-async def _numbers_only(update: Update, context: Context, person: Person | None) -> None:
-    """Someone who cannot raise an alert (a stranger, a pending user, a contact) still gets
-    the emergency numbers at once; the attempt is audited."""
-    lang = language_of(update, context, person)
-    zone = deps(context).settings.zone
-    prefecture = person.prefecture if person else None
-    db = deps(context).db
-    numbers = await db.run(directory.render_for, prefecture, lang, zone)
-    denial = check(person, Action.RAISE_SOS) or Denial.ROLE
-    await db.run(alerts.refuse, person, None, "/sos", str(denial), Action.RAISE_SOS)
-    text = t(lang, "sos.no_alert_numbers", numbers=Html(numbers))
-    if denial == Denial.ROLE:
-        text += "\n\n" + t(lang, "sos.no_alert_role")
-    else:
-        text += "\n\n" + t(lang, f"deny.{denial}")
-    await reply(update, text)
-
-
 async def on_location(update: Update, context: Context) -> None:
     """A location (or a live location moving: an edited message) while an alert is open."""
     message = update.effective_message
     if message is None or message.location is None:
         return
     edited = update.edited_message is not None
-    person = await current_person(update, context)
+    person = await current_caller(update, context)
     db = deps(context).db
     alert = await db.run(alerts.open_alert_of, person.id) if person and person.id else None
     if person is None or alert is None:
@@ -321,7 +335,8 @@ async def on_location(update: Update, context: Context) -> None:
     if not edited:
         lang = person.language
         key = "sos.location.thanks" if result == alerts.Change.DONE else "sos.location.invalid"
-        await reply(update, t(lang, key), reply_markup=menus.main_keyboard(lang))
+        # 📍 stays on the keyboard until the alert is closed: they may move on
+        await reply(update, t(lang, key), reply_markup=keyboard(lang, person, location=True))
     raise ApplicationHandlerStop
 
 
@@ -339,13 +354,18 @@ async def on_text(update: Update, context: Context) -> None:
     if message.text in menus.main_button_texts("main.checkin"):
         await set_pending(context, user.id, None)  # they moved on to the check-in
         return
-    person = await current_person(update, context)
-    if person is None or person.status != Status.ACTIVE:
+    person = await current_caller(update, context)
+    what = waiting.get("what")
+    # the caller's own alert (whatever their status); an officer's typed answers need an
+    # active member
+    own = what in ("details", "after")
+    if person is None or (not own and person.status != Status.ACTIVE):
         await set_pending(context, user.id, None)
         return
-    what = waiting.get("what")
     if what == "details":
         await _receive_details(update, context, person, waiting, message.text)
+    elif what == "after":
+        await _follow_up(update, context, person, int(waiting.get("alert", 0)), message.text)
     elif what == "note":
         await _receive_note(update, context, person, waiting, message.text)
     elif what in ("dir", "diradd"):
@@ -361,15 +381,26 @@ async def on_command(update: Update, context: Context) -> None:
     message = update.effective_message
     if user is None or message is None or user.id not in await pending_all(context):
         return
-    if await pending(context, user.id) is None:
+    waiting = await pending(context, user.id)
+    if waiting is None:
         return
     await set_pending(context, user.id, None)
     command = (message.text or "").split()[0].split("@")[0].lower()
     if command != "/cancel":
         return
-    person = await current_person(update, context)
+    person = await current_caller(update, context)
     lang = language_of(update, context, person)
-    markup = menus.main_keyboard(lang) if person and person.status == Status.ACTIVE else None
+    if waiting.get("what") == "details" and person is not None:
+        # /cancel stops the questions, never the call for help: say so, and offer the
+        # false-alarm button to those who mean to cancel the alert itself
+        alert = await deps(context).db.run(alerts.get, int(waiting.get("alert", 0)))
+        if alert is not None and alert.person_id == person.id:
+            if alert.status in alerts.IN_PROGRESS:
+                text = t(lang, "sos.questions_stopped", id=alert.id)
+                await reply(update, text, reply_markup=_cancel_markup(lang, alert))
+                raise ApplicationHandlerStop
+    active = person is not None and person.status == Status.ACTIVE
+    markup = menus.main_keyboard(lang) if active else None
     await reply(update, t(lang, "sos.input_cancelled"), reply_markup=markup)
     raise ApplicationHandlerStop
 
@@ -391,23 +422,55 @@ async def _receive_details(
     result = await deps(context).db.run(
         alerts.set_details, alert_id=alert_id, person_id=person.id or 0, details=text
     )
-    if result == alerts.Change.NOT_FOUND:
-        await set_pending(context, person.telegram_id, None)
-        await reply(update, t(lang, "sos.closed_already"), reply_markup=menus.main_keyboard(lang))
+    if result == alerts.Change.NOT_FOUND:  # closed meanwhile: passed on, never dropped
+        await _follow_up(update, context, person, alert_id, text)
         return
     if result == alerts.Change.INVALID:
         await reply(update, t(lang, "sos.details_empty"))
         return
-    await reply(update, t(lang, "sos.details_thanks"), reply_markup=menus.main_keyboard(lang))
+    markup = keyboard(lang, person, location=True)  # 📍 until the alert is closed
+    await reply(update, t(lang, "sos.details_thanks"), reply_markup=markup)
+
+
+async def _follow_up(
+    update: Update, context: Context, person: Person, alert_id: int, text: str
+) -> None:
+    """What a cadre writes after their alert closed goes, for 24 hours, to whoever handled
+    it; the cadre is told, and 🆘 is at hand for a new call."""
+    lang = person.language
+    db = deps(context).db
+    result = await db.run(alerts.follow_up, alert_id=alert_id, person_id=person.id or 0, text=text)
+    if not result.sent_to:
+        await set_pending(context, person.telegram_id, None)
+        markup = keyboard(lang, person, location=False)
+        await reply(update, t(lang, "sos.closed_already"), reply_markup=markup)
+        return
+    deps(context).wake_delivery()
+    # the wait the close started (since the close: 24 hours), also when the alert was
+    # closed by a path that did not refresh this cache
+    await reload_wait(context, person.telegram_id)
+    names = ", ".join(alerts.name_of(p) for p in result.sent_to[:3])
+    if len(result.sent_to) > 3:
+        names += " …"
+    await reply(
+        update,
+        t(lang, "sos.after.passed", id=alert_id, names=names),
+        reply_markup=keyboard(lang, person, location=False),
+    )
 
 
 # ---------------------------------------------------------------------------- cadre buttons
 
 
-@guarded(Action.RAISE_SOS)
-async def on_cadre_button(update: Update, context: Context, person: Person) -> None:
+async def on_cadre_button(update: Update, context: Context) -> None:
+    """The caller's buttons under their own alert, whatever their status (a guest's and a
+    suspended person's too): what is wrong, skip, cancel a false alarm."""
     query = update.callback_query
     assert query is not None and query.data is not None
+    person = await current_caller(update, context)
+    if person is None:  # nobody who ever called: no alert of theirs
+        await refuse(update, context, None, Action.RAISE_SOS, Denial.UNREGISTERED)
+        return
     parts = query.data.split(":")
     lang = person.language
     alert_id = to_int(parts[2]) if len(parts) > 2 else None
@@ -466,9 +529,10 @@ async def on_cadre_button(update: Update, context: Context, person: Person) -> N
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
-        await set_pending(context, person.telegram_id, None)
+        await reload_wait(context, person.telegram_id)  # what they write now is passed on
         await edit(update, t(lang, "sos.cancel_done", id=alert_id))
-        await reply(update, t(lang, "sos.cancel_after"), reply_markup=menus.main_keyboard(lang))
+        markup = keyboard(lang, person, location=False)
+        await reply(update, t(lang, "sos.cancel_after"), reply_markup=markup)
 
 
 def _cancel_markup(lang: str, alert: Any) -> InlineKeyboardMarkup:
@@ -551,6 +615,9 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query, plain(t(lang, "sos.resolved", id=alert_id)))
+        cadre = await db.run(people.get, alert.person_id) if alert.person_id else None
+        if cadre is not None:  # what the cadre writes now is passed on to the resolver
+            await reload_wait(context, cadre.telegram_id)
         await edit(update, await db.run(_alert_text, alert_id, lang, zone))
         markup = buttons([[(t(lang, "sos.btn.no_note"), f"sos:nskip:{alert_id}")]])
         await reply(update, t(lang, "sos.ask_note", id=alert_id), reply_markup=markup)

@@ -25,8 +25,15 @@ from services.permissions import Action
 from services.validation import parse_int
 
 MAX_ID_DIGITS = 12
-PENDING = "sos_pending"  # bot_state kind, and the bot_data key of its in-memory copy
-PENDING_MINUTES = {"details": 30, "note": 15, "dir": 15, "diradd": 15}
+PENDING = alerts.WAIT_KIND  # bot_state kind, and the bot_data key of its in-memory copy
+# "after": what a cadre writes after their alert closed goes to whoever handled it
+PENDING_MINUTES = {
+    "details": 30,
+    "note": 15,
+    "dir": 15,
+    "diradd": 15,
+    "after": alerts.FOLLOW_UP_HOURS * 60,
+}
 
 
 def policy(context: Context) -> alerts.Policy:
@@ -118,6 +125,17 @@ async def set_pending(context: Context, user_id: int, value: dict[str, Any] | No
         value = pending_record(**value)
         cache[user_id] = value
     await deps(context).db.run(state.put, PENDING, str(user_id), value)
+
+
+async def reload_wait(context: Context, user_id: int) -> None:
+    """Read one user's wait again from the database, after a service changed it (closing
+    an alert starts the cadre's "after" wait: services.alerts._wait_for_follow_up)."""
+    cache = await pending_all(context)
+    value = await deps(context).db.run(state.get, PENDING, str(user_id))
+    if isinstance(value, dict):
+        cache[user_id] = value
+    else:
+        cache.pop(user_id, None)
 
 
 async def pending(context: Context, user_id: int) -> dict[str, Any] | None:

@@ -64,6 +64,10 @@ class Alert(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=20)
     resolution_note: str | None = Field(default=None, max_length=1000)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Raised by someone who is not an active member (a guest, a pending, suspended or
+    # rejected person, a contact): who they were when they called (status, Telegram name).
+    unverified: bool = False
+    caller: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class AlertEvent(SQLModel, table=True):

@@ -26,6 +26,10 @@ class Status(StrEnum):
     # Imported from a roster (services/roster_import.py): no Telegram account yet; becomes
     # active when they /start and share a matching phone (docs/board.md).
     EXPECTED = "expected"
+    # Someone who never registered and called for help: a minimal row (their Telegram name,
+    # what they gave the form so far) that owns the unverified alert; registering turns it
+    # into a pending person, /deleteme erases it. Never a member: see services.people.find.
+    GUEST = "guest"
 
 
 class AltitudeSource(StrEnum):

@@ -52,7 +52,7 @@ from models import (
 from services import audit, channels, clock, contact_links, outbox, people, roster, state
 from services.i18n import Html, escape, t
 from services.log_context import about_alert
-from services.permissions import Action, check, may_see, visible_prefectures
+from services.permissions import Action, check, may_see, sos_verified, visible_prefectures
 from services.postings import load_postings
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ IN_PROGRESS = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
 EVENT_KINDS = (  # the timeline's events, each with a catalog text sos.tl.<kind>
     "raised",
     "raised_again",
+    "cause_added",
     "notified",
     "escalated",
     "nobody_on_duty",
@@ -77,12 +78,15 @@ EVENT_KINDS = (  # the timeline's events, each with a catalog text sos.tl.<kind>
     "note",
     "cancelled",
     "erased",  # the person deleted their data (services/erasure.py)
+    "followup",
 )
 RESPONDER = "responder"
 CONTACT = "contact"
 LOCATION_RELAY_SECONDS = 120  # a live location is relayed at most this often
 REPEAT_RELAY_SECONDS = 60  # "pressed SOS again" is relayed at most this often
 MAX_DETAILS = 1000
+FOLLOW_UP_HOURS = 24  # a closed alert's cadre may still write to whoever handled it
+WAIT_KIND = "sos_pending"  # bot_state: the typed answers the emergency channel waits for
 RECENT_DAYS = 7
 _NOTIFY_KEY = re.compile(r"^alert:\d+:n\d+:\d+$")
 
@@ -325,17 +329,24 @@ def alert_text(
     person = session.get(Person, alert.person_id) if alert.person_id is not None else None
     if person is None:  # the person deleted their data: the record keeps times only
         return _erased_text(session, alert, lang, zone, with_status)
-    title_key = "sos.alert.title_red" if alert.cause == "checkin_red" else "sos.alert.title"
+    steps = causes(session, alert)
+    sos = any(cause == "sos" for cause, _ in steps)
+    title_key = "sos.alert.title" if sos else "sos.alert.title_red"
     lines = [t(lang, title_key, id=alert.id, name=name_of(person))]
+    if alert.unverified:
+        lines.append(_unverified_line(alert, lang))
     if stage and stage > 1:
         lines.append(t(lang, "sos.alert.escalated", stage=stage))
     lines.append(t(lang, "sos.alert.posting", posting=posting_text(person, lang)))
     lines.append(t(lang, "sos.alert.time", time=_local(alert.created_at, zone)))
+    if len(steps) > 1:  # what really happened, in order: a RED check-in, then an SOS
+        lines.append(t(lang, "sos.alert.history", steps=_history(alert, steps, lang, zone)))
     lines.append(t(lang, "sos.alert.what", what=_category_text(alert, lang)))
     if alert.details:
         lines.append(t(lang, "sos.alert.details", details=alert.details))
     if alert.reasons:
-        lines.append(t(lang, "sos.alert.reasons", reasons=_reasons_text(alert, lang)))
+        key = "sos.alert.reasons_red" if len(steps) > 1 else "sos.alert.reasons"
+        lines.append(t(lang, key, reasons=_reasons_text(alert, lang)))
     lines.append(t(lang, "sos.alert.location", location=_location_text(alert, lang, zone)))
     lines.append(t(lang, "sos.alert.phone", phone=person.phone or "-"))
     contacts = people.emergency_contacts(session, person.id or 0)
@@ -368,6 +379,47 @@ def _erased_text(
     if with_status:
         lines.append(_status_line(session, alert, lang, zone))
     return "\n".join(lines)
+
+
+def causes(session: Session, alert: Alert) -> list[tuple[str, datetime]]:
+    """What raised the alert, in order: its own cause, then any other cause that joined it
+    (an SOS pressed while a RED check-in's alert was open, or the reverse)."""
+    steps = [(alert.cause, alert.created_at)]
+    added = session.exec(
+        select(AlertEvent)
+        .where(AlertEvent.alert_id == alert.id, AlertEvent.kind == "cause_added")
+        .order_by(col(AlertEvent.id))
+    )
+    steps += [(str((e.detail or {}).get("cause", "sos")), e.at) for e in added]
+    return steps
+
+
+def _history(alert: Alert, steps: list[tuple[str, datetime]], lang: str, zone: ZoneInfo) -> str:
+    """ "RED check-in at 07:02; SOS pressed at 07:12: 🩹 Injury, fell on ice"."""
+    parts = []
+    for cause, at in steps:
+        part = t(lang, f"sos.alert.step.{cause}", time=_hm(at, zone))
+        if cause == "sos" and (alert.category or alert.details):
+            said = [t(lang, f"sos.category.{alert.category}")] if alert.category else []
+            said += [alert.details] if alert.details else []
+            part = t(lang, "sos.alert.step_said", step=Html(part), said=", ".join(said))
+        parts.append(part)
+    return Html("; ".join(parts))
+
+
+def _unverified_line(alert: Alert, lang: str) -> str:
+    """Who called, as far as the bot knows: not an active member, their Telegram name."""
+    caller = alert.caller or {}
+    status = str(caller.get("status") or "guest")
+    handle = str(caller.get("telegram_name") or "-")
+    if caller.get("username"):
+        handle += f" (@{caller['username']})"
+    return t(
+        lang,
+        "sos.alert.unverified",
+        status=t(lang, f"sos.alert.caller.{status}"),
+        telegram=handle,
+    )
 
 
 def _unreachable_lines(session: Session, alert: Alert, lang: str) -> list[str]:
@@ -534,6 +586,12 @@ def _enqueue_location(session: Session, alert: Alert, person: Person, key: str) 
     )
 
 
+def _taker(session: Session, alert: Alert) -> Person | None:
+    if alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledged_by:
+        return session.get(Person, alert.acknowledged_by)
+    return None
+
+
 def _handlers(session: Session, alert: Alert) -> list[Person]:
     """Who gets updates: the person who took it, or every responder while nobody has."""
     if alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledged_by:
@@ -588,9 +646,15 @@ def raise_alert(
     cause: str,
     reasons: list[str] | None = None,
     policy: Policy | None = None,
+    caller: dict[str, Any] | None = None,
 ) -> int:
     """Store an alert and queue its first messages at emergency priority (see the module
-    docstring). Returns the alert id; an alert already in progress is reused."""
+    docstring). Returns the alert id; an alert already in progress is reused.
+
+    Anyone may call for help: a person who is not an active member (a guest, a pending,
+    suspended or rejected person, a contact) raises an *unverified* alert, which goes at
+    once to the admins and the duty officers of the prefecture they gave (stage 2), with
+    `caller` (their Telegram name) on the card."""
     if cause not in CAUSES:
         raise ValueError(f"unknown alert cause {cause!r}")
     policy = policy or current_policy()
@@ -602,6 +666,7 @@ def raise_alert(
         _raised_again(session, existing, person, cause, reasons or [])
         return existing.id or 0
     now = clock.now()
+    unverified = not sos_verified(person)
     new_id = _insert_alert(
         session,
         person_id=person_id,
@@ -612,6 +677,8 @@ def raise_alert(
         stage=1,
         live_location=False,
         created_at=now,
+        unverified=unverified,
+        caller={**(caller or {}), "status": _caller_status(person)} if unverified else None,
     )
     if new_id is None:  # raised at the same moment elsewhere (uq_alert_in_progress)
         existing = open_alert_of(session, person_id)
@@ -621,9 +688,20 @@ def raise_alert(
     about_alert(new_id)  # log lines from here on name the alert
     alert = session.get(Alert, new_id)
     assert alert is not None
-    _event(session, alert, "raised", person, cause=cause, reasons=list(reasons or []))
-    targets = _notify_round(session, alert, 1, "notified", policy)
-    if not targets:
+    _event(
+        session,
+        alert,
+        "raised",
+        person,
+        cause=cause,
+        reasons=list(reasons or []),
+        unverified=unverified,
+    )
+    targets = [] if unverified else _notify_round(session, alert, 1, "notified", policy)
+    if unverified:  # the admins and the area's duty officers, at once
+        alert.stage = 2
+        targets = _notify_round(session, alert, 2, "notified", policy)
+    elif not targets:
         alert.stage = 2
         _event(session, alert, "nobody_on_duty")
         targets = _notify_round(session, alert, 2, "notified", policy)
@@ -640,6 +718,16 @@ def raise_alert(
         cause=cause,
     )
     return alert.id or 0
+
+
+CALLER_STATUSES = ("guest", "pending", "suspended", "rejected", "contact")
+
+
+def _caller_status(person: Person) -> str:
+    """Why a caller is unverified (one of CALLER_STATUSES: sos.alert.caller.<status>)."""
+    if person.status == Status.ACTIVE:
+        return str(person.role)  # a contact
+    return str(person.status)
 
 
 def _insert_alert(session: Session, **values: Any) -> int | None:
@@ -668,6 +756,21 @@ def _raised_again(
         merged = list(dict.fromkeys([*(alert.reasons or []), *reasons]))
         alert.reasons = merged
         session.add(alert)
+    if cause not in {known for known, _ in causes(session, alert)}:
+        # Not "again": an SOS pressed while a RED check-in's alert is open (or the
+        # reverse) is its own event and cause, and the handlers are told what happened.
+        event = _event(session, alert, "cause_added", person, cause=cause, reasons=reasons)
+        zone = current_policy().zone
+        _relay(
+            session,
+            alert,
+            event,
+            f"sos.relay.{cause}_added",
+            time=_hm(now, zone),
+            first=_hm(alert.created_at, zone),
+        )
+        _edit_alert_messages(session, alert, taker=_taker(session, alert))
+        return
     last = session.exec(
         select(AlertEvent)
         .where(AlertEvent.alert_id == alert.id, AlertEvent.kind == "raised_again")
@@ -786,6 +889,7 @@ def update_location(
         with_location=True,
         time=_hm(now, zone),
     )
+    _edit_alert_messages(session, alert, taker=_taker(session, alert))  # every card
     return Change.DONE
 
 
@@ -945,6 +1049,8 @@ def _edit_alert_messages(
         markup = None
         if mine and alert.status == AlertStatus.ACKNOWLEDGED:
             markup = handler_buttons(alert, lang)
+        elif alert.status == AlertStatus.OPEN:  # a new location: the card keeps ✋
+            markup = responder_buttons(alert, lang)
         outbox.enqueue_edit(
             session,
             text=texts[lang],
@@ -971,7 +1077,7 @@ def _tell_cadre_and_contacts(
         "time": _hm(clock.now(), zone),
         "outcome": t(cadre.language, f"sos.outcome.{alert.outcome}") if alert.outcome else "-",
     }
-    if cadre.status == Status.ACTIVE and what in ("acknowledged", "resolved"):
+    if what in ("acknowledged", "resolved"):  # whatever their status: they called
         outbox.enqueue_to(
             session,
             cadre,
@@ -1068,6 +1174,7 @@ def resolve(
     _cancel_unsent_rounds(session, alert)
     _edit_alert_messages(session, alert, taker=actor, pressed=pressed_message_id)
     _tell_cadre_and_contacts(session, alert, event, "resolved", actor)
+    _wait_for_follow_up(session, alert)
     return CloseResult(Close.DONE, alert)
 
 
@@ -1131,7 +1238,78 @@ def cancel(session: Session, *, alert_id: int, actor: Person) -> CloseResult:
             ),
             source=_source(alert),
         )
+    _wait_for_follow_up(session, alert)
     return CloseResult(Close.DONE, alert)
+
+
+# ---------------------------------------------------------------------------- after close
+
+
+def _wait_for_follow_up(session: Session, alert: Alert) -> None:
+    """From the close on, what the cadre types (outside any command or form) goes to whoever
+    handled the alert, for FOLLOW_UP_HOURS (handlers/sos.py reads this wait). The handler
+    that closed the alert reloads the cadre's wait into its cache (sos_common.reload_wait)."""
+    cadre = session.get(Person, alert.person_id) if alert.person_id is not None else None
+    if cadre is None:
+        return
+    record = {"what": "after", "alert": alert.id, "since": clock.now().isoformat()}
+    state.put(session, WAIT_KIND, str(cadre.telegram_id), record)
+
+
+def closed_at(alert: Alert) -> datetime | None:
+    return alert.resolved_at or alert.cancelled_at
+
+
+def follow_up_targets(session: Session, alert: Alert) -> list[Person]:
+    """Who handled a closed alert: the resolver, else the one who took it; a false alarm
+    nobody took goes to the responders who were alerted."""
+    for person_id in (alert.resolved_by, alert.acknowledged_by):
+        person = session.get(Person, person_id) if person_id else None
+        if person is not None and person.status == Status.ACTIVE:
+            return [person]
+    ids = [r.person_id for r in recipients(session, alert.id or 0, RESPONDER)]
+    return _active(_people(session, ids), exclude=alert.person_id)
+
+
+@dataclass
+class FollowUp:
+    sent_to: list[Person]
+    alert: Alert | None = None
+
+
+def follow_up(session: Session, *, alert_id: int, person_id: int, text: str) -> FollowUp:
+    """A message the cadre writes after their alert closed, passed on to whoever handled it
+    ("about #12, closed at 07:40: …", the text escaped) and put on the timeline. Nobody is
+    told when the alert is not theirs, still in progress, or closed more than
+    FOLLOW_UP_HOURS ago."""
+    body = " ".join(text.split())[:MAX_DETAILS]
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.person_id != person_id or alert.status in IN_PROGRESS or not body:
+        return FollowUp([], alert)
+    closed = closed_at(alert)
+    if closed is None or clock.now() - closed > timedelta(hours=FOLLOW_UP_HOURS):
+        return FollowUp([], alert)
+    targets = follow_up_targets(session, alert)
+    cadre = session.get(Person, person_id)
+    event = _event(session, alert, "followup", person_id, people=[p.id for p in targets])
+    zone = current_policy().zone
+    for person in targets:
+        outbox.enqueue_to(
+            session,
+            person,
+            priority=Priority.URGENT,
+            idempotency_key=f"alert:{alert.id}:f{event.id}:{person.id}",
+            text=t(
+                person.language,
+                "sos.relay.followup",
+                id=alert.id,
+                name=name_of(cadre),
+                time=_hm(closed, zone),
+                text=body,
+            ),
+            source=_source(alert),
+        )
+    return FollowUp(targets, alert)
 
 
 # ---------------------------------------------------------------------------- escalation

@@ -231,6 +231,7 @@ def _redact_alerts(session: Session, person_id: int) -> list[int]:
         alert.category = alert.details = alert.resolution_note = None
         alert.latitude = alert.longitude = alert.location_at = None
         alert.live_location = False
+        alert.caller = None  # an unverified caller's Telegram name (alerts.raise_alert)
         session.add(alert)
     ids = [a.id for a in alerts if a.id is not None]
     if ids:

@@ -68,7 +68,45 @@ class RegistrationError(Exception):
 
 
 def find(session: Session, telegram_id: int) -> Person | None:
+    """The registered person (whatever their status); a guest who only called for help is
+    not one, so everything but the emergency channel treats them as unregistered."""
+    person = find_caller(session, telegram_id)
+    return None if person is None or person.status == Status.GUEST else person
+
+
+def find_caller(session: Session, telegram_id: int) -> Person | None:
+    """Anyone known by this Telegram id, a guest who called for help included."""
     return session.exec(select(Person).where(Person.telegram_id == telegram_id)).first()
+
+
+GUEST_FIELDS = ("real_name", "phone", "home_unit", "prefecture", "county", "posting_altitude_m")
+
+
+def record_caller(
+    session: Session, telegram_id: int, display_name: str, language: str, draft: Draft | None
+) -> Person:
+    """Who is calling for help: the registered person, or else a guest row (status
+    ``guest``) with their Telegram name and what they gave the registration form so far,
+    kept up to date at each call. The row owns their alerts, so /deleteme finds them
+    (PIPL art. 13: protecting life and health needs no consent; art. 47: deletion)."""
+    person = find_caller(session, telegram_id)
+    if person is not None and person.status != Status.GUEST:
+        return person
+    new = person is None
+    if person is None:
+        person = Person(telegram_id=telegram_id, role=Role.CADRE, status=Status.GUEST)
+    person.display_name = display_name[:200]
+    person.language = language
+    for name in GUEST_FIELDS:
+        value = getattr(draft, name, None) if draft is not None else None
+        if value:
+            setattr(person, name, value)
+    person.updated_at = clock.now()
+    session.add(person)
+    session.flush()
+    if new:
+        audit.record(session, "guest.recorded", actor=telegram_id, target_person_id=person.id)
+    return person
 
 
 def get(session: Session, person_id: int) -> Person | None:
@@ -83,7 +121,7 @@ def admins(session: Session) -> list[Person]:
 def ensure_admins(session: Session, telegram_ids: list[int], language: str) -> None:
     """Bootstrap: the ids in CADRE_ADMIN_IDS are active admins from the first start."""
     for telegram_id in telegram_ids:
-        person = find(session, telegram_id)
+        person = find_caller(session, telegram_id)  # a guest who called for help too
         if person is None:
             person = Person(telegram_id=telegram_id, language=language)
         elif person.role == Role.ADMIN and person.status == Status.ACTIVE:
@@ -136,7 +174,8 @@ def submit_registration(
     session: Session, telegram_id: int, display_name: str, draft: Draft
 ) -> Person:
     """Create the person from a complete draft: pending, or active when an invitation is used."""
-    if find(session, telegram_id) is not None:
+    guest = find_caller(session, telegram_id)
+    if guest is not None and guest.status != Status.GUEST:
         raise RegistrationError("reg.already_registered")
     as_contact = invitation_role(session, draft.invitation) == Role.CONTACT
     required = (draft.language, draft.consent_version, draft.real_name, draft.phone)
@@ -167,6 +206,10 @@ def submit_registration(
         created_at=now,
         updated_at=now,
     )
+    if guest is not None:  # they called for help before registering: their alerts stay theirs
+        for name, value in person.model_dump(exclude={"id", "created_at"}).items():
+            setattr(guest, name, value)
+        person = guest
     problem = invitation_problem(session, draft.invitation)
     invitation = None
     if draft.invitation and problem is None:
@@ -378,8 +421,8 @@ class PeoplePage:
 def list_people(
     session: Session, status: str | None = None, prefecture: str | None = None, page: int = 0
 ) -> PeoplePage:
-    query = select(Person)
-    count = select(func.count()).select_from(Person)
+    query = select(Person).where(Person.status != Status.GUEST)
+    count = select(func.count()).select_from(Person).where(Person.status != Status.GUEST)
     if status:
         query = query.where(Person.status == status)
         count = count.where(Person.status == status)
@@ -402,7 +445,7 @@ def list_people(
 
 def export_own_data(session: Session, telegram_id: int) -> dict[str, Any] | None:
     """Everything stored about a person, for /mydata (PIPL art. 45)."""
-    person = find(session, telegram_id)
+    person = find_caller(session, telegram_id)
     if person is None or person.id is None:
         return None
     consents = session.exec(select(Consent).where(Consent.person_id == person.id))
@@ -421,7 +464,8 @@ def export_own_data(session: Session, telegram_id: int) -> dict[str, Any] | None
 
 def delete_own_data(session: Session, telegram_id: int) -> bool:
     """Erase a person and everything attached (PIPL art. 47). The audit log keeps a
-    tombstone: the fact of deletion and the internal id, not the data."""
+    tombstone: the fact of deletion and the internal id, not the data. A guest who only
+    called for help is erased the same way (their alerts go with the row)."""
     return erase_person(session, telegram_id) is not None
 
 
@@ -430,7 +474,7 @@ def erase_person(session: Session, telegram_id: int) -> Erased | None:
     copies in messages, alerts and audit details go first, then the person's own rows."""
     from services import erasure  # it reads every feature's tables
 
-    person = find(session, telegram_id)
+    person = find_caller(session, telegram_id)  # a guest who called for help too
     if person is None or person.id is None:
         return None
     person_id = person.id

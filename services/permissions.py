@@ -13,7 +13,9 @@ class Action(StrEnum):
     MANAGE_PEOPLE = "manage_people"  # /people and every action on a person
     APPROVE = "approve"  # approve or reject a registration
     INVITE = "invite"  # /invite
-    RAISE_SOS = "raise_sos"  # /sos and the 🆘 button
+    # /sos and the 🆘 button as a verified member. Anyone else who calls for help still
+    # raises an alert, marked unverified (sos_verified); a denial never means no alert.
+    RAISE_SOS = "raise_sos"
     HANDLE_ALERTS = "handle_alerts"  # acknowledge / resolve alerts, /alerts, /alert
     GO_ON_DUTY = "go_on_duty"  # /onduty, /offduty
     MANAGE_ROSTER = "manage_roster"  # weekly duty shifts
@@ -68,6 +70,8 @@ def check(person: Person | None, action: Action) -> Denial | None:
         return Denial.UNREGISTERED
     if action == Action.OWN_DATA:
         return None
+    if person.status == Status.GUEST:  # only called for help: not registered
+        return Denial.UNREGISTERED
     if person.status == Status.PENDING:
         return Denial.PENDING
     if person.status == Status.SUSPENDED:
@@ -77,6 +81,12 @@ def check(person: Person | None, action: Action) -> Denial | None:
     if action not in _ROLE_ACTIONS[Role(person.role)]:
         return Denial.ROLE
     return None
+
+
+def sos_verified(person: Person | None) -> bool:
+    """Whether a call for help comes from an active member who may raise an alert; anyone
+    else's raises an *unverified* alert (to the admins and the area's duty officers)."""
+    return check(person, Action.RAISE_SOS) is None
 
 
 def actions_for(person: Person | None) -> frozenset[Action]:

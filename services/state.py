@@ -18,6 +18,11 @@ def load_all(session: Session, kind: str) -> dict[str, Any]:
     return {row.key: row.data for row in rows}
 
 
+def get(session: Session, kind: str, key: str) -> Any:
+    row = session.get(BotState, (kind, key))
+    return row.data if row is not None else None
+
+
 def put(session: Session, kind: str, key: str, data: Any) -> None:
     row = session.get(BotState, (kind, key))
     if data is None:

@@ -122,26 +122,6 @@ def settings(settings):
 # ---------------------------------------------------------------------------- who may do what
 
 
-async def test_a_stranger_and_a_pending_user_get_the_emergency_numbers_but_raise_no_alert(bot):
-    staff(bot.db)
-    factories.person(
-        bot.db, 1005, approve=False, language="zh-Hans", prefecture="aba", county="aba.barkam"
-    )
-    stranger = bot.user(1004, "Stranger", language_code="en")
-    pending = bot.user(1005, "Pending")
-    async with emergency_running(bot):
-        await stranger.send("/sos")
-        reply = await stranger.wait_for("call 120 now")
-        assert "☎️ <b>120</b>" in reply.raw_text and "not registered" in reply.text
-        await pending.send("🆘 紧急求助")
-        reply = await pending.wait_for("请立即拨打 120")
-        assert "阿坝藏族羌族自治州人民医院" not in reply.text  # no number: not shown
-        assert "等待管理员审核" in reply.text
-    with bot.db.session() as s:
-        assert s.exec(select(Alert)).all() == []
-    assert {e.action for e in denied(bot)} == {"denied.raise_sos"}
-
-
 async def test_forged_and_replayed_buttons_of_a_cadre_a_contact_and_an_outsider_are_refused(bot):
     people_ = staff(bot.db)
     factories.person(bot.db, 1002, real_name="Other Cadre")

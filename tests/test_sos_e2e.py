@@ -204,3 +204,73 @@ async def test_an_officer_who_lost_the_card_takes_the_alert_with_ack_and_closes_
     assert code == 0, log
     assert "Traceback" not in log
     assert the_alert(db).status == AlertStatus.RESOLVED
+
+
+async def test_a_pending_registrant_a_suspended_cadre_and_a_guest_each_reach_an_admin(
+    emulator, db, database_url, tmp_path
+):
+    """Anyone who can write to the bot can call for help: the admin gets an unverified
+    alert with ✋ within a second, takes it, and the caller is told."""
+    from models import Status
+    from services import people
+
+    people_ = staff(db)
+    factories.person(db, 1102, approve=False, prefecture="aba", county="aba.barkam")
+    suspended = factories.person(db, 1103, real_name="Sun Su")
+    db.call(people.set_status, people_["admin"], suspended.id, Status.SUSPENDED)
+    process = BotProcess(process_env(emulator, database_url), tmp_path)
+    await process.start()
+    try:
+        admin = emulator.user(factories.ADMIN_ID, "Admin")
+        callers = [
+            emulator.user(1102, "Pending", language_code="en"),
+            emulator.user(1103, "Sun", language_code="en"),
+            emulator.user(1101, "Gao", username="gao_g", language_code="en"),
+        ]
+        for caller in callers:
+            await ready(caller)
+        for caller in callers:
+            started = time.monotonic()
+            await caller.send("🆘 SOS" if caller.id != 1101 else "/sos")
+            card = await admin.wait_for("身份未核实", timeout=5)
+            latency = time.monotonic() - started
+            assert latency < 1.0, f"alert reached the admin after {latency:.3f} s"
+            assert "sos:ack:" in str(card.reply_markup)
+            await caller.wait_for("Help has been called")
+            await admin.press("✋ 我来处理", message=card)
+            await admin.callback_answer()
+            await caller.wait_for("is handling your call for help")
+    finally:
+        code, log = await process.stop()
+    assert code == 0, log
+    assert "Traceback" not in log
+    with db.session() as s:
+        found = s.exec(select(Alert)).all()
+    assert len(found) == 3
+    assert all(a.unverified and a.status == AlertStatus.ACKNOWLEDGED for a in found)
+
+
+async def test_after_the_close_the_cadres_message_reaches_the_officer(
+    emulator, db, database_url, tmp_path
+):
+    staff(db)
+    process = BotProcess(process_env(emulator, database_url), tmp_path)
+    await process.start()
+    try:
+        cadre = emulator.user(CADRE, "Li", language_code="en")
+        officer = emulator.user(ON_DUTY, "Zhang")
+        await ready(cadre)
+        await cadre.send("/sos")
+        card = await officer.wait_for("紧急求助", timeout=5)
+        await officer.press("✅ 结束处理", message=card)
+        await officer.wait_edit(card, lambda m: "sos:out:" in str(m.reply_markup))
+        await officer.press("已现场处理", message=card)
+        await cadre.wait_for("was closed by Zhang On")
+        await cadre.send("Ankle is swollen now, thank you")
+        await cadre.wait_for("Passed on to Zhang On")
+        relayed = await officer.wait_for("Ankle is swollen now")
+        assert f"#{the_alert(db).id}" in relayed.text
+    finally:
+        code, log = await process.stop()
+    assert code == 0, log
+    assert "Traceback" not in log
