@@ -1,9 +1,8 @@
 """unverified SOS: alerts raised by guests, pending, suspended or rejected people
 
-Revision ID: 0010a
-Revises: 0011, 0012 (written on 0009; main had two heads, 0011 and 0012, when this branch
-was rebased: this migration joins them. The lead re-chains at merge time.)
-Create Date: 2026-12-02
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-06
 """
 
 from collections.abc import Sequence
@@ -11,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010a"
-down_revision: str | tuple[str, ...] | None = ("0011", "0012")
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
