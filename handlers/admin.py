@@ -33,7 +33,6 @@ from telegram import (
     CopyTextButton,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
 )
 from telegram.error import BadRequest
@@ -140,18 +139,22 @@ async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) 
 
 
 async def _tell(context: Context, person: Person, key: str, **values: Any) -> None:
-    """A message to the person concerned, in their language, through the outbox (they may
-    have blocked the bot; the delivery engine records that).
+    await tell(deps(context).db, person, key, **values)
 
-    An active person gets the main keyboard (SOS, check-in) with it; a suspended person,
-    whom those buttons would only refuse, has it removed."""
+
+async def tell(db: Any, person: Person, key: str, **values: Any) -> None:
+    """A message to the person concerned, in their language, through the outbox (they may
+    have blocked the bot; the delivery engine records that; enqueue wakes it). The board's
+    people view tells them the same way.
+
+    An active person gets the main keyboard (SOS, check-in) with it; a suspended person
+    keeps only 🆘 (suspension never takes the call for help away)."""
     markup: Any = None
     if person.status == Status.ACTIVE:
         markup = menus.main_keyboard(person.language).to_dict()
     elif person.status == Status.SUSPENDED:
-        markup = ReplyKeyboardRemove().to_dict()
-    d = deps(context)
-    await d.db.run(
+        markup = menus.sos_keyboard(person.language).to_dict()
+    await db.run(
         outbox.enqueue,
         chat_id=person.telegram_id,
         person_id=person.id,
@@ -162,7 +165,6 @@ async def _tell(context: Context, person: Person, key: str, **values: Any) -> No
         language=person.language,
         source=f"people:{person.id}",
     )
-    d.wake_delivery()
 
 
 # ---------------------------------------------------------------------------- the list

@@ -121,6 +121,25 @@ def _after_decision(
     return bool(rows)
 
 
+async def announce_decision(bot: Any, db: Any, admin: Person, person: Person) -> bool:
+    """After `people.decide`: the person's menu, the decision queued to them, and every
+    admin's copy of the request updated (the chat's buttons and the board alike). False
+    when no copy was queued (older requests)."""
+    if person.status == Status.ACTIVE:
+        await menus.set_person_menu(bot, person)
+        key = "approve.you_are_in"
+        outcome = "approve.done_yes"
+    else:
+        key = "approve.you_are_rejected"
+        outcome = "approve.done_no"
+    markup = menus.main_keyboard(person.language) if person.status == Status.ACTIVE else None
+    notice: dict[str, Any] = {"text": t(person.language, key)}
+    if markup is not None:
+        notice["reply_markup"] = markup.to_dict()
+    queued: bool = await db.run(_after_decision, person, admin, outcome, notice)
+    return queued
+
+
 @guarded(Action.APPROVE)
 async def on_decision(update: Update, context: Context, admin: Person) -> None:
     query = update.callback_query
@@ -149,18 +168,8 @@ async def on_decision(update: Update, context: Context, admin: Person) -> None:
         return
     await answer(query)
     outcome = "approve.done_yes" if person.status == Status.ACTIVE else "approve.done_no"
-    if person.status == Status.ACTIVE:
-        await menus.set_person_menu(context.bot, person)
-        key = "approve.you_are_in"
-    else:
-        key = "approve.you_are_rejected"
-    markup = menus.main_keyboard(person.language) if person.status == Status.ACTIVE else None
-    notice: dict[str, Any] = {"text": t(person.language, key)}
-    if markup is not None:
-        notice["reply_markup"] = markup.to_dict()
-    d = deps(context)
-    queued = await db.run(_after_decision, person, admin, outcome, notice)
-    d.wake_delivery()
+    queued = await announce_decision(context.bot, db, admin, person)
+    deps(context).wake_delivery()
     # Requests sent before they went through the outbox were remembered in bot_state.
     legacy = (await db.run(state.load_all, _SENT)).get(str(person.id), [])
     if not queued and not legacy and query.message is not None:

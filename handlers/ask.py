@@ -366,12 +366,27 @@ async def _admin_reply(update: Update, context: Context, person: Person, text: s
 async def _deliver(
     update: Update, context: Context, admin: Person, handoff_id: int, text: str
 ) -> None:
-    db = deps(context).db
     lang = admin.language
-    handoff = await db.run(handoffs.answer, handoff_id, admin, text)
-    if handoff is None:
+    sent = await send_answer(deps(context).db, admin, handoff_id, text)
+    if sent is None:
         await reply(update, t(lang, "kb.handoff.gone"))
         return
+    handoff, asker = sent
+    deps(context).wake_delivery()
+    confirmation = t(lang, "kb.handoff.reply_sent", name=_name(asker))
+    save = buttons([[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]])
+    await reply(update, confirmation, reply_markup=save)
+
+
+async def send_answer(
+    db: Any, admin: Person, handoff_id: int, text: str
+) -> tuple[KbHandoff, Person | None] | None:
+    """An admin's answer to a handed-over question (from the chat or the board): stored,
+    queued to the asker, and every admin's copy of the question updated. None when the
+    question is gone or already answered."""
+    handoff = await db.run(handoffs.answer, handoff_id, admin, text)
+    if handoff is None:
+        return None
     asker = await db.run(people.get, handoff.person_id)
     await db.run(
         outbox.enqueue,
@@ -389,11 +404,8 @@ async def _deliver(
         language=handoff.language,
         source=f"kb:handoff:{handoff.id}",
     )
-    deps(context).wake_delivery()
-    confirmation = t(lang, "kb.handoff.reply_sent", name=_name(asker))
-    save = buttons([[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]])
-    await reply(update, confirmation, reply_markup=save)
-    await _update_admin_copies(context, handoff, asker, "kb.handoff.answered_note", admin)
+    await db.run(_queue_copy_edits, handoff, asker, "kb.handoff.answered_note", admin)
+    return handoff, asker
 
 
 async def _update_admin_copies(

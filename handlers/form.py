@@ -256,9 +256,22 @@ async def start(update: Update, context: Context) -> str | int:
             draft.invitation = code
             if await deps(context).db.run(people.invitation_role, code) == Role.CONTACT:
                 fields, form["contact"] = CONTACT_FIELDS, True
+    # A personal link from an imported roster: the roster fills the draft, as a shared
+    # phone number on the roster does (_match_roster).
+    expected = None
+    if draft.invitation and not form.get("contact"):
+        expected = await deps(context).db.run(
+            roster_import.expected_by_invitation, draft.invitation
+        )
+    if expected is not None:
+        filled = roster_import.prefill(draft, expected)
+        fields = tuple(f for f in fields if f not in filled)
+        form["expected"] = expected.id
     form.update({"mode": "register", "queue": list(fields)})
     _save_draft(context, draft)
     await reply(update, t(language_of(update, context), "form.welcome"))
+    if expected is not None:
+        await reply(update, t(language_of(update, context), "import.matched"))
     return await advance(update, context)
 
 

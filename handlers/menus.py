@@ -154,6 +154,13 @@ def main_keyboard(language: str, location: bool = False) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 
 
+def sos_keyboard(language: str) -> ReplyKeyboardMarkup:
+    """Only 🆘: what a suspended person keeps (they may still call for help)."""
+    return ReplyKeyboardMarkup(
+        [[KeyboardButton(t(language, "main.sos"))]], resize_keyboard=True, is_persistent=True
+    )
+
+
 def main_button_texts(key: str) -> set[str]:
     """The text a tap on a main-keyboard button sends, in every language (for filters)."""
     return {t(language, key) for language in LANGUAGES}

@@ -419,7 +419,11 @@ class PeoplePage:
 
 
 def list_people(
-    session: Session, status: str | None = None, prefecture: str | None = None, page: int = 0
+    session: Session,
+    status: str | None = None,
+    prefecture: str | None = None,
+    page: int = 0,
+    page_size: int = PAGE_SIZE,
 ) -> PeoplePage:
     query = select(Person).where(Person.status != Status.GUEST)
     count = select(func.count()).select_from(Person).where(Person.status != Status.GUEST)
@@ -433,12 +437,12 @@ def list_people(
         query = query.where(Person.prefecture == prefecture)
         count = count.where(Person.prefecture == prefecture)
     total = session.exec(count).one()
-    pages = max(1, -(-total // PAGE_SIZE))
+    pages = max(1, -(-total // page_size))
     page = min(max(page, 0), pages - 1)
     rows = session.exec(
         query.order_by(col(Person.created_at).desc(), col(Person.id).desc())
-        .offset(page * PAGE_SIZE)
-        .limit(PAGE_SIZE)
+        .offset(page * page_size)
+        .limit(page_size)
     )
     return PeoplePage(list(rows), total, page, pages)
 

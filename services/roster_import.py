@@ -9,14 +9,16 @@ imported: the person gives it themselves when they join.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from models import Person, PersonTag, Role, Status
+from models import Invitation, Person, PersonTag, Role, Status
 from models.people import AltitudeSource
 from services import audit, clock, people, tables
 from services.broadcasts import normalize_tag
@@ -300,6 +302,25 @@ def import_rows(session: Session, actor: Person, rows: list[list[Any]], language
     return result
 
 
+def report_text(lang: str, result: Result, shown: int) -> str:
+    """The report as the chat and the board give it: the counts and the first `shown`
+    refused rows (all of them are in report_xlsx)."""
+    lines = [
+        t(
+            lang,
+            "import.report",
+            rows=result.rows,
+            accepted=result.accepted,
+            refused=len(result.refused),
+        )
+    ]
+    for refused in result.refused[:shown]:
+        lines.append(t(lang, "import.report.line", row=refused.row, reason=refused.text(lang)))
+    if len(result.refused) > shown:
+        lines.append(t(lang, "import.report.more", count=len(result.refused) - shown))
+    return "\n".join(lines)
+
+
 def report_xlsx(result: Result, lang: str) -> bytes:
     """Each refused row: its number, its cells as read, and the reason."""
     columns = ("row", *COLUMNS, "reason")
@@ -341,16 +362,31 @@ def claim(
     roster entry is gone or the phone was changed since, this is an ordinary registration
     waiting for approval."""
     expected = session.get(Person, expected_id)
-    if expected is None or expected.status != Status.EXPECTED or expected.phone != draft.phone:
+    by_link = expected is not None and _personal_code(session, expected) == draft.invitation
+    if (
+        expected is None
+        or expected.status != Status.EXPECTED
+        or not (by_link or expected.phone == draft.phone)
+    ):
         return people.submit_registration(session, telegram_id, display_name, draft)
     if people.find(session, telegram_id) is not None:
         raise RegistrationError("reg.already_registered")
     tags = [
         row.tag for row in session.exec(select(PersonTag).where(PersonTag.person_id == expected_id))
     ]
+    link = session.get(Invitation, expected.invitation_id) if expected.invitation_id else None
     session.delete(expected)  # its tags go with it (ON DELETE CASCADE), re-added below
     session.flush()
-    person = people.submit_registration(session, telegram_id, display_name, draft)
+    person = people.submit_registration(
+        session, telegram_id, display_name, replace(draft, invitation=None)
+    )
+    if link is not None:  # their personal link: used now, or no longer needed
+        if by_link:
+            link.uses += 1
+            person.invitation_id = link.id
+        else:
+            link.revoked = True
+        session.add(link)
     person.status = Status.ACTIVE
     session.add(person)
     for tag in tags:
@@ -360,13 +396,100 @@ def claim(
         "registration.approved",
         actor=None,
         target_person_id=person.id,
-        via="roster",
+        via="roster_link" if by_link else "roster",
     )
     return person
 
 
-def not_joined(session: Session, limit: int = 100) -> tuple[int, list[Person]]:
-    """Expected people who have not joined yet: how many, and the first `limit`."""
+def _personal_code(session: Session, expected: Person) -> str | None:
+    if expected.invitation_id is None:
+        return None
+    link = session.get(Invitation, expected.invitation_id)
+    return link.code if link is not None and not link.revoked else None
+
+
+def expected_by_invitation(session: Session, code: str) -> Person | None:
+    """The expected person whose personal invitation link this is (usable), or None."""
+    if people.invitation_problem(session, code) is not None:
+        return None
+    return session.exec(
+        select(Person)
+        .join(Invitation, col(Invitation.id) == col(Person.invitation_id))
+        .where(Invitation.code == code, Person.status == Status.EXPECTED)
+    ).first()
+
+
+INVITATION_COLUMNS = ("name", "phone", "prefecture", "county", "cohort", "link")
+
+
+def invitation_links(
+    session: Session, actor: Person, link_of: Callable[[str], str], lang: str
+) -> tuple[list[str], list[list[Any]]]:
+    """One personal invitation link per expected person (created on first export: a
+    single-use cadre invitation, kept on the person), as the rows of a spreadsheet for
+    services.tables. Audited (`roster.links_exported`)."""
+    expected = list(
+        session.exec(
+            select(Person).where(Person.status == Status.EXPECTED).order_by(col(Person.id))
+        )
+    )
+    codes: dict[int, str] = {}
+    ids = [p.invitation_id for p in expected if p.invitation_id is not None]
+    for start in range(0, len(ids), INSERT_BATCH):
+        batch = ids[start : start + INSERT_BATCH]
+        for link in session.exec(select(Invitation).where(col(Invitation.id).in_(batch))):
+            if not link.revoked and link.uses == 0 and link.id is not None:
+                codes[link.id] = link.code
+    created = 0
+    for person in expected:
+        if person.invitation_id in codes:
+            continue
+        link = Invitation(
+            code=secrets.token_urlsafe(12),
+            role=Role.CADRE,
+            created_by=actor.telegram_id,
+            created_at=clock.now(),
+            max_uses=1,
+        )
+        session.add(link)
+        session.flush()
+        assert link.id is not None
+        person.invitation_id = link.id
+        session.add(person)
+        codes[link.id] = link.code
+        created += 1
+    tags = _tags_of(session, [p.id for p in expected if p.id is not None])
+    postings = load_postings()
+    rows = [
+        [
+            p.real_name,
+            p.phone,
+            postings.name(p.prefecture, lang, short=True) if p.prefecture else "",
+            postings.name(p.county, lang) if p.county else "",
+            " ".join(tags.get(p.id or 0, [])),
+            link_of(codes[p.invitation_id or 0]),
+        ]
+        for p in expected
+    ]
+    audit.record(
+        session, "roster.links_exported", actor=actor.telegram_id, rows=len(rows), created=created
+    )
+    return list(INVITATION_COLUMNS), rows
+
+
+def _tags_of(session: Session, person_ids: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(person_ids), INSERT_BATCH):
+        batch = person_ids[start : start + INSERT_BATCH]
+        query = select(PersonTag).where(col(PersonTag.person_id).in_(batch))
+        for row in session.exec(query.order_by(col(PersonTag.tag))):
+            found.setdefault(row.person_id, []).append(row.tag)
+    return found
+
+
+def not_joined(session: Session, limit: int = 100, offset: int = 0) -> tuple[int, list[Person]]:
+    """Expected people who have not joined yet: how many, and `limit` of them from
+    `offset` (in the order they were imported)."""
     from sqlalchemy import func
 
     count = session.exec(
@@ -377,6 +500,7 @@ def not_joined(session: Session, limit: int = 100) -> tuple[int, list[Person]]:
             select(Person)
             .where(Person.status == Status.EXPECTED)
             .order_by(col(Person.id))
+            .offset(offset)
             .limit(limit)
         )
     )

@@ -49,14 +49,46 @@ def shell(lang: str) -> str:
 """
 
 
-def _nav(lang: str, current: str) -> str:
-    tabs = [("alerts", "board.tab.alerts"), ("today", "board.tab.today")]
+OFFICER_TABS = (
+    ("alerts", "board.tab.alerts"),
+    ("today", "board.tab.today"),
+    ("care", "board.tab.care"),
+    ("oxygen", "board.tab.oxygen"),
+)
+ADMIN_TABS = (
+    ("people", "board.tab.people"),
+    ("roster", "board.tab.roster"),
+    ("import", "board.tab.import"),
+    ("broadcasts", "board.tab.broadcasts"),
+    ("questions", "board.tab.questions"),
+)
+
+
+def nav(lang: str, current: str, admin: bool = False) -> str:
+    tabs = OFFICER_TABS + (ADMIN_TABS if admin else ())
     links = "".join(
         f'<a href="#" data-view="{view}" class="tab{" on" if view == current else ""}">'
         f"{_e(t(lang, key))}</a>"
         for view, key in tabs
     )
     return f'<nav class="tabs">{links}</nav>'
+
+
+def pager(lang: str, view: str, page: int, shown: int, total: int, **query: Any) -> str:
+    """ "1–50 of 63" with the previous and next pages (page counts from 1)."""
+    if not total:
+        return ""
+    first = (page - 1) * PAGE_SIZE + 1
+    last = first + shown - 1
+    links = []
+    if page > 1:
+        target = f"{view}?" + _query(**query, page=page - 1)
+        links.append(f'<a href="#" data-view="{_e(target)}">{_e(t(lang, "board.prev"))}</a>')
+    links.append(f"<span>{_e(t(lang, 'board.page', first=first, last=last, total=total))}</span>")
+    if last < total:
+        target = f"{view}?" + _query(**query, page=page + 1)
+        links.append(f'<a href="#" data-view="{_e(target)}">{_e(t(lang, "board.next"))}</a>')
+    return f'<div class="pager">{"".join(links)}</div>'
 
 
 def _back(lang: str, view: str) -> str:
@@ -70,7 +102,7 @@ def notice(text: str, back: str | None = None) -> str:
     return f'<section class="notice"><p>{_e(text)}</p>{link}</section>'
 
 
-def alert_list(lang: str, rows: list[tuple[Any, str]]) -> str:
+def alert_list(lang: str, rows: list[tuple[Any, str]], admin: bool = False) -> str:
     items = "".join(
         f'<li class="alert-{_e(alert.status)}"><a href="#" data-view="alert/{alert.id}">'
         f'<span class="card">{line}</span></a></li>'
@@ -82,7 +114,7 @@ def alert_list(lang: str, rows: list[tuple[Any, str]]) -> str:
         else f'<p class="muted">{_e(t(lang, "board.alerts.empty"))}</p>'
     )
     title = _e(t(lang, "board.alerts.title", count=len(rows)))
-    return f"{_nav(lang, 'alerts')}<h1>{title}</h1>{body}"
+    return f"{nav(lang, 'alerts', admin)}<h1>{title}</h1>{body}"
 
 
 def alert(lang: str, view: AlertView, zone: ZoneInfo, flash: str = "") -> str:
@@ -138,6 +170,7 @@ def today(
     prefecture: str | None,
     county: str | None,
     page: int,
+    admin: bool = False,
 ) -> str:
     postings = load_postings()
     codes = area if area is not None else [p.code for p in postings.prefectures()]
@@ -175,25 +208,16 @@ def today(
         f"<small>{_e(alerts.posting_text(p, lang))}</small></a></li>"
         for p in found.people
     )
-    first = (page - 1) * PAGE_SIZE + 1
-    last = first + len(found.people) - 1
-    pager = ""
-    if found.total:
-        links = []
-        if page > 1:
-            view = "today?" + _query(
-                state=state, prefecture=prefecture, county=county, page=page - 1
-            )
-            links.append(f'<a href="#" data-view="{_e(view)}">{_e(t(lang, "board.prev"))}</a>')
-        links.append(
-            f"<span>{_e(t(lang, 'board.page', first=first, last=last, total=found.total))}</span>"
-        )
-        if last < found.total:
-            view = "today?" + _query(
-                state=state, prefecture=prefecture, county=county, page=page + 1
-            )
-            links.append(f'<a href="#" data-view="{_e(view)}">{_e(t(lang, "board.next"))}</a>')
-        pager = f'<div class="pager">{"".join(links)}</div>'
+    paging = pager(
+        lang,
+        "today",
+        page,
+        len(found.people),
+        found.total,
+        state=state,
+        prefecture=prefecture,
+        county=county,
+    )
     body = (
         f'<ul class="list people">{rows}</ul>'
         if rows
@@ -201,8 +225,8 @@ def today(
     )
     title = _e(t(lang, "board.today.title", date=day.isoformat()))
     return (
-        f'{_nav(lang, "today")}<h1>{title}</h1>{form}<div class="chips">{chips}</div>'
-        f'{body}{pager}<p class="muted small">{t(lang, "health.disclaimer")}</p>'
+        f'{nav(lang, "today", admin)}<h1>{title}</h1>{form}<div class="chips">{chips}</div>'
+        f'{body}{paging}<p class="muted small">{t(lang, "health.disclaimer")}</p>'
     )
 
 

@@ -7,7 +7,7 @@ Under /board/:
     GET  /board/                 the page: a shell whose script loads the views
     GET  /board/static/<file>    board.js, board.css
     GET  /board/api/<view>       a view as an HTML fragment (alerts, alert/<id>, today,
-                                 person/<id>)
+                                 person/<id>; more in webapp/admin_views.py)
     POST /board/api/alert/<id>/ack | resolve     the chat's ✋ and ✅
 
 Every /board/api/ request carries Telegram's initData (`Authorization: tma <initData>`),
@@ -30,12 +30,15 @@ from telegram.ext import Application
 
 from config import Settings
 from handlers import menus
+from handlers.roster_import import MAX_FILE_BYTES
+from models import Role
 from services import alerts, board, clock, i18n
 from services.care import CareConfig
 from services.db import Database
 from services.health.config import HealthConfig
 from services.i18n import t
 from webapp import auth, pages
+from webapp.admin_views import MoreViews
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +53,10 @@ class Viewer:
     def __init__(self, person: Any, lang: str) -> None:
         self.person = person
         self.lang = lang
+        self.admin = person.role == Role.ADMIN  # the admins' tabs (each view checks itself)
 
 
-class BoardServer:
+class BoardServer(MoreViews):
     def __init__(self, application: Application, settings: Settings, db: Database) -> None:
         self.application = application
         self.settings = settings
@@ -66,7 +70,9 @@ class BoardServer:
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024)
+        # a roster file may be uploaded (as large as the chat accepts); read only after
+        # initData is checked
+        app = web.Application(client_max_size=MAX_FILE_BYTES + 64 * 1024)
         app.router.add_get(PREFIX, self.redirect)
         app.router.add_get(PREFIX + "/", self.shell)
         app.router.add_get(PREFIX + "/static/{name}", self.static)
@@ -82,6 +88,10 @@ class BoardServer:
         app.router.add_post(
             f"{PREFIX}/api/alert/{{id:\\d+}}/resolve", self._authenticated(self.resolve)
         )
+        for method, path, name in self.ROUTES:  # webapp/admin_views.py
+            app.router.add_route(
+                method, f"{PREFIX}/api/{path}", self._authenticated(getattr(self, name))
+            )
         return app
 
     # --- lifecycle ----------------------------------------------------------------
@@ -166,7 +176,8 @@ class BoardServer:
         def load(session: Any) -> str:
             found = board.open_alerts(session, viewer.person)
             lines = alerts.list_lines(session, found, viewer.lang, self.settings.zone)
-            return pages.alert_list(viewer.lang, list(zip(found, lines, strict=True)))
+            rows = list(zip(found, lines, strict=True))
+            return pages.alert_list(viewer.lang, rows, viewer.admin)
 
         return await self.db.run(load)
 
@@ -246,6 +257,7 @@ class BoardServer:
             prefecture=prefecture,
             county=county,
             page=page,
+            admin=viewer.admin,
         )
 
     async def person_view(self, request: web.Request, viewer: Viewer) -> str:

@@ -65,7 +65,17 @@
     if (event.submitter && event.submitter.name) data.append(event.submitter.name, event.submitter.value);
     if (form.hasAttribute("data-action")) {
       form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
-      request(form.getAttribute("data-action"), { method: "POST", body: new URLSearchParams(data) });
+      // A file goes as multipart/form-data; the form says what to show meanwhile.
+      var upload = form.enctype === "multipart/form-data";
+      if (form.hasAttribute("data-progress")) {
+        var note = document.createElement("p");
+        note.className = "flash progress";
+        note.setAttribute("role", "status");
+        note.textContent = form.getAttribute("data-progress");
+        form.after(note);
+      }
+      request(form.getAttribute("data-action"),
+        { method: "POST", body: upload ? data : new URLSearchParams(data) });
     } else if (form.hasAttribute("data-view-form")) {
       var query = new URLSearchParams();
       data.forEach(function (value, key) { if (value) query.append(key, value); });
