@@ -358,7 +358,8 @@ async def test_suspend_and_reinstate(bot):
     assert "✅ Reinstate" in [b["text"] for b in card.buttons]
     await user.wait_for("管理员已暂停您的账号")
     await user.wait_until(lambda: "me" not in menu(user))
-    assert user.reply_keyboard is None  # no SOS / check-in buttons that would only refuse
+    # only 🆘 is left: suspension never takes the call for help away
+    assert user.reply_keyboard == [[{"text": "🆘 紧急求助"}]]
     await user.send("你好")
     assert "已被暂停" in (await user.next_message()).text
     await user.send("/me")  # one's own data stays reachable (PIPL arts. 45, 47)
