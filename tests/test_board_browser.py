@@ -218,3 +218,126 @@ async def test_in_chromium_forged_expired_and_other_bot_initdata_are_refused(bot
         text = await page.wait_text("请从 Telegram")
         assert "Li Wei" not in text
         await page.shot(f"refused-{name}")
+
+
+async def no_overflow(page: Page) -> None:
+    width = await page.call(
+        page.driver.execute_script, "return document.documentElement.scrollWidth"
+    )
+    assert width <= WIDTH  # nothing wider than the phone
+
+
+async def test_in_chromium_an_officers_overdue_care_and_oxygen_views(bot, page):
+    from datetime import timedelta
+
+    from services import clock, oxygen
+    from services.oxygen import OxygenConfig
+    from tests import factories
+
+    people_ = staff(bot.db)
+    in_english(bot.db, ON_DUTY)
+    start = (clock.now().astimezone(bot.settings.zone).date() - timedelta(days=20)).isoformat()
+    factories.person(bot.db, 1101, real_name="Ganzi Overdue", assignment_start=start,
+                     assignment_end="2030-01-01")  # fmt: skip
+    config = OxygenConfig.from_settings(bot.settings)
+    bot.db.call(oxygen.create_request, people_["cadre"].id, "cylinder", "Litang office",
+                "urgent", config)  # fmt: skip
+    await page.open(ON_DUTY, "alerts")
+    await page.wait_text("Alerts in progress")
+    await page.click('.tabs [data-view="care"]')
+    text = await page.wait_text("Ganzi Overdue")
+    assert "overdue" in text
+    await no_overflow(page)
+    await page.shot("care")
+    await page.click('.tabs [data-view="oxygen"]')
+    text = await page.wait_text("Litang office")
+    assert "Open oxygen requests (1)" in text
+    await no_overflow(page)
+    await page.shot("oxygen")
+
+
+async def test_in_chromium_the_admins_views(bot, page, tmp_path):
+    from services import broadcasts, roster_import
+    from services.kb import handoffs, questions
+    from services.kb.answering import Outcome, Result
+    from tests import factories
+    from tests.test_roster_import import BAD, GOOD, xlsx
+
+    people_ = staff(bot.db)
+    in_english(bot.db, factories.ADMIN_ID)
+    admin_chat = bot.admin(language_code="en")
+    admin = bot.db.call(people.find, factories.ADMIN_ID)
+    factories.person(bot.db, 3001, approve=False, real_name="New Comer")
+    draft = broadcasts.Draft(kind="text", texts={"zh-Hans": "通知", "en": "Notice"})
+    bot.db.call(broadcasts.create, admin, factories.ADMIN_ID, draft)
+    row = bot.db.call(questions.log, people_["cadre"].id, "en", "Where is the canteen?",
+                      Result(Outcome.NOT_SURE))  # fmt: skip
+    bot.db.call(handoffs.open_handoff, row.id, people_["cadre"])
+    cadre = bot.user(CADRE, "Li", language_code="en")
+    async with emergency_running(bot):
+        # People: the list, a card, suspending asks first (and says they keep 🆘).
+        await page.open(factories.ADMIN_ID, "people")
+        await page.wait_text("New Comer")
+        await no_overflow(page)
+        await page.shot("people")
+        await page.click(f'[data-view="people/{people_["cadre"].id}"]')
+        await page.wait_text("Home unit")
+        await page.shot("people-card")
+        await page.click(f'[data-action="people/{people_["cadre"].id}/suspend"] button')
+        text = await page.wait_text("Suspend the account of Li Wei?")
+        assert "keep 🆘" in text
+        await page.shot("people-suspend-confirm")
+        await page.click("button.danger")
+        await page.wait_text("Li Wei is suspended")
+        await cadre.wait_for("suspended your account")
+        await page.click(".back")
+        await page.wait_text("New Comer")
+
+        # The weekly roster as a grid; a night shift added with the form.
+        await page.click('.tabs [data-view="roster"]')
+        await page.wait_text("weekly duty roster")
+        await page.click('input[name="day"][value="0"]')
+        await page.click('input[name="day"][value="6"]')
+        await page.click(".add button.primary")
+        text = await page.wait_text("Shift added")
+        assert text.count("Zhang On") >= 2
+        await no_overflow(page)
+        await page.shot("roster")
+
+        # Import: a file chosen and sent from the page; the report comes back.
+        roster_file = tmp_path / "cohort.xlsx"
+        roster_file.write_bytes(xlsx(GOOD + BAD[:2]))
+        await page.click('.tabs [data-view="import"]')
+        await page.wait_text("Roster import")
+        await page.call(
+            lambda: page.driver.find_element("css selector", 'input[type="file"]').send_keys(
+                str(roster_file)
+            )
+        )
+        await page.click(".upload button.primary")
+        text = await page.wait_text("5 rows read: 3 accepted")
+        assert "Not joined yet: 3" in text and "Chen Jing" in text
+        await no_overflow(page)
+        await page.shot("import")
+        await admin_chat.wait_for(lambda m: m.document is not None)
+        await page.click('[data-action="import/links"] button')
+        await page.wait_text("invitation-links.xlsx has been sent")
+        links = await admin_chat.wait_for(
+            lambda m: m.document is not None and "links" in m.document.file_name
+        )
+        assert links.caption.startswith("Personal invitation links (3)")
+        assert len(bot.db.call(roster_import.not_joined)[1]) == 3
+
+        # Broadcast reports, and a handed-over question answered.
+        await page.click('.tabs [data-view="broadcasts"]')
+        await page.wait_text("Broadcast reports")
+        await page.shot("broadcasts")
+        await page.click('.tabs [data-view="questions"]')
+        await page.wait_text("Where is the canteen?")
+        await page.shot("questions")
+        await page.call(
+            lambda: page.driver.find_element("css selector", "textarea").send_keys("By the gate.")
+        )
+        await page.click(".answer button.primary")
+        await page.wait_text("Your answer has been sent to Li Wei")
+        await cadre.wait_for("By the gate.")
