@@ -1,0 +1,257 @@
+"""Board benchmark (issue #17): the board's pages for the duty officer of Ganzi (40% of the
+people) and an admin at 100,000 people and 1,000,000 check-ins, and the import of a
+5,000-row roster, each beside /help measured in the same run.
+
+    .venv/bin/python benchmarks/board_bench.py \
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_board
+    .venv/bin/python benchmarks/board_bench.py --database-url ... --seeded   # data kept
+
+The population is scale_bench.py's (its seeding, wiped and redone unless --seeded says the
+database already holds it). The real Application runs in this process against the Bot
+API emulator, with its board server on a free port (as `cadre-bot run` starts them):
+
+1. each page is requested over HTTP with valid initData, as board.js does; the time is
+   from the request to the last byte of the answer on the loopback, so it is the
+   server's time plus a few tenths of a millisecond;
+2. /help, sent through the emulator to the same Application, from the update to the
+   answer (the baseline: one person lookup, one reply);
+3. a 5,000-row roster (XLSX, every row valid, new phones) uploaded on the board and one
+   sent to the bot as a file: the time to the report, and in the chat to the progress
+   message ("Checking cohort.xlsx…") that comes first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import scale_bench as sb  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
+
+from models import Person, Role, Status  # noqa: E402
+from models.db import make_engine  # noqa: E402
+from services.db import Database  # noqa: E402
+
+URL = "https://board.example.org/board/"
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "n": len(ordered),
+        "p50": statistics.median(ordered),
+        "p95": sb.percentile(ordered, 0.95),
+        "max": ordered[-1],
+    }
+
+
+def line(label: str, values: list[float]) -> str:
+    s = summary(values)
+    return f"  {label:<48} p50 {s['p50']:7.1f} ms  p95 {s['p95']:7.1f} ms  (n={s['n']})"
+
+
+def roster_xlsx(rows: int, first_phone: int) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["name", "phone", "home_unit", "prefecture", "county", "assignment_start",
+                  "assignment_end", "cohort"])  # fmt: skip
+    counties = ["ganzi.litang", "ganzi.kangding", "aba.barkam", "liangshan.xichang"]
+    for i in range(rows):
+        county = counties[i % len(counties)]
+        sheet.append([f"Cadre {first_phone + i}", str(first_phone + i), "Hangzhou CDC",
+                      county.split(".")[0], county, "2026-09-01", "2028-09-01",
+                      "bench-cohort"])  # fmt: skip
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def views(db: Database) -> tuple[list[str], list[str]]:
+    """The officer's and the admin's pages: first pages and deep ones, filtered ones."""
+    with db.engine.connect() as connection:
+        cid = connection.execute(
+            select(Person.id).where(Person.prefecture == "ganzi", Person.role == Role.CADRE)
+        ).scalar()
+        county = connection.execute(
+            select(Person.county)
+            .where(Person.prefecture == "ganzi")
+            .group_by(Person.county)
+            .order_by(func.count().desc())
+        ).scalar()
+    assert cid is not None and county is not None
+    officer = [
+        "alerts",
+        "today?state=missing",
+        "today?state=checked",
+        "today?state=checked&page=100",
+        f"today?state=missing&prefecture=ganzi&county={county}",
+        f"person/{cid}",
+        "care",
+        "oxygen",
+    ]
+    admin = [
+        *officer,
+        "people",
+        "people?status=active&prefecture=ganzi&page=200",
+        f"people/{cid}",
+        "roster?prefecture=ganzi",
+        "import",
+        "broadcasts",
+        "questions",
+    ]
+    return officer, admin
+
+
+async def run(url: str, requests: int, budget: float, import_rows: int) -> dict[str, Any]:
+    import aiohttp
+    from telegram import Update
+
+    from bot.app import build_application, freeze_startup_objects
+    from emulator.server import BotApiEmulator
+    from scheduler import jobs
+    from webapp import auth
+
+    figures: dict[str, Any] = {"pages": {}, "help": {}, "import": {}}
+    async with BotApiEmulator(token=sb.TOKEN) as emu:
+        db = Database(make_engine(url))
+        with db.engine.begin() as connection:  # a rerun: the last run's imports go
+            connection.execute(
+                text("DELETE FROM person WHERE status = 'expected' AND real_name LIKE 'Cadre 13%'")
+            )
+        settings = sb.bench_settings(url, emu.base_url).model_copy(
+            update={"webapp_url": URL, "webapp_listen": "127.0.0.1:0"}
+        )
+        app = build_application(settings, db)
+        freeze_startup_objects()
+        await app.initialize()
+        if app.post_init:
+            await app.post_init(app)
+        assert app.updater is not None
+        await app.updater.start_polling(
+            poll_interval=0, timeout=10, allowed_updates=Update.ALL_TYPES
+        )
+        await app.start()
+        jobs.scheduler_of(app).remove_all_jobs()
+        board = app.bot_data["board"]
+        base = f"http://127.0.0.1:{board.port}/board/api/"
+        officer_views, admin_views = views(db)
+        try:
+            async with aiohttp.ClientSession() as http:
+                for who, telegram_id, pages in (
+                    ("Ganzi duty officer", sb.OFFICER_TG, officer_views),
+                    ("admin", sb.ADMIN_TG, admin_views),
+                ):
+                    user = emu.user(telegram_id, who.title(), language_code="zh-hans")
+                    timings: list[float] = []
+                    for _ in range(requests):
+                        started = time.perf_counter()
+                        await user.send("/help")
+                        await user.wait_for(lambda m: True, timeout=600)
+                        timings.append((time.perf_counter() - started) * 1000)
+                    figures["help"][who] = summary(timings)
+                    print(line(f"{who}: /help (chat, end to end)", timings), flush=True)
+                    figures["pages"][who] = {}
+                    for view in pages:
+                        timings = []
+                        deadline = time.perf_counter() + budget
+                        for _ in range(requests):
+                            header = {"Authorization": "tma " + auth.sign(sb.TOKEN, telegram_id)}
+                            started = time.perf_counter()
+                            async with http.get(base + view, headers=header) as response:
+                                body = await response.text()
+                            timings.append((time.perf_counter() - started) * 1000)
+                            assert response.status == 200, (view, response.status, body[:300])
+                            if time.perf_counter() > deadline:
+                                break
+                        figures["pages"][who][view] = summary(timings)
+                        print(line(f"{who}: {view}", timings), flush=True)
+
+                # Import: 5,000 rows on the board, then 5,000 sent to the bot as a file.
+                data = roster_xlsx(import_rows, 13700000000)
+                form = aiohttp.FormData()
+                form.add_field("file", data, filename="cohort.xlsx")
+                header = {"Authorization": "tma " + auth.sign(sb.TOKEN, sb.ADMIN_TG)}
+                started = time.perf_counter()
+                async with http.post(base + "import", data=form, headers=header) as response:
+                    body = await response.text()
+                took = time.perf_counter() - started
+                assert response.status == 200 and f"{import_rows}" in body, body[:500]
+                figures["import"]["board_s"] = took
+                print(f"  import {import_rows} rows on the board: {took:.2f} s", flush=True)
+                admin = emu.user(sb.ADMIN_TG, "Admin", language_code="zh-hans")
+                data = roster_xlsx(import_rows, 13600000000)
+                started = time.perf_counter()
+                await admin.send_document("cohort.xlsx", data)
+                await admin.wait_for("cohort.xlsx", timeout=600)
+                progress = time.perf_counter() - started
+                report = await admin.wait_for(lambda m: "cohort.xlsx" not in (m.text or ""),
+                                              timeout=600)  # fmt: skip
+                took = time.perf_counter() - started
+                assert str(import_rows) in (report.text or ""), report.text
+                figures["import"]["chat_progress_s"] = progress
+                figures["import"]["chat_s"] = took
+                print(
+                    f"  import {import_rows} rows sent to the bot: progress message after "
+                    f"{progress:.2f} s, report after {took:.2f} s",
+                    flush=True,
+                )
+                with db.session() as s:
+                    expected = s.exec(
+                        select(func.count())
+                        .select_from(Person)
+                        .where(Person.status == Status.EXPECTED)
+                    ).one()
+                figures["import"]["expected_after"] = expected[0]
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            await app.shutdown()
+            db.engine.dispose()
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("CADRE_BENCH_DATABASE_URL"))
+    parser.add_argument("--seeded", action="store_true", help="the population is there already")
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--checkins", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=30, help="requests per page")
+    parser.add_argument("--budget", type=float, default=30, help="seconds per page at most")
+    parser.add_argument("--import-rows", type=int, default=5000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    url = args.database_url
+    if not url:
+        parser.error("--database-url (PostgreSQL) is needed")
+    print(f"database: {url.split('@')[-1]} · load average {os.getloadavg()[0]:.1f}", flush=True)
+    if not args.seeded:
+        db = sb.fresh_database(url)
+        started = time.perf_counter()
+        pop = sb.seed(db, args.people, args.checkins, 3000)
+        print(f"seeded in {time.perf_counter() - started:.0f} s: {json.dumps(pop.counts)}")
+        db.engine.dispose()
+    figures = asyncio.run(run(url, args.requests, args.budget, args.import_rows))
+    figures["load_average"] = os.getloadavg()
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
