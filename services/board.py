@@ -15,7 +15,7 @@ from urllib.parse import quote
 from sqlmodel import Session, col, select
 
 from models import Alert, CheckIn, Person, Role, Status
-from services import alerts, people
+from services import alerts, audit, people
 from services.health import checkins
 from services.health.config import HealthConfig
 from services.i18n import t
@@ -126,14 +126,27 @@ class PersonView:
 def person_view(
     session: Session, viewer_: Person, person_id: int, config: HealthConfig
 ) -> PersonView | None:
-    """A person of the viewer's area: the 30-day chart (the chat's renderer), the last
-    readings and their alerts; None (and an audited refusal) outside the area."""
-    from services.health import reports
+    """A person of the viewer's area: the last readings and their alerts; None (and an
+    audited refusal, as the chat's chart button gives) outside the area. The 30-day chart
+    comes apart (`chart`): drawing it takes longer than the rest of the page."""
+    from services.permissions import may_see
 
-    shown = reports.chart_for_viewer(session, viewer_, person_id, config)  # audited either way
-    if shown is None:
+    assert viewer_.id is not None
+    person = session.get(Person, person_id)
+    if person is None or not may_see(
+        viewer_, people.duty_areas(session, viewer_.id), person.prefecture
+    ):
+        audit.record(
+            session,
+            "denied.view_area",
+            actor=viewer_.telegram_id,
+            target_person_id=person.id if person else None,
+            outcome="denied",
+            reason="area",
+            attempted=f"board:person/{person_id}",
+        )
         return None
-    person, chart = shown
+    chart = b""
     readings = checkins.history(session, person_id, limit=10)
     found = list(
         session.exec(
@@ -144,3 +157,12 @@ def person_view(
         )
     )
     return PersonView(person, readings, chart, found)
+
+
+def chart(session: Session, viewer_: Person, person_id: int, config: HealthConfig) -> bytes | None:
+    """The person's 30-day chart as a PNG (the chat's renderer, audited as in the chat as
+    `checkin.chart_viewed`), or None outside the viewer's area (refusal audited)."""
+    from services.health import reports
+
+    shown = reports.chart_for_viewer(session, viewer_, person_id, config)
+    return shown[1] if shown is not None else None

@@ -169,7 +169,14 @@ async def test_an_officer_of_aba_does_not_see_a_ganzi_person(bot, board):
     status, body = await board.get(f"person/{people_['cadre'].id}", ABA)
     assert "Li Wei" not in body and ("not in your area" in body or "不在您的辖区" in body)
     status, body = await board.get(f"person/{aba_cadre.id}", ABA)
-    assert "Zhou Aba" in body and "data:image/png;base64," in body
+    assert "Zhou Aba" in body and f'data-chart="person/{aba_cadre.id}/chart.png"' in body
+    async with board.session.get(  # the chart comes apart, with initData too
+        board.base + f"api/person/{aba_cadre.id}/chart.png",
+        headers={"Authorization": "tma " + auth.sign(TOKEN, ABA)},
+    ) as response:
+        assert response.content_type == "image/png" and (await response.read())[:4] == b"\x89PNG"
+    status, _ = await board.get(f"person/{people_['cadre'].id}/chart.png", ABA)
+    assert status == 404
     with bot.db.session() as s:
         refused = s.exec(select(AuditEntry).where(AuditEntry.action == "denied.view_area")).all()
     assert any(e.target_person_id == people_["cadre"].id for e in refused)

@@ -6,7 +6,6 @@ else a person typed is escaped here (services.i18n escapes catalog values)."""
 
 from __future__ import annotations
 
-import base64
 import html
 from datetime import date
 from typing import Any
@@ -234,7 +233,6 @@ def person(lang: str, view: PersonView, schedule: Any, zone: ZoneInfo) -> str:
     from handlers.schedules import schedule_text
 
     who = view.person
-    chart = base64.b64encode(view.chart).decode()
     readings = "".join(
         f"<li><time>{_e(checkins.format_local(c.at, zone))}</time> "
         f"{_e(t(lang, f'health.tier.{c.tier}') if _has(f'health.tier.{c.tier}') else c.tier)}"
@@ -254,7 +252,8 @@ def person(lang: str, view: PersonView, schedule: Any, zone: ZoneInfo) -> str:
         f'<p class="muted">{_e(alerts.posting_text(who, lang))}<br>'
         f"{_e(t(lang, 'board.person.phone', phone=who.phone or '-'))}</p>"
         f"<h2>{_e(t(lang, 'board.person.chart'))}</h2>"
-        f'<img class="chart" alt="" src="data:image/png;base64,{chart}">'
+        f'<img class="chart" alt="" data-chart="person/{who.id}/chart.png" '
+        'width="390" height="260">'
         f"<h2>{_e(t(lang, 'board.person.readings'))}</h2>"
         f"{f'<ol class=timeline>{readings}</ol>' if readings else none}"
         f"<h2>{_e(t(lang, 'board.person.care'))}</h2>{care}"

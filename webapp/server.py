@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/board"
 STATIC = {"board.js": "text/javascript", "board.css": "text/css"}
-View = Callable[[web.Request, "Viewer"], Awaitable[str]]
+View = Callable[[web.Request, "Viewer"], Awaitable[Any]]
 
 
 class Viewer:
@@ -81,6 +81,7 @@ class BoardServer(MoreViews):
             "alert/{id:\\d+}": self.alert_view,
             "today": self.today_view,
             "person/{id:\\d+}": self.person_view,
+            "person/{id:\\d+}/chart.png": self.chart_view,
         }
         for path, view in views.items():
             app.router.add_get(f"{PREFIX}/api/{path}", self._authenticated(view))
@@ -166,6 +167,8 @@ class BoardServer(MoreViews):
             except Exception:
                 log.exception("board: error in %s", request.path)
                 return _html(pages.notice(t(lang, "board.error")), status=500)
+            if isinstance(body, web.Response):  # the chart
+                return body
             return _html(body)
 
         return handler
@@ -274,6 +277,16 @@ class BoardServer(MoreViews):
         if found is None:
             return pages.notice(t(viewer.lang, "board.person.not_found"), back="today")
         return pages.person(viewer.lang, found, schedule, self.settings.zone)
+
+    async def chart_view(self, request: web.Request, viewer: Viewer) -> Any:
+        """The person page's chart, fetched by board.js after the page (with initData)."""
+        person_id = int(request.match_info["id"])
+        png = await self.db.run(board.chart, viewer.person, person_id, self.health)
+        if png is None:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=png, content_type="image/png", headers={"Cache-Control": "private, no-store"}
+        )
 
 
 def _int(raw: str | None, default: int) -> int:

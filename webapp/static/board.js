@@ -27,6 +27,13 @@
   function show(body) {
     main.innerHTML = body;
     window.scrollTo(0, 0);
+    // A chart is drawn apart (it takes longer than the page) and fetched with initData.
+    main.querySelectorAll("img[data-chart]").forEach(function (img) {
+      fetch("api/" + img.getAttribute("data-chart"), { headers: { Authorization: "tma " + initData() } })
+        .then(function (response) { if (!response.ok) throw response.status; return response.blob(); })
+        .then(function (blob) { img.src = URL.createObjectURL(blob); img.removeAttribute("height"); })
+        .catch(function () { img.remove(); });
+    });
   }
 
   function request(path, options) {
