@@ -3,6 +3,7 @@ checked row by row and its accepted rows become expected people (services/roster
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, InputFile, Update
@@ -121,7 +122,7 @@ async def on_roster_file(update: Update, context: Context, person: Person) -> No
     try:
         file = await context.bot.get_file(document.file_id)
         data = bytes(await file.download_as_bytearray())
-        rows = tables.read_rows(data, name)
+        rows = await asyncio.to_thread(tables.read_rows, data, name)  # off the event loop
     except (TelegramError, tables.UnreadableFile):
         await reply(update, t(lang, "import.unreadable"))
         return

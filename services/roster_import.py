@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models import Invitation, Person, PersonTag, Role, Status
@@ -179,15 +180,10 @@ def check_rows(session: Session, rows: list[list[Any]]) -> tuple[Result, list[di
         result.problem = "import.too_many"
         return result, []
     result.rows = len(body)
-    known = {
-        phone: status
-        for phone, status in session.execute(
-            select(Person.phone, Person.status).where(col(Person.phone).is_not(None))
-        )
-    }
     places = _Places()
     seen: dict[str, int] = {}
     accepted: list[dict[str, Any]] = []
+    candidates: list[tuple[int, list[Any]]] = []
     today = clock.now().date()
     for number, row in body:
         cells = {c: row[i] if i < len(row) else None for c, i in header.items()}
@@ -238,10 +234,10 @@ def check_rows(session: Session, rows: list[list[Any]]) -> tuple[Result, list[di
             refuse("duplicate", row=seen[phone])
             continue
         seen[phone] = number
-        if phone in known:
-            refuse("expected" if known[phone] == Status.EXPECTED else "registered")
-            continue
         altitude = people.posting_altitude(prefecture, county)
+        candidates.append(
+            (number, values),
+        )
         accepted.append(
             {
                 "real_name": name,
@@ -257,8 +253,30 @@ def check_rows(session: Session, rows: list[list[Any]]) -> tuple[Result, list[di
                 "tag": tag,
             }
         )
-    result.accepted = len(accepted)
-    return result, accepted
+    # Against everyone registered or expected: only this file's phones are looked up (by
+    # the phone index), not the whole population.
+    known = _known_phones(session, [row["phone"] for row in accepted])
+    kept = []
+    for (number, values), row in zip(candidates, accepted, strict=True):
+        status = known.get(row["phone"])
+        if status is None:
+            kept.append(row)
+            continue
+        reason = "expected" if status == Status.EXPECTED else "registered"
+        result.refused.append(Refused(number, values, f"import.reason.{reason}"))
+    result.refused.sort(key=lambda refused: refused.row)
+    result.accepted = len(kept)
+    return result, kept
+
+
+def _known_phones(session: Session, phones: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    person = Person.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(phones), INSERT_BATCH):
+        batch = phones[start : start + INSERT_BATCH]
+        query = sa_select(person.c.phone, person.c.status).where(person.c.phone.in_(batch))
+        found.update({phone: status for phone, status in session.execute(query)})
+    return found
 
 
 def import_rows(session: Session, actor: Person, rows: list[list[Any]], language: str) -> Result:
@@ -284,13 +302,19 @@ def import_rows(session: Session, actor: Person, rows: list[list[Any]], language
             }
             for row in batch
         ]
-        ids = session.execute(insert(person).returning(person.c.id), values).scalars().all()
+        copy = session.get_bind().dialect.name == "postgresql"
+        if copy:
+            ids = _copy_people(session, values)
+        else:
+            ids = session.execute(insert(person).returning(person.c.id), values).scalars().all()
         tags = [
             {"person_id": pid, "tag": row["tag"]}
             for pid, row in zip(ids, batch, strict=True)
             if row["tag"]
         ]
-        if tags:
+        if tags and copy:
+            _copy(session, "person_tag", tags)
+        elif tags:
             session.execute(insert(tag_table), tags)
     audit.record(
         session,
@@ -300,6 +324,37 @@ def import_rows(session: Session, actor: Person, rows: list[list[Any]], language
         refused=len(result.refused),
     )
     return result
+
+
+def _copy_people(session: Session, values: list[dict[str, Any]]) -> list[int]:
+    """PostgreSQL: the rows by COPY (a multi-row INSERT of 5,000 people spent seconds
+    building and parsing its statement), then their ids by phone, in `values`' order.
+    The phones are new (check_rows refused any already known), so each finds its row."""
+    raw = _copy(session, "person", values)
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT phone, id FROM person WHERE status = 'expected' AND phone = ANY(%s)",
+            ([row["phone"] for row in values],),
+        )
+        found = dict(cursor.fetchall())
+    return [found[row["phone"]] for row in values]
+
+
+def _copy(session: Session, table: str, values: list[dict[str, Any]]) -> Any:
+    """COPY `values` (dicts of the same columns) into `table`; the psycopg connection."""
+    columns = list(values[0])
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        names = ", ".join(columns)
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row([_plain(row[c]) for c in columns])
+    return raw
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, AltitudeSource) else value
 
 
 def report_text(lang: str, result: Result, shown: int) -> str:

@@ -21,6 +21,7 @@ sent to the admin's own chat by the bot: Telegram's in-app browser does not down
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -338,7 +339,7 @@ class MoreViews:
         try:
             if not data or len(data) > MAX_FILE_BYTES:
                 raise tables.UnreadableFile("no file, or too large")
-            rows = tables.read_rows(data, name)
+            rows = await asyncio.to_thread(tables.read_rows, data, name)  # off the loop
         except tables.UnreadableFile:
             return await self.import_view(request, viewer, t(lang, "import.unreadable"))
         result = await self.db.run(roster_import.import_rows, viewer.person, rows, lang)
