@@ -51,6 +51,7 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("inv:e:{w}:{n}", A.INVITE),
         ("inv:u:{w}:{n}:{n}", A.INVITE),
     ),
+    "imp": (("imp:links:xlsx|csv", A.MANAGE_PEOPLE),),  # /import: the invitation links file
     "kb": (
         ("kb:up|dn|ho:{n}", A.ASK),
         ("kb:t:{n}:{w}", A.ASK),

@@ -127,7 +127,8 @@ async def test_an_admin_approves_rejects_and_suspends_after_confirming(bot, boar
     for action in ("registration.approved", "registration.rejected", "person.suspended",
                    "person.role", "person.duty_area"):  # fmt: skip
         assert action in done, action
-    # A forged role changes nothing.
+    # A forged id is not found (never an error page), a forged role changes nothing.
+    assert (await board.get("people/99999999999999999999", admin_id))[0] == 404
     status, body = await board.post(f"people/{pending.id}/role", admin_id, role="god")
     assert bot.db.call(people.get, pending.id).role == Role.DUTY_OFFICER
 

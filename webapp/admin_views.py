@@ -35,6 +35,7 @@ from services import alerts, broadcasts, care, oxygen, people, roster, roster_im
 from services.i18n import t
 from services.permissions import Action, check, visible_prefectures
 from services.postings import load_postings
+from services.validation import MAX_ID_DIGITS, parse_int
 from webapp import admin_pages, pages
 
 if TYPE_CHECKING:
@@ -47,14 +48,16 @@ log = logging.getLogger(__name__)
 
 
 def _int(raw: str | None, default: int) -> int:
-    try:
-        return int(raw or default)
-    except ValueError:
-        return default
+    """A page number or an id from a form: the one number grammar, else `default`."""
+    found = parse_int(raw, max_digits=6 if default else MAX_ID_DIGITS)
+    return default if found is None else found
 
 
 def _id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    found = parse_int(request.match_info["id"])
+    if found is None:  # forged: too long for an id
+        raise web.HTTPNotFound()
+    return found
 
 
 class MoreViews:
