@@ -4,17 +4,19 @@
 #   make demo    set up .venv and try the bot offline in the terminal (no token needed)
 #   make fuzz    the long property-based run: 10,000 examples (docs/security.md)
 #   make lint    ruff check + ruff format --check
+#   make lock    refresh requirements.lock (pinned versions with hashes) from pyproject.toml
 #   make format  sort imports and format the code with ruff
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test demo fuzz lint format clean
+.PHONY: help venv run test demo fuzz lint format lock clean
 
 help:
 	@echo "make venv     create $(VENV) and install cadre-bot with its test tools"
@@ -24,12 +26,14 @@ help:
 	@echo "make fuzz     10,000 random examples against the bot (FUZZ_SEED=n, FUZZ_REPORT=file)"
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make format   fix import order and format the code"
+	@echo "make lock     refresh $(LOCK) from pyproject.toml (then commit both)"
 	@echo "make clean    remove $(VENV) and caches (keeps ./var and .env)"
 
 venv: $(STAMP)
 
-# The interpreter is created once; the install is redone only when pyproject.toml is newer
-# than the stamp, so `make test` is fast and works offline after the first run.
+# The interpreter is created once; the install is redone only when pyproject.toml or the
+# lock is newer than the stamp, so `make test` is fast and works offline after the first
+# run. Every machine installs the exact versions of requirements.lock, checked by hash.
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
 		echo "cadre-bot needs Python 3.11 or newer; try: make PYTHON=python3.11 ..." >&2; exit 1; }
@@ -37,10 +41,16 @@ $(BIN)/python:
 		echo "could not create $(VENV); on Debian/Ubuntu: apt-get install python3-venv" >&2; \
 		exit 1; }
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --no-deps -e .
 	@touch $(STAMP)
+
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install pip-tools
+	$(BIN)/pip-compile --quiet --extra test --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml
 
 run: venv
 	$(BIN)/cadre-bot run
