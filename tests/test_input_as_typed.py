@@ -8,7 +8,7 @@ import pytest
 from services import people
 from services.validation import InvalidInput, parse_name, parse_unit
 from tests import factories
-from tests.test_registration import finish_after_altitude
+from tests.test_registration import answer_until_summary, finish_after_altitude
 
 UNIT = "杭州市卫健委（办公室）"
 
@@ -30,21 +30,7 @@ def test_units_and_names_keep_full_width_punctuation_and_only_digits_change():
 async def test_a_unit_typed_with_full_width_brackets_is_saved_and_shown_as_typed(bot):
     bot.admin()
     user = bot.user(1001, "小明", phone_number="+8613800138000")
-    await user.send("/start")
-    await user.wait_for("choose your language")
-    await user.press("中文")
-    await user.wait_for(lambda m: bool(m.inline_keyboard))
-    await user.press("f:consent:yes")
-    await user.wait_for("姓名")
-    await user.send("王小明")
-    await user.next_message()
-    await user.press_reply_button("📱 分享我的手机号")
-    await user.next_message()
-    await user.send(UNIT)
-    await user.next_message()
-    await user.press("f:pref:ganzi")
-    await user.next_message()
-    await user.press("理塘县")
+    await answer_until_summary(user, unit=UNIT)
     await user.next_message()
     await user.press("f:alt:seat")
     summary = await finish_after_altitude(user)
