@@ -216,7 +216,7 @@ async def test_a_photo_to_a_tagged_cohort_and_its_csv(bot):
 
     await admin.send("/tag Spring-2026 1001 #9999 abc")
     added = await admin.wait_for("Tag")
-    assert "given to 1 person" in added.text and "Not found: #9999 abc" in added.text
+    assert "given to Zhao Lei." in added.text and "Not found: #9999 abc" in added.text
     await admin.send("/tags")
     assert "spring-2026</code> — 1" in (await admin.wait_for("Tags")).raw_text
 
