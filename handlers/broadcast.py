@@ -767,7 +767,7 @@ async def _tagging(update: Update, context: Context, admin: Person, *, add: bool
     if tag is None or len(args) < 2:
         await reply(update, t(lang, "broadcast.tag.usage"))
         return
-    refs = [a for a in args[1:40] if a.isdigit() or (a.startswith("#") and a[1:].isdigit())]
+    refs = [a for a in args[1:40] if parse_int(a.removeprefix("#"), max_digits=19) is not None]
     name = " ".join(a for a in args[1:40] if a not in refs)
     db = deps(context).db
     matches = await db.run(people.search_by_name, name) if name else []
@@ -780,15 +780,18 @@ async def _tagging(update: Update, context: Context, admin: Person, *, add: bool
         await reply(update, _tag_result(lang, tag, add, tagged, unknown + not_found))
     if len(matches) < 2:
         return
-    sign = "+" if add else "-"
-    rows = [
-        [(f"#{p.id} {_person_label(p)}"[:60], f"bt:{sign}:{p.id}:{tag}")]
-        for p in matches[: people.NAME_MATCHES]
-    ]
+    rows = [[_pick_button(p, tag, add)] for p in matches[: people.NAME_MATCHES]]
     key = "broadcast.tag.choose" if len(matches) <= people.NAME_MATCHES else "broadcast.tag.many"
     await reply(
         update, t(lang, key, name=name, count=people.NAME_MATCHES), reply_markup=buttons(rows)
     )
+
+
+def _pick_button(person: Person, tag: str, add: bool) -> tuple[str, str]:
+    label = f"#{person.id} {_person_label(person)}"[:60]
+    if add:
+        return (label, f"bt:a:{person.id}:{tag}")
+    return (label, f"bt:r:{person.id}:{tag}")
 
 
 def _person_label(person: Person) -> str:
@@ -808,20 +811,22 @@ def _tag_result(lang: str, tag: str, add: bool, tagged: list[Person], unknown: l
 
 @guarded(Action.MANAGE_PEOPLE)
 async def on_tag_button(update: Update, context: Context, admin: Person) -> None:
-    """bt:<+|->:<person id>:<tag>: the person picked for a name that fit several."""
+    """bt:<a|r>:<person id>:<tag>: the person picked (add or remove the tag) for a name
+    that fit several."""
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = admin.language
     _, sign, raw_id, raw_tag = [*query.data.split(":", 3), "", "", ""][:4]
     tag = broadcasts.normalize_tag(raw_tag)
-    if sign not in ("+", "-") or not raw_id.isdigit() or tag is None:
+    person_id = parse_int(raw_id)
+    if sign not in ("a", "r") or person_id is None or tag is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     await answer(query)
     await show_answer(query, lang)
-    fn = broadcasts.tag_people if sign == "+" else broadcasts.untag_people
-    tagged, unknown = await deps(context).db.run(fn, admin, tag, [f"#{raw_id}"])
-    await reply(update, _tag_result(lang, tag, sign == "+", tagged, unknown))
+    fn = broadcasts.tag_people if sign == "a" else broadcasts.untag_people
+    tagged, unknown = await deps(context).db.run(fn, admin, tag, [f"#{person_id}"])
+    await reply(update, _tag_result(lang, tag, sign == "a", tagged, unknown))
 
 
 @guarded(Action.MANAGE_PEOPLE)
@@ -894,7 +899,7 @@ def build() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("tag", tag_command),
         CommandHandler("untag", untag_command),
         CommandHandler("tags", tags_command),
-        CallbackQueryHandler(on_tag_button, pattern=r"^bt:[+-]:"),
+        CallbackQueryHandler(on_tag_button, pattern=r"^bt:[ar]:"),
         CallbackQueryHandler(on_received, pattern=r"^bc:ok:"),
         CallbackQueryHandler(on_received_done, pattern=r"^bc:done$"),
         CallbackQueryHandler(on_admin_button, pattern=r"^bc:(v|csv|who|rs|x|xx):"),
