@@ -35,6 +35,7 @@ from handlers.common import (
     current_person,
     deps,
     guarded,
+    pressed_label,
     refuse,
     reply,
     show_answer,
@@ -819,7 +820,8 @@ async def on_tag_button(update: Update, context: Context, admin: Person) -> None
     _, sign, raw_id, raw_tag = [*query.data.split(":", 3), "", "", ""][:4]
     tag = broadcasts.normalize_tag(raw_tag)
     person_id = parse_int(raw_id)
-    if sign not in ("a", "r") or person_id is None or tag is None:
+    offered = pressed_label(query) is not None  # only a button the bot put on this message
+    if sign not in ("a", "r") or person_id is None or tag is None or not offered:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     await answer(query)
