@@ -42,7 +42,7 @@ from handlers.common import Context, Deps
 from models.db import make_engine, upgrade
 from scheduler import broadcasts as _broadcast_jobs  # noqa: F401  (registers its rebuilder)
 from scheduler import jobs
-from services import broadcasts, care, people
+from services import broadcasts, care, examples, people
 from services.db import Database
 from webapp import server as board_server
 
@@ -85,6 +85,7 @@ def build_application(settings: Settings, db: Database) -> Application:
         .build()
     )
     application.bot_data["deps"] = Deps(settings=settings, db=db, delivery=delivery)
+    examples.set_zone(settings.zone)  # the dates catalog texts suggest are local ones
     care_config = care.CareConfig.from_settings(settings)
     broadcasts.register_overdue_source(
         "care", lambda session: care.overdue_people(session, care_config)

@@ -22,6 +22,7 @@ from typing import Any
 from config import Settings
 
 DEFAULT_LOG = "var/demo.log"
+DEFAULT_FILES = "var/demo-files"  # bot.demo_chat.DEFAULT_FILES (kept light: not imported)
 
 
 def add_parser(commands: Any) -> None:
@@ -41,6 +42,17 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--log", metavar="PATH", default=DEFAULT_LOG, help=f"the bot's log (default: {DEFAULT_LOG})"
+    )
+    parser.add_argument(
+        "--files",
+        metavar="DIR",
+        default=DEFAULT_FILES,
+        help="save the pictures and files the bot sends here (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--open",
+        action="store_true",
+        help="open each picture or file the bot sends with xdg-open as it arrives",
     )
     parser.add_argument(
         "--language",
@@ -67,7 +79,16 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
     try:
-        return asyncio.run(run_demo(settings, database_url, args.language, log_path))
+        return asyncio.run(
+            run_demo(
+                settings,
+                database_url,
+                args.language,
+                log_path,
+                files_dir=Path(args.files),
+                open_files=args.open,
+            )
+        )
     finally:
         logging.shutdown()
         if workdir is not None:

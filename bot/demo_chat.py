@@ -25,6 +25,7 @@ import functools
 import logging
 import queue
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -42,14 +43,17 @@ from emulator.driver import FakeUser
 from emulator.formatting import format_text
 from emulator.models import ChatMessage, RecordedRequest
 from emulator.server import BotApiEmulator
-from models import CheckIn, OutboxMessage, Person, Role
+from handlers.approvals import _queue_requests as queue_approval_requests
+from models import CareKind, CheckIn, OutboxMessage, OxygenUrgency, OxygenWhat, Person, Role
 from models.outbox import OutboxStatus
-from services import clock, directory, people, roster
+from services import care, clock, directory, oxygen, people, roster
+from services.care import CareConfig
 from services.db import Database
 from services.health import checkins
 from services.health.assessment import Readings, assess
 from services.health.config import HealthConfig
 from services.i18n import LANGUAGES, t
+from services.oxygen import OxygenConfig
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,7 @@ STARTUP_QUIET = 2.0  # the first care pass and reminders run as the bot starts
 SETTLE_TIMEOUT = 30.0
 MAX_WAIT = 600
 EXIT_NOT_DEMO = 2  # like the command line's other refusals
+DEFAULT_FILES = "var/demo-files"  # where pictures and files the bot sends are saved
 POLL = 0.05
 
 
@@ -85,8 +90,13 @@ PERSONAS = (
     PersonaSpec("admin", 9001, {"zh-Hans": "陈静", "en": "Chen Jing"}, "en", (30.6570, 104.0660)),
 )
 CADRE, DUTY, ADMIN = PERSONAS
+# Someone who registered and waits for approval (the admin can approve them); not a persona.
+PENDING = PersonaSpec(
+    "pending", 1002, {"zh-Hans": "王小明", "en": "Wang Xiaoming"}, "zh-Hans", (30.0, 101.96)
+)
 HOME_UNIT = {
     "cadre": {"zh-Hans": "杭州市卫生健康委员会", "en": "Hangzhou Health Commission"},
+    "pending": {"zh-Hans": "宁波市教育局（基础教育处）", "en": "Ningbo Education Bureau"},
     "duty": {
         "zh-Hans": "中共甘孜州委组织部",
         "en": "Organization Department of the Ganzi Prefecture Party Committee",
@@ -110,6 +120,12 @@ HISTORY = (
     Readings(headache=0, gi=0, fatigue=1, dizziness=0, functional=0, spo2=87, heart_rate=88),
     Readings(headache=0, gi=0, fatigue=0, dizziness=0, functional=0, spo2=88, heart_rate=86),
 )
+# An evening check-in on the third day: severe headache and SpO2 78 % (RED), since better.
+RED_EVENING = (
+    2,
+    Readings(headache=3, gi=2, fatigue=2, dizziness=2, functional=2, spo2=78, heart_rate=118),
+)
+OVERDUE_EXAM_DAYS = 3  # the cadre's examination was due this many days ago
 
 
 def persona_languages(language: str | None) -> dict[str, str]:
@@ -120,11 +136,13 @@ class NotADemoDatabase(Exception):
     """The database has people of its own: the demo would mix its people into real data."""
 
 
-def seed(session: Session, languages: dict[str, str], config: HealthConfig) -> bool:
-    """The demo's people, duty, directory and check-in history, through the services as an
-    admin would create them. Returns whether anybody was missing (False: a kept database
-    that has them all already)."""
-    ours = [spec.telegram_id for spec in PERSONAS]
+def seed(session: Session, languages: dict[str, str], settings: Settings) -> bool:
+    """The demo's people, duty, directory and check-in history (a RED evening among them),
+    an open oxygen request, an overdue examination and a registration waiting for approval,
+    through the services as an admin would create them. Returns whether anybody was missing
+    (False: a kept database that has them all already)."""
+    config = HealthConfig.from_settings(settings)
+    ours = [spec.telegram_id for spec in (*PERSONAS, PENDING)]
     others = select(Person.id).where(
         col(Person.telegram_id).is_not(None), col(Person.telegram_id).not_in(ours)
     )
@@ -132,12 +150,15 @@ def seed(session: Session, languages: dict[str, str], config: HealthConfig) -> b
         raise NotADemoDatabase
     today = checkins.local_date(clock.now(), config.zone)
 
+    def language(spec: PersonaSpec) -> str:
+        return languages.get(spec.key, languages["cadre"])
+
     def name(spec: PersonaSpec) -> str:
-        return spec.names[languages[spec.key]]
+        return spec.names[language(spec)]
 
     def draft(spec: PersonaSpec, county: str, start: date | None) -> people.Draft:
         """A seconded cadre has assignment dates (so schedules); a local officer has none."""
-        lang = languages[spec.key]
+        lang = language(spec)
         return people.Draft(
             language=lang,
             consent_version=people.CONSENT_VERSION,
@@ -156,6 +177,7 @@ def seed(session: Session, languages: dict[str, str], config: HealthConfig) -> b
 
     # Each person only if missing: a kept database may have lost one to /deleteme.
     created = False
+    new_cadre: Person | None = None
     people.ensure_admins(session, [ADMIN.telegram_id], languages["admin"])
     admin = people.find(session, ADMIN.telegram_id)
     assert admin is not None
@@ -177,6 +199,7 @@ def seed(session: Session, languages: dict[str, str], config: HealthConfig) -> b
         assert cadre.id is not None
         people.decide(session, admin, cadre.id, True)
         _history(session, cadre, arrived, config)
+        new_cadre = cadre
     if people.find(session, DUTY.telegram_id) is None:
         created = True
         officer = people.submit_registration(
@@ -186,6 +209,25 @@ def seed(session: Session, languages: dict[str, str], config: HealthConfig) -> b
         people.decide(session, admin, officer.id, True)
         people.set_role(session, admin, officer.id, Role.DUTY_OFFICER)
         roster.go_on_duty(session, officer, None)
+    if new_cadre is not None:  # after the officer is on duty: the request reaches them
+        assert new_cadre.id is not None
+        oxygen.create_request(
+            session,
+            new_cadre.id,
+            OxygenWhat.CYLINDER,
+            "理塘县城宿舍 3 号楼" if language(CADRE) == "zh-Hans" else "Litang dormitory, block 3",
+            OxygenUrgency.TODAY,
+            OxygenConfig.from_settings(settings),
+        )
+        due = today - timedelta(days=OVERDUE_EXAM_DAYS)
+        care_config = CareConfig.from_settings(settings)
+        care.set_due(session, admin, new_cadre.id, CareKind.EXAM, due, care_config)
+    if people.find(session, PENDING.telegram_id) is None:
+        created = True
+        waiting = people.submit_registration(
+            session, PENDING.telegram_id, name(PENDING), draft(PENDING, "ganzi.litang", today)
+        )
+        queue_approval_requests(session, waiting)
     directory.ensure_seeded(session)
     if not any(e.phone == DEMO_PHONE for e in directory.entries_of(session, "ganzi")):
         for kind, names in DEMO_DIRECTORY:
@@ -203,9 +245,12 @@ def _history(session: Session, cadre: Person, arrived: date, config: HealthConfi
     altitude = cadre.posting_altitude_m
     ascent = checkins.local_midnight(arrived, config.zone)
     earlier: list[CheckIn] = []
-    for offset, readings in enumerate(HISTORY):
+    red_offset, red_readings = RED_EVENING
+    moments = [(offset, time(8, 40), readings) for offset, readings in enumerate(HISTORY)]
+    moments.insert(red_offset + 1, (red_offset, time(20, 10), red_readings))
+    for offset, at_time, readings in moments:
         day = arrived + timedelta(days=offset + 1)
-        at = datetime.combine(day, time(8, 40), tzinfo=config.zone).astimezone(clock.now().tzinfo)
+        at = datetime.combine(day, at_time, tzinfo=config.zone).astimezone(clock.now().tzinfo)
         assessment = assess(
             readings,
             altitude_m=altitude,
@@ -219,7 +264,7 @@ def _history(session: Session, cadre: Person, arrived: date, config: HealthConfi
             person_id=cadre.id,
             at=at,
             local_date=day,
-            feeling="fine" if assessment.tier == "green" else "not_well",
+            feeling={"green": "fine", "red": "unwell"}.get(assessment.tier, "not_well"),
             cough_or_breathless=False,
             headache=readings.headache,
             gi=readings.gi,
@@ -250,10 +295,14 @@ def plain(text: str) -> str:
 
 @dataclass
 class ButtonSet:
-    """The buttons a person was shown last; a typed number presses one of them."""
+    """The buttons a person was shown last; `#N` presses one of them."""
 
     buttons: list[dict[str, Any]]
     message: ChatMessage | None = None  # None: the reply keyboard
+    messages: list[ChatMessage] | None = None  # /buttons: each button's own message
+
+    def message_of(self, index: int) -> ChatMessage | None:
+        return self.messages[index] if self.messages is not None else self.message
 
 
 @dataclass
@@ -327,6 +376,8 @@ class Console:
         interactive: bool,
         chrome_language: str | None,
         out: Callable[[str], None],
+        files_dir: Path = Path(DEFAULT_FILES),
+        open_files: bool = False,
     ) -> None:
         self.emu, self.application, self.db = emu, application, db
         self.personas = personas
@@ -335,6 +386,8 @@ class Console:
         self.interactive = interactive
         self.chrome_language = chrome_language
         self._write = out
+        self.files_dir, self.open_files = files_dir, open_files
+        self._saved = 0  # files saved so far: their names start with the count
         self._cursor = 0  # requests of the bot already looked at
         self._versions: dict[tuple[int, int], int] = {}  # message -> edits printed
         self._last_activity = 0.0
@@ -455,6 +508,8 @@ class Console:
                 lines = [f"{self.say_for(persona, 'demo.buttons_edited')} {excerpt}"]
             else:
                 lines[0] = f"{self.say_for(persona, 'demo.edited')} {lines[0]}".rstrip()
+        if first and (message.photo or message.document):
+            lines += self._save_file(persona, message)
         lines += self._buttons(persona, message)
         head, *rest = lines
         self.out(f"{self.label(persona)} {head}")
@@ -489,6 +544,35 @@ class Console:
         lines = text.strip().splitlines() or [""]
         return lines
 
+    def _save_file(self, persona: Persona, message: ChatMessage) -> list[str]:
+        """Save a picture or file the bot sent under files_dir; the line that says where
+        (and, with --open, open it with xdg-open)."""
+        stored = message.photo or message.document
+        if stored is None or stored.data is None:
+            return []
+        self._saved += 1
+        name = Path(stored.file_name or "").name or f"photo{_extension(stored.data)}"
+        path = self.files_dir / f"{self._saved:03d}-{persona.key}-{name}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(stored.data)
+        except OSError as error:
+            log.warning("the demo could not save %s: %s", path, error)
+            return [self.say_for(persona, "demo.open_failed", error=str(error))]
+        lines = [self.say_for(persona, "demo.saved", path=str(path))]
+        if self.open_files:
+            try:
+                subprocess.Popen(  # a fixed program and a path the demo wrote
+                    ["xdg-open", str(path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError as error:
+                lines.append(self.say_for(persona, "demo.open_failed", error=str(error)))
+        return lines
+
     def _buttons(self, persona: Persona, message: ChatMessage) -> list[str]:
         markup = message.reply_markup or {}
         if "inline_keyboard" in markup:
@@ -511,8 +595,10 @@ class Console:
         return []
 
     @staticmethod
-    def _numbered(rows: list[list[dict[str, Any]]], keyboard: str | None = None) -> list[str]:
-        lines, number = [], 0
+    def _numbered(
+        rows: list[list[dict[str, Any]]], keyboard: str | None = None, start: int = 0
+    ) -> list[str]:
+        lines, number = [], start
         for row in rows:
             cells = []
             for button in row:
@@ -621,6 +707,8 @@ class Console:
             await self.wait(rest)
         elif command == "/keys":
             self.show_keyboard()
+        elif command == "/buttons":
+            self.show_buttons()
         elif command == "/location":
             await self.current.user.send_location(*self.current.spec.location)
         elif command == "/say":
@@ -628,8 +716,8 @@ class Console:
                 await self.send_text(rest)
             else:
                 self.note("demo.say_usage")
-        elif text.isascii() and text.isdigit():
-            await self.press(int(text))
+        elif text.startswith("#") and text[1:].isascii() and text[1:].isdigit():
+            await self.press(int(text[1:]))
         else:
             await self.send_text(text)
         return True
@@ -679,6 +767,27 @@ class Console:
         for line in lines:
             self.out(f"    {line}")
 
+    def show_buttons(self) -> None:
+        """Every inline button still on screen, on any of the bot's messages to the current
+        person, numbered anew under an excerpt of its message; `#N` presses any of them."""
+        persona = self.current
+        shown = [m for m in persona.user.bot_messages if m.buttons and not m.deleted]
+        if not shown:
+            self.note("demo.buttons_none")
+            return
+        flat: list[dict[str, Any]] = []
+        owners: list[ChatMessage] = []
+        for message in shown:
+            first = (self._body(persona, message) or [""])[0]
+            self.out(f"  {first if len(first) <= 60 else first[:60] + '…'}")
+            rows = message.inline_keyboard
+            for line in self._numbered(rows, start=len(flat)):
+                self.out(f"    {line}")
+            for button in _flat(rows):
+                flat.append(button)
+                owners.append(message)
+        persona.buttons = ButtonSet(flat, messages=owners)
+
     async def send_text(self, text: str, *, echo: bool = False) -> None:
         """Send a message; a text that is a reply-keyboard button's is a tap on it (so the
         location and contact buttons work when typed, too)."""
@@ -703,11 +812,11 @@ class Console:
             return
         button = shown.buttons[number - 1]
         label = button.get("text", "")
-        if shown.message is None:
+        message = shown.message_of(number - 1)
+        if message is None:
             self.note("demo.pressed", label=label)
             await self._tap_reply_button(button)
             return
-        message = shown.message
         if message.deleted or button not in message.buttons:
             self.note("demo.button_gone")
             return
@@ -734,6 +843,15 @@ class Console:
             await user.send(button.get("text", ""))
 
 
+def _extension(data: bytes) -> str:
+    """A picture's file extension from its first bytes (Telegram photos have no name)."""
+    if data.startswith(b"\x89PNG"):
+        return ".png"
+    if data.startswith(b"\xff\xd8"):
+        return ".jpg"
+    return ".bin"
+
+
 def _outbox_due(session: Session) -> bool:
     query = select(OutboxMessage.id).where(
         col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
@@ -750,7 +868,12 @@ def _print(text: str) -> None:
 
 
 async def run_demo(
-    settings: Settings, database_url: str, language: str | None, log_path: Path
+    settings: Settings,
+    database_url: str,
+    language: str | None,
+    log_path: Path,
+    files_dir: Path = Path(DEFAULT_FILES),
+    open_files: bool = False,
 ) -> int:
     """Start the emulator and the bot, seed the demo data, chat until /quit or the end of
     stdin; always 0 (bad input gets a line, never an exit)."""
@@ -780,9 +903,8 @@ async def run_demo(
             }
         )
         db = await asyncio.to_thread(build_database, demo_settings)
-        config = HealthConfig.from_settings(demo_settings)
         try:
-            await db.run(seed, languages, config)
+            await db.run(seed, languages, demo_settings)
         except NotADemoDatabase:
             where = database_url.rpartition("@")[2]
             print(
@@ -803,12 +925,20 @@ async def run_demo(
             )
             user.location = spec.location
             personas.append(Persona(spec, lang, user))
+        # the person waiting for approval has started the bot too (told when approved)
+        emu.user(PENDING.telegram_id, PENDING.names[languages["cadre"]], language_code="zh-hans")
         for lang in intro_languages:
             lines = [
                 plain(t(lang, f"demo.persona.{p.key}", name=p.spec.names[p.language]))
                 for p in personas
             ]
-            intro = t(lang, "demo.intro", personas="\n".join(lines), timeout=SOS_ACK_TIMEOUT)
+            intro = t(
+                lang,
+                "demo.intro",
+                personas="\n".join(lines),
+                timeout=SOS_ACK_TIMEOUT,
+                files=str(files_dir),
+            )
             _print("")
             _print(plain(intro))
         _print("")
@@ -835,6 +965,8 @@ async def run_demo(
             interactive=sys.stdin.isatty(),
             chrome_language=language,
             out=_print,
+            files_dir=files_dir,
+            open_files=open_files,
         )
         try:
             await console.run(LineReader(loop, sys.stdin.isatty()), stop)

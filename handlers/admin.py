@@ -204,10 +204,10 @@ def list_view(
             pages=result.pages,
         )
     ]
-    first = result.page * people.PAGE_SIZE + 1
     person_buttons: list[tuple[str, str]] = []
-    for number, person in enumerate(result.people, start=first):
+    for person in result.people:  # each with their number (#id), which /tag accepts
         icon = STATUS_ICONS.get(Status(person.status), "")
+        number = person.id
         lines.append(
             t(
                 lang,
@@ -220,7 +220,7 @@ def list_view(
                 posting=_posting(lang, person),
             )
         )
-        person_buttons.append((f"{number}. {icon} {_name(person)}"[:60], f"ppl:c:{person.id}"))
+        person_buttons.append((f"#{number} {icon} {_name(person)}"[:60], f"ppl:c:{person.id}"))
     if not result.people:
         lines.append(t(lang, "people.list.empty"))
 

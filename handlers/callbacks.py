@@ -67,6 +67,7 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("bc:done", A.CONFIRM_NOTICE),
         ("bc:v|csv|who|rs|x|xx:{n}", A.BROADCAST),
     ),
+    "bt": (("bt:a|r:{n}:{w}", A.MANAGE_PEOPLE),),  # /tag, /untag: the person picked (a/r)
     "dg": (("dg:rmn", A.MANAGE_ROSTER), ("dg:rm|rmy|test:{n}", A.MANAGE_ROSTER)),
     "sms": (("sms:off|profile|test", A.HANDLE_ALERTS),),
     "ci": (("ci:start", A.CHECKIN), ("ci:{w}:{w}", A.CHECKIN)),

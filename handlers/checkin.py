@@ -40,6 +40,7 @@ from handlers.common import (
     language_of,
     refuse,
     reply,
+    show_answer,
 )
 from handlers.conversation import once_per_update, persist_now
 from models import Person
@@ -360,7 +361,7 @@ async def on_button(update: Update, context: Context) -> str | int:
         await answer(query, t(lang, "health.stale"), alert=True)
         return current
     await answer(query)
-    await _drop_keyboard(query)
+    await show_answer(query, lang)
     if red_flag:
         return await _finish(update, context, red_flag=red_flag)
     return await _advance(update, context, step)
@@ -396,14 +397,6 @@ def _store_button(step: str, value: str, answers: dict[str, Any]) -> str | None:
     else:
         raise CheckinError("health.stale")
     return None
-
-
-async def _drop_keyboard(query: Any) -> None:
-    """Remove the buttons of an answered question, so an old button cannot be pressed again."""
-    try:
-        await query.edit_message_reply_markup(reply_markup=None)
-    except Exception:  # the message may be too old to edit; nothing is lost
-        pass
 
 
 async def on_unexpected(update: Update, context: Context) -> str | int:

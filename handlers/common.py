@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import MessageLimit
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, ConversationHandler
 
@@ -110,6 +111,43 @@ async def answer(query: CallbackQuery | None, text: str | None = None, alert: bo
         reason = exc.message.lower()
         if "query is too old" not in reason and "query id is invalid" not in reason:
             raise
+
+
+def pressed_label(query: CallbackQuery) -> str | None:
+    """The label of the pressed button, None when the message does not carry a button with
+    this data (forged, or already answered)."""
+    message = query.message
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return None
+    return next(
+        (
+            button.text
+            for row in message.reply_markup.inline_keyboard
+            for button in row
+            if button.callback_data == query.data
+        ),
+        None,
+    )
+
+
+async def show_answer(query: CallbackQuery, lang: str) -> None:
+    """A form's question, answered by a button: the question stays, the chosen button's
+    label is written under it ("Your answer: 🙂 Fine") and the buttons go, so the person
+    sees what they chose and an old button cannot be pressed again. A message that cannot
+    take the line (a photo, too old, too long) only loses its buttons."""
+    message = query.message
+    if isinstance(message, Message) and message.reply_markup is None:
+        return  # answered already: nothing to show or remove
+    chosen = pressed_label(query)
+    try:
+        if isinstance(message, Message) and message.text and chosen:
+            text = f"{message.text_html}\n\n{t(lang, 'form.answered', answer=chosen)}"
+            if len(text) <= MessageLimit.MAX_TEXT_LENGTH:
+                await query.edit_message_text(text, reply_markup=None)
+                return
+        await query.edit_message_reply_markup(reply_markup=None)
+    except Exception:  # the message may be too old to edit; nothing is lost
+        pass
 
 
 Handler = Callable[[Update, Context, Person], Awaitable[R]]

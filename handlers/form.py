@@ -37,6 +37,7 @@ from handlers.common import (
     deps,
     language_of,
     reply,
+    show_answer,
 )
 from handlers.conversation import once_per_update, persist_now
 from models import Person, Role, Status
@@ -419,7 +420,7 @@ async def on_button(update: Update, context: Context) -> str | int:
         await answer(query, t(_lang(update, context), "form.stale"), alert=True)
         return field or ConversationHandler.END
     await answer(query)
-    await _drop_keyboard(query)
+    await show_answer(query, _lang(update, context))
     draft = _draft(context)
     postings = load_postings()
     if what == "lang":
@@ -472,14 +473,6 @@ async def on_button(update: Update, context: Context) -> str | int:
         return await _confirm(update, context, value)
     _save_draft(context, draft)
     return await advance(update, context)
-
-
-async def _drop_keyboard(query: Any) -> None:
-    """Remove the buttons of an answered question, so an old button cannot be pressed again."""
-    try:
-        await query.edit_message_reply_markup(reply_markup=None)
-    except Exception:  # the message may be too old to edit; nothing is lost
-        pass
 
 
 def _add_years(day: date, years: int) -> date:

@@ -55,6 +55,7 @@ from handlers.common import (
     language_of,
     refuse,
     reply,
+    show_answer,
 )
 from handlers.conversation import once_per_update, persist_now
 from models import CareKind, OxygenUrgency, OxygenWhat, Person, Status
@@ -742,7 +743,7 @@ async def on_form_button(update: Update, context: Context, person: Person) -> st
         await answer(query, _plain(t(lang, "care.stale")), alert=True)
         return field or ConversationHandler.END
     await answer(query)
-    await _drop_keyboard(update)
+    await show_answer(query, lang)
     draft = form["draft"]
     if field == DATE:
         offset = parts[2] if len(parts) > 2 else ""

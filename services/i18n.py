@@ -100,6 +100,10 @@ def tn(language: str | None, key: str, count: int, **values: Any) -> str:
 
 
 def _fill(text: str, values: dict[str, Any]) -> Html:
+    if "{example_" in text:  # suggested values computed from today (services.examples)
+        from services import examples
+
+        values = {**examples.values(), **values}
     if values:
         text = text.format(**{name: escape(value) for name, value in values.items()})
     return Html(text)

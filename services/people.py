@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, delete, func, or_, select
 
 from models import (
     AltitudeSource,
@@ -445,6 +445,37 @@ def list_people(
         .limit(page_size)
     )
     return PeoplePage(list(rows), total, page, pages)
+
+
+NAME_MATCHES = 8  # at most this many people offered for a name typed in a command
+
+
+def search_by_name(session: Session, text: str, limit: int = NAME_MATCHES) -> list[Person]:
+    """People whose real name (or Telegram name) contains `text`, case-insensitively (at
+    most limit + 1: more means "too many"); a single exact real name wins. Expected people
+    (not joined yet) are left out."""
+    needle = " ".join(text.split()).lower()
+    if not needle:
+        return []
+    cleaned = "".join(ch for ch in needle if ch not in "\\%_")  # no LIKE wildcards
+    if not cleaned:
+        return []
+    pattern = f"%{cleaned}%"
+    rows = session.exec(
+        select(Person)
+        .where(
+            Person.status != Status.EXPECTED,
+            or_(
+                func.lower(col(Person.real_name)).like(pattern),
+                func.lower(col(Person.display_name)).like(pattern),
+            ),
+        )
+        .order_by(col(Person.id))
+        .limit(limit + 1)
+    )
+    found = list(rows)
+    exact = [p for p in found if (p.real_name or "").lower() == needle]
+    return exact if len(exact) == 1 else found[: limit + 1]
 
 
 def export_own_data(session: Session, telegram_id: int) -> dict[str, Any] | None:

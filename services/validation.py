@@ -52,6 +52,24 @@ def parse_int(
     return int(value) if re.fullmatch(pattern, value) else None
 
 
+def _as_typed(text: str | None) -> str:
+    """Text kept as the person typed it: full-width brackets, commas and dots stay (a unit
+    "杭州市卫健委（办公室）" is saved so); only digits become ASCII, and runs of spaces one
+    space. Checks run on the NFKC form (`_clean`), so both spellings pass or fail alike."""
+    value = unicodedata.normalize("NFC", text or "")
+    value = "".join(_ascii_digit(ch) for ch in value)
+    return re.sub(r"\s+", " ", value).strip()
+
+
+def _ascii_digit(ch: str) -> str:
+    """A full-width digit (``９``) as ASCII; any other character as it is."""
+    if unicodedata.category(ch) == "Nd":
+        folded = unicodedata.normalize("NFKC", ch)
+        if folded.isascii():
+            return folded
+    return ch
+
+
 def _has_symbols(text: str) -> bool:
     """True for emoji, control characters and other symbols that do not belong in a name."""
     return any(unicodedata.category(ch)[0] in {"S", "C"} for ch in text)
@@ -59,25 +77,27 @@ def _has_symbols(text: str) -> bool:
 
 def parse_name(text: str | None) -> str:
     value = re.sub(r"\s+", " ", _clean(text))
+    kept = _as_typed(text)
     if not value:
         raise InvalidInput("invalid.empty")
-    if len(value) > NAME_MAX:
+    if max(len(value), len(kept)) > NAME_MAX:
         raise InvalidInput("invalid.too_long", limit=NAME_MAX)
     if _has_symbols(value) or not re.fullmatch(r"[\w .·'’-]+", value) or re.search(r"\d", value):
         raise InvalidInput("invalid.name")
-    return value
+    return kept
 
 
 def parse_unit(text: str | None) -> str:
     value = re.sub(r"\s+", " ", _clean(text))
+    kept = _as_typed(text)
     if not value:
         raise InvalidInput("invalid.empty")
-    if len(value) > UNIT_MAX:
+    if max(len(value), len(kept)) > UNIT_MAX:
         raise InvalidInput("invalid.too_long", limit=UNIT_MAX)
     letters = sum(ch.isalpha() for ch in value)
     if _has_symbols(value) or "<" in value or ">" in value or letters < 2:
         raise InvalidInput("invalid.unit")
-    return value
+    return kept
 
 
 def parse_phone(text: str | None) -> str:

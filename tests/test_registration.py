@@ -13,7 +13,9 @@ from tests.flows import begin_in_english
 ZH = "zh-hans"
 
 
-async def answer_until_summary(user, *, lang: str = "zh-Hans", county: str = "理塘县"):
+async def answer_until_summary(
+    user, *, lang: str = "zh-Hans", county: str = "理塘县", unit: str = "杭州市卫健委"
+):
     """Walk the form with valid answers; returns the summary message."""
     await user.send("/start")
     await user.wait_for("choose your language")
@@ -25,7 +27,7 @@ async def answer_until_summary(user, *, lang: str = "zh-Hans", county: str = "�
     await user.next_message()
     await user.press_reply_button("📱 分享我的手机号")
     await user.next_message()
-    await user.send("杭州市卫健委")
+    await user.send(unit)
     await user.next_message()
     await user.press("f:pref:ganzi")
     await user.next_message()
