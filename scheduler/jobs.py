@@ -25,12 +25,13 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from telegram.ext import Application
 
 from services import clock
@@ -65,9 +66,16 @@ def add_job(
     """Add (or replace) the job `job_id`. `misfire_grace_time`: seconds a run may start
     late (None: however late); `coalesce`: run once for several missed runs."""
     run_args = list(args) if args is not None else [application]
-    return scheduler_of(application).add_job(
+    scheduler = scheduler_of(application)
+    how: str | IntervalTrigger = trigger
+    if trigger == "interval" and coalesce:
+        job_options = {k: trigger_args.pop(k) for k in JOB_OPTIONS if k in trigger_args}
+        trigger_args.setdefault("timezone", scheduler.timezone)
+        how = CatchingUpInterval(**trigger_args)
+        trigger_args = job_options
+    return scheduler.add_job(
         _surviving_outages(application, job_id, func, trigger, run_args),
-        trigger,
+        how,
         id=job_id,
         name=job_id,
         args=run_args,
@@ -77,6 +85,35 @@ def add_job(
         max_instances=max_instances,
         **trigger_args,
     )
+
+
+JOB_OPTIONS = ("next_run_time", "jobstore", "executor")  # add_job's, not the trigger's
+
+
+class CatchingUpInterval(IntervalTrigger):
+    """APScheduler's interval trigger, except that after a gap (the clock jumped forward,
+    the host was suspended, the process paused) it goes straight to the last run time that
+    is due instead of through every one missed.
+
+    APScheduler 3 computes each missed run time in turn (`Job._get_run_times`), on the
+    event loop, even when the job coalesces them into one run: after a 5-day jump, a
+    0.5-second interval is 860,000 steps, seconds (minutes on a busy host) during which the
+    bot answers nobody (upstream: agronholm/apscheduler#526, #1066). The run times are the
+    same (the same phase, the last one due); only the ones a coalescing job skips anyway
+    are never listed. Used for coalescing interval jobs only (`add_job`)."""
+
+    __slots__ = ()
+
+    def get_next_fire_time(self, previous_fire_time: Any, now: Any) -> Any:
+        if previous_fire_time is not None and self.jitter is None:
+            behind = now.timestamp() - previous_fire_time.timestamp()
+            missed = int(behind // self.interval_length)
+            if missed > 1:  # land on the last due run: previous + missed intervals <= now
+                previous_fire_time = datetime.fromtimestamp(
+                    previous_fire_time.timestamp() + self.interval_length * (missed - 1),
+                    tz=previous_fire_time.tzinfo,
+                )
+        return super().get_next_fire_time(previous_fire_time, now)
 
 
 DATABASE_RETRY_SECONDS = 10

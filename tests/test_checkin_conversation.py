@@ -15,6 +15,7 @@ from models.health import Tier
 from services.health import reminders
 from services.i18n import t
 from tests.test_checkin_helpers import (
+    CHART_WAIT,
     CONFIG,
     amber_tomorrow_at_0830,
     delivery_running,
@@ -239,7 +240,7 @@ async def test_amber_does_not_alert_the_officer_until_it_persists_24_hours(bot):
         earlier = [m for m in officer_user.bot_messages if "AMBER" in m.text]
         assert earlier == [notice]  # nothing before the 24 hours
         await officer_user.press("📈 30-day chart", message=notice)
-        chart = await officer_user.wait_for(lambda m: m.photo is not None)
+        chart = await officer_user.wait_for(lambda m: m.photo is not None, timeout=CHART_WAIT)
         assert "Li Wei" in chart.caption
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.delivery import REPLY_RETRIES
 from emulator.faults import Fault
+from emulator.server import BotApiEmulator
 from models import Status
 from services import people
 from tests.flows import register_in_english
@@ -118,6 +120,12 @@ async def test_run_with_a_token_the_bot_api_refuses_says_so_in_one_line(emulator
     assert err.strip().count("\n") == 0 and "Traceback" not in err
 
 
+# Seconds for `cadre-bot run` to start polling: importing and assembling the bot is about
+# 4 s of CPU before the first reply, 10-25 s on a 2-core machine at load 10. A deadline, not
+# a benchmark: the wait ends at the first getUpdates, or at once if the process exits.
+STARTUP_WAIT = 120
+
+
 class BotProcess:
     """`cadre-bot run` as a child process, pointed at the emulator."""
 
@@ -125,7 +133,10 @@ class BotProcess:
         self.env, self.cwd = env, cwd
         self.process: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
+    async def start(self, emulator: BotApiEmulator | None = None) -> None:
+        """Start the process; given the emulator, return once it polls for updates, so that
+        the conversation's waits measure the bot's answers, not its start-up."""
+        since = len(emulator.requests) if emulator is not None else 0
         self.process = await asyncio.create_subprocess_exec(
             EXE,
             "run",
@@ -134,6 +145,26 @@ class BotProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+        if emulator is not None:
+            await self._polling(emulator, since)
+
+    async def _polling(self, emulator: BotApiEmulator, since: int) -> None:
+        assert self.process is not None
+        polls = asyncio.ensure_future(
+            emulator.wait_for_request(
+                "getUpdates", since=since, finished=False, timeout=STARTUP_WAIT
+            )
+        )
+        exited = asyncio.ensure_future(self.process.wait())
+        await asyncio.wait({polls, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not polls.done():
+            polls.cancel()
+            _, err = await self.process.communicate()
+            raise AssertionError(
+                f"cadre-bot run exited ({exited.result()}) before polling:\n{err.decode()}"
+            )
+        exited.cancel()
+        polls.result()  # an AssertionError naming the recent requests after STARTUP_WAIT
 
     async def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
         assert self.process is not None
@@ -157,7 +188,7 @@ async def test_the_real_process_registers_a_cadre_and_an_admin_approves(
 ):
     admin = emulator.user(9001, "Admin", language_code="en")
     process = BotProcess(bot_env, tmp_path)
-    await process.start()
+    await process.start(emulator)
     try:
         user = emulator.user(1001, "Li", language_code="zh-hans")
         await register_in_english(user)
@@ -179,7 +210,7 @@ async def test_a_killed_process_resumes_registration_where_the_user_left_it(
     emulator, db, bot_env, tmp_path
 ):
     process = BotProcess(bot_env, tmp_path)
-    await process.start()
+    await process.start(emulator)
     user = emulator.user(1002, "Li", language_code="en")
     await user.send("/start")
     await user.wait_for("choose your language", timeout=15)
@@ -193,7 +224,7 @@ async def test_a_killed_process_resumes_registration_where_the_user_left_it(
 
     await user.send("13800138000")  # typed while the bot is down
     restarted = BotProcess(bot_env, tmp_path)
-    await restarted.start()
+    await restarted.start(emulator)
     try:
         await user.wait_for("home unit", timeout=15)
         await user.send("Hangzhou Health Commission")
@@ -206,9 +237,11 @@ async def test_a_killed_process_resumes_registration_where_the_user_left_it(
 async def test_run_waits_for_an_unreachable_bot_api_then_answers(emulator, bot_env, tmp_path):
     """A VPN that is down when the bot starts: the bot says so and tries again, with no
     traceback, and answers once Telegram can be reached."""
-    emulator.faults.add(Fault.server_error(), methods="getMe", times=2)
+    # Two attempts fail: each is a getMe sent again REPLY_RETRIES times after a 502 by the
+    # Application's rate limiter (bot.delivery.ReplyAccounting) before the bot says so.
+    emulator.faults.add(Fault.server_error(), methods="getMe", times=2 * (REPLY_RETRIES + 1))
     process = BotProcess(bot_env, tmp_path)
-    await process.start()
+    await process.start(emulator)  # after the two failed attempts, 1 s and 2 s apart
     try:
         user = emulator.user(1003, "Li", language_code="en")
         await user.send("/start")
