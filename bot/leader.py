@@ -289,7 +289,15 @@ class Leadership:
                 continue  # the database is still unreachable
             try:
                 got = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]
-                row = conn.execute(_ROW).fetchone() if got else None
+                row = conn.execute(_ROW).fetchone()
+                if not got and row is not None and row[0] == self.node:
+                    # Our own old lock connection, not yet noticed dead by the server.
+                    conn.execute(
+                        "SELECT pg_terminate_backend(%s) WHERE %s <> pg_backend_pid()",
+                        (row[3], row[3]),
+                    )
+                    conn.close()
+                    continue
                 if not got or row is None or row[0] != self.node:
                     conn.close()
                     self._exit("another process leads now")

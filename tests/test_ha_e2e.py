@@ -26,8 +26,11 @@ from sqlmodel import select
 
 from emulator.faults import Fault
 from models import Alert, AuditEntry, HaLeader
+from models.db import make_engine, upgrade
+from services.db import Database
 from tests import factories
 from tests.sos_support import CADRE, OFF_DUTY, ON_DUTY, BotProcess, process_env, staff, until
+from tests.test_outage_e2e import cluster  # noqa: F401  (the private PostgreSQL cluster)
 
 pytestmark = pytest.mark.e2e
 
@@ -139,6 +142,18 @@ async def pair(emulator, db, database_url, tmp_path) -> AsyncIterator[Any]:
         yield nodes
 
 
+async def sos_in_flight(emulator, cadre) -> None:
+    """Telegram takes a minute to answer sendMessage; the cadre sends /sos and the alert to
+    the officer on duty is on its way (clear the fault to let the next sends through)."""
+    emulator.faults.add(Fault.slow(60), methods="sendMessage")
+    await cadre.send("/sos")
+    await emulator.wait_for_request(
+        "sendMessage",
+        lambda r: r.params.get("chat_id") in (ON_DUTY, str(ON_DUTY)),
+        finished=False,
+    )
+
+
 def sos_count(user) -> int:
     return len([m for m in user.messages if "紧急求助" in (m.text or "")])
 
@@ -176,14 +191,7 @@ async def test_kill_9_during_an_sos_fan_out_the_standby_delivers_it_once(pair, e
     leader, standby = pair
     officer = emulator.user(ON_DUTY, "Zhang")
     cadre = emulator.user(CADRE, "Li", language_code="en")
-    # Telegram takes a minute to answer sendMessage: the fan-out is in flight at the kill.
-    emulator.faults.add(Fault.slow(60), methods="sendMessage")
-    await cadre.send("/sos")
-    await emulator.wait_for_request(
-        "sendMessage",
-        lambda r: r.params.get("chat_id") in (ON_DUTY, str(ON_DUTY)),
-        finished=False,
-    )
+    await sos_in_flight(emulator, cadre)  # the fan-out is in flight at the kill
     killed_at = time.monotonic()
     await leader.process.stop(signal.SIGKILL)
     emulator.faults.clear()
@@ -255,6 +263,49 @@ async def test_an_escalation_due_during_the_takeover_fires_once(
         with db.session() as s:
             alert = s.exec(select(Alert)).one()
         assert alert.stage == 2
+
+
+async def test_postgresql_restarted_under_two_processes_one_leads_after_and_nothing_is_lost(
+    emulator,
+    cluster,  # noqa: F811  (the fixture imported above)
+    tmp_path,
+):
+    """A primary switch, simulated by restarting a private cluster (as the outage test
+    does): the leader, whose lock connection breaks with a standby connected, exits with
+    code 3 and is started again by its supervisor (here the test); one process leads
+    afterwards and the SOS that was in flight at the restart reaches the officer once."""
+    engine = make_engine(cluster.url)
+    upgrade(engine)
+    db = Database(engine)
+    env = ha_env(emulator, db, cluster.url)
+    restarted: Node | None = None
+    try:
+        async with two_nodes(env, db, tmp_path) as (first, second):
+            cadre = emulator.user(CADRE, "Li", language_code="en")
+            officer = emulator.user(ON_DUTY, "Zhang")
+            await sos_in_flight(emulator, cadre)
+            engine.dispose()
+            await cluster.ctl("restart")
+            emulator.faults.clear()
+            assert first.process.process is not None
+            await asyncio.wait_for(first.process.process.wait(), 60)
+            code, log = await first.process.stop()
+            assert code == 3, log
+            restarted = Node(env, tmp_path)
+            await restarted.process.start()
+            await officer.wait_for("紧急求助", timeout=60)
+            await cadre.wait_for("Help has been called", timeout=30)
+            await eventually(lambda: restarted.role(), STARTUP)
+            roles = sorted([await second.role(), await restarted.role()])
+            assert roles == ["leader", "standby"], roles
+            await asyncio.sleep(1.5)
+            assert sos_count(officer) == 1
+            with db.session() as s:
+                assert len(s.exec(select(Alert)).all()) == 1
+    finally:
+        if restarted is not None and restarted.process.process is not None:
+            await restarted.process.stop()
+        engine.dispose()
 
 
 async def test_a_second_run_on_the_same_sqlite_file_refuses_in_one_line(emulator, tmp_path):
