@@ -63,6 +63,18 @@ async def main(args: argparse.Namespace) -> None:
         factories.person(db, tid, real_name=f"Cadre{tid}", language="en")
     tmp = Path(tempfile.mkdtemp(prefix="failover-bench-"))
 
+    def standing_by() -> bool:
+        """A standby is connected (its lock connection), so it can take over."""
+        with engine.connect() as connection:
+            return bool(
+                connection.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = 'cadre-bot standby'"
+                    )
+                ).scalar()
+            )
+
     def leader() -> tuple[int, int] | None:
         with db.session() as s:
             row = s.exec(select(HaLeader)).first()
@@ -89,7 +101,8 @@ async def main(args: argparse.Namespace) -> None:
         await nodes[0].start()
         await wait(lambda: leader() is not None and leader()[0] == nodes[0].process.pid)
         await nodes[1].start()
-        await asyncio.sleep(args.settle)  # the standby's imports and index
+        await wait(standing_by)
+        await asyncio.sleep(args.settle)  # the leader's heartbeat has counted it
 
         def received(tid: int) -> int:
             return len([m for m in officer.messages if f"Cadre{tid}" in (m.text or "")])
@@ -141,7 +154,8 @@ async def main(args: argparse.Namespace) -> None:
             nodes[nodes.index(victim)] = restarted = BotProcess(env, tmp)
             await restarted.start()
             await sos(False)
-            await asyncio.sleep(args.settle)  # the restarted one stands by again
+            await wait(standing_by)  # the restarted one stands by again
+            await asyncio.sleep(args.settle)
         await asyncio.sleep(10)  # the last alerts
         watcher.cancel()
         for node in nodes:
@@ -178,7 +192,9 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", default=os.environ.get("CADRE_TEST_DATABASE_URL"))
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--lease", type=float, default=6.0)
-    parser.add_argument("--settle", type=float, default=15.0, help="seconds for a start")
+    parser.add_argument(
+        "--settle", type=float, default=3.0, help="seconds between a standby and the next kill"
+    )
     arguments = parser.parse_args()
     if not arguments.database_url or not arguments.database_url.startswith("postgresql"):
         parser.error("--database-url must be a PostgreSQL database (it is dropped and rebuilt)")

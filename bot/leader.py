@@ -72,6 +72,7 @@ class Leadership:
         self.since: datetime | None = None
         self.previous: dict[str, Any] | None = None  # the leader this one replaced
         self.standbys = 0  # standbys connected at the last heartbeat
+        self._outage = False  # lock lost, alone, and the database unreachable
         self._valid_until = 0.0
         self._conn: Any = None
         self._thread: threading.Thread | None = None
@@ -91,7 +92,7 @@ class Leadership:
         """Whether the Application may call the Bot API (fetch updates, reply): a leader
         with a recent heartbeat, or a single process whose lock connection broke in a
         database outage (nobody can take over from it; it answers as in any outage)."""
-        return self.may_send() or (self.role == "leader" and self.standbys == 0)
+        return self.may_send() or (self.role == "leader" and self.standbys == 0 and self._outage)
 
     async def gate(self) -> None:
         """Await before a Bot API request: returns once talking is allowed (a leader that
@@ -272,8 +273,8 @@ class Leadership:
         this is the only process (see the module docstring)."""
         self._valid_until = 0.0
         self._close()
-        first = (str(error).strip().splitlines() or [""])[0][:160]
-        reason = f"{error.__class__.__name__}: {first}"
+        line = (str(error).strip().splitlines() or [""])[0][:160]
+        reason = f"{error.__class__.__name__}: {line}"
         if self.standbys > 0:
             self._exit(f"lost the leadership lock ({reason})")
         log.error(
@@ -281,12 +282,19 @@ class Leadership:
             "database outage, sending nothing from the outbox until the lock is back",
             reason,
         )
+        first = True
         while not self._stop.is_set():
-            self._stop.wait(self.poll)
+            if not first:
+                self._stop.wait(self.poll)
+            first = False
             try:
                 conn = self._connect(LEADER_NAME)
             except Exception:
-                continue  # the database is still unreachable
+                # The database is unreachable: nobody can take over meanwhile, so answer
+                # people as in any outage (a standby started meanwhile is noticed below).
+                self._outage = True
+                continue
+            self._outage = False  # reachable: nothing goes out until the lock is ours
             try:
                 got = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]
                 row = conn.execute(_ROW).fetchone()
@@ -312,6 +320,7 @@ class Leadership:
                 continue
             self._conn = conn
             self._valid_until = started + self.validity
+            self._outage = False
             log.warning("took the leadership lock again: sending resumes")
             return
 
@@ -412,7 +421,7 @@ async def stand_by(application: Any, leadership: Leadership, settings: Any, webh
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.warning("standby: waiting for the leadership (only the leader fetches and sends)")
+    log.info("standby: waiting for the leadership (only the leader fetches and sends)")
     try:
         return await leadership.acquire(stop.is_set)
     finally:
