@@ -98,69 +98,73 @@ async def main(args: argparse.Namespace) -> None:
         officer = emu.user(ON_DUTY, "Zhang")
         users = {tid: emu.user(tid, f"C{tid}", language_code="en") for tid in cadres}
         nodes = [BotProcess(env, tmp), BotProcess(env, tmp)]
-        await nodes[0].start()
-        await wait(lambda: leader() is not None and leader()[0] == nodes[0].process.pid)
-        await nodes[1].start()
-        await wait(standing_by)
-        await asyncio.sleep(args.settle)  # the leader's heartbeat has counted it
+        try:
+            await nodes[0].start()
+            await wait(lambda: leader() is not None and leader()[0] == nodes[0].process.pid)
+            await nodes[1].start()
+            await wait(standing_by)
+            await asyncio.sleep(args.settle)  # the leader's heartbeat has counted it
 
-        def received(tid: int) -> int:
-            return len([m for m in officer.messages if f"Cadre{tid}" in (m.text or "")])
+            def received(tid: int) -> int:
+                return len([m for m in officer.messages if f"Cadre{tid}" in (m.text or "")])
 
-        sent: dict[int, float] = {}
-        arrived: dict[int, float] = {}
-        during: set[int] = set()
-        pending = iter(cadres)
+            sent: dict[int, float] = {}
+            arrived: dict[int, float] = {}
+            during: set[int] = set()
+            pending = iter(cadres)
 
-        async def sos(tag_during: bool) -> None:
-            tid = next(pending)
-            sent[tid] = time.monotonic()
-            if tag_during:
-                during.add(tid)
-            await users[tid].send("/sos")
+            async def sos(tag_during: bool) -> None:
+                tid = next(pending)
+                sent[tid] = time.monotonic()
+                if tag_during:
+                    during.add(tid)
+                await users[tid].send("/sos")
 
-        async def watch() -> None:
-            while True:
-                for tid in sent:
-                    if tid not in arrived and received(tid):
-                        arrived[tid] = time.monotonic()
-                await asyncio.sleep(0.01)
+            async def watch() -> None:
+                while True:
+                    for tid in sent:
+                        if tid not in arrived and received(tid):
+                            arrived[tid] = time.monotonic()
+                    await asyncio.sleep(0.01)
 
-        watcher = asyncio.create_task(watch())
-        takeovers: dict[str, list[float]] = {kind: [] for kind in KINDS}
-        await sos(False)
-        for round_ in range(args.kills):
-            kind = KINDS[round_ % len(KINDS)]
-            old_pid, backend = leader()  # type: ignore[misc]
-            victim = next(n for n in nodes if n.process.pid == old_pid)
-            removed = time.monotonic()
-            if kind == "kill -9":
-                victim.process.send_signal(signal.SIGKILL)
-            elif kind == "SIGSTOP":
-                victim.process.send_signal(signal.SIGSTOP)
-            else:
-                with engine.begin() as connection:
-                    connection.execute(text(f"SELECT pg_terminate_backend({backend})"))
-            await sos(True)
-            await wait(lambda old=old_pid: leader() is not None and leader()[0] != old)
-            takeovers[kind].append(time.monotonic() - removed)
-            if kind == "SIGSTOP":
-                victim.process.send_signal(signal.SIGCONT)
-            code = await asyncio.wait_for(victim.process.wait(), 60)
-            _, log = await victim.stop()
-            expected = -9 if kind == "kill -9" else 3
-            if code != expected:
-                print(f"round {round_}: {kind}: exit code {code}, expected {expected}\n{log}")
-            nodes[nodes.index(victim)] = restarted = BotProcess(env, tmp)
-            await restarted.start()
+            watcher = asyncio.create_task(watch())
+            takeovers: dict[str, list[float]] = {kind: [] for kind in KINDS}
             await sos(False)
-            await wait(standing_by)  # the restarted one stands by again
-            await asyncio.sleep(args.settle)
-        await asyncio.sleep(10)  # the last alerts
-        watcher.cancel()
-        for node in nodes:
-            await node.stop()
-        engine.dispose()
+            for round_ in range(args.kills):
+                kind = KINDS[round_ % len(KINDS)]
+                old_pid, backend = leader()  # type: ignore[misc]
+                victim = next(n for n in nodes if n.process.pid == old_pid)
+                removed = time.monotonic()
+                if kind == "kill -9":
+                    victim.process.send_signal(signal.SIGKILL)
+                elif kind == "SIGSTOP":
+                    victim.process.send_signal(signal.SIGSTOP)
+                else:
+                    with engine.begin() as connection:
+                        connection.execute(text(f"SELECT pg_terminate_backend({backend})"))
+                await sos(True)
+                await wait(lambda old=old_pid: leader() is not None and leader()[0] != old)
+                takeovers[kind].append(time.monotonic() - removed)
+                if kind == "SIGSTOP":
+                    victim.process.send_signal(signal.SIGCONT)
+                code = await asyncio.wait_for(victim.process.wait(), 60)
+                _, log = await victim.stop()
+                expected = -9 if kind == "kill -9" else 3
+                if code != expected:
+                    print(f"round {round_}: {kind}: exit code {code}, expected {expected}\n{log}")
+                nodes[nodes.index(victim)] = restarted = BotProcess(env, tmp)
+                await restarted.start()
+                await sos(False)
+                await wait(standing_by)  # the restarted one stands by again
+                await asyncio.sleep(args.settle)
+            await asyncio.sleep(10)  # the last alerts
+            watcher.cancel()
+        finally:
+            for node in nodes:
+                if node.process is not None and node.process.returncode is None:
+                    node.process.send_signal(signal.SIGCONT)
+                    await node.stop()
+            engine.dispose()
 
     all_takeovers = [t for ts in takeovers.values() for t in ts]
     lost = [tid for tid in sent if tid not in arrived]

@@ -161,11 +161,15 @@ def run(settings: Settings, webhook: bool = False) -> int:
     problem = settings.token_problem()
     if problem:
         _fail(problem)
-    _hold_sqlite_lock(settings.database_url)
+    exclusive = _hold_sqlite_lock(settings.database_url)
     try:
         db = build_database(settings)
     except SchemaTooNew as exc:
         _fail(str(exc))
+    if exclusive:  # the only process on this SQLite file: whatever is left sending is ours
+        from services import outbox
+
+        db.call(outbox.reclaim_all)
     application = build_application(settings, db)
     # One event loop for the wait and the bot (run_polling and run_webhook take the current one).
     loop = asyncio.new_event_loop()
@@ -238,16 +242,17 @@ def _sqlite_lock_path(database_url: str) -> Any:
     return Path(f"{url.database}.lock")
 
 
-def _hold_sqlite_lock(database_url: str) -> None:
+def _hold_sqlite_lock(database_url: str) -> bool:
     """SQLite serves one `cadre-bot run`: a second one on the same file refuses to start
-    (an exclusive lock on a file beside the database, freed by the kernel at any exit)."""
+    (an exclusive lock on a file beside the database, freed by the kernel at any exit).
+    True when this process now holds it."""
     import fcntl
     import os
 
     global _sqlite_lock
     path = _sqlite_lock_path(database_url)
     if path is None:
-        return
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -262,6 +267,7 @@ def _hold_sqlite_lock(database_url: str) -> None:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     _sqlite_lock = fd
+    return True
 
 
 def status(settings: Settings) -> int:

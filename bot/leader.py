@@ -452,8 +452,7 @@ async def take_over(application: Any, leadership: Leadership) -> None:
     metrics.term.set(leadership.term)
     previous = leadership.previous
     log.warning(
-        "this process leads now (term %d%s); %d message(s) the previous leader was sending "
-        "are sent again",
+        "this process leads now (term %d%s); %d message(s) left being sent are sent again",
         leadership.term,
         f", after {previous['host']} pid {previous['pid']}" if previous else "",
         reclaimed,
@@ -464,10 +463,7 @@ def _record_takeover(session: Any, leadership: Leadership) -> int:
     from services import audit
 
     previous = leadership.previous or {}
-    reclaimed = 0
-    if previous.get("node"):
-        reclaimed = outbox.reclaim(session, "telegram", node=previous["node"])
-        reclaimed += outbox.reclaim(session, "other", node=previous["node"], attempt=False)
+    reclaimed = outbox.reclaim_all(session)  # only this process may send from now on
     audit.record(
         session,
         "ha.takeover",

@@ -408,18 +408,22 @@ def reclaim(
     owner: str | None = None,
     node: str | None = None,
     attempt: bool = True,
+    every: bool = False,
 ) -> int:
     """Put ``sending`` rows back to ``pending``: of `channel` ("telegram", or "other" for
     WeCom, DingTalk and SMS), those whose lease expired (none: taken without one), except
-    `owner`'s; with `node`, instead every row leased by that process's workers (a leader
-    taking over from the one it replaced)."""
+    `owner`'s; with `node`, instead every row leased by that process's workers; with
+    `every`, every row (the process starting is the only one that may send: see
+    `reclaim_all`)."""
     now = clock.now()
     query = update(_TABLE).where(_TABLE.c.status == OutboxStatus.SENDING.value)
     if channel == "telegram":
         query = query.where(_TABLE.c.channel == "telegram")
     else:
         query = query.where(text(CHANNEL_ROWS))
-    if node is not None:
+    if every:
+        pass
+    elif node is not None:
         query = query.where(_TABLE.c.lease_owner.like(f"{node}/%"))
     else:
         query = query.where(
@@ -439,6 +443,18 @@ def reclaim(
         values["attempts"] = _TABLE.c.attempts + 1
     result = session.execute(query.values(**values))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def reclaim_all(session: Session) -> int:
+    """At the start of the one process that may send (it holds the SQLite database's lock
+    file, or the PostgreSQL leadership after the old leader's send window closed): every
+    row left ``sending`` belongs to a process that is dead or can no longer send, whatever
+    its lease says, so all are sent again at once rather than when their leases expire."""
+    count = reclaim(session, "telegram", every=True)
+    count += reclaim(session, "other", every=True, attempt=False)
+    if count:
+        _note_enqueued(session, int(Priority.EMERGENCY))
+    return count
 
 
 def renew_leases(session: Session, owner: str, ids: Sequence[int], seconds: float) -> int:

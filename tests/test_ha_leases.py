@@ -147,3 +147,15 @@ def test_channel_rows_are_leased_too(db):
         assert db.call(channels.recover_interrupted, other) == 0
         traveller.shift(31)
         assert db.call(channels.recover_interrupted, other) == 1
+
+
+def test_the_only_process_that_may_send_takes_back_everything_at_its_start(db):
+    """`cadre-bot run` holding the SQLite file's lock, or a new PostgreSQL leader: rows
+    left sending by anyone are sent again at once, live leases or not."""
+    _queue(db, 2)
+    _queue_wecom(db, "wecom:3")
+    db.call(outbox.claim_due, 10, owner="dead-host:1:abc/telegram1", lease=30)
+    db.call(channels.claim_due, 10, owner="dead-host:1:abc/channels2", lease=30)
+    assert db.call(outbox.recover_interrupted, outbox.new_owner("telegram")) == 0
+    assert db.call(outbox.reclaim_all) == 3
+    assert {r.status for r in _rows(db)} == {OutboxStatus.PENDING}
