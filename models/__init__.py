@@ -26,7 +26,6 @@ from models.care import (
     OxygenWhat,
 )
 from models.channels import Channel, DutyGroup
-from models.ha import HaLeader
 from models.health import CheckIn, MissedCheckin, ReminderPreference, Tier
 from models.knowledge import HandoffStatus, KbDocument, KbHandoff, KbQuestion
 from models.outbox import OutboxMessage, OutboxStatus, OutcomeCode, Priority
@@ -85,7 +84,6 @@ __all__ = [
     "DutyGroup",
     "DutyShift",
     "EmergencyContact",
-    "HaLeader",
     "HandoffStatus",
     "Invitation",
     "KbDocument",
