@@ -1004,6 +1004,13 @@ class Delivery:
         if not self._outcomes:
             return
         batch, self._outcomes = self._outcomes, []
+        # Forget the finished rows before their outcome is committed, not after: once the
+        # commit makes a row pending again, a claim may take it before this task resumes,
+        # and a row claimed while still "known" would be skipped and left sending for good.
+        # Until the commit the row is still "sending" in the table, so nobody claims it.
+        for outcome in batch:
+            if outcome.status != OutboxStatus.SENDING:  # SENDING: a part of a long text
+                self.known.discard(outcome.id)
         try:
             await self.db.run(outbox.record_outcomes, batch)
         except Exception as exc:
@@ -1014,9 +1021,6 @@ class Delivery:
             self._outcomes[:0] = batch
             await asyncio.sleep(0.5)
             return
-        for outcome in batch:
-            if outcome.status != OutboxStatus.SENDING:  # SENDING: a part of a long text
-                self.known.discard(outcome.id)
         if any(o.status == OutboxStatus.PENDING for o in batch) and self._claim_event:
             self._exhausted = False
             self._claim_event.set()

@@ -270,6 +270,34 @@ async def test_messages_left_sending_by_a_crash_are_sent_after_a_restart(bot, em
     assert row.status == OutboxStatus.SENT and row.attempts == 2  # the lost one + this one
 
 
+async def test_a_retry_due_while_its_outcome_is_being_written_is_still_sent(
+    bot, emulator, monkeypatch
+):
+    """The outcome of a failed send is committed in a worker thread; until the writer
+    resumes, the row is pending in the table while the worker still remembers it. A claim
+    in that gap must not take the row and then drop it (it would stay "sending" for good:
+    seen as one broadcast message never delivered under load)."""
+    monkeypatch.setattr(delivery_module, "BACKOFF_BASE", 0.01)  # the retry is due at once
+    user = emulator.user(3100, "U")
+    emulator.faults.add(Fault.server_error(), methods="sendMessage", times=1)
+    delivery = bot.app.bot_data["deps"].delivery
+    db = delivery.db
+    original = db.run
+
+    async def slow_to_resume(fn, *args, **kwargs):
+        result = await original(fn, *args, **kwargs)
+        if fn is outbox.record_outcomes:
+            delivery._claim_event.set()  # e.g. another message queued meanwhile
+            await asyncio.sleep(0.3)  # a busy loop: the claimer runs before the writer
+        return result
+
+    monkeypatch.setattr(db, "run", slow_to_resume)
+    bot.db.call(outbox.enqueue, chat_id=user.id, text="Keep warm", idempotency_key="test:gap")
+    got = await user.wait_for("Keep warm", timeout=10)
+    assert got.text == "Keep warm"
+    assert emulator.faults.count() == 1
+
+
 async def test_long_texts_are_split_and_edits_follow_the_message(bot, emulator):
     user = emulator.user(3100, "U")
     long_text = "\n".join(f"第 {n} 行：" + "高原反应" * 40 for n in range(60))
