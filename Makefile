@@ -3,7 +3,7 @@
 #   make test    set up .venv and run the whole suite offline (PYTEST_ARGS="-k form -x")
 #   make demo    set up .venv and try the bot offline in the terminal (no token needed)
 #   make fuzz    the long property-based run: 10,000 examples (docs/security.md)
-#   make lint    ruff check + ruff format --check
+#   make lint    ruff check + ruff format --check + mypy (strict on services/ models/ config/)
 #   make lock    refresh requirements.lock (pinned versions with hashes) from pyproject.toml
 #   make format  sort imports and format the code with ruff
 
@@ -24,7 +24,7 @@ help:
 	@echo "make test     run the test suite (PYTEST_ARGS=... passes options to pytest)"
 	@echo "make demo     chat with the bot offline as a cadre, duty officer or admin (no token)"
 	@echo "make fuzz     10,000 random examples against the bot (FUZZ_SEED=n, FUZZ_REPORT=file)"
-	@echo "make lint     ruff check and ruff format --check"
+	@echo "make lint     ruff check, ruff format --check and mypy (strict: services, models, config)"
 	@echo "make format   fix import order and format the code"
 	@echo "make lock     refresh $(LOCK) from pyproject.toml (then commit both)"
 	@echo "make clean    remove $(VENV) and caches (keeps ./var and .env)"
@@ -73,6 +73,7 @@ fuzz: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff check --select I --fix .

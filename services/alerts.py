@@ -136,7 +136,7 @@ def _last_checkin_line(
     session: Session, person_id: int, lang: str, zone: ZoneInfo | None = None
 ) -> str | None:
     try:
-        from services import checkins  # type: ignore[attr-defined]
+        from services import checkins
 
         provider: LastCheckinLine | None = getattr(checkins, "last_checkin_line", None)
     except ImportError:
@@ -425,7 +425,8 @@ def _unverified_line(alert: Alert, lang: str) -> str:
 def _unreachable_lines(session: Session, alert: Alert, lang: str) -> list[str]:
     """Responders and joined contacts Telegram cannot reach, with their phone numbers."""
     ids = [r.person_id for r in recipients(session, alert.id or 0)]
-    ids += [p.id for p in contact_links.contacts_of(session, alert.person_id) if p.id]
+    if alert.person_id is not None:
+        ids += [p.id for p in contact_links.contacts_of(session, alert.person_id) if p.id]
     lines = []
     for person in _people(session, ids):
         if _is_unreachable(person):
@@ -454,7 +455,8 @@ def responder_buttons(alert: Alert, lang: str) -> dict[str, Any]:
             [(t(lang, "sos.btn.timeline"), f"sos:tl:{alert.id}")],
         ]
     )
-    return board.with_open_button(keyboard, lang, f"alert/{alert.id}")  # the Mini App
+    buttons: dict[str, Any] = board.with_open_button(keyboard, lang, f"alert/{alert.id}")
+    return buttons  # with the Mini App's "Open board" row when the board is on
 
 
 def handler_buttons(alert: Alert, lang: str) -> dict[str, Any]:
@@ -523,7 +525,7 @@ def _attach_checkin_chart(session: Session, alert: Alert, person: Person, key: s
     (services.checkins.attach_alert_chart decides who may see it; contacts never get it).
     A failure here never holds the alert back: it goes without the chart."""
     try:
-        from services import checkins  # type: ignore[attr-defined]
+        from services import checkins
 
         attach = getattr(checkins, "attach_alert_chart", None)
     except ImportError:
@@ -1392,7 +1394,9 @@ def without_cadre_notice(session: Session, hours: int = 6) -> list[tuple[int, in
         keys = session.exec(
             select(OutboxMessage.idempotency_key).where(OutboxMessage.source == f"alert:{alert_id}")
         ).all()
-        if not any(key.startswith(f"alert:{alert_id}:help:") for key in keys):
+        if person_id is not None and not any(
+            key.startswith(f"alert:{alert_id}:help:") for key in keys
+        ):
             result.append((alert_id or 0, person_id))
     return result
 

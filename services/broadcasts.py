@@ -165,6 +165,7 @@ def tag_people(
             select(PersonTag).where(PersonTag.person_id == person.id, PersonTag.tag == tag)
         ).first()
         if exists is None:
+            assert person.id is not None
             session.add(PersonTag(person_id=person.id, tag=tag))
             audit.record(
                 session, "person.tag", actor=actor.telegram_id, target_person_id=person.id, tag=tag
@@ -371,7 +372,7 @@ def _latest_rows(source: str) -> Any:
     return (
         select(func.max(OutboxMessage.id))
         .where(OutboxMessage.source == source)
-        .group_by(OutboxMessage.person_id)
+        .group_by(col(OutboxMessage.person_id))
     )
 
 
@@ -382,7 +383,7 @@ def stats(session: Session, broadcast: Broadcast) -> Stats:
     rows = session.exec(
         select(OutboxMessage.status, OutboxMessage.outcome_code, func.count())
         .where(col(OutboxMessage.id).in_(_latest_rows(source)))
-        .group_by(OutboxMessage.status, OutboxMessage.outcome_code)
+        .group_by(col(OutboxMessage.status), col(OutboxMessage.outcome_code))
     )
     result = Stats(total=broadcast.total)
     for status, code, n in rows:
@@ -654,13 +655,13 @@ def recipients(session: Session, broadcast_id: int) -> list[RecipientRow]:
         .order_by(col(BroadcastRecipient.id))
     )
     for recipient, person in session.exec(query):
-        message = messages.get(recipient.person_id)
+        latest = messages.get(recipient.person_id)
         status, cause, attempts, sent_at = "pending", None, 0, None
-        if message is not None:
-            status = _status_word(message)
-            cause = message.outcome
-            attempts = message.attempts
-            sent_at = message.sent_at
+        if latest is not None:
+            status = _status_word(latest)
+            cause = latest.outcome
+            attempts = latest.attempts
+            sent_at = latest.sent_at
         rows.append(
             RecipientRow(
                 person_id=recipient.person_id,

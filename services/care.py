@@ -453,7 +453,7 @@ def _detail(lang: str, kind: CareKind, policy: BandPolicy | None) -> str:
 
 
 def _facts_query() -> Any:
-    return select(
+    return select(  # type: ignore[call-overload,misc]
         Person.id,
         Person.telegram_id,
         Person.language,
@@ -565,7 +565,7 @@ def _save_watermarks(session: Session, rows: Iterable[ItemRow]) -> None:
 def _create_items(session: Session, wanted: Iterable[tuple[int, CareKind]]) -> None:
     """Create item rows that do not exist yet. INSERT ... ON CONFLICT DO NOTHING: a pass
     and a person's /schedule may create the same row at the same moment; neither fails."""
-    rows = [
+    rows: list[dict[str, object]] = [
         {"person_id": pid, "kind": kind.value, "created_at": clock.now()} for pid, kind in wanted
     ]
     if not rows:
@@ -726,6 +726,7 @@ class _Responders:
             )
         )
         for prefecture, pid, tid, lang in rows:
+            assert pid is not None
             by_area.setdefault(prefecture, []).append((pid, tid, lang))
         admins = session.exec(
             select(Person.id, Person.telegram_id, Person.language).where(
@@ -889,7 +890,7 @@ def _add_record(
     record: CareRecordKind,
     on_date: date,
     actor_telegram_id: int | None,
-    **details: str | None,
+    **details: Any,
 ) -> None:
     """One line of the item's history (done, booked, snoozed), with who did it and when."""
     session.add(
@@ -1175,7 +1176,7 @@ def area_rows(
     found = _due_items(session, config, prefectures, None, horizon_days, wide=True)
     items = found.items
     query = sa_select(*(items.c[name] for name in _LAYOUT)).order_by(*found.order(items))
-    return [built for built, _ in found.rows(session, query)]
+    return [built for built, _ in found.rows(session, query) if built is not None]
 
 
 @dataclass(frozen=True)
@@ -1256,9 +1257,10 @@ class _DueItems:
         """`area_rows`' order of `items` (the CTE or a subquery of it): prefecture ("" without
         one), due day, name, item, person; strings in code-point order (Python's), also where
         the database's default collation is a language's."""
-        prefecture, name, kind = func.coalesce(items.c.prefecture, ""), items.c.name, items.c.kind
+        texts: list[Any] = [func.coalesce(items.c.prefecture, ""), items.c.name, items.c.kind]
         if self.dialect == "postgresql":
-            prefecture, name, kind = (value.collate("C") for value in (prefecture, name, kind))
+            texts = [value.collate("C") for value in texts]
+        prefecture, name, kind = texts
         return [prefecture, items.c.due, name, kind, items.c.id]
 
     def with_facts(self, items: Any, joined: Any) -> Any:

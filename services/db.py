@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, Table
 from sqlalchemy import exc as sa_exc
@@ -68,7 +69,7 @@ class Database:
     async def run(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        return await asyncio.to_thread(self.call, fn, *args, **kwargs)
+        return await asyncio.to_thread(functools.partial(self.call, fn, *args, **kwargs))
 
 
 def insert_ignoring_existing(
@@ -80,12 +81,13 @@ def insert_ignoring_existing(
     dialect = session.get_bind().dialect.name
     for start in range(0, len(rows), 1000):
         batch = rows[start : start + 1000]
+        statement: Any
         if dialect == "postgresql":
             statement = pg_insert(table).on_conflict_do_nothing(index_elements=unique)
         elif dialect == "sqlite":
             statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=unique)
         else:
-            statement = sa_insert(table)  # type: ignore[assignment]
+            statement = sa_insert(table)
         session.execute(statement, batch)
 
 

@@ -136,7 +136,8 @@ def ensure_seeded(session: Session) -> int:
         if seed.key not in known
     ]
     if rows:
-        insert_ignoring_existing(session, DirectoryEntry.__table__, rows, ["key"])  # type: ignore[arg-type]
+        table = DirectoryEntry.__table__  # type: ignore[attr-defined]
+        insert_ignoring_existing(session, table, rows, ["key"])
     return len(rows)
 
 

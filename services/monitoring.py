@@ -66,7 +66,7 @@ def outbox_state(session: Session) -> OutboxState:
             func.min(OutboxMessage.next_attempt_at),
         )
         .where(col(OutboxMessage.status).in_(WAITING))
-        .group_by(OutboxMessage.priority)
+        .group_by(col(OutboxMessage.priority))
     ).all()
     now = clock.now()
     state = OutboxState()

@@ -136,7 +136,7 @@ def enqueue_many(session: Session, messages: Iterable[NewMessage]) -> int:
             )
         )
     now = clock.now()
-    rows = []
+    rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for m in pending:
         if m.idempotency_key in existing or m.idempotency_key in seen:
@@ -296,7 +296,7 @@ def counts(session: Session, source: str) -> dict[tuple[str, str | None], int]:
     rows = session.exec(
         select(OutboxMessage.status, OutboxMessage.outcome_code, func.count())
         .where(OutboxMessage.source == source)
-        .group_by(OutboxMessage.status, OutboxMessage.outcome_code)
+        .group_by(col(OutboxMessage.status), col(OutboxMessage.outcome_code))
     )
     return {(str(status), code): int(n) for status, code, n in rows}
 
@@ -683,6 +683,7 @@ def _mark_unreachable(session: Session, failed: list[Outcome]) -> list[int]:
     now = failed[0].at
     newly: list[Person] = []
     for outcome in failed:
+        assert outcome.code is not None  # a failure always has its cause
         person = mark_unreachable(session, outcome.chat_id, outcome.code, now=now, notify=False)
         if person is not None:
             newly.append(person)

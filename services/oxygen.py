@@ -498,6 +498,7 @@ def escalate_due(session: Session, now: datetime, config: OxygenConfig) -> list[
     ).all()
     escalated: list[int] = []
     for request_id in due:
+        assert request_id is not None
         result = session.execute(
             update(OxygenRequest)
             .where(

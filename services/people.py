@@ -288,6 +288,7 @@ def set_role(session: Session, actor: Person, person_id: int, role: Role) -> Per
             )
         ).first()
         if not exists:
+            assert person.id is not None
             session.add(DutyArea(person_id=person.id, prefecture=person.prefecture))
     audit.record(
         session, "person.role", actor=actor.telegram_id, target_person_id=person.id, role=str(role)

@@ -256,11 +256,11 @@ def check_rows(session: Session, rows: list[list[Any]]) -> tuple[Result, list[di
     # Against everyone registered or expected: only this file's phones are looked up (by
     # the phone index), not the whole population.
     known = _known_phones(session, [row["phone"] for row in accepted])
-    kept = []
-    for (number, values), row in zip(candidates, accepted, strict=True):
-        status = known.get(row["phone"])
+    kept: list[dict[str, Any]] = []
+    for (number, values), entry in zip(candidates, accepted, strict=True):
+        status = known.get(entry["phone"])
         if status is None:
-            kept.append(row)
+            kept.append(entry)
             continue
         reason = "expected" if status == Status.EXPECTED else "registered"
         result.refused.append(Refused(number, values, f"import.reason.{reason}"))
@@ -306,7 +306,9 @@ def import_rows(session: Session, actor: Person, rows: list[list[Any]], language
         if copy:
             ids = _copy_people(session, values)
         else:
-            ids = session.execute(insert(person).returning(person.c.id), values).scalars().all()
+            ids = list(
+                session.execute(insert(person).returning(person.c.id), values).scalars().all()
+            )
         tags = [
             {"person_id": pid, "tag": row["tag"]}
             for pid, row in zip(ids, batch, strict=True)
@@ -444,6 +446,7 @@ def claim(
         session.add(link)
     person.status = Status.ACTIVE
     session.add(person)
+    assert person.id is not None
     for tag in tags:
         session.add(PersonTag(person_id=person.id, tag=tag))
     audit.record(

@@ -117,7 +117,7 @@ def render(
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.set_xlim(left - timedelta(hours=12), right + timedelta(hours=12))
-    lls_ax.xaxis.set_major_formatter(DateFormatter("%m-%d", tz=zone))  # type: ignore[arg-type]
+    lls_ax.xaxis.set_major_formatter(DateFormatter("%m-%d", tz=zone))  # type: ignore[no-untyped-call]
     figure.autofmt_xdate()
     title = t(
         lang, "health.chart.title", start=left.strftime("%Y-%m-%d"), end=right.strftime("%Y-%m-%d")

@@ -232,7 +232,7 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
     # Whole tables, filtered by time: not IN lists of every monitored id (a statement takes
     # at most 32,766 parameters on SQLite and 65,535 on PostgreSQL); rows of people who are
     # not monitored are simply never looked up.
-    prefs = {  # rows, not ORM objects (see checkins.monitored_rows)
+    prefs: dict[int, Any] = {  # rows, not ORM objects (see checkins.monitored_rows)
         p.person_id: p
         for p in session.execute(sa_select(ReminderPreference.__table__))  # type: ignore[attr-defined]
     }
@@ -241,7 +241,9 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
     recent: dict[int, list[Any]] = defaultdict(list)  # newest first
     since = now - timedelta(days=3)
     for row in session.execute(
-        select(CheckIn.id, CheckIn.person_id, CheckIn.at, CheckIn.local_date, CheckIn.tier)
+        select(  # type: ignore[call-overload]
+            CheckIn.id, CheckIn.person_id, CheckIn.at, CheckIn.local_date, CheckIn.tier
+        )
         .where(
             # local_date is indexed, `at` is not alone; a day's margin covers any time zone
             col(CheckIn.local_date) >= since.date() - timedelta(days=1),

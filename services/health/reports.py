@@ -92,7 +92,7 @@ def today(
         .where(*monitored)
         .group_by(person.c.prefecture, state)
     ).all()
-    named = _first_named(session, day, config, monitored, counts)
+    named = _first_named(session, day, config, monitored, list(counts))
     identical = checkins.suspicious_select(day, config)  # a few people in all: then the area
     flagged = (
         list(

@@ -210,7 +210,8 @@ def _first_heading(body: str) -> str:
 def _sections(body: str, doc_title: str) -> list[Section]:
     """## headings start sections; text before the first one is an introduction."""
     sections: list[Section] = []
-    title, anchor, lines = "", "", []
+    title, anchor = "", ""
+    lines: list[str] = []
     has_level_two = any(line.startswith("## ") for line in body.splitlines())
 
     def flush() -> None:

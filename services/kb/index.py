@@ -251,8 +251,8 @@ class KnowledgeBase:
                 tokens = frozenset().union(*(s.tokens for s in sections))
             token_sets.append(tokens)
             topic_tokens[(doc_id, anchor)] = tokens
-            for section in sections:
-                by_title.setdefault(section.title_key, index)
+            for part in sections:
+                by_title.setdefault(part.title_key, index)
         self._update_df(topic_tokens)
         retriever = title_retriever = None
         if topics:
