@@ -51,7 +51,7 @@ from services.health import checkins, reminders, reports
 from services.health.assessment import Readings, bp_needs_repeat
 from services.health.checkins import TIER_ICON, CheckinError, Outcome
 from services.health.config import HealthConfig
-from services.i18n import Html, t, tn
+from services.i18n import Html, t
 from services.permissions import Action, check
 from services.validation import number_text, parse_int
 
@@ -587,7 +587,7 @@ def _reminder_status(lang: str, person: Person, pref: Any, cfg: HealthConfig) ->
 def _reminder_buttons(lang: str, pref: Any) -> Any:
     rows = _grid([(v, f"rm:t:{v.replace(':', '')}") for v in REMINDER_CHOICES], 3)
     rows.append(
-        [(t(lang, "health.reminders.pause_days", days=d), f"rm:p:{d}") for d in PAUSE_CHOICES]
+        [(t(lang, "health.reminders.pause_days", count=d), f"rm:p:{d}") for d in PAUSE_CHOICES]
     )
     if pref is not None and pref.paused_until:
         rows.append([(t(lang, "health.reminders.resume"), "rm:r")])
@@ -675,7 +675,7 @@ def _names(lang: str, group: reports.Group) -> str:
     names = ", ".join(_name(p) for p in group.people)
     if not group.more:
         return names
-    more = tn(lang, "health.today.more", group.more)
+    more = t(lang, "health.today.more", count=group.more)
     return t(lang, "health.today.names_more", names=names, more=more) if names else more
 
 
@@ -772,7 +772,7 @@ def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str
             "health.today.all.title",
             date=day.isoformat(),
             label=t(lang, f"health.today.state.{page.state}"),
-            people=tn(lang, "health.today.all.people", count),
+            people=t(lang, "health.today.all.people", count=count),
             page=page.page + 1,
             pages=page.pages,
         )
@@ -842,7 +842,7 @@ async def export_command(update: Update, context: Context, person: Person) -> No
             return
         await _send_export(update, context, person, *dates)
         return
-    rows = [[(t(lang, "health.export.days", days=d), f"cx:{d}") for d in EXPORT_CHOICES]]
+    rows = [[(t(lang, "health.export.days", count=d), f"cx:{d}") for d in EXPORT_CHOICES]]
     await reply(update, t(lang, "health.export.choose"), reply_markup=buttons(rows))
 
 

@@ -208,29 +208,34 @@ def _policy_line(lang: str, kind: CareKind, policy: BandPolicy) -> str:
         return t(
             lang,
             "care.sched.rest_policy",
-            every=policy.rest_every_days or "-",
-            length=policy.rest_length_days or "-",
+            every=_days(lang, policy.rest_every_days),
+            length=_days(lang, policy.rest_length_days),
         )
     if policy.exam_first_days is not None and policy.exam_every_days is not None:
         return t(
             lang,
             "care.sched.exam_policy",
-            first=policy.exam_first_days,
-            every=policy.exam_every_days,
+            first=_days(lang, policy.exam_first_days),
+            every=_days(lang, policy.exam_every_days),
         )
     if policy.exam_every_days is not None:
-        return t(lang, "care.sched.exam_policy_every", every=policy.exam_every_days)
-    return t(lang, "care.sched.exam_policy_first", first=policy.exam_first_days or 0)
+        return t(lang, "care.sched.exam_policy_every", every=_days(lang, policy.exam_every_days))
+    return t(lang, "care.sched.exam_policy_first", first=_days(lang, policy.exam_first_days or 0))
+
+
+def _days(lang: str, days: int | None) -> str:
+    """ "90 days" ("1 day"), or "-" when the policy has no value."""
+    return t(lang, "care.policy.days", count=days) if days is not None else "-"
 
 
 def _due_line(lang: str, due: care.Due, today: date) -> str:
     days = (due.due - today).days
     if days < 0:
-        line = t(lang, "care.sched.overdue", days=-days, date=due.due.isoformat())
+        line = t(lang, "care.sched.overdue", count=-days, date=due.due.isoformat())
     elif days == 0:
         line = t(lang, "care.sched.today", date=due.due.isoformat())
     else:
-        line = t(lang, "care.sched.next", days=days, date=due.due.isoformat())
+        line = t(lang, "care.sched.next", count=days, date=due.due.isoformat())
     extras = []
     if due.booked_for is not None:
         extras.append(t(lang, "care.sched.booked", date=due.booked_for.isoformat()))
@@ -410,7 +415,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
         await answer(update.callback_query)
         rows = [
             [
-                (t(lang, "care.btn.snooze_days", days=d), f"cs:zz:{item_id}:{parts[3]}:{d}")
+                (t(lang, "care.btn.snooze_days", count=d), f"cs:zz:{item_id}:{parts[3]}:{d}")
                 for d in care.SNOOZE_DAYS
             ]
         ]
@@ -502,8 +507,8 @@ async def ask(update: Update, context: Context, field: str) -> str:
         elif flow == "book":
             key = "care.ask.book_date"
             rows = [
-                [(t(lang, "care.btn.in_days", days=d), f"cf:date:{d}") for d in BOOK_CHOICES[:2]],
-                [(t(lang, "care.btn.in_days", days=d), f"cf:date:{d}") for d in BOOK_CHOICES[2:]],
+                [(t(lang, "care.btn.in_days", count=d), f"cf:date:{d}") for d in BOOK_CHOICES[:2]],
+                [(t(lang, "care.btn.in_days", count=d), f"cf:date:{d}") for d in BOOK_CHOICES[2:]],
             ]
         else:
             key = "care.ask.set_date"
@@ -515,7 +520,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
             rows = [
                 [
                     (
-                        t(lang, "care.btn.in_days", days=d) if d else t(lang, "care.btn.today"),
+                        t(lang, "care.btn.in_days", count=d) if d else t(lang, "care.btn.today"),
                         f"cf:date:{d}",
                     )
                     for d in SET_CHOICES[i : i + 3]
@@ -998,7 +1003,7 @@ def area_text(
     if which == "o":
         lines = [t(lang, "care.overdue.title", date=today.isoformat())]
     else:
-        lines = [t(lang, "care.upcoming.title", days=care.UPCOMING_DAYS, date=today.isoformat())]
+        lines = [t(lang, "care.upcoming.title", count=care.UPCOMING_DAYS, date=today.isoformat())]
     if counts is None:
         counts = {}
         for row in rows:
@@ -1028,9 +1033,13 @@ def area_text(
             "due": row.due.due.isoformat(),
         }
         if row.overdue:
-            line = t(lang, "care.area.line_overdue", days=row.due.overdue_days(row.today), **values)
+            line = t(
+                lang, "care.area.line_overdue", count=row.due.overdue_days(row.today), **values
+            )
         else:
-            line = t(lang, "care.area.line_upcoming", days=(row.due.due - row.today).days, **values)
+            line = t(
+                lang, "care.area.line_upcoming", count=(row.due.due - row.today).days, **values
+            )
         if row.due.booked_for is not None:
             line += t(lang, "care.area.booked_suffix")
         lines.append(line)
@@ -1057,7 +1066,7 @@ async def _area_command(update: Update, context: Context, person: Person, which:
     rows = summary.rows
     if not rows:
         key = "care.area.none_overdue" if which == "o" else "care.area.none_upcoming"
-        await reply(update, t(lang, key, days=care.UPCOMING_DAYS))
+        await reply(update, t(lang, key, count=care.UPCOMING_DAYS))
         return
     text, _ = area_text(lang, rows, which, today, counts=summary.counts, total=summary.total)
     markup_rows = [[(t(lang, "care.btn.csv"), f"cs:csv:{which}")]]
@@ -1156,8 +1165,8 @@ def _rest_value(lang: str, policy: BandPolicy) -> str:
     return t(
         lang,
         "care.policy.rest_value",
-        every=policy.rest_every_days,
-        length=policy.rest_length_days or "-",
+        every=_days(lang, policy.rest_every_days),
+        length=_days(lang, policy.rest_length_days),
     )
 
 
@@ -1167,10 +1176,10 @@ def _exam_value(lang: str, policy: BandPolicy) -> str:
     first = policy.exam_first_days
     every = policy.exam_every_days
     if first is None:
-        return t(lang, "care.policy.exam_every", every=every)
+        return t(lang, "care.policy.exam_every", every=_days(lang, every))
     if every is None:
-        return t(lang, "care.policy.exam_first", first=first)
-    return t(lang, "care.policy.exam_value", first=first, every=every)
+        return t(lang, "care.policy.exam_first", first=_days(lang, first))
+    return t(lang, "care.policy.exam_value", first=_days(lang, first), every=_days(lang, every))
 
 
 def _state(lang: str, policy: BandPolicy, zone: Any) -> str:
@@ -1274,7 +1283,7 @@ async def on_policy_button(update: Update, context: Context, admin: Person) -> N
                 (
                     t(lang, "care.policy.on_arrival")
                     if v == 0
-                    else t(lang, "care.policy.days", days=v),
+                    else t(lang, "care.policy.days", count=v),
                     f"cs:ps:{band}:{parts[3]}:{v}",
                 )
                 for v in POLICY_CHOICES[field]

@@ -679,8 +679,8 @@ def _alerts_list(
 ) -> tuple[str, list[list[tuple[str, str]]]]:
     found = alerts.visible_alerts(session, person)
     if not found:
-        return t(lang, "sos.list.empty", days=alerts.RECENT_DAYS), []
-    lines = [t(lang, "sos.list.header", days=alerts.RECENT_DAYS)]
+        return t(lang, "sos.list.empty", count=alerts.RECENT_DAYS), []
+    lines = [t(lang, "sos.list.header", count=alerts.RECENT_DAYS)]
     lines += alerts.list_lines(session, found, lang, zone)
     shown = found[:10]
     # each alert in progress gets its own row: take it, close it, or read it

@@ -431,7 +431,7 @@ def reminder_text(lang: str, due: Due, day: date, policy: BandPolicy | None) -> 
         key,
         item=item_name(lang, due.kind),
         due=due.due.isoformat(),
-        days=abs(delta),
+        count=abs(delta),
         detail=detail,
     )
     if due.booked_for is not None:
@@ -444,7 +444,7 @@ def _detail(lang: str, kind: CareKind, policy: BandPolicy | None) -> str:
         return ""
     if kind == CareKind.REST:
         if policy.rest_length_days:
-            return t(lang, "care.detail.rest", days=policy.rest_length_days)
+            return t(lang, "care.detail.rest", count=policy.rest_length_days)
         return ""
     return t(lang, "care.detail.exam", contents=contents_text(lang, policy))
 
@@ -778,7 +778,7 @@ def _escalation_digests(
                 altitude=person.altitude_m if person.altitude_m is not None else "-",
                 item=item_name(lang, due.kind),
                 due=due.due.isoformat(),
-                days=due.overdue_days(today),
+                count=due.overdue_days(today),
             )
             for person, due, today in entries[:ESCALATION_LINES]
         ]
@@ -922,7 +922,7 @@ def record_done(
     if on_date > today:
         raise CareError("care.invalid.future")
     if on_date < today - timedelta(days=DONE_MAX_AGE_DAYS):
-        raise CareError("care.invalid.too_old", days=DONE_MAX_AGE_DAYS)
+        raise CareError("care.invalid.too_old", count=DONE_MAX_AGE_DAYS)
     kind = CareKind(item.kind)
     if kind == CareKind.REST:
         place, result = None, None
@@ -963,7 +963,7 @@ def record_booked(
     if on_date < today:
         raise CareError("care.invalid.past")
     if on_date > today + timedelta(days=BOOK_MAX_AHEAD_DAYS):
-        raise CareError("care.invalid.too_far", days=BOOK_MAX_AHEAD_DAYS)
+        raise CareError("care.invalid.too_far", count=BOOK_MAX_AHEAD_DAYS)
     item.booked_for = on_date
     item.snoozed_until = None
     item.changed_at = clock.now()

@@ -60,7 +60,7 @@ async def test_sos_reaches_the_officer_at_once_with_location_and_is_taken_and_re
         other.assert_no_unread()  # off duty: not in the first tier
 
         help_called = await cadre.wait_for("Help has been called")
-        assert "1 duty officers" in help_called.text
+        assert "1 duty officer or administrator has been alerted" in help_called.text
         for expected in ("120", "110", "119", "122", "not a diagnosis", "go down 500–1,000 m"):
             assert expected in help_called.text
         # a hospital without a number is for the admins to fill, never for a cadre
@@ -585,7 +585,7 @@ async def test_a_cadre_invites_a_contact_who_then_hears_of_their_sos_and_nothing
         told = await mum.wait_for("called for help")
         assert "Li Wei" in told.text and "sos:ack" not in str(told.reply_markup)
         alert_message = await officer.wait_for("紧急求助")
-        await cadre.wait_for("1 of your emergency contacts have been told")
+        await cadre.wait_for("1 of your emergency contacts has been told")
         await officer.press("✋ 我来处理", message=alert_message)
         handled = await mum.wait_for("is being handled by Zhang On")
         assert "Li Wei" in handled.text

@@ -587,7 +587,7 @@ def attach_chart(
             lang,
             "health.chart.attached",
             name=cadre.real_name or cadre.display_name or "-",
-            days=CHART_DAYS,
+            count=CHART_DAYS,
             when=format_local(end, zone),
         ),
         payload={
