@@ -245,7 +245,8 @@ def test_last_checkin_line_for_responders_and_for_contacts(db, travel):
     assert db.call(checkins_facade.last_checkin_line, person.id, "en") is None
     submit(db, person, AMBER)
     line = db.call(checkins_facade.last_checkin_line, person.id, "en", zone=CONFIG.zone)
-    assert line == "Last check-in: 11-26 09:00 · 🟠 AMBER · SpO2 86% · HR 80/min · 36.6 °C · LLS 3"
+    expected = "Last check-in: 11-26 09:00 · 🟠 AMBER · SpO2 86% · HR 80/min · 36.6 °C · LLS 3/12"
+    assert line == expected
     zh = db.call(checkins_facade.last_checkin_line, person.id, "zh-Hans", zone=CONFIG.zone)
     assert "需关注" in zh and "血氧 86%" in zh and "\n" not in zh
     contact = db.call(
