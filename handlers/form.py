@@ -182,7 +182,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         rows = []
         if county and county.seat_elevation_m:
             key = "form.ask.altitude_seat"
-            values["seat"] = county.seat_zh or postings.name(county.code, lang)
+            values["seat"] = postings.seat_name(county.code, lang)
             values["metres"] = county.seat_elevation_m
             rows.append([(t(lang, "form.alt.at_seat"), "f:alt:seat")])
         rows += [[(t(lang, label), f"f:alt:{metres}")] for label, metres in ALTITUDE_BANDS]

@@ -555,7 +555,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         draft = form.get("draft", {})
         values = {
             "what": oxygen.what_text(lang, draft.get("what", "")),
-            "place": draft.get("place", ""),
+            "place": oxygen.place_text(lang, draft.get("place", ""), form.get("county_name")),
             "urgency": oxygen.urgency_text(lang, draft.get("urgency", "")),
         }
         rows = [[(t(lang, "care.ox.btn.send"), "cf:ox:ok"), (t(lang, "care.btn.cancel"), "cf:x")]]
@@ -772,14 +772,9 @@ async def on_form_button(update: Update, context: Context, person: Person) -> st
         draft["what"] = value
         return await ask(update, context, OX_PLACE)
     if field == OX_PLACE:
-        labels = {
-            "posting": t(lang, "care.ox.place.posting", county=form.get("county_name") or "-"),
-            "office": t(lang, "care.ox.place.office"),
-            "dorm": t(lang, "care.ox.place.dorm"),
-        }
-        if value not in labels:
+        if oxygen.place_key(value) is None:
             return await ask(update, context, field)
-        draft["place"] = _plain(labels[value])
+        draft["place"] = oxygen.place_key(value)  # shown in each reader's language
         return await ask(update, context, OX_URGENCY)
     if field == OX_URGENCY:
         if value not in set(OxygenUrgency):

@@ -18,7 +18,7 @@ from models.care import OxygenUrgency, OxygenWhat
 from models.health import RED_FLAGS, Feeling, Tier
 from models.knowledge import DocumentOrigin
 from models.outbox import UNREACHABLE_CODES
-from services import alerts, channels, roster
+from services import alerts, channels, oxygen, roster
 from services.care_policy import EXAM_CONTENTS, Band
 from services.health import reports
 from services.i18n import LANGUAGES, catalog
@@ -118,6 +118,7 @@ DYNAMIC: dict[str, list[str]] = {
     "kb.docs.status.{status}": _keys("kb.docs.status.", ("current", "superseded")),
     "channels.why.{key}": _keys("channels.why.", [key for key, _ in channels._WHY]),
     "sos.{command}_usage": _keys("sos.", ("ack", "resolve"), "_usage"),
+    "care.ox.place.{choice}": _keys("care.ox.place.", oxygen.PLACE_CHOICES),
     **{
         f"health.today.state.{{{name}}}": _keys("health.today.state.", reports.LISTED)
         for name in ("state", "page.state", "s")
