@@ -10,24 +10,14 @@ from models import Role
 from services import directory, oxygen, people, roster
 from services.postings import load_postings
 from tests import factories
-from tests.flows import begin_in_english
+from tests.flows import to_the_altitude_in_english
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 async def test_an_english_reader_is_told_the_county_seat_in_english(bot):
     user = bot.user(1002, "Li", language_code="en")
-    await begin_in_english(user)
-    await user.send("Li Wei")
-    await user.wait_for("phone number")
-    await user.send("13800138000")
-    await user.wait_for("home unit")
-    await user.send("Hangzhou Health Commission")
-    await user.wait_for("Where are you posted?")
-    await user.press("f:pref:ganzi")
-    await user.wait_for("choose your county")
-    await user.press("f:cty:ganzi.litang")
-    question = await user.wait_for("county seat")
+    question = await to_the_altitude_in_english(user, "ganzi.litang")
     assert "The county seat of Litang lies at about 4014 m" in question.text
     assert not HAN.search(question.text), question.text  # it said "(高城镇)"
 
