@@ -20,7 +20,7 @@ from services import audit, people
 from services.db import Database
 from services.i18n import normalize_language, t
 from services.outbox import split_html
-from services.permissions import Action, Denial, check
+from services.permissions import Action, Denial, check, refusal_key
 
 Context = ContextTypes.DEFAULT_TYPE
 R = TypeVar("R")
@@ -206,7 +206,7 @@ async def refuse(
         denial,
         attempted,
     )
-    text = t(language_of(update, context, person), f"deny.{denial}")
+    text = t(language_of(update, context, person), refusal_key(action, denial))
     if query is not None:
         await answer(query, text, alert=True)
     else:

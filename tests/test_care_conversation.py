@@ -212,7 +212,7 @@ async def test_overdue_and_upcoming_show_an_officer_only_their_area_with_a_csv(b
 
     user = bot.user(1001, "Li", language_code="en")
     await user.send("/overdue")
-    await user.wait_for(t("en", "deny.role"))
+    await user.wait_for(t("en", "deny.role.duty_officer"))
 
 
 async def test_an_admin_moves_a_date_and_the_cadre_is_told(bot):
@@ -263,7 +263,7 @@ async def test_admins_change_and_confirm_the_policy_and_officers_cannot(bot):
     factories.person(bot.db, 2001, role=Role.DUTY_OFFICER, **NO_SCHEDULE)
     duty = bot.user(2001, "Zhou", language_code="en")
     await duty.send("/carepolicy")
-    await duty.wait_for(t("en", "deny.role"))
+    await duty.wait_for(t("en", "deny.role.admin"))
 
 
 async def test_the_jobs_are_rebuilt_with_fixed_ids_and_never_doubled(bot):

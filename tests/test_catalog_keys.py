@@ -51,6 +51,7 @@ ROLES = [r.value for r in Role]
 DYNAMIC: dict[str, list[str]] = {
     "deny.{denial}": _keys("deny.", [d.value for d in Denial]),
     "deny.{person.status}": _keys("deny.", [s for s in STATUSES if s != Status.ACTIVE]),
+    "deny.role.{role}": _keys("deny.role.", (Role.CADRE, Role.DUTY_OFFICER, Role.ADMIN)),
     "help.role.{person.role}": _keys("help.role.", ROLES),
     "role.{actor.role}": _keys("role.", ROLES),
     "role.{person.role}": _keys("role.", ROLES),
