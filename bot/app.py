@@ -49,6 +49,7 @@ from webapp import server as board_server
 log = logging.getLogger(__name__)
 
 PRIVACY_GROUP = -100  # private chats only, edits never act (handlers/privacy.py)
+LANGUAGE_GROUP = -50  # an admin who never chose a language speaks their Telegram app's
 BUTTON_GROUP = -20  # every button press: its data parsed and its permission checked first
 ACK_LINK_GROUP = -11  # /start ack_<id>: the link in WeCom, DingTalk and SMS alerts
 EMERGENCY_GROUP = -10
@@ -127,6 +128,9 @@ def register_handlers(application: Application, settings: Settings) -> None:
     pointer to a private chat), and an edited message never acts. The emergency group
     comes next and stops further processing, so an SOS works in the middle of any form."""
     application.add_handlers(privacy.build(), group=PRIVACY_GROUP)
+    application.add_handler(
+        TypeHandler(Update, account.follow_telegram_language), group=LANGUAGE_GROUP
+    )
     """Groups run in order for every update. The emergency group comes first and stops
     further processing, so an SOS works in the middle of any form. Before it, every button
     press goes through the one grammar of button data and its permission gate."""

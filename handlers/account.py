@@ -8,12 +8,13 @@ from typing import Any
 from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import ask, menus
+from handlers import ask, menus, sos
 from handlers.common import (
     Context,
     answer,
     answer_stale,
     buttons,
+    current_caller,
     current_person,
     deps,
     guarded,
@@ -21,8 +22,8 @@ from handlers.common import (
     reply,
 )
 from models import Person, Status
-from services import own_data, people
-from services.i18n import LANGUAGES, t
+from services import alerts, own_data, people
+from services.i18n import LANGUAGES, normalize_language, t
 from services.kb import library
 from services.permissions import Action, check
 from services.postings import load_postings
@@ -46,6 +47,24 @@ async def help_command(update: Update, context: Context) -> None:
     await reply(update, intro + "\n\n" + "\n".join(lines), reply_markup=markup)
 
 
+UNCHOSEN = "language_unchosen"  # bot_data: ids whose Telegram app decides their language
+
+
+async def follow_telegram_language(update: Update, context: Context) -> None:
+    """An admin from CADRE_ADMIN_IDS is answered in their Telegram app's language until
+    they choose one (/language): the check costs nothing for everybody else."""
+    user = update.effective_user
+    db = deps(context).db
+    if UNCHOSEN not in context.bot_data:
+        context.bot_data[UNCHOSEN] = await db.run(people.language_unchosen)
+    if user is None or not user.language_code or user.id not in context.bot_data[UNCHOSEN]:
+        return
+    language = normalize_language(user.language_code, deps(context).settings.default_language)
+    person = await db.run(people.follow_telegram_language, user.id, language)
+    if person is not None:
+        await menus.set_person_menu(context.bot, person)
+
+
 async def language_command(update: Update, context: Context) -> None:
     lang = language_of(update, context, await current_person(update, context))
     markup = buttons([[(LANGUAGE_LABELS[code], f"lang:{code}") for code in LANGUAGES]])
@@ -60,12 +79,19 @@ async def on_language(update: Update, context: Context) -> None:
         await answer(query)
         return
     person = await deps(context).db.run(people.set_language, update.effective_user.id, code)
+    context.bot_data.get(UNCHOSEN, set()).discard(update.effective_user.id)
     if person is None:
         context.user_data["language"] = code  # type: ignore[index]
     else:
         await menus.set_person_menu(context.bot, person)
     await answer(query)
-    await reply(update, t(code, "language.set"))
+    # the reply keyboard (🆘, 📝, 📍) is sent again with its labels in the new language
+    caller = person or await current_caller(update, context)
+    markup = None
+    if caller is not None:
+        alert = await deps(context).db.run(alerts.open_alert_of, caller.id)
+        markup = sos.keyboard(code, caller, location=alert is not None)
+    await reply(update, t(code, "language.set"), reply_markup=markup)
 
 
 def profile_text(lang: str, person: Person, contacts: list[Any], areas: list[str]) -> str:

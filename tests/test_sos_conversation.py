@@ -436,7 +436,7 @@ async def test_cadres_and_officers_cannot_manage_the_roster_or_the_directory(bot
     officer = bot.user(ON_DUTY, "Zhang")
     for user, command in ((cadre, "/roster"), (officer, "/directory"), (cadre, "/onduty")):
         await user.send(command)
-        await user.wait_for(lambda m: "role" in m.text or "角色" in m.text)
+        await user.wait_for(lambda m: "This is for" in m.text or "使用的功能" in m.text)
     await officer.press_forged("dir:rmy:1", message=officer.last_message)
     assert (await officer.callback_answer()).show_alert
     actions = sorted(e.action for e in denied(bot))
@@ -580,7 +580,7 @@ async def test_a_cadre_invites_a_contact_who_then_hears_of_their_sos_and_nothing
         listing = await cadre.wait_for("My emergency contacts")
         assert "Wang Fang has joined" in listing.text
         await mum.send("/alerts")  # a contact sees alerts of their cadre only, no lists
-        await mum.wait_for(lambda m: "role" in m.text)
+        await mum.wait_for("This is for duty officers and administrators.")
         await cadre.send("/sos")
         told = await mum.wait_for("called for help")
         assert "Li Wei" in told.text and "sos:ack" not in str(told.reply_markup)
