@@ -49,7 +49,7 @@ from scheduler import jobs
 from services import alerts, clock
 from services.health import checkins, reminders, reports
 from services.health.assessment import Readings, bp_needs_repeat
-from services.health.checkins import TIER_ICON, CheckinError, Outcome
+from services.health.checkins import CheckinError, Outcome
 from services.health.config import HealthConfig
 from services.i18n import Html, t
 from services.permissions import Action, check
@@ -534,14 +534,11 @@ async def history_command(update: Update, context: Context, person: Person) -> N
         await reply(update, t(lang, "health.history.empty"))
         return
     zone = config(context).zone
-    lines = []
-    for row in rows:
-        tier = Tier(row.tier)
-        details = checkins.vitals_line(lang, row)
-        lines.append(f"{checkins.format_local(row.at, zone)} {TIER_ICON[tier]} {details}".rstrip())
+    lines = [checkins.history_line(lang, row, zone) for row in rows]
     # The lines hold only catalog texts (escaped) and numbers.
     text = t(lang, "health.history.title", count=len(rows)) + "\n" + "\n".join(lines)
-    await reply(update, text + "\n\n" + t(lang, "health.disclaimer"))
+    legend = t(lang, "health.history.legend")
+    await reply(update, f"{text}\n\n{legend}\n{t(lang, 'health.disclaimer')}")
 
 
 @guarded(Action.CHECKIN)

@@ -48,7 +48,7 @@ NOUNS = {
 SINGULAR = "|".join(re.escape(n) for n in NOUNS)
 PLURAL = "|".join(re.escape(n) for n in NOUNS.values())
 # a number, up to three words ("active", "duty", "oxygen", "more"), then the noun
-BETWEEN = r"(?:</?b>)?\s+(?:(?!of\b|per\b)[\w-]+\s+){0,3}?"
+BETWEEN = r"(?:</?b>)? +(?:(?!of\b|per\b)[\w-]+ +){0,3}?"  # on one line
 # Placeholders that hold words, not numbers ("{zone} time", "{area} duty group").
 NOT_NUMBERS = {"zone", "label", "area", "rate", "vitals", "band", "exam", "end", "expiry", "link"}
 NOT_NUMBERS |= {"down", "name", "title", "item", "names"}

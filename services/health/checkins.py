@@ -272,14 +272,29 @@ def last_checkin_line(
     if not vitals:
         return t(lang, "health.line.last_time", when=when)
     tier = Tier(checkin.tier)
-    details = vitals_line(lang, checkin)
+    details = [vitals_line(lang, checkin)]
+    if checkin.note:  # what the cadre wrote, for the responder
+        details.append(t(lang, "health.line.note", note=checkin.note))
+    shown = " · ".join(d for d in details if d)
     return t(
         lang,
         "health.line.last",
         when=when,
         tier=f"{TIER_ICON[tier]} {t(lang, f'health.tier.{tier}')}",
-        details=f" · {details}" if details else "",
+        details=_html(f" · {shown}") if shown else "",
     )
+
+
+def history_line(lang: str, checkin: CheckIn, zone: ZoneInfo) -> str:
+    """One /history line: time, 🟢🟠🔴, the readings, and for AMBER and RED what made it
+    so ("12-06 06:59 🔴 Breathless at rest …", even when a red flag ended the form before
+    any reading)."""
+    tier = Tier(checkin.tier)
+    parts = [f"{format_local(checkin.at, zone)} {TIER_ICON[tier]}", vitals_line(lang, checkin)]
+    if tier != Tier.GREEN and checkin.reasons:
+        parts.append("; ".join(t(lang, f"health.reason.{key}") for key in checkin.reasons))
+    shown = " · ".join(part for part in parts[1:] if part)
+    return f"{parts[0]} {shown}".rstrip()
 
 
 # ---------------------------------------------------------------------------- storing
@@ -520,13 +535,17 @@ def notify_officers(
 def _officer_text(
     lang: str, key: str, person: Person, checkin: CheckIn, config: HealthConfig
 ) -> str:
+    """An officer's notice of a check-in: the reasons, the readings and the cadre's own
+    note, each on its line when there is one (a red-flag stop has no readings)."""
+    details = [reasons_text(lang, checkin.reasons), vitals_line(lang, checkin)]
+    if checkin.note:
+        details.append(t(lang, "health.officer.note", note=checkin.note))
     return t(
         lang,
         key,
         person=_html(describe(person, lang)),
         when=format_local(checkin.at, config.zone),
-        reasons=_html(reasons_text(lang, checkin.reasons)),
-        vitals=vitals_line(lang, checkin) or "-",
+        details=_html("\n".join(line for line in details if line)),
     )
 
 
