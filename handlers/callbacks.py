@@ -35,6 +35,7 @@ A = Action
 # prefix -> ((shape, permission needed or None for anyone, e.g. a guest registering), ...)
 GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
     "lang": (("lang:{w}", None),),
+    "hp": (("hp:{w}", None),),  # /help: a task's commands, the terms, the list of tasks
     "f": (("f:lang|consent|pref|cty|alt|start|end|ok:{w}", None),),  # the registration form
     "me": (("me:edit:{w}", A.OWN_DATA),),
     "del": (("del:yes|no", A.OWN_DATA),),

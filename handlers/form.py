@@ -152,6 +152,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         markup = buttons(
             [
                 [(t(lang, "form.consent.yes"), "f:consent:yes")],
+                [(t(lang, "form.consent.read_full"), "f:consent:full")],
                 [(t(lang, "form.consent.no"), "f:consent:no")],
             ]
         )
@@ -420,6 +421,11 @@ async def on_button(update: Update, context: Context) -> str | int:
         await answer(query, t(_lang(update, context), "form.stale"), alert=True)
         return field or ConversationHandler.END
     await answer(query)
+    if what == "consent" and value == "full":  # the whole text, below the summary
+        contact = "form.consent_contact.full" if _form(context).get("contact") else None
+        full = t(_lang(update, context), contact or "form.consent.full", version=CONSENT_VERSION)
+        await reply(update, full)
+        return field
     await show_answer(query, _lang(update, context))
     draft = _draft(context)
     postings = load_postings()

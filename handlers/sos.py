@@ -140,22 +140,22 @@ def _caller_of(update: Update, context: Context, person: Person | None) -> Calle
 # ---------------------------------------------------------------------------- SOS
 
 
-def what_to_do(session: Any, person: Person, lang: str, zone: Any, count: int) -> str:
-    """What the cadre reads at once: help is called, what to do now, whom to call."""
-    if count:
-        head = t(lang, "sos.help_called", count=count)
-    else:
-        head = t(lang, "sos.help_called_nobody")
+def what_to_do(
+    session: Any, person: Person, lang: str, zone: Any, count: int, head: str | None = None
+) -> list[str]:
+    """What the cadre reads at once, one phone screen a message: first that help is
+    called (or how their open call stands: `head`) and what to do now; then the numbers
+    to call; then what to do if it may be altitude illness."""
+    if head is None:
+        key = "sos.help_called" if count else "sos.help_called_nobody"
+        head = t(lang, key, count=count)
     numbers = directory.render_for(session, person.prefecture, lang, zone)
     area = directory.area_name(person.prefecture, lang)
-    return "\n\n".join(
-        [
-            head,
-            t(lang, "sos.do_now"),
-            t(lang, "sos.numbers", area=area) + "\n" + numbers,
-            t(lang, "sos.altitude_steps"),
-        ]
-    )
+    return [
+        head + "\n\n" + t(lang, "sos.do_now"),
+        t(lang, "sos.numbers", area=area) + "\n" + numbers,
+        t(lang, "sos.altitude_steps"),
+    ]
 
 
 def _raise_sos(session: Any, caller: Caller, policy_: alerts.Policy) -> tuple[int, bool, int]:
@@ -187,9 +187,7 @@ def _tell_cadre(
     person = session.get(Person, person_id)
     assert alert is not None and person is not None
     lang = person.language
-    text = what_to_do(session, person, lang, zone, responders)
-    if alert.unverified:
-        text += "\n\n" + t(lang, "sos.unverified_note")
+    status = None
     if not new:
         taker = session.get(Person, alert.acknowledged_by) if alert.acknowledged_by else None
         if taker:
@@ -198,10 +196,14 @@ def _tell_cadre(
             status = t(lang, "sos.added_to_red", id=alert_id)
         else:
             status = t(lang, "sos.already_open", id=alert_id)
-        text = status + "\n\n" + text
-    if contacts:
-        text += "\n\n" + t(lang, "sos.contacts_told", count=contacts)
-    text += "\n\n" + t(lang, "sos.ask_location_live")
+    now, numbers, steps = what_to_do(session, person, lang, zone, responders, status)
+    told = t(lang, "sos.contacts_told", count=contacts) if contacts else None
+    if alert.unverified:  # who they are matters first; the contacts go with the numbers
+        now += "\n\n" + t(lang, "sos.unverified_note")
+        numbers += f"\n\n{told}" if told else ""
+    elif told:
+        now += "\n\n" + told
+    steps += "\n\n" + t(lang, "sos.ask_location_live")
     common = {
         "chat_id": person.telegram_id,
         "person_id": person.id,
@@ -212,10 +214,14 @@ def _tell_cadre(
     outbox.enqueue(
         session,
         idempotency_key=f"alert:{alert_id}:help:{update_id}",
-        text=text,
+        text=now,
         reply_markup=keyboard(lang, person, location=True).to_dict(),
         **common,
     )
+    for part, text in (("numbers", numbers), ("steps", steps)):
+        outbox.enqueue(
+            session, idempotency_key=f"alert:{alert_id}:{part}:{update_id}", text=text, **common
+        )
     outbox.enqueue(
         session,
         idempotency_key=f"alert:{alert_id}:ask:{update_id}",

@@ -160,9 +160,9 @@ async def test_an_admin_from_the_settings_speaks_their_telegram_language_until_t
     assert bot.db.call(people.find, 9001).language == "en"
     assert "Export my data" in [c["description"] for c in admin.commands()]
     await admin.send("/language")
-    await admin.next_message()
+    await admin.wait_for(lambda m: "lang:zh-Hans" in str(m.reply_markup))
     await admin.press("中文")
-    await admin.next_message()
+    await admin.wait_for("中文")
     await admin.send("/help")  # chosen: the Telegram app's English no longer decides
     assert "您是管理员" in (await admin.next_message()).text
     assert bot.db.call(people.find, 9001).language == "zh-Hans"

@@ -53,6 +53,7 @@ DYNAMIC: dict[str, list[str]] = {
     "deny.{person.status}": _keys("deny.", [s for s in STATUSES if s != Status.ACTIVE]),
     "deny.role.{role}": _keys("deny.role.", (Role.CADRE, Role.DUTY_OFFICER, Role.ADMIN)),
     "help.role.{person.role}": _keys("help.role.", ROLES),
+    "help.task.{task}": _keys("help.task.", [*menus.HELP_TASKS, "terms"]),
     "role.{actor.role}": _keys("role.", ROLES),
     "role.{person.role}": _keys("role.", ROLES),
     "role.{role}": _keys("role.", ROLES),

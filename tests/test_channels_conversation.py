@@ -105,7 +105,7 @@ async def test_the_link_in_a_channel_alert_acknowledges_for_an_officer_of_the_ar
         await aba.send(f"/start ack_{alert_id}")
         await aba.wait_for("不在您负责的地区")
         await cadre.send(f"/start ack_{alert_id}")  # nobody acknowledges their own alert
-        await cadre.wait_for("Nobody handles their own alert")
+        await cadre.wait_for("You cannot take or close your own alert")
         assert alert_of(bot, people_["cadre"].id).status == AlertStatus.OPEN
 
         await officer.send(f"/start ack_{alert_id}")
