@@ -98,6 +98,8 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("cs:rt:{w}", A.OWN_DATA),
         ("cs:csv:{w}", A.VIEW_AREA),
         ("cs:p:{n}", A.MANAGE_SCHEDULES),
+        ("cs:info", A.OWN_DATA),  # the details behind one's schedule card
+        ("cs:pi:{n}", A.MANAGE_SCHEDULES),  # the same for someone's
         ("cs:as:{n}:{w}", A.MANAGE_SCHEDULES),
         ("cs:pol", A.MANAGE_SCHEDULES),
         ("cs:pol|pc:{w}", A.MANAGE_SCHEDULES),

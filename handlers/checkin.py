@@ -459,32 +459,38 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
     _clear(context)
     if outcome.alert_id is not None or outcome.officers_told:
         _wake(context)
-    text = result_text(lang, person, outcome, cfg)
+    texts = result_text(lang, person, outcome, cfg)
     # While an alert of theirs is open (this RED result's, or an SOS), 📍 stays on the
     # keyboard; a RED result asks for the location like an SOS does.
     alert_open = outcome.alert_id is not None or (
         await deps(context).db.run(alerts.open_alert_of, person.id) is not None
     )
     if outcome.alert_id is not None:
-        text += "\n\n" + t(lang, "sos.ask_location_live")
-    await reply(update, text, reply_markup=menus.main_keyboard(lang, location=alert_open))
+        texts[-1] += "\n\n" + t(lang, "sos.ask_location_live")
+    keyboard = menus.main_keyboard(lang, location=alert_open)
+    for index, text in enumerate(texts):
+        await reply(update, text, reply_markup=keyboard if index == 0 else None)
     return ConversationHandler.END
 
 
-def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) -> str:
+def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) -> list[str]:
+    """The result, one phone screen a message: GREEN in one; AMBER and RED first what it
+    means and what to do now (and that the duty officer knows), then the figures."""
     assessment = outcome.assessment
     checkin = outcome.checkin
     parts: list[str] = []
     reasons = checkins.reasons_text(lang, assessment.reason_keys)
+    first: list[str] = []  # for AMBER and RED, the message to act on
     if assessment.tier == Tier.RED:
-        parts.append(t(lang, "health.result.red", reasons=Html(reasons)))
-        parts.append(t(lang, "health.advice.red"))
+        first.append(t(lang, "health.result.red", reasons=Html(reasons)))
+        first.append(t(lang, "health.advice.red"))
         told = outcome.alert_id is not None or outcome.officers_told > 0
-        parts.append(t(lang, "health.result.red_told" if told else "health.result.red_nobody"))
+        first.append(t(lang, "health.result.red_told" if told else "health.result.red_nobody"))
     elif assessment.tier == Tier.AMBER:
         when = checkins.format_local(outcome.recheck_at, cfg.zone) if outcome.recheck_at else "-"
-        parts.append(t(lang, "health.result.amber", reasons=Html(reasons), when=when))
-        parts.append(t(lang, "health.advice.amber"))
+        first.append(t(lang, "health.result.amber", reasons=Html(reasons)))
+        first.append(t(lang, "health.advice.amber"))
+        parts.append(t(lang, "health.result.recheck", when=when))
         if outcome.officers_told:
             parts.append(t(lang, "health.result.amber_told"))
     else:
@@ -505,7 +511,9 @@ def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) 
                 )
             )
     parts.append(t(lang, "health.disclaimer"))
-    return "\n\n".join(parts)
+    if not first:
+        return ["\n\n".join(parts)]
+    return ["\n\n".join(first), "\n".join(parts)]
 
 
 async def cancel(update: Update, context: Context) -> int:

@@ -249,6 +249,16 @@ def _due_line(lang: str, due: care.Due, today: date) -> str:
 
 
 def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) -> str:
+    """The whole schedule at once (the board shows it): the card and its details."""
+    card = schedule_card(lang, schedule, of_someone=of_someone)
+    if schedule.state != "ok":
+        return card
+    return card + "\n\n" + schedule_details(lang, schedule)
+
+
+def schedule_card(lang: str, schedule: Schedule, *, of_someone: bool = False) -> str:
+    """One phone screen: the posting, and when each rest and examination is due (what is
+    overdue first to the eye); the policy behind it is one tap away (schedule_details)."""
     person = schedule.person
     title = (
         t(lang, "care.sched.title_of", name=person.name)
@@ -267,6 +277,35 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         title,
         t(
             lang,
+            "care.sched.where",
+            posting=care.posting_text(lang, person),
+            altitude=person.altitude_m if person.altitude_m is not None else "-",
+            days=schedule.days_at_altitude if schedule.days_at_altitude is not None else "-",
+        ),
+    ]
+    for kind in CareKind:
+        due = schedule.items.get(kind)
+        has = schedule.policy.has_rest if kind == CareKind.REST else schedule.policy.has_exam
+        icon = "🏖" if kind == CareKind.REST else "🩺"
+        lines.append(f"{icon} <b>{care.item_name(lang, kind)}</b>")
+        if due is None and has and person.end is not None:
+            lines.append("   " + t(lang, "care.sched.after_end", date=person.end.isoformat()))
+        elif due is None:
+            lines.append("   " + t(lang, "care.sched.none_item"))
+        else:
+            lines.append(_due_line(lang, due, schedule.today))
+    lines.append(t(lang, "care.sched.not_diagnosis"))
+    return "\n".join(lines)
+
+
+def schedule_details(lang: str, schedule: Schedule) -> str:
+    """Why these dates: the altitude band and its policy, what the exam covers, the last
+    return from a rest, the reminder time, and whether the policy is confirmed."""
+    person = schedule.person
+    assert schedule.policy is not None and schedule.band is not None
+    lines = [
+        t(
+            lang,
             "care.sched.posting",
             posting=care.posting_text(lang, person),
             altitude=person.altitude_m if person.altitude_m is not None else "-",
@@ -279,47 +318,25 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
             start=person.start.isoformat() if person.start else "-",
         ),
     ]
-    overdue = [
-        care.item_name(lang, kind)
-        for kind, due in schedule.items.items()
-        if due is not None and due.due < schedule.today
-    ]
-    if overdue:
-        lines.append(
-            t(lang, "care.sched.overdue_head", items=t(lang, "care.list_sep").join(overdue))
-        )
     for kind in CareKind:
-        lines.append("")
-        due = schedule.items.get(kind)
         has = schedule.policy.has_rest if kind == CareKind.REST else schedule.policy.has_exam
         if has:
             lines.append(_policy_line(lang, kind, schedule.policy))
-        else:
-            icon = "🏖" if kind == CareKind.REST else "🩺"
-            lines.append(f"{icon} <b>{care.item_name(lang, kind)}</b>")
-        if due is None and has and person.end is not None:
-            lines.append("   " + t(lang, "care.sched.after_end", date=person.end.isoformat()))
-        elif due is None:
-            lines.append("   " + t(lang, "care.sched.none_item"))
-        else:
-            lines.append(_due_line(lang, due, schedule.today))
-        if kind == CareKind.EXAM and due is not None:
+        if kind == CareKind.EXAM and has:
             contents = care.contents_text(lang, schedule.policy)
             lines.append("   " + t(lang, "care.sched.contents", contents=contents))
     if schedule.last_rest_return is not None:
-        lines += ["", t(lang, "care.sched.last_rest_return", date=schedule.last_rest_return)]
-    lines += [
-        "",
+        lines.append(t(lang, "care.sched.last_rest_return", date=schedule.last_rest_return))
+    lines.append(
         t(
             lang,
             "care.sched.reminders",
             time=_hhmm(schedule.timing.seconds),
             zone=schedule.timing.zone.key,
-        ),
-    ]
+        )
+    )
     if not schedule.policy.confirmed:
         lines.append(t(lang, "care.sched.proposed"))
-    lines.append(t(lang, "care.not_diagnosis"))
     return "\n".join(lines)
 
 
@@ -338,7 +355,12 @@ def schedule_buttons(lang: str, schedule: Schedule) -> InlineKeyboardMarkup:
             ]
         )
     if schedule.state == "ok":
-        rows.append([(t(lang, "care.btn.reminder_time"), "cs:rt")])
+        rows.append(
+            [
+                (t(lang, "care.btn.reminder_time"), "cs:rt"),
+                (t(lang, "care.btn.details"), "cs:info"),
+            ]
+        )
     return buttons(rows)
 
 
@@ -351,7 +373,32 @@ async def schedule_command(update: Update, context: Context, person: Person) -> 
     schedule = await deps(context).db.run(care.schedule_for, person.id, care_config(context))
     lang = person.language
     markup = schedule_buttons(lang, schedule) if person.status == Status.ACTIVE else None
-    await reply(update, schedule_text(lang, schedule), reply_markup=markup)
+    await reply(update, schedule_card(lang, schedule), reply_markup=markup)
+
+
+@guarded(Action.OWN_DATA)
+async def on_details(update: Update, context: Context, person: Person) -> None:
+    """cs:info: the details behind one's own schedule card; cs:pi:<person> the same for an
+    admin looking at someone's (the button grammar checked the permission)."""
+    parts = _parts(update)
+    target = _id(parts[2]) if len(parts) == 3 else person.id
+    assert target is not None
+    schedule = await _pressed_schedule(update, context, person, target)
+    if schedule is not None and schedule.state == "ok":
+        await reply(update, schedule_details(person.language, schedule))
+
+
+async def _pressed_schedule(
+    update: Update, context: Context, viewer: Person, person_id: int
+) -> Schedule | None:
+    """The schedule a button asks for, the press answered (None: gone, and said so)."""
+    try:
+        schedule = await deps(context).db.run(care.schedule_for, person_id, care_config(context))
+    except CareError:
+        await answer(update.callback_query, _plain(t(viewer.language, "care.stale")), alert=True)
+        return None
+    await answer(update.callback_query)
+    return schedule
 
 
 @guarded(Action.OWN_DATA)
@@ -650,10 +697,12 @@ async def oxygen_command(update: Update, context: Context, person: Person) -> st
         return await _start_oxygen(update, context, person)
     texts: list[str] = []
     rows: list[list[tuple[str, str]]] = []
-    if mine:
-        texts.append(t(lang, "care.ox.mine_title"))
+    if mine:  # one line or two each, under the title: one screen for MAX_OPEN and more
+        summaries = [t(lang, "care.ox.mine_title")]
         for request in mine:
-            texts.append(await db.run(oxygen.request_summary, request, lang, zone))
+            summaries.append(await db.run(oxygen.request_summary, request, lang, zone))
+        texts.append("\n".join(summaries))
+        for request in mine:
             if request.status in oxygen.IN_PROGRESS:
                 rows.append(
                     [(t(lang, "care.ox.btn.cancel", id=request.id), f"ox:cxl:{request.id}")]
@@ -818,7 +867,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
                 result=draft.get("result"),
                 actor_telegram_id=person.telegram_id,
             )
-            text = t(lang, "care.done.saved") + "\n\n" + schedule_text(lang, schedule)
+            text = t(lang, "care.done.saved") + "\n\n" + schedule_card(lang, schedule)
             target = person.id
         elif flow == "book":
             schedule = await db.run(
@@ -1135,20 +1184,19 @@ async def on_person_card(update: Update, context: Context, admin: Person) -> Non
     if person_id is None:
         await _forged(update, context, admin, Action.MANAGE_SCHEDULES)
         return
-    try:
-        schedule = await deps(context).db.run(care.schedule_for, person_id, care_config(context))
-    except CareError:
-        await answer(update.callback_query, _plain(t(admin.language, "care.stale")), alert=True)
+    schedule = await _pressed_schedule(update, context, admin, person_id)
+    if schedule is None:
         return
-    await answer(update.callback_query)
     lang = admin.language
     rows = []
     if schedule.state == "ok":
         rows = [
             [(t(lang, "care.btn.move_rest"), f"cs:as:{person_id}:rest")],
             [(t(lang, "care.btn.move_exam"), f"cs:as:{person_id}:exam")],
+            [(t(lang, "care.btn.details"), f"cs:pi:{person_id}")],
         ]
-    await reply(update, schedule_text(lang, schedule, of_someone=True), reply_markup=buttons(rows))
+    card = schedule_card(lang, schedule, of_someone=True)
+    await reply(update, card, reply_markup=buttons(rows))
 
 
 # ---------------------------------------------------------------------------- /carepolicy
@@ -1477,6 +1525,7 @@ def build() -> list[BaseHandler[Any, Any, Any]]:
         CallbackQueryHandler(on_reminder_time, pattern=r"^cs:rt(:|$)"),
         CallbackQueryHandler(on_csv, pattern=r"^cs:csv:"),
         CallbackQueryHandler(on_person_card, pattern=r"^cs:p:"),
+        CallbackQueryHandler(on_details, pattern=r"^cs:(info$|pi:)"),
         CallbackQueryHandler(on_policy_button, pattern=r"^cs:(pol|pv|ps|pt|pc)(:|$)"),
         CallbackQueryHandler(on_oxygen_handle, pattern=r"^ox:(ack|dlv):"),
         CallbackQueryHandler(on_oxygen_cancel, pattern=r"^ox:cxl:"),
