@@ -111,7 +111,7 @@ def message(language: str, key: str) -> Message:
 
 def counted_keys() -> list[str]:
     """The keys of the messages with plural forms (a count of something in them)."""
-    return sorted(key for key, message in _messages(DEFAULT_LANGUAGE).items() if message.plural)
+    return sorted(key for key, entry in _messages(DEFAULT_LANGUAGE).items() if entry.plural)
 
 
 def plural_form(language: str, count: int) -> int:
