@@ -90,7 +90,6 @@ def build_application(settings: Settings, db: Database) -> Application:
     broadcasts.register_overdue_source(
         "care", lambda session: care.overdue_people(session, care_config)
     )
-    application.bot_data["wake"] = delivery.wake
     register_handlers(application, settings)
     board_server.install(application, settings, db)  # the Mini App (docs/board.md)
     _observe(application, settings, db, delivery, care_config)

@@ -43,7 +43,6 @@ async def notify_admins(context: Context, person: Person) -> None:
     The worker records each message's Telegram id, so that all can be updated."""
     d = deps(context)
     await d.db.run(_queue_requests, person)
-    d.wake_delivery()
 
 
 def _source(person_id: int | None) -> str:
@@ -169,7 +168,6 @@ async def on_decision(update: Update, context: Context, admin: Person) -> None:
     await answer(query)
     outcome = "approve.done_yes" if person.status == Status.ACTIVE else "approve.done_no"
     queued = await announce_decision(context.bot, db, admin, person)
-    deps(context).wake_delivery()
     # Requests sent before they went through the outbox were remembered in bot_state.
     legacy = (await db.run(state.load_all, _SENT)).get(str(person.id), [])
     if not queued and not legacy and query.message is not None:

@@ -303,7 +303,6 @@ def _queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> Non
 async def _send_to_admins(context: Context, handoff: KbHandoff, asker: Person) -> None:
     d = deps(context)
     await d.db.run(_queue_to_admins, handoff, asker)
-    d.wake_delivery()
 
 
 async def _pressed_handoff(context: Context, data: str | None) -> KbHandoff | None:
@@ -372,7 +371,6 @@ async def _deliver(
         await reply(update, t(lang, "kb.handoff.gone"))
         return
     handoff, asker = sent
-    deps(context).wake_delivery()
     confirmation = t(lang, "kb.handoff.reply_sent", name=_name(asker))
     save = buttons([[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]])
     await reply(update, confirmation, reply_markup=save)
@@ -414,7 +412,6 @@ async def _update_admin_copies(
     """Every admin's copy of the question says what happened, in the admin's language."""
     d = deps(context)
     await d.db.run(_queue_copy_edits, handoff, asker, note, admin)
-    d.wake_delivery()
 
 
 def _queue_copy_edits(

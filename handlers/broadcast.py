@@ -506,7 +506,6 @@ async def _create(update: Update, context: Context, admin: Person) -> int | str:
             ),
         )
     else:
-        d.wake_delivery()
         await reply(update, t(lang, "broadcast.queued", id=broadcast.id, count=broadcast.total))
     return ConversationHandler.END
 
@@ -685,7 +684,6 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     if action == "rs":
         count = await d.db.run(broadcasts.resend_unconfirmed, admin, broadcast_id)
         await answer(query, t(lang, "broadcast.resent", count=count), alert=True)
-        d.wake_delivery()
         return
     if action == "x":
         await answer(query)

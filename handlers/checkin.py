@@ -87,19 +87,6 @@ def config(context: Context) -> HealthConfig:
     return _app_config(context.application)
 
 
-def _wake(context: Context) -> None:
-    """Messages were queued: wake the delivery worker now (it also wakes itself when the
-    transaction commits, and polls as a safety net)."""
-    holder = deps(context)
-    delivery = getattr(holder, "delivery", None)
-    wake = getattr(delivery, "wake", None) or getattr(holder, "wake_delivery", None)
-    if callable(wake):
-        try:
-            wake()
-        except Exception:  # waking is an optimisation, never a reason to fail a check-in
-            log.exception("could not wake the delivery worker")
-
-
 # ---------------------------------------------------------------------------- draft state
 
 
@@ -457,8 +444,6 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
         await reply(update, t(lang, error.key), reply_markup=menus.main_keyboard(lang))
         return ConversationHandler.END
     _clear(context)
-    if outcome.alert_id is not None or outcome.officers_told:
-        _wake(context)
     text = result_text(lang, person, outcome, cfg)
     # While an alert of theirs is open (this RED result's, or an SOS), 📍 stays on the
     # keyboard; a RED result asks for the location like an SOS does.

@@ -32,16 +32,10 @@ class Deps:
 
     settings: Settings
     db: Database
-    # The delivery worker (bot.delivery.Delivery): wake() looks for new outbox messages at
-    # once (thread-safe), forget(source) drops messages of a cancelled source it holds.
+    # The delivery worker (bot.delivery.Delivery): forget(source) drops messages of a
+    # cancelled source it holds. It wakes by itself when a transaction that queued
+    # messages commits (services.outbox), the one way it is woken.
     delivery: Any = None
-
-    def wake_delivery(self) -> None:
-        """Send what was just queued now (enqueue also wakes the worker on commit)."""
-        if self.delivery is not None:
-            self.delivery.wake()
-
-    wake = wake_delivery
 
 
 def deps(context: Context) -> Deps:

@@ -124,17 +124,6 @@ def _parts(update: Update) -> list[str]:
     return (query.data or "").split(":") if query else []
 
 
-def _wake(context: Context) -> None:
-    """Messages were queued: wake the delivery worker if it offers a way to (it is also
-    woken when the transaction commits, and polls anyway)."""
-    wake = getattr(deps(context), "wake", None) or context.application.bot_data.get("wake")
-    if callable(wake):
-        try:
-            wake()
-        except Exception:
-            log.exception("could not wake the delivery worker")
-
-
 async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     """Edit the message under the button in place; send a new one if that is impossible."""
     query = update.callback_query
@@ -841,7 +830,6 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
                 item=care.item_name(lang, CareKind(form["kind"])),
                 date=day.isoformat(),
             )
-            _wake(context)
     except CareError as error:
         if flow == "oxygen" or error.key in {"care.stale", "care.forged", "care.set.no_schedule"}:
             _clear(context)
@@ -870,7 +858,6 @@ async def _save_oxygen(
         cfg,
     )
     _clear(context)
-    _wake(context)
     assert request.id is not None
     if request.urgency == OxygenUrgency.URGENT:
         schedule_oxygen_job(context.application, request.id, request.created_at + cfg.escalation)
@@ -932,7 +919,6 @@ async def on_oxygen_handle(update: Update, context: Context, person: Person) -> 
     if change.outcome == "won":
         key = "care.ox.ack.won" if parts[1] == "ack" else "care.ox.dlv.won"
         await answer(update.callback_query, _plain(t(lang, key)))
-        _wake(context)
         return
     if change.outcome == "taken":
         name = (change.by.real_name or change.by.display_name) if change.by else "-"
@@ -961,7 +947,6 @@ async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> 
         return
     await answer(update.callback_query)
     await _drop_keyboard(update)
-    _wake(context)
     await reply(update, t(lang, "care.ox.cancelled", id=request_id))
 
 
@@ -1341,15 +1326,6 @@ def _deps_of(application: Application) -> Any:
     return application.bot_data["deps"]
 
 
-def _wake_app(application: Application) -> None:
-    wake = getattr(_deps_of(application), "wake", None) or application.bot_data.get("wake")
-    if callable(wake):
-        try:
-            wake()
-        except Exception:
-            log.exception("could not wake the delivery worker")
-
-
 async def care_pass_job(application: Application) -> None:
     """Queue the reminders and escalations due now, then plan the next run."""
     d = _deps_of(application)
@@ -1360,7 +1336,6 @@ async def care_pass_job(application: Application) -> None:
     escalated = await d.db.run(oxygen.escalate_due, now, ocfg)
     pending = await d.db.run(oxygen.pending_escalations, ocfg)
     if result.reminders or result.escalations or escalated:
-        _wake_app(application)
         log.info(
             "care pass: %d reminders, %d escalation notices, %d oxygen escalations",
             result.reminders,
@@ -1378,7 +1353,6 @@ async def oxygen_escalation_job(application: Application, request_id: int) -> No
         oxygen.escalate_due, clock.now(), OxygenConfig.from_settings(d.settings)
     )
     if escalated:
-        _wake_app(application)
         log.info("oxygen requests escalated: %s", escalated)
 
 
@@ -1430,8 +1404,6 @@ async def _replan(context: Context, person_id: int | None) -> None:
     cfg = care_config(context)
     ids = [person_id] if person_id is not None else None
     result = await deps(context).db.run(care.run_pass, clock.now(), cfg, person_ids=ids)
-    if result.reminders or result.escalations:
-        _wake(context)
     _plan_next(context.application, result.next_wakeup, replace=person_id is None)
 
 

@@ -445,7 +445,6 @@ async def _follow_up(
         markup = keyboard(lang, person, location=False)
         await reply(update, t(lang, "sos.closed_already"), reply_markup=markup)
         return
-    deps(context).wake_delivery()
     # the wait the close started (since the close: 24 hours), also when the alert was
     # closed by a path that did not refresh this cache
     await reload_wait(context, person.telegram_id)

@@ -459,7 +459,6 @@ async def test_an_officer_reads_the_roster_of_their_area_and_hears_of_their_shif
     zhang = bot.user(ON_DUTY, "Zhang")
     async with emergency_running(bot):
         added = bot.db.call(roster.add_shifts, admin_p, people_["off"].id, "ganzi", [0, 2], "day")
-        bot.app.bot_data["deps"].wake_delivery()
         told = await officer.wait_for("gave you duty shifts in Ganzi")
         assert "Mon 08:00–20:00, Wed 08:00–20:00" in told.text and "/roster" in told.text
         zhang.assert_no_unread()  # only the officer concerned
@@ -475,7 +474,6 @@ async def test_an_officer_reads_the_roster_of_their_area_and_hears_of_their_shif
         assert "甘孜" in shown.text and "Wang Off" in shown.text
 
         bot.db.call(roster.remove_shift, admin_p, added[0].id)
-        bot.app.bot_data["deps"].wake_delivery()
         removed = await officer.wait_for("removed your duty shift in Ganzi")
         assert "Mon 08:00–20:00" in removed.text
     with bot.db.session() as s:
