@@ -549,6 +549,7 @@ WORKER_JOB = "delivery:channels"
 def install(application: Any, settings: Settings) -> ChannelWorker | None:
     """At start-up: tell the domain the bot's username (the acknowledgement link) and
     whether SMS is configured; run the worker where the delivery worker runs."""
+    from handlers.context import deps_of
     from scheduler import jobs
 
     username = getattr(application.bot, "username", None)
@@ -561,8 +562,7 @@ def install(application: Any, settings: Settings) -> ChannelWorker | None:
     )
     if not settings.delivery_worker:
         return None
-    deps = application.bot_data["deps"]
-    worker = ChannelWorker(settings, deps.db)
+    worker = ChannelWorker(settings, deps_of(application).db)
     application.bot_data["channels"] = worker
     jobs.run_with_scheduler(application, WORKER_JOB, worker, "channel-worker")
     return worker

@@ -1837,7 +1837,7 @@ def coverage_warnings(session: Session, policy: Policy | None = None) -> int:
 # ---------------------------------------------------------------------------- delivery outcomes
 
 
-def _on_delivery_outcomes(session: Session, outcomes: list[Any]) -> None:
+def on_delivery_outcomes(session: Session, outcomes: list[Any]) -> None:
     """Outbox hook (source ``alert:``): when every alert message of the current round failed
     for good (the people on duty blocked the bot, say), escalate now instead of waiting for
     the acknowledgement timeout: an SOS must reach a human."""
@@ -1863,9 +1863,6 @@ def _on_delivery_outcomes(session: Session, outcomes: list[Any]) -> None:
                 alert.next_escalation_at = now
                 session.add(alert)
                 _event(session, alert, "round_failed", stage=alert.stage)
-
-
-outbox.add_outcome_hook("alert:", _on_delivery_outcomes)
 
 
 def export_for_person(session: Session, person_id: int) -> dict[str, Any]:

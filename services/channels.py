@@ -367,7 +367,7 @@ def is_test(message: ChannelMessage) -> bool:
 
 
 def queue_test(session: Session, actor: Person, group_id: int) -> OutboxMessage | None:
-    """A test message to the group; the admin is told its outcome (`_on_test_outcomes`)."""
+    """A test message to the group; the admin is told its outcome (`on_test_outcomes`)."""
     group = session.get(DutyGroup, group_id)
     if group is None:
         return None
@@ -832,7 +832,7 @@ def sms_failing(session: Session) -> dict[str, Any] | None:
     return state.load_all(session, _FAILING).get("sms")
 
 
-def _on_test_outcomes(session: Session, outcomes: list[outbox.Outcome]) -> None:
+def on_test_outcomes(session: Session, outcomes: list[outbox.Outcome]) -> None:
     """The admin who pressed Test hears how it went (sent, or refused and why)."""
     for outcome in outcomes:
         if outcome.status not in (OutboxStatus.SENT, OutboxStatus.FAILED):
@@ -856,9 +856,6 @@ def _on_test_outcomes(session: Session, outcomes: list[outbox.Outcome]) -> None:
             idempotency_key=f"dgtest:told:{outcome.id}",
             source="channels:test",
         )
-
-
-outbox.add_outcome_hook("dgtest:", _on_test_outcomes)
 
 
 def sms_body(template: str, phone: str, text: str) -> tuple[str, str]:

@@ -15,7 +15,6 @@ from sqlmodel import select
 
 from emulator.faults import Fault
 from emulator.media import tiny_png
-from handlers import sos
 from models import Alert, AuditEntry, OutboxMessage, OutboxStatus, OutcomeCode, Priority
 from services import alerts, outbox, roster
 from services.health import checkins, reminders
@@ -149,13 +148,13 @@ async def test_the_chart_follows_the_alert_to_each_tier_within_the_area_only(bot
             await finish_vitals(user, spo2="70")
             await officer_user.wait_for(lambda m: m.photo is not None, timeout=15)
             traveller.move_to(next_escalation(bot.db) + timedelta(seconds=1))
-            await sos.escalation_job(bot.app)  # stage 2: the area's officers and the admins
+            await bot.timers.sos.escalate()  # stage 2: the area's officers and the admins
             admin_alert = await admin_user.wait_for(lambda m: "Li Wei" in m.content, timeout=10)
             admin_photo = await admin_user.wait_for(lambda m: m.photo is not None, timeout=15)
             assert_chart_follows(admin_user, admin_alert, admin_photo)
             assert "这不是医学诊断" in admin_photo.caption  # in the admin's language
             traveller.move_to(next_escalation(bot.db) + timedelta(seconds=1))
-            await sos.escalation_job(bot.app)  # stage 3: every duty officer, any area
+            await bot.timers.sos.escalate()  # stage 3: every duty officer, any area
             await outsider_user.wait_for(lambda m: "Li Wei" in m.content, timeout=10)
     assert sorted(r.chat_id for r in chart_rows(bot.db)) == sorted([5001, ADMIN_ID])
     assert all(m.photo is None for m in outsider_user.bot_messages)

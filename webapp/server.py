@@ -322,8 +322,7 @@ async def start(application: Application) -> None:
 
     server: BoardServer | None = application.bot_data.get("board")
     if server is not None:
-        settings: Settings = application.bot_data["deps"].settings
-        await start_server(application, server, *settings.webapp_address)  # type: ignore[arg-type]
+        await start_server(application, server, *server.settings.webapp_address)  # type: ignore[arg-type]
         # Admins got theirs with their command menu (post_init); duty officers here.
         for person in await server.db.run(board.duty_officers):
             await menus.set_board_button(application.bot, person)

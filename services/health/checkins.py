@@ -636,7 +636,7 @@ def attach_alert_chart(
     )
 
 
-def _chart_attachment(session: Session, args: dict[str, Any]) -> outbox.Attachment | None:
+def chart_attachment(session: Session, args: dict[str, Any]) -> outbox.Attachment | None:
     """The outbox renderer CHART_RENDERER (see `attach_chart`), called by the delivery
     worker: the cadre's chart over `days` days up to `end` (the notice's time, so that a
     retry or a restart draws the same picture), in `lang`. None when the readings are gone
@@ -660,9 +660,6 @@ def _chart_attachment(session: Session, args: dict[str, Any]) -> outbox.Attachme
         return charts.render(points, bands, lang, start=start, end=end, zone=config.zone)
 
     return outbox.Attachment("trend.png", draw)
-
-
-outbox.register_renderer(CHART_RENDERER, _chart_attachment)
 
 
 def chart_button(lang: str, person_id: int) -> dict[str, Any]:

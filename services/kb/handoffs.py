@@ -1,7 +1,8 @@
 """Questions sent to a person ("Ask a person"), the admins' replies and reminders.
 
 Open handoffs are reminded to the admins `FIRST_REMINDER` after they were asked, then every
-`REPEAT_REMINDER` until someone replies. `due_reminders` is the scheduler's entry point.
+`REPEAT_REMINDER` until someone replies: `remind_admins` is the scheduler's entry point
+(scheduler/kb.py).
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from models import HandoffStatus, KbHandoff, OutboxMessage, Person
-from services import audit, clock
+from models import HandoffStatus, KbHandoff, OutboxMessage, Person, Priority
+from services import audit, clock, outbox, people
+from services.i18n import t
 from services.kb import questions
+from services.kb.text import short
 from services.validation import number_text
 
 FIRST_REMINDER = timedelta(hours=2)
 REPEAT_REMINDER = timedelta(hours=12)
+REMINDER_LIST = 10  # questions listed in a reminder
 MAX_ANSWER = 3500  # leaves room for the framing text within Telegram's 4,096 characters
 
 
@@ -200,3 +204,71 @@ def askers(session: Session, items: list[KbHandoff]) -> dict[int, Person]:
         return {}
     found = session.exec(select(Person).where(col(Person.id).in_(ids)))
     return {p.id: p for p in found if p.id is not None}
+
+
+# ---------------------------------------------------------------------------- reminders
+
+
+def asker_name(person: Person | None) -> str:
+    if person is None:
+        return "?"
+    return person.real_name or person.display_name or str(person.telegram_id)
+
+
+def _age(lang: str, since: datetime, now: datetime) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 60:
+        return t(lang, "kb.age.minutes", n=minutes)
+    if minutes < 48 * 60:
+        return t(lang, "kb.age.hours", n=minutes // 60)
+    return t(lang, "kb.age.days", n=minutes // (24 * 60))
+
+
+def waiting_list(
+    lang: str, header: str, items: list[KbHandoff], askers: dict[int, Person], now: datetime
+) -> tuple[str, list[list[tuple[str, str]]]]:
+    """A list of questions waiting for a person, with a Reply button for each (rows of
+    (label, callback data))."""
+    lines = [header]
+    for handoff in items:
+        lines.append(
+            t(
+                lang,
+                "kb.handoff.line",
+                id=handoff.id,
+                age=_age(lang, handoff.created_at, now),
+                name=asker_name(askers.get(handoff.person_id)),
+                question=short(handoff.question, 120),
+            )
+        )
+    label = t(lang, "kb.button.reply")
+    return "\n".join(lines), [[(f"{label} #{h.id}", f"kb:rp:{h.id}")] for h in items]
+
+
+def remind_admins(session: Session, now: datetime | None = None) -> int:
+    """Remind every admin of the questions still waiting for a person; returns how many
+    were due. The reminders are queued in the same transaction that marks the handoffs
+    reminded. Meant to run every few minutes."""
+    now = now or clock.now()
+    due = due_reminders(session, now)
+    if not due:
+        return 0
+    asked_by = askers(session, due)
+    shown = due[:REMINDER_LIST]
+    for admin in people.admins(session):
+        lang = admin.language
+        header = t(lang, "kb.handoff.reminder", count=len(due))
+        text, rows = waiting_list(lang, header, shown, asked_by, now)
+        outbox.enqueue(
+            session,
+            chat_id=admin.telegram_id,
+            person_id=admin.id,
+            text=text,
+            reply_markup=outbox.inline_keyboard(rows),
+            priority=Priority.REMINDER,
+            idempotency_key=f"kb:handoff-reminder:{now.isoformat()}:{admin.telegram_id}",
+            language=admin.language,
+            source="kb:handoff-reminders",
+        )
+    mark_reminded(session, [h.id for h in due if h.id is not None], now)
+    return len(due)
