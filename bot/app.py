@@ -10,6 +10,7 @@ itself when imported.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 
@@ -53,7 +54,7 @@ from scheduler.timers import Timers
 from services import alerts, broadcasts, care, examples, outbox, people
 from services import channels as duty_channels
 from services.db import Database
-from services.health import checkins
+from services.health import checkins, summary
 from services.health.config import HealthConfig
 from webapp import server as board_server
 
@@ -178,8 +179,10 @@ def register_hooks(settings: Settings) -> None:
     # the admin who pressed "Test" on a duty group hears how it went.
     outbox.add_outcome_hook("dgtest:", duty_channels.on_test_outcomes)
     # The delivery worker draws these files when their message is sent: the 30-day chart.
-    checkins.configure(HealthConfig.from_settings(settings))
-    outbox.register_renderer(checkins.CHART_RENDERER, checkins.chart_attachment)
+    health = HealthConfig.from_settings(settings)
+    outbox.register_renderer(
+        summary.CHART_RENDERER, functools.partial(checkins.chart_attachment, health)
+    )
     # A broadcast to "the overdue" reaches the people overdue for rest or an examination.
     care_config = care.CareConfig.from_settings(settings)
     broadcasts.register_overdue_source(
@@ -323,7 +326,7 @@ async def _post_init(application: Application) -> None:
     await deps.db.run(people.ensure_admins, settings.admin_ids, settings.default_language)
     await menus.set_default_menus(application.bot, settings.default_language)
     for person in await deps.db.run(people.admins):
-        await menus.set_person_menu(application.bot, person)
+        await menus.set_person_menu(application.bot, person, settings.webapp_url)
     # Scheduled work: the delivery worker starts with the scheduler (and stops with it),
     # and every feature's jobs are rebuilt from the database.
     if settings.delivery_worker:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -517,8 +516,3 @@ class Settings(BaseSettings):
         if not TOKEN_PATTERN.match(self.telegram_token.get_secret_value()):
             return "CADRE_TELEGRAM_TOKEN is malformed (expected digits:characters from @BotFather)"
         return None
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

@@ -62,7 +62,7 @@ async def on_language(update: Update, context: Context) -> None:
     if person is None:
         context.user_data["language"] = code  # type: ignore[index]
     else:
-        await menus.set_person_menu(context.bot, person)
+        await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
     await answer(query)
     await reply(update, t(code, "language.set"))
 
@@ -154,7 +154,7 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
         for doc_id in erased.faqs:  # saved answers now under a neutral title
             await d.db.run(library.refresh, await ask.knowledge(context), doc_id)
     context.application.drop_user_data(person.telegram_id)
-    await menus.reset_person_menu(context.bot, person.telegram_id)
+    await menus.reset_person_menu(context.bot, person.telegram_id, context.settings.webapp_url)
     await reply(update, t(lang, "deleteme.done"))
 
 

@@ -444,7 +444,7 @@ async def _set_role(
         await _show_gone(update, context, admin)
         return
     await _toast(update, t(lang, "people.done.role", role=t(lang, f"role.{role}")))
-    await menus.set_person_menu(context.bot, person)
+    await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
     await _tell(context, person, "people.told.role", role=t(person.language, f"role.{role}"))
     await _show_card(update, context, admin, person_id)
 
@@ -474,7 +474,7 @@ async def _set_status(
         return
     outcome = "suspended" if suspend else "reinstated"
     await _toast(update, t(lang, f"people.done.{outcome}", name=_name(person)))
-    await menus.set_person_menu(context.bot, person)
+    await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
     await _tell(context, person, f"people.told.{outcome}")
     await _show_card(update, context, admin, person_id)
 

@@ -33,12 +33,14 @@ def _reject_rows(lang: str, person_id: int) -> list[list[tuple[str, str]]]:
     ]
 
 
-async def announce_decision(bot: Any, db: Any, admin: Person, person: Person) -> bool:
+async def announce_decision(
+    bot: Any, db: Any, admin: Person, person: Person, board_url: str | None
+) -> bool:
     """After `people.decide`: the person's menu, the decision queued to them, and every
     admin's copy of the request updated (the chat's buttons and the board alike). False
     when no copy was queued (older requests)."""
     if person.status == Status.ACTIVE:
-        await menus.set_person_menu(bot, person)
+        await menus.set_person_menu(bot, person, board_url)
         key = "approve.you_are_in"
         outcome = "approve.done_yes"
     else:
@@ -80,7 +82,7 @@ async def on_decision(update: Update, context: Context, admin: Person) -> None:
         return
     await answer(query)
     outcome = "approve.done_yes" if person.status == Status.ACTIVE else "approve.done_no"
-    queued = await announce_decision(context.bot, db, admin, person)
+    queued = await announce_decision(context.bot, db, admin, person, context.settings.webapp_url)
     # Requests sent before they went through the outbox were remembered in bot_state.
     legacy = (await db.run(state.load_all, _SENT)).get(str(person.id), [])
     if not queued and not legacy and query.message is not None:

@@ -167,7 +167,7 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
         return
     label = channels.group_label(group, lang)
     if action == "test":
-        await db.run(channels.queue_test, person, group_id)
+        await db.run(channels.queue_test, person, group_id, context.settings.default_language)
         await answer(query, plain(t(lang, "channels.test.queued", label=label)))
         await reply(update, t(lang, "channels.test.queued", label=label))
     elif action == "rm":
@@ -243,7 +243,7 @@ async def on_sms_button(update: Update, context: Context, person: Person) -> Non
         await answer(query)
         await edit(update, t(lang, "channels.sms.saved", phone=person.sms_phone or "-"))
     elif query.data == "sms:test":
-        queued = await db.run(channels.queue_sms_test, person)
+        queued = await db.run(channels.queue_sms_test, person, context.settings.sms_enabled)
         if queued is None:
             await answer(query, t(lang, "form.stale"), alert=True)
             return

@@ -40,13 +40,15 @@ from handlers.common import (
     show_answer,
 )
 from handlers.conversation import once_per_update, persist_now
+from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
 from services import alerts, clock
 from services.health import checkins, reminders, reports
 from services.health.assessment import Readings, bp_needs_repeat
-from services.health.checkins import TIER_ICON, CheckinError, Outcome
+from services.health.checkins import CheckinError, Outcome
 from services.health.config import HealthConfig
+from services.health.summary import TIER_ICON
 from services.i18n import Html, t, tn
 from services.permissions import Action, check
 from services.validation import number_text, parse_int
@@ -435,6 +437,7 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
             person.id,
             readings_from(answers),
             config=cfg,
+            policy=alert_policy(context),
             feeling=answers.get("feeling"),
             note=answers.get("note"),
             no_oximeter=bool(answers.get("no_oximeter")),
@@ -686,9 +689,9 @@ async def today_command(update: Update, context: Context, person: Person) -> Non
     chat = update.effective_chat
     data: Any = {"inline_keyboard": rows} if rows else None
     if chat is not None and chat.type == "private":  # Telegram: web_app buttons only there
-        from services import board
+        from services import board_links
 
-        data = board.with_open_button(data, lang, "today")
+        data = board_links.with_open_button(data, context.settings.webapp_url, lang, "today")
     from handlers.sos_common import markup_of
 
     await reply(update, today_text(lang, areas, _today(context)), reply_markup=markup_of(data))

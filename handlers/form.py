@@ -276,7 +276,7 @@ async def start(update: Update, context: Context) -> str | int:
 async def _already_known(update: Update, context: Context, person: Person) -> int:
     lang = person.language
     if person.status == Status.ACTIVE:
-        await menus.set_person_menu(context.bot, person)
+        await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
         await reply(update, t(lang, "form.already_active"), reply_markup=menus.main_keyboard(lang))
     else:
         await reply(update, t(lang, f"deny.{person.status}"))
@@ -565,7 +565,7 @@ async def _confirm(update: Update, context: Context, value: str) -> str | int:
     _clear(context)
     context.user_data.pop("language", None)  # type: ignore[union-attr]
     if person.status == Status.ACTIVE:
-        await menus.set_person_menu(context.bot, person)
+        await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
         await reply(update, t(lang, "form.welcome_active"), reply_markup=menus.main_keyboard(lang))
     else:
         await reply(update, t(lang, "form.submitted"))

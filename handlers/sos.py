@@ -219,6 +219,7 @@ async def on_location(update: Update, context: Context) -> None:
         latitude=location.latitude,
         longitude=location.longitude,
         live=live,
+        policy=policy(context),
     )
     if not edited:
         lang = person.language
@@ -308,7 +309,11 @@ async def _receive_details(
     alert_id = int(pending.get("alert", 0))
     about_alert(alert_id)
     result = await context.db.run(
-        alerts.set_details, alert_id=alert_id, person_id=person.id or 0, details=text
+        alerts.set_details,
+        alert_id=alert_id,
+        person_id=person.id or 0,
+        details=text,
+        policy=policy(context),
     )
     if result == alerts.Change.NOT_FOUND:  # closed meanwhile: passed on, never dropped
         await _follow_up(update, context, person, alert_id, text)
@@ -327,7 +332,13 @@ async def _follow_up(
     it; the cadre is told, and 🆘 is at hand for a new call."""
     lang = person.language
     db = context.db
-    result = await db.run(alerts.follow_up, alert_id=alert_id, person_id=person.id or 0, text=text)
+    result = await db.run(
+        alerts.follow_up,
+        alert_id=alert_id,
+        person_id=person.id or 0,
+        text=text,
+        zone=context.settings.zone,
+    )
     if not result.sent_to:
         await set_pending(context, person.telegram_id, None)
         markup = keyboard(lang, person, location=False)
@@ -376,7 +387,11 @@ async def on_cadre_button(update: Update, context: Context) -> None:
     if action == "cat":
         category = parts[3] if len(parts) > 3 else ""
         result = await db.run(
-            alerts.set_category, alert_id=alert_id, person_id=person.id, category=category
+            alerts.set_category,
+            alert_id=alert_id,
+            person_id=person.id,
+            category=category,
+            policy=policy(context),
         )
         if result == alerts.Change.INVALID:
             await audit_forged(context, person, query.data)
@@ -411,7 +426,9 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         await answer(query)
         await edit(update, t(lang, "sos.cancel_kept"))
     else:  # cxly
-        result = await db.run(alerts.cancel, alert_id=alert_id, actor=person)
+        result = await db.run(
+            alerts.cancel, alert_id=alert_id, actor=person, policy=policy(context)
+        )
         if result.outcome != alerts.Close.DONE:
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
@@ -457,7 +474,11 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
     zone = context.settings.zone
     if action == "ack":
         result = await db.run(
-            alerts.acknowledge, alert_id=alert_id, actor=person, pressed_message_id=pressed
+            alerts.acknowledge,
+            alert_id=alert_id,
+            actor=person,
+            pressed_message_id=pressed,
+            policy=policy(context),
         )
         if result.outcome == alerts.Ack.WON:
             await answer(query, plain(t(lang, "sos.ack.won", id=alert_id)))
@@ -482,7 +503,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         data = (
             alerts.handler_buttons(alert, lang)
             if alert.status == alerts.AlertStatus.ACKNOWLEDGED
-            else alerts.responder_buttons(alert, lang)
+            else alerts.responder_buttons(alert, lang, context.settings.webapp_url)
         )
         await edit_markup(update, markup_of(data) if alert.status in alerts.IN_PROGRESS else None)
     elif action == "out":
@@ -493,6 +514,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             actor=person,
             outcome=outcome,
             pressed_message_id=pressed,
+            policy=policy(context),
         )
         if result.outcome == alerts.Close.INVALID:
             await audit_forged(context, person, query.data)
@@ -664,7 +686,9 @@ async def acknowledge_and_reply(
     DingTalk and SMS texts."""
     lang = person.language
     db = context.db
-    result = await db.run(alerts.acknowledge, alert_id=alert.id, actor=person)
+    result = await db.run(
+        alerts.acknowledge, alert_id=alert.id, actor=person, policy=policy(context)
+    )
     if result.outcome == alerts.Ack.WON:
         text = await db.run(_alert_text, alert.id, lang, context.settings.zone)
         head = t(lang, "sos.ack.won", id=alert.id)

@@ -38,8 +38,9 @@ PENDING_MINUTES = {
 
 
 def policy(context: Context) -> alerts.Policy:
-    settings = context.settings
-    return alerts.Policy(settings.sos_ack_timeout, settings.sos_repeat_interval, settings.zone)
+    """What the alert services need of the settings (and of the bot: its username, for the
+    acknowledgement link in WeCom, DingTalk and SMS texts)."""
+    return alerts.Policy.from_settings(context.settings, context.bot.username)
 
 
 def to_int(raw: str) -> int | None:

@@ -50,13 +50,12 @@ class SosTimers:
 
     @property
     def policy(self) -> alerts.Policy:
-        settings = self.settings
-        return alerts.Policy(settings.sos_ack_timeout, settings.sos_repeat_interval, settings.zone)
+        """From the settings and the bot's username (known once the bot has started)."""
+        return alerts.Policy.from_settings(self.settings, self.application.bot.username)
 
     async def start(self) -> None:
         """Rebuild the jobs at start-up (after the repair of interrupted SOS answers)."""
         settings = self.settings
-        alerts.configure(self.policy)
         repaired = await self.db.run(sos.repair_cadre_notices, settings.zone, self.cadre_keyboard)
         if repaired:
             log.warning("SOS answers queued again after a restart: alerts %s", repaired)

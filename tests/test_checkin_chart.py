@@ -23,6 +23,7 @@ from services.health.charts import PNG_SIGNATURE
 from tests.botfixtures import ADMIN_ID
 from tests.test_checkin_helpers import (
     CONFIG,
+    POLICY,
     amber_tomorrow_at_0830,
     delivery_running,
     finish_vitals,
@@ -343,7 +344,7 @@ def test_without_the_emergency_path_the_chart_follows_the_direct_red_message(db,
     cadre = make_person(db, 1001)
     duty = officer(db, 5001, language="zh-Hans")
     low = Readings(headache=0, gi=0, fatigue=0, dizziness=0, spo2=70, heart_rate=80)
-    outcome = db.call(checkins.submit, cadre.id, low, config=CONFIG)
+    outcome = db.call(checkins.submit, cadre.id, low, config=CONFIG, policy=POLICY)
     assert outcome.alert_id is None and outcome.officers_told == 1
     with db.session() as s:
         rows = s.exec(select(OutboxMessage).where(OutboxMessage.chat_id == duty.telegram_id))

@@ -319,7 +319,7 @@ async def test_the_cadre_menu_offers_the_health_commands(bot):
     from services import people
 
     person = bot.db.call(people.find, 1012)
-    await menus.set_person_menu(bot.app.bot, person)
+    await menus.set_person_menu(bot.app.bot, person, bot.settings.webapp_url)
     menu = {c["command"]: c["description"] for c in user.commands()}
     assert menu["checkin"] == "每日健康打卡（不到一分钟）"
     assert {"history", "trend", "reminders"} <= set(menu) and "today" not in menu

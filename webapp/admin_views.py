@@ -212,7 +212,9 @@ class MoreViews:
                 if decided is None:
                     flash = t(lang, "approve.already_decided")
                 else:
-                    await approvals.announce_decision(self.application.bot, self.db, admin, decided)
+                    await approvals.announce_decision(
+                        self.application.bot, self.db, admin, decided, self.settings.webapp_url
+                    )
                     outcome = "approve.done_yes" if what == "approve" else "approve.done_no"
                     flash = t(lang, outcome, admin=alerts.name_of(admin))
         elif what == "role":
@@ -228,7 +230,9 @@ class MoreViews:
                 except people.RegistrationError as error:
                     changed, flash = None, t(lang, error.key)
                 if changed is not None:
-                    await menus.set_person_menu(self.application.bot, changed)
+                    await menus.set_person_menu(
+                        self.application.bot, changed, self.settings.webapp_url
+                    )
                     await tell(
                         self.db,
                         changed,
@@ -265,7 +269,9 @@ class MoreViews:
                 changed = await self.db.run(people.set_status, admin, person_id, target)
                 if changed is not None:
                     outcome = "suspended" if suspend else "reinstated"
-                    await menus.set_person_menu(self.application.bot, changed)
+                    await menus.set_person_menu(
+                        self.application.bot, changed, self.settings.webapp_url
+                    )
                     await tell(self.db, changed, f"people.told.{outcome}")
                     flash = t(lang, f"people.done.{outcome}", name=name)
         return await self.card_view(request, viewer, flash)

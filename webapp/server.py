@@ -192,9 +192,14 @@ class BoardServer(MoreViews):
             return pages.notice(t(viewer.lang, "board.alert.not_found"), back="alerts")
         return pages.alert(viewer.lang, found, zone, flash)
 
+    def _policy(self) -> alerts.Policy:
+        return alerts.Policy.from_settings(self.settings, self.application.bot.username)
+
     async def ack(self, request: web.Request, viewer: Viewer) -> str:
         alert_id = int(request.match_info["id"])
-        result = await self.db.run(alerts.acknowledge, alert_id=alert_id, actor=viewer.person)
+        result = await self.db.run(
+            alerts.acknowledge, alert_id=alert_id, actor=viewer.person, policy=self._policy()
+        )
         lang = viewer.lang
         if result.outcome == alerts.Ack.WON:
             flash = t(lang, "sos.ack.won", id=alert_id)
@@ -211,7 +216,11 @@ class BoardServer(MoreViews):
         form = await request.post()
         outcome = str(form.get("outcome", ""))
         result = await self.db.run(
-            alerts.resolve, alert_id=alert_id, actor=viewer.person, outcome=outcome
+            alerts.resolve,
+            alert_id=alert_id,
+            actor=viewer.person,
+            outcome=outcome,
+            policy=self._policy(),
         )
         lang = viewer.lang
         if result.outcome == alerts.Close.DONE:
@@ -310,9 +319,8 @@ def _html(body: str, status: int = 200) -> web.Response:
 
 
 def install(application: Application, settings: Settings, db: Database) -> None:
-    """Configure the board's address for the services (menu buttons, "Open board") and
-    keep its server ready to start in post_init (only when CADRE_WEBAPP_URL is set)."""
-    board.configure(settings.webapp_url)
+    """Keep the board's server ready to start in post_init (only when CADRE_WEBAPP_URL is
+    set; the services get the address from the settings: services.board_links)."""
     if settings.webapp_url is not None:
         application.bot_data["board"] = BoardServer(application, settings, db)
 
@@ -325,7 +333,7 @@ async def start(application: Application) -> None:
         await start_server(application, server, *server.settings.webapp_address)  # type: ignore[arg-type]
         # Admins got theirs with their command menu (post_init); duty officers here.
         for person in await server.db.run(board.duty_officers):
-            await menus.set_board_button(application.bot, person)
+            await menus.set_board_button(application.bot, person, server.settings.webapp_url)
 
 
 async def stop(application: Application) -> None:
