@@ -23,7 +23,7 @@ from telegram.ext import Application, ApplicationHandlerStop, Defaults, TypeHand
 from bot.channels import install as install_channels
 from bot.delivery import Delivery
 from bot.delivery import install as install_delivery
-from bot.http import HealthServer
+from bot.http import HealthServer, listen
 from bot.http import start as start_http
 from bot.metrics import DatabaseGauges, Metrics, instrument_handlers
 from bot.outage import DatabaseProbe, OutageGuard, database_unavailable
@@ -102,7 +102,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     examples.set_zone(settings.zone)  # the dates catalog texts suggest are local ones
     register_hooks(settings)
     register_handlers(application, settings)
-    board_server.install(application, settings, db)  # the Mini App (docs/board.md)
+    board_server.install(application, settings, db, listen)  # the Mini App (docs/board.md)
     _observe(application, settings, db, delivery, care.CareConfig.from_settings(settings))
     return application
 
@@ -339,7 +339,7 @@ async def _post_init(application: Application) -> None:
     )
     if settings.http_address is not None:
         await start_http(application, application.bot_data["http"], *settings.http_address)
-    await board_server.start(application)
+    await board_server.start(application, start_http)
 
 
 async def _post_shutdown(application: Application) -> None:
