@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlmodel import Session
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -37,9 +35,9 @@ from telegram.ext import (
 
 from handlers.common import Context, answer, buttons, guarded, refuse, reply
 from handlers.context import deps_of
-from models import KbHandoff, Person, Priority
+from models import KbHandoff, Person
 from models.knowledge import DocumentOrigin
-from services import clock, outbox, people
+from services import clock, people
 from services.i18n import Html, escape, t
 from services.kb import answering, documents, handoffs, library, questions, render, store
 from services.kb.answering import Outcome, Result
@@ -47,7 +45,6 @@ from services.kb.documents import DocumentError
 from services.kb.index import KnowledgeBase, Source
 from services.kb.text import short
 from services.permissions import Action, check
-from services.postings import load_postings
 from services.validation import parse_int
 
 _KB = "kb_index"
@@ -256,47 +253,8 @@ async def on_handoff(update: Update, context: Context, person: Person) -> None:
 _name = handoffs.asker_name  # the asker's or admin's name in the handoff texts
 
 
-def _posting(lang: str, person: Person | None) -> str:
-    if person is None or not person.county:
-        return "-"
-    postings = load_postings()
-    return f"{postings.name(person.prefecture or '', lang)} · {postings.name(person.county, lang)}"
-
-
-def _handoff_text(lang: str, handoff: KbHandoff, asker: Person | None) -> str:
-    return t(
-        lang,
-        "kb.handoff.to_admin",
-        id=handoff.id,
-        name=_name(asker),
-        posting=_posting(lang, asker),
-        question=handoff.question,
-        guess=handoff.guess_title or t(lang, "kb.handoff.no_guess"),
-    )
-
-
-def _queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> None:
-    """Every admin gets the question, through the outbox (stored, retried, rate-limited)."""
-    for admin in people.admins(session):
-        lang = admin.language
-        outbox.enqueue(
-            session,
-            chat_id=admin.telegram_id,
-            person_id=admin.id,
-            text=_handoff_text(lang, handoff, asker),
-            reply_markup=outbox.inline_keyboard(
-                [[(t(lang, "kb.button.reply"), f"kb:rp:{handoff.id}")]]
-            ),
-            priority=Priority.URGENT,
-            idempotency_key=handoffs.copy_key(handoff.id, admin.telegram_id),
-            language=lang,
-            source=f"kb:handoff:{handoff.id}",
-        )
-
-
 async def _send_to_admins(context: Context, handoff: KbHandoff, asker: Person) -> None:
-    d = context.deps
-    await d.db.run(_queue_to_admins, handoff, asker)
+    await context.db.run(handoffs.queue_to_admins, handoff, asker)
 
 
 async def _pressed_handoff(context: Context, data: str | None) -> KbHandoff | None:
@@ -360,7 +318,7 @@ async def _deliver(
     update: Update, context: Context, admin: Person, handoff_id: int, text: str
 ) -> None:
     lang = admin.language
-    sent = await send_answer(context.db, admin, handoff_id, text)
+    sent = await context.db.run(handoffs.reply, handoff_id, admin, text)
     if sent is None:
         await reply(update, t(lang, "kb.handoff.gone"))
         return
@@ -370,63 +328,11 @@ async def _deliver(
     await reply(update, confirmation, reply_markup=save)
 
 
-async def send_answer(
-    db: Any, admin: Person, handoff_id: int, text: str
-) -> tuple[KbHandoff, Person | None] | None:
-    """An admin's answer to a handed-over question (from the chat or the board): stored,
-    queued to the asker, and every admin's copy of the question updated. None when the
-    question is gone or already answered."""
-    handoff = await db.run(handoffs.answer, handoff_id, admin, text)
-    if handoff is None:
-        return None
-    asker = await db.run(people.get, handoff.person_id)
-    await db.run(
-        outbox.enqueue,
-        chat_id=handoff.asker_telegram_id,
-        person_id=handoff.person_id,
-        text=t(
-            handoff.language,
-            "kb.handoff.reply_to_asker",
-            question=short(handoff.question, 300),
-            answer=handoff.answer or "",
-            admin=_name(admin),
-        ),
-        priority=Priority.URGENT,
-        idempotency_key=f"kb:handoff:{handoff.id}:reply:{clock.now().isoformat()}",
-        language=handoff.language,
-        source=f"kb:handoff:{handoff.id}",
-    )
-    await db.run(_queue_copy_edits, handoff, asker, "kb.handoff.answered_note", admin)
-    return handoff, asker
-
-
 async def _update_admin_copies(
     context: Context, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
 ) -> None:
     """Every admin's copy of the question says what happened, in the admin's language."""
-    d = context.deps
-    await d.db.run(_queue_copy_edits, handoff, asker, note, admin)
-
-
-def _queue_copy_edits(
-    session: Session, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
-) -> None:
-    for recipient in people.admins(session):
-        lang = recipient.language
-        text = _handoff_text(lang, handoff, asker) + "\n\n"
-        text += t(lang, note, admin=_name(admin), answer=short(handoff.answer or "", 1500))
-        markup = None
-        if not handoff.faq_doc_id:
-            markup = outbox.inline_keyboard(
-                [[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]]
-            )
-        outbox.enqueue_edit(
-            session,
-            edit_of=handoffs.copy_key(handoff.id, recipient.telegram_id),
-            text=text,
-            reply_markup=markup,
-            source=f"kb:handoff:{handoff.id}",
-        )
+    await context.db.run(handoffs.queue_copy_edits, handoff, asker, note, admin)
 
 
 @guarded(Action.MANAGE_KB)

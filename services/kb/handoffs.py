@@ -17,6 +17,7 @@ from services import audit, clock, outbox, people
 from services.i18n import t
 from services.kb import questions
 from services.kb.text import short
+from services.postings import load_postings
 from services.validation import number_text
 
 FIRST_REMINDER = timedelta(hours=2)
@@ -272,3 +273,98 @@ def remind_admins(session: Session, now: datetime | None = None) -> int:
         )
     mark_reminded(session, [h.id for h in due if h.id is not None], now)
     return len(due)
+
+
+# ---------------------------------------------------------------------------- the admins' copies
+
+
+def _posting(lang: str, person: Person | None) -> str:
+    if person is None or not person.county:
+        return "-"
+    postings = load_postings()
+    return f"{postings.name(person.prefecture or '', lang)} · {postings.name(person.county, lang)}"
+
+
+def admin_text(lang: str, handoff: KbHandoff, asker: Person | None) -> str:
+    """The question as the admins see it (in the chat and on the board)."""
+    return t(
+        lang,
+        "kb.handoff.to_admin",
+        id=handoff.id,
+        name=asker_name(asker),
+        posting=_posting(lang, asker),
+        question=handoff.question,
+        guess=handoff.guess_title or t(lang, "kb.handoff.no_guess"),
+    )
+
+
+def queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> None:
+    """Every admin gets the question, through the outbox (stored, retried, rate-limited)."""
+    for admin in people.admins(session):
+        lang = admin.language
+        outbox.enqueue(
+            session,
+            chat_id=admin.telegram_id,
+            person_id=admin.id,
+            text=admin_text(lang, handoff, asker),
+            reply_markup=outbox.inline_keyboard(
+                [[(t(lang, "kb.button.reply"), f"kb:rp:{handoff.id}")]]
+            ),
+            priority=Priority.URGENT,
+            idempotency_key=copy_key(handoff.id, admin.telegram_id),
+            language=lang,
+            source=f"kb:handoff:{handoff.id}",
+        )
+
+
+def queue_copy_edits(
+    session: Session, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
+) -> None:
+    """Every admin's copy of the question says what happened (`note`: answered, saved as
+    an FAQ), in the admin's language."""
+    for recipient in people.admins(session):
+        lang = recipient.language
+        text = admin_text(lang, handoff, asker) + "\n\n"
+        text += t(lang, note, admin=asker_name(admin), answer=short(handoff.answer or "", 1500))
+        markup = None
+        if not handoff.faq_doc_id:
+            markup = outbox.inline_keyboard(
+                [[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]]
+            )
+        outbox.enqueue_edit(
+            session,
+            edit_of=copy_key(handoff.id, recipient.telegram_id),
+            text=text,
+            reply_markup=markup,
+            source=f"kb:handoff:{handoff.id}",
+        )
+
+
+def reply(
+    session: Session, handoff_id: int, admin: Person, text: str
+) -> tuple[KbHandoff, Person | None] | None:
+    """An admin's answer to a handed-over question (from the chat or the board): stored,
+    queued to the asker, and every admin's copy of the question updated, in one
+    transaction. None when the question is gone."""
+    handoff = answer(session, handoff_id, admin, text)
+    if handoff is None:
+        return None
+    asker = people.get(session, handoff.person_id)
+    outbox.enqueue(
+        session,
+        chat_id=handoff.asker_telegram_id,
+        person_id=handoff.person_id,
+        text=t(
+            handoff.language,
+            "kb.handoff.reply_to_asker",
+            question=short(handoff.question, 300),
+            answer=handoff.answer or "",
+            admin=asker_name(admin),
+        ),
+        priority=Priority.URGENT,
+        idempotency_key=f"kb:handoff:{handoff.id}:reply:{clock.now().isoformat()}",
+        language=handoff.language,
+        source=f"kb:handoff:{handoff.id}",
+    )
+    queue_copy_edits(session, handoff, asker, "kb.handoff.answered_note", admin)
+    return handoff, asker
