@@ -81,11 +81,6 @@ from services.permissions import Action, Denial, check, sos_verified
 
 log = logging.getLogger(__name__)
 
-ESCALATION_JOB = "sos:escalation"
-COVERAGE_JOB = "sos:coverage"
-COVERAGE_INTERVAL = 600  # seconds between coverage checks
-COVERAGE_FIRST = 120  # seconds after start-up before the first one
-
 
 def _stopping(fn: Callable[[Update, Context], Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
     """Run a group -10 handler, then stop: no later handler sees the update (a stale-button
