@@ -44,11 +44,10 @@ from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
 from services import alerts, clock
-from services.health import checkins, reminders, reports
+from services.health import checkins, reminders, reports, summary
 from services.health.assessment import Readings, bp_needs_repeat
 from services.health.checkins import CheckinError, Outcome
 from services.health.config import HealthConfig
-from services.health.summary import TIER_ICON
 from services.i18n import Html, t, tn
 from services.permissions import Action, check
 from services.validation import number_text, parse_int
@@ -471,7 +470,7 @@ def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) 
         told = outcome.alert_id is not None or outcome.officers_told > 0
         parts.append(t(lang, "health.result.red_told" if told else "health.result.red_nobody"))
     elif assessment.tier == Tier.AMBER:
-        when = checkins.format_local(outcome.recheck_at, cfg.zone) if outcome.recheck_at else "-"
+        when = summary.format_local(outcome.recheck_at, cfg.zone) if outcome.recheck_at else "-"
         parts.append(t(lang, "health.result.amber", reasons=Html(reasons), when=when))
         parts.append(t(lang, "health.advice.amber"))
         if outcome.officers_told:
@@ -526,8 +525,10 @@ async def history_command(update: Update, context: Context, person: Person) -> N
     lines = []
     for row in rows:
         tier = Tier(row.tier)
-        details = checkins.vitals_line(lang, row)
-        lines.append(f"{checkins.format_local(row.at, zone)} {TIER_ICON[tier]} {details}".rstrip())
+        details = summary.vitals_line(lang, row)
+        lines.append(
+            f"{summary.format_local(row.at, zone)} {summary.TIER_ICON[tier]} {details}".rstrip()
+        )
     # The lines hold only catalog texts (escaped) and numbers.
     text = t(lang, "health.history.title", count=len(rows)) + "\n" + "\n".join(lines)
     await reply(update, text + "\n\n" + t(lang, "health.disclaimer"))
@@ -542,7 +543,7 @@ async def trend_command(update: Update, context: Context, person: Person) -> Non
     cfg = config(context)
     db = context.db
     start = clock.now() - timedelta(days=30)
-    points = await db.run(checkins.since, person.id, start)
+    points = await db.run(summary.since, person.id, start)
     if not points:
         await reply(update, t(lang, "health.trend.empty"))
         return
@@ -559,7 +560,7 @@ async def trend_command(update: Update, context: Context, person: Person) -> Non
 
 
 def _reminder_status(lang: str, person: Person, pref: Any, cfg: HealthConfig) -> str:
-    if checkins.is_low_altitude(person):
+    if summary.is_low_altitude(person):
         return t(lang, "health.reminders.low_altitude")
     at = reminders.reminder_time(pref, cfg).strftime("%H:%M")
     text = t(lang, "health.reminders.status", time=at, second=cfg.second_time.strftime("%H:%M"))
@@ -611,7 +612,7 @@ async def reminders_command(update: Update, context: Context, person: Person) ->
     except CheckinError as error:
         await reply(update, t(lang, error.key))
     pref = await db.run(checkins.preference, person.id)
-    markup = None if checkins.is_low_altitude(person) else _reminder_buttons(lang, pref)
+    markup = None if summary.is_low_altitude(person) else _reminder_buttons(lang, pref)
     await reply(update, _reminder_status(lang, person, pref, cfg), reply_markup=markup)
 
 

@@ -497,6 +497,8 @@ def _attach_checkin_chart(
     """A RED check-in's alert comes with the cadre's 30-day chart, after the alert message
     (summary.attach_alert_chart decides who may see it; contacts never get it). A failure
     here never holds the alert back: it goes without the chart."""
+    if alert.person_id is None:  # the cadre deleted their data: nothing to draw
+        return
     try:
         with session.begin_nested():
             summary.attach_alert_chart(

@@ -103,7 +103,7 @@ def tell_cadre(
     if not new:
         taker = session.get(Person, alert.acknowledged_by) if alert.acknowledged_by else None
         if taker:
-            status = t(lang, "sos.already_taken", id=alert_id, name=alerts.name_of(taker))
+            status = t(lang, "sos.already_taken", id=alert_id, name=people.name_of(taker))
         elif alert.cause != "sos":  # the alert of their RED check-in: the SOS joined it
             status = t(lang, "sos.added_to_red", id=alert_id)
         else:
@@ -112,27 +112,25 @@ def tell_cadre(
     if contacts:
         text += "\n\n" + t(lang, "sos.contacts_told", count=contacts)
     text += "\n\n" + t(lang, "sos.ask_location_live")
-    common = {
-        "chat_id": person.telegram_id,
-        "person_id": person.id,
-        "language": lang,
-        "priority": Priority.EMERGENCY,
-        "source": f"alert:{alert_id}",
-    }
-    outbox.enqueue(
-        session,
-        idempotency_key=f"alert:{alert_id}:help:{update_id}",
-        text=text,
-        reply_markup=keyboard(person),
-        **common,
-    )
-    outbox.enqueue(
-        session,
-        idempotency_key=f"alert:{alert_id}:ask:{update_id}",
-        text=t(lang, "sos.ask_category"),
-        reply_markup=outbox.inline_keyboard(_category_rows(lang, alert_id)),
-        **common,
-    )
+    for key, body, markup in (
+        ("help", text, keyboard(person)),
+        (
+            "ask",
+            t(lang, "sos.ask_category"),
+            outbox.inline_keyboard(_category_rows(lang, alert_id)),
+        ),
+    ):
+        outbox.enqueue(
+            session,
+            chat_id=person.telegram_id,
+            person_id=person.id,
+            language=lang,
+            priority=Priority.EMERGENCY,
+            source=f"alert:{alert_id}",
+            idempotency_key=f"alert:{alert_id}:{key}:{update_id}",
+            text=body,
+            reply_markup=markup,
+        )
     waiting = waiting_for("details", alert=alert_id)
     state.put(session, alerts.WAIT_KIND, str(person.telegram_id), waiting)
     return waiting
