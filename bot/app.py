@@ -51,8 +51,9 @@ from handlers.context import CONTEXT_TYPES, DEPS, Context, Deps, deps_of
 from models.db import make_engine, upgrade
 from scheduler import jobs
 from scheduler.timers import Timers
-from services import alerts, broadcasts, care, examples, outbox, people
+from services import alerts, broadcasts, examples, outbox, people
 from services import channels as duty_channels
+from services.care import areas, rules
 from services.db import Database
 from services.health import checkins, summary
 from services.health.config import HealthConfig
@@ -103,7 +104,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     register_hooks(settings)
     register_handlers(application, settings)
     board_server.install(application, settings, db, listen)  # the Mini App (docs/board.md)
-    _observe(application, settings, db, delivery, care.CareConfig.from_settings(settings))
+    _observe(application, settings, db, delivery, rules.CareConfig.from_settings(settings))
     return application
 
 
@@ -112,7 +113,7 @@ def _observe(
     settings: Settings,
     db: Database,
     delivery: Delivery,
-    care_config: care.CareConfig,
+    care_config: rules.CareConfig,
 ) -> None:
     """Health, metrics and the survival of database outages (bot/outage.py, bot/http.py)."""
     probe = DatabaseProbe(db.engine)
@@ -184,9 +185,9 @@ def register_hooks(settings: Settings) -> None:
         summary.CHART_RENDERER, functools.partial(checkins.chart_attachment, health)
     )
     # A broadcast to "the overdue" reaches the people overdue for rest or an examination.
-    care_config = care.CareConfig.from_settings(settings)
+    care_config = rules.CareConfig.from_settings(settings)
     broadcasts.register_overdue_source(
-        "care", lambda session: care.overdue_people(session, care_config)
+        "care", lambda session: areas.overdue_people(session, care_config)
     )
 
 

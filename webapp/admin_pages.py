@@ -11,7 +11,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from models import Person, Role, Status
-from services import alerts, care, roster
+from services import alerts, roster
+from services.care import areas as care_areas
+from services.care import texts
 from services.health import summary
 from services.i18n import t
 from services.postings import load_postings
@@ -43,7 +45,7 @@ def _post(action: str, label: str, *, cls: str = "", fields: dict[str, Any] | No
 # ---------------------------------------------------------------------------- care, oxygen
 
 
-def overdue(lang: str, day: date, summary: care.AreaSummary, admin: bool) -> str:
+def overdue(lang: str, day: date, summary: care_areas.AreaSummary, admin: bool) -> str:
     postings = load_postings()
     title = _e(t(lang, "care.overdue.title", date=day.isoformat()))
     counts = "".join(
@@ -55,9 +57,9 @@ def overdue(lang: str, day: date, summary: care.AreaSummary, admin: bool) -> str
     for row in summary.rows:
         values = {
             "name": row.person.name,
-            "posting": care.posting_text(lang, row.person),
+            "posting": texts.posting_text(lang, row.person),
             "altitude": row.person.altitude_m if row.person.altitude_m is not None else "-",
-            "item": care.item_name(lang, row.due.kind),
+            "item": texts.item_name(lang, row.due.kind),
             "due": row.due.due.isoformat(),
         }
         line = t(lang, "care.area.line_overdue", days=row.due.overdue_days(row.today), **values)

@@ -31,7 +31,8 @@ from telegram.error import TelegramError
 
 from handlers.roster_import import MAX_FILE_BYTES, SHOWN_REFUSALS, invitation_file
 from models import Role, Status
-from services import alerts, broadcasts, care, oxygen, people, roster, roster_import, tables
+from services import alerts, broadcasts, oxygen, people, roster, roster_import, tables
+from services.care import areas as care_areas
 from services.i18n import t
 from services.permissions import Action, check, visible_prefectures
 from services.postings import load_postings
@@ -40,7 +41,7 @@ from webapp import admin_pages, pages
 
 if TYPE_CHECKING:
     from config import Settings
-    from services.care import CareConfig
+    from services.care.rules import CareConfig
     from services.db import Database
     from webapp.server import Viewer
 
@@ -124,7 +125,7 @@ class MoreViews:
         if visible is not None and not visible:
             return pages.notice(t(viewer.lang, "care.area.no_area"))
         summary = await self.db.run(
-            care.area_summary, self.care, visible, overdue=True, limit=pages.PAGE_SIZE
+            care_areas.area_summary, self.care, visible, overdue=True, limit=pages.PAGE_SIZE
         )
         day = people.local_today(self.settings.zone)
         return admin_pages.overdue(viewer.lang, day, summary, viewer.admin)

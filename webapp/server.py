@@ -33,7 +33,7 @@ from handlers import menus
 from handlers.roster_import import MAX_FILE_BYTES
 from models import Role
 from services import alerts, board, clock, i18n
-from services.care import CareConfig
+from services.care.rules import CareConfig
 from services.db import Database
 from services.health.config import HealthConfig
 from services.i18n import t
@@ -281,13 +281,13 @@ class BoardServer(MoreViews):
         )
 
     async def person_view(self, request: web.Request, viewer: Viewer) -> str:
-        from services import care
+        from services.care import records
 
         person_id = int(request.match_info["id"])
 
         def load(session: Any) -> tuple[Any, Any]:
             found = board.person_view(session, viewer.person, person_id, self.health)
-            schedule = care.schedule_for(session, person_id, self.care) if found else None
+            schedule = records.schedule_for(session, person_id, self.care) if found else None
             return found, schedule
 
         found, schedule = await self.db.run(load)

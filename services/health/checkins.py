@@ -30,7 +30,8 @@ from models import (
     Status,
 )
 from models.health import Feeling, Tier
-from services import alerts, audit, care, clock, erasure, outbox, people, roster
+from services import alerts, audit, clock, erasure, outbox, people, roster
+from services.care import records
 from services.health.assessment import Assessment, Past, Readings, assess, worsened
 from services.health.config import HealthConfig
 from services.health.summary import (
@@ -73,7 +74,7 @@ def ascent_at(session: Session, person: Person, zone: ZoneInfo) -> datetime | No
     """When the person last came up: the arrival, or the return from low-altitude rest."""
     days = [person.assignment_start]
     if person.id is not None:
-        days.append(care.last_rest_return(session, person.id))
+        days.append(records.last_rest_return(session, person.id))
     known = [d for d in days if d is not None]
     return local_midnight(max(known), zone) if known else None
 
