@@ -51,8 +51,9 @@ from handlers.context import CONTEXT_TYPES, DEPS, Context, Deps, deps_of
 from models.db import make_engine, upgrade
 from scheduler import jobs
 from scheduler.timers import Timers
-from services import alerts, broadcasts, examples, outbox, people
+from services import broadcasts, examples, outbox, people
 from services import channels as duty_channels
+from services.alerts import messages
 from services.care import areas, rules
 from services.db import Database
 from services.health import checkins, summary
@@ -176,7 +177,7 @@ def register_hooks(settings: Settings) -> None:
     process (the tests build many) leaves the same hooks."""
     # The outbox calls these in the transaction that records delivery outcomes:
     # a round of alert messages that all failed for good escalates at once;
-    outbox.add_outcome_hook("alert:", alerts.on_delivery_outcomes)
+    outbox.add_outcome_hook("alert:", messages.on_delivery_outcomes)
     # the admin who pressed "Test" on a duty group hears how it went.
     outbox.add_outcome_hook("dgtest:", duty_channels.on_test_outcomes)
     # The delivery worker draws these files when their message is sent: the 30-day chart.

@@ -26,7 +26,8 @@ from handlers.common import Context, answer, buttons, current_person, guarded, r
 from handlers.sos import acknowledge_and_reply
 from handlers.sos_common import edit, plain, to_int
 from models import Channel, DutyGroup, Person
-from services import alerts, channels
+from services import channels
+from services.alerts import policy, respond
 from services.i18n import t
 from services.permissions import Action
 from services.validation import InvalidInput
@@ -269,14 +270,14 @@ async def on_ack_link(update: Update, context: Context) -> None:
     person = await current_person(update, context)
     db = context.db
     lang = person.language if person else context.settings.default_language
-    alert = await db.run(alerts.get, alert_id) if alert_id is not None else None
+    alert = await db.run(policy.get, alert_id) if alert_id is not None else None
     refusal = (
-        await db.run(alerts.handling_refusal, person, alert)
+        await db.run(respond.handling_refusal, person, alert)
         if person is not None
-        else alerts.Refusal.ROLE
+        else respond.Refusal.ROLE
     )
     if refusal is not None:
-        await db.run(alerts.refuse, person, alert_id, f"/start {arg}"[:64], str(refusal))
+        await db.run(respond.refuse, person, alert_id, f"/start {arg}"[:64], str(refusal))
         await reply(update, t(lang, f"sos.denied.{refusal}"))
         raise ApplicationHandlerStop
     assert alert is not None and person is not None

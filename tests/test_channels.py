@@ -19,8 +19,11 @@ from sqlmodel import select
 
 import bot.channels as channel_worker
 from bot.channels import EndpointScheduler, Job, dingtalk_url
-from models import Channel, DutyGroup, OutboxMessage, OutboxStatus, OutcomeCode, Priority
-from services import alerts, channels
+from models import Alert, Channel, DutyGroup, OutboxMessage, OutboxStatus, OutcomeCode, Priority
+from services import channels
+from services.alerts import policy as alerts_policy
+from services.alerts import raising, respond
+from services.alerts import timeline as alerts_timeline
 from services.channels import ChannelMessage, GroupRequest
 from tests.channel_servers import DingTalkRobot, SmsGateway, WeComRobot, dingtalk_sign
 from tests.sos_support import staff, until
@@ -31,7 +34,7 @@ ZONE = ZoneInfo("Asia/Shanghai")
 CHANNELS = channels.ChannelConfig(
     bot_username="cadre_test_bot", sms_enabled=True, default_language="zh-Hans", zone=ZONE
 )
-POLICY = alerts.Policy(zone=ZONE, channels=CHANNELS)
+POLICY = alerts_policy.Policy(zone=ZONE, channels=CHANNELS)
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -98,7 +101,7 @@ def rows(db, **where) -> list[OutboxMessage]:
 
 def timeline(db, alert_id: int, lang: str = "zh-Hans") -> str:
     """Every event and delivery (the CSV's rows; the phone view summarises each round)."""
-    return db.call(alerts.timeline_csv, alert_id, lang, ZONE).decode("utf-8-sig")
+    return db.call(alerts_timeline.timeline_csv, alert_id, lang, ZONE).decode("utf-8-sig")
 
 
 def bot_logs(caplog) -> str:
@@ -132,7 +135,7 @@ async def test_an_sos_reaches_the_wecom_and_dingtalk_groups_and_the_officers_sms
 
     async with worker_running(channel_settings, db):
         alert_id = db.call(
-            alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+            raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
         )
         await until(lambda: wecom.received and dingtalk.received and sms.received)
         await until(lambda: settled(db))
@@ -167,16 +170,16 @@ async def test_escalation_reposts_to_the_groups_and_texts_the_next_tier(
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     db.call(channels.set_sms, people_["off"], "+8613800138002")
-    policy = alerts.Policy(ack_timeout=1, repeat_interval=300, zone=ZONE, channels=CHANNELS)
+    policy = alerts_policy.Policy(ack_timeout=1, repeat_interval=300, zone=ZONE, channels=CHANNELS)
     alert_id = db.call(
-        alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=policy
+        raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=policy
     )
     with db.session() as session:  # the timer ran out
-        alert = session.get(alerts.Alert, alert_id)
+        alert = session.get(Alert, alert_id)
         alert.next_escalation_at = alert.created_at
         session.add(alert)
         session.commit()
-    assert db.call(alerts.escalate_due, policy) == [alert_id]
+    assert db.call(raising.escalate_due, policy) == [alert_id]
     async with worker_running(channel_settings, db):
         await until(lambda: len(wecom.received) == 2 and len(sms.received) == 1)
     assert "第 2 轮" in wecom.texts[1]
@@ -187,7 +190,7 @@ async def test_a_red_check_in_goes_to_the_groups_too(db, channel_settings, wecom
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     alert_id = db.call(
-        alerts.raise_alert,
+        raising.raise_alert,
         person_id=people_["cadre"].id,
         cause="checkin_red",
         reasons=["health.reason.spo2_low"],
@@ -205,13 +208,13 @@ async def test_the_groups_hear_when_someone_takes_it_and_when_it_is_closed(
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     async with worker_running(channel_settings, db):
         alert_id = db.call(
-            alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+            raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
         )
         await until(lambda: wecom.received and settled(db))
-        db.call(alerts.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
+        db.call(respond.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
         await until(lambda: len(wecom.received) == 2)
         db.call(
-            alerts.resolve,
+            respond.resolve,
             alert_id=alert_id,
             actor=people_["on"],
             outcome="hospital",
@@ -237,10 +240,10 @@ async def test_a_bad_key_is_recorded_shown_and_told_to_the_admins_once(
     second = factories.person(db, 1002, real_name="Zhao Min", language="en")
     async with worker_running(channel_settings, db):
         first_id = db.call(
-            alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+            raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
         )
         await until(lambda: settled(db) and len(channel_rows(db)) == 1)
-        db.call(alerts.raise_alert, person_id=second.id, cause="sos", policy=POLICY)
+        db.call(raising.raise_alert, person_id=second.id, cause="sos", policy=POLICY)
         await until(lambda: settled(db) and len(channel_rows(db)) == 2)
 
     failed = channel_rows(db)
@@ -273,7 +276,7 @@ async def test_a_wrong_dingtalk_secret_fails_the_signature_check(db, channel_set
         "SECnot-the-secret-0000",
     )
     async with worker_running(channel_settings, db):
-        db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
+        db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
         await until(lambda: settled(db) and channel_rows(db))
     (row,) = channel_rows(db)
     assert row.status == OutboxStatus.FAILED and row.outcome.startswith("errcode 310000")
@@ -292,7 +295,7 @@ async def test_transient_errors_and_rate_limits_are_retried_until_delivered(
     dingtalk.fail("rate_limit")
     sms.fail("server_error")
     async with worker_running(channel_settings, db):
-        db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
+        db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
         await until(lambda: wecom.received and dingtalk.received and sms.received, within=20)
         await until(lambda: settled(db))
     by_channel = {r.channel: r for r in channel_rows(db)}
@@ -310,9 +313,9 @@ async def test_a_message_no_longer_needed_is_not_sent(db, channel_settings, weco
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     alert_id = db.call(
-        alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+        raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
     )
-    db.call(alerts.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
+    db.call(respond.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
     async with worker_running(channel_settings, db):
         await until(lambda: settled(db))
     assert wecom.received == []
@@ -324,7 +327,7 @@ async def test_a_removed_group_or_number_is_recorded_not_retried(db, channel_set
     people_ = staff(db)
     group = add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     db.call(channels.set_sms, people_["on"], "13800138001")
-    db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
+    db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
     db.call(channels.remove_group, people_["admin"], group.id)
     db.call(channels.clear_sms, people_["on"])
     async with worker_running(channel_settings, db):
@@ -337,7 +340,7 @@ async def test_a_removed_group_or_number_is_recorded_not_retried(db, channel_set
 async def test_a_crash_while_sending_sends_again_at_the_next_start(db, channel_settings, wecom):
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
-    db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
+    db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
     assert len(db.call(channels.claim_due, 10)) == 1  # taken, then the process died
     async with worker_running(channel_settings, db):
         await until(lambda: wecom.received)
