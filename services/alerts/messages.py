@@ -22,7 +22,7 @@ from models import (
     Priority,
     Status,
 )
-from services import channels, clock, contact_links, outbox
+from services import clock, contact_links, duty_channels, outbox
 from services.alerts.cards import alert_text, buttons_for, handler_buttons, responder_buttons
 from services.alerts.policy import (
     CONTACT,
@@ -265,7 +265,7 @@ def tell_cadre_and_contacts(
     actor: Person | None,
     policy: Policy,
 ) -> None:
-    channels.alert_update(session, alert, what, actor, policy.channels)  # the duty groups
+    duty_channels.alert_update(session, alert, what, actor, policy.channels)  # the duty groups
     cadre = session.get(Person, alert.person_id)
     if cadre is None:
         return

@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 from config import Settings
 from models import Alert, AlertEvent, AlertRecipient, AlertStatus, Person, Status
 from services import clock, people, roster
-from services.channels import ChannelConfig
+from services.duty_channels import ChannelConfig
 
 CAUSES = ("sos", "checkin_red")
 CATEGORIES = ("altitude", "injury", "accident", "other")
@@ -71,7 +71,7 @@ NOTIFY_KEY = re.compile(r"^alert:\d+:n\d+:\d+$")
 @dataclass(frozen=True)
 class Policy:
     """What raising and handling an alert needs of the settings: the timings of escalation,
-    the time zone used in messages, the other channels (services.channels) and the board's
+    the time zone used in messages, the other channels (services.duty_channels) and the board's
     address (its "Open board" button). Every function that sends something takes it."""
 
     ack_timeout: int = 180

@@ -18,7 +18,7 @@ from sqlalchemy import case
 from sqlmodel import Session, col, select
 
 from models import Alert, AlertEvent, AlertRecipient, Channel, OutboxMessage, OutboxStatus, Person
-from services import audit, channels, clock, people
+from services import audit, clock, duty_channels, people
 from services.alerts.cards import alert_text
 from services.alerts.policy import (
     IN_PROGRESS,
@@ -140,7 +140,7 @@ def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[
     for row in rows:
         if row.kind == "edit":
             continue
-        elsewhere = channels.timeline_text(row, lang)  # WeCom, DingTalk, SMS
+        elsewhere = duty_channels.timeline_text(row, lang)  # WeCom, DingTalk, SMS
         if elsewhere is not None:
             items.append(TimelineItem(*elsewhere))
             continue

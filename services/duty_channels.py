@@ -10,7 +10,7 @@ Telegram is blocked in mainland China; duty officers work in WeCom (企业微信
 
 Each is an outbox row with ``channel`` wecom / dingtalk / sms and ``target`` naming the
 duty group or person: the webhook URL, the signing secret and the number are read when the
-message is sent (bot/channels.py), never copied into the row. Outcomes are recorded like
+message is sent (bot/duty_channels.py), never copied into the row. Outcomes are recorded like
 Telegram's, so the alert's timeline shows each channel's. Texts are plain and short (an
 SMS segment is 70 Chinese characters): who, where, altitude, what, phone, alert number and
 how to acknowledge, which stays in Telegram (a t.me link that acknowledges).
