@@ -56,7 +56,7 @@ from services.alerts.messages import on_delivery_outcomes as alert_outcomes
 from services.care.areas import overdue_people
 from services.care.rules import CareConfig
 from services.db import Database
-from services.duty_channels import on_test_outcomes as duty_channel_test_outcomes
+from services.duty_channels.checks import on_test_outcomes as duty_channel_test_outcomes
 from services.health import checkins, summary
 from services.health.config import HealthConfig
 from webapp import server as board_server

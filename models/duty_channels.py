@@ -2,7 +2,7 @@
 
 The webhook URL (it carries the robot's key or access token) and DingTalk's signing secret
 are credentials: stored here for admins to manage, never copied into outbox rows, never
-shown or logged in full (services/duty_channels.py masks them).
+shown or logged in full (services/duty_channels/groups.py masks them).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def enqueue(
     registered with `register_renderer`, ``args`` its JSON arguments (see `Attachment`).
     ``after``: the idempotency key of a message that must be sent first; this one waits
     for it, goes out as a reply to it, and is dropped if that one is never sent.
-    `channel` and `target` send it elsewhere than Telegram (services/duty_channels.py).
+    `channel` and `target` send it elsewhere than Telegram (services/duty_channels/).
     """
     existing = session.exec(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)

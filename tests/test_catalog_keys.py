@@ -18,9 +18,10 @@ from models.care import OxygenUrgency, OxygenWhat
 from models.health import RED_FLAGS, Feeling, Tier
 from models.knowledge import DocumentOrigin
 from models.outbox import UNREACHABLE_CODES
-from services import duty_channels, roster
+from services import roster
 from services.alerts import policy, raising, respond
 from services.care_policy import EXAM_CONTENTS, Band
+from services.duty_channels import checks, groups
 from services.health import reports
 from services.i18n import LANGUAGES, catalog
 from services.permissions import Denial
@@ -117,7 +118,7 @@ DYNAMIC: dict[str, list[str]] = {
         ),
     ),
     "kb.docs.status.{status}": _keys("kb.docs.status.", ("current", "superseded")),
-    "channels.why.{key}": _keys("channels.why.", [key for key, _ in duty_channels._WHY]),
+    "channels.why.{key}": _keys("channels.why.", [key for key, _ in checks._WHY]),
     "sos.{command}_usage": _keys("sos.", ("ack", "resolve"), "_usage"),
     **{
         f"health.today.state.{{{name}}}": _keys("health.today.state.", reports.LISTED)
@@ -142,10 +143,10 @@ DYNAMIC.update(
         "care.ox.urgency.{urgency}": _keys("care.ox.urgency.", [u.value for u in OxygenUrgency]),
         "care.ox.what.{what}": _keys("care.ox.what.", [w.value for w in OxygenWhat]),
         "channels.label.{group.channel}": _keys(
-            "channels.label.", [c.value for c in duty_channels.GROUP_CHANNELS]
+            "channels.label.", [c.value for c in groups.GROUP_CHANNELS]
         ),
         "channels.set.bad_url_{request.channel}": _keys(
-            "channels.set.bad_url_", [c.value for c in duty_channels.GROUP_CHANNELS]
+            "channels.set.bad_url_", [c.value for c in groups.GROUP_CHANNELS]
         ),
         "delivery.reason.{p.unreachable_reason or 'forbidden'}": _keys(
             "delivery.reason.", [c.value for c in UNREACHABLE_CODES]

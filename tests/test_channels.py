@@ -20,18 +20,21 @@ from sqlmodel import select
 import bot.duty_channels as channel_worker
 from bot.duty_channels import EndpointScheduler, Job, dingtalk_url
 from models import Alert, Channel, DutyGroup, OutboxMessage, OutboxStatus, OutcomeCode, Priority
-from services import duty_channels
 from services.alerts import policy as alerts_policy
 from services.alerts import raising, respond
 from services.alerts import timeline as alerts_timeline
-from services.duty_channels import ChannelMessage, GroupRequest
+from services.duty_channels import alerting, groups
+from services.duty_channels import sms as duty_channels_sms
+from services.duty_channels import worker as duty_channels_worker
+from services.duty_channels.groups import GroupRequest
+from services.duty_channels.worker import ChannelMessage
 from tests.channel_servers import DingTalkRobot, SmsGateway, WeComRobot, dingtalk_sign
 from tests.sos_support import staff, until
 
 ZONE = ZoneInfo("Asia/Shanghai")
 # The other channels as the running bot has them: its username for the acknowledgement
 # link, and an SMS gateway.
-CHANNELS = duty_channels.ChannelConfig(
+CHANNELS = alerting.ChannelConfig(
     bot_username="cadre_test_bot", sms_enabled=True, default_language="zh-Hans", zone=ZONE
 )
 POLICY = alerts_policy.Policy(zone=ZONE, channels=CHANNELS)
@@ -88,7 +91,7 @@ async def worker_running(settings, db) -> AsyncIterator[channel_worker.ChannelWo
 
 def add_group(db, admin, channel, url, name, secret=None) -> DutyGroup:
     request = GroupRequest(prefecture="ganzi", channel=channel, url=url, secret=secret, name=name)
-    return db.call(duty_channels.set_group, admin, request)
+    return db.call(groups.set_group, admin, request)
 
 
 def rows(db, **where) -> list[OutboxMessage]:
@@ -130,8 +133,8 @@ async def test_an_sos_reaches_the_wecom_and_dingtalk_groups_and_the_officers_sms
     admin = people_["admin"]
     add_group(db, admin, Channel.WECOM, wecom.webhook(), "甘孜值班群")
     add_group(db, admin, Channel.DINGTALK, dingtalk.webhook(), "甘孜钉钉群", dingtalk.secret)
-    db.call(duty_channels.set_sms, people_["on"], "13800138001")
-    db.call(duty_channels.set_sms, people_["off"], "13800138002")  # not on duty: not in round 1
+    db.call(duty_channels_sms.set_sms, people_["on"], "13800138001")
+    db.call(duty_channels_sms.set_sms, people_["off"], "13800138002")  # not on duty: not in round 1
 
     async with worker_running(channel_settings, db):
         alert_id = db.call(
@@ -169,7 +172,7 @@ async def test_escalation_reposts_to_the_groups_and_texts_the_next_tier(
 ):
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
-    db.call(duty_channels.set_sms, people_["off"], "+8613800138002")
+    db.call(duty_channels_sms.set_sms, people_["off"], "+8613800138002")
     policy = alerts_policy.Policy(ack_timeout=1, repeat_interval=300, zone=ZONE, channels=CHANNELS)
     alert_id = db.call(
         raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=policy
@@ -290,7 +293,7 @@ async def test_transient_errors_and_rate_limits_are_retried_until_delivered(
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     add_group(db, people_["admin"], Channel.DINGTALK, dingtalk.webhook(), "钉钉群", dingtalk.secret)
-    db.call(duty_channels.set_sms, people_["on"], "13800138001")
+    db.call(duty_channels_sms.set_sms, people_["on"], "13800138001")
     wecom.fail("server_error", 2)
     dingtalk.fail("rate_limit")
     sms.fail("server_error")
@@ -326,10 +329,10 @@ async def test_a_message_no_longer_needed_is_not_sent(db, channel_settings, weco
 async def test_a_removed_group_or_number_is_recorded_not_retried(db, channel_settings, wecom):
     people_ = staff(db)
     group = add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
-    db.call(duty_channels.set_sms, people_["on"], "13800138001")
+    db.call(duty_channels_sms.set_sms, people_["on"], "13800138001")
     db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
-    db.call(duty_channels.remove_group, people_["admin"], group.id)
-    db.call(duty_channels.clear_sms, people_["on"])
+    db.call(groups.remove_group, people_["admin"], group.id)
+    db.call(duty_channels_sms.clear_sms, people_["on"])
     async with worker_running(channel_settings, db):
         await until(lambda: settled(db))
     assert {(r.status, r.outcome_code) for r in channel_rows(db)} == {
@@ -341,7 +344,7 @@ async def test_a_crash_while_sending_sends_again_at_the_next_start(db, channel_s
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
-    assert len(db.call(duty_channels.claim_due, 10)) == 1  # taken, then the process died
+    assert len(db.call(duty_channels_worker.claim_due, 10)) == 1  # taken, then the process died
     async with worker_running(channel_settings, db):
         await until(lambda: wecom.received)
     assert channel_rows(db)[0].status == OutboxStatus.SENT
@@ -362,12 +365,12 @@ def test_dingtalk_signature_is_the_documented_one():
 
 def test_sms_templates_escape_what_they_fill_in():
     tricky = '他说："快来" \\ 路上\n第二行'
-    body, kind = duty_channels.sms_body(
+    body, kind = duty_channels_sms.sms_body(
         '{"to": "{phone}", "msg": "{text}"}', "+8613800138001", tricky
     )
     assert kind == "application/json"
     assert json.loads(body) == {"to": "+8613800138001", "msg": tricky}
-    body, kind = duty_channels.sms_body(
+    body, kind = duty_channels_sms.sms_body(
         "mobile={phone_national}&content={text}", "+8613800138001", "a&b=c 你"
     )
     assert kind == "application/x-www-form-urlencoded"
@@ -378,16 +381,13 @@ def test_credentials_and_numbers_are_masked():
     url = (
         "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
     )
-    assert (
-        duty_channels.mask_url(url)
-        == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a…5aaa"
-    )
-    assert duty_channels.mask_phone("+8613800138001") == "+86…8001"
-    assert duty_channels.scrub(f"failed {url}", url) == f"failed {duty_channels.mask_secret(url)}"
+    assert groups.mask_url(url) == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a…5aaa"
+    assert groups.mask_phone("+8613800138001") == "+86…8001"
+    assert groups.scrub(f"failed {url}", url) == f"failed {groups.mask_secret(url)}"
 
 
 def test_dutygroup_set_is_understood_in_any_order():
-    request = duty_channels.parse_set(
+    request = groups.parse_set(
         [
             "甘孜",
             "dingtalk",
@@ -402,10 +402,10 @@ def test_dutygroup_set_is_understood_in_any_order():
         Channel.DINGTALK,
         "SEC" + "a" * 30,
     )
-    assert request.name == "甘孜 值班群" and duty_channels.check_request(request) is None
-    wecom_without_key = duty_channels.parse_set(["ganzi", "wecom", "https://qyapi.weixin.qq.com/x"])
-    assert duty_channels.check_request(wecom_without_key) == "channels.set.bad_url_wecom"
-    assert duty_channels.check_request(duty_channels.parse_set(["wecom", "https://h/?key=1"])) == (
+    assert request.name == "甘孜 值班群" and groups.check_request(request) is None
+    wecom_without_key = groups.parse_set(["ganzi", "wecom", "https://qyapi.weixin.qq.com/x"])
+    assert groups.check_request(wecom_without_key) == "channels.set.bad_url_wecom"
+    assert groups.check_request(groups.parse_set(["wecom", "https://h/?key=1"])) == (
         "channels.set.no_prefecture"
     )
 

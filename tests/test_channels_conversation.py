@@ -13,9 +13,10 @@ from sqlmodel import select
 
 from emulator.faults import Fault
 from models import Alert, AlertStatus, Channel, DutyGroup, OutboxMessage, Person
-from services import duty_channels, people
+from services import people
 from services.alerts import raising
 from services.alerts import timeline as alerts_timeline
+from services.duty_channels import groups
 from tests.channel_servers import DingTalkRobot, SmsGateway, WeComRobot, running_services
 from tests.sos_support import ABA, CADRE, OFF_DUTY, ON_DUTY, emergency_running, staff, until
 
@@ -189,9 +190,9 @@ async def test_a_hanging_wecom_robot_does_not_hold_up_telegram(bot, services):
     officer = bot.user(ON_DUTY, "Zhang")
     cadre = bot.user(CADRE, "Li", language_code="en")
     await bot.db.run(
-        duty_channels.set_group,
+        groups.set_group,
         people_["admin"],
-        duty_channels.GroupRequest("ganzi", Channel.WECOM, wecom.webhook(), name="甘孜值班群"),
+        groups.GroupRequest("ganzi", Channel.WECOM, wecom.webhook(), name="甘孜值班群"),
     )
     wecom.fail("hang")
     async with emergency_running(bot):

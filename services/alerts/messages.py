@@ -22,7 +22,7 @@ from models import (
     Priority,
     Status,
 )
-from services import clock, contact_links, duty_channels, outbox
+from services import clock, contact_links, outbox
 from services.alerts.cards import alert_text, buttons_for, handler_buttons, responder_buttons
 from services.alerts.policy import (
     CONTACT,
@@ -38,6 +38,7 @@ from services.alerts.policy import (
     source_of,
     stage_people,
 )
+from services.duty_channels import alerting
 from services.health import summary
 from services.i18n import t
 from services.people import name_of
@@ -265,7 +266,7 @@ def tell_cadre_and_contacts(
     actor: Person | None,
     policy: Policy,
 ) -> None:
-    duty_channels.alert_update(session, alert, what, actor, policy.channels)  # the duty groups
+    alerting.alert_update(session, alert, what, actor, policy.channels)  # the duty groups
     cadre = session.get(Person, alert.person_id)
     if cadre is None:
         return

@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 from config import Settings
 from models import Alert, AlertEvent, AlertRecipient, AlertStatus, Person, Status
 from services import clock, people, roster
-from services.duty_channels import ChannelConfig
+from services.duty_channels.alerting import ChannelConfig
 
 CAUSES = ("sos", "checkin_red")
 CATEGORIES = ("altitude", "injury", "accident", "other")

@@ -21,7 +21,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from models import Alert, AlertEvent, AlertStatus, Person, Priority, Status
-from services import audit, clock, duty_channels, outbox
+from services import audit, clock, outbox
 from services.alerts.cards import buttons_for, causes
 from services.alerts.messages import (
     edit_alert_messages,
@@ -43,6 +43,7 @@ from services.alerts.policy import (
     hour_minute,
     source_of,
 )
+from services.duty_channels import alerting
 from services.i18n import t
 from services.log_context import about_alert
 from services.people import name_of
@@ -121,7 +122,7 @@ def raise_alert(
         alert.stage = 2
         add_event(session, alert, "nobody_on_duty")
         targets = notify_round(session, alert, 2, "notified", policy)
-    duty_channels.alert_round(session, alert, targets, policy.channels)  # WeCom, DingTalk, SMS
+    alerting.alert_round(session, alert, targets, policy.channels)  # WeCom, DingTalk, SMS
     alert.next_escalation_at = now + policy.delay_after(alert.stage)
     session.add(alert)
     notify_contacts(session, alert, person, policy.zone)
@@ -342,7 +343,7 @@ def escalate_due(session: Session, policy: Policy) -> list[int]:
             continue
         session.refresh(alert)
         targets = notify_round(session, alert, stage, "escalated", policy)
-        duty_channels.alert_round(session, alert, targets, policy.channels)
+        alerting.alert_round(session, alert, targets, policy.channels)
         audit.record(
             session,
             "alert.escalated",

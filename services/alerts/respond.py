@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models import Alert, AlertRecipient, AlertStatus, Person, Priority, Status
-from services import audit, clock, duty_channels, outbox, people, state
+from services import audit, clock, outbox, people, state
 from services.alerts.messages import (
     cancel_unsent_rounds,
     edit_alert_messages,
@@ -37,6 +37,7 @@ from services.alerts.policy import (
     source_of,
 )
 from services.alerts.raising import Change
+from services.duty_channels import alerting
 from services.i18n import t
 from services.people import name_of
 from services.permissions import Action, check, may_see
@@ -273,7 +274,7 @@ def cancel(session: Session, *, alert_id: int, actor: Person, policy: Policy) ->
     )
     cancel_unsent_rounds(session, alert)
     edit_alert_messages(session, alert, policy)
-    duty_channels.alert_update(session, alert, "cancelled", actor, policy.channels)
+    alerting.alert_update(session, alert, "cancelled", actor, policy.channels)
     zone = policy.zone
     for row in recipients(session, alert.id or 0):
         person = session.get(Person, row.person_id)

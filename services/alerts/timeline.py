@@ -18,7 +18,7 @@ from sqlalchemy import case
 from sqlmodel import Session, col, select
 
 from models import Alert, AlertEvent, AlertRecipient, Channel, OutboxMessage, OutboxStatus, Person
-from services import audit, clock, duty_channels, people
+from services import audit, clock, people
 from services.alerts.cards import alert_text
 from services.alerts.policy import (
     IN_PROGRESS,
@@ -29,6 +29,7 @@ from services.alerts.policy import (
     source_of,
 )
 from services.alerts.respond import handling_refusal
+from services.duty_channels import alerting
 from services.i18n import Html, escape, t
 from services.people import name_of
 from services.permissions import Action, check, visible_prefectures
@@ -140,7 +141,7 @@ def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[
     for row in rows:
         if row.kind == "edit":
             continue
-        elsewhere = duty_channels.timeline_text(row, lang)  # WeCom, DingTalk, SMS
+        elsewhere = alerting.timeline_text(row, lang)  # WeCom, DingTalk, SMS
         if elsewhere is not None:
             items.append(TimelineItem(*elsewhere))
             continue
