@@ -58,8 +58,10 @@ from handlers.common import (
 )
 from handlers.conversation import once_per_update, persist_now
 from models import CareKind, OxygenUrgency, OxygenWhat, Person, Status
-from services import audit, care, care_policy, clock, oxygen, people
-from services.care import CareConfig, CareError, Schedule
+from services import audit, care_policy, clock, oxygen, people
+from services.care import areas, records, rules
+from services.care import texts as care_texts
+from services.care.rules import CareConfig, CareError, Schedule
 from services.care_policy import Band, BandPolicy
 from services.i18n import t
 from services.oxygen import OxygenConfig
@@ -210,7 +212,7 @@ def _policy_line(lang: str, kind: CareKind, policy: BandPolicy) -> str:
     return t(lang, "care.sched.exam_policy_first", first=policy.exam_first_days or 0)
 
 
-def _due_line(lang: str, due: care.Due, today: date) -> str:
+def _due_line(lang: str, due: rules.Due, today: date) -> str:
     days = (due.due - today).days
     if days < 0:
         line = t(lang, "care.sched.overdue", days=-days, date=due.due.isoformat())
@@ -250,7 +252,7 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         t(
             lang,
             "care.sched.posting",
-            posting=care.posting_text(lang, person),
+            posting=care_texts.posting_text(lang, person),
             altitude=person.altitude_m if person.altitude_m is not None else "-",
             band=t(lang, f"care.band.{schedule.band}"),
         ),
@@ -262,7 +264,7 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         ),
     ]
     overdue = [
-        care.item_name(lang, kind)
+        care_texts.item_name(lang, kind)
         for kind, due in schedule.items.items()
         if due is not None and due.due < schedule.today
     ]
@@ -278,7 +280,7 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
             lines.append(_policy_line(lang, kind, schedule.policy))
         else:
             icon = "🏖" if kind == CareKind.REST else "🩺"
-            lines.append(f"{icon} <b>{care.item_name(lang, kind)}</b>")
+            lines.append(f"{icon} <b>{care_texts.item_name(lang, kind)}</b>")
         if due is None and has and person.end is not None:
             lines.append("   " + t(lang, "care.sched.after_end", date=person.end.isoformat()))
         elif due is None:
@@ -286,7 +288,7 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         else:
             lines.append(_due_line(lang, due, schedule.today))
         if kind == CareKind.EXAM and due is not None:
-            contents = care.contents_text(lang, schedule.policy)
+            contents = care_texts.contents_text(lang, schedule.policy)
             lines.append("   " + t(lang, "care.sched.contents", contents=contents))
     if schedule.last_rest_return is not None:
         lines += ["", t(lang, "care.sched.last_rest_return", date=schedule.last_rest_return)]
@@ -312,7 +314,7 @@ def schedule_buttons(lang: str, schedule: Schedule) -> InlineKeyboardMarkup:
         if due is None or due.item_id is None:
             continue
         tail = f"{due.item_id}:{due.due.strftime('%Y%m%d')}"
-        item = care.item_name(lang, kind)
+        item = care_texts.item_name(lang, kind)
         rows.append(
             [
                 (t(lang, "care.btn.done_item", item=item), f"cs:d:{tail}"),
@@ -330,7 +332,7 @@ def schedule_buttons(lang: str, schedule: Schedule) -> InlineKeyboardMarkup:
 @guarded(Action.OWN_DATA)
 async def schedule_command(update: Update, context: Context, person: Person) -> None:
     assert person.id is not None
-    schedule = await context.db.run(care.schedule_for, person.id, care_config(context))
+    schedule = await context.db.run(records.schedule_for, person.id, care_config(context))
     lang = person.language
     markup = schedule_buttons(lang, schedule) if person.status == Status.ACTIVE else None
     await reply(update, schedule_text(lang, schedule), reply_markup=markup)
@@ -362,7 +364,7 @@ async def on_reminder_time(update: Update, context: Context, person: Person) -> 
     else:
         await _forged(update, context, person, Action.OWN_DATA)
         return
-    await context.db.run(care.set_reminder_time, person.id, seconds)
+    await context.db.run(records.set_reminder_time, person.id, seconds)
     await answer(update.callback_query)
     await _drop_keyboard(update)
     shown = _hhmm(seconds) if seconds is not None else settings.care_reminder_time
@@ -380,7 +382,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     assert person.id is not None
     item_id = _id(parts[2]) if len(parts) > 3 else None
-    due = care.parse_compact(parts[3]) if len(parts) > 3 else None
+    due = care_texts.parse_compact(parts[3]) if len(parts) > 3 else None
     if item_id is None or due is None:
         await _forged(update, context, person, Action.OWN_DATA)
         return
@@ -390,7 +392,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     cfg = care_config(context)
     if parts[1] == "z":
         try:
-            await context.db.run(care.check_action, person.id, item_id, due, cfg)
+            await context.db.run(records.check_action, person.id, item_id, due, cfg)
         except CareError as error:
             await _care_error(update, context, person, error)
             return
@@ -398,18 +400,18 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
         rows = [
             [
                 (t(lang, "care.btn.snooze_days", days=d), f"cs:zz:{item_id}:{parts[3]}:{d}")
-                for d in care.SNOOZE_DAYS
+                for d in rules.SNOOZE_DAYS
             ]
         ]
         await reply(update, t(lang, "care.snooze.ask"), reply_markup=buttons(rows))
         return
     days = _id(parts[4]) if len(parts) > 4 else None
-    if days not in care.SNOOZE_DAYS:
+    if days not in rules.SNOOZE_DAYS:
         await _forged(update, context, person, Action.OWN_DATA)
         return
     try:
         schedule = await context.db.run(
-            care.record_snoozed,
+            records.record_snoozed,
             person.id,
             item_id,
             days,
@@ -496,7 +498,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
             key = "care.ask.set_date"
             values = {
                 "name": form.get("name", ""),
-                "item": care.item_name(lang, CareKind(form["kind"])),
+                "item": care_texts.item_name(lang, CareKind(form["kind"])),
                 "current": form.get("current_due") or "-",
             }
             rows = [
@@ -562,7 +564,7 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
     """cs:d (Done) and cs:b (Booked for...) on a reminder or on /schedule."""
     parts = _parts(update)
     item_id = _id(parts[2]) if len(parts) == 4 else None
-    due = care.parse_compact(parts[3]) if len(parts) == 4 else None
+    due = care_texts.parse_compact(parts[3]) if len(parts) == 4 else None
     if item_id is None or due is None or parts[1] not in {"d", "b"}:
         await _forged(update, context, person, Action.OWN_DATA)
         return ConversationHandler.END
@@ -572,7 +574,7 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
     assert person.id is not None
     try:
         kind = await context.db.run(
-            care.check_action, person.id, item_id, due, care_config(context)
+            records.check_action, person.id, item_id, due, care_config(context)
         )
     except CareError as error:
         await _care_error(update, context, person, error)
@@ -593,7 +595,7 @@ async def start_set_form(update: Update, context: Context, admin: Person) -> str
         return ConversationHandler.END
     cfg = care_config(context)
     try:
-        schedule = await context.db.run(care.schedule_for, person_id, cfg)
+        schedule = await context.db.run(records.schedule_for, person_id, cfg)
     except CareError as error:
         await _care_error(update, context, admin, error)
         return ConversationHandler.END
@@ -688,13 +690,13 @@ async def on_form_text(update: Update, context: Context, person: Person) -> str 
         if field == DATE:
             return await _take_date(update, context, person, parse_date(text))
         if field == PLACE:
-            form["draft"]["place"] = care.clean_line(text, care.PLACE_MAX)
+            form["draft"]["place"] = records.clean_line(text, rules.PLACE_MAX)
             return await ask(update, context, RESULT)
         if field == RESULT:
-            form["draft"]["result"] = care.clean_line(text, care.RESULT_MAX)
+            form["draft"]["result"] = records.clean_line(text, rules.RESULT_MAX)
             return await _save(update, context, person)
         if field == OX_PLACE:
-            form["draft"]["place"] = care.clean_line(text, oxygen.PLACE_MAX)
+            form["draft"]["place"] = records.clean_line(text, oxygen.PLACE_MAX)
             return await ask(update, context, OX_URGENCY)
     except InvalidInput as error:
         await reply(update, t(lang, error.key, **error.values))
@@ -796,7 +798,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
         day = date.fromisoformat(draft["date"])
         if flow == "done":
             schedule = await db.run(
-                care.record_done,
+                records.record_done,
                 person.id,
                 int(form["item_id"]),
                 day,
@@ -809,7 +811,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
             target = person.id
         elif flow == "book":
             schedule = await db.run(
-                care.record_booked,
+                records.record_booked,
                 person.id,
                 int(form["item_id"]),
                 day,
@@ -820,12 +822,14 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
             target = person.id
         else:
             target = int(form["person_id"])
-            schedule = await db.run(care.set_due, person, target, CareKind(form["kind"]), day, cfg)
+            schedule = await db.run(
+                records.set_due, person, target, CareKind(form["kind"]), day, cfg
+            )
             text = t(
                 lang,
                 "care.set.saved",
                 name=schedule.person.name,
-                item=care.item_name(lang, CareKind(form["kind"])),
+                item=care_texts.item_name(lang, CareKind(form["kind"])),
                 date=day.isoformat(),
             )
     except CareError as error:
@@ -951,21 +955,21 @@ async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> 
 
 async def _area_rows(
     context: Context, person: Person, which: str
-) -> tuple[list[care.AreaRow], frozenset[str] | None]:
+) -> tuple[list[areas.AreaRow], frozenset[str] | None]:
     """The rows of /overdue (`which` "o") or /upcoming ("u") in the person's area."""
     assert person.id is not None
     db = context.db
     duty = await db.run(people.duty_areas, person.id)
     visible = visible_prefectures(person, duty)
     # overdue rows are all due before today: no need to compute the next two weeks
-    horizon = 0 if which == "o" else care.UPCOMING_DAYS
-    rows = await db.run(care.area_rows, care_config(context), visible, horizon_days=horizon)
+    horizon = 0 if which == "o" else rules.UPCOMING_DAYS
+    rows = await db.run(areas.area_rows, care_config(context), visible, horizon_days=horizon)
     return rows, visible
 
 
 def area_text(
     lang: str,
-    rows: list[care.AreaRow],
+    rows: list[areas.AreaRow],
     which: str,
     today: date,
     *,
@@ -974,12 +978,12 @@ def area_text(
 ) -> tuple[str, int]:
     """The report, at most AREA_LINES lines; returns the text and how many were left out.
     `rows` may be only the first ones, with `counts` (rows per prefecture) and `total`
-    (care.area_summary); by default they are counted from `rows`."""
+    (services.care.areas.area_summary); by default they are counted from `rows`."""
     postings = load_postings()
     if which == "o":
         lines = [t(lang, "care.overdue.title", date=today.isoformat())]
     else:
-        lines = [t(lang, "care.upcoming.title", days=care.UPCOMING_DAYS, date=today.isoformat())]
+        lines = [t(lang, "care.upcoming.title", days=rules.UPCOMING_DAYS, date=today.isoformat())]
     if counts is None:
         counts = {}
         for row in rows:
@@ -1003,9 +1007,9 @@ def area_text(
             ]
         values = {
             "name": row.person.name,
-            "posting": care.posting_text(lang, row.person),
+            "posting": care_texts.posting_text(lang, row.person),
             "altitude": row.person.altitude_m if row.person.altitude_m is not None else "-",
-            "item": care.item_name(lang, row.due.kind),
+            "item": care_texts.item_name(lang, row.due.kind),
             "due": row.due.due.isoformat(),
         }
         if row.overdue:
@@ -1032,13 +1036,13 @@ async def _area_command(update: Update, context: Context, person: Person, which:
         return
     # the chat shows AREA_LINES rows and counts: only those rows are built (the CSV has all)
     summary = await db.run(
-        care.area_summary, care_config(context), visible, overdue=which == "o", limit=AREA_LINES
+        areas.area_summary, care_config(context), visible, overdue=which == "o", limit=AREA_LINES
     )
     today = people.local_today(context.settings.zone)
     rows = summary.rows
     if not rows:
         key = "care.area.none_overdue" if which == "o" else "care.area.none_upcoming"
-        await reply(update, t(lang, key, days=care.UPCOMING_DAYS))
+        await reply(update, t(lang, key, days=rules.UPCOMING_DAYS))
         return
     text, _ = area_text(lang, rows, which, today, counts=summary.counts, total=summary.total)
     markup_rows = [[(t(lang, "care.btn.csv"), f"cs:csv:{which}")]]
@@ -1077,7 +1081,7 @@ async def on_csv(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     rows, visible = await _area_rows(context, person, which)
     rows = [r for r in rows if r.overdue] if which == "o" else [r for r in rows if not r.overdue]
-    data = care.rows_to_csv(rows, lang)
+    data = areas.rows_to_csv(rows, lang)
     await context.db.run(_audit_export, person, which, len(rows), visible)
     today = people.local_today(context.settings.zone).isoformat()
     name = f"care-{'overdue' if which == 'o' else 'upcoming'}-{today}.csv"
@@ -1113,7 +1117,7 @@ async def on_person_card(update: Update, context: Context, admin: Person) -> Non
         await _forged(update, context, admin, Action.MANAGE_SCHEDULES)
         return
     try:
-        schedule = await context.db.run(care.schedule_for, person_id, care_config(context))
+        schedule = await context.db.run(records.schedule_for, person_id, care_config(context))
     except CareError:
         await answer(update.callback_query, _plain(t(admin.language, "care.stale")), alert=True)
         return
@@ -1189,7 +1193,7 @@ def band_card(
         band=t(lang, f"care.band.{band}"),
         rest=_rest_value(lang, policy),
         exam=_exam_value(lang, policy),
-        contents=care.contents_text(lang, policy),
+        contents=care_texts.contents_text(lang, policy),
         state=_state(lang, policy, zone),
     )
     rows = [

@@ -11,7 +11,8 @@ import pytest
 from sqlmodel import select
 
 from models import Alert, AlertStatus, AuditEntry, Role
-from services import alerts, people
+from services import people
+from services.alerts import policy
 from tests import factories
 from tests.sos_support import ABA, CADRE, ON_DUTY, emergency_running, staff
 from webapp import auth
@@ -251,7 +252,7 @@ async def test_the_role_is_read_on_every_request(bot, board):
 
 
 def test_alerts_module_is_untouched_by_the_board():
-    assert alerts.OUTCOMES  # the board resolves with the chat's outcomes
+    assert policy.OUTCOMES  # the board resolves with the chat's outcomes
 
 
 # ---------------------------------------------------------------------------- menu button

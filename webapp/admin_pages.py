@@ -11,9 +11,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from models import Person, Role, Status
-from services import alerts, care, roster
+from services import roster
+from services.care import areas as care_areas
+from services.care import texts
 from services.health import summary
 from services.i18n import t
+from services.people import name_of, posting_text
 from services.postings import load_postings
 from webapp.pages import _e, _query, nav, pager
 
@@ -43,7 +46,7 @@ def _post(action: str, label: str, *, cls: str = "", fields: dict[str, Any] | No
 # ---------------------------------------------------------------------------- care, oxygen
 
 
-def overdue(lang: str, day: date, summary: care.AreaSummary, admin: bool) -> str:
+def overdue(lang: str, day: date, summary: care_areas.AreaSummary, admin: bool) -> str:
     postings = load_postings()
     title = _e(t(lang, "care.overdue.title", date=day.isoformat()))
     counts = "".join(
@@ -55,9 +58,9 @@ def overdue(lang: str, day: date, summary: care.AreaSummary, admin: bool) -> str
     for row in summary.rows:
         values = {
             "name": row.person.name,
-            "posting": care.posting_text(lang, row.person),
+            "posting": texts.posting_text(lang, row.person),
             "altitude": row.person.altitude_m if row.person.altitude_m is not None else "-",
-            "item": care.item_name(lang, row.due.kind),
+            "item": texts.item_name(lang, row.due.kind),
             "due": row.due.due.isoformat(),
         }
         line = t(lang, "care.area.line_overdue", days=row.due.overdue_days(row.today), **values)
@@ -87,7 +90,7 @@ def oxygen_list(lang: str, items: list[tuple[Any, str, str]], admin: bool) -> st
 
 
 def _posting(lang: str, person: Person) -> str:
-    return alerts.posting_text(person, lang)
+    return posting_text(person, lang)
 
 
 def people_list(lang: str, found: Any, status: str, prefecture: str | None) -> str:
@@ -112,7 +115,7 @@ def people_list(lang: str, found: Any, status: str, prefecture: str | None) -> s
         f"{options}</select></label></form>"
     )
     rows = "".join(
-        f'<li><a href="#" data-view="people/{p.id}">{_e(alerts.name_of(p))}'
+        f'<li><a href="#" data-view="people/{p.id}">{_e(name_of(p))}'
         f"<small>{_e(t(lang, f'role.{p.role}'))} · {_e(t(lang, f'people.status.{p.status}'))}"
         f" · {_e(_posting(lang, p))}</small></a></li>"
         for p in found.people
@@ -217,7 +220,7 @@ def roster_grid(
         cells = []
         for span in spans:
             names = "".join(
-                f'<span class="who">{_e(alerts.name_of(p))}'
+                f'<span class="who">{_e(name_of(p))}'
                 f'<form method="post" data-action="roster/{s.id}/remove" class="x">'
                 f'<input type="hidden" name="prefecture" value="{_e(prefecture)}">'
                 f'<button type="submit" aria-label="✕">✕</button></form></span>'
@@ -234,7 +237,7 @@ def roster_grid(
     )
     area = postings.name(prefecture, lang, short=True)
     if officers:
-        who = "".join(f'<option value="{o.id}">{_e(alerts.name_of(o))}</option>' for o in officers)
+        who = "".join(f'<option value="{o.id}">{_e(name_of(o))}</option>' for o in officers)
         days = "".join(
             f'<label class="day"><input type="checkbox" name="day" value="{d}">'
             f"{_e(t(lang, f'sos.day.{d}'))}</label>"

@@ -31,8 +31,11 @@ from telegram.error import TelegramError
 
 from handlers.roster_import import MAX_FILE_BYTES, SHOWN_REFUSALS, invitation_file
 from models import Role, Status
-from services import alerts, broadcasts, care, oxygen, people, roster, roster_import, tables
+from services import broadcasts, oxygen, people, roster, roster_import, tables
+from services.alerts import respond
+from services.care import areas as care_areas
 from services.i18n import t
+from services.people import name_of
 from services.permissions import Action, check, visible_prefectures
 from services.postings import load_postings
 from services.validation import MAX_ID_DIGITS, parse_int
@@ -40,7 +43,7 @@ from webapp import admin_pages, pages
 
 if TYPE_CHECKING:
     from config import Settings
-    from services.care import CareConfig
+    from services.care.rules import CareConfig
     from services.db import Database
     from webapp.server import Viewer
 
@@ -94,7 +97,7 @@ class MoreViews:
         if denial is None:
             return
         attempted = f"board:{request.method} {request.path}"[:64]
-        await self.db.run(alerts.refuse, viewer.person, None, attempted, str(denial), action)
+        await self.db.run(respond.refuse, viewer.person, None, attempted, str(denial), action)
         raise web.HTTPForbidden(
             text=pages.notice(t(viewer.lang, f"deny.{denial}")), content_type="text/html"
         )
@@ -124,7 +127,7 @@ class MoreViews:
         if visible is not None and not visible:
             return pages.notice(t(viewer.lang, "care.area.no_area"))
         summary = await self.db.run(
-            care.area_summary, self.care, visible, overdue=True, limit=pages.PAGE_SIZE
+            care_areas.area_summary, self.care, visible, overdue=True, limit=pages.PAGE_SIZE
         )
         day = people.local_today(self.settings.zone)
         return admin_pages.overdue(viewer.lang, day, summary, viewer.admin)
@@ -196,7 +199,7 @@ class MoreViews:
         person = await self.db.run(people.get, person_id)
         if person is None or person.status == Status.EXPECTED:
             return pages.notice(t(lang, "people.not_found"), back="people")
-        name = alerts.name_of(person)
+        name = name_of(person)
         confirmed = form.get("confirm") == "yes"
         flash = ""
         if what in ("approve", "reject"):
@@ -216,7 +219,7 @@ class MoreViews:
                         self.application.bot, self.db, admin, decided, self.settings.webapp_url
                     )
                     outcome = "approve.done_yes" if what == "approve" else "approve.done_no"
-                    flash = t(lang, outcome, admin=alerts.name_of(admin))
+                    flash = t(lang, outcome, admin=name_of(admin))
         elif what == "role":
             raw = str(form.get("role", ""))
             if raw not in {r.value for r in admin_pages.ROLES}:
@@ -429,5 +432,5 @@ class MoreViews:
             if sent is None:
                 flash = t(lang, "kb.handoff.gone")
             else:
-                flash = t(lang, "board.questions.sent", name=alerts.name_of(sent[1]))
+                flash = t(lang, "board.questions.sent", name=name_of(sent[1]))
         return await self.questions_view(request, viewer, flash)

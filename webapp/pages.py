@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from models import AlertStatus
-from services import alerts
+from services.alerts import policy
 from services.board import AlertView, PersonView
 from services.health import summary
 from services.health.reports import STATES, AreaPage
 from services.i18n import t
+from services.people import name_of, posting_text
 from services.postings import load_postings
 
 PAGE_SIZE = 50
@@ -132,7 +133,7 @@ def alert(lang: str, view: AlertView, zone: ZoneInfo, flash: str = "") -> str:
         buttons = "".join(
             f'<button type="submit" name="outcome" value="{o}">'
             f"{_e(t(lang, f'sos.outcome.{o}'))}</button>"
-            for o in alerts.OUTCOMES
+            for o in policy.OUTCOMES
         )
         actions.append(
             f'<form method="post" data-action="alert/{item.id}/resolve" class="outcomes">'
@@ -152,7 +153,7 @@ def alert(lang: str, view: AlertView, zone: ZoneInfo, flash: str = "") -> str:
 
 
 def alerts_in_progress() -> tuple[str, ...]:
-    return tuple(str(s) for s in alerts.IN_PROGRESS)
+    return tuple(str(s) for s in policy.IN_PROGRESS)
 
 
 def _query(**values: Any) -> str:
@@ -203,8 +204,8 @@ def today(
         for s in STATES
     )
     rows = "".join(
-        f'<li><a href="#" data-view="person/{p.id}">{_e(alerts.name_of(p))}'
-        f"<small>{_e(alerts.posting_text(p, lang))}</small></a></li>"
+        f'<li><a href="#" data-view="person/{p.id}">{_e(name_of(p))}'
+        f"<small>{_e(posting_text(p, lang))}</small></a></li>"
         for p in found.people
     )
     paging = pager(
@@ -248,8 +249,8 @@ def person(lang: str, view: PersonView, schedule: Any, zone: ZoneInfo) -> str:
     )
     care = f'<div class="card">{schedule_text(lang, schedule, of_someone=True)}</div>'
     return (
-        f"{_back(lang, 'today')}<h1>{_e(alerts.name_of(who))}</h1>"
-        f'<p class="muted">{_e(alerts.posting_text(who, lang))}<br>'
+        f"{_back(lang, 'today')}<h1>{_e(name_of(who))}</h1>"
+        f'<p class="muted">{_e(posting_text(who, lang))}<br>'
         f"{_e(t(lang, 'board.person.phone', phone=who.phone or '-'))}</p>"
         f"<h2>{_e(t(lang, 'board.person.chart'))}</h2>"
         f'<img class="chart" alt="" data-chart="person/{who.id}/chart.png" '

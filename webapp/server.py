@@ -32,11 +32,13 @@ from config import Settings
 from handlers import menus
 from handlers.roster_import import MAX_FILE_BYTES
 from models import Role
-from services import alerts, board, clock, i18n
-from services.care import CareConfig
+from services import board, clock, i18n
+from services.alerts import cards, policy, respond
+from services.care.rules import CareConfig
 from services.db import Database
 from services.health.config import HealthConfig
 from services.i18n import t
+from services.people import name_of
 from webapp import auth, pages
 from webapp.admin_views import MoreViews
 
@@ -186,7 +188,7 @@ class BoardServer(MoreViews):
     async def alerts_view(self, request: web.Request, viewer: Viewer) -> str:
         def load(session: Any) -> str:
             found = board.open_alerts(session, viewer.person)
-            lines = alerts.list_lines(session, found, viewer.lang, self.settings.zone)
+            lines = cards.list_lines(session, found, viewer.lang, self.settings.zone)
             rows = list(zip(found, lines, strict=True))
             return pages.alert_list(viewer.lang, rows, viewer.admin)
 
@@ -200,20 +202,20 @@ class BoardServer(MoreViews):
             return pages.notice(t(viewer.lang, "board.alert.not_found"), back="alerts")
         return pages.alert(viewer.lang, found, zone, flash)
 
-    def _policy(self) -> alerts.Policy:
-        return alerts.Policy.from_settings(self.settings, self.application.bot.username)
+    def _policy(self) -> policy.Policy:
+        return policy.Policy.from_settings(self.settings, self.application.bot.username)
 
     async def ack(self, request: web.Request, viewer: Viewer) -> str:
         alert_id = int(request.match_info["id"])
         result = await self.db.run(
-            alerts.acknowledge, alert_id=alert_id, actor=viewer.person, policy=self._policy()
+            respond.acknowledge, alert_id=alert_id, actor=viewer.person, policy=self._policy()
         )
         lang = viewer.lang
-        if result.outcome == alerts.Ack.WON:
+        if result.outcome == respond.Ack.WON:
             flash = t(lang, "sos.ack.won", id=alert_id)
-        elif result.outcome == alerts.Ack.TAKEN:
-            flash = t(lang, "sos.ack.taken", name=alerts.name_of(result.by))
-        elif result.outcome == alerts.Ack.CLOSED:
+        elif result.outcome == respond.Ack.TAKEN:
+            flash = t(lang, "sos.ack.taken", name=name_of(result.by))
+        elif result.outcome == respond.Ack.CLOSED:
             flash = t(lang, "sos.closed_already")
         else:
             flash = t(lang, f"sos.denied.{result.refusal}")
@@ -224,18 +226,18 @@ class BoardServer(MoreViews):
         form = await request.post()
         outcome = str(form.get("outcome", ""))
         result = await self.db.run(
-            alerts.resolve,
+            respond.resolve,
             alert_id=alert_id,
             actor=viewer.person,
             outcome=outcome,
             policy=self._policy(),
         )
         lang = viewer.lang
-        if result.outcome == alerts.Close.DONE:
+        if result.outcome == respond.Close.DONE:
             flash = t(lang, "sos.resolved", id=alert_id)
-        elif result.outcome == alerts.Close.REFUSED:
+        elif result.outcome == respond.Close.REFUSED:
             flash = t(lang, f"sos.denied.{result.refusal}")
-        elif result.outcome == alerts.Close.INVALID:
+        elif result.outcome == respond.Close.INVALID:
             flash = t(lang, "form.stale")
         else:
             flash = t(lang, "sos.closed_already")
@@ -281,13 +283,13 @@ class BoardServer(MoreViews):
         )
 
     async def person_view(self, request: web.Request, viewer: Viewer) -> str:
-        from services import care
+        from services.care import records
 
         person_id = int(request.match_info["id"])
 
         def load(session: Any) -> tuple[Any, Any]:
             found = board.person_view(session, viewer.person, person_id, self.health)
-            schedule = care.schedule_for(session, person_id, self.care) if found else None
+            schedule = records.schedule_for(session, person_id, self.care) if found else None
             return found, schedule
 
         found, schedule = await self.db.run(load)
