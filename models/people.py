@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.types import EnumString, UTCDateTime, utcnow
@@ -38,7 +38,26 @@ class AltitudeSource(StrEnum):
     ADMIN = "admin"
 
 
+# Who the daily check-in is for (services.health.checkins.monitored_clause), by prefecture
+# and id, with what decides whether they are due today: the area reports (/today, the
+# board) count and page an area of tens of thousands from this index alone (migration 0015).
+MONITORED = "status = 'active' AND role IN ('cadre', 'duty_officer') AND prefecture IS NOT NULL"
+
+
 class Person(SQLModel, table=True):
+    __table_args__ = (
+        Index(
+            "ix_person_monitored",
+            "prefecture",
+            "id",
+            postgresql_include=["county", "created_at", "assignment_start", "assignment_end"],
+            postgresql_where=text(MONITORED),
+            sqlite_where=text(MONITORED),
+        ),
+        # /people and the board's people list, newest first, a page at a time
+        Index("ix_person_listed", "created_at", "id"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     # None only for an *expected* person (imported, not yet joined).
     telegram_id: int = Field(sa_column=Column(BigInteger, unique=True, nullable=True))

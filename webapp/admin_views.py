@@ -47,13 +47,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _int(raw: str | None, default: int) -> int:
+def query_int(raw: str | None, default: int) -> int:
     """A page number or an id from a form: the one number grammar, else `default`."""
     found = parse_int(raw, max_digits=6 if default else MAX_ID_DIGITS)
     return default if found is None else found
 
 
-def _id(request: web.Request) -> int:
+def path_id(request: web.Request) -> int:
     found = parse_int(request.match_info["id"])
     if found is None:  # forged: too long for an id
         raise web.HTTPNotFound()
@@ -157,7 +157,7 @@ class MoreViews:
         prefecture = request.query.get("prefecture") or None
         if prefecture and load_postings().prefecture(prefecture) is None:
             prefecture = None
-        page = max(1, _int(request.query.get("page"), 1))
+        page = max(1, query_int(request.query.get("page"), 1))
         found = await self.db.run(
             people.list_people,
             status=None if status == "all" else status,
@@ -171,7 +171,7 @@ class MoreViews:
         from handlers.admin import card_text
 
         await self.gate(request, viewer, Action.MANAGE_PEOPLE)
-        person_id = _id(request)
+        person_id = path_id(request)
         person = await self.db.run(people.get, person_id)
         if person is None or person.status == Status.EXPECTED:
             return pages.notice(t(viewer.lang, "people.not_found"), back="people")
@@ -191,7 +191,7 @@ class MoreViews:
             Action.APPROVE if what in ("approve", "reject") else Action.MANAGE_PEOPLE,
         )
         lang, admin = viewer.lang, viewer.person
-        person_id = _id(request)
+        person_id = path_id(request)
         form = await request.post()
         person = await self.db.run(people.get, person_id)
         if person is None or person.status == Status.EXPECTED:
@@ -291,8 +291,8 @@ class MoreViews:
         await self.gate(request, viewer, Action.MANAGE_ROSTER)
         form = await request.post()
         prefecture = str(form.get("prefecture", ""))
-        days = [_int(str(d), -1) for d in form.getall("day", [])]
-        officer = _int(str(form.get("officer", "")), 0)
+        days = [query_int(str(d), -1) for d in form.getall("day", [])]
+        officer = query_int(str(form.get("officer", "")), 0)
         block = str(form.get("block", ""))
         lang = viewer.lang
         if not days:
@@ -310,7 +310,7 @@ class MoreViews:
     async def roster_remove(self, request: web.Request, viewer: Viewer) -> str:
         await self.gate(request, viewer, Action.MANAGE_ROSTER)
         form = await request.post()
-        removed = await self.db.run(roster.remove_shift, viewer.person, _id(request))
+        removed = await self.db.run(roster.remove_shift, viewer.person, path_id(request))
         flash = t(viewer.lang, "sos.roster.removed" if removed else "form.stale")
         prefecture = removed.prefecture if removed else str(form.get("prefecture", ""))
         return await self.roster_view(request, viewer, prefecture, flash)
@@ -319,7 +319,7 @@ class MoreViews:
 
     async def import_view(self, request: web.Request, viewer: Viewer, flash: str = "") -> str:
         await self.gate(request, viewer, Action.MANAGE_PEOPLE)
-        page = max(1, _int(request.query.get("page"), 1))
+        page = max(1, query_int(request.query.get("page"), 1))
         count, waiting = await self.db.run(
             roster_import.not_joined, pages.PAGE_SIZE, (page - 1) * pages.PAGE_SIZE
         )
@@ -420,7 +420,7 @@ class MoreViews:
         if not text:
             flash = t(lang, "kb.handoff.empty_reply")
         else:
-            sent = await send_answer(self.db, viewer.person, _id(request), text)
+            sent = await send_answer(self.db, viewer.person, path_id(request), text)
             if sent is None:
                 flash = t(lang, "kb.handoff.gone")
             else:

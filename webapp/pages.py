@@ -16,11 +16,12 @@ from models import AlertStatus
 from services import alerts
 from services.board import AlertView, PersonView
 from services.health import checkins
-from services.health.reports import STATES, AreaPage
+from services.health.reports import LISTED, AreaPage
 from services.i18n import t
 from services.postings import load_postings
 
 PAGE_SIZE = 50
+SEARCH_MAX = 50  # characters of a name searched for
 TELEGRAM_SCRIPT = "https://telegram.org/js/telegram-web-app.js"
 
 
@@ -75,17 +76,45 @@ def nav(lang: str, current: str, admin: bool = False) -> str:
 
 def pager(lang: str, view: str, page: int, shown: int, total: int, **query: Any) -> str:
     """ "1–50 of 63" with the previous and next pages (page counts from 1)."""
-    if not total:
+    previous = _query(**query, page=page - 1) if page > 1 else None
+    following = _query(**query, page=page + 1) if (page - 1) * PAGE_SIZE + shown < total else None
+    return _pager(lang, view, page, shown, total, previous, following)
+
+
+def keyset_pager(lang: str, view: str, page: int, found: AreaPage, **query: Any) -> str:
+    """The same for a list read by id (services.health.reports.area_page): the previous
+    page is the one before the first id shown, the next one after the last, so that a
+    page far down costs what the first does."""
+    people = found.people
+    previous = following = None
+    if people and found.more_before and page > 1:
+        previous = _query(**query, before=people[0].id, page=page - 1)
+    if people and found.more_after:
+        following = _query(**query, after=people[-1].id, page=page + 1)
+    return _pager(lang, view, page, len(people), found.total, previous, following)
+
+
+def _pager(
+    lang: str,
+    view: str,
+    page: int,
+    shown: int,
+    total: int,
+    previous: str | None,
+    following: str | None,
+) -> str:
+    if not total or not shown:
         return ""
     first = (page - 1) * PAGE_SIZE + 1
-    last = first + shown - 1
+    last = min(first + shown - 1, total)
+    first = min(first, last)
     links = []
-    if page > 1:
-        target = f"{view}?" + _query(**query, page=page - 1)
+    if previous is not None:
+        target = f"{view}?{previous}"
         links.append(f'<a href="#" data-view="{_e(target)}">{_e(t(lang, "board.prev"))}</a>')
     links.append(f"<span>{_e(t(lang, 'board.page', first=first, last=last, total=total))}</span>")
-    if last < total:
-        target = f"{view}?" + _query(**query, page=page + 1)
+    if following is not None:
+        target = f"{view}?{following}"
         links.append(f'<a href="#" data-view="{_e(target)}">{_e(t(lang, "board.next"))}</a>')
     return f'<div class="pager">{"".join(links)}</div>'
 
@@ -168,9 +197,13 @@ def today(
     state: str,
     prefecture: str | None,
     county: str | None,
+    name: str | None,
     page: int,
     admin: bool = False,
 ) -> str:
+    """Today's check-ins of the viewer's area: a chip per state of /today with its count
+    (RED, AMBER, not yet, paused, checked in, not due today), the filters (prefecture,
+    county, a part of a name) and one page of the chosen state."""
     postings = load_postings()
     codes = area if area is not None else [p.code for p in postings.prefectures()]
     all_ = _e(t(lang, "board.filter.all"))
@@ -194,28 +227,24 @@ def today(
         f"<label>{_e(t(lang, 'board.filter.county'))}"
         f'<select name="county" data-autosubmit{"" if counties else " disabled"}>'
         f'<option value="">{all_}</option>{county_options}</select></label>'
+        f'<label class="wide">{_e(t(lang, "board.filter.name"))}'
+        f'<input type="search" name="q" value="{_e(name or "")}" maxlength="{SEARCH_MAX}" '
+        f'autocomplete="off" enterkeyhint="search"></label>'
         f'<button type="submit">{_e(t(lang, "board.filter.apply"))}</button></form>'
     )
     chips = "".join(
         f'<a href="#" class="chip chip-{s}{" on" if s == state else ""}" '
-        f'data-view="today?{_query(state=s, prefecture=prefecture, county=county)}">'
-        f"{_e(t(lang, f'board.state.{s}'))} <b>{found.counts.get(s, 0)}</b></a>"
-        for s in STATES
+        f'data-view="today?{_query(state=s, prefecture=prefecture, county=county, q=name)}">'
+        f"{_e(t(lang, f'health.today.state.{s}'))} <b>{found.counts.get(s, 0)}</b></a>"
+        for s in LISTED
     )
     rows = "".join(
         f'<li><a href="#" data-view="person/{p.id}">{_e(alerts.name_of(p))}'
         f"<small>{_e(alerts.posting_text(p, lang))}</small></a></li>"
         for p in found.people
     )
-    paging = pager(
-        lang,
-        "today",
-        page,
-        len(found.people),
-        found.total,
-        state=state,
-        prefecture=prefecture,
-        county=county,
+    paging = keyset_pager(
+        lang, "today", page, found, state=state, prefecture=prefecture, county=county, q=name
     )
     body = (
         f'<ul class="list people">{rows}</ul>'

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, true, union_all
+from sqlalchemy import and_, case, func, literal, or_, true, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -88,7 +88,7 @@ def today(
     state = _state(latest, day, config)
     counts = session.execute(
         sa_select(person.c.prefecture, state.label("state"), func.count())
-        .select_from(_with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id)))
+        .select_from(_with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id), day))
         .where(*monitored)
         .group_by(person.c.prefecture, state)
     ).all()
@@ -143,9 +143,6 @@ def _state(latest: Any, day: date, config: HealthConfig) -> Any:
     )
 
 
-STATES = ("red", "amber", "missing", "paused", "checked")
-
-
 @dataclass
 class AreaPage:
     """One page of the people of the viewer's area in one state (the board's list)."""
@@ -153,6 +150,8 @@ class AreaPage:
     counts: dict[str, int]  # state -> people, within the filter
     people: list[Person]
     total: int  # people in the chosen state
+    more_before: bool = False  # people of the state before this page (by id)
+    more_after: bool = False  # ... and after it
 
 
 def area_page(
@@ -163,13 +162,23 @@ def area_page(
     state: str,
     prefecture: str | None = None,
     county: str | None = None,
+    name: str | None = None,
     offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
     limit: int = 50,
     day: date | None = None,
 ) -> AreaPage:
-    """The same states as `today`, counted by the database (one GROUP BY) within the
-    viewer's area narrowed to `prefecture` / `county`, and one page of the people in
-    `state` by id. A prefecture outside the viewer's area gives nothing."""
+    """The same states as `today` (LISTED), counted by the database (one GROUP BY) within
+    the viewer's area narrowed to `prefecture` / `county` / a part of the `name`, and one
+    page of the people in `state` by id: from `offset`, or (the board) the `limit` after
+    the id `after` or before the id `before`, so that a page far down the list costs what
+    the first one does. A prefecture outside the viewer's area gives nothing.
+
+    The counts are one pass over the area, read from indexes alone on PostgreSQL
+    (person.ix_person_monitored, health_checkin.ix_health_checkin_day, migration 0015);
+    the page is a short ordered read that starts, for a rare state, from that state's few
+    rows (the day's RED check-ins, the pauses) rather than from the whole area."""
     day = day or checkins.local_date(clock.now(), config.zone)
     area = area_of(session, viewer)
     if prefecture:
@@ -180,26 +189,63 @@ def area_page(
     where = list(checkins.monitored_clause(area))
     if county:
         where.append(person.c.county == county)
-    joined = _with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id))
+    pattern = _name_pattern(name)
+    if pattern is not None:
+        where.append(
+            or_(
+                func.lower(person.c.real_name).like(pattern),
+                func.lower(person.c.display_name).like(pattern),
+            )
+        )
+    joined = _with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id), day)
     counts = {
-        name: count
-        for name, count in session.execute(
+        state_name: count
+        for state_name, count in session.execute(
             sa_select(current, func.count()).select_from(joined).where(*where).group_by(current)
         )
     }
-    ids = [
-        pid
-        for (pid,) in session.execute(
-            sa_select(person.c.id)
-            .select_from(joined)
-            .where(*where, current == state)
-            .order_by(person.c.id)
-            .offset(max(0, offset))
-            .limit(limit)
-        )
-    ]
+    query = (
+        sa_select(person.c.id)
+        .select_from(joined)
+        .where(*where, _in_state(state, latest, day, config))
+    )
+    if before is not None:
+        query = query.where(person.c.id < before).order_by(person.c.id.desc())
+    else:
+        if after is not None:
+            query = query.where(person.c.id > after)
+        query = query.order_by(person.c.id).offset(max(0, offset) if after is None else 0)
+    ids = [pid for (pid,) in session.execute(query.limit(limit + 1))]
+    more = len(ids) > limit
+    ids = sorted(ids[:limit])
     loaded = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
-    return AreaPage(counts, [loaded[pid] for pid in ids], counts.get(state, 0))
+    total = counts.get(state, 0)
+    if before is not None:
+        more_before, more_after = more, bool(ids)
+    else:
+        more_before, more_after = (after is not None or offset > 0) and bool(ids), more
+    return AreaPage(counts, [loaded[pid] for pid in ids], total, more_before, more_after)
+
+
+def _name_pattern(name: str | None) -> str | None:
+    """A LIKE pattern for a part of a name typed in a search box (case-insensitive, LIKE's
+    wildcards left out, as people.search_by_name does), or None for nothing typed."""
+    needle = "".join(ch for ch in " ".join((name or "").split()).lower() if ch not in "\\%_")
+    return f"%{needle}%" if needle else None
+
+
+def _in_state(state: str, latest: Any, day: date, config: HealthConfig) -> Any:
+    """`_state(...) == state`, with what that implies of the joins spelled out (a RED
+    state has a check-in today, a missing one has none...), so that the database may
+    start from a rare state's few rows instead of the whole area."""
+    pref = ReminderPreference.__table__  # type: ignore[attr-defined]
+    implied = {
+        "red": latest.c.tier == Tier.RED.value,
+        "amber": latest.c.tier == Tier.AMBER.value,
+        "checked": latest.c.person_id.is_not(None),
+        "paused": and_(latest.c.person_id.is_(None), pref.c.person_id.is_not(None)),
+    }.get(state, and_(latest.c.person_id.is_(None), pref.c.person_id.is_(None)))
+    return and_(_state(latest, day, config) == state, implied)
 
 
 def _latest_tiers(day: date) -> Any:
@@ -222,9 +268,11 @@ def _latest_tiers(day: date) -> Any:
     return sa_select(ranked.c.person_id, ranked.c.tier).where(ranked.c.rank == 1).subquery("latest")
 
 
-def _with_pauses(joined: Any) -> Any:
+def _with_pauses(joined: Any, day: date) -> Any:
+    """`joined` with the reminder preferences of the people paused on `day` (a few: the
+    rest of the preferences do not bear on the day's state)."""
     person, pref = Person.__table__, ReminderPreference.__table__  # type: ignore[attr-defined]
-    return joined.outerjoin(pref, pref.c.person_id == person.c.id)
+    return joined.outerjoin(pref, and_(pref.c.person_id == person.c.id, _paused(day)))
 
 
 def _paused(day: date) -> Any:
@@ -312,7 +360,7 @@ def _first_named(
     }
     firsts = [
         sa_select(person.c.id, person.c.prefecture, literal(state_name).label("state"))
-        .select_from(_with_pauses(person))
+        .select_from(_with_pauses(person, day))
         .where(
             *monitored,
             person.c.prefecture == prefecture,
