@@ -38,21 +38,33 @@ class AltitudeSource(StrEnum):
     ADMIN = "admin"
 
 
-# Who the daily check-in is for (services.health.checkins.monitored_clause), by prefecture
-# and id, with what decides whether they are due today: the area reports (/today, the
-# board) count and page an area of tens of thousands from this index alone (migration 0015).
-MONITORED = "status = 'active' AND role IN ('cadre', 'duty_officer') AND prefecture IS NOT NULL"
+# What the area pages read of a person besides the prefecture and id (ix_person_active):
+# whether they are due to check in today and their care schedule, and their name.
+AREA_COLUMNS = (
+    "role",
+    "county",
+    "created_at",
+    "assignment_start",
+    "assignment_end",
+    "posting_altitude_m",
+    "real_name",
+    "display_name",
+    "telegram_id",
+)
 
 
 class Person(SQLModel, table=True):
     __table_args__ = (
+        # The active people of a prefecture in id order, with every column the area pages
+        # read (the board's Today and Overdue, /today, /overdue): they count and page an
+        # area of tens of thousands from this index alone on PostgreSQL (migration 0015).
         Index(
-            "ix_person_monitored",
+            "ix_person_active",
             "prefecture",
             "id",
-            postgresql_include=["county", "created_at", "assignment_start", "assignment_end"],
-            postgresql_where=text(MONITORED),
-            sqlite_where=text(MONITORED),
+            postgresql_include=list(AREA_COLUMNS),
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
         ),
         # /people and the board's people list, newest first, a page at a time
         Index("ix_person_listed", "created_at", "id"),

@@ -133,6 +133,26 @@ async def test_an_admin_approves_rejects_and_suspends_after_confirming(bot, boar
     assert bot.db.call(people.get, pending.id).role == Role.DUTY_OFFICER
 
 
+async def test_an_admin_finds_people_by_a_part_of_their_name(bot, board):
+    """Tens of thousands of people do not fit a phone: the people list searches names as
+    /people <name> does (expected people, who have not joined, left out)."""
+    staff(bot.db)
+    english_admin(bot)
+    for n in range(3):
+        factories.person(bot.db, 3100 + n, real_name=f"Wang Fang {n}")
+    factories.person(bot.db, 3200, real_name="Wangxi Other", prefecture="aba", county="aba.barkam")
+    _, body = await board.get("people?q=++wang++FANG", factories.ADMIN_ID)
+    assert "People (3)" in body and "Wang Fang 2" in body and "Wangxi" not in body
+    assert "Li Wei" not in body and 'value="wang FANG"' in body
+    _, body = await board.get("people?q=%25", factories.ADMIN_ID)  # a wildcard finds no one
+    assert "People (0)" in body
+    for n in range(55):
+        factories.person(bot.db, 4000 + n, real_name=f"Zhang {n:02d}")
+    _, body = await board.get("people?q=zhang", factories.ADMIN_ID)
+    assert "People (50)" in body and "type more of it" in body
+    assert (await board.get("people?q=zhang", ON_DUTY))[0] == 403  # admins only, as /people
+
+
 # ---------------------------------------------------------------------------- roster
 
 

@@ -15,7 +15,7 @@ from services import alerts, care, roster
 from services.health import checkins
 from services.i18n import t
 from services.postings import load_postings
-from webapp.pages import _e, _query, nav, pager
+from webapp.pages import SEARCH_MAX, _e, _query, nav, pager
 
 ROLES = (Role.CADRE, Role.DUTY_OFFICER, Role.ADMIN)  # as /people assigns them
 PEOPLE_FILTERS = ("pending", "active", "suspended", "rejected", "all")
@@ -90,10 +90,19 @@ def _posting(lang: str, person: Person) -> str:
     return alerts.posting_text(person, lang)
 
 
-def people_list(lang: str, found: Any, status: str, prefecture: str | None) -> str:
+def people_list(
+    lang: str,
+    found: Any,
+    status: str,
+    prefecture: str | None,
+    name: str = "",
+    more: bool = False,
+) -> str:
+    """/people's list: status chips, a prefecture, 50 a page; or the people whose name
+    contains `name` (`more`: more than a page of them)."""
     postings = load_postings()
     chips = "".join(
-        f'<a href="#" class="chip{" on" if code == status else ""}" '
+        f'<a href="#" class="chip{" on" if code == status and not name else ""}" '
         f'data-view="people?{_query(status=code, prefecture=prefecture)}">'
         f"{_e(t(lang, f'people.filter.{code}'))}</a>"
         for code in PEOPLE_FILTERS
@@ -109,7 +118,11 @@ def people_list(lang: str, found: Any, status: str, prefecture: str | None) -> s
         f'<input type="hidden" name="status" value="{_e(status)}">'
         f"<label>{_e(t(lang, 'board.filter.prefecture'))}"
         f'<select name="prefecture" data-autosubmit><option value="">{all_}</option>'
-        f"{options}</select></label></form>"
+        f"{options}</select></label>"
+        f'<label class="wide">{_e(t(lang, "board.filter.name"))}'
+        f'<input type="search" name="q" value="{_e(name)}" maxlength="{SEARCH_MAX}" '
+        f'autocomplete="off" enterkeyhint="search"></label>'
+        f'<button type="submit">{_e(t(lang, "board.filter.apply"))}</button></form>'
     )
     rows = "".join(
         f'<li><a href="#" data-view="people/{p.id}">{_e(alerts.name_of(p))}'
@@ -118,10 +131,18 @@ def people_list(lang: str, found: Any, status: str, prefecture: str | None) -> s
         for p in found.people
     )
     body = f'<ul class="list people">{rows}</ul>' if rows else _none(lang)
-    page = found.page + 1
-    paging = pager(
-        lang, "people", page, len(found.people), found.total, status=status, prefecture=prefecture
-    )
+    if name:
+        paging = _none(lang, "board.people.more") if more else ""
+    else:
+        paging = pager(
+            lang,
+            "people",
+            found.page + 1,
+            len(found.people),
+            found.total,
+            status=status,
+            prefecture=prefecture,
+        )
     title = _e(t(lang, "board.people.title", count=found.total))
     return (
         f"{nav(lang, 'people', True)}<h1>{title}</h1>"

@@ -158,6 +158,13 @@ class MoreViews:
         if prefecture and load_postings().prefecture(prefecture) is None:
             prefecture = None
         page = max(1, query_int(request.query.get("page"), 1))
+        name = " ".join(request.query.get("q", "").split())[: pages.SEARCH_MAX]
+        if name:  # /people <name>'s search, a page of it
+            matches = await self.db.run(people.search_by_name, name, pages.PAGE_SIZE)
+            shown = [p for p in matches[: pages.PAGE_SIZE] if p.status != Status.GUEST]
+            found = people.PeoplePage(shown, len(shown), 0, 1)
+            more = len(matches) > pages.PAGE_SIZE
+            return admin_pages.people_list(viewer.lang, found, "all", None, name, more)
         found = await self.db.run(
             people.list_people,
             status=None if status == "all" else status,

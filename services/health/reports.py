@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, true, union_all
+from sqlalchemy import and_, case, func, literal, true, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -189,14 +189,9 @@ def area_page(
     where = list(checkins.monitored_clause(area))
     if county:
         where.append(person.c.county == county)
-    pattern = _name_pattern(name)
-    if pattern is not None:
-        where.append(
-            or_(
-                func.lower(person.c.real_name).like(pattern),
-                func.lower(person.c.display_name).like(pattern),
-            )
-        )
+    matches = people.name_matches(name)
+    if matches is not None:
+        where.append(matches)
     joined = _with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id), day)
     counts = {
         state_name: count
@@ -225,13 +220,6 @@ def area_page(
     else:
         more_before, more_after = (after is not None or offset > 0) and bool(ids), more
     return AreaPage(counts, [loaded[pid] for pid in ids], total, more_before, more_after)
-
-
-def _name_pattern(name: str | None) -> str | None:
-    """A LIKE pattern for a part of a name typed in a search box (case-insensitive, LIKE's
-    wildcards left out, as people.search_by_name does), or None for nothing typed."""
-    needle = "".join(ch for ch in " ".join((name or "").split()).lower() if ch not in "\\%_")
-    return f"%{needle}%" if needle else None
 
 
 def _in_state(state: str, latest: Any, day: date, config: HealthConfig) -> Any:

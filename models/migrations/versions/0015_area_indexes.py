@@ -1,4 +1,4 @@
-"""area indexes: the board's and /today's area pages from indexes alone
+"""area indexes: the area pages (the board, /today, /overdue, /people) from indexes
 
 Revision ID: 0015
 Revises: 0013
@@ -15,24 +15,31 @@ down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-MONITORED = "status = 'active' AND role IN ('cadre', 'duty_officer') AND prefecture IS NOT NULL"
+ACTIVE = "status = 'active'"
+# what the area pages read of a person besides the prefecture and id (models.people, as it
+# is at this revision: a migration does not import the models)
+AREA_COLUMNS = (
+    "role county created_at assignment_start assignment_end posting_altitude_m"
+    " real_name display_name telegram_id"
+).split()
 
 
 def upgrade() -> None:
-    # The area pages (the board's Today, /today) count an area's people by their state
-    # today: who the check-in is for, by prefecture and id, with what decides whether they
-    # are due (PostgreSQL reads it without the table: INCLUDE), and each person's latest
-    # check-in of the day with its tier, in the order the ranking needs (no sort). The
-    # second replaces the index on local_date alone (its first column). The people list
-    # is newest first (/people, the board). Plain CREATE INDEX on SQLite too: a batch
-    # rebuild would drop the tables' AUTOINCREMENT (0011).
+    # The area pages (the board's Today and Overdue, /today, /overdue) count and page an
+    # area's people by their state today and their care items: the active people of a
+    # prefecture in id order with what those pages read (PostgreSQL reads it without the
+    # table: INCLUDE), each person's latest check-in of the day with its tier in the
+    # order the ranking needs (no sort; it replaces the index on local_date alone, its
+    # first column), and one kind's care items in person order. The people list is newest
+    # first (/people, the board). Plain CREATE INDEX on SQLite too: a batch rebuild would
+    # drop the tables' AUTOINCREMENT (0011).
     op.create_index(
-        "ix_person_monitored",
+        "ix_person_active",
         "person",
         ["prefecture", "id"],
-        postgresql_include=["county", "created_at", "assignment_start", "assignment_end"],
-        postgresql_where=sa.text(MONITORED),
-        sqlite_where=sa.text(MONITORED),
+        postgresql_include=AREA_COLUMNS,
+        postgresql_where=sa.text(ACTIVE),
+        sqlite_where=sa.text(ACTIVE),
     )
     op.create_index("ix_person_listed", "person", ["created_at", "id"])
     op.create_index(
@@ -42,10 +49,17 @@ def upgrade() -> None:
         postgresql_include=["tier"],
     )
     op.drop_index("ix_health_checkin_local_date", table_name="health_checkin")
+    op.create_index(
+        "ix_care_item_kind",
+        "care_item",
+        ["kind", "person_id"],
+        postgresql_include=["last_done", "override_due", "booked_for"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_care_item_kind", table_name="care_item")
     op.create_index("ix_health_checkin_local_date", "health_checkin", ["local_date"])
     op.drop_index("ix_health_checkin_day", table_name="health_checkin")
     op.drop_index("ix_person_listed", table_name="person")
-    op.drop_index("ix_person_monitored", table_name="person")
+    op.drop_index("ix_person_active", table_name="person")
