@@ -35,17 +35,7 @@ class CareItem(SQLModel, table=True):
     watermark. The due date itself is computed (services.care.compute)."""
 
     __tablename__ = "care_item"
-    __table_args__ = (
-        UniqueConstraint("person_id", "kind", name="uq_care_item_person_kind"),
-        # One kind's items in person order with what their due day is computed from: the
-        # area's overdue list (care.area_summary) reads them from this index alone.
-        Index(
-            "ix_care_item_kind",
-            "kind",
-            "person_id",
-            postgresql_include=["last_done", "override_due", "booked_for"],
-        ),
-    )
+    __table_args__ = (UniqueConstraint("person_id", "kind", name="uq_care_item_person_kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")

@@ -28,11 +28,10 @@ def upgrade() -> None:
     # The area pages (the board's Today and Overdue, /today, /overdue) count and page an
     # area's people by their state today and their care items: the active people of a
     # prefecture in id order with what those pages read (PostgreSQL reads it without the
-    # table: INCLUDE), each person's latest check-in of the day with its tier in the
+    # table: INCLUDE), and each person's latest check-in of the day with its tier in the
     # order the ranking needs (no sort; it replaces the index on local_date alone, its
-    # first column), and one kind's care items in person order. The people list is newest
-    # first (/people, the board). Plain CREATE INDEX on SQLite too: a batch rebuild would
-    # drop the tables' AUTOINCREMENT (0011).
+    # first column). The people list is newest first (/people, the board). Plain CREATE
+    # INDEX on SQLite too: a batch rebuild would drop the tables' AUTOINCREMENT (0011).
     op.create_index(
         "ix_person_active",
         "person",
@@ -49,16 +48,9 @@ def upgrade() -> None:
         postgresql_include=["tier"],
     )
     op.drop_index("ix_health_checkin_local_date", table_name="health_checkin")
-    op.create_index(
-        "ix_care_item_kind",
-        "care_item",
-        ["kind", "person_id"],
-        postgresql_include=["last_done", "override_due", "booked_for"],
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_care_item_kind", table_name="care_item")
     op.create_index("ix_health_checkin_local_date", "health_checkin", ["local_date"])
     op.drop_index("ix_health_checkin_day", table_name="health_checkin")
     op.drop_index("ix_person_listed", table_name="person")
