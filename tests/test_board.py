@@ -243,6 +243,22 @@ async def test_today_shows_those_not_due_today_too(bot, board):
     assert "New Today" in body and "Li Wei" not in body
 
 
+async def test_today_on_the_board_counts_as_the_chats_today_and_flags_repeated_readings(bot, board):
+    """The /today population: every state's chip counts what /today counts, and the one
+    who repeats identical readings day after day is marked ❓ with a line to verify."""
+    from tests.test_checkin_reports import _population
+
+    made = _population(bot, green=7, missing=5)
+    gamer = made.pop("suspicious")[0]
+    _, body = await board.get("today?state=checked", 5001)
+    for state, names in made.items():
+        assert f"chip-{state}" in body and f"<b>{len(names)}</b>" in body, state
+    assert f"{gamer} ❓" in body and "Identical readings day after day: 1" in body
+    assert "Checked 1 ❓" not in body
+    _, body = await board.get("today?state=missing", 5001)  # the line stays, no one marked
+    assert "Identical readings day after day: 1" in body and "❓<small>" not in body
+
+
 def test_area_pages_walk_every_state_by_id_both_ways(db):
     """Page after page (the `after` id) and back (the `before` id), two a page: every
     person of each state once, in id order, the counts those of /today."""

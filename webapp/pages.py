@@ -203,7 +203,8 @@ def today(
 ) -> str:
     """Today's check-ins of the viewer's area: a chip per state of /today with its count
     (RED, AMBER, not yet, paused, checked in, not due today), the filters (prefecture,
-    county, a part of a name) and one page of the chosen state."""
+    county, a part of a name), how many repeat identical readings day after day (❓, as
+    /today says) and one page of the chosen state."""
     postings = load_postings()
     codes = area if area is not None else [p.code for p in postings.prefectures()]
     all_ = _e(t(lang, "board.filter.all"))
@@ -240,8 +241,14 @@ def today(
     )
     rows = "".join(
         f'<li><a href="#" data-view="person/{p.id}">{_e(alerts.name_of(p))}'
+        f"{' ❓' if p.id in found.flagged else ''}"
         f"<small>{_e(alerts.posting_text(p, lang))}</small></a></li>"
         for p in found.people
+    )
+    suspicious = (
+        f'<p class="flash warn">{_e(t(lang, "board.today.suspicious", count=found.suspicious))}</p>'
+        if found.suspicious
+        else ""
     )
     paging = keyset_pager(
         lang, "today", page, found, state=state, prefecture=prefecture, county=county, q=name
@@ -254,7 +261,7 @@ def today(
     title = _e(t(lang, "board.today.title", date=day.isoformat()))
     return (
         f'{nav(lang, "today", admin)}<h1>{title}</h1>{form}<div class="chips">{chips}</div>'
-        f'{body}{paging}<p class="muted small">{t(lang, "health.disclaimer")}</p>'
+        f'{suspicious}{body}{paging}<p class="muted small">{t(lang, "health.disclaimer")}</p>'
     )
 
 

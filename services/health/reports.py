@@ -152,6 +152,8 @@ class AreaPage:
     total: int  # people in the chosen state
     more_before: bool = False  # people of the state before this page (by id)
     more_after: bool = False  # ... and after it
+    flagged: set[int] = field(default_factory=set)  # of `people`: identical readings (❓)
+    suspicious: int = 0  # people with identical readings day after day, within the filter
 
 
 def area_page(
@@ -214,12 +216,20 @@ def area_page(
     more = len(ids) > limit
     ids = sorted(ids[:limit])
     loaded = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
-    total = counts.get(state, 0)
     if before is not None:
         more_before, more_after = more, bool(ids)
     else:
         more_before, more_after = (after is not None or offset > 0) and bool(ids), more
-    return AreaPage(counts, [loaded[pid] for pid in ids], total, more_before, more_after)
+    found = AreaPage(counts, [loaded[pid] for pid in ids], counts.get(state, 0))
+    found.more_before, found.more_after = more_before, more_after
+    identical = checkins.suspicious_select(day, config)  # a few people in all
+    if identical is not None:
+        suspicious = list(
+            session.scalars(sa_select(person.c.id).where(person.c.id.in_(identical), *where))
+        )
+        found.suspicious = len(suspicious)
+        found.flagged = set(ids).intersection(suspicious)
+    return found
 
 
 def _in_state(state: str, latest: Any, day: date, config: HealthConfig) -> Any:
@@ -410,21 +420,9 @@ def everyone_page(
         found = area_page(
             session, viewer, config, state=state, offset=page * PAGE_SIZE, limit=PAGE_SIZE, day=day
         )
-    person = Person.__table__  # type: ignore[attr-defined]
-    ids = [p.id for p in found.people]
-    identical = checkins.suspicious_select(day, config)
-    flagged = (
-        set(
-            session.scalars(
-                sa_select(person.c.id).where(person.c.id.in_(ids), person.c.id.in_(identical))
-            )
-        )
-        if identical is not None and ids
-        else set()
-    )
     area = area_of(session, viewer)
     return EveryonePage(
-        state, page, pages, found.counts, found.people, flagged, area is None or len(area) > 1
+        state, page, pages, found.counts, found.people, found.flagged, area is None or len(area) > 1
     )
 
 
