@@ -81,6 +81,11 @@ async def test_officers_see_overdue_care_and_open_oxygen_requests_of_their_area_
     # The admin sees both areas, and the admins' tabs.
     status, body = await board.get("care", factories.ADMIN_ID)
     assert "Ganzi Overdue" in body and "Aba Overdue" in body and 'data-view="people"' in body
+    status, body = await board.get("care?prefecture=aba", factories.ADMIN_ID)  # a chip
+    assert "Aba Overdue" in body and "Ganzi Overdue" not in body
+    assert 'class="chip on" data-view="care?prefecture=aba"' in body
+    status, body = await board.get("care?prefecture=aba", ON_DUTY)  # not the Ganzi officer's
+    assert status == 200 and "Aba Overdue" not in body and "Ganzi Overdue" not in body
 
 
 # ---------------------------------------------------------------------------- people

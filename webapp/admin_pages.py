@@ -43,9 +43,27 @@ def _post(action: str, label: str, *, cls: str = "", fields: dict[str, Any] | No
 # ---------------------------------------------------------------------------- care, oxygen
 
 
-def overdue(lang: str, day: date, summary: care.AreaSummary, admin: bool) -> str:
+def overdue(
+    lang: str,
+    day: date,
+    summary: care.AreaSummary,
+    admin: bool,
+    area: list[str] | None = None,
+    chosen: str | None = None,
+) -> str:
+    """Overdue rests and examinations: a chip per prefecture of the viewer's `area` (None:
+    all) to narrow the list to it, the counts per prefecture and the first rows."""
     postings = load_postings()
     title = _e(t(lang, "care.overdue.title", date=day.isoformat()))
+    codes = area if area is not None else [p.code for p in postings.prefectures()]
+    choices = [(None, t(lang, "board.filter.all"))] + [
+        (code, postings.name(code, lang, short=True)) for code in codes
+    ]
+    chips = "".join(
+        f'<a href="#" class="chip{" on" if code == chosen else ""}" '
+        f'data-view="care{"?" + _query(prefecture=code) if code else ""}">{_e(label)}</a>'
+        for code, label in choices
+    )
     counts = "".join(
         f"<li>{_e(postings.name(code, lang, short=True) if postings.prefecture(code) else '-')}"
         f" <b>{count}</b></li>"
@@ -68,7 +86,11 @@ def overdue(lang: str, day: date, summary: care.AreaSummary, admin: bool) -> str
     more = ""
     if summary.total > len(summary.rows):
         more = f'<p class="muted">{_e(t(lang, "board.care.more", count=summary.total))}</p>'
-    return f'{nav(lang, "care", admin)}<h1>{title}</h1><ul class="counts">{counts}</ul>{body}{more}'
+    filters = f'<div class="chips">{chips}</div>' if len(codes) > 1 else ""
+    return (
+        f"{nav(lang, 'care', admin)}<h1>{title}</h1>{filters}"
+        f'<ul class="counts">{counts}</ul>{body}{more}'
+    )
 
 
 def oxygen_list(lang: str, items: list[tuple[Any, str, str]], admin: bool) -> str:

@@ -123,11 +123,19 @@ class MoreViews:
         visible = await self._visible(viewer)
         if visible is not None and not visible:
             return pages.notice(t(viewer.lang, "care.area.no_area"))
+        chosen = request.query.get("prefecture") or None  # one of the area's prefectures
+        if chosen is None or load_postings().prefecture(chosen) is None:
+            chosen, shown = None, visible
+        elif visible is None or chosen in visible:
+            shown = frozenset({chosen})
+        else:  # outside the viewer's area: nothing of it
+            shown = frozenset()
         summary = await self.db.run(
-            care.area_summary, self.care, visible, overdue=True, limit=pages.PAGE_SIZE
+            care.area_summary, self.care, shown, overdue=True, limit=pages.PAGE_SIZE
         )
         day = people.local_today(self.settings.zone)
-        return admin_pages.overdue(viewer.lang, day, summary, viewer.admin)
+        areas = sorted(visible) if visible is not None else None
+        return admin_pages.overdue(viewer.lang, day, summary, viewer.admin, areas, chosen)
 
     async def oxygen_view(self, request: web.Request, viewer: Viewer) -> str:
         await self.gate(request, viewer, Action.HANDLE_OXYGEN)
