@@ -202,9 +202,7 @@ def area_page(
         )
     }
     query = (
-        sa_select(person.c.id)
-        .select_from(joined)
-        .where(*where, _in_state(state, latest, day, config))
+        sa_select(person.c.id).select_from(joined).where(*where, _in_state(state, current, latest))
     )
     if before is not None:
         query = query.where(person.c.id < before).order_by(person.c.id.desc())
@@ -232,10 +230,10 @@ def area_page(
     return found
 
 
-def _in_state(state: str, latest: Any, day: date, config: HealthConfig) -> Any:
-    """`_state(...) == state`, with what that implies of the joins spelled out (a RED
-    state has a check-in today, a missing one has none...), so that the database may
-    start from a rare state's few rows instead of the whole area."""
+def _in_state(state: str, current: Any, latest: Any) -> Any:
+    """`current == state` (`current`: `_state`'s expression), with what that implies of
+    the joins spelled out (a RED state has a check-in today, a missing one has none...),
+    so that the database may start from a rare state's few rows, not the whole area."""
     pref = ReminderPreference.__table__  # type: ignore[attr-defined]
     implied = {
         "red": latest.c.tier == Tier.RED.value,
@@ -243,7 +241,7 @@ def _in_state(state: str, latest: Any, day: date, config: HealthConfig) -> Any:
         "checked": latest.c.person_id.is_not(None),
         "paused": and_(latest.c.person_id.is_(None), pref.c.person_id.is_not(None)),
     }.get(state, and_(latest.c.person_id.is_(None), pref.c.person_id.is_(None)))
-    return and_(_state(latest, day, config) == state, implied)
+    return and_(current == state, implied)
 
 
 def _latest_tiers(day: date) -> Any:
