@@ -259,6 +259,16 @@ async def test_today_on_the_board_counts_as_the_chats_today_and_flags_repeated_r
     assert "Identical readings day after day: 1" in body and "❓<small>" not in body
 
 
+async def test_an_officer_without_a_duty_area_is_told_who_can_give_one(bot, board):
+    people_ = staff(bot.db)
+    admin = factories.admin(bot.db)
+    assert bot.db.call(people.toggle_duty_area, admin, people_["aba"].id, "aba") == []
+    for view in ("today", "care"):
+        status, body = await board.get(view, ABA)
+        assert status == 200 and "联系管理员" in body and 'class="tabs"' in body, view
+        assert "Li Wei" not in body
+
+
 def test_area_pages_walk_every_state_by_id_both_ways(db):
     """Page after page (the `after` id) and back (the `before` id), two a page: every
     person of each state once, in id order, the counts those of /today."""

@@ -122,7 +122,7 @@ class MoreViews:
         await self.gate(request, viewer, Action.VIEW_AREA)
         visible = await self._visible(viewer)
         if visible is not None and not visible:
-            return pages.notice(t(viewer.lang, "care.area.no_area"))
+            return pages.no_area(viewer.lang, "care", viewer.admin)
         chosen = request.query.get("prefecture") or None  # one of the area's prefectures
         if chosen is None or load_postings().prefecture(chosen) is None:
             chosen, shown = None, visible

@@ -130,6 +130,11 @@ def notice(text: str, back: str | None = None) -> str:
     return f'<section class="notice"><p>{_e(text)}</p>{link}</section>'
 
 
+def no_area(lang: str, current: str, admin: bool = False) -> str:
+    """An officer without a duty area yet: the tabs, and who can give them one."""
+    return nav(lang, current, admin) + notice(t(lang, "care.area.no_area"))
+
+
 def alert_list(lang: str, rows: list[tuple[Any, str]], admin: bool = False) -> str:
     items = "".join(
         f'<li class="alert-{_e(alert.status)}"><a href="#" data-view="alert/{alert.id}">'

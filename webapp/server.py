@@ -257,6 +257,8 @@ class BoardServer(MoreViews):
             return found, reports.area_of(session, viewer.person)
 
         found, area = await self.db.run(load)
+        if area == []:  # an officer without a duty area yet
+            return pages.no_area(viewer.lang, "today", viewer.admin)
         if not found.more_before:  # the first page, however it was reached
             page = 1
         day = clock.now().astimezone(self.settings.zone).date()
