@@ -178,7 +178,7 @@ def area_page(
     the first one does. A prefecture outside the viewer's area gives nothing.
 
     The counts are one pass over the area, read from indexes alone on PostgreSQL
-    (person.ix_person_monitored, health_checkin.ix_health_checkin_day, migration 0015);
+    (person.ix_person_active, health_checkin.ix_health_checkin_day, migration 0015);
     the page is a short ordered read that starts, for a rare state, from that state's few
     rows (the day's RED check-ins, the pauses) rather than from the whole area."""
     day = day or checkins.local_date(clock.now(), config.zone)
@@ -218,8 +218,13 @@ def area_page(
         more_before, more_after = more, bool(ids)
     else:
         more_before, more_after = (after is not None or offset > 0) and bool(ids), more
-    found = AreaPage(counts, [loaded[pid] for pid in ids], counts.get(state, 0))
-    found.more_before, found.more_after = more_before, more_after
+    found = AreaPage(
+        counts,
+        [loaded[pid] for pid in ids],
+        counts.get(state, 0),
+        more_before=more_before,
+        more_after=more_after,
+    )
     identical = checkins.suspicious_select(day, config)  # a few people in all
     if identical is not None:
         suspicious = list(
