@@ -448,6 +448,19 @@ def list_people(
     return PeoplePage(list(rows), total, page, pages)
 
 
+def status_counts(session: Session, prefecture: str | None = None) -> dict[str, int]:
+    """How many people /people lists under each status (in `prefecture`), and under "all":
+    one GROUP BY on the status index. Guests and expected people are not members yet."""
+    query = select(Person.status, func.count()).where(
+        col(Person.status).not_in([Status.GUEST, Status.EXPECTED])
+    )
+    if prefecture:
+        query = query.where(Person.prefecture == prefecture)
+    counts = {str(status): count for status, count in session.exec(query.group_by(Person.status))}
+    counts["all"] = sum(counts.values())
+    return counts
+
+
 NAME_MATCHES = 8  # at most this many people offered for a name typed in a command
 
 

@@ -101,6 +101,7 @@ async def test_an_admin_approves_rejects_and_suspends_after_confirming(bot, boar
     async with emergency_running(bot):
         status, body = await board.get("people?status=pending", admin_id)
         assert status == 200 and "New Comer" in body and "Li Wei" not in body
+        assert "Pending <b>2</b>" in body and "Everyone <b>7</b>" in body  # counted
         status, body = await board.get(f"people/{pending.id}", admin_id)
         assert f"people/{pending.id}/approve" in body and "Home unit" in body
         status, body = await board.post(f"people/{pending.id}/approve", admin_id)

@@ -119,14 +119,16 @@ def people_list(
     prefecture: str | None,
     name: str = "",
     more: bool = False,
+    counts: dict[str, int] | None = None,
 ) -> str:
-    """/people's list: status chips, a prefecture, 50 a page; or the people whose name
-    contains `name` (`more`: more than a page of them)."""
+    """/people's list: status chips (with `counts`), a prefecture, 50 a page; or the
+    people whose name contains `name` (`more`: more than a page of them)."""
     postings = load_postings()
     chips = "".join(
         f'<a href="#" class="chip{" on" if code == status and not name else ""}" '
         f'data-view="people?{_query(status=code, prefecture=prefecture)}">'
-        f"{_e(t(lang, f'people.filter.{code}'))}</a>"
+        f"{_e(t(lang, f'people.filter.{code}'))}"
+        f"{f' <b>{counts.get(code, 0)}</b>' if counts is not None else ''}</a>"
         for code in PEOPLE_FILTERS
     )
     all_ = _e(t(lang, "board.filter.all"))

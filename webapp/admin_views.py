@@ -173,14 +173,19 @@ class MoreViews:
             found = people.PeoplePage(shown, len(shown), 0, 1)
             more = len(matches) > pages.PAGE_SIZE
             return admin_pages.people_list(viewer.lang, found, "all", None, name, more)
-        found = await self.db.run(
-            people.list_people,
-            status=None if status == "all" else status,
-            prefecture=prefecture,
-            page=page - 1,
-            page_size=pages.PAGE_SIZE,
-        )
-        return admin_pages.people_list(viewer.lang, found, status, prefecture)
+
+        def load(session: Any) -> tuple[Any, dict[str, int]]:
+            found = people.list_people(
+                session,
+                status=None if status == "all" else status,
+                prefecture=prefecture,
+                page=page - 1,
+                page_size=pages.PAGE_SIZE,
+            )
+            return found, people.status_counts(session, prefecture)
+
+        found, counts = await self.db.run(load)
+        return admin_pages.people_list(viewer.lang, found, status, prefecture, counts=counts)
 
     async def card_view(self, request: web.Request, viewer: Viewer, flash: str = "") -> str:
         from handlers.admin import card_text
