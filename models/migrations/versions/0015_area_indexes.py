@@ -30,8 +30,9 @@ def upgrade() -> None:
     # prefecture in id order with what those pages read (PostgreSQL reads it without the
     # table: INCLUDE), and each person's latest check-in of the day with its tier in the
     # order the ranking needs (no sort; it replaces the index on local_date alone, its
-    # first column). The people list is newest first (/people, the board). Plain CREATE
-    # INDEX on SQLite too: a batch rebuild would drop the tables' AUTOINCREMENT (0011).
+    # first column). The people list is newest first (/people, the board), counted by
+    # status and prefecture. Plain CREATE INDEX on SQLite too: a batch rebuild would drop
+    # the tables' AUTOINCREMENT (0011).
     op.create_index(
         "ix_person_active",
         "person",
@@ -41,6 +42,8 @@ def upgrade() -> None:
         sqlite_where=sa.text(ACTIVE),
     )
     op.create_index("ix_person_listed", "person", ["created_at", "id"])
+    op.drop_index("ix_person_status", table_name="person")
+    op.create_index("ix_person_status", "person", ["status", "prefecture"])
     op.create_index(
         "ix_health_checkin_day",
         "health_checkin",
@@ -53,5 +56,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.create_index("ix_health_checkin_local_date", "health_checkin", ["local_date"])
     op.drop_index("ix_health_checkin_day", table_name="health_checkin")
+    op.drop_index("ix_person_status", table_name="person")
+    op.create_index("ix_person_status", "person", ["status"])
     op.drop_index("ix_person_listed", table_name="person")
     op.drop_index("ix_person_active", table_name="person")
