@@ -188,6 +188,9 @@ async def test_an_officer_of_aba_does_not_see_a_ganzi_person(bot, board):
     assert "Li Wei" in body and "Zhou Aba" in body
     status, body = await board.get("today?state=missing", ON_DUTY)
     assert "Li Wei" in body and "Zhou Aba" not in body
+    # A forged id (too long for one) is not found, never an error page.
+    for view in ("alert/99999999999999999999", "person/99999999999999999999"):
+        assert (await board.get(view, ON_DUTY))[0] == 404, view
 
 
 def link(body: str, label: str) -> str:
