@@ -5,10 +5,9 @@ Measures, on SQLite and PostgreSQL:
   * the first pass (creates 20,000 care items, queues the reminders and escalation notices
     due at 09:00 on a day many items are overdue): the busiest pass there is;
   * a steady pass a minute later (nothing new is due): what the periodic job costs;
-  * one person's pass (what a button press costs, handlers/schedules._replan);
+  * one person's pass (what a button press costs, scheduler/care.py: CareTimers.replan);
   * start-up: assembling the real Application, rebuilding the care jobs from the database
-    (scheduler.jobs.rebuild_all with handlers.schedules.rebuild_jobs) and the first pass
-    that the rebuilt job runs;
+    (scheduler/care.py: CareTimers.start) and the first pass that the rebuilt job runs;
   * memory: peak Python allocations (tracemalloc) of a pass, and the process RSS.
 
 Baseline, in the same run: the naive design with one APScheduler date job per item (its
@@ -193,16 +192,17 @@ def baseline_jobs(db: Database, config: CareConfig, now: datetime) -> dict[str, 
 def startup(db: Database, settings: Settings) -> dict[str, float]:
     """Assemble the real Application, rebuild the jobs, run the first pass they schedule."""
     from bot.app import build_application
-    from handlers import schedules
+    from handlers.context import deps_of
     from scheduler import jobs
 
     async def run() -> dict[str, float]:
         started = time.perf_counter()
         application = build_application(settings, db)
         built = time.perf_counter()
-        await schedules.rebuild_jobs(application)
+        care_timers = deps_of(application).timers.care  # type: ignore[attr-defined]
+        await care_timers.start()
         rebuilt = time.perf_counter()
-        await schedules.care_pass_job(application)
+        await care_timers.run_pass()
         passed = time.perf_counter()
         scheduler = jobs.scheduler_of(application)
         care_jobs = [

@@ -460,7 +460,7 @@ class ChannelWorker:
         message = job.message
         pause = 0.0
         try:
-            where = await self.db.run(channels.destination, message)
+            where = await self.db.run(channels.destination, message, self.settings.sms_enabled)
             if where.cancelled:
                 result = Result(
                     message, OutboxStatus.CANCELLED, OutcomeCode.CANCELLED, where.cancelled
@@ -547,22 +547,13 @@ WORKER_JOB = "delivery:channels"
 
 
 def install(application: Any, settings: Settings) -> ChannelWorker | None:
-    """At start-up: tell the domain the bot's username (the acknowledgement link) and
-    whether SMS is configured; run the worker where the delivery worker runs."""
+    """At start-up: run the worker where the delivery worker runs."""
+    from handlers.context import deps_of
     from scheduler import jobs
 
-    username = getattr(application.bot, "username", None)
-    channels.configure(
-        channels.ChannelConfig(
-            bot_username=username,
-            sms_enabled=settings.sms_enabled,
-            default_language=settings.default_language,
-        )
-    )
     if not settings.delivery_worker:
         return None
-    deps = application.bot_data["deps"]
-    worker = ChannelWorker(settings, deps.db)
+    worker = ChannelWorker(settings, deps_of(application).db)
     application.bot_data["channels"] = worker
     jobs.run_with_scheduler(application, WORKER_JOB, worker, "channel-worker")
     return worker

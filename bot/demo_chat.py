@@ -43,10 +43,10 @@ from emulator.driver import FakeUser
 from emulator.formatting import format_text
 from emulator.models import ChatMessage, RecordedRequest
 from emulator.server import BotApiEmulator
-from handlers.approvals import _queue_requests as queue_approval_requests
 from models import CareKind, CheckIn, OutboxMessage, OxygenUrgency, OxygenWhat, Person, Role
 from models.outbox import OutboxStatus
 from services import care, clock, directory, oxygen, people, roster
+from services.approvals import queue_requests as queue_approval_requests
 from services.care import CareConfig
 from services.db import Database
 from services.health import checkins

@@ -15,7 +15,6 @@ from handlers.common import (
     answer_stale,
     buttons,
     current_person,
-    deps,
     guarded,
     language_of,
     reply,
@@ -59,11 +58,11 @@ async def on_language(update: Update, context: Context) -> None:
     if code not in LANGUAGES:
         await answer(query)
         return
-    person = await deps(context).db.run(people.set_language, update.effective_user.id, code)
+    person = await context.db.run(people.set_language, update.effective_user.id, code)
     if person is None:
         context.user_data["language"] = code  # type: ignore[index]
     else:
-        await menus.set_person_menu(context.bot, person)
+        await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
     await answer(query)
     await reply(update, t(code, "language.set"))
 
@@ -102,7 +101,7 @@ def profile_text(lang: str, person: Person, contacts: list[Any], areas: list[str
 @guarded(Action.OWN_DATA)
 async def me_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    db = deps(context).db
+    db = context.db
     assert person.id is not None
     contacts = await db.run(people.emergency_contacts, person.id)
     areas = await db.run(people.duty_areas, person.id)
@@ -116,7 +115,7 @@ async def me_command(update: Update, context: Context, person: Person) -> None:
 
 @guarded(Action.OWN_DATA)
 async def mydata_command(update: Update, context: Context, person: Person) -> None:
-    data = await deps(context).db.run(own_data.export, person.telegram_id)
+    data = await context.db.run(own_data.export, person.telegram_id)
     payload = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     message = update.effective_message
     assert message is not None
@@ -146,7 +145,7 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
     if query.data != "del:yes":
         await reply(update, t(lang, "deleteme.kept"))
         return
-    d = deps(context)
+    d = context.deps
     erased = await d.db.run(people.erase_person, person.telegram_id)
     if erased is not None and d.delivery is not None:
         for source in erased.sources:  # messages about them the worker has already taken
@@ -155,7 +154,7 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
         for doc_id in erased.faqs:  # saved answers now under a neutral title
             await d.db.run(library.refresh, await ask.knowledge(context), doc_id)
     context.application.drop_user_data(person.telegram_id)
-    await menus.reset_person_menu(context.bot, person.telegram_id)
+    await menus.reset_person_menu(context.bot, person.telegram_id, context.settings.webapp_url)
     await reply(update, t(lang, "deleteme.done"))
 
 

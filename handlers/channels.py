@@ -22,7 +22,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.common import Context, answer, buttons, current_person, deps, guarded, reply
+from handlers.common import Context, answer, buttons, current_person, guarded, reply
 from handlers.sos import acknowledge_and_reply
 from handlers.sos_common import edit, plain, to_int
 from models import Channel, DutyGroup, Person
@@ -98,11 +98,11 @@ def _list_view(session: Any, lang: str, settings: Any) -> tuple[str, list[list[t
 async def dutygroup_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     words = list(context.args or [])
-    db = deps(context).db
+    db = context.db
     if words and words[0].lower() in ("set", "设置"):
         await _set(update, context, person, words[1:])
         return
-    text, rows = await db.run(_list_view, lang, deps(context).settings)
+    text, rows = await db.run(_list_view, lang, context.settings)
     await reply(update, text, reply_markup=buttons(rows) if rows else None)
 
 
@@ -115,7 +115,7 @@ async def _set(update: Update, context: Context, person: Person, words: list[str
     if problem is not None:
         await reply(update, t(lang, problem) + "\n\n" + t(lang, "channels.usage"))
         return
-    group = await deps(context).db.run(channels.set_group, person, request)
+    group = await context.db.run(channels.set_group, person, request)
     text = t(
         lang,
         "channels.set.done",
@@ -153,7 +153,7 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
     parts = query.data.split(":")
     action = parts[1] if len(parts) > 1 else ""
     group_id = to_int(parts[2]) if len(parts) > 2 else None
-    db = deps(context).db
+    db = context.db
     if action == "rmn":
         await answer(query)
         await edit(update, t(lang, "channels.remove.kept"))
@@ -167,7 +167,7 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
         return
     label = channels.group_label(group, lang)
     if action == "test":
-        await db.run(channels.queue_test, person, group_id)
+        await db.run(channels.queue_test, person, group_id, context.settings.default_language)
         await answer(query, plain(t(lang, "channels.test.queued", label=label)))
         await reply(update, t(lang, "channels.test.queued", label=label))
     elif action == "rm":
@@ -211,8 +211,8 @@ def _sms_view(person: Person, lang: str, settings: Any) -> tuple[str, list[list[
 @guarded(Action.HANDLE_ALERTS)
 async def sms_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    settings = deps(context).settings
-    db = deps(context).db
+    settings = context.settings
+    db = context.db
     raw = " ".join(context.args or []).strip()
     if raw.lower() in ("off", "stop", "关闭", "停止"):
         person = await db.run(channels.clear_sms, person)
@@ -237,13 +237,13 @@ async def on_sms_button(update: Update, context: Context, person: Person) -> Non
     query = update.callback_query
     assert query is not None
     lang = person.language
-    db = deps(context).db
+    db = context.db
     if query.data == "sms:profile" and person.phone:
         person = await db.run(channels.set_sms, person, person.phone)
         await answer(query)
         await edit(update, t(lang, "channels.sms.saved", phone=person.sms_phone or "-"))
     elif query.data == "sms:test":
-        queued = await db.run(channels.queue_sms_test, person)
+        queued = await db.run(channels.queue_sms_test, person, context.settings.sms_enabled)
         if queued is None:
             await answer(query, t(lang, "form.stale"), alert=True)
             return
@@ -267,8 +267,8 @@ async def on_ack_link(update: Update, context: Context) -> None:
     arg = (context.args or [""])[0]
     alert_id = to_int(arg[len(DEEP_LINK_PREFIX) :])
     person = await current_person(update, context)
-    db = deps(context).db
-    lang = person.language if person else deps(context).settings.default_language
+    db = context.db
+    lang = person.language if person else context.settings.default_language
     alert = await db.run(alerts.get, alert_id) if alert_id is not None else None
     refusal = (
         await db.run(alerts.handling_refusal, person, alert)

@@ -18,7 +18,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.common import Context, answer, buttons, deps, guarded, reply
+from handlers.common import Context, answer, buttons, guarded, reply
 from handlers.sos_common import audit_forged, edit, plain, policy, to_int
 from models import Person
 from services import alerts, clock, people, roster
@@ -36,7 +36,7 @@ DAY_PRESETS = (("sos.roster.weekdays", 0b0011111), ("sos.roster.weekend", 0b1100
 @guarded(Action.GO_ON_DUTY)
 async def onduty_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    areas = await deps(context).db.run(people.duty_areas, person.id or 0)
+    areas = await context.db.run(people.duty_areas, person.id or 0)
     if not areas:
         await reply(update, t(lang, "sos.duty.no_areas"))
         return
@@ -44,7 +44,7 @@ async def onduty_command(update: Update, context: Context, person: Person) -> No
         [(t(lang, "sos.duty.hours", hours=h), f"duty:on:{h}") for h in roster.ON_DUTY_HOURS],
         [(t(lang, "sos.duty.until_off"), "duty:on:0")],
     ]
-    status = await deps(context).db.run(_duty_status, person, lang, deps(context).settings.zone)
+    status = await context.db.run(_duty_status, person, lang, context.settings.zone)
     await reply(update, status + "\n\n" + t(lang, "sos.duty.ask_hours"), reply_markup=buttons(rows))
 
 
@@ -77,8 +77,8 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
     assert query is not None and query.data is not None
     lang = person.language
     parts = query.data.split(":")
-    db = deps(context).db
-    zone = deps(context).settings.zone
+    db = context.db
+    zone = context.settings.zone
     if parts[1:2] == ["on"] and len(parts) == 3 and to_int(parts[2]) is not None:
         hours = to_int(parts[2]) or None
         if hours is not None and hours not in roster.ON_DUTY_HOURS:
@@ -108,10 +108,10 @@ async def offduty_command(update: Update, context: Context, person: Person) -> N
 
 async def _go_off(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    db = deps(context).db
+    db = context.db
     was_on = await db.run(roster.go_off_duty, person)
     await db.run(alerts.coverage_warnings, policy(context))
-    status = await db.run(_duty_status, person, lang, deps(context).settings.zone)
+    status = await db.run(_duty_status, person, lang, context.settings.zone)
     key = "sos.duty.off_done" if was_on else "sos.duty.was_not_on"
     await reply(update, t(lang, key) + "\n\n" + status)
 
@@ -139,12 +139,12 @@ async def roster_command(update: Update, context: Context, person: Person) -> No
             reply_markup=buttons(pref_buttons(lang, "ros:p:")),
         )
         return
-    db = deps(context).db
+    db = context.db
     areas = await db.run(people.duty_areas, person.id or 0)
     if not areas:
         await reply(update, t(lang, "sos.duty.no_areas"))
         return
-    zone = deps(context).settings.zone
+    zone = context.settings.zone
     views = [(await db.run(_roster_view, area, lang, zone))[0] for area in areas]
     await reply(update, "\n\n".join(views) + "\n\n" + t(lang, "sos.roster.read_only"))
 
@@ -189,8 +189,8 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
     assert query is not None and query.data is not None
     lang = admin.language
     parts = query.data.split(":")
-    db = deps(context).db
-    zone = deps(context).settings.zone
+    db = context.db
+    zone = context.settings.zone
     postings = load_postings()
     step = parts[1] if len(parts) > 1 else ""
     if step == "home":

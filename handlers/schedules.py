@@ -1,5 +1,6 @@
-"""Care schedules: /schedule, reminder buttons, /oxygen, /overdue, /upcoming, /carepolicy,
-and the scheduled reminder pass (``schedule_jobs``).
+"""Care schedules: /schedule, reminder buttons, /oxygen, /overdue, /upcoming, /carepolicy.
+The reminder pass and oxygen escalations are timers (scheduler/care.py), reached through
+`context.timers` after a change.
 
 Callback data (all well under 64 bytes):
 
@@ -33,7 +34,6 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest
 from telegram.ext import (
-    Application,
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
@@ -50,7 +50,6 @@ from handlers.common import (
     answer,
     buttons,
     current_person,
-    deps,
     guarded,
     language_of,
     refuse,
@@ -59,7 +58,6 @@ from handlers.common import (
 )
 from handlers.conversation import once_per_update, persist_now
 from models import CareKind, OxygenUrgency, OxygenWhat, Person, Status
-from scheduler import jobs
 from services import audit, care, care_policy, clock, oxygen, people
 from services.care import CareConfig, CareError, Schedule
 from services.care_policy import Band, BandPolicy
@@ -108,11 +106,11 @@ Callback = Callable[[Update, Context], Awaitable[Any]]
 
 
 def care_config(context: Context) -> CareConfig:
-    return CareConfig.from_settings(deps(context).settings)
+    return CareConfig.from_settings(context.settings)
 
 
 def oxygen_config(context: Context) -> OxygenConfig:
-    return OxygenConfig.from_settings(deps(context).settings)
+    return OxygenConfig.from_settings(context.settings)
 
 
 def _id(raw: str) -> int | None:
@@ -122,17 +120,6 @@ def _id(raw: str) -> int | None:
 def _parts(update: Update) -> list[str]:
     query = update.callback_query
     return (query.data or "").split(":") if query else []
-
-
-def _wake(context: Context) -> None:
-    """Messages were queued: wake the delivery worker if it offers a way to (it is also
-    woken when the transaction commits, and polls anyway)."""
-    wake = getattr(deps(context), "wake", None) or context.application.bot_data.get("wake")
-    if callable(wake):
-        try:
-            wake()
-        except Exception:
-            log.exception("could not wake the delivery worker")
 
 
 async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -161,7 +148,7 @@ async def _drop_keyboard(update: Update) -> None:
 async def _forged(update: Update, context: Context, person: Person, action: Action) -> None:
     """A button that names someone else's item, or data no button of ours carries."""
     query = update.callback_query
-    await deps(context).db.run(
+    await context.db.run(
         _audit_forged, person.telegram_id, person.id, action, query.data if query else ""
     )
     await answer(query, _plain(t(person.language, "care.forged")), alert=True)
@@ -343,7 +330,7 @@ def schedule_buttons(lang: str, schedule: Schedule) -> InlineKeyboardMarkup:
 @guarded(Action.OWN_DATA)
 async def schedule_command(update: Update, context: Context, person: Person) -> None:
     assert person.id is not None
-    schedule = await deps(context).db.run(care.schedule_for, person.id, care_config(context))
+    schedule = await context.db.run(care.schedule_for, person.id, care_config(context))
     lang = person.language
     markup = schedule_buttons(lang, schedule) if person.status == Status.ACTIVE else None
     await reply(update, schedule_text(lang, schedule), reply_markup=markup)
@@ -355,7 +342,7 @@ async def on_reminder_time(update: Update, context: Context, person: Person) -> 
     parts = _parts(update)
     lang = person.language
     assert person.id is not None
-    settings = deps(context).settings
+    settings = context.settings
     if len(parts) == 2:
         await answer(update.callback_query)
         rows = [
@@ -375,12 +362,12 @@ async def on_reminder_time(update: Update, context: Context, person: Person) -> 
     else:
         await _forged(update, context, person, Action.OWN_DATA)
         return
-    await deps(context).db.run(care.set_reminder_time, person.id, seconds)
+    await context.db.run(care.set_reminder_time, person.id, seconds)
     await answer(update.callback_query)
     await _drop_keyboard(update)
     shown = _hhmm(seconds) if seconds is not None else settings.care_reminder_time
     await reply(update, t(lang, "care.rt.set", time=shown))
-    await _replan(context, person.id)
+    await context.timers.replan_care(person.id)
 
 
 # ---------------------------------------------------------------------------- snooze
@@ -403,7 +390,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     cfg = care_config(context)
     if parts[1] == "z":
         try:
-            await deps(context).db.run(care.check_action, person.id, item_id, due, cfg)
+            await context.db.run(care.check_action, person.id, item_id, due, cfg)
         except CareError as error:
             await _care_error(update, context, person, error)
             return
@@ -421,7 +408,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
         await _forged(update, context, person, Action.OWN_DATA)
         return
     try:
-        schedule = await deps(context).db.run(
+        schedule = await context.db.run(
             care.record_snoozed,
             person.id,
             item_id,
@@ -437,7 +424,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     await _drop_keyboard(update)
     until = schedule.today + timedelta(days=days)
     await reply(update, t(lang, "care.snoozed", date=until.isoformat()))
-    await _replan(context, person.id)
+    await context.timers.replan_care(person.id)
 
 
 # ---------------------------------------------------------------------------- the care form
@@ -457,7 +444,7 @@ def _expired(context: Context) -> bool:
     if not form.get("flow") or not form.get("touched"):
         return True
     age = clock.now() - datetime.fromisoformat(form["touched"])
-    return age.total_seconds() > deps(context).settings.form_timeout
+    return age.total_seconds() > context.settings.form_timeout
 
 
 def in_form(fn: Callable[[Update, Context, Person], Awaitable[Any]]) -> Callback:
@@ -584,7 +571,7 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
         return ConversationHandler.END
     assert person.id is not None
     try:
-        kind = await deps(context).db.run(
+        kind = await context.db.run(
             care.check_action, person.id, item_id, due, care_config(context)
         )
     except CareError as error:
@@ -606,7 +593,7 @@ async def start_set_form(update: Update, context: Context, admin: Person) -> str
         return ConversationHandler.END
     cfg = care_config(context)
     try:
-        schedule = await deps(context).db.run(care.schedule_for, person_id, cfg)
+        schedule = await context.db.run(care.schedule_for, person_id, cfg)
     except CareError as error:
         await _care_error(update, context, admin, error)
         return ConversationHandler.END
@@ -634,8 +621,8 @@ async def oxygen_command(update: Update, context: Context, person: Person) -> st
     of their area); a new request starts the form at once when there is nothing to show."""
     lang = person.language
     assert person.id is not None
-    db = deps(context).db
-    zone = deps(context).settings.zone
+    db = context.db
+    zone = context.settings.zone
     mine = await db.run(oxygen.requests_of, person.id)
     area: list[Any] = []
     if check(person, Action.HANDLE_OXYGEN) is None:
@@ -750,7 +737,7 @@ async def on_form_button(update: Update, context: Context, person: Person) -> st
         days = parse_int(offset, max_digits=3, signed=True)
         if days is None or abs(days) > 366:
             return await ask(update, context, field)
-        today = people.local_today(deps(context).settings.zone)
+        today = people.local_today(context.settings.zone)
         try:
             return await _take_date(update, context, person, today + timedelta(days=days))
         except CareError as error:
@@ -788,7 +775,7 @@ async def _take_date(update: Update, context: Context, person: Person, day: date
     form = _form(context)
     form["draft"]["date"] = day.isoformat()
     if form.get("flow") == "done" and form.get("kind") == CareKind.EXAM:
-        today = people.local_today(deps(context).settings.zone)
+        today = people.local_today(context.settings.zone)
         if day > today:  # say so now rather than after two more questions
             raise CareError("care.invalid.future")
         return await ask(update, context, PLACE)
@@ -800,7 +787,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
     flow = form.get("flow")
     draft = form.get("draft", {})
     lang = person.language
-    db = deps(context).db
+    db = context.db
     cfg = care_config(context)
     assert person.id is not None
     try:
@@ -841,7 +828,6 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
                 item=care.item_name(lang, CareKind(form["kind"])),
                 date=day.isoformat(),
             )
-            _wake(context)
     except CareError as error:
         if flow == "oxygen" or error.key in {"care.stale", "care.forged", "care.set.no_schedule"}:
             _clear(context)
@@ -851,7 +837,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
         return await ask(update, context, DATE)
     _clear(context)
     await reply(update, text, reply_markup=menus.main_keyboard(lang))
-    await _replan(context, target)
+    await context.timers.replan_care(target)
     return ConversationHandler.END
 
 
@@ -861,7 +847,7 @@ async def _save_oxygen(
     lang = person.language
     assert person.id is not None
     cfg = oxygen_config(context)
-    request = await deps(context).db.run(
+    request = await context.db.run(
         oxygen.create_request,
         person.id,
         draft.get("what", ""),
@@ -870,10 +856,9 @@ async def _save_oxygen(
         cfg,
     )
     _clear(context)
-    _wake(context)
     assert request.id is not None
     if request.urgency == OxygenUrgency.URGENT:
-        schedule_oxygen_job(context.application, request.id, request.created_at + cfg.escalation)
+        context.timers.plan_oxygen_escalation(request.id, request.created_at + cfg.escalation)
     text = t(lang, "care.ox.sent", id=request.id)
     # a request, not a schedule reminder: what to do if it gets worse while waiting
     later = (
@@ -925,14 +910,13 @@ async def on_oxygen_handle(update: Update, context: Context, person: Person) -> 
         await _forged(update, context, person, Action.HANDLE_OXYGEN)
         return
     fn = oxygen.acknowledge if parts[1] == "ack" else oxygen.deliver
-    change = await deps(context).db.run(fn, person, request_id, oxygen_config(context))
+    change = await context.db.run(fn, person, request_id, oxygen_config(context))
     if change.outcome == "refused":
         await answer(update.callback_query, _plain(t(lang, "care.forged")), alert=True)
         return
     if change.outcome == "won":
         key = "care.ox.ack.won" if parts[1] == "ack" else "care.ox.dlv.won"
         await answer(update.callback_query, _plain(t(lang, key)))
-        _wake(context)
         return
     if change.outcome == "taken":
         name = (change.by.real_name or change.by.display_name) if change.by else "-"
@@ -950,9 +934,7 @@ async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> 
     if request_id is None:
         await _forged(update, context, person, Action.REQUEST_OXYGEN)
         return
-    change = await deps(context).db.run(
-        oxygen.cancel, person.id, request_id, oxygen_config(context)
-    )
+    change = await context.db.run(oxygen.cancel, person.id, request_id, oxygen_config(context))
     if change.outcome == "refused":
         await answer(update.callback_query, _plain(t(lang, "care.forged")), alert=True)
         return
@@ -961,7 +943,6 @@ async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> 
         return
     await answer(update.callback_query)
     await _drop_keyboard(update)
-    _wake(context)
     await reply(update, t(lang, "care.ox.cancelled", id=request_id))
 
 
@@ -973,7 +954,7 @@ async def _area_rows(
 ) -> tuple[list[care.AreaRow], frozenset[str] | None]:
     """The rows of /overdue (`which` "o") or /upcoming ("u") in the person's area."""
     assert person.id is not None
-    db = deps(context).db
+    db = context.db
     duty = await db.run(people.duty_areas, person.id)
     visible = visible_prefectures(person, duty)
     # overdue rows are all due before today: no need to compute the next two weeks
@@ -1044,7 +1025,7 @@ def area_text(
 async def _area_command(update: Update, context: Context, person: Person, which: str) -> None:
     lang = person.language
     assert person.id is not None
-    db = deps(context).db
+    db = context.db
     visible = visible_prefectures(person, await db.run(people.duty_areas, person.id))
     if visible is not None and not visible:
         await reply(update, t(lang, "care.area.no_area"))
@@ -1053,7 +1034,7 @@ async def _area_command(update: Update, context: Context, person: Person, which:
     summary = await db.run(
         care.area_summary, care_config(context), visible, overdue=which == "o", limit=AREA_LINES
     )
-    today = people.local_today(deps(context).settings.zone)
+    today = people.local_today(context.settings.zone)
     rows = summary.rows
     if not rows:
         key = "care.area.none_overdue" if which == "o" else "care.area.none_upcoming"
@@ -1097,8 +1078,8 @@ async def on_csv(update: Update, context: Context, person: Person) -> None:
     rows, visible = await _area_rows(context, person, which)
     rows = [r for r in rows if r.overdue] if which == "o" else [r for r in rows if not r.overdue]
     data = care.rows_to_csv(rows, lang)
-    await deps(context).db.run(_audit_export, person, which, len(rows), visible)
-    today = people.local_today(deps(context).settings.zone).isoformat()
+    await context.db.run(_audit_export, person, which, len(rows), visible)
+    today = people.local_today(context.settings.zone).isoformat()
     name = f"care-{'overdue' if which == 'o' else 'upcoming'}-{today}.csv"
     message = update.effective_message
     assert message is not None
@@ -1132,7 +1113,7 @@ async def on_person_card(update: Update, context: Context, admin: Person) -> Non
         await _forged(update, context, admin, Action.MANAGE_SCHEDULES)
         return
     try:
-        schedule = await deps(context).db.run(care.schedule_for, person_id, care_config(context))
+        schedule = await context.db.run(care.schedule_for, person_id, care_config(context))
     except CareError:
         await answer(update.callback_query, _plain(t(admin.language, "care.stale")), alert=True)
         return
@@ -1232,8 +1213,8 @@ def band_card(
 
 
 async def _policy(context: Context) -> dict[Band, BandPolicy]:
-    override = deps(context).settings.care_policy
-    return await deps(context).db.run(care_policy.effective_policy, override)
+    override = context.settings.care_policy
+    return await context.db.run(care_policy.effective_policy, override)
 
 
 @guarded(Action.MANAGE_SCHEDULES)
@@ -1241,7 +1222,7 @@ async def carepolicy_command(update: Update, context: Context, admin: Person) ->
     lang = admin.language
     policy = await _policy(context)
     rows = [[(t(lang, f"care.band.{band}"), f"cs:pol:{band}")] for band in Band]
-    zone = deps(context).settings.zone
+    zone = context.settings.zone
     await reply(update, policy_table(lang, policy, zone), reply_markup=buttons(rows))
 
 
@@ -1249,9 +1230,9 @@ async def carepolicy_command(update: Update, context: Context, admin: Person) ->
 async def on_policy_button(update: Update, context: Context, admin: Person) -> None:
     parts = _parts(update)
     lang = admin.language
-    zone = deps(context).settings.zone
-    override = deps(context).settings.care_policy
-    db = deps(context).db
+    zone = context.settings.zone
+    override = context.settings.care_policy
+    db = context.db
     what = parts[1]
     if what == "pol" and len(parts) == 2:
         await answer(update.callback_query)
@@ -1310,161 +1291,15 @@ async def on_policy_button(update: Update, context: Context, admin: Person) -> N
     text, markup = band_card(lang, band, policy, zone)
     await _show(update, text, markup)
     if what in {"ps", "pt", "pc"}:
-        await _replan(context, None)
-
-
-# ---------------------------------------------------------------------------- scheduling
-#
-# Timers live in the database (due dates are derived, watermarks are stored), so the
-# APScheduler jobs below are only alarm clocks, rebuilt at every start by `rebuild_jobs`
-# (registered with scheduler.jobs.on_startup; explicit ids, replace_existing):
-#
-#   care:pass                interval, every CADRE_CARE_PASS_INTERVAL seconds, first run at
-#                            start-up: the safety net, and what sends the reminders missed
-#                            while the bot was down. coalesce=True, misfire grace = interval:
-#                            a late pass is simply the next one (each pass catches up).
-#   care:next                date, the next reminder or escalation instant computed by the
-#                            last pass, so reminders go out on the minute. coalesce=True,
-#                            misfire grace = CADRE_CARE_GRACE_HOURS.
-#   oxygen:escalate:<id>     date, when an urgent request escalates if still unacknowledged;
-#                            one per waiting request. misfire_grace_time=None: however late.
-
-PASS_JOB = "care:pass"
-NEXT_JOB = "care:next"
-
-
-def oxygen_job_id(request_id: int) -> str:
-    return f"oxygen:escalate:{request_id}"
-
-
-def _deps_of(application: Application) -> Any:
-    return application.bot_data["deps"]
-
-
-def _wake_app(application: Application) -> None:
-    wake = getattr(_deps_of(application), "wake", None) or application.bot_data.get("wake")
-    if callable(wake):
-        try:
-            wake()
-        except Exception:
-            log.exception("could not wake the delivery worker")
-
-
-async def care_pass_job(application: Application) -> None:
-    """Queue the reminders and escalations due now, then plan the next run."""
-    d = _deps_of(application)
-    now = clock.now()
-    cfg = CareConfig.from_settings(d.settings)
-    ocfg = OxygenConfig.from_settings(d.settings)
-    result = await d.db.run(care.run_pass, now, cfg)
-    escalated = await d.db.run(oxygen.escalate_due, now, ocfg)
-    pending = await d.db.run(oxygen.pending_escalations, ocfg)
-    if result.reminders or result.escalations or escalated:
-        _wake_app(application)
-        log.info(
-            "care pass: %d reminders, %d escalation notices, %d oxygen escalations",
-            result.reminders,
-            result.escalations,
-            len(escalated),
-        )
-    _plan_next(application, result.next_wakeup, replace=True)
-    for request_id, at in pending:
-        schedule_oxygen_job(application, request_id, at)
-
-
-async def oxygen_escalation_job(application: Application, request_id: int) -> None:
-    d = _deps_of(application)
-    escalated = await d.db.run(
-        oxygen.escalate_due, clock.now(), OxygenConfig.from_settings(d.settings)
-    )
-    if escalated:
-        _wake_app(application)
-        log.info("oxygen requests escalated: %s", escalated)
-
-
-def _jobs_on(application: Application) -> bool:
-    return application.job_queue is not None and bool(_deps_of(application).settings.care_jobs)
-
-
-def _plan_next(application: Application, when: datetime | None, *, replace: bool) -> None:
-    """Run the pass at `when`. With replace=False an earlier plan is kept."""
-    if when is None or not _jobs_on(application):
-        return
-    if not replace:
-        existing = jobs.get_job(application, NEXT_JOB)
-        planned = getattr(existing, "next_run_time", None) if existing is not None else None
-        if planned is not None and planned <= when:
-            return
-    grace = int(_deps_of(application).settings.care_grace_hours * 3600) or 60
-    jobs.add_job(
-        application,
-        NEXT_JOB,
-        care_pass_job,
-        "date",
-        run_date=when,
-        misfire_grace_time=grace,
-        coalesce=True,
-    )
-
-
-def schedule_oxygen_job(application: Application, request_id: int, at: datetime) -> None:
-    if not _jobs_on(application):
-        return
-    jobs.add_job(
-        application,
-        oxygen_job_id(request_id),
-        oxygen_escalation_job,
-        "date",
-        run_date=max(at, clock.now()),
-        misfire_grace_time=None,  # however late: an urgent request must escalate
-        coalesce=True,
-        args=(application, request_id),
-    )
-
-
-async def _replan(context: Context, person_id: int | None) -> None:
-    """After a change: send what is due for this person now and plan their next reminder
-    (None: everybody, e.g. after a policy change)."""
-    if not _jobs_on(context.application):
-        return
-    cfg = care_config(context)
-    ids = [person_id] if person_id is not None else None
-    result = await deps(context).db.run(care.run_pass, clock.now(), cfg, person_ids=ids)
-    if result.reminders or result.escalations:
-        _wake(context)
-    _plan_next(context.application, result.next_wakeup, replace=person_id is None)
-
-
-@jobs.on_startup
-async def rebuild_jobs(application: Application) -> None:
-    """At start-up: the pass (at once, then every CADRE_CARE_PASS_INTERVAL seconds) and one
-    escalation job per urgent oxygen request still waiting. The first pass plans care:next."""
-    d = _deps_of(application)
-    if not _jobs_on(application):
-        log.warning("care reminders and oxygen escalations are off (CADRE_CARE_JOBS)")
-        return
-    interval = d.settings.care_pass_interval
-    jobs.add_job(
-        application,
-        PASS_JOB,
-        care_pass_job,
-        "interval",
-        seconds=interval,
-        next_run_time=clock.now(),
-        misfire_grace_time=max(interval, 60),
-        coalesce=True,
-    )
-    ocfg = OxygenConfig.from_settings(d.settings)
-    for request_id, at in await d.db.run(oxygen.pending_escalations, ocfg):
-        schedule_oxygen_job(application, request_id, at)
+        await context.timers.replan_care(None)
 
 
 # ---------------------------------------------------------------------------- assembly
 
 
-def build() -> list[BaseHandler[Any, Any, Any]]:
+def build(form_timeout: int) -> list[BaseHandler[Any, Any, Any]]:
     return [
-        build_conversation(),
+        build_conversation(form_timeout),
         CommandHandler("schedule", schedule_command),
         CommandHandler("overdue", overdue_command),
         CommandHandler("upcoming", upcoming_command),
@@ -1479,7 +1314,7 @@ def build() -> list[BaseHandler[Any, Any, Any]]:
     ]
 
 
-def build_conversation(timeout_seconds: int | None = None) -> ConversationHandler[Any]:
+def build_conversation(form_timeout: int) -> ConversationHandler[Any]:
     text = filters.TEXT & ~filters.COMMAND
     step: list[BaseHandler[Any, Any, Any]] = [
         CallbackQueryHandler(on_form_button, pattern=r"^cf:"),
@@ -1488,7 +1323,6 @@ def build_conversation(timeout_seconds: int | None = None) -> ConversationHandle
     ]
     states: dict[object, list[BaseHandler[Any, Any, Any]]] = {state: step for state in STATES}
     states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
-    seconds = timeout_seconds or _form_timeout()
     with warnings.catch_warnings():
         # One form per person at a time, tracked per chat and user (PTB warns about that).
         warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
@@ -1503,15 +1337,6 @@ def build_conversation(timeout_seconds: int | None = None) -> ConversationHandle
             fallbacks=[CommandHandler("cancel", cancel)],
             name=NAME,
             persistent=True,
-            conversation_timeout=timedelta(seconds=seconds),
+            conversation_timeout=timedelta(seconds=form_timeout),
             allow_reentry=True,
         )
-
-
-def _form_timeout() -> int:
-    try:
-        from config import get_settings
-
-        return int(get_settings().form_timeout)
-    except Exception:  # settings unusable here: the documented default
-        return 1800

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, insert, update
 from sqlmodel import Session, col, select
 
+from config import Settings
 from models import (
     Alert,
     AlertEvent,
@@ -49,9 +50,22 @@ from models import (
     Priority,
     Status,
 )
-from services import audit, channels, clock, contact_links, outbox, people, roster, state
+from services import (
+    audit,
+    board_links,
+    channels,
+    clock,
+    contact_links,
+    outbox,
+    people,
+    roster,
+    state,
+)
+from services.channels import ChannelConfig
+from services.health import summary
 from services.i18n import Html, escape, t
 from services.log_context import about_alert
+from services.people import name_of, posting_text
 from services.permissions import Action, check, may_see, sos_verified, visible_prefectures
 from services.postings import load_postings
 
@@ -93,73 +107,44 @@ _NOTIFY_KEY = re.compile(r"^alert:\d+:n\d+:\d+$")
 
 @dataclass(frozen=True)
 class Policy:
-    """The timings of escalation and the time zone used in messages."""
+    """What raising and handling an alert needs of the settings: the timings of escalation,
+    the time zone used in messages, the other channels (services.channels) and the board's
+    address (its "Open board" button). Every function that sends something takes it."""
 
     ack_timeout: int = 180
     repeat_interval: int = 300
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    channels: ChannelConfig = field(default_factory=ChannelConfig)
+    board_url: str | None = None  # CADRE_WEBAPP_URL
+
+    @classmethod
+    def from_settings(cls, settings: Settings, bot_username: str | None = None) -> Policy:
+        """`bot_username`: the bot's own, for the acknowledgement link of the other channels
+        (known once the bot has started)."""
+        return cls(
+            ack_timeout=settings.sos_ack_timeout,
+            repeat_interval=settings.sos_repeat_interval,
+            zone=settings.zone,
+            channels=ChannelConfig.from_settings(settings, bot_username),
+            board_url=settings.webapp_url,
+        )
 
     def delay_after(self, stage: int) -> timedelta:
         """How long an alert at `stage` waits for an acknowledgement before the next."""
         return timedelta(seconds=self.ack_timeout if stage < 3 else self.repeat_interval)
 
 
-_policy: Policy | None = None
-
-
-def configure(policy: Policy) -> None:
-    """Set the policy used when a caller does not pass one (done at start-up)."""
-    global _policy
-    _policy = policy
-
-
-def current_policy() -> Policy:
-    if _policy is not None:
-        return _policy
-    try:
-        from config import get_settings
-
-        settings = get_settings()
-        return Policy(settings.sos_ack_timeout, settings.sos_repeat_interval, settings.zone)
-    except Exception:  # settings unusable here: the defaults are the documented ones
-        return Policy()
-
-
-# ---------------------------------------------------------------------------- the last check-in
-
-# The check-in feature provides services.checkins.last_checkin_line(session, person_id, lang);
-# until it exists (or if it fails) the alert says that no check-in is available.
-LastCheckinLine = Callable[[Session, int, str], str | None]
-
-
-def _last_checkin_line(
-    session: Session, person_id: int, lang: str, zone: ZoneInfo | None = None
-) -> str | None:
-    try:
-        from services import checkins
-
-        provider: LastCheckinLine | None = getattr(checkins, "last_checkin_line", None)
-    except ImportError:
-        return None
-    if provider is None:
-        return None
-    try:
-        try:
-            return provider(session, person_id, lang, zone=zone)  # type: ignore[call-arg]
-        except TypeError:
-            return provider(session, person_id, lang)
-    except Exception:
-        log.exception("last_checkin_line failed; the alert goes out without it")
-        return None
-
-
 # ---------------------------------------------------------------------------- small helpers
 
 
-def name_of(person: Person | None) -> str:
-    if person is None:
-        return "-"
-    return person.real_name or person.display_name or f"#{person.id}"
+def _last_checkin_line(session: Session, person_id: int, lang: str, zone: ZoneInfo) -> str | None:
+    """The cadre's last check-in for the card (services.health.summary); if it fails, the
+    alert says that no check-in is available: it never holds the alert back."""
+    try:
+        return summary.last_checkin_line(session, person_id, lang, zone=zone)
+    except Exception:
+        log.exception("last_checkin_line failed; the alert goes out without it")
+        return None
 
 
 def _local(moment: datetime | None, zone: ZoneInfo) -> str:
@@ -168,19 +153,6 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str:
 
 def _hm(moment: datetime | None, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%H:%M") if moment else "-"
-
-
-def posting_text(person: Person, lang: str) -> str:
-    postings = load_postings()
-    parts = []
-    if person.prefecture and postings.prefecture(person.prefecture):
-        parts.append(postings.name(person.prefecture, lang, short=True))
-    if person.county and postings.county(person.county):
-        parts.append(postings.name(person.county, lang))
-    where = " · ".join(parts) or "-"
-    if person.posting_altitude_m is not None:
-        return t(lang, "sos.alert.posting_alt", posting=where, metres=person.posting_altitude_m)
-    return where
 
 
 def _is_unreachable(person: Person) -> bool:
@@ -242,14 +214,11 @@ def _active(persons: Iterable[Person], exclude: int | None) -> list[Person]:
 # ---------------------------------------------------------------------------- who is alerted
 
 
-def _stage_people(
-    session: Session, alert: Alert, stage: int, policy: Policy | None = None
-) -> list[Person]:
+def _stage_people(session: Session, alert: Alert, stage: int, policy: Policy) -> list[Person]:
     """The responders of a notification round (never the cadre themself)."""
     earlier = _people(session, (r.person_id for r in recipients(session, alert.id or 0, RESPONDER)))
     if stage <= 1:
-        zone = (policy or current_policy()).zone
-        found = roster.on_duty_now(session, alert.prefecture, clock.now(), zone)
+        found = roster.on_duty_now(session, alert.prefecture, clock.now(), policy.zone)
     elif stage == 2:
         area = roster.duty_officers(session, alert.prefecture) if alert.prefecture else []
         found = [*earlier, *area, *people.admins(session)]
@@ -258,9 +227,11 @@ def _stage_people(
     return _active(found, exclude=alert.person_id)
 
 
-def responders_for_stage(session: Session, alert_id: int, stage: int) -> list[Person]:
+def responders_for_stage(
+    session: Session, alert_id: int, stage: int, policy: Policy
+) -> list[Person]:
     alert = session.get(Alert, alert_id)
-    return _stage_people(session, alert, stage) if alert else []
+    return _stage_people(session, alert, stage, policy) if alert else []
 
 
 # ---------------------------------------------------------------------------- texts
@@ -319,13 +290,12 @@ def alert_text(
     alert: Alert,
     lang: str,
     *,
-    zone: ZoneInfo | None = None,
+    zone: ZoneInfo,
     stage: int | None = None,
     with_status: bool = True,
 ) -> str:
     """The alert as a responder sees it: who, where, when, what, location, phones,
     the last check-in, who cannot be reached on Telegram, and its status."""
-    zone = zone or current_policy().zone
     person = session.get(Person, alert.person_id) if alert.person_id is not None else None
     if person is None:  # the person deleted their data: the record keeps times only
         return _erased_text(session, alert, lang, zone, with_status)
@@ -443,9 +413,8 @@ def _unreachable_lines(session: Session, alert: Alert, lang: str) -> list[str]:
     return lines
 
 
-def responder_buttons(alert: Alert, lang: str) -> dict[str, Any]:
-    from services import board
-
+def responder_buttons(alert: Alert, lang: str, board_url: str | None) -> dict[str, Any]:
+    """Acknowledge, resolve, the timeline; "Open board" when there is a board."""
     keyboard = outbox.inline_keyboard(
         [
             [
@@ -455,7 +424,9 @@ def responder_buttons(alert: Alert, lang: str) -> dict[str, Any]:
             [(t(lang, "sos.btn.timeline"), f"sos:tl:{alert.id}")],
         ]
     )
-    buttons: dict[str, Any] = board.with_open_button(keyboard, lang, f"alert/{alert.id}")
+    buttons: dict[str, Any] = board_links.with_open_button(
+        keyboard, board_url, lang, f"alert/{alert.id}"
+    )
     return buttons  # with the Mini App's "Open board" row when the board is on
 
 
@@ -475,7 +446,7 @@ def handler_buttons(alert: Alert, lang: str) -> dict[str, Any]:
 
 
 def _notify_round(
-    session: Session, alert: Alert, stage: int, kind: str, policy: Policy | None = None
+    session: Session, alert: Alert, stage: int, kind: str, policy: Policy
 ) -> list[Person]:
     """Queue one round of alert messages (and map pins) to the responders of `stage`."""
     targets = _stage_people(session, alert, stage, policy)
@@ -494,7 +465,7 @@ def _notify_round(
                 )
             )
     session.flush()
-    zone = (policy or current_policy()).zone
+    zone = policy.zone
     texts: dict[str, str] = {}
     for person in targets:
         lang = person.language
@@ -509,39 +480,36 @@ def _notify_round(
             priority=Priority.EMERGENCY,
             idempotency_key=key,
             text=texts[lang],
-            reply_markup=responder_buttons(alert, lang),
+            reply_markup=responder_buttons(alert, lang, policy.board_url),
             source=_source(alert),
         )
         if alert.latitude is not None and alert.longitude is not None:
             _enqueue_location(session, alert, person, f"{key}:loc")
         if alert.cause == "checkin_red":
-            _attach_checkin_chart(session, alert, person, key)
+            _attach_checkin_chart(session, alert, person, key, zone)
     _event(session, alert, kind, stage=stage, people=[p.id for p in targets])
     return targets
 
 
-def _attach_checkin_chart(session: Session, alert: Alert, person: Person, key: str) -> None:
+def _attach_checkin_chart(
+    session: Session, alert: Alert, person: Person, key: str, zone: ZoneInfo
+) -> None:
     """A RED check-in's alert comes with the cadre's 30-day chart, after the alert message
-    (services.checkins.attach_alert_chart decides who may see it; contacts never get it).
-    A failure here never holds the alert back: it goes without the chart."""
-    try:
-        from services import checkins
-
-        attach = getattr(checkins, "attach_alert_chart", None)
-    except ImportError:
-        return
-    if attach is None:
+    (summary.attach_alert_chart decides who may see it; contacts never get it). A failure
+    here never holds the alert back: it goes without the chart."""
+    if alert.person_id is None:  # the cadre deleted their data: nothing to draw
         return
     try:
         with session.begin_nested():
-            attach(session, alert.id or 0, alert.person_id, person, after=key)
+            summary.attach_alert_chart(
+                session, alert.id or 0, alert.person_id, person, after=key, zone=zone
+            )
     except Exception:
         log.exception("attaching the check-in chart failed; the alert goes without it")
 
 
-def _notify_contacts(session: Session, alert: Alert, cadre: Person) -> list[Person]:
+def _notify_contacts(session: Session, alert: Alert, cadre: Person, zone: ZoneInfo) -> list[Person]:
     contacts = _active(contact_links.contacts_of(session, cadre.id or 0), exclude=cadre.id)
-    zone = current_policy().zone
     for contact in contacts:
         assert contact.id is not None
         session.add(
@@ -608,6 +576,7 @@ def _relay(
     alert: Alert,
     event: AlertEvent,
     key: str,
+    policy: Policy,
     with_location: bool = False,
     **values: Any,
 ) -> int:
@@ -623,9 +592,7 @@ def _relay(
             priority=Priority.EMERGENCY,
             idempotency_key=base,
             text=t(lang, key, id=alert.id, name=name_of(cadre), **values),
-            reply_markup=handler_buttons(alert, lang)
-            if alert.status == AlertStatus.ACKNOWLEDGED
-            else responder_buttons(alert, lang),
+            reply_markup=_buttons_for(alert, lang, policy),
             source=_source(alert),
         )
         if with_location:
@@ -647,7 +614,7 @@ def raise_alert(
     person_id: int,
     cause: str,
     reasons: list[str] | None = None,
-    policy: Policy | None = None,
+    policy: Policy,
     caller: dict[str, Any] | None = None,
 ) -> int:
     """Store an alert and queue its first messages at emergency priority (see the module
@@ -659,13 +626,12 @@ def raise_alert(
     `caller` (their Telegram name) on the card."""
     if cause not in CAUSES:
         raise ValueError(f"unknown alert cause {cause!r}")
-    policy = policy or current_policy()
     person = session.get(Person, person_id)
     if person is None:
         raise ValueError(f"no person {person_id}")
     existing = open_alert_of(session, person_id)
     if existing is not None:
-        _raised_again(session, existing, person, cause, reasons or [])
+        _raised_again(session, existing, person, cause, reasons or [], policy)
         return existing.id or 0
     now = clock.now()
     unverified = not sos_verified(person)
@@ -685,7 +651,7 @@ def raise_alert(
     if new_id is None:  # raised at the same moment elsewhere (uq_alert_in_progress)
         existing = open_alert_of(session, person_id)
         assert existing is not None
-        _raised_again(session, existing, person, cause, reasons or [])
+        _raised_again(session, existing, person, cause, reasons or [], policy)
         return existing.id or 0
     about_alert(new_id)  # log lines from here on name the alert
     alert = session.get(Alert, new_id)
@@ -707,10 +673,10 @@ def raise_alert(
         alert.stage = 2
         _event(session, alert, "nobody_on_duty")
         targets = _notify_round(session, alert, 2, "notified", policy)
-    channels.alert_round(session, alert, targets)  # WeCom, DingTalk, SMS: at the same time
+    channels.alert_round(session, alert, targets, policy.channels)  # WeCom, DingTalk, SMS
     alert.next_escalation_at = now + policy.delay_after(alert.stage)
     session.add(alert)
-    _notify_contacts(session, alert, person)
+    _notify_contacts(session, alert, person, policy.zone)
     audit.record(
         session,
         "alert.raised",
@@ -751,7 +717,7 @@ def _insert_alert(session: Session, **values: Any) -> int | None:
 
 
 def _raised_again(
-    session: Session, alert: Alert, person: Person, cause: str, reasons: list[str]
+    session: Session, alert: Alert, person: Person, cause: str, reasons: list[str], policy: Policy
 ) -> None:
     now = clock.now()
     if cause == "checkin_red" and reasons:
@@ -762,16 +728,17 @@ def _raised_again(
         # Not "again": an SOS pressed while a RED check-in's alert is open (or the
         # reverse) is its own event and cause, and the handlers are told what happened.
         event = _event(session, alert, "cause_added", person, cause=cause, reasons=reasons)
-        zone = current_policy().zone
+        zone = policy.zone
         _relay(
             session,
             alert,
             event,
             f"sos.relay.{cause}_added",
+            policy,
             time=_hm(now, zone),
             first=_hm(alert.created_at, zone),
         )
-        _edit_alert_messages(session, alert, taker=_taker(session, alert))
+        _edit_alert_messages(session, alert, policy, taker=_taker(session, alert))
         return
     last = session.exec(
         select(AlertEvent)
@@ -782,7 +749,7 @@ def _raised_again(
     if last is not None and (now - last.at).total_seconds() < REPEAT_RELAY_SECONDS:
         return
     key = "sos.relay.red_again" if cause == "checkin_red" else "sos.relay.sos_again"
-    _relay(session, alert, event, key)
+    _relay(session, alert, event, key, policy)
 
 
 # ---------------------------------------------------------------------------- what the cadre adds
@@ -801,7 +768,9 @@ def _cadres_alert(session: Session, alert_id: int, person_id: int) -> Alert | No
     return alert
 
 
-def set_category(session: Session, *, alert_id: int, person_id: int, category: str) -> Change:
+def set_category(
+    session: Session, *, alert_id: int, person_id: int, category: str, policy: Policy
+) -> Change:
     if category not in CATEGORIES:
         return Change.INVALID
     alert = _cadres_alert(session, alert_id, person_id)
@@ -824,19 +793,21 @@ def set_category(session: Session, *, alert_id: int, person_id: int, category: s
                 name=name_of(session.get(Person, person_id)),
                 what=t(lang, f"sos.category.{category}"),
             ),
-            reply_markup=_buttons_for(alert, lang),
+            reply_markup=_buttons_for(alert, lang, policy),
             source=_source(alert),
         )
     return Change.DONE
 
 
-def _buttons_for(alert: Alert, lang: str) -> dict[str, Any]:
+def _buttons_for(alert: Alert, lang: str, policy: Policy) -> dict[str, Any]:
     if alert.status == AlertStatus.ACKNOWLEDGED:
         return handler_buttons(alert, lang)
-    return responder_buttons(alert, lang)
+    return responder_buttons(alert, lang, policy.board_url)
 
 
-def set_details(session: Session, *, alert_id: int, person_id: int, details: str) -> Change:
+def set_details(
+    session: Session, *, alert_id: int, person_id: int, details: str, policy: Policy
+) -> Change:
     text = " ".join(details.split())[:MAX_DETAILS]
     if not text:
         return Change.INVALID
@@ -846,7 +817,7 @@ def set_details(session: Session, *, alert_id: int, person_id: int, details: str
     alert.details = text if not alert.details else f"{alert.details} / {text}"[:MAX_DETAILS]
     session.add(alert)
     event = _event(session, alert, "details", person_id)
-    _relay(session, alert, event, "sos.relay.details", details=text)
+    _relay(session, alert, event, "sos.relay.details", policy, details=text)
     return Change.DONE
 
 
@@ -858,6 +829,7 @@ def update_location(
     latitude: float,
     longitude: float,
     live: bool = False,
+    policy: Policy,
 ) -> Change:
     """Store the cadre's latest location; relay a map pin to whoever handles the alert
     (a moving live location at most every LOCATION_RELAY_SECONDS)."""
@@ -882,16 +854,16 @@ def update_location(
     if not first and last is not None and (now - last.at).total_seconds() < LOCATION_RELAY_SECONDS:
         return Change.DONE
     event = _event(session, alert, "location", person_id, live=live)
-    zone = current_policy().zone
     _relay(
         session,
         alert,
         event,
         "sos.relay.location",
+        policy,
         with_location=True,
-        time=_hm(now, zone),
+        time=_hm(now, policy.zone),
     )
-    _edit_alert_messages(session, alert, taker=_taker(session, alert))  # every card
+    _edit_alert_messages(session, alert, policy, taker=_taker(session, alert))  # every card
     return Change.DONE
 
 
@@ -968,7 +940,12 @@ class AckResult:
 
 
 def acknowledge(
-    session: Session, *, alert_id: int, actor: Person, pressed_message_id: int | None = None
+    session: Session,
+    *,
+    alert_id: int,
+    actor: Person,
+    pressed_message_id: int | None = None,
+    policy: Policy,
 ) -> AckResult:
     """The first acknowledgement wins: a conditional UPDATE, so two officers pressing at the
     same moment cannot both take it. The winner's other alert messages and everybody
@@ -1005,8 +982,8 @@ def acknowledge(
         alert=alert.id,
     )
     _cancel_unsent_rounds(session, alert)
-    _edit_alert_messages(session, alert, taker=actor, pressed=pressed_message_id)
-    _tell_cadre_and_contacts(session, alert, event, "acknowledged", actor)
+    _edit_alert_messages(session, alert, policy, taker=actor, pressed=pressed_message_id)
+    _tell_cadre_and_contacts(session, alert, event, "acknowledged", actor, policy)
     return AckResult(Ack.WON, alert, by=actor)
 
 
@@ -1031,13 +1008,14 @@ def _cancel_unsent_rounds(session: Session, alert: Alert) -> None:
 def _edit_alert_messages(
     session: Session,
     alert: Alert,
+    policy: Policy,
     *,
     taker: Person | None = None,
     pressed: int | None = None,
 ) -> None:
     """Bring every alert message that went out up to date (who took it, or the outcome).
     An edit of a message still queued waits for it; one never sent is dropped."""
-    zone = current_policy().zone
+    zone = policy.zone
     texts: dict[str, str] = {}
     for row in _alert_messages(session, alert):
         if row.status == OutboxStatus.CANCELLED:
@@ -1052,7 +1030,7 @@ def _edit_alert_messages(
         if mine and alert.status == AlertStatus.ACKNOWLEDGED:
             markup = handler_buttons(alert, lang)
         elif alert.status == AlertStatus.OPEN:  # a new location: the card keeps ✋
-            markup = responder_buttons(alert, lang)
+            markup = responder_buttons(alert, lang, policy.board_url)
         outbox.enqueue_edit(
             session,
             text=texts[lang],
@@ -1064,13 +1042,18 @@ def _edit_alert_messages(
 
 
 def _tell_cadre_and_contacts(
-    session: Session, alert: Alert, event: AlertEvent, what: str, actor: Person | None
+    session: Session,
+    alert: Alert,
+    event: AlertEvent,
+    what: str,
+    actor: Person | None,
+    policy: Policy,
 ) -> None:
-    channels.alert_update(session, alert, what, actor)  # the duty groups it reached
+    channels.alert_update(session, alert, what, actor, policy.channels)  # the duty groups
     cadre = session.get(Person, alert.person_id)
     if cadre is None:
         return
-    zone = current_policy().zone
+    zone = policy.zone
     values = {
         "id": alert.id,
         "name": name_of(actor),
@@ -1133,6 +1116,7 @@ def resolve(
     actor: Person,
     outcome: str,
     pressed_message_id: int | None = None,
+    policy: Policy,
 ) -> CloseResult:
     """Close an alert with an outcome. An alert nobody acknowledged is acknowledged by the
     resolver at the same time. Conditional, like acknowledge: it closes once."""
@@ -1174,8 +1158,8 @@ def resolve(
         outcome=outcome,
     )
     _cancel_unsent_rounds(session, alert)
-    _edit_alert_messages(session, alert, taker=actor, pressed=pressed_message_id)
-    _tell_cadre_and_contacts(session, alert, event, "resolved", actor)
+    _edit_alert_messages(session, alert, policy, taker=actor, pressed=pressed_message_id)
+    _tell_cadre_and_contacts(session, alert, event, "resolved", actor, policy)
     _wait_for_follow_up(session, alert)
     return CloseResult(Close.DONE, alert)
 
@@ -1194,7 +1178,7 @@ def add_note(session: Session, *, alert_id: int, actor: Person, note: str) -> Ch
     return Change.DONE
 
 
-def cancel(session: Session, *, alert_id: int, actor: Person) -> CloseResult:
+def cancel(session: Session, *, alert_id: int, actor: Person, policy: Policy) -> CloseResult:
     """The cadre cancels a false alarm. Everyone alerted is told, and their messages say so."""
     alert = session.get(Alert, alert_id)
     if alert is None or alert.person_id != actor.id:
@@ -1219,9 +1203,9 @@ def cancel(session: Session, *, alert_id: int, actor: Person) -> CloseResult:
         alert=alert.id,
     )
     _cancel_unsent_rounds(session, alert)
-    _edit_alert_messages(session, alert)
-    channels.alert_update(session, alert, "cancelled", actor)
-    zone = current_policy().zone
+    _edit_alert_messages(session, alert, policy)
+    channels.alert_update(session, alert, "cancelled", actor, policy.channels)
+    zone = policy.zone
     for row in recipients(session, alert.id or 0):
         person = session.get(Person, row.person_id)
         if person is None or person.status != Status.ACTIVE:
@@ -1279,7 +1263,9 @@ class FollowUp:
     alert: Alert | None = None
 
 
-def follow_up(session: Session, *, alert_id: int, person_id: int, text: str) -> FollowUp:
+def follow_up(
+    session: Session, *, alert_id: int, person_id: int, text: str, zone: ZoneInfo
+) -> FollowUp:
     """A message the cadre writes after their alert closed, passed on to whoever handled it
     ("about #12, closed at 07:40: …", the text escaped) and put on the timeline. Nobody is
     told when the alert is not theirs, still in progress, or closed more than
@@ -1294,7 +1280,6 @@ def follow_up(session: Session, *, alert_id: int, person_id: int, text: str) -> 
     targets = follow_up_targets(session, alert)
     cadre = session.get(Person, person_id)
     event = _event(session, alert, "followup", person_id, people=[p.id for p in targets])
-    zone = current_policy().zone
     for person in targets:
         outbox.enqueue_to(
             session,
@@ -1317,10 +1302,9 @@ def follow_up(session: Session, *, alert_id: int, person_id: int, text: str) -> 
 # ---------------------------------------------------------------------------- escalation
 
 
-def escalate_due(session: Session, policy: Policy | None = None) -> list[int]:
+def escalate_due(session: Session, policy: Policy) -> list[int]:
     """Advance every open alert whose timer ran out by one stage (re-notify and widen).
     Safe to run from several places at once: each step is a conditional UPDATE."""
-    policy = policy or current_policy()
     now = clock.now()
     due = list(
         session.exec(
@@ -1348,7 +1332,7 @@ def escalate_due(session: Session, policy: Policy | None = None) -> list[int]:
             continue
         session.refresh(alert)
         targets = _notify_round(session, alert, stage, "escalated", policy)
-        channels.alert_round(session, alert, targets)
+        channels.alert_round(session, alert, targets, policy.channels)
         audit.record(
             session,
             "alert.escalated",
@@ -1769,11 +1753,10 @@ def _area_name(prefecture: str, lang: str) -> str:
     )
 
 
-def coverage_warnings(session: Session, policy: Policy | None = None) -> int:
+def coverage_warnings(session: Session, policy: Policy) -> int:
     """Tell the admins (once per gap) when a prefecture with active cadres has nobody on
     duty who can be reached, and (once per blocking) when a duty officer blocked the bot.
     Returns how many warnings were queued."""
-    policy = policy or current_policy()
     now = clock.now()
     admins = [a for a in people.admins(session) if not _is_unreachable(a)]
     gaps = state.load_all(session, _COVERAGE)
@@ -1837,7 +1820,7 @@ def coverage_warnings(session: Session, policy: Policy | None = None) -> int:
 # ---------------------------------------------------------------------------- delivery outcomes
 
 
-def _on_delivery_outcomes(session: Session, outcomes: list[Any]) -> None:
+def on_delivery_outcomes(session: Session, outcomes: list[Any]) -> None:
     """Outbox hook (source ``alert:``): when every alert message of the current round failed
     for good (the people on duty blocked the bot, say), escalate now instead of waiting for
     the acknowledgement timeout: an SOS must reach a human."""
@@ -1863,9 +1846,6 @@ def _on_delivery_outcomes(session: Session, outcomes: list[Any]) -> None:
                 alert.next_escalation_at = now
                 session.add(alert)
                 _event(session, alert, "round_failed", stage=alert.stage)
-
-
-outbox.add_outcome_hook("alert:", _on_delivery_outcomes)
 
 
 def export_for_person(session: Session, person_id: int) -> dict[str, Any]:

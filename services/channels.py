@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
+from config import Settings
 from models import (
     Alert,
     AlertStatus,
@@ -47,6 +49,7 @@ from models import (
 from models.outbox import CHANNEL_ROWS
 from services import audit, clock, outbox, state
 from services.i18n import DEFAULT_LANGUAGE, t
+from services.people import name_of, posting_text
 from services.postings import load_postings
 from services.validation import InvalidInput, parse_phone
 
@@ -70,23 +73,24 @@ SMS_ROLES = (Role.DUTY_OFFICER, Role.ADMIN)  # the people alerts are sent to for
 
 @dataclass(frozen=True)
 class ChannelConfig:
-    """What the domain needs to know about the running bot (set at start-up)."""
+    """What an alert's messages on these channels need: the bot's username (the t.me
+    acknowledgement link, known once the bot has started), whether SMS is configured, the
+    duty groups' language and the time zone of the texts. services.alerts.Policy carries
+    one; the functions below take it as an argument."""
 
-    bot_username: str | None = None  # for the t.me acknowledgement link
+    bot_username: str | None = None
     sms_enabled: bool = False
     default_language: str = DEFAULT_LANGUAGE
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
 
-
-_config = ChannelConfig()
-
-
-def configure(config: ChannelConfig) -> None:
-    global _config
-    _config = config
-
-
-def current_config() -> ChannelConfig:
-    return _config
+    @classmethod
+    def from_settings(cls, settings: Settings, bot_username: str | None = None) -> ChannelConfig:
+        return cls(
+            bot_username=bot_username,
+            sms_enabled=settings.sms_enabled,
+            default_language=settings.default_language,
+            zone=settings.zone,
+        )
 
 
 # ---------------------------------------------------------------------------- masking
@@ -366,12 +370,12 @@ def is_test(message: ChannelMessage) -> bool:
     return (message.source or "").startswith(TEST_SOURCE)
 
 
-def queue_test(session: Session, actor: Person, group_id: int) -> OutboxMessage | None:
-    """A test message to the group; the admin is told its outcome (`_on_test_outcomes`)."""
+def queue_test(session: Session, actor: Person, group_id: int, lang: str) -> OutboxMessage | None:
+    """A test message to the group, in `lang` (the groups' language, CADRE_DEFAULT_LANGUAGE);
+    the admin is told its outcome (`on_test_outcomes`)."""
     group = session.get(DutyGroup, group_id)
     if group is None:
         return None
-    lang = _config.default_language
     text = t(lang, "channels.test.text", area=prefecture_name(group.prefecture, lang))
     stamp = clock.now().strftime("%Y%m%d%H%M%S%f")
     return outbox.enqueue(
@@ -388,9 +392,10 @@ def queue_test(session: Session, actor: Person, group_id: int) -> OutboxMessage 
     )
 
 
-def queue_sms_test(session: Session, person: Person) -> OutboxMessage | None:
-    """A test SMS to the person's own alert number; they are told its outcome."""
-    if not person.sms_phone or not _config.sms_enabled:
+def queue_sms_test(session: Session, person: Person, sms_enabled: bool) -> OutboxMessage | None:
+    """A test SMS to the person's own alert number; they are told its outcome. Nothing
+    without an SMS gateway (`sms_enabled`: CADRE_SMS_URL is set)."""
+    if not person.sms_phone or not sms_enabled:
         return None
     lang = person.language
     stamp = clock.now().strftime("%Y%m%d%H%M%S%f")
@@ -446,22 +451,22 @@ def _plain(text: str) -> str:
     return outbox.plain_text(text)
 
 
-def ack_hint(alert_id: int, lang: str) -> str:
+def ack_hint(alert_id: int, lang: str, bot_username: str | None) -> str:
     """How to acknowledge: a t.me link that acknowledges (for an officer of the area),
     else the button to press in cadre-bot."""
-    if _config.bot_username:
-        link = f"https://t.me/{_config.bot_username}?start=ack_{alert_id}"
+    if bot_username:
+        link = f"https://t.me/{bot_username}?start=ack_{alert_id}"
         return t(lang, "channels.alert.ack_link", link=link)
     return t(lang, "channels.alert.ack_open", button=t(lang, "sos.btn.ack"))
 
 
-def alert_text(session: Session, alert: Alert, lang: str, *, stage: int, short: bool) -> str:
+def alert_text(
+    session: Session, alert: Alert, lang: str, *, stage: int, short: bool, config: ChannelConfig
+) -> str:
     """The alert for a duty group (`short` False: time and location too) or an SMS."""
-    from services import alerts  # alerts imports this module
-
     cadre = session.get(Person, alert.person_id)
     assert cadre is not None
-    where = _plain(alerts.posting_text(cadre, lang))
+    where = _plain(posting_text(cadre, lang))
     if alert.category:
         what = t(lang, f"channels.what.{alert.category}")
     else:
@@ -471,7 +476,7 @@ def alert_text(session: Session, alert: Alert, lang: str, *, stage: int, short: 
     key = "channels.alert.red" if alert.cause == "checkin_red" else "channels.alert.sos"
     values = {
         "id": alert.id,
-        "name": alerts.name_of(cadre),
+        "name": name_of(cadre),
         "where": where,
         "what": what,
         "phone": cadre.phone or "-",
@@ -480,7 +485,7 @@ def alert_text(session: Session, alert: Alert, lang: str, *, stage: int, short: 
     if stage > 1:
         lines.insert(0, t(lang, "channels.alert.escalated", stage=stage))
     if not short:
-        zone = alerts.current_policy().zone
+        zone = config.zone
         lines.append(
             t(
                 lang,
@@ -497,21 +502,25 @@ def alert_text(session: Session, alert: Alert, lang: str, *, stage: int, short: 
                     lon=f"{alert.longitude:.5f}",
                 )
             )
-    lines.append(ack_hint(alert.id or 0, lang))
+    lines.append(ack_hint(alert.id or 0, lang, config.bot_username))
     return _plain("\n".join(lines) if not short else "".join(lines))
 
 
-def alert_round(session: Session, alert: Alert, responders: list[Person]) -> int:
+def alert_round(
+    session: Session, alert: Alert, responders: list[Person], config: ChannelConfig
+) -> int:
     """Queue one notification round of `alert` on every channel besides Telegram: the
     prefecture's duty groups and the SMS numbers of the responders of this round, all at
     emergency priority. Returns how many messages were queued."""
     stage = alert.stage
     queued = 0
     mentions = [national_number(p.sms_phone) for p in responders if p.sms_phone]
-    group_lang = _config.default_language
+    group_lang = config.default_language
     group_text: str | None = None
     for group in groups_of(session, alert.prefecture):
-        group_text = group_text or alert_text(session, alert, group_lang, stage=stage, short=False)
+        group_text = group_text or alert_text(
+            session, alert, group_lang, stage=stage, short=False, config=config
+        )
         outbox.enqueue(
             session,
             chat_id=0,
@@ -529,7 +538,7 @@ def alert_round(session: Session, alert: Alert, responders: list[Person]) -> int
             language=group_lang,
         )
         queued += 1
-    if not _config.sms_enabled:
+    if not config.sms_enabled:
         return queued
     texts: dict[str, str] = {}
     for person in responders:
@@ -537,7 +546,7 @@ def alert_round(session: Session, alert: Alert, responders: list[Person]) -> int
             continue
         lang = person.language
         if lang not in texts:
-            texts[lang] = alert_text(session, alert, lang, stage=stage, short=True)
+            texts[lang] = alert_text(session, alert, lang, stage=stage, short=True, config=config)
         outbox.enqueue(
             session,
             chat_id=0,
@@ -555,12 +564,12 @@ def alert_round(session: Session, alert: Alert, responders: list[Person]) -> int
     return queued
 
 
-def alert_update(session: Session, alert: Alert, what: str, actor: Person | None) -> int:
+def alert_update(
+    session: Session, alert: Alert, what: str, actor: Person | None, config: ChannelConfig
+) -> int:
     """Tell the duty groups the alert reached that it was taken, resolved or cancelled, so
     nobody else in the group sets out. Returns how many notices were queued."""
-    from services import alerts
-
-    lang = _config.default_language
+    lang = config.default_language
     reached = session.exec(
         select(OutboxMessage.target).where(
             OutboxMessage.source == f"alert:{alert.id}",
@@ -570,10 +579,10 @@ def alert_update(session: Session, alert: Alert, what: str, actor: Person | None
         )
     ).all()
     ids = {int(target.split(":")[1]) for target in reached if target}
-    zone = alerts.current_policy().zone
+    zone = config.zone
     values = {
         "id": alert.id,
-        "name": alerts.name_of(actor) if actor else "-",
+        "name": name_of(actor) if actor else "-",
         "time": clock.now().astimezone(zone).strftime("%H:%M"),
         "outcome": t(lang, f"sos.outcome.{alert.outcome}") if alert.outcome else "-",
     }
@@ -703,7 +712,7 @@ class Destination:
     cancelled: str | None = None  # why it need not be sent any more
 
 
-def destination(session: Session, message: ChannelMessage) -> Destination:
+def destination(session: Session, message: ChannelMessage, sms_enabled: bool) -> Destination:
     kind, _, raw_id = (message.target or "").partition(":")
     found = Destination(message.channel)
     alert_id = (message.payload or {}).get("alert")
@@ -722,7 +731,7 @@ def destination(session: Session, message: ChannelMessage) -> Destination:
         person = session.get(Person, int(raw_id))
         if person is None or not person.sms_phone:
             found.problem = "no SMS number any more"
-        elif not _config.sms_enabled:
+        elif not sms_enabled:
             found.problem = "the SMS gateway is not configured"
         else:
             found.phone = person.sms_phone
@@ -832,7 +841,7 @@ def sms_failing(session: Session) -> dict[str, Any] | None:
     return state.load_all(session, _FAILING).get("sms")
 
 
-def _on_test_outcomes(session: Session, outcomes: list[outbox.Outcome]) -> None:
+def on_test_outcomes(session: Session, outcomes: list[outbox.Outcome]) -> None:
     """The admin who pressed Test hears how it went (sent, or refused and why)."""
     for outcome in outcomes:
         if outcome.status not in (OutboxStatus.SENT, OutboxStatus.FAILED):
@@ -856,9 +865,6 @@ def _on_test_outcomes(session: Session, outcomes: list[outbox.Outcome]) -> None:
             idempotency_key=f"dgtest:told:{outcome.id}",
             source="channels:test",
         )
-
-
-outbox.add_outcome_hook("dgtest:", _on_test_outcomes)
 
 
 def sms_body(template: str, phone: str, text: str) -> tuple[str, str]:

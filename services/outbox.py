@@ -606,7 +606,8 @@ _hooks: list[tuple[str, OutcomeHook]] = []
 
 def add_outcome_hook(source_prefix: str, hook: OutcomeHook) -> None:
     """Call `hook(session, outcomes)` for recorded outcomes whose source starts with
-    `source_prefix`, in the same transaction (e.g. an alert's timeline of deliveries)."""
+    `source_prefix`, in the same transaction (e.g. an alert's timeline of deliveries).
+    The composition root registers them (bot/app.py, `register_hooks`)."""
     if (source_prefix, hook) not in _hooks:
         _hooks.append((source_prefix, hook))
 
@@ -791,8 +792,9 @@ _renderers: dict[str, Renderer] = {}
 def register_renderer(name: str, renderer: Renderer) -> None:
     """Name the loader of payloads ``{"render": name, "args": {...}}``: a function
     ``(session, args) -> Attachment | None`` (None: nothing to draw any more, the message
-    is cancelled). Register at import of the feature's module; keep heavy imports (e.g.
-    matplotlib) inside `draw`, which runs in the worker's drawing thread."""
+    is cancelled). The composition root registers it (bot/app.py, `register_hooks`); keep
+    heavy imports (e.g. matplotlib) inside `draw`, which runs in the worker's drawing
+    thread."""
     _renderers[name] = renderer
 
 

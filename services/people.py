@@ -21,6 +21,7 @@ from models import (
     Status,
 )
 from services import audit, clock
+from services.i18n import t
 from services.postings import load_postings
 
 if TYPE_CHECKING:
@@ -593,3 +594,22 @@ def days_at_post(person: Person, today: date) -> int | None:
 
 def local_today(zone: Any) -> date:
     return clock.now().astimezone(zone).date() if zone else clock.now().date()
+
+
+def name_of(person: Person | None) -> str:
+    if person is None:
+        return "-"
+    return person.real_name or person.display_name or f"#{person.id}"
+
+
+def posting_text(person: Person, lang: str) -> str:
+    postings = load_postings()
+    parts = []
+    if person.prefecture and postings.prefecture(person.prefecture):
+        parts.append(postings.name(person.prefecture, lang, short=True))
+    if person.county and postings.county(person.county):
+        parts.append(postings.name(person.county, lang))
+    where = " · ".join(parts) or "-"
+    if person.posting_altitude_m is not None:
+        return t(lang, "sos.alert.posting_alt", posting=where, metres=person.posting_altitude_m)
+    return where

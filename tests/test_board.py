@@ -387,7 +387,7 @@ async def test_the_menu_button_opens_the_board_for_officers_and_admins_only(bot)
     # Someone who stops being an officer loses it (as when an admin changes the role).
     admin = factories.admin(bot.db)
     demoted = bot.db.call(people.set_role, admin, people_["aba"].id, Role.CADRE)
-    await menus.set_person_menu(bot.app.bot, demoted)
+    await menus.set_person_menu(bot.app.bot, demoted, bot.settings.webapp_url)
     assert bot.user(ABA).menu_button == {"type": "commands"}
 
 

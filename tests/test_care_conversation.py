@@ -267,18 +267,18 @@ async def test_admins_change_and_confirm_the_policy_and_officers_cannot(bot):
 
 
 async def test_the_jobs_are_rebuilt_with_fixed_ids_and_never_doubled(bot):
-    from handlers import schedules
-    from scheduler import jobs
+    from bot.app import start_timers
+    from scheduler import care as care_timers
 
     bot.settings = bot.settings.model_copy(update={"care_jobs": True})
     await bot.restart()
-    await jobs.rebuild_all(bot.app)
-    await jobs.rebuild_all(bot.app)
+    await start_timers(bot.app, bot.timers)
+    await start_timers(bot.app, bot.timers)
     ids = [job.id for job in bot.app.job_queue.scheduler.get_jobs()]
-    assert ids.count(schedules.PASS_JOB) == 1
+    assert ids.count(care_timers.PASS_JOB) == 1
     await bot.restart()
     ids = [job.id for job in bot.app.job_queue.scheduler.get_jobs()]
-    assert ids.count(schedules.PASS_JOB) == 1 and len(ids) == len(set(ids))
+    assert ids.count(care_timers.PASS_JOB) == 1 and len(ids) == len(set(ids))
 
     bot.settings = bot.settings.model_copy(update={"care_jobs": False})  # a second instance
     await bot.restart()

@@ -377,7 +377,7 @@ def test_six_months_for_100_cadres_every_reminder_once_at_the_right_moment(db, c
                     # a profile edit is caught by the periodic safety-net pass (5 minutes)
                     soon = now + timedelta(minutes=5)
                 else:
-                    # a cadre's button replans at once for them (handlers/schedules._replan)
+                    # a cadre's button replans at once for them (CareTimers.replan)
                     mine = run_pass(now, person_id=action.person_id)
                     assert mine is not None
                     soon = mine.next_wakeup

@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -24,7 +25,13 @@ from services.channels import ChannelMessage, GroupRequest
 from tests.channel_servers import DingTalkRobot, SmsGateway, WeComRobot, dingtalk_sign
 from tests.sos_support import staff, until
 
-ZONE = alerts.current_policy().zone
+ZONE = ZoneInfo("Asia/Shanghai")
+# The other channels as the running bot has them: its username for the acknowledgement
+# link, and an SMS gateway.
+CHANNELS = channels.ChannelConfig(
+    bot_username="cadre_test_bot", sms_enabled=True, default_language="zh-Hans", zone=ZONE
+)
+POLICY = alerts.Policy(zone=ZONE, channels=CHANNELS)
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -62,17 +69,6 @@ def channel_settings(settings, sms):
             "sms_headers": SecretStr(json.dumps({"X-Api-Key": sms.api_key})),
         }
     )
-
-
-@pytest.fixture(autouse=True)
-def configured():
-    channels.configure(
-        channels.ChannelConfig(
-            bot_username="cadre_test_bot", sms_enabled=True, default_language="zh-Hans"
-        )
-    )
-    yield
-    channels.configure(channels.ChannelConfig())
 
 
 @contextlib.asynccontextmanager
@@ -135,7 +131,9 @@ async def test_an_sos_reaches_the_wecom_and_dingtalk_groups_and_the_officers_sms
     db.call(channels.set_sms, people_["off"], "13800138002")  # not on duty: not in round 1
 
     async with worker_running(channel_settings, db):
-        alert_id = db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos")
+        alert_id = db.call(
+            alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+        )
         await until(lambda: wecom.received and dingtalk.received and sms.received)
         await until(lambda: settled(db))
 
@@ -169,7 +167,7 @@ async def test_escalation_reposts_to_the_groups_and_texts_the_next_tier(
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     db.call(channels.set_sms, people_["off"], "+8613800138002")
-    policy = alerts.Policy(ack_timeout=1, repeat_interval=300, zone=ZONE)
+    policy = alerts.Policy(ack_timeout=1, repeat_interval=300, zone=ZONE, channels=CHANNELS)
     alert_id = db.call(
         alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=policy
     )
@@ -193,6 +191,7 @@ async def test_a_red_check_in_goes_to_the_groups_too(db, channel_settings, wecom
         person_id=people_["cadre"].id,
         cause="checkin_red",
         reasons=["health.reason.spo2_low"],
+        policy=POLICY,
     )
     async with worker_running(channel_settings, db):
         await until(lambda: wecom.received)
@@ -205,11 +204,19 @@ async def test_the_groups_hear_when_someone_takes_it_and_when_it_is_closed(
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     async with worker_running(channel_settings, db):
-        alert_id = db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos")
+        alert_id = db.call(
+            alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+        )
         await until(lambda: wecom.received and settled(db))
-        db.call(alerts.acknowledge, alert_id=alert_id, actor=people_["on"])
+        db.call(alerts.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
         await until(lambda: len(wecom.received) == 2)
-        db.call(alerts.resolve, alert_id=alert_id, actor=people_["on"], outcome="hospital")
+        db.call(
+            alerts.resolve,
+            alert_id=alert_id,
+            actor=people_["on"],
+            outcome="hospital",
+            policy=POLICY,
+        )
         await until(lambda: len(wecom.received) == 3)
     assert f"#{alert_id} 已由 Zhang On 接手" in wecom.texts[1]
     assert "已处理完毕：已送医院" in wecom.texts[2]
@@ -229,9 +236,11 @@ async def test_a_bad_key_is_recorded_shown_and_told_to_the_admins_once(
 
     second = factories.person(db, 1002, real_name="Zhao Min", language="en")
     async with worker_running(channel_settings, db):
-        first_id = db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos")
+        first_id = db.call(
+            alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+        )
         await until(lambda: settled(db) and len(channel_rows(db)) == 1)
-        db.call(alerts.raise_alert, person_id=second.id, cause="sos")
+        db.call(alerts.raise_alert, person_id=second.id, cause="sos", policy=POLICY)
         await until(lambda: settled(db) and len(channel_rows(db)) == 2)
 
     failed = channel_rows(db)
@@ -264,7 +273,7 @@ async def test_a_wrong_dingtalk_secret_fails_the_signature_check(db, channel_set
         "SECnot-the-secret-0000",
     )
     async with worker_running(channel_settings, db):
-        db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos")
+        db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
         await until(lambda: settled(db) and channel_rows(db))
     (row,) = channel_rows(db)
     assert row.status == OutboxStatus.FAILED and row.outcome.startswith("errcode 310000")
@@ -283,7 +292,7 @@ async def test_transient_errors_and_rate_limits_are_retried_until_delivered(
     dingtalk.fail("rate_limit")
     sms.fail("server_error")
     async with worker_running(channel_settings, db):
-        db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos")
+        db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
         await until(lambda: wecom.received and dingtalk.received and sms.received, within=20)
         await until(lambda: settled(db))
     by_channel = {r.channel: r for r in channel_rows(db)}
@@ -300,8 +309,10 @@ async def test_a_message_no_longer_needed_is_not_sent(db, channel_settings, weco
     """Taken in Telegram before the group message left: it is not posted."""
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
-    alert_id = db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos")
-    db.call(alerts.acknowledge, alert_id=alert_id, actor=people_["on"])
+    alert_id = db.call(
+        alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+    )
+    db.call(alerts.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
     async with worker_running(channel_settings, db):
         await until(lambda: settled(db))
     assert wecom.received == []
@@ -313,7 +324,7 @@ async def test_a_removed_group_or_number_is_recorded_not_retried(db, channel_set
     people_ = staff(db)
     group = add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     db.call(channels.set_sms, people_["on"], "13800138001")
-    db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos")
+    db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
     db.call(channels.remove_group, people_["admin"], group.id)
     db.call(channels.clear_sms, people_["on"])
     async with worker_running(channel_settings, db):
@@ -326,7 +337,7 @@ async def test_a_removed_group_or_number_is_recorded_not_retried(db, channel_set
 async def test_a_crash_while_sending_sends_again_at_the_next_start(db, channel_settings, wecom):
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
-    db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos")
+    db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
     assert len(db.call(channels.claim_due, 10)) == 1  # taken, then the process died
     async with worker_running(channel_settings, db):
         await until(lambda: wecom.received)

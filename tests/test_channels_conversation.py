@@ -100,7 +100,9 @@ async def test_the_link_in_a_channel_alert_acknowledges_for_an_officer_of_the_ar
     other = bot.user(OFF_DUTY, "Wang")
     aba = bot.user(ABA, "Aba")
     cadre = bot.user(CADRE, "Li", language_code="en")
-    alert_id = await bot.db.run(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos")
+    alert_id = await bot.db.run(
+        alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=bot.policy
+    )
     async with emergency_running(bot):
         await aba.send(f"/start ack_{alert_id}")
         await aba.wait_for("不在您负责的地区")

@@ -188,12 +188,16 @@ async def test_deleteme_leaves_nothing_of_the_person_in_any_table(bot):
 
 def test_ids_are_not_reused_after_a_deletion(db):
     first = factories.person(db, 1401, real_name="First Cadre")
-    first_alert = db.call(alerts.raise_alert, person_id=first.id, cause="sos")
+    first_alert = db.call(
+        alerts.raise_alert, person_id=first.id, cause="sos", policy=alerts.Policy()
+    )
     with db.session() as s:
         first_message = s.exec(select(OutboxMessage.id)).all()
     assert db.call(people.delete_own_data, 1401)
     second = factories.person(db, 1402, real_name="Second Cadre")
-    second_alert = db.call(alerts.raise_alert, person_id=second.id, cause="sos")
+    second_alert = db.call(
+        alerts.raise_alert, person_id=second.id, cause="sos", policy=alerts.Policy()
+    )
     assert second.id > first.id and second_alert > first_alert
     with db.session() as s:
         assert s.get(Alert, first_alert).person_id is None  # kept as "a deleted person"

@@ -95,7 +95,9 @@ async def test_forged_alert_buttons_are_stale_and_change_nothing(bot):
     found = staff(bot.db)
     officer = bot.user(ON_DUTY, "Zhang")
     async with emergency_running(bot):
-        alert_id = bot.db.call(alerts.raise_alert, person_id=found["cadre"].id, cause="sos")
+        alert_id = bot.db.call(
+            alerts.raise_alert, person_id=found["cadre"].id, cause="sos", policy=bot.policy
+        )
         card = await officer.wait_for(lambda m: f"sos:ack:{alert_id}" in str(m.reply_markup))
         for data in (
             "sos:ack:١",

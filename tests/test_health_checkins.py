@@ -13,10 +13,9 @@ from sqlmodel import select
 from models import AuditEntry, CheckIn, MissedCheckin, OutboxMessage, Priority
 from models.health import Tier
 from services import alerts
-from services import checkins as checkins_facade
-from services.health import checkins, reminders
+from services.health import checkins, reminders, summary
 from services.health.assessment import Readings
-from tests.test_checkin_helpers import CONFIG, make_person, officer
+from tests.test_checkin_helpers import CONFIG, POLICY, make_person, officer
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 GREEN = Readings(
@@ -53,7 +52,7 @@ RED = Readings(red_flags=frozenset({"breathless_rest"}))
 
 
 def submit(db, person, readings, **kw):
-    return db.call(checkins.submit, person.id, readings, config=CONFIG, **kw)
+    return db.call(checkins.submit, person.id, readings, config=CONFIG, policy=POLICY, **kw)
 
 
 def assert_chart_follows(notice: OutboxMessage, chart: OutboxMessage) -> None:
@@ -61,7 +60,7 @@ def assert_chart_follows(notice: OutboxMessage, chart: OutboxMessage) -> None:
     when sent (tests/test_checkin_chart.py sends it)."""
     assert (chart.kind, chart.chat_id) == ("photo", notice.chat_id)
     assert chart.payload["after"] == notice.idempotency_key
-    assert chart.payload["render"] == checkins.CHART_RENDERER
+    assert chart.payload["render"] == summary.CHART_RENDERER
     assert chart.priority == Priority.URGENT
     assert "not a diagnosis" in chart.payload["text"]
 
@@ -242,18 +241,16 @@ def test_the_officer_of_another_prefecture_is_not_told(db, travel, monkeypatch):
 
 def test_last_checkin_line_for_responders_and_for_contacts(db, travel):
     person = make_person(db, 1001)
-    assert db.call(checkins_facade.last_checkin_line, person.id, "en") is None
+    assert db.call(summary.last_checkin_line, person.id, "en", zone=CONFIG.zone) is None
     submit(db, person, AMBER)
-    line = db.call(checkins_facade.last_checkin_line, person.id, "en", zone=CONFIG.zone)
+    line = db.call(summary.last_checkin_line, person.id, "en", zone=CONFIG.zone)
     assert line == "Last check-in: 11-26 09:00 · 🟠 AMBER · SpO2 86% · HR 80/min · 36.6 °C · LLS 3"
-    zh = db.call(checkins_facade.last_checkin_line, person.id, "zh-Hans", zone=CONFIG.zone)
+    zh = db.call(summary.last_checkin_line, person.id, "zh-Hans", zone=CONFIG.zone)
     assert "需关注" in zh and "血氧 86%" in zh and "\n" not in zh
-    contact = db.call(
-        checkins_facade.last_checkin_line, person.id, "en", vitals=False, zone=CONFIG.zone
-    )
+    contact = db.call(summary.last_checkin_line, person.id, "en", vitals=False, zone=CONFIG.zone)
     assert contact == "Last check-in: 11-26 09:00"
     # The alert responders get shows that line once, with its label once.
-    alert_id = db.call(alerts.raise_alert, person_id=person.id, cause="sos")
+    alert_id = db.call(alerts.raise_alert, person_id=person.id, cause="sos", policy=POLICY)
     with db.session() as s:
         text = alerts.alert_text(s, db.call(alerts.get, alert_id), "en", zone=CONFIG.zone)
     assert text.count("Last check-in:") == 1 and line in text

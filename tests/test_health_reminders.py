@@ -18,7 +18,7 @@ from services.health import checkins, reminders
 from services.health.assessment import Readings
 from services.i18n import t
 from tests.botfixtures import ADMIN_ID
-from tests.test_checkin_helpers import CONFIG, make_person
+from tests.test_checkin_helpers import CONFIG, POLICY, make_person
 
 ZONE = ZoneInfo("Asia/Shanghai")
 MONDAY = date(2026, 11, 30)
@@ -63,7 +63,7 @@ def test_a_week_of_reminders_nudges_and_missed_day_notices(db, week):
         while moment < end:
             traveller.move_to(moment)
             for person in check_ins.get(moment, []):
-                db.call(checkins.submit, person.id, FINE, config=CONFIG)
+                db.call(checkins.submit, person.id, FINE, config=CONFIG, policy=POLICY)
             first = db.call(reminders.run_pass, CONFIG)
             if first.queued:  # a second pass at once changes nothing
                 assert db.call(reminders.run_pass, CONFIG).queued == 0

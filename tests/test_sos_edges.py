@@ -315,7 +315,5 @@ async def test_after_the_close_the_cadres_message_reaches_whoever_handled_it(
     with bot.db.session() as s:
         kinds = [e.kind for e in s.exec(select(AlertEvent))]
     assert "followup" in kinds
-    timeline = bot.db.call(
-        alerts.timeline_text, alert_of(bot, CADRE).id, "en", alerts.current_policy().zone
-    )
+    timeline = bot.db.call(alerts.timeline_text, alert_of(bot, CADRE).id, "en", bot.settings.zone)
     assert "wrote after the close" in timeline

@@ -33,13 +33,6 @@ POLICY = alerts.Policy(ack_timeout=180, repeat_interval=300, zone=ZONE)
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai, a Tuesday
 
 
-@pytest.fixture(autouse=True)
-def _policy():
-    alerts.configure(POLICY)
-    yield
-    alerts.configure(POLICY)
-
-
 @pytest.fixture
 def clock():
     with time_machine.travel(T0, tick=False) as traveller:
@@ -204,6 +197,7 @@ def test_a_red_checkin_uses_the_same_path_with_its_reasons(db, world):
         person_id=world["cadre"].id,
         cause="checkin_red",
         reasons=["sos.category.altitude"],
+        policy=POLICY,
     )
     alert = db.call(alerts.get, alert_id)
     assert alert.cause == "checkin_red" and alert.reasons == ["sos.category.altitude"]
@@ -214,6 +208,7 @@ def test_a_red_checkin_uses_the_same_path_with_its_reasons(db, world):
         person_id=world["cadre"].id,
         cause="checkin_red",
         reasons=["sos.category.injury"],
+        policy=POLICY,
     )
     assert again == alert_id
     assert db.call(alerts.get, alert_id).reasons == [
@@ -257,7 +252,10 @@ def test_no_acknowledgement_escalates_then_repeats_to_everyone_until_someone_tak
     assert db.call(alerts.escalate_due, POLICY) == [alert_id]
     assert db.call(alerts.get, alert_id).stage == 4
     aba = db.call(people.find, 2003)
-    assert db.call(alerts.acknowledge, alert_id=alert_id, actor=aba).outcome == alerts.Ack.WON
+    assert (
+        db.call(alerts.acknowledge, alert_id=alert_id, actor=aba, policy=POLICY).outcome
+        == alerts.Ack.WON
+    )
     clock.shift(3600)
     assert db.call(alerts.escalate_due, POLICY) == []
 
@@ -303,9 +301,9 @@ def test_the_first_acknowledgement_wins_and_everyone_is_told(db, world, clock):
     alert_id = raise_sos(db, world["cadre"])  # tier 2 at once: 2001, 2002, admin
     deliver(db, alert_id)
     clock.shift(30)
-    won = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["off"])
+    won = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["off"], policy=POLICY)
     assert won.outcome == alerts.Ack.WON
-    lost = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"])
+    lost = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
     assert lost.outcome == alerts.Ack.TAKEN and lost.by.id == world["off"].id
     alert = db.call(alerts.get, alert_id)
     assert alert.status == AlertStatus.ACKNOWLEDGED and alert.next_escalation_at is None
@@ -327,7 +325,9 @@ def test_two_officers_pressing_at_the_same_moment_exactly_one_wins(db, world, at
 
     def press(who):
         barrier.wait()
-        results[who.id] = db.call(alerts.acknowledge, alert_id=alert_id, actor=who).outcome
+        results[who.id] = db.call(
+            alerts.acknowledge, alert_id=alert_id, actor=who, policy=POLICY
+        ).outcome
 
     threads = [threading.Thread(target=press, args=(p,)) for p in (world["on"], world["off"])]
     for thread in threads:
@@ -342,14 +342,16 @@ def test_two_officers_pressing_at_the_same_moment_exactly_one_wins(db, world, at
 
 def test_nobody_handles_their_own_alert_and_strangers_to_the_area_are_refused(db, world):
     own = raise_sos(db, world["on"])  # the officer on duty needs help themself
-    refused = db.call(alerts.acknowledge, alert_id=own, actor=world["on"])
+    refused = db.call(alerts.acknowledge, alert_id=own, actor=world["on"], policy=POLICY)
     assert refused.outcome == alerts.Ack.REFUSED and refused.refusal == alerts.Refusal.OWN
     alert_id = raise_sos(db, world["cadre"])
-    outsider = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["aba"])
+    outsider = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["aba"], policy=POLICY)
     assert outsider.refusal == alerts.Refusal.AREA
     cadre2 = factories.person(db, 1002, real_name="Other Cadre")
     assert (
-        db.call(alerts.resolve, alert_id=alert_id, actor=cadre2, outcome="on_site").refusal
+        db.call(
+            alerts.resolve, alert_id=alert_id, actor=cadre2, outcome="on_site", policy=POLICY
+        ).refusal
         == alerts.Refusal.ROLE
     )
     with db.session() as s:
@@ -363,7 +365,7 @@ def test_once_escalated_to_everyone_an_officer_of_another_area_may_take_it(db, w
     for _ in range(2):
         clock.shift(181)
         db.call(alerts.escalate_due, POLICY)
-    taken = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["aba"])
+    taken = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["aba"], policy=POLICY)
     assert taken.outcome == alerts.Ack.WON
 
 
@@ -373,13 +375,19 @@ def test_once_escalated_to_everyone_an_officer_of_another_area_may_take_it(db, w
 def test_resolve_records_the_outcome_and_a_note(db, world, clock):
     alert_id = raise_sos(db, world["cadre"])
     assert (
-        db.call(alerts.resolve, alert_id=alert_id, actor=world["on"], outcome="bogus").outcome
+        db.call(
+            alerts.resolve, alert_id=alert_id, actor=world["on"], outcome="bogus", policy=POLICY
+        ).outcome
         == alerts.Close.INVALID
     )
     clock.shift(600)
-    done = db.call(alerts.resolve, alert_id=alert_id, actor=world["on"], outcome="hospital")
+    done = db.call(
+        alerts.resolve, alert_id=alert_id, actor=world["on"], outcome="hospital", policy=POLICY
+    )
     assert done.outcome == alerts.Close.DONE
-    again = db.call(alerts.resolve, alert_id=alert_id, actor=world["admin"], outcome="on_site")
+    again = db.call(
+        alerts.resolve, alert_id=alert_id, actor=world["admin"], outcome="on_site", policy=POLICY
+    )
     assert again.outcome == alerts.Close.CLOSED
     note = db.call(alerts.add_note, alert_id=alert_id, actor=world["on"], note="  HAPE, by car ")
     assert note == alerts.Change.DONE
@@ -397,11 +405,11 @@ def test_resolve_records_the_outcome_and_a_note(db, world, clock):
 def test_the_cadre_cancels_a_false_alarm_and_everyone_alerted_is_told(db, world):
     db.call(roster.go_off_duty, world["on"])
     alert_id = raise_sos(db, world["cadre"])
-    stranger = db.call(alerts.cancel, alert_id=alert_id, actor=world["on"])
+    stranger = db.call(alerts.cancel, alert_id=alert_id, actor=world["on"], policy=POLICY)
     assert stranger.outcome == alerts.Close.REFUSED
-    assert db.call(alerts.cancel, alert_id=alert_id, actor=world["cadre"]).outcome == (
-        alerts.Close.DONE
-    )
+    assert db.call(
+        alerts.cancel, alert_id=alert_id, actor=world["cadre"], policy=POLICY
+    ).outcome == (alerts.Close.DONE)
     notices = [m for m in messages(db, alert_id) if ":x:" in m.idempotency_key]
     assert chats(notices) == [2001, 2002, factories.ADMIN_ID]
     assert db.call(alerts.get, alert_id).next_escalation_at is None
@@ -423,6 +431,7 @@ def test_location_category_and_details_reach_whoever_handles_it(db, world, clock
             person_id=cadre_id,
             latitude=30.0,
             longitude=100.27,
+            policy=POLICY,
         )
         == alerts.Change.DONE
     )
@@ -437,6 +446,7 @@ def test_location_category_and_details_reach_whoever_handles_it(db, world, clock
         latitude=30.01,
         longitude=100.27,
         live=True,
+        policy=POLICY,
     )
     assert len(messages(db, alert_id, kind="location")) == 1
     clock.shift(120)
@@ -447,12 +457,21 @@ def test_location_category_and_details_reach_whoever_handles_it(db, world, clock
         latitude=30.02,
         longitude=100.27,
         live=True,
+        policy=POLICY,
     )
     assert len(messages(db, alert_id, kind="location")) == 2
     assert db.call(alerts.get, alert_id).latitude == 30.02
-    db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"])
-    db.call(alerts.set_category, alert_id=alert_id, person_id=cadre_id, category="injury")
-    db.call(alerts.set_details, alert_id=alert_id, person_id=cadre_id, details="fell <b>&</b>")
+    db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
+    db.call(
+        alerts.set_category, alert_id=alert_id, person_id=cadre_id, category="injury", policy=POLICY
+    )
+    db.call(
+        alerts.set_details,
+        alert_id=alert_id,
+        person_id=cadre_id,
+        details="fell <b>&</b>",
+        policy=POLICY,
+    )
     relayed = [m for m in messages(db, alert_id) if ":u" in m.idempotency_key]
     assert "fell &lt;b&gt;&amp;&lt;/b&gt;" in relayed[-1].payload["text"]
     assert (
@@ -462,6 +481,7 @@ def test_location_category_and_details_reach_whoever_handles_it(db, world, clock
             person_id=world["on"].id,
             latitude=1,
             longitude=1,
+            policy=POLICY,
         )
         == alerts.Change.NOT_FOUND
     )  # not their alert
@@ -472,6 +492,7 @@ def test_location_category_and_details_reach_whoever_handles_it(db, world, clock
             person_id=cadre_id,
             latitude=100,
             longitude=1,
+            policy=POLICY,
         )
         == alerts.Change.INVALID
     )
@@ -498,7 +519,7 @@ def test_the_timeline_shows_events_and_deliveries_with_times_and_actors(db, worl
         ],
     )
     clock.shift(10)
-    db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"])
+    db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
     with db.session() as s:
         alert = s.get(Alert, alert_id)
         lines = [item.text for item in alerts.timeline(s, alert, "en", ZONE)]
@@ -642,8 +663,14 @@ def test_contact_links_are_one_use_revocable_and_for_one_cadre_only(db, world):
 
 def test_a_person_deleting_their_data_leaves_only_a_deleted_person_and_times(db, world):
     alert_id = raise_sos(db, world["cadre"])
-    db.call(alerts.set_details, alert_id=alert_id, person_id=world["cadre"].id, details="ice")
-    db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"])
+    db.call(
+        alerts.set_details,
+        alert_id=alert_id,
+        person_id=world["cadre"].id,
+        details="ice",
+        policy=POLICY,
+    )
+    db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
     assert db.call(people.delete_own_data, world["on"].telegram_id)  # the officer leaves
     assert db.call(alerts.get, alert_id).acknowledged_by is None
     assert db.call(people.delete_own_data, world["cadre"].telegram_id)

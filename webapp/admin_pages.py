@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from models import Person, Role, Status
 from services import alerts, care, roster
-from services.health import checkins
+from services.health import summary
 from services.i18n import t
 from services.postings import load_postings
 from webapp.pages import SEARCH_MAX, _e, _query, nav, pager
@@ -351,7 +351,7 @@ def import_view(lang: str, count: int, waiting: list[Person], page: int, flash: 
 def broadcast_reports(lang: str, reports: list[tuple[Any, str]], zone: ZoneInfo) -> str:
     rows = "".join(
         f'<li><div class="card"><small>'
-        f"{_e(checkins.format_local(b.started_at or b.created_at, zone))}</small>\n"
+        f"{_e(summary.format_local(b.started_at or b.created_at, zone))}</small>\n"
         f"{text}</div></li>"
         for b, text in reports
     )
@@ -362,7 +362,7 @@ def broadcast_reports(lang: str, reports: list[tuple[Any, str]], zone: ZoneInfo)
 def handoff_list(lang: str, items: list[tuple[Any, str]], zone: ZoneInfo, flash: str = "") -> str:
     """items: (handoff, the chat's text of it for admins)."""
     rows = "".join(
-        f'<li><div class="card"><small>{_e(checkins.format_local(h.created_at, zone))}</small>\n'
+        f'<li><div class="card"><small>{_e(summary.format_local(h.created_at, zone))}</small>\n'
         f"{text}</div>"
         f'<form method="post" data-action="questions/{h.id}/answer" class="answer">'
         f'<textarea name="answer" rows="3" maxlength="3000" required '

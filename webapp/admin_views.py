@@ -232,7 +232,9 @@ class MoreViews:
                 if decided is None:
                     flash = t(lang, "approve.already_decided")
                 else:
-                    await approvals.announce_decision(self.application.bot, self.db, admin, decided)
+                    await approvals.announce_decision(
+                        self.application.bot, self.db, admin, decided, self.settings.webapp_url
+                    )
                     outcome = "approve.done_yes" if what == "approve" else "approve.done_no"
                     flash = t(lang, outcome, admin=alerts.name_of(admin))
         elif what == "role":
@@ -248,7 +250,9 @@ class MoreViews:
                 except people.RegistrationError as error:
                     changed, flash = None, t(lang, error.key)
                 if changed is not None:
-                    await menus.set_person_menu(self.application.bot, changed)
+                    await menus.set_person_menu(
+                        self.application.bot, changed, self.settings.webapp_url
+                    )
                     await tell(
                         self.db,
                         changed,
@@ -285,7 +289,9 @@ class MoreViews:
                 changed = await self.db.run(people.set_status, admin, person_id, target)
                 if changed is not None:
                     outcome = "suspended" if suspend else "reinstated"
-                    await menus.set_person_menu(self.application.bot, changed)
+                    await menus.set_person_menu(
+                        self.application.bot, changed, self.settings.webapp_url
+                    )
                     await tell(self.db, changed, f"people.told.{outcome}")
                     flash = t(lang, f"people.done.{outcome}", name=name)
         return await self.card_view(request, viewer, flash)
@@ -416,7 +422,6 @@ class MoreViews:
         return admin_pages.broadcast_reports(lang, reports, self.settings.zone)
 
     async def questions_view(self, request: web.Request, viewer: Viewer, flash: str = "") -> str:
-        from handlers.ask import _handoff_text
         from services.kb import handoffs
 
         await self.gate(request, viewer, Action.MANAGE_KB)
@@ -425,13 +430,13 @@ class MoreViews:
         def load(session: Any) -> list[tuple[Any, str]]:
             found = handoffs.open_handoffs(session, limit=pages.PAGE_SIZE)
             asked = handoffs.askers(session, found)
-            return [(h, _handoff_text(lang, h, asked.get(h.person_id))) for h in found]
+            return [(h, handoffs.admin_text(lang, h, asked.get(h.person_id))) for h in found]
 
         items = await self.db.run(load)
         return admin_pages.handoff_list(lang, items, self.settings.zone, flash)
 
     async def answer_question(self, request: web.Request, viewer: Viewer) -> str:
-        from handlers.ask import send_answer
+        from services.kb import handoffs
 
         await self.gate(request, viewer, Action.MANAGE_KB)
         form = await request.post()
@@ -440,7 +445,7 @@ class MoreViews:
         if not text:
             flash = t(lang, "kb.handoff.empty_reply")
         else:
-            sent = await send_answer(self.db, viewer.person, path_id(request), text)
+            sent = await self.db.run(handoffs.reply, path_id(request), viewer.person, text)
             if sent is None:
                 flash = t(lang, "kb.handoff.gone")
             else:

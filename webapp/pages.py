@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from models import AlertStatus
 from services import alerts
 from services.board import AlertView, PersonView
-from services.health import checkins
+from services.health import summary
 from services.health.reports import LISTED, AreaPage
 from services.i18n import t
 from services.postings import load_postings
@@ -175,7 +175,7 @@ def alert(lang: str, view: AlertView, zone: ZoneInfo, flash: str = "") -> str:
         )
     parts.extend(actions)
     lines = "".join(
-        f"<li><time>{_e(checkins.format_local(entry.at, zone))}</time> {entry.text}</li>"
+        f"<li><time>{_e(summary.format_local(entry.at, zone))}</time> {entry.text}</li>"
         for entry in view.timeline
     )
     parts.append(f'<h2>{t(lang, "sos.tl.header")}</h2><ol class="timeline">{lines}</ol>')
@@ -275,15 +275,15 @@ def person(lang: str, view: PersonView, schedule: Any, zone: ZoneInfo) -> str:
 
     who = view.person
     readings = "".join(
-        f"<li><time>{_e(checkins.format_local(c.at, zone))}</time> "
+        f"<li><time>{_e(summary.format_local(c.at, zone))}</time> "
         f"{_e(t(lang, f'health.tier.{c.tier}') if _has(f'health.tier.{c.tier}') else c.tier)}"
-        f" {checkins.vitals_line(lang, c)}</li>"
+        f" {summary.vitals_line(lang, c)}</li>"
         for c in view.readings
     )
     none = f'<p class="muted">{_e(t(lang, "board.person.none"))}</p>'
     found_alerts = "".join(
         f'<li><a href="#" data-view="alert/{a.id}">#{a.id} '
-        f"{_e(checkins.format_local(a.created_at, zone))} "
+        f"{_e(summary.format_local(a.created_at, zone))} "
         f"{_e(t(lang, f'sos.status.{a.status}'))}</a></li>"
         for a in view.alerts
     )

@@ -56,11 +56,21 @@ class Viewer:
         self.admin = person.role == Role.ADMIN  # the admins' tabs (each view checks itself)
 
 
+# How the bot serves an aiohttp app on host:port (bot.http.listen, passed in by bot/app.py):
+# the runner and the port bound, or None when it cannot bind.
+Listen = Callable[[web.Application, str, int, str], Awaitable[tuple[web.AppRunner, int] | None]]
+# How the bot runs a server until the Application stops (bot.http.start).
+Serve = Callable[[Application, Any, str, int], Awaitable[None]]
+
+
 class BoardServer(MoreViews):
-    def __init__(self, application: Application, settings: Settings, db: Database) -> None:
+    def __init__(
+        self, application: Application, settings: Settings, db: Database, listen: Listen
+    ) -> None:
         self.application = application
         self.settings = settings
         self.db = db
+        self._listen = listen
         token = settings.telegram_token
         self.token = token.get_secret_value() if token else ""
         self.health = HealthConfig.from_settings(settings)
@@ -98,9 +108,7 @@ class BoardServer(MoreViews):
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self, host: str, port: int) -> bool:
-        from bot.http import listen
-
-        served = await listen(self.app(), host, port, "board")
+        served = await self._listen(self.app(), host, port, "board")
         if served is None:
             return False
         self._runner, self.port = served
@@ -192,9 +200,14 @@ class BoardServer(MoreViews):
             return pages.notice(t(viewer.lang, "board.alert.not_found"), back="alerts")
         return pages.alert(viewer.lang, found, zone, flash)
 
+    def _policy(self) -> alerts.Policy:
+        return alerts.Policy.from_settings(self.settings, self.application.bot.username)
+
     async def ack(self, request: web.Request, viewer: Viewer) -> str:
         alert_id = path_id(request)
-        result = await self.db.run(alerts.acknowledge, alert_id=alert_id, actor=viewer.person)
+        result = await self.db.run(
+            alerts.acknowledge, alert_id=alert_id, actor=viewer.person, policy=self._policy()
+        )
         lang = viewer.lang
         if result.outcome == alerts.Ack.WON:
             flash = t(lang, "sos.ack.won", id=alert_id)
@@ -211,7 +224,11 @@ class BoardServer(MoreViews):
         form = await request.post()
         outcome = str(form.get("outcome", ""))
         result = await self.db.run(
-            alerts.resolve, alert_id=alert_id, actor=viewer.person, outcome=outcome
+            alerts.resolve,
+            alert_id=alert_id,
+            actor=viewer.person,
+            outcome=outcome,
+            policy=self._policy(),
         )
         lang = viewer.lang
         if result.outcome == alerts.Close.DONE:
@@ -305,24 +322,20 @@ def _html(body: str, status: int = 200) -> web.Response:
 # ------------------------------------------------------------------- with the bot
 
 
-def install(application: Application, settings: Settings, db: Database) -> None:
-    """Configure the board's address for the services (menu buttons, "Open board") and
-    keep its server ready to start in post_init (only when CADRE_WEBAPP_URL is set)."""
-    board.configure(settings.webapp_url)
+def install(application: Application, settings: Settings, db: Database, listen: Listen) -> None:
+    """Keep the board's server ready to start in post_init (only when CADRE_WEBAPP_URL is
+    set; the services get the address from the settings: services.board_links)."""
     if settings.webapp_url is not None:
-        application.bot_data["board"] = BoardServer(application, settings, db)
+        application.bot_data["board"] = BoardServer(application, settings, db, listen)
 
 
-async def start(application: Application) -> None:
-    from bot.http import start as start_server
-
+async def start(application: Application, serve: Serve) -> None:
     server: BoardServer | None = application.bot_data.get("board")
     if server is not None:
-        settings: Settings = application.bot_data["deps"].settings
-        await start_server(application, server, *settings.webapp_address)  # type: ignore[arg-type]
+        await serve(application, server, *server.settings.webapp_address)  # type: ignore[arg-type]
         # Admins got theirs with their command menu (post_init); duty officers here.
         for person in await server.db.run(board.duty_officers):
-            await menus.set_board_button(application.bot, person)
+            await menus.set_board_button(application.bot, person, server.settings.webapp_url)
 
 
 async def stop(application: Application) -> None:
