@@ -25,9 +25,10 @@ from services.duty_channels import checks, groups
 from services.health import reports
 from services.i18n import LANGUAGES, catalog
 from services.permissions import Denial
+from webapp import admin_pages
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [p for d in ("handlers", "services", "bot") for p in (ROOT / d).rglob("*.py")]
+SOURCES = [p for d in ("handlers", "services", "bot", "webapp") for p in (ROOT / d).rglob("*.py")]
 TEMPLATE = re.compile(r"""f(["'])((?:[a-z_]+\.)+[a-z_0-9]*\{.*?)\1""")
 
 # Templates that are audit actions or other names, not catalog keys.
@@ -72,7 +73,7 @@ DYNAMIC: dict[str, list[str]] = {
     "people.told.{outcome}": _keys("people.told.", ("suspended", "reinstated")),
     "people.status.{person.status}": _keys("people.status.", STATUSES),
     "people.filter.{status}": _keys("people.filter.", ("pending", "active", "suspended", "all")),
-    "people.filter.{code}": _keys("people.filter.", ("pending", "active", "suspended", "all")),
+    "people.filter.{code}": _keys("people.filter.", admin_pages.PEOPLE_FILTERS),
     "invite.days.{days}": _keys("invite.days.", (1, 7, 30, 0)),
     "invite.uses.{uses}": _keys("invite.uses.", (1, 5, 20, 0)),
     "health.feel.{f}": _keys("health.feel.", [f.value for f in Feeling]),
@@ -132,6 +133,17 @@ HEALTH_REASONS = [  # services/health/assessment.py: add("<key>", ...) and red_<
     ),
     *(f"red_{flag}" for flag in RED_FLAGS),
 ]
+DYNAMIC.update(
+    {  # the board (webapp/)
+        "health.tier.{c.tier}": _keys("health.tier.", [t.value for t in Tier]),
+        "people.status.{p.status}": _keys("people.status.", STATUSES),
+        "role.{p.role}": _keys("role.", ROLES),
+        "sos.block.{c}": _keys("sos.block.", roster.SHIFT_BLOCKS),
+        "sos.day.{day}": _keys("sos.day.", range(7)),
+        "sos.denied.{result.refusal}": _keys("sos.denied.", [r.value for r in alerts.Refusal]),
+        "sos.status.{a.status}": _keys("sos.status.", [s.value for s in AlertStatus]),
+    }
+)
 DYNAMIC.update(
     {
         "broadcast.status.{broadcast.status}": _keys(
