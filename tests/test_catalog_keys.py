@@ -140,7 +140,7 @@ DYNAMIC.update(
         "role.{p.role}": _keys("role.", ROLES),
         "sos.block.{c}": _keys("sos.block.", roster.SHIFT_BLOCKS),
         "sos.day.{day}": _keys("sos.day.", range(7)),
-        "sos.denied.{result.refusal}": _keys("sos.denied.", [r.value for r in alerts.Refusal]),
+        "sos.denied.{result.refusal}": _keys("sos.denied.", [r.value for r in respond.Refusal]),
         "sos.status.{a.status}": _keys("sos.status.", [s.value for s in AlertStatus]),
     }
 )
