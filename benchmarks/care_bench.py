@@ -5,10 +5,9 @@ Measures, on SQLite and PostgreSQL:
   * the first pass (creates 20,000 care items, queues the reminders and escalation notices
     due at 09:00 on a day many items are overdue): the busiest pass there is;
   * a steady pass a minute later (nothing new is due): what the periodic job costs;
-  * one person's pass (what a button press costs, handlers/schedules._replan);
+  * one person's pass (what a button press costs, scheduler/care.py: CareTimers.replan);
   * start-up: assembling the real Application, rebuilding the care jobs from the database
-    (scheduler.jobs.rebuild_all with handlers.schedules.rebuild_jobs) and the first pass
-    that the rebuilt job runs;
+    (scheduler/care.py: CareTimers.start) and the first pass that the rebuilt job runs;
   * memory: peak Python allocations (tracemalloc) of a pass, and the process RSS.
 
 Baseline, in the same run: the naive design with one APScheduler date job per item (its
@@ -43,10 +42,11 @@ from sqlmodel import select
 
 import models  # noqa: F401
 from config import Settings
-from models import CareItem, DutyArea, Person, Role, Status
+from models import CareItem, CareKind, DutyArea, Person, Role, Status
 from models.db import make_engine, upgrade
-from services import care, clock
-from services.care import CareConfig, CareKind
+from services import clock
+from services.care import reminders
+from services.care.rules import CareConfig
 from services.db import Database
 
 T = TypeVar("T")
@@ -193,16 +193,17 @@ def baseline_jobs(db: Database, config: CareConfig, now: datetime) -> dict[str, 
 def startup(db: Database, settings: Settings) -> dict[str, float]:
     """Assemble the real Application, rebuild the jobs, run the first pass they schedule."""
     from bot.app import build_application
-    from handlers import schedules
+    from handlers.context import deps_of
     from scheduler import jobs
 
     async def run() -> dict[str, float]:
         started = time.perf_counter()
         application = build_application(settings, db)
         built = time.perf_counter()
-        await schedules.rebuild_jobs(application)
+        care_timers = deps_of(application).timers.care  # type: ignore[attr-defined]
+        await care_timers.start()
         rebuilt = time.perf_counter()
-        await schedules.care_pass_job(application)
+        await care_timers.run_pass()
         passed = time.perf_counter()
         scheduler = jobs.scheduler_of(application)
         care_jobs = [
@@ -227,17 +228,17 @@ def bench(url: str, cadres: int) -> dict[str, Any]:
     config = CareConfig(ZONE, 9 * 3600, timedelta(hours=8), 7)
     at_nine = slot_today(today)
     rss_before = rss_mib()
-    first, first_s = timed(lambda: db.call(care.run_pass, at_nine, config))
+    first, first_s = timed(lambda: db.call(reminders.run_pass, at_nine, config))
     first_rss = rss_mib() - rss_before
     steady_runs = []
     for minute in range(1, 6):
         steady, seconds = timed(
-            lambda m=minute: db.call(care.run_pass, at_nine + timedelta(minutes=m), config)
+            lambda m=minute: db.call(reminders.run_pass, at_nine + timedelta(minutes=m), config)
         )
         steady_runs.append(seconds)
     # memory of a steady pass (tracemalloc slows it down: measured apart from the time)
     _, _, steady_peak = traced(
-        lambda: db.call(care.run_pass, at_nine + timedelta(minutes=6), config)
+        lambda: db.call(reminders.run_pass, at_nine + timedelta(minutes=6), config)
     )
     with db.session() as session:
         someone = session.exec(select(Person.id).where(Person.role == Role.CADRE)).first()
@@ -245,7 +246,7 @@ def bench(url: str, cadres: int) -> dict[str, Any]:
     for minute in range(10, 30):
         _, seconds = timed(
             lambda m=minute: db.call(
-                care.run_pass, at_nine + timedelta(minutes=m), config, person_ids=[someone]
+                reminders.run_pass, at_nine + timedelta(minutes=m), config, person_ids=[someone]
             )
         )
         person_runs.append(seconds)

@@ -1,7 +1,16 @@
-"""Assembly: the Application with its handlers, persistence and start-up work."""
+"""Assembly, the composition root: the Application with its handlers, hooks, timers,
+persistence and start-up work.
+
+What the bot does is listed here, in order, in three places a newcomer reads first:
+`register_handlers` (every update goes through these groups), `register_hooks` (what the
+services call back) and `start_timers` (the scheduled work, scheduler/). Nothing registers
+itself when imported.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import logging
 
@@ -11,10 +20,10 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationHandlerStop, Defaults, TypeHandler
 
-from bot.channels import install as install_channels
 from bot.delivery import Delivery
 from bot.delivery import install as install_delivery
-from bot.http import HealthServer
+from bot.duty_channels import install as install_channels
+from bot.http import HealthServer, listen
 from bot.http import start as start_http
 from bot.metrics import DatabaseGauges, Metrics, instrument_handlers
 from bot.outage import DatabaseProbe, OutageGuard, database_unavailable
@@ -29,8 +38,8 @@ from handlers import (
     ask,
     broadcast,
     callbacks,
-    channels,
     checkin,
+    duty_channels,
     form,
     menus,
     privacy,
@@ -38,12 +47,18 @@ from handlers import (
     schedules,
     sos,
 )
-from handlers.common import Context, Deps
+from handlers.context import CONTEXT_TYPES, DEPS, Context, Deps, deps_of
 from models.db import make_engine, upgrade
-from scheduler import broadcasts as _broadcast_jobs  # noqa: F401  (registers its rebuilder)
 from scheduler import jobs
-from services import broadcasts, care, examples, people
+from scheduler.timers import Timers
+from services import broadcasts, examples, outbox, people
+from services.alerts.messages import on_delivery_outcomes as alert_outcomes
+from services.care.areas import overdue_people
+from services.care.rules import CareConfig
 from services.db import Database
+from services.duty_channels.checks import on_test_outcomes as duty_channel_test_outcomes
+from services.health import checkins, summary
+from services.health.config import HealthConfig
 from webapp import server as board_server
 
 log = logging.getLogger(__name__)
@@ -83,18 +98,16 @@ def build_application(settings: Settings, db: Database) -> Application:
         .rate_limiter(delivery.rate_limiter())
         .request(AiohttpRequest())  # cheaper than httpx under load (bot/request.py)
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .context_types(CONTEXT_TYPES)  # handlers get context.db, .settings, .timers
         .build()
     )
-    application.bot_data["deps"] = Deps(settings=settings, db=db, delivery=delivery)
+    timers = Timers(application, db, settings, cadre_keyboard=sos.cadre_keyboard)
+    application.bot_data[DEPS] = Deps(settings=settings, db=db, timers=timers, delivery=delivery)
     examples.set_zone(settings.zone)  # the dates catalog texts suggest are local ones
-    care_config = care.CareConfig.from_settings(settings)
-    broadcasts.register_overdue_source(
-        "care", lambda session: care.overdue_people(session, care_config)
-    )
-    application.bot_data["wake"] = delivery.wake
+    register_hooks(settings)
     register_handlers(application, settings)
-    board_server.install(application, settings, db)  # the Mini App (docs/board.md)
-    _observe(application, settings, db, delivery, care_config)
+    board_server.install(application, settings, db, listen)  # the Mini App (docs/board.md)
+    _observe(application, settings, db, delivery, CareConfig.from_settings(settings))
     return application
 
 
@@ -103,7 +116,7 @@ def _observe(
     settings: Settings,
     db: Database,
     delivery: Delivery,
-    care_config: care.CareConfig,
+    care_config: CareConfig,
 ) -> None:
     """Health, metrics and the survival of database outages (bot/outage.py, bot/http.py)."""
     probe = DatabaseProbe(db.engine)
@@ -122,40 +135,90 @@ def _observe(
     application.bot_data["http"] = HealthServer(application, db, probe, metrics, gauges, guard)
 
 
+# ---------------------------------------------------------------------------- the wiring
+
+
 def register_handlers(application: Application, settings: Settings) -> None:
-    """Groups run in order for every update. The privacy gate comes first: only what a
-    person does in their private chat with the bot goes further (a group gets at most a
-    pointer to a private chat), and an edited message never acts. The emergency group
-    comes next and stops further processing, so an SOS works in the middle of any form."""
+    """Groups run in order for every update; within a group, the first handler that takes
+    the update wins."""
+    form_timeout = settings.form_timeout
+    # The privacy gate first: only what a person does in their private chat with the bot
+    # goes further (a group gets at most a pointer to a private chat); edits never act.
     application.add_handlers(privacy.build(), group=PRIVACY_GROUP)
+    # An admin who never chose a language is answered in their Telegram app's.
     application.add_handler(
         TypeHandler(Update, account.follow_telegram_language), group=LANGUAGE_GROUP
     )
-    """Groups run in order for every update. The emergency group comes first and stops
-    further processing, so an SOS works in the middle of any form. Before it, every button
-    press goes through the one grammar of button data and its permission gate."""
+    # Every button press: its data parsed by the one grammar, its permission checked.
     application.add_handler(callbacks.build_gate(), group=BUTTON_GROUP)
-    application.add_handlers(channels.build_deep_links(), group=ACK_LINK_GROUP)
+    # /start ack_<id>: the acknowledgement link in WeCom, DingTalk and SMS alerts.
+    application.add_handlers(duty_channels.build_deep_links(), group=ACK_LINK_GROUP)
+    # The emergency channel stops further processing: an SOS works in the middle of any form.
     application.add_handlers(sos.build_emergency(), group=EMERGENCY_GROUP)
-    application.add_handler(form.build(settings.form_timeout))
-    # Conversations that take typed answers come before features that read free text.
-    for feature in (
-        approvals,
-        admin,
-        roster_import,
-        checkin,
-        schedules,
-        broadcast,
-        sos,
-        ask,
-        account,
-    ):
-        application.add_handlers(feature.build())
-    application.add_handlers(channels.build())  # /dutygroup, /sms
+    # Group 0. The profile form (registration, profile edits) first; then the features,
+    # conversations that take typed answers before the features that read free text.
+    application.add_handler(form.build(form_timeout))
+    application.add_handlers(approvals.build())  # registration requests: approve, reject
+    application.add_handlers(admin.build())  # /people, roles, suspensions, duty areas
+    application.add_handlers(roster_import.build())  # roster uploads (CSV, XLSX)
+    application.add_handlers(checkin.build(form_timeout))  # the daily check-in, /today...
+    application.add_handlers(schedules.build(form_timeout))  # care schedules, /oxygen
+    application.add_handlers(broadcast.build(form_timeout))  # /broadcast, notices
+    application.add_handlers(sos.build())  # /alerts, /contacts, the roster, the directory
+    application.add_handlers(ask.build())  # policy questions, handoffs to a person
+    application.add_handlers(account.build())  # /me, /mydata, /deleteme, /language
+    application.add_handlers(duty_channels.build())  # /dutygroup, /sms
+    # Fallbacks: free text is a policy question; unknown commands, stale buttons.
     application.add_handlers(account.build_fallbacks())
+    # Who blocked or unblocked the bot.
     application.add_handler(broadcast.reachability_handler(), group=REACHABILITY_GROUP)
+    # After every update: conversation states and form data written at once.
     application.add_handler(TypeHandler(Update, flush_after_update), group=FLUSH_GROUP)
     application.add_error_handler(on_error)
+
+
+def register_hooks(settings: Settings) -> None:
+    """What the services call back. The registries are the process's (the outbox and the
+    broadcasts keep them); registering again replaces, so every Application built in a
+    process (the tests build many) leaves the same hooks."""
+    # The outbox calls these in the transaction that records delivery outcomes:
+    # a round of alert messages that all failed for good escalates at once;
+    outbox.add_outcome_hook("alert:", alert_outcomes)
+    # the admin who pressed "Test" on a duty group hears how it went.
+    outbox.add_outcome_hook("dgtest:", duty_channel_test_outcomes)
+    # The delivery worker draws these files when their message is sent: the 30-day chart.
+    health = HealthConfig.from_settings(settings)
+    outbox.register_renderer(
+        summary.CHART_RENDERER, functools.partial(checkins.chart_attachment, health)
+    )
+    # A broadcast to "the overdue" reaches the people overdue for rest or an examination.
+    care_config = CareConfig.from_settings(settings)
+    broadcasts.register_overdue_source("care", lambda session: overdue_people(session, care_config))
+
+
+async def start_timers(application: Application, timers: Timers) -> None:
+    """The scheduled work (scheduler/), rebuilt from the database at start-up, before the
+    scheduler starts. A feature whose start fails is logged; the others still start."""
+    for feature in (
+        # SOS first: alerts whose timers ran out while the bot was stopped escalate at
+        # once; an SOS answer lost to a crash is queued; coverage gaps are checked.
+        timers.sos,
+        # Check-ins: reminders, cut-offs, AMBER rechecks, escalations; retention at 03:30.
+        timers.health,
+        # Care schedules' reminders and escalations; urgent oxygen requests' escalations.
+        timers.care,
+        # Scheduled broadcasts' starts; the progress pass.
+        timers.broadcasts,
+        # Reminders of policy questions waiting for a person.
+        timers.kb,
+    ):
+        try:
+            await feature.start()
+        except Exception:
+            log.exception("starting the timers of %s failed", type(feature).__name__)
+    # The policy questions' index, built in the background so that the first question is
+    # quick (not application.create_task: the Application is not running yet).
+    application.bot_data["kb:warm-up"] = asyncio.create_task(ask.warm_up(application))
 
 
 async def flush_after_update(update: Update, context: Context) -> None:
@@ -264,25 +327,25 @@ def freeze_startup_objects() -> None:
 
 
 async def _post_init(application: Application) -> None:
-    deps: Deps = application.bot_data["deps"]
+    deps = deps_of(application)
     settings = deps.settings
     await deps.db.run(people.ensure_admins, settings.admin_ids, settings.default_language)
     await menus.set_default_menus(application.bot, settings.default_language)
     for person in await deps.db.run(people.admins):
-        await menus.set_person_menu(application.bot, person)
+        await menus.set_person_menu(application.bot, person, settings.webapp_url)
     # Scheduled work: the delivery worker starts with the scheduler (and stops with it),
     # and every feature's jobs are rebuilt from the database.
     if settings.delivery_worker:
         install_delivery(application, deps.delivery)
     install_channels(application, settings)  # WeCom, DingTalk, SMS (its own worker)
-    await jobs.rebuild_all(application)
+    await start_timers(application, deps.timers)
     guard: OutageGuard = application.bot_data["outage"]
     jobs.scheduler_of(application).add_listener(
         lambda _event: guard.request_stop(), EVENT_SCHEDULER_SHUTDOWN
     )
     if settings.http_address is not None:
         await start_http(application, application.bot_data["http"], *settings.http_address)
-    await board_server.start(application)
+    await board_server.start(application, start_http)
 
 
 async def _post_shutdown(application: Application) -> None:

@@ -69,13 +69,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"CADRE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
         _fail(f"invalid settings: {problems}")
         raise  # unreachable
+    # Settings hold values; the services check those that feed their rules.
+    from services.health import config as health_config
+
+    try:
+        health_config.check(settings)
+    except ValueError as exc:
+        name, _, problem = str(exc).partition(": ")
+        _fail(f"invalid settings: CADRE_{name.upper()}: {problem}")
+    return settings
 
 
 def _fail(message: str) -> None:

@@ -450,7 +450,8 @@ _PARSE_ERRORS = ("can't parse", "can't find end", "unsupported start tag", "uncl
 
 
 class Delivery:
-    """The worker. One per process; `Deps.delivery` gives handlers `wake()` and `forget()`.
+    """The worker. One per process; `Deps.delivery` gives handlers `forget()`. It wakes when a
+    transaction that queued messages commits (`services.outbox.add_enqueue_listener`).
 
     Start it with `run()` (bot/app.py does, through the Application) and stop it with
     `request_stop()`: it then finishes the sends in flight, puts the messages it had taken
@@ -1116,7 +1117,6 @@ class ReplyAccounting(BaseRateLimiter[None]):
         except Exception:
             log.warning("%s could not be handed to the outbox", endpoint, exc_info=True)
             raise error from None
-        self.delivery.wake()
         log.warning(
             "%s to %s not taken by Telegram (%s): queued in the outbox",
             endpoint,

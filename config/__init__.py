@@ -1,3 +1,3 @@
-from config.settings import Language, Settings, get_settings
+from config.settings import Language, Settings
 
-__all__ = ["Language", "Settings", "get_settings"]
+__all__ = ["Language", "Settings"]

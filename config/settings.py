@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -253,7 +252,11 @@ class Settings(BaseSettings):
     )
     health_thresholds: str = Field(
         default="",
-        description="Overrides of the health thresholds: a JSON object or a JSON file path.",
+        description=(
+            "Overrides of the health thresholds: a JSON object or a JSON file path. The names "
+            "and the rules they feed are the services' (services/health/thresholds.py), which "
+            "check them at start-up (services.health.config.check)."
+        ),
     )
 
     @field_validator("admin_ids", mode="before")
@@ -302,18 +305,6 @@ class Settings(BaseSettings):
         if info.field_name == "health_reminder_time" and not 5 <= hour < 14:
             raise ValueError("the daily reminder must be between 05:00 and 14:00")
         return f"{hour:02d}:{match[2]}"
-
-    @field_validator("health_thresholds")
-    @classmethod
-    def _health_thresholds(cls, value: str) -> str:
-        # The table of names lives with the assessment (pure data, no other imports).
-        from services.health.thresholds import ThresholdError, parse_overrides
-
-        try:
-            parse_overrides(value)
-        except ThresholdError as exc:
-            raise ValueError(str(exc)) from exc
-        return value
 
     @field_validator("log_level")
     @classmethod
@@ -517,8 +508,3 @@ class Settings(BaseSettings):
         if not TOKEN_PATTERN.match(self.telegram_token.get_secret_value()):
             return "CADRE_TELEGRAM_TOKEN is malformed (expected digits:characters from @BotFather)"
         return None
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

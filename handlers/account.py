@@ -16,14 +16,14 @@ from handlers.common import (
     buttons,
     current_caller,
     current_person,
-    deps,
     guarded,
     language_of,
     reply,
 )
 from handlers.sos_common import edit
 from models import Person, Role, Status
-from services import alerts, own_data, people
+from services import own_data, people
+from services.alerts import raising
 from services.i18n import LANGUAGES, normalize_language, t
 from services.kb import library
 from services.permissions import Action, check
@@ -91,15 +91,15 @@ async def follow_telegram_language(update: Update, context: Context) -> None:
     """An admin from CADRE_ADMIN_IDS is answered in their Telegram app's language until
     they choose one (/language): the check costs nothing for everybody else."""
     user = update.effective_user
-    db = deps(context).db
+    db = context.db
     if UNCHOSEN not in context.bot_data:
         context.bot_data[UNCHOSEN] = await db.run(people.language_unchosen)
     if user is None or not user.language_code or user.id not in context.bot_data[UNCHOSEN]:
         return
-    language = normalize_language(user.language_code, deps(context).settings.default_language)
+    language = normalize_language(user.language_code, context.settings.default_language)
     person = await db.run(people.follow_telegram_language, user.id, language)
     if person is not None:
-        await menus.set_person_menu(context.bot, person)
+        await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
 
 
 async def language_command(update: Update, context: Context) -> None:
@@ -115,18 +115,18 @@ async def on_language(update: Update, context: Context) -> None:
     if code not in LANGUAGES:
         await answer(query)
         return
-    person = await deps(context).db.run(people.set_language, update.effective_user.id, code)
+    person = await context.db.run(people.set_language, update.effective_user.id, code)
     context.bot_data.get(UNCHOSEN, set()).discard(update.effective_user.id)
     if person is None:
         context.user_data["language"] = code  # type: ignore[index]
     else:
-        await menus.set_person_menu(context.bot, person)
+        await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
     await answer(query)
     # the reply keyboard (🆘, 📝, 📍) is sent again with its labels in the new language
     caller = person or await current_caller(update, context)
     markup = None
     if caller is not None:
-        alert = await deps(context).db.run(alerts.open_alert_of, caller.id)
+        alert = await context.db.run(raising.open_alert_of, caller.id)
         markup = sos.keyboard(code, caller, location=alert is not None)
     await reply(update, t(code, "language.set"), reply_markup=markup)
 
@@ -165,7 +165,7 @@ def profile_text(lang: str, person: Person, contacts: list[Any], areas: list[str
 @guarded(Action.OWN_DATA)
 async def me_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    db = deps(context).db
+    db = context.db
     assert person.id is not None
     contacts = await db.run(people.emergency_contacts, person.id)
     areas = await db.run(people.duty_areas, person.id)
@@ -179,7 +179,7 @@ async def me_command(update: Update, context: Context, person: Person) -> None:
 
 @guarded(Action.OWN_DATA)
 async def mydata_command(update: Update, context: Context, person: Person) -> None:
-    data = await deps(context).db.run(own_data.export, person.telegram_id)
+    data = await context.db.run(own_data.export, person.telegram_id)
     payload = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     message = update.effective_message
     assert message is not None
@@ -209,7 +209,7 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
     if query.data != "del:yes":
         await reply(update, t(lang, "deleteme.kept"))
         return
-    d = deps(context)
+    d = context.deps
     erased = await d.db.run(people.erase_person, person.telegram_id)
     if erased is not None and d.delivery is not None:
         for source in erased.sources:  # messages about them the worker has already taken
@@ -218,7 +218,7 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
         for doc_id in erased.faqs:  # saved answers now under a neutral title
             await d.db.run(library.refresh, await ask.knowledge(context), doc_id)
     context.application.drop_user_data(person.telegram_id)
-    await menus.reset_person_menu(context.bot, person.telegram_id)
+    await menus.reset_person_menu(context.bot, person.telegram_id, context.settings.webapp_url)
     await reply(update, t(lang, "deleteme.done"))
 
 

@@ -53,7 +53,6 @@ from handlers.common import (
     answer,
     buttons,
     current_person,
-    deps,
     guarded,
     language_of,
     plain_text,
@@ -139,7 +138,7 @@ async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) 
 
 
 async def _tell(context: Context, person: Person, key: str, **values: Any) -> None:
-    await tell(deps(context).db, person, key, **values)
+    await tell(context.db, person, key, **values)
 
 
 async def tell(db: Any, person: Person, key: str, **values: Any) -> None:
@@ -260,7 +259,7 @@ def list_view(
 async def _send_list(
     update: Update, context: Context, admin: Person, status: str, prefecture: str, page: int
 ) -> None:
-    result = await deps(context).db.run(
+    result = await context.db.run(
         people.list_people,
         status=None if status == "all" else status,
         prefecture=None if prefecture == "-" else prefecture,
@@ -321,7 +320,7 @@ def card_markup(lang: str, person: Person) -> InlineKeyboardMarkup:
 
 
 async def _load(context: Context, person_id: int) -> tuple[Person | None, list[str]]:
-    db = deps(context).db
+    db = context.db
     person = await db.run(people.get, person_id)
     if person is None or person.id is None:
         return None, []
@@ -437,7 +436,7 @@ async def _set_role(
         await _show_card(update, context, admin, person_id)
         return
     try:
-        person = await deps(context).db.run(people.set_role, admin, person_id, role)
+        person = await context.db.run(people.set_role, admin, person_id, role)
     except RegistrationError as error:
         await _toast(update, t(lang, error.key), alert=True)
         return
@@ -445,7 +444,7 @@ async def _set_role(
         await _show_gone(update, context, admin)
         return
     await _toast(update, t(lang, "people.done.role", role=t(lang, f"role.{role}")))
-    await menus.set_person_menu(context.bot, person)
+    await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
     await _tell(context, person, "people.told.role", role=t(person.language, f"role.{role}"))
     await _show_card(update, context, admin, person_id)
 
@@ -466,7 +465,7 @@ async def _set_status(
         await _show_card(update, context, admin, person_id)
         return
     try:
-        person = await deps(context).db.run(people.set_status, admin, person_id, target)
+        person = await context.db.run(people.set_status, admin, person_id, target)
     except RegistrationError as error:
         await _toast(update, t(lang, error.key), alert=True)
         return
@@ -475,7 +474,7 @@ async def _set_status(
         return
     outcome = "suspended" if suspend else "reinstated"
     await _toast(update, t(lang, f"people.done.{outcome}", name=_name(person)))
-    await menus.set_person_menu(context.bot, person)
+    await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
     await _tell(context, person, f"people.told.{outcome}")
     await _show_card(update, context, admin, person_id)
 
@@ -508,7 +507,7 @@ async def _duty_menu(
         if load_postings().prefecture(toggle) is None:
             await _toast(update, t(lang, "form.stale"), alert=True)
             return
-        changed = await deps(context).db.run(people.toggle_duty_area, admin, person_id, toggle)
+        changed = await context.db.run(people.toggle_duty_area, admin, person_id, toggle)
         if changed is None:
             await _show_gone(update, context, admin)
             return
@@ -633,11 +632,11 @@ async def receive_altitude(update: Update, context: Context, admin: Person) -> s
         await _ask_altitude_again(update, context, admin, pending.get("name", ""))
         return ALTITUDE
     context.user_data.pop(_ALT_KEY, None)
-    person = await deps(context).db.run(people.set_altitude, admin, int(pending["person"]), metres)
+    person = await context.db.run(people.set_altitude, admin, int(pending["person"]), metres)
     if person is None or person.id is None:
         await reply(update, t(lang, "people.not_found"))
         return ConversationHandler.END
-    areas = await deps(context).db.run(people.duty_areas, person.id)
+    areas = await context.db.run(people.duty_areas, person.id)
     await reply(update, t(lang, "people.altitude.done", name=_name(person), metres=metres))
     await reply(update, card_text(lang, person, areas), reply_markup=card_markup(lang, person))
     return ConversationHandler.END
@@ -745,7 +744,7 @@ async def on_invite_button(update: Update, context: Context, admin: Person) -> N
         await _show(update, text, buttons([*rows, _cancel_row(lang)]))
         return
     assert uses is not None
-    invitation = await deps(context).db.run(
+    invitation = await context.db.run(
         people.create_invitation,
         admin,
         role,
@@ -754,7 +753,7 @@ async def on_invite_button(update: Update, context: Context, admin: Person) -> N
     )
     await answer(query)
     link = f"https://t.me/{context.bot.username}?start={invitation.code}"
-    zone = deps(context).settings.zone
+    zone = context.settings.zone
     expires = (
         invitation.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         if invitation.expires_at

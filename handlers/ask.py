@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlmodel import Session
-from telegram import Bot, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -35,12 +33,11 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.common import Context, answer, buttons, deps, guarded, refuse, reply
-from models import KbHandoff, Person, Priority
+from handlers.common import Context, answer, buttons, guarded, refuse, reply
+from handlers.context import deps_of
+from models import KbHandoff, Person
 from models.knowledge import DocumentOrigin
-from scheduler import jobs
-from services import clock, outbox, people
-from services.db import Database
+from services import clock, people
 from services.i18n import Html, escape, t
 from services.kb import answering, documents, handoffs, library, questions, render, store
 from services.kb.answering import Outcome, Result
@@ -48,15 +45,12 @@ from services.kb.documents import DocumentError
 from services.kb.index import KnowledgeBase, Source
 from services.kb.text import short
 from services.permissions import Action, check
-from services.postings import load_postings
 from services.validation import parse_int
 
 _KB = "kb_index"
 _KB_LOCK = "kb_index_lock"
 _REPLYING = "kb_reply"  # user_data: [handoff id, ISO time] while an admin types a reply
 REPLY_WINDOW = timedelta(minutes=30)
-REMINDER_LIST = 10
-HANDOFF_REMINDER_JOB = "kb:handoff-reminders"
 RELATED_SCORE = 0.75  # a second topic scoring this close to the best is offered as a button
 
 
@@ -76,7 +70,7 @@ async def _knowledge(application: Application) -> KnowledgeBase:
         async with lock:
             kb = data.get(_KB)
             if kb is None:
-                kb = await data["deps"].db.run(library.build)
+                kb = await deps_of(application).db.run(library.build)
                 data[_KB] = kb
     return kb
 
@@ -118,7 +112,7 @@ async def _answer(update: Update, context: Context, person: Person, text: str) -
     kb = await knowledge(context)
     result = await asyncio.to_thread(answering.ask, kb, text)
     lang = person.language
-    row = await deps(context).db.run(questions.log, person.id, lang, text, result)
+    row = await context.db.run(questions.log, person.id, lang, text, result)
     assert row.id is not None
     message, markup = _response(kb, lang, result, row.id)
     await reply(update, message, reply_markup=markup)
@@ -177,7 +171,7 @@ async def on_feedback(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     fields = _fields(query.data, 1)
     value = 1 if (query.data or "").startswith("kb:up:") else -1
-    db = deps(context).db
+    db = context.db
     if fields is None or not await db.run(questions.set_feedback, int(fields[0]), person.id, value):
         await _stale(update, lang)
         return
@@ -211,7 +205,7 @@ async def on_topic(update: Update, context: Context, person: Person) -> None:
         await _stale(update, lang)
         return
     question_id = int(fields[0])
-    if not await deps(context).db.run(questions.choose_topic, question_id, person.id, topic.key):
+    if not await context.db.run(questions.choose_topic, question_id, person.id, topic.key):
         await _stale(update, lang)
         return
     await answer(query)
@@ -228,7 +222,7 @@ async def on_handoff(update: Update, context: Context, person: Person) -> None:
     assert query is not None
     lang = person.language
     fields = _fields(query.data, 1)
-    db = deps(context).db
+    db = context.db
     opened = None
     if fields is not None:
         question = await db.run(questions.owned, int(fields[0]), person.id)
@@ -256,60 +250,17 @@ async def on_handoff(update: Update, context: Context, person: Person) -> None:
 # --- the admins' side of a handoff ------------------------------------------------------------
 
 
-def _name(person: Person | None) -> str:
-    if person is None:
-        return "?"
-    return person.real_name or person.display_name or str(person.telegram_id)
-
-
-def _posting(lang: str, person: Person | None) -> str:
-    if person is None or not person.county:
-        return "-"
-    postings = load_postings()
-    return f"{postings.name(person.prefecture or '', lang)} · {postings.name(person.county, lang)}"
-
-
-def _handoff_text(lang: str, handoff: KbHandoff, asker: Person | None) -> str:
-    return t(
-        lang,
-        "kb.handoff.to_admin",
-        id=handoff.id,
-        name=_name(asker),
-        posting=_posting(lang, asker),
-        question=handoff.question,
-        guess=handoff.guess_title or t(lang, "kb.handoff.no_guess"),
-    )
-
-
-def _queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> None:
-    """Every admin gets the question, through the outbox (stored, retried, rate-limited)."""
-    for admin in people.admins(session):
-        lang = admin.language
-        outbox.enqueue(
-            session,
-            chat_id=admin.telegram_id,
-            person_id=admin.id,
-            text=_handoff_text(lang, handoff, asker),
-            reply_markup=outbox.inline_keyboard(
-                [[(t(lang, "kb.button.reply"), f"kb:rp:{handoff.id}")]]
-            ),
-            priority=Priority.URGENT,
-            idempotency_key=handoffs.copy_key(handoff.id, admin.telegram_id),
-            language=lang,
-            source=f"kb:handoff:{handoff.id}",
-        )
+_name = handoffs.asker_name  # the asker's or admin's name in the handoff texts
 
 
 async def _send_to_admins(context: Context, handoff: KbHandoff, asker: Person) -> None:
-    d = deps(context)
-    await d.db.run(_queue_to_admins, handoff, asker)
-    d.wake_delivery()
+    await context.db.run(handoffs.queue_to_admins, handoff, asker)
 
 
 async def _pressed_handoff(context: Context, data: str | None) -> KbHandoff | None:
     """The handoff a button's data names (``kb:<what>:<id>``), or None if stale or forged."""
     fields = _fields(data, 1)
-    return await deps(context).db.run(handoffs.get, int(fields[0])) if fields else None
+    return await context.db.run(handoffs.get, int(fields[0])) if fields else None
 
 
 @guarded(Action.MANAGE_KB)
@@ -317,7 +268,7 @@ async def on_reply_button(update: Update, context: Context, admin: Person) -> No
     query = update.callback_query
     assert query is not None
     lang = admin.language
-    db = deps(context).db
+    db = context.db
     handoff = await _pressed_handoff(context, query.data)
     if handoff is None:
         await _stale(update, lang, "kb.handoff.gone")
@@ -340,7 +291,7 @@ async def _admin_reply(update: Update, context: Context, person: Person, text: s
     """Treat the text as a reply to a handed-over question, if that is what it is."""
     if check(person, Action.MANAGE_KB) is not None:
         return False
-    db = deps(context).db
+    db = context.db
     message = update.effective_message
     replied = message.reply_to_message if message else None
     handoff_id = None
@@ -367,75 +318,21 @@ async def _deliver(
     update: Update, context: Context, admin: Person, handoff_id: int, text: str
 ) -> None:
     lang = admin.language
-    sent = await send_answer(deps(context).db, admin, handoff_id, text)
+    sent = await context.db.run(handoffs.reply, handoff_id, admin, text)
     if sent is None:
         await reply(update, t(lang, "kb.handoff.gone"))
         return
     handoff, asker = sent
-    deps(context).wake_delivery()
     confirmation = t(lang, "kb.handoff.reply_sent", name=_name(asker))
     save = buttons([[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]])
     await reply(update, confirmation, reply_markup=save)
-
-
-async def send_answer(
-    db: Any, admin: Person, handoff_id: int, text: str
-) -> tuple[KbHandoff, Person | None] | None:
-    """An admin's answer to a handed-over question (from the chat or the board): stored,
-    queued to the asker, and every admin's copy of the question updated. None when the
-    question is gone or already answered."""
-    handoff = await db.run(handoffs.answer, handoff_id, admin, text)
-    if handoff is None:
-        return None
-    asker = await db.run(people.get, handoff.person_id)
-    await db.run(
-        outbox.enqueue,
-        chat_id=handoff.asker_telegram_id,
-        person_id=handoff.person_id,
-        text=t(
-            handoff.language,
-            "kb.handoff.reply_to_asker",
-            question=short(handoff.question, 300),
-            answer=handoff.answer or "",
-            admin=_name(admin),
-        ),
-        priority=Priority.URGENT,
-        idempotency_key=f"kb:handoff:{handoff.id}:reply:{clock.now().isoformat()}",
-        language=handoff.language,
-        source=f"kb:handoff:{handoff.id}",
-    )
-    await db.run(_queue_copy_edits, handoff, asker, "kb.handoff.answered_note", admin)
-    return handoff, asker
 
 
 async def _update_admin_copies(
     context: Context, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
 ) -> None:
     """Every admin's copy of the question says what happened, in the admin's language."""
-    d = deps(context)
-    await d.db.run(_queue_copy_edits, handoff, asker, note, admin)
-    d.wake_delivery()
-
-
-def _queue_copy_edits(
-    session: Session, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
-) -> None:
-    for recipient in people.admins(session):
-        lang = recipient.language
-        text = _handoff_text(lang, handoff, asker) + "\n\n"
-        text += t(lang, note, admin=_name(admin), answer=short(handoff.answer or "", 1500))
-        markup = None
-        if not handoff.faq_doc_id:
-            markup = outbox.inline_keyboard(
-                [[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]]
-            )
-        outbox.enqueue_edit(
-            session,
-            edit_of=handoffs.copy_key(handoff.id, recipient.telegram_id),
-            text=text,
-            reply_markup=markup,
-            source=f"kb:handoff:{handoff.id}",
-        )
+    await context.db.run(handoffs.queue_copy_edits, handoff, asker, note, admin)
 
 
 @guarded(Action.MANAGE_KB)
@@ -443,7 +340,7 @@ async def on_save_faq(update: Update, context: Context, admin: Person) -> None:
     query = update.callback_query
     assert query is not None
     lang = admin.language
-    db = deps(context).db
+    db = context.db
     handoff = await _pressed_handoff(context, query.data)
     if handoff is None or not handoff.answer:
         await _stale(update, lang, "kb.handoff.gone")
@@ -458,7 +355,7 @@ async def on_save_faq(update: Update, context: Context, admin: Person) -> None:
         handoff.question,
         handoff.answer,
         str(t(handoff.language, "kb.faq.issuer")),
-        people.local_today(deps(context).settings.zone),
+        people.local_today(context.settings.zone),
     )
     await db.run(store.add, text, f"{doc_id}.md", admin.telegram_id, DocumentOrigin.FAQ)
     await db.run(handoffs.mark_saved, handoff.id, doc_id, admin)
@@ -476,124 +373,27 @@ async def on_save_faq(update: Update, context: Context, admin: Person) -> None:
             pass
 
 
-# --- reminders ------------------------------------------------------------------------------
-
-
-def _age(lang: str, since: datetime, now: datetime) -> str:
-    minutes = max(0, int((now - since).total_seconds() // 60))
-    if minutes < 60:
-        return t(lang, "kb.age.minutes", n=minutes)
-    if minutes < 48 * 60:
-        return t(lang, "kb.age.hours", n=minutes // 60)
-    return t(lang, "kb.age.days", n=minutes // (24 * 60))
-
-
-def _waiting(
-    lang: str, header: str, items: list[KbHandoff], askers: dict[int, Person], now: datetime
-) -> tuple[str, InlineKeyboardMarkup]:
-    """A list of questions waiting for a person, with a Reply button for each."""
-    lines = [header]
-    for handoff in items:
-        lines.append(
-            t(
-                lang,
-                "kb.handoff.line",
-                id=handoff.id,
-                age=_age(lang, handoff.created_at, now),
-                name=_name(askers.get(handoff.person_id)),
-                question=short(handoff.question, 120),
-            )
-        )
-    label = t(lang, "kb.button.reply")
-    markup = buttons([[(f"{label} #{h.id}", f"kb:rp:{h.id}")] for h in items])
-    return "\n".join(lines), markup
-
-
-async def send_handoff_reminders(bot: Bot, db: Database, now: datetime | None = None) -> int:
-    """Remind every admin of the questions still waiting for a person; returns how many
-    were due. Meant to run every few minutes (see `remind_open_handoffs`)."""
-    now = now or clock.now()
-    due = await db.run(handoffs.due_reminders, now)
-    if not due:
-        return 0
-    askers = await db.run(handoffs.askers, due)
-    shown = due[:REMINDER_LIST]
-    messages = []
-    for admin in await db.run(people.admins):
-        lang = admin.language
-        header = t(lang, "kb.handoff.reminder", count=len(due))
-        text, markup = _waiting(lang, header, shown, askers, now)
-        messages.append((admin, text, markup.to_dict() if markup else None))
-    # Queued in the same transaction that marks them reminded; the commit wakes the worker.
-    await db.run(_queue_reminders, messages, [h.id for h in due if h.id is not None], now)
-    return len(due)
-
-
-def _queue_reminders(
-    session: Session,
-    messages: list[tuple[Person, str, dict[str, Any] | None]],
-    handoff_ids: list[int],
-    now: datetime,
-) -> None:
-    """The reminders are queued in the same transaction that marks the handoffs reminded."""
-    for admin, text, markup in messages:
-        outbox.enqueue(
-            session,
-            chat_id=admin.telegram_id,
-            person_id=admin.id,
-            text=text,
-            reply_markup=markup,
-            priority=Priority.REMINDER,
-            idempotency_key=f"kb:handoff-reminder:{now.isoformat()}:{admin.telegram_id}",
-            language=admin.language,
-            source="kb:handoff-reminders",
-        )
-    handoffs.mark_reminded(session, handoff_ids, now)
-
-
-async def remind_open_handoffs(application: Application) -> None:
-    """The reminder job: admins are reminded of questions still waiting for a person."""
-    await send_handoff_reminders(application.bot, application.bot_data["deps"].db)
-
-
-@jobs.on_startup
-async def schedule_jobs(application: Application) -> None:
-    """Handoff reminders every 10 minutes (a late run is simply the next one), and the
-    index built in the background so that the first question is quick."""
-    jobs.add_job(
-        application,
-        HANDOFF_REMINDER_JOB,
-        remind_open_handoffs,
-        "interval",
-        minutes=10,
-        misfire_grace_time=600,
-        coalesce=True,
-    )
-    # Not application.create_task: the Application is not running yet during post_init.
-    application.bot_data["kb:warm-up"] = asyncio.create_task(warm_up(application))
-
-
 # --- admin commands ------------------------------------------------------------------------
 
 
 @guarded(Action.MANAGE_KB)
 async def questions_command(update: Update, context: Context, admin: Person) -> None:
     lang = admin.language
-    db = deps(context).db
+    db = context.db
     waiting = await db.run(handoffs.open_handoffs)
     if not waiting:
         await reply(update, t(lang, "kb.questions.none"))
         return
     askers = await db.run(handoffs.askers, waiting)
     header = t(lang, "kb.questions.header", count=len(waiting))
-    text, markup = _waiting(lang, header, waiting, askers, clock.now())
-    await reply(update, text, reply_markup=markup)
+    text, rows = handoffs.waiting_list(lang, header, waiting, askers, clock.now())
+    await reply(update, text, reply_markup=buttons(rows))
 
 
 @guarded(Action.MANAGE_KB)
 async def kbstats_command(update: Update, context: Context, admin: Person) -> None:
     lang = admin.language
-    stats = await deps(context).db.run(questions.stats, 30)
+    stats = await context.db.run(questions.stats, 30)
     median = (
         t(lang, "kb.stats.minutes", n=stats.median_answer_minutes)
         if stats.median_answer_minutes is not None
@@ -667,7 +467,7 @@ def _document_list(lang: str, kb: KnowledgeBase) -> str:
 async def _show(update: Update, context: Context, lang: str, doc_id: str) -> None:
     kb = await knowledge(context)
     live = [s for s in kb.sources() if s.doc_id == doc_id]
-    history = await deps(context).db.run(library.history, doc_id)
+    history = await context.db.run(library.history, doc_id)
     if not live and not history:
         await reply(update, t(lang, "kb.docs.not_found", doc_id=doc_id))
         return
@@ -692,7 +492,7 @@ async def _show(update: Update, context: Context, lang: str, doc_id: str) -> Non
             )
         )
     lines += ["", t(lang, "kb.docs.versions")]
-    zone = deps(context).settings.zone
+    zone = context.settings.zone
     for version in history:
         when = (
             version.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -714,7 +514,7 @@ async def _show(update: Update, context: Context, lang: str, doc_id: str) -> Non
 
 
 async def _retire(update: Update, context: Context, admin: Person, doc_id: str) -> None:
-    db = deps(context).db
+    db = context.db
     count = await db.run(store.retire, doc_id, admin.telegram_id)
     if not count:
         await reply(update, t(admin.language, "kb.docs.not_found", doc_id=doc_id))
@@ -739,7 +539,7 @@ async def on_document(update: Update, context: Context, admin: Person) -> None:
     except TelegramError:
         await reply(update, t(lang, "kb.docs.download_failed"))
         return
-    db = deps(context).db
+    db = context.db
     try:
         added = await db.run(
             store.add, documents.decode(data), document.file_name, admin.telegram_id

@@ -33,7 +33,6 @@ from handlers.common import (
     answer,
     buttons,
     current_person,
-    deps,
     guarded,
     pressed_label,
     refuse,
@@ -73,7 +72,7 @@ def _expired(context: Context) -> bool:
     touched = _draft(context).get("touched")
     if not touched:
         return True
-    limit = deps(context).settings.form_timeout
+    limit = context.settings.form_timeout
     return clock.now() - datetime.fromisoformat(touched) > timedelta(seconds=limit)
 
 
@@ -99,7 +98,7 @@ def _as_draft(data: dict[str, Any]) -> Draft:
 
 
 def _local(context: Context, value: datetime) -> str:
-    return value.astimezone(deps(context).settings.zone).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(context.settings.zone).strftime("%Y-%m-%d %H:%M")
 
 
 # ---------------------------------------------------------------------- the form
@@ -241,7 +240,7 @@ async def on_button(update: Update, context: Context) -> str | int:
         draft["step"] = WHEN
         await reply(
             update,
-            t(lang, "broadcast.ask.when", zone=deps(context).settings.timezone),
+            t(lang, "broadcast.ask.when", zone=context.settings.timezone),
             reply_markup=buttons(
                 [
                     [
@@ -259,7 +258,7 @@ async def on_button(update: Update, context: Context) -> str | int:
         if value == "1h":
             draft["at"] = (now + timedelta(hours=1)).isoformat()
         elif value == "tm":
-            zone = deps(context).settings.zone
+            zone = context.settings.zone
             tomorrow = (now.astimezone(zone) + timedelta(days=1)).replace(
                 hour=9, minute=0, second=0, microsecond=0
             )
@@ -285,7 +284,7 @@ async def on_when_text(update: Update, context: Context) -> str | int:
         return await on_content(update, context)
     message = update.effective_message
     assert message is not None and message.text is not None
-    zone = deps(context).settings.zone
+    zone = context.settings.zone
     try:
         when = datetime.strptime(message.text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=zone)
     except ValueError:
@@ -304,7 +303,7 @@ async def on_when_text(update: Update, context: Context) -> str | int:
 
 async def _ask_audience(update: Update, context: Context, admin: Person) -> None:
     lang = admin.language
-    db = deps(context).db
+    db = context.db
     everyone = sum((await db.run(broadcasts.audience_count, Audience.ALL, None)).values())
     overdue = sum((await db.run(broadcasts.audience_count, Audience.OVERDUE, None)).values())
     await reply(
@@ -353,7 +352,7 @@ async def _on_audience(update: Update, context: Context, admin: Person, value: s
         rows = [[(t(lang, f"role.{role}"), f"bw:r:{role}")] for role in AUDIENCE_ROLES]
         await reply(update, t(lang, "broadcast.ask.role"), reply_markup=buttons([*rows, back]))
     elif value == "tag":
-        found = await deps(context).db.run(broadcasts.tags)
+        found = await context.db.run(broadcasts.tags)
         if not found:
             await reply(update, t(lang, "broadcast.no_tags"), reply_markup=buttons([back]))
         else:
@@ -371,9 +370,7 @@ async def _review(update: Update, context: Context, admin: Person) -> str:
     lang = admin.language
     draft = _draft(context)
     data = _as_draft(draft)
-    counts = await deps(context).db.run(
-        broadcasts.audience_count, data.audience, data.audience_value
-    )
+    counts = await context.db.run(broadcasts.audience_count, data.audience, data.audience_value)
     if not counts:
         if query is not None:
             await answer(query, t(lang, "broadcast.nobody"), alert=True)
@@ -425,9 +422,7 @@ async def _summary(
     draft = _draft(context)
     data = _as_draft(draft)
     if counts is None:
-        counts = await deps(context).db.run(
-            broadcasts.audience_count, data.audience, data.audience_value
-        )
+        counts = await context.db.run(broadcasts.audience_count, data.audience, data.audience_value)
     by_language = ", ".join(
         t(lang, "broadcast.count.language", name=t(lang, LANGUAGE_NAME[code]), count=n)
         for code, n in sorted(counts.items())
@@ -485,16 +480,14 @@ async def _create(update: Update, context: Context, admin: Person) -> int | str:
     draft = _as_draft(_draft(context))
     if draft.scheduled_at is not None and draft.scheduled_at <= clock.now():
         draft.scheduled_at = None
-    d = deps(context)
+    d = context.deps
     broadcast = await d.db.run(broadcasts.create, admin, query.message.chat.id, draft)
     await answer(query)
     with contextlib.suppress(TelegramError):
         await query.edit_message_reply_markup(reply_markup=None)
     _clear(context)
     if broadcast.status == BroadcastStatus.SCHEDULED:
-        from scheduler import broadcasts as scheduled
-
-        scheduled.schedule_start(context.application, broadcast)
+        context.timers.plan_broadcast(broadcast)
         assert broadcast.scheduled_at is not None
         await reply(
             update,
@@ -506,14 +499,13 @@ async def _create(update: Update, context: Context, admin: Person) -> int | str:
             ),
         )
     else:
-        d.wake_delivery()
         await reply(update, t(lang, "broadcast.queued", id=broadcast.id, count=broadcast.total))
     return ConversationHandler.END
 
 
 async def cancel(update: Update, context: Context) -> int:
     person = await current_person(update, context)
-    lang = person.language if person else deps(context).settings.default_language
+    lang = person.language if person else context.settings.default_language
     _clear(context)
     await reply(update, t(lang, "broadcast.discarded"))
     return ConversationHandler.END
@@ -521,7 +513,7 @@ async def cancel(update: Update, context: Context) -> int:
 
 async def on_timeout(update: Update, context: Context) -> int:
     person = await current_person(update, context)
-    lang = person.language if person else deps(context).settings.default_language
+    lang = person.language if person else context.settings.default_language
     _clear(context)
     await reply(update, t(lang, "broadcast.expired"))
     return ConversationHandler.END
@@ -567,7 +559,7 @@ def _row_text(lang: str, broadcast: Broadcast, s: Stats, context: Context) -> st
 @guarded(Action.BROADCAST)
 async def list_command(update: Update, context: Context, admin: Person) -> None:
     lang = admin.language
-    rows = await deps(context).db.run(broadcasts.recent, LIST_SIZE)
+    rows = await context.db.run(broadcasts.recent, LIST_SIZE)
     if not rows:
         await reply(update, t(lang, "broadcast.list.empty"))
         return
@@ -581,7 +573,7 @@ async def list_command(update: Update, context: Context, admin: Person) -> None:
 
 
 async def _detail(context: Context, lang: str, broadcast_id: int) -> tuple[str, Any] | None:
-    db = deps(context).db
+    db = context.db
     broadcast = await db.run(broadcasts.get, broadcast_id)
     if broadcast is None:
         return None
@@ -636,7 +628,7 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     if broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
-    d = deps(context)
+    d = context.deps
     if action == "v":
         detail = await _detail(context, lang, broadcast_id)
         if detail is None:
@@ -685,7 +677,6 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     if action == "rs":
         count = await d.db.run(broadcasts.resend_unconfirmed, admin, broadcast_id)
         await answer(query, t(lang, "broadcast.resent", count=count), alert=True)
-        d.wake_delivery()
         return
     if action == "x":
         await answer(query)
@@ -707,9 +698,7 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
         if cancelled is None:
             await answer(query, t(lang, "broadcast.cancel.too_late"), alert=True)
             return
-        from scheduler import broadcasts as scheduled
-
-        scheduled.unschedule_start(context.application, broadcast_id)
+        context.timers.cancel_broadcast(broadcast_id)
         if d.delivery is not None:
             d.delivery.forget(broadcasts.source_of(broadcast_id))
         await answer(query)
@@ -729,7 +718,7 @@ async def on_received(update: Update, context: Context, person: Person) -> None:
     if user is None or broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
-    result = await deps(context).db.run(broadcasts.confirm, broadcast_id, user.id)
+    result = await context.db.run(broadcasts.confirm, broadcast_id, user.id)
     if result == "unknown":
         await answer(query, t(lang, "form.stale"), alert=True)
         return
@@ -770,7 +759,7 @@ async def _tagging(update: Update, context: Context, admin: Person, *, add: bool
         return
     refs = [a for a in args[1:40] if parse_int(a.removeprefix("#"), max_digits=19) is not None]
     name = " ".join(a for a in args[1:40] if a not in refs)
-    db = deps(context).db
+    db = context.db
     matches = await db.run(people.search_by_name, name) if name else []
     if len(matches) == 1:
         refs.append(f"#{matches[0].id}")
@@ -827,14 +816,14 @@ async def on_tag_button(update: Update, context: Context, admin: Person) -> None
     await answer(query)
     await show_answer(query, lang)
     fn = broadcasts.tag_people if sign == "a" else broadcasts.untag_people
-    tagged, unknown = await deps(context).db.run(fn, admin, tag, [f"#{person_id}"])
+    tagged, unknown = await context.db.run(fn, admin, tag, [f"#{person_id}"])
     await reply(update, _tag_result(lang, tag, sign == "a", tagged, unknown))
 
 
 @guarded(Action.MANAGE_PEOPLE)
 async def tags_command(update: Update, context: Context, admin: Person) -> None:
     lang = admin.language
-    found = await deps(context).db.run(broadcasts.tags)
+    found = await context.db.run(broadcasts.tags)
     if not found:
         await reply(update, t(lang, "broadcast.no_tags"))
         return
@@ -852,7 +841,7 @@ async def on_my_chat_member(update: Update, context: Context) -> None:
     if member is None or member.chat.type != "private":
         return
     status = member.new_chat_member.status
-    db = deps(context).db
+    db = context.db
     if status in ("kicked", "left"):
         await db.run(outbox.mark_unreachable, member.chat.id, OutcomeCode.BLOCKED)
     elif status == "member":
@@ -888,13 +877,7 @@ def build_conversation(form_timeout: int) -> ConversationHandler[Any]:
         )
 
 
-def build() -> list[BaseHandler[Any, Any, Any]]:
-    from config import get_settings
-
-    try:
-        form_timeout = int(get_settings().form_timeout)
-    except Exception:
-        form_timeout = 1800
+def build(form_timeout: int) -> list[BaseHandler[Any, Any, Any]]:
     return [
         build_conversation(form_timeout),
         CommandHandler("broadcasts", list_command),

@@ -12,13 +12,11 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from telegram import InputFile, Update
 from telegram.ext import (
-    Application,
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
@@ -35,7 +33,6 @@ from handlers.common import (
     answer,
     buttons,
     current_person,
-    deps,
     guarded,
     language_of,
     refuse,
@@ -43,11 +40,12 @@ from handlers.common import (
     show_answer,
 )
 from handlers.conversation import once_per_update, persist_now
+from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
-from scheduler import jobs
-from services import alerts, clock
-from services.health import checkins, reminders, reports
+from services import clock
+from services.alerts import raising
+from services.health import checkins, reminders, reports, summary
 from services.health.assessment import Readings, bp_needs_repeat
 from services.health.checkins import CheckinError, Outcome
 from services.health.config import HealthConfig
@@ -80,24 +78,16 @@ REMINDER_CHOICES = ("07:00", "08:00", "09:00", "10:00", "11:00", "12:00")
 PAUSE_CHOICES = (3, 7, 14)
 EXPORT_CHOICES = (7, 30, 90)
 NOTE_MAX = checkins.NOTE_MAX
+_CONFIG = "health_config"  # bot_data: the HealthConfig, built once
 
 
 def config(context: Context) -> HealthConfig:
     """The health settings, built once per application from CADRE_* settings."""
-    return _app_config(context.application)
-
-
-def _wake(context: Context) -> None:
-    """Messages were queued: wake the delivery worker now (it also wakes itself when the
-    transaction commits, and polls as a safety net)."""
-    holder = deps(context)
-    delivery = getattr(holder, "delivery", None)
-    wake = getattr(delivery, "wake", None) or getattr(holder, "wake_delivery", None)
-    if callable(wake):
-        try:
-            wake()
-        except Exception:  # waking is an optimisation, never a reason to fail a check-in
-            log.exception("could not wake the delivery worker")
+    data = context.application.bot_data
+    if _CONFIG not in data:
+        data[_CONFIG] = HealthConfig.from_settings(context.settings)
+    built: HealthConfig = data[_CONFIG]
+    return built
 
 
 # ---------------------------------------------------------------------------- draft state
@@ -125,7 +115,7 @@ def _expired(context: Context) -> bool:
     if not draft.get("step") or not draft.get("touched"):
         return True
     age = clock.now() - datetime.fromisoformat(draft["touched"])
-    return age.total_seconds() > deps(context).settings.form_timeout
+    return age.total_seconds() > context.settings.form_timeout
 
 
 # ---------------------------------------------------------------------------- questions
@@ -357,7 +347,7 @@ async def on_button(update: Update, context: Context) -> str | int:
         red_flag = _store_button(step, value, answers)
     except CheckinError:
         user = update.effective_user
-        await deps(context).db.run(checkins.record_forged, user.id if user else None, query.data)
+        await context.db.run(checkins.record_forged, user.id if user else None, query.data)
         await answer(query, t(lang, "health.stale"), alert=True)
         return current
     await answer(query)
@@ -442,11 +432,12 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
     cfg = config(context)
     lang = person.language
     try:
-        outcome = await deps(context).db.run(
+        outcome = await context.db.run(
             checkins.submit,
             person.id,
             readings_from(answers),
             config=cfg,
+            policy=alert_policy(context),
             feeling=answers.get("feeling"),
             note=answers.get("note"),
             no_oximeter=bool(answers.get("no_oximeter")),
@@ -457,13 +448,11 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
         await reply(update, t(lang, error.key), reply_markup=menus.main_keyboard(lang))
         return ConversationHandler.END
     _clear(context)
-    if outcome.alert_id is not None or outcome.officers_told:
-        _wake(context)
     texts = result_text(lang, person, outcome, cfg)
     # While an alert of theirs is open (this RED result's, or an SOS), 📍 stays on the
     # keyboard; a RED result asks for the location like an SOS does.
     alert_open = outcome.alert_id is not None or (
-        await deps(context).db.run(alerts.open_alert_of, person.id) is not None
+        await context.db.run(raising.open_alert_of, person.id) is not None
     )
     if outcome.alert_id is not None:
         texts[-1] += "\n\n" + t(lang, "sos.ask_location_live")
@@ -487,7 +476,7 @@ def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) 
         told = outcome.alert_id is not None or outcome.officers_told > 0
         first.append(t(lang, "health.result.red_told" if told else "health.result.red_nobody"))
     elif assessment.tier == Tier.AMBER:
-        when = checkins.format_local(outcome.recheck_at, cfg.zone) if outcome.recheck_at else "-"
+        when = summary.format_local(outcome.recheck_at, cfg.zone) if outcome.recheck_at else "-"
         first.append(t(lang, "health.result.amber", reasons=Html(reasons)))
         first.append(t(lang, "health.advice.amber"))
         parts.append(t(lang, "health.result.recheck", when=when))
@@ -537,12 +526,12 @@ async def on_timeout(update: Update, context: Context) -> int:
 async def history_command(update: Update, context: Context, person: Person) -> None:
     assert person.id is not None
     lang = person.language
-    rows = await deps(context).db.run(checkins.history, person.id, 14)
+    rows = await context.db.run(checkins.history, person.id, 14)
     if not rows:
         await reply(update, t(lang, "health.history.empty"))
         return
     zone = config(context).zone
-    lines = [checkins.history_line(lang, row, zone) for row in rows]
+    lines = [summary.history_line(lang, row, zone) for row in rows]
     # The lines hold only catalog texts (escaped) and numbers.
     text = t(lang, "health.history.title", count=len(rows)) + "\n" + "\n".join(lines)
     legend = t(lang, "health.history.legend")
@@ -556,9 +545,9 @@ async def trend_command(update: Update, context: Context, person: Person) -> Non
     assert person.id is not None
     lang = person.language
     cfg = config(context)
-    db = deps(context).db
+    db = context.db
     start = clock.now() - timedelta(days=30)
-    points = await db.run(checkins.since, person.id, start)
+    points = await db.run(summary.since, person.id, start)
     if not points:
         await reply(update, t(lang, "health.trend.empty"))
         return
@@ -575,7 +564,7 @@ async def trend_command(update: Update, context: Context, person: Person) -> Non
 
 
 def _reminder_status(lang: str, person: Person, pref: Any, cfg: HealthConfig) -> str:
-    if checkins.is_low_altitude(person):
+    if summary.is_low_altitude(person):
         return t(lang, "health.reminders.low_altitude")
     at = reminders.reminder_time(pref, cfg).strftime("%H:%M")
     text = t(lang, "health.reminders.status", time=at, second=cfg.second_time.strftime("%H:%M"))
@@ -608,7 +597,7 @@ async def reminders_command(update: Update, context: Context, person: Person) ->
     """/reminders, /reminders 08:30, /reminders pause 2026-12-01 2026-12-10, /reminders resume."""
     assert person.id is not None
     lang = person.language
-    db = deps(context).db
+    db = context.db
     cfg = config(context)
     args = list(context.args or [])
     try:
@@ -627,7 +616,7 @@ async def reminders_command(update: Update, context: Context, person: Person) ->
     except CheckinError as error:
         await reply(update, t(lang, error.key))
     pref = await db.run(checkins.preference, person.id)
-    markup = None if checkins.is_low_altitude(person) else _reminder_buttons(lang, pref)
+    markup = None if summary.is_low_altitude(person) else _reminder_buttons(lang, pref)
     await reply(update, _reminder_status(lang, person, pref, cfg), reply_markup=markup)
 
 
@@ -636,7 +625,7 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
     query = update.callback_query
     assert query is not None and query.data is not None and person.id is not None
     lang = person.language
-    db = deps(context).db
+    db = context.db
     parts = query.data.split(":")
     try:
         if (
@@ -693,11 +682,11 @@ async def today_command(update: Update, context: Context, person: Person) -> Non
     """/today: the summary with names; /today all: everyone, page by page."""
     lang = person.language
     if _all_requested(list(context.args or [])):
-        page = await deps(context).db.run(reports.everyone_page, person, config(context), "all", 0)
+        page = await context.db.run(reports.everyone_page, person, config(context), "all", 0)
         text, markup = everyone_text(lang, page, _today(context))
         await reply(update, text, reply_markup=markup)
         return
-    areas = await deps(context).db.run(reports.today, person, config(context))
+    areas = await context.db.run(reports.today, person, config(context))
     rows: list[dict[str, Any]] = []
     if areas:
         label = t(lang, "health.today.all.button")
@@ -705,9 +694,9 @@ async def today_command(update: Update, context: Context, person: Person) -> Non
     chat = update.effective_chat
     data: Any = {"inline_keyboard": rows} if rows else None
     if chat is not None and chat.type == "private":  # Telegram: web_app buttons only there
-        from services import board
+        from services import board_links
 
-        data = board.with_open_button(data, lang, "today")
+        data = board_links.with_open_button(data, context.settings.webapp_url, lang, "today")
     from handlers.sos_common import markup_of
 
     await reply(update, today_text(lang, areas, _today(context)), reply_markup=markup_of(data))
@@ -828,7 +817,7 @@ async def on_today_button(update: Update, context: Context, person: Person) -> N
         await answer(query, t(person.language, "health.stale"), alert=True)
         return
     await answer(query)
-    page = await deps(context).db.run(reports.everyone_page, person, config(context), state, number)
+    page = await context.db.run(reports.everyone_page, person, config(context), state, number)
     text, markup = everyone_text(person.language, page, _today(context))
     if state == "all":  # from the /today summary: the list comes below it, the summary stays
         await reply(update, text, reply_markup=markup)
@@ -869,7 +858,7 @@ async def _send_export(
 ) -> None:
     lang = person.language
     try:
-        data = await deps(context).db.run(reports.export, person, start, end, config(context))
+        data = await context.db.run(reports.export, person, start, end, config(context))
     except CheckinError as error:
         await reply(update, t(lang, error.key))
         return
@@ -898,9 +887,7 @@ async def on_chart_button(update: Update, context: Context, person: Person) -> N
     value = query.data.split(":", 1)[1]
     found = None
     if (person_id := parse_int(value)) is not None:
-        found = await deps(context).db.run(
-            reports.chart_for_viewer, person, person_id, config(context)
-        )
+        found = await context.db.run(reports.chart_for_viewer, person, person_id, config(context))
     if found is None:
         await answer(query, t(lang, "health.chart_denied"), alert=True)
         return
@@ -925,9 +912,9 @@ def _checkin_button() -> filters.BaseFilter:
     return filters.Text(sorted(menus.main_button_texts("main.checkin")))
 
 
-def build() -> list[BaseHandler[Any, Any, Any]]:
+def build(form_timeout: int) -> list[BaseHandler[Any, Any, Any]]:
     return [
-        build_conversation(),
+        build_conversation(form_timeout),
         CommandHandler("history", history_command),
         CommandHandler("trend", trend_command),
         CommandHandler("reminders", reminders_command),
@@ -940,7 +927,7 @@ def build() -> list[BaseHandler[Any, Any, Any]]:
     ]
 
 
-def build_conversation(timeout_seconds: int | None = None) -> ConversationHandler[Any]:
+def build_conversation(form_timeout: int) -> ConversationHandler[Any]:
     text = filters.TEXT & ~filters.COMMAND
     again = MessageHandler(_checkin_button(), resume)
     step_handlers: list[BaseHandler[Any, Any, Any]] = [
@@ -952,9 +939,6 @@ def build_conversation(timeout_seconds: int | None = None) -> ConversationHandle
     ]
     states: dict[object, list[BaseHandler[Any, Any, Any]]] = {step: step_handlers for step in STEPS}
     states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
-    from config import get_settings
-
-    seconds = timeout_seconds or _form_timeout(get_settings)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
         return ConversationHandler(
@@ -967,92 +951,6 @@ def build_conversation(timeout_seconds: int | None = None) -> ConversationHandle
             fallbacks=[CommandHandler("cancel", cancel), CommandHandler("checkin", resume)],
             name=NAME,
             persistent=True,
-            conversation_timeout=timedelta(seconds=seconds),
+            conversation_timeout=timedelta(seconds=form_timeout),
             allow_reentry=False,
         )
-
-
-def _form_timeout(get_settings: Callable[[], Any]) -> int:
-    try:
-        return int(get_settings().form_timeout)
-    except Exception:
-        return 1800
-
-
-# ---------------------------------------------------------------------------- scheduled work
-
-PASS_JOB = "health:pass"
-RETENTION_JOB = "health:retention"
-RETENTION_RETRY = timedelta(minutes=5)
-PASS_INTERVAL_SECONDS = 60
-
-
-def _app_config(application: Application) -> HealthConfig:
-    data = application.bot_data
-    if "health_config" not in data:
-        data["health_config"] = HealthConfig.from_settings(data["deps"].settings)
-        checkins.configure(data["health_config"])  # for the worker drawing officers' charts
-    return data["health_config"]
-
-
-async def pass_job(application: Application) -> None:
-    """Reminders, nudges, cut-off notices, AMBER rechecks and escalations due now. The
-    outbox wakes the delivery worker when the pass commits."""
-    result = await application.bot_data["deps"].db.run(reminders.run_pass, _app_config(application))
-    if result.queued:
-        log.info("health pass: %d message(s) queued", result.queued)
-
-
-async def retention_job(application: Application) -> None:
-    """Delete readings past the retention period; the pass audits a summary of each run."""
-    expired = await application.bot_data["deps"].db.run(
-        reminders.retention_pass, _app_config(application)
-    )
-    log.info(
-        "retention pass: %d check-in(s) and %d missed day(s) of %d person(s) deleted "
-        "(assignments ended before %s)",
-        expired.checkins,
-        expired.missed_days,
-        expired.people,
-        expired.cutoff.isoformat(),
-    )
-
-
-@jobs.on_startup
-async def schedule_jobs(application: Application) -> None:
-    """Register the health jobs (scheduler.jobs.rebuild_all calls this at start-up; ids make
-    it idempotent). Every timer is derived from the database at each pass, so nothing else
-    needs rebuilding after a restart: a pass that was missed while the bot was down is
-    simply the next pass."""
-    zone = application.bot_data["deps"].settings.zone
-    jobs.add_job(
-        application,
-        PASS_JOB,
-        pass_job,
-        "interval",
-        seconds=PASS_INTERVAL_SECONDS,
-        misfire_grace_time=PASS_INTERVAL_SECONDS,  # a late pass is useless: the next one comes
-        coalesce=True,
-    )
-    # APScheduler keeps jobs in memory: a 03:30 that passed while the bot was stopped is
-    # not seen as a misfire at the next start, so the start-up asks the audit log (each
-    # pass records a summary) and runs a missed pass at once, then daily again.
-    config = _app_config(application)
-    try:
-        missed = await application.bot_data["deps"].db.run(reminders.retention_missed, config)
-        catch_up = {"next_run_time": clock.now()} if missed else {}
-    except Exception:  # the database is not reachable yet: a pass when it may be (idempotent)
-        log.warning("could not tell whether a retention pass was missed; one runs in 5 minutes")
-        catch_up = {"next_run_time": clock.now() + RETENTION_RETRY}
-    jobs.add_job(
-        application,
-        RETENTION_JOB,
-        retention_job,
-        "cron",
-        hour=reminders.RETENTION_TIME.hour,
-        minute=reminders.RETENTION_TIME.minute,
-        timezone=zone,
-        misfire_grace_time=6 * 3600,  # a run delayed while the bot is busy still happens
-        coalesce=True,  # several missed runs are one pass: it deletes all that is due
-        **catch_up,
-    )

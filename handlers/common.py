@@ -1,4 +1,5 @@
-"""What every handler shares: dependencies, the current person, permission checks, replies."""
+"""What every handler shares: the current person, permission checks, replies. The context
+(`Context`, with `context.db`, `context.settings` and `context.timers`) is handlers/context.py."""
 
 from __future__ import annotations
 
@@ -6,53 +7,28 @@ import functools
 import html
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes, ConversationHandler
+from telegram.ext import ConversationHandler
 
-from config import Settings
+from handlers.context import Context
 from models import Person
 from services import audit, people
-from services.db import Database
 from services.i18n import normalize_language, t
 from services.outbox import split_html
 from services.permissions import Action, Denial, check, refusal_key
 
-Context = ContextTypes.DEFAULT_TYPE
 R = TypeVar("R")
-
-
-@dataclass
-class Deps:
-    """Shared services, stored in application.bot_data['deps'] (bot_data is not persisted)."""
-
-    settings: Settings
-    db: Database
-    # The delivery worker (bot.delivery.Delivery): wake() looks for new outbox messages at
-    # once (thread-safe), forget(source) drops messages of a cancelled source it holds.
-    delivery: Any = None
-
-    def wake_delivery(self) -> None:
-        """Send what was just queued now (enqueue also wakes the worker on commit)."""
-        if self.delivery is not None:
-            self.delivery.wake()
-
-    wake = wake_delivery
-
-
-def deps(context: Context) -> Deps:
-    return context.application.bot_data["deps"]
 
 
 async def current_person(update: Update, context: Context) -> Person | None:
     user = update.effective_user
     if user is None:
         return None
-    return await deps(context).db.run(people.find, user.id)
+    return await context.db.run(people.find, user.id)
 
 
 async def current_caller(update: Update, context: Context) -> Person | None:
@@ -61,7 +37,7 @@ async def current_caller(update: Update, context: Context) -> Person | None:
     user = update.effective_user
     if user is None:
         return None
-    return await deps(context).db.run(people.find_caller, user.id)
+    return await context.db.run(people.find_caller, user.id)
 
 
 def language_of(update: Update, context: Context, person: Person | None = None) -> str:
@@ -72,7 +48,7 @@ def language_of(update: Update, context: Context, person: Person | None = None) 
     if chosen:
         return chosen
     user = update.effective_user
-    default = deps(context).settings.default_language
+    default = context.settings.default_language
     return normalize_language(user.language_code if user else None, default)
 
 
@@ -198,7 +174,7 @@ async def refuse(
         if (update.effective_message)
         else ""
     )
-    await deps(context).db.run(
+    await context.db.run(
         _audit_denial,
         user.id if user else None,
         person.id if person else None,
@@ -239,7 +215,7 @@ async def answer_stale(update: Update, context: Context, *, forged: bool = False
     query = update.callback_query
     if forged and query is not None:
         user = update.effective_user
-        await deps(context).db.run(
+        await context.db.run(
             _audit_forged, user.id if user else None, person.id if person else None, query.data
         )
     await answer(query, t(language_of(update, context, person), "form.stale"), alert=True)

@@ -17,7 +17,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.common import Context, answer, buttons, deps, guarded, refuse, reply
+from handlers.common import Context, answer, buttons, guarded, refuse, reply
 from handlers.roster import pref_buttons
 from handlers.sos_common import audit_forged, edit, plain, set_pending, to_int
 from models import Person
@@ -102,8 +102,8 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
     assert query is not None and query.data is not None
     lang = admin.language
     parts = query.data.split(":")
-    db = deps(context).db
-    zone = deps(context).settings.zone
+    db = context.db
+    zone = context.settings.zone
     step = parts[1] if len(parts) > 1 else ""
     if step == "home":
         await answer(query)
@@ -180,8 +180,8 @@ async def receive_text(
     update: Update, context: Context, person: Person, pending: dict[str, Any], text: str
 ) -> None:
     lang = person.language
-    db = deps(context).db
-    zone = deps(context).settings.zone
+    db = context.db
+    zone = context.settings.zone
     if check(person, Action.MANAGE_DIRECTORY) is not None:
         await set_pending(context, person.telegram_id, None)
         await refuse(update, context, person, Action.MANAGE_DIRECTORY, Denial.ROLE)

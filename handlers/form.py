@@ -34,7 +34,6 @@ from handlers.common import (
     answer,
     buttons,
     current_person,
-    deps,
     language_of,
     reply,
     show_answer,
@@ -130,7 +129,7 @@ def _expired(context: Context) -> bool:
     if not form.get("mode") or not form.get("touched"):
         return True
     age = clock.now() - datetime.fromisoformat(form["touched"])
-    return age.total_seconds() > deps(context).settings.form_timeout
+    return age.total_seconds() > context.settings.form_timeout
 
 
 # ---------------------------------------------------------------------------- prompts
@@ -251,20 +250,18 @@ async def start(update: Update, context: Context) -> str | int:
     fields = REGISTER_FIELDS
     form = _form(context)
     if code:
-        problem = await deps(context).db.run(people.invitation_problem, code[:64])
+        problem = await context.db.run(people.invitation_problem, code[:64])
         if problem:
             await reply(update, t(language_of(update, context), problem))
         else:
             draft.invitation = code
-            if await deps(context).db.run(people.invitation_role, code) == Role.CONTACT:
+            if await context.db.run(people.invitation_role, code) == Role.CONTACT:
                 fields, form["contact"] = CONTACT_FIELDS, True
     # A personal link from an imported roster: the roster fills the draft, as a shared
     # phone number on the roster does (_match_roster).
     expected = None
     if draft.invitation and not form.get("contact"):
-        expected = await deps(context).db.run(
-            roster_import.expected_by_invitation, draft.invitation
-        )
+        expected = await context.db.run(roster_import.expected_by_invitation, draft.invitation)
     if expected is not None:
         filled = roster_import.prefill(draft, expected)
         fields = tuple(f for f in fields if f not in filled)
@@ -280,7 +277,7 @@ async def start(update: Update, context: Context) -> str | int:
 async def _already_known(update: Update, context: Context, person: Person) -> int:
     lang = person.language
     if person.status == Status.ACTIVE:
-        await menus.set_person_menu(context.bot, person)
+        await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
         await reply(update, t(lang, "form.already_active"), reply_markup=menus.main_keyboard(lang))
     else:
         await reply(update, t(lang, f"deny.{person.status}"))
@@ -387,7 +384,7 @@ async def _match_roster(update: Update, context: Context, draft: Draft) -> None:
     form = _form(context)
     if form.get("mode") != "register" or form.get("contact") or draft.invitation:
         return
-    found = await deps(context).db.run(roster_import.expected_by_phone, draft.phone or "")
+    found = await context.db.run(roster_import.expected_by_phone, draft.phone or "")
     if found is None:
         form.pop("expected", None)
         return
@@ -462,7 +459,7 @@ async def on_button(update: Update, context: Context) -> str | int:
         else:
             return await ask(update, context, field)
     elif what == "start":
-        draft.assignment_start = people.local_today(deps(context).settings.zone).isoformat()
+        draft.assignment_start = people.local_today(context.settings.zone).isoformat()
     elif what == "end":
         if value == "none":
             draft.assignment_end = None
@@ -470,7 +467,7 @@ async def on_button(update: Update, context: Context) -> str | int:
             start_day = (
                 date.fromisoformat(draft.assignment_start)
                 if draft.assignment_start
-                else people.local_today(deps(context).settings.zone)
+                else people.local_today(context.settings.zone)
             )
             draft.assignment_end = _add_years(start_day, int(value)).isoformat()
         else:
@@ -560,11 +557,11 @@ async def _confirm(update: Update, context: Context, value: str) -> str | int:
     expected = _form(context).get("expected")  # on the roster (services/roster_import.py)
     try:
         if expected:
-            person = await deps(context).db.run(
+            person = await context.db.run(
                 roster_import.claim, user.id, user.full_name, _draft(context), expected
             )
         else:
-            person = await deps(context).db.run(
+            person = await context.db.run(
                 people.submit_registration, user.id, user.full_name, _draft(context)
             )
     except RegistrationError as error:
@@ -574,7 +571,7 @@ async def _confirm(update: Update, context: Context, value: str) -> str | int:
     _clear(context)
     context.user_data.pop("language", None)  # type: ignore[union-attr]
     if person.status == Status.ACTIVE:
-        await menus.set_person_menu(context.bot, person)
+        await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
         await reply(update, t(lang, "form.welcome_active"), reply_markup=menus.main_keyboard(lang))
     else:
         await reply(update, t(lang, "form.submitted"))
@@ -588,7 +585,7 @@ async def _save_edit(update: Update, context: Context) -> int:
     group = _form(context).get("group", "")
     draft = _draft(context)
     lang = _lang(update, context)
-    db = deps(context).db
+    db = context.db
     try:
         if group == "contact":
             await db.run(

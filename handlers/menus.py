@@ -17,6 +17,7 @@ from telegram import (
 from telegram.error import TelegramError
 
 from models import Person, Role, Status
+from services import board_links
 from services.i18n import LANGUAGES, t
 
 GUEST_COMMANDS = ("start", "help", "language", "sos")
@@ -107,8 +108,9 @@ async def set_default_menus(bot: Bot, default_language: str) -> None:
             await bot.set_my_commands(_menu(names, language), scope=scope, language_code=code)
 
 
-async def set_person_menu(bot: Bot, person: Person) -> bool:
-    """The person's own menu in their language, whatever their Telegram app's language."""
+async def set_person_menu(bot: Bot, person: Person, board_url: str | None) -> bool:
+    """The person's own menu in their language, whatever their Telegram app's language.
+    `board_url`: CADRE_WEBAPP_URL (the board's menu button), None without a board."""
     try:
         await bot.set_my_commands(
             _menu(commands_for(person), person.language),
@@ -116,17 +118,17 @@ async def set_person_menu(bot: Bot, person: Person) -> bool:
         )
     except TelegramError:
         return False
-    await set_board_button(bot, person)
+    await set_board_button(bot, person, board_url)
     return True
 
 
-async def set_board_button(bot: Bot, person: Person) -> None:
+async def set_board_button(bot: Bot, person: Person, board_url: str | None) -> None:
     """The menu button of the person's chat: the board (a Mini App) for active duty officers
     and admins, the ordinary menu for everyone else (and for someone who stopped being
     one). Nothing without a board (CADRE_WEBAPP_URL)."""
     from services import board
 
-    address = board.url()
+    address = board_links.url(board_url)
     if address is None:
         return
     button = (
@@ -140,15 +142,13 @@ async def set_board_button(bot: Bot, person: Person) -> None:
         pass
 
 
-async def reset_person_menu(bot: Bot, telegram_id: int) -> None:
+async def reset_person_menu(bot: Bot, telegram_id: int, board_url: str | None) -> None:
     """Back to the guest menu (after deletion)."""
     try:
         await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=telegram_id))
     except TelegramError:
         pass
-    from services import board
-
-    if board.url() is not None:
+    if board_url is not None:
         try:
             await bot.set_chat_menu_button(chat_id=telegram_id, menu_button=MenuButtonDefault())
         except TelegramError:

@@ -18,11 +18,13 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.common import Context, answer, buttons, deps, guarded, reply
+from handlers.common import Context, answer, buttons, guarded, reply
 from handlers.sos_common import audit_forged, edit, plain, policy, to_int
 from models import Person
-from services import alerts, clock, people, roster
+from services import clock, people, roster
+from services.alerts import coverage
 from services.i18n import t
+from services.people import name_of
 from services.permissions import Action, check
 from services.postings import load_postings
 
@@ -36,7 +38,7 @@ DAY_PRESETS = (("sos.roster.weekdays", 0b0011111), ("sos.roster.weekend", 0b1100
 @guarded(Action.GO_ON_DUTY)
 async def onduty_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    areas = await deps(context).db.run(people.duty_areas, person.id or 0)
+    areas = await context.db.run(people.duty_areas, person.id or 0)
     if not areas:
         await reply(update, t(lang, "sos.duty.no_areas"))
         return
@@ -44,7 +46,7 @@ async def onduty_command(update: Update, context: Context, person: Person) -> No
         [(t(lang, "sos.duty.hours", hours=h), f"duty:on:{h}") for h in roster.ON_DUTY_HOURS],
         [(t(lang, "sos.duty.until_off"), "duty:on:0")],
     ]
-    status = await deps(context).db.run(_duty_status, person, lang, deps(context).settings.zone)
+    status = await context.db.run(_duty_status, person, lang, context.settings.zone)
     await reply(update, status + "\n\n" + t(lang, "sos.duty.ask_hours"), reply_markup=buttons(rows))
 
 
@@ -65,7 +67,7 @@ def _duty_status(session: Any, person: Person, lang: str, zone: Any) -> str:
         lines.append(t(lang, "sos.duty.you_off"))
     for area in areas:
         on = roster.on_duty_now(session, area, now, zone)
-        names = ", ".join(alerts.name_of(p) for p in on) or t(lang, "sos.duty.nobody")
+        names = ", ".join(name_of(p) for p in on) or t(lang, "sos.duty.nobody")
         name = postings.name(area, lang, short=True) if postings.prefecture(area) else area
         lines.append(t(lang, "sos.duty.area_line", area=name, names=names))
     return "\n".join(lines)
@@ -77,8 +79,8 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
     assert query is not None and query.data is not None
     lang = person.language
     parts = query.data.split(":")
-    db = deps(context).db
-    zone = deps(context).settings.zone
+    db = context.db
+    zone = context.settings.zone
     if parts[1:2] == ["on"] and len(parts) == 3 and to_int(parts[2]) is not None:
         hours = to_int(parts[2]) or None
         if hours is not None and hours not in roster.ON_DUTY_HOURS:
@@ -91,7 +93,7 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
             await answer(query, plain(t(lang, error.key)), alert=True)
             return
         await answer(query)
-        await db.run(alerts.coverage_warnings, policy(context))
+        await db.run(coverage.coverage_warnings, policy(context))
         await edit(update, await db.run(_duty_status, person, lang, zone))
     elif parts[1:] == ["off"]:
         await answer(query)
@@ -108,10 +110,10 @@ async def offduty_command(update: Update, context: Context, person: Person) -> N
 
 async def _go_off(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    db = deps(context).db
+    db = context.db
     was_on = await db.run(roster.go_off_duty, person)
-    await db.run(alerts.coverage_warnings, policy(context))
-    status = await db.run(_duty_status, person, lang, deps(context).settings.zone)
+    await db.run(coverage.coverage_warnings, policy(context))
+    status = await db.run(_duty_status, person, lang, context.settings.zone)
     key = "sos.duty.off_done" if was_on else "sos.duty.was_not_on"
     await reply(update, t(lang, key) + "\n\n" + status)
 
@@ -139,12 +141,12 @@ async def roster_command(update: Update, context: Context, person: Person) -> No
             reply_markup=buttons(pref_buttons(lang, "ros:p:")),
         )
         return
-    db = deps(context).db
+    db = context.db
     areas = await db.run(people.duty_areas, person.id or 0)
     if not areas:
         await reply(update, t(lang, "sos.duty.no_areas"))
         return
-    zone = deps(context).settings.zone
+    zone = context.settings.zone
     views = [(await db.run(_roster_view, area, lang, zone))[0] for area in areas]
     await reply(update, "\n\n".join(views) + "\n\n" + t(lang, "sos.roster.read_only"))
 
@@ -169,13 +171,11 @@ def _roster_view(
         if shift.end_minute == roster.DAY:
             span = f"{roster.hhmm(shift.start_minute)}–24:00"
         label = t(lang, f"sos.day.{shift.weekday}")
-        lines.append(f"{label} {span} · {alerts.name_of(officer)}")
+        lines.append(f"{label} {span} · {name_of(officer)}")
         if len(rows) < 40:
-            rows.append(
-                [(f"✖ {label} {span} {alerts.name_of(officer)}"[:60], f"ros:rm:{shift.id}")]
-            )
+            rows.append([(f"✖ {label} {span} {name_of(officer)}"[:60], f"ros:rm:{shift.id}")])
     on = roster.on_duty_now(session, prefecture, clock.now(), zone)
-    names = ", ".join(alerts.name_of(p) for p in on) or t(lang, "sos.duty.nobody")
+    names = ", ".join(name_of(p) for p in on) or t(lang, "sos.duty.nobody")
     lines.append("")
     lines.append(t(lang, "sos.roster.now", names=names))
     rows.append([(t(lang, "sos.roster.add"), f"ros:a:{prefecture}")])
@@ -189,8 +189,8 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
     assert query is not None and query.data is not None
     lang = admin.language
     parts = query.data.split(":")
-    db = deps(context).db
-    zone = deps(context).settings.zone
+    db = context.db
+    zone = context.settings.zone
     postings = load_postings()
     step = parts[1] if len(parts) > 1 else ""
     if step == "home":
@@ -224,7 +224,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
             back = [[(t(lang, "sos.btn.back"), f"ros:p:{prefecture}")]]
             await edit(update, t(lang, "sos.roster.no_officers", area=area), buttons(back))
             return
-        rows = [[(alerts.name_of(o), f"ros:o:{prefecture}:{o.id}")] for o in officers[:30]]
+        rows = [[(name_of(o), f"ros:o:{prefecture}:{o.id}")] for o in officers[:30]]
         rows.append([(t(lang, "sos.btn.back"), f"ros:p:{prefecture}")])
         await edit(update, t(lang, "sos.roster.choose_officer", area=area), buttons(rows))
         return
@@ -246,7 +246,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
             t(
                 lang,
                 "sos.roster.choose_days",
-                name=alerts.name_of(officer),
+                name=name_of(officer),
                 area=area,
                 days=_days_label(lang, mask),
             ),
@@ -266,7 +266,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         text = t(
             lang,
             "sos.roster.choose_block",
-            name=alerts.name_of(officer),
+            name=name_of(officer),
             days=_days_label(lang, mask),
         )
         await edit(update, text, buttons(rows))
@@ -279,7 +279,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
             await answer(query, plain(t(lang, error.key)), alert=True)
             return
         await answer(query, plain(t(lang, "sos.roster.added")))
-        await db.run(alerts.coverage_warnings, policy(context))
+        await db.run(coverage.coverage_warnings, policy(context))
         text, rows = await db.run(_roster_view, prefecture, lang, zone)
         await edit(update, text, buttons(rows))
         return

@@ -10,7 +10,7 @@ from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers.common import Context, answer, buttons, deps, guarded, reply
+from handlers.common import Context, answer, buttons, guarded, reply
 from models import Person
 from services import roster_import, tables
 from services.db import Database
@@ -28,7 +28,7 @@ SHOWN_WAITING = 20  # names of people not joined yet in /import (all are in the 
 @guarded(Action.MANAGE_PEOPLE)
 async def import_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    count, waiting = await deps(context).db.run(roster_import.not_joined, SHOWN_WAITING)
+    count, waiting = await context.db.run(roster_import.not_joined, SHOWN_WAITING)
     await reply(update, t(lang, "import.help", count=count))
     message = update.effective_message
     if message is None:
@@ -96,7 +96,7 @@ async def on_links_button(update: Update, context: Context, person: Person) -> N
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     await answer(query)
-    data, count = await invitation_file(deps(context).db, context.bot, person, kind)
+    data, count = await invitation_file(context.db, context.bot, person, kind)
     if not count:
         await reply(update, t(lang, "import.links.none"))
         return
@@ -126,7 +126,7 @@ async def on_roster_file(update: Update, context: Context, person: Person) -> No
     except (TelegramError, tables.UnreadableFile):
         await reply(update, t(lang, "import.unreadable"))
         return
-    result = await deps(context).db.run(roster_import.import_rows, person, rows, lang)
+    result = await context.db.run(roster_import.import_rows, person, rows, lang)
     if result.problem is not None:
         await reply(update, t(lang, result.problem))
         return

@@ -1,5 +1,6 @@
-"""Care schedules: /schedule, reminder buttons, /oxygen, /overdue, /upcoming, /carepolicy,
-and the scheduled reminder pass (``schedule_jobs``).
+"""Care schedules: /schedule, reminder buttons, /oxygen, /overdue, /upcoming, /carepolicy.
+The reminder pass and oxygen escalations are timers (scheduler/care.py), reached through
+`context.timers` after a change.
 
 Callback data (all well under 64 bytes):
 
@@ -33,7 +34,6 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest
 from telegram.ext import (
-    Application,
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
@@ -50,7 +50,6 @@ from handlers.common import (
     answer,
     buttons,
     current_person,
-    deps,
     guarded,
     language_of,
     refuse,
@@ -59,9 +58,10 @@ from handlers.common import (
 )
 from handlers.conversation import once_per_update, persist_now
 from models import CareKind, OxygenUrgency, OxygenWhat, Person, Status
-from scheduler import jobs
-from services import audit, care, care_policy, clock, oxygen, people
-from services.care import CareConfig, CareError, Schedule
+from services import audit, care_policy, clock, oxygen, people
+from services.care import areas, records, rules
+from services.care import texts as care_texts
+from services.care.rules import CareConfig, CareError, Schedule
 from services.care_policy import Band, BandPolicy
 from services.i18n import t
 from services.oxygen import OxygenConfig
@@ -108,11 +108,11 @@ Callback = Callable[[Update, Context], Awaitable[Any]]
 
 
 def care_config(context: Context) -> CareConfig:
-    return CareConfig.from_settings(deps(context).settings)
+    return CareConfig.from_settings(context.settings)
 
 
 def oxygen_config(context: Context) -> OxygenConfig:
-    return OxygenConfig.from_settings(deps(context).settings)
+    return OxygenConfig.from_settings(context.settings)
 
 
 def _id(raw: str) -> int | None:
@@ -122,17 +122,6 @@ def _id(raw: str) -> int | None:
 def _parts(update: Update) -> list[str]:
     query = update.callback_query
     return (query.data or "").split(":") if query else []
-
-
-def _wake(context: Context) -> None:
-    """Messages were queued: wake the delivery worker if it offers a way to (it is also
-    woken when the transaction commits, and polls anyway)."""
-    wake = getattr(deps(context), "wake", None) or context.application.bot_data.get("wake")
-    if callable(wake):
-        try:
-            wake()
-        except Exception:
-            log.exception("could not wake the delivery worker")
 
 
 async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -161,7 +150,7 @@ async def _drop_keyboard(update: Update) -> None:
 async def _forged(update: Update, context: Context, person: Person, action: Action) -> None:
     """A button that names someone else's item, or data no button of ours carries."""
     query = update.callback_query
-    await deps(context).db.run(
+    await context.db.run(
         _audit_forged, person.telegram_id, person.id, action, query.data if query else ""
     )
     await answer(query, _plain(t(person.language, "care.forged")), alert=True)
@@ -228,7 +217,7 @@ def _days(lang: str, days: int | None) -> str:
     return t(lang, "care.policy.days", count=days) if days is not None else "-"
 
 
-def _due_line(lang: str, due: care.Due, today: date) -> str:
+def _due_line(lang: str, due: rules.Due, today: date) -> str:
     days = (due.due - today).days
     if days < 0:
         line = t(lang, "care.sched.overdue", count=-days, date=due.due.isoformat())
@@ -278,7 +267,7 @@ def schedule_card(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         t(
             lang,
             "care.sched.where",
-            posting=care.posting_text(lang, person),
+            posting=care_texts.posting_text(lang, person),
             altitude=person.altitude_m if person.altitude_m is not None else "-",
             days=schedule.days_at_altitude if schedule.days_at_altitude is not None else "-",
         ),
@@ -287,7 +276,7 @@ def schedule_card(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         due = schedule.items.get(kind)
         has = schedule.policy.has_rest if kind == CareKind.REST else schedule.policy.has_exam
         icon = "🏖" if kind == CareKind.REST else "🩺"
-        lines.append(f"{icon} <b>{care.item_name(lang, kind)}</b>")
+        lines.append(f"{icon} <b>{care_texts.item_name(lang, kind)}</b>")
         if due is None and has and person.end is not None:
             lines.append("   " + t(lang, "care.sched.after_end", date=person.end.isoformat()))
         elif due is None:
@@ -307,7 +296,7 @@ def schedule_details(lang: str, schedule: Schedule) -> str:
         t(
             lang,
             "care.sched.posting",
-            posting=care.posting_text(lang, person),
+            posting=care_texts.posting_text(lang, person),
             altitude=person.altitude_m if person.altitude_m is not None else "-",
             band=t(lang, f"care.band.{schedule.band}"),
         ),
@@ -323,7 +312,7 @@ def schedule_details(lang: str, schedule: Schedule) -> str:
         if has:
             lines.append(_policy_line(lang, kind, schedule.policy))
         if kind == CareKind.EXAM and has:
-            contents = care.contents_text(lang, schedule.policy)
+            contents = care_texts.contents_text(lang, schedule.policy)
             lines.append("   " + t(lang, "care.sched.contents", contents=contents))
     if schedule.last_rest_return is not None:
         lines.append(t(lang, "care.sched.last_rest_return", date=schedule.last_rest_return))
@@ -347,7 +336,7 @@ def schedule_buttons(lang: str, schedule: Schedule) -> InlineKeyboardMarkup:
         if due is None or due.item_id is None:
             continue
         tail = f"{due.item_id}:{due.due.strftime('%Y%m%d')}"
-        item = care.item_name(lang, kind)
+        item = care_texts.item_name(lang, kind)
         rows.append(
             [
                 (t(lang, "care.btn.done_item", item=item), f"cs:d:{tail}"),
@@ -370,7 +359,7 @@ def schedule_buttons(lang: str, schedule: Schedule) -> InlineKeyboardMarkup:
 @guarded(Action.OWN_DATA)
 async def schedule_command(update: Update, context: Context, person: Person) -> None:
     assert person.id is not None
-    schedule = await deps(context).db.run(care.schedule_for, person.id, care_config(context))
+    schedule = await context.db.run(records.schedule_for, person.id, care_config(context))
     lang = person.language
     markup = schedule_buttons(lang, schedule) if person.status == Status.ACTIVE else None
     await reply(update, schedule_card(lang, schedule), reply_markup=markup)
@@ -393,7 +382,7 @@ async def _pressed_schedule(
 ) -> Schedule | None:
     """The schedule a button asks for, the press answered (None: gone, and said so)."""
     try:
-        schedule = await deps(context).db.run(care.schedule_for, person_id, care_config(context))
+        schedule = await context.db.run(records.schedule_for, person_id, care_config(context))
     except CareError:
         await answer(update.callback_query, _plain(t(viewer.language, "care.stale")), alert=True)
         return None
@@ -407,7 +396,7 @@ async def on_reminder_time(update: Update, context: Context, person: Person) -> 
     parts = _parts(update)
     lang = person.language
     assert person.id is not None
-    settings = deps(context).settings
+    settings = context.settings
     if len(parts) == 2:
         await answer(update.callback_query)
         rows = [
@@ -427,12 +416,12 @@ async def on_reminder_time(update: Update, context: Context, person: Person) -> 
     else:
         await _forged(update, context, person, Action.OWN_DATA)
         return
-    await deps(context).db.run(care.set_reminder_time, person.id, seconds)
+    await context.db.run(records.set_reminder_time, person.id, seconds)
     await answer(update.callback_query)
     await _drop_keyboard(update)
     shown = _hhmm(seconds) if seconds is not None else settings.care_reminder_time
     await reply(update, t(lang, "care.rt.set", time=shown))
-    await _replan(context, person.id)
+    await context.timers.replan_care(person.id)
 
 
 # ---------------------------------------------------------------------------- snooze
@@ -445,7 +434,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     assert person.id is not None
     item_id = _id(parts[2]) if len(parts) > 3 else None
-    due = care.parse_compact(parts[3]) if len(parts) > 3 else None
+    due = care_texts.parse_compact(parts[3]) if len(parts) > 3 else None
     if item_id is None or due is None:
         await _forged(update, context, person, Action.OWN_DATA)
         return
@@ -455,7 +444,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     cfg = care_config(context)
     if parts[1] == "z":
         try:
-            await deps(context).db.run(care.check_action, person.id, item_id, due, cfg)
+            await context.db.run(records.check_action, person.id, item_id, due, cfg)
         except CareError as error:
             await _care_error(update, context, person, error)
             return
@@ -463,18 +452,18 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
         rows = [
             [
                 (t(lang, "care.btn.snooze_days", count=d), f"cs:zz:{item_id}:{parts[3]}:{d}")
-                for d in care.SNOOZE_DAYS
+                for d in rules.SNOOZE_DAYS
             ]
         ]
         await reply(update, t(lang, "care.snooze.ask"), reply_markup=buttons(rows))
         return
     days = _id(parts[4]) if len(parts) > 4 else None
-    if days not in care.SNOOZE_DAYS:
+    if days not in rules.SNOOZE_DAYS:
         await _forged(update, context, person, Action.OWN_DATA)
         return
     try:
-        schedule = await deps(context).db.run(
-            care.record_snoozed,
+        schedule = await context.db.run(
+            records.record_snoozed,
             person.id,
             item_id,
             days,
@@ -489,7 +478,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     await _drop_keyboard(update)
     until = schedule.today + timedelta(days=days)
     await reply(update, t(lang, "care.snoozed", date=until.isoformat()))
-    await _replan(context, person.id)
+    await context.timers.replan_care(person.id)
 
 
 # ---------------------------------------------------------------------------- the care form
@@ -509,7 +498,7 @@ def _expired(context: Context) -> bool:
     if not form.get("flow") or not form.get("touched"):
         return True
     age = clock.now() - datetime.fromisoformat(form["touched"])
-    return age.total_seconds() > deps(context).settings.form_timeout
+    return age.total_seconds() > context.settings.form_timeout
 
 
 def in_form(fn: Callable[[Update, Context, Person], Awaitable[Any]]) -> Callback:
@@ -561,7 +550,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
             key = "care.ask.set_date"
             values = {
                 "name": form.get("name", ""),
-                "item": care.item_name(lang, CareKind(form["kind"])),
+                "item": care_texts.item_name(lang, CareKind(form["kind"])),
                 "current": form.get("current_due") or "-",
             }
             rows = [
@@ -627,7 +616,7 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
     """cs:d (Done) and cs:b (Booked for...) on a reminder or on /schedule."""
     parts = _parts(update)
     item_id = _id(parts[2]) if len(parts) == 4 else None
-    due = care.parse_compact(parts[3]) if len(parts) == 4 else None
+    due = care_texts.parse_compact(parts[3]) if len(parts) == 4 else None
     if item_id is None or due is None or parts[1] not in {"d", "b"}:
         await _forged(update, context, person, Action.OWN_DATA)
         return ConversationHandler.END
@@ -636,8 +625,8 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
         return ConversationHandler.END
     assert person.id is not None
     try:
-        kind = await deps(context).db.run(
-            care.check_action, person.id, item_id, due, care_config(context)
+        kind = await context.db.run(
+            records.check_action, person.id, item_id, due, care_config(context)
         )
     except CareError as error:
         await _care_error(update, context, person, error)
@@ -658,7 +647,7 @@ async def start_set_form(update: Update, context: Context, admin: Person) -> str
         return ConversationHandler.END
     cfg = care_config(context)
     try:
-        schedule = await deps(context).db.run(care.schedule_for, person_id, cfg)
+        schedule = await context.db.run(records.schedule_for, person_id, cfg)
     except CareError as error:
         await _care_error(update, context, admin, error)
         return ConversationHandler.END
@@ -686,8 +675,8 @@ async def oxygen_command(update: Update, context: Context, person: Person) -> st
     of their area); a new request starts the form at once when there is nothing to show."""
     lang = person.language
     assert person.id is not None
-    db = deps(context).db
-    zone = deps(context).settings.zone
+    db = context.db
+    zone = context.settings.zone
     mine = await db.run(oxygen.requests_of, person.id)
     area: list[Any] = []
     if check(person, Action.HANDLE_OXYGEN) is None:
@@ -755,13 +744,13 @@ async def on_form_text(update: Update, context: Context, person: Person) -> str 
         if field == DATE:
             return await _take_date(update, context, person, parse_date(text))
         if field == PLACE:
-            form["draft"]["place"] = care.clean_line(text, care.PLACE_MAX)
+            form["draft"]["place"] = records.clean_line(text, rules.PLACE_MAX)
             return await ask(update, context, RESULT)
         if field == RESULT:
-            form["draft"]["result"] = care.clean_line(text, care.RESULT_MAX)
+            form["draft"]["result"] = records.clean_line(text, rules.RESULT_MAX)
             return await _save(update, context, person)
         if field == OX_PLACE:
-            form["draft"]["place"] = care.clean_line(text, oxygen.PLACE_MAX)
+            form["draft"]["place"] = records.clean_line(text, oxygen.PLACE_MAX)
             return await ask(update, context, OX_URGENCY)
     except InvalidInput as error:
         await reply(update, t(lang, error.key, **error.values))
@@ -804,7 +793,7 @@ async def on_form_button(update: Update, context: Context, person: Person) -> st
         days = parse_int(offset, max_digits=3, signed=True)
         if days is None or abs(days) > 366:
             return await ask(update, context, field)
-        today = people.local_today(deps(context).settings.zone)
+        today = people.local_today(context.settings.zone)
         try:
             return await _take_date(update, context, person, today + timedelta(days=days))
         except CareError as error:
@@ -837,7 +826,7 @@ async def _take_date(update: Update, context: Context, person: Person, day: date
     form = _form(context)
     form["draft"]["date"] = day.isoformat()
     if form.get("flow") == "done" and form.get("kind") == CareKind.EXAM:
-        today = people.local_today(deps(context).settings.zone)
+        today = people.local_today(context.settings.zone)
         if day > today:  # say so now rather than after two more questions
             raise CareError("care.invalid.future")
         return await ask(update, context, PLACE)
@@ -849,7 +838,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
     flow = form.get("flow")
     draft = form.get("draft", {})
     lang = person.language
-    db = deps(context).db
+    db = context.db
     cfg = care_config(context)
     assert person.id is not None
     try:
@@ -858,7 +847,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
         day = date.fromisoformat(draft["date"])
         if flow == "done":
             schedule = await db.run(
-                care.record_done,
+                records.record_done,
                 person.id,
                 int(form["item_id"]),
                 day,
@@ -871,7 +860,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
             target = person.id
         elif flow == "book":
             schedule = await db.run(
-                care.record_booked,
+                records.record_booked,
                 person.id,
                 int(form["item_id"]),
                 day,
@@ -882,15 +871,16 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
             target = person.id
         else:
             target = int(form["person_id"])
-            schedule = await db.run(care.set_due, person, target, CareKind(form["kind"]), day, cfg)
+            schedule = await db.run(
+                records.set_due, person, target, CareKind(form["kind"]), day, cfg
+            )
             text = t(
                 lang,
                 "care.set.saved",
                 name=schedule.person.name,
-                item=care.item_name(lang, CareKind(form["kind"])),
+                item=care_texts.item_name(lang, CareKind(form["kind"])),
                 date=day.isoformat(),
             )
-            _wake(context)
     except CareError as error:
         if flow == "oxygen" or error.key in {"care.stale", "care.forged", "care.set.no_schedule"}:
             _clear(context)
@@ -900,7 +890,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
         return await ask(update, context, DATE)
     _clear(context)
     await reply(update, text, reply_markup=menus.main_keyboard(lang))
-    await _replan(context, target)
+    await context.timers.replan_care(target)
     return ConversationHandler.END
 
 
@@ -910,7 +900,7 @@ async def _save_oxygen(
     lang = person.language
     assert person.id is not None
     cfg = oxygen_config(context)
-    request = await deps(context).db.run(
+    request = await context.db.run(
         oxygen.create_request,
         person.id,
         draft.get("what", ""),
@@ -919,10 +909,9 @@ async def _save_oxygen(
         cfg,
     )
     _clear(context)
-    _wake(context)
     assert request.id is not None
     if request.urgency == OxygenUrgency.URGENT:
-        schedule_oxygen_job(context.application, request.id, request.created_at + cfg.escalation)
+        context.timers.plan_oxygen_escalation(request.id, request.created_at + cfg.escalation)
     text = t(lang, "care.ox.sent", id=request.id)
     # a request, not a schedule reminder: what to do if it gets worse while waiting
     later = (
@@ -974,14 +963,13 @@ async def on_oxygen_handle(update: Update, context: Context, person: Person) -> 
         await _forged(update, context, person, Action.HANDLE_OXYGEN)
         return
     fn = oxygen.acknowledge if parts[1] == "ack" else oxygen.deliver
-    change = await deps(context).db.run(fn, person, request_id, oxygen_config(context))
+    change = await context.db.run(fn, person, request_id, oxygen_config(context))
     if change.outcome == "refused":
         await answer(update.callback_query, _plain(t(lang, "care.forged")), alert=True)
         return
     if change.outcome == "won":
         key = "care.ox.ack.won" if parts[1] == "ack" else "care.ox.dlv.won"
         await answer(update.callback_query, _plain(t(lang, key)))
-        _wake(context)
         return
     if change.outcome == "taken":
         name = (change.by.real_name or change.by.display_name) if change.by else "-"
@@ -999,9 +987,7 @@ async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> 
     if request_id is None:
         await _forged(update, context, person, Action.REQUEST_OXYGEN)
         return
-    change = await deps(context).db.run(
-        oxygen.cancel, person.id, request_id, oxygen_config(context)
-    )
+    change = await context.db.run(oxygen.cancel, person.id, request_id, oxygen_config(context))
     if change.outcome == "refused":
         await answer(update.callback_query, _plain(t(lang, "care.forged")), alert=True)
         return
@@ -1010,7 +996,6 @@ async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> 
         return
     await answer(update.callback_query)
     await _drop_keyboard(update)
-    _wake(context)
     await reply(update, t(lang, "care.ox.cancelled", id=request_id))
 
 
@@ -1019,21 +1004,21 @@ async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> 
 
 async def _area_rows(
     context: Context, person: Person, which: str
-) -> tuple[list[care.AreaRow], frozenset[str] | None]:
+) -> tuple[list[areas.AreaRow], frozenset[str] | None]:
     """The rows of /overdue (`which` "o") or /upcoming ("u") in the person's area."""
     assert person.id is not None
-    db = deps(context).db
+    db = context.db
     duty = await db.run(people.duty_areas, person.id)
     visible = visible_prefectures(person, duty)
     # overdue rows are all due before today: no need to compute the next two weeks
-    horizon = 0 if which == "o" else care.UPCOMING_DAYS
-    rows = await db.run(care.area_rows, care_config(context), visible, horizon_days=horizon)
+    horizon = 0 if which == "o" else rules.UPCOMING_DAYS
+    rows = await db.run(areas.area_rows, care_config(context), visible, horizon_days=horizon)
     return rows, visible
 
 
 def area_text(
     lang: str,
-    rows: list[care.AreaRow],
+    rows: list[areas.AreaRow],
     which: str,
     today: date,
     *,
@@ -1042,12 +1027,12 @@ def area_text(
 ) -> tuple[str, int]:
     """The report, at most AREA_LINES lines; returns the text and how many were left out.
     `rows` may be only the first ones, with `counts` (rows per prefecture) and `total`
-    (care.area_summary); by default they are counted from `rows`."""
+    (services.care.areas.area_summary); by default they are counted from `rows`."""
     postings = load_postings()
     if which == "o":
         lines = [t(lang, "care.overdue.title", date=today.isoformat())]
     else:
-        lines = [t(lang, "care.upcoming.title", count=care.UPCOMING_DAYS, date=today.isoformat())]
+        lines = [t(lang, "care.upcoming.title", count=rules.UPCOMING_DAYS, date=today.isoformat())]
     if counts is None:
         counts = {}
         for row in rows:
@@ -1071,9 +1056,9 @@ def area_text(
             ]
         values = {
             "name": row.person.name,
-            "posting": care.posting_text(lang, row.person),
+            "posting": care_texts.posting_text(lang, row.person),
             "altitude": row.person.altitude_m if row.person.altitude_m is not None else "-",
-            "item": care.item_name(lang, row.due.kind),
+            "item": care_texts.item_name(lang, row.due.kind),
             "due": row.due.due.isoformat(),
         }
         if row.overdue:
@@ -1097,20 +1082,20 @@ def area_text(
 async def _area_command(update: Update, context: Context, person: Person, which: str) -> None:
     lang = person.language
     assert person.id is not None
-    db = deps(context).db
+    db = context.db
     visible = visible_prefectures(person, await db.run(people.duty_areas, person.id))
     if visible is not None and not visible:
         await reply(update, t(lang, "care.area.no_area"))
         return
     # the chat shows AREA_LINES rows and counts: only those rows are built (the CSV has all)
     summary = await db.run(
-        care.area_summary, care_config(context), visible, overdue=which == "o", limit=AREA_LINES
+        areas.area_summary, care_config(context), visible, overdue=which == "o", limit=AREA_LINES
     )
-    today = people.local_today(deps(context).settings.zone)
+    today = people.local_today(context.settings.zone)
     rows = summary.rows
     if not rows:
         key = "care.area.none_overdue" if which == "o" else "care.area.none_upcoming"
-        await reply(update, t(lang, key, count=care.UPCOMING_DAYS))
+        await reply(update, t(lang, key, count=rules.UPCOMING_DAYS))
         return
     text, _ = area_text(lang, rows, which, today, counts=summary.counts, total=summary.total)
     markup_rows = [[(t(lang, "care.btn.csv"), f"cs:csv:{which}")]]
@@ -1149,9 +1134,9 @@ async def on_csv(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     rows, visible = await _area_rows(context, person, which)
     rows = [r for r in rows if r.overdue] if which == "o" else [r for r in rows if not r.overdue]
-    data = care.rows_to_csv(rows, lang)
-    await deps(context).db.run(_audit_export, person, which, len(rows), visible)
-    today = people.local_today(deps(context).settings.zone).isoformat()
+    data = areas.rows_to_csv(rows, lang)
+    await context.db.run(_audit_export, person, which, len(rows), visible)
+    today = people.local_today(context.settings.zone).isoformat()
     name = f"care-{'overdue' if which == 'o' else 'upcoming'}-{today}.csv"
     message = update.effective_message
     assert message is not None
@@ -1260,7 +1245,7 @@ def band_card(
         band=t(lang, f"care.band.{band}"),
         rest=_rest_value(lang, policy),
         exam=_exam_value(lang, policy),
-        contents=care.contents_text(lang, policy),
+        contents=care_texts.contents_text(lang, policy),
         state=_state(lang, policy, zone),
     )
     rows = [
@@ -1284,8 +1269,8 @@ def band_card(
 
 
 async def _policy(context: Context) -> dict[Band, BandPolicy]:
-    override = deps(context).settings.care_policy
-    return await deps(context).db.run(care_policy.effective_policy, override)
+    override = context.settings.care_policy
+    return await context.db.run(care_policy.effective_policy, override)
 
 
 @guarded(Action.MANAGE_SCHEDULES)
@@ -1293,7 +1278,7 @@ async def carepolicy_command(update: Update, context: Context, admin: Person) ->
     lang = admin.language
     policy = await _policy(context)
     rows = [[(t(lang, f"care.band.{band}"), f"cs:pol:{band}")] for band in Band]
-    zone = deps(context).settings.zone
+    zone = context.settings.zone
     await reply(update, policy_table(lang, policy, zone), reply_markup=buttons(rows))
 
 
@@ -1301,9 +1286,9 @@ async def carepolicy_command(update: Update, context: Context, admin: Person) ->
 async def on_policy_button(update: Update, context: Context, admin: Person) -> None:
     parts = _parts(update)
     lang = admin.language
-    zone = deps(context).settings.zone
-    override = deps(context).settings.care_policy
-    db = deps(context).db
+    zone = context.settings.zone
+    override = context.settings.care_policy
+    db = context.db
     what = parts[1]
     if what == "pol" and len(parts) == 2:
         await answer(update.callback_query)
@@ -1362,161 +1347,15 @@ async def on_policy_button(update: Update, context: Context, admin: Person) -> N
     text, markup = band_card(lang, band, policy, zone)
     await _show(update, text, markup)
     if what in {"ps", "pt", "pc"}:
-        await _replan(context, None)
-
-
-# ---------------------------------------------------------------------------- scheduling
-#
-# Timers live in the database (due dates are derived, watermarks are stored), so the
-# APScheduler jobs below are only alarm clocks, rebuilt at every start by `rebuild_jobs`
-# (registered with scheduler.jobs.on_startup; explicit ids, replace_existing):
-#
-#   care:pass                interval, every CADRE_CARE_PASS_INTERVAL seconds, first run at
-#                            start-up: the safety net, and what sends the reminders missed
-#                            while the bot was down. coalesce=True, misfire grace = interval:
-#                            a late pass is simply the next one (each pass catches up).
-#   care:next                date, the next reminder or escalation instant computed by the
-#                            last pass, so reminders go out on the minute. coalesce=True,
-#                            misfire grace = CADRE_CARE_GRACE_HOURS.
-#   oxygen:escalate:<id>     date, when an urgent request escalates if still unacknowledged;
-#                            one per waiting request. misfire_grace_time=None: however late.
-
-PASS_JOB = "care:pass"
-NEXT_JOB = "care:next"
-
-
-def oxygen_job_id(request_id: int) -> str:
-    return f"oxygen:escalate:{request_id}"
-
-
-def _deps_of(application: Application) -> Any:
-    return application.bot_data["deps"]
-
-
-def _wake_app(application: Application) -> None:
-    wake = getattr(_deps_of(application), "wake", None) or application.bot_data.get("wake")
-    if callable(wake):
-        try:
-            wake()
-        except Exception:
-            log.exception("could not wake the delivery worker")
-
-
-async def care_pass_job(application: Application) -> None:
-    """Queue the reminders and escalations due now, then plan the next run."""
-    d = _deps_of(application)
-    now = clock.now()
-    cfg = CareConfig.from_settings(d.settings)
-    ocfg = OxygenConfig.from_settings(d.settings)
-    result = await d.db.run(care.run_pass, now, cfg)
-    escalated = await d.db.run(oxygen.escalate_due, now, ocfg)
-    pending = await d.db.run(oxygen.pending_escalations, ocfg)
-    if result.reminders or result.escalations or escalated:
-        _wake_app(application)
-        log.info(
-            "care pass: %d reminders, %d escalation notices, %d oxygen escalations",
-            result.reminders,
-            result.escalations,
-            len(escalated),
-        )
-    _plan_next(application, result.next_wakeup, replace=True)
-    for request_id, at in pending:
-        schedule_oxygen_job(application, request_id, at)
-
-
-async def oxygen_escalation_job(application: Application, request_id: int) -> None:
-    d = _deps_of(application)
-    escalated = await d.db.run(
-        oxygen.escalate_due, clock.now(), OxygenConfig.from_settings(d.settings)
-    )
-    if escalated:
-        _wake_app(application)
-        log.info("oxygen requests escalated: %s", escalated)
-
-
-def _jobs_on(application: Application) -> bool:
-    return application.job_queue is not None and bool(_deps_of(application).settings.care_jobs)
-
-
-def _plan_next(application: Application, when: datetime | None, *, replace: bool) -> None:
-    """Run the pass at `when`. With replace=False an earlier plan is kept."""
-    if when is None or not _jobs_on(application):
-        return
-    if not replace:
-        existing = jobs.get_job(application, NEXT_JOB)
-        planned = getattr(existing, "next_run_time", None) if existing is not None else None
-        if planned is not None and planned <= when:
-            return
-    grace = int(_deps_of(application).settings.care_grace_hours * 3600) or 60
-    jobs.add_job(
-        application,
-        NEXT_JOB,
-        care_pass_job,
-        "date",
-        run_date=when,
-        misfire_grace_time=grace,
-        coalesce=True,
-    )
-
-
-def schedule_oxygen_job(application: Application, request_id: int, at: datetime) -> None:
-    if not _jobs_on(application):
-        return
-    jobs.add_job(
-        application,
-        oxygen_job_id(request_id),
-        oxygen_escalation_job,
-        "date",
-        run_date=max(at, clock.now()),
-        misfire_grace_time=None,  # however late: an urgent request must escalate
-        coalesce=True,
-        args=(application, request_id),
-    )
-
-
-async def _replan(context: Context, person_id: int | None) -> None:
-    """After a change: send what is due for this person now and plan their next reminder
-    (None: everybody, e.g. after a policy change)."""
-    if not _jobs_on(context.application):
-        return
-    cfg = care_config(context)
-    ids = [person_id] if person_id is not None else None
-    result = await deps(context).db.run(care.run_pass, clock.now(), cfg, person_ids=ids)
-    if result.reminders or result.escalations:
-        _wake(context)
-    _plan_next(context.application, result.next_wakeup, replace=person_id is None)
-
-
-@jobs.on_startup
-async def rebuild_jobs(application: Application) -> None:
-    """At start-up: the pass (at once, then every CADRE_CARE_PASS_INTERVAL seconds) and one
-    escalation job per urgent oxygen request still waiting. The first pass plans care:next."""
-    d = _deps_of(application)
-    if not _jobs_on(application):
-        log.warning("care reminders and oxygen escalations are off (CADRE_CARE_JOBS)")
-        return
-    interval = d.settings.care_pass_interval
-    jobs.add_job(
-        application,
-        PASS_JOB,
-        care_pass_job,
-        "interval",
-        seconds=interval,
-        next_run_time=clock.now(),
-        misfire_grace_time=max(interval, 60),
-        coalesce=True,
-    )
-    ocfg = OxygenConfig.from_settings(d.settings)
-    for request_id, at in await d.db.run(oxygen.pending_escalations, ocfg):
-        schedule_oxygen_job(application, request_id, at)
+        await context.timers.replan_care(None)
 
 
 # ---------------------------------------------------------------------------- assembly
 
 
-def build() -> list[BaseHandler[Any, Any, Any]]:
+def build(form_timeout: int) -> list[BaseHandler[Any, Any, Any]]:
     return [
-        build_conversation(),
+        build_conversation(form_timeout),
         CommandHandler("schedule", schedule_command),
         CommandHandler("overdue", overdue_command),
         CommandHandler("upcoming", upcoming_command),
@@ -1532,7 +1371,7 @@ def build() -> list[BaseHandler[Any, Any, Any]]:
     ]
 
 
-def build_conversation(timeout_seconds: int | None = None) -> ConversationHandler[Any]:
+def build_conversation(form_timeout: int) -> ConversationHandler[Any]:
     text = filters.TEXT & ~filters.COMMAND
     step: list[BaseHandler[Any, Any, Any]] = [
         CallbackQueryHandler(on_form_button, pattern=r"^cf:"),
@@ -1541,7 +1380,6 @@ def build_conversation(timeout_seconds: int | None = None) -> ConversationHandle
     ]
     states: dict[object, list[BaseHandler[Any, Any, Any]]] = {state: step for state in STATES}
     states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
-    seconds = timeout_seconds or _form_timeout()
     with warnings.catch_warnings():
         # One form per person at a time, tracked per chat and user (PTB warns about that).
         warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
@@ -1556,15 +1394,6 @@ def build_conversation(timeout_seconds: int | None = None) -> ConversationHandle
             fallbacks=[CommandHandler("cancel", cancel)],
             name=NAME,
             persistent=True,
-            conversation_timeout=timedelta(seconds=seconds),
+            conversation_timeout=timedelta(seconds=form_timeout),
             allow_reentry=True,
         )
-
-
-def _form_timeout() -> int:
-    try:
-        from config import get_settings
-
-        return int(get_settings().form_timeout)
-    except Exception:  # settings unusable here: the documented default
-        return 1800

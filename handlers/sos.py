@@ -5,7 +5,7 @@ what it handles: /sos and the 🆘 button, locations (a moving live location arr
 edited message), every ``sos:`` button, and typed answers the channel asked for (the
 cadre's description, a resolution note, a directory field). build() adds /alerts, /alert,
 /contacts, and the roster (handlers/roster.py) and directory (handlers/directory.py)
-commands. Escalation and coverage checks are scheduled jobs rebuilt at every start.
+commands. Escalation and coverage checks are timers (scheduler/sos.py).
 
 Callback data (all well under 64 bytes):
     sos:ack:<id> / sos:res:<id> / sos:tl:<id>   acknowledge, resolve, timeline
@@ -24,8 +24,6 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -39,7 +37,6 @@ from telegram import (
     Update,
 )
 from telegram.ext import (
-    Application,
     ApplicationHandlerStop,
     BaseHandler,
     CallbackQueryHandler,
@@ -56,41 +53,36 @@ from handlers.common import (
     answer,
     buttons,
     current_caller,
-    deps,
     guarded,
     language_of,
     refuse,
     reply,
 )
 from handlers.sos_common import (
-    PENDING,
     audit_forged,
     edit,
     edit_markup,
     markup_of,
     pending,
     pending_all,
-    pending_record,
     plain,
     policy,
     reload_wait,
     set_pending,
     to_int,
 )
-from models import Person, Priority, Status
-from scheduler import jobs
-from services import alerts, clock, contact_links, directory, outbox, people, state
+from models import AlertStatus, Person, Status
+from services import clock, contact_links, directory, people
+from services import sos as sos_calls
+from services.alerts import cards, raising, respond, timeline
+from services.alerts import policy as alerts_policy
 from services.db import database_unavailable
 from services.i18n import Html, t
 from services.log_context import about_alert
+from services.people import name_of
 from services.permissions import Action, Denial, check, sos_verified
 
 log = logging.getLogger(__name__)
-
-ESCALATION_JOB = "sos:escalation"
-COVERAGE_JOB = "sos:coverage"
-COVERAGE_INTERVAL = 600  # seconds between coverage checks
-COVERAGE_FIRST = 120  # seconds after start-up before the first one
 
 
 def _stopping(fn: Callable[[Update, Context], Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
@@ -116,23 +108,12 @@ def keyboard(lang: str, person: Person | None, location: bool) -> ReplyKeyboardM
     return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who pressed 🆘, as Telegram tells it, and what they gave the registration form."""
-
-    telegram_id: int
-    name: str
-    username: str | None
-    language: str
-    draft: people.Draft | None
-
-
-def _caller_of(update: Update, context: Context, person: Person | None) -> Caller:
+def _caller_of(update: Update, context: Context, person: Person | None) -> sos_calls.Caller:
     user = update.effective_user
     assert user is not None
     form = (context.user_data or {}).get("form") or {}
     draft = people.Draft.from_dict(form.get("draft")) if person is None else None
-    return Caller(
+    return sos_calls.Caller(
         user.id, user.full_name, user.username, language_of(update, context, person), draft
     )
 
@@ -140,98 +121,9 @@ def _caller_of(update: Update, context: Context, person: Person | None) -> Calle
 # ---------------------------------------------------------------------------- SOS
 
 
-def what_to_do(
-    session: Any, person: Person, lang: str, zone: Any, count: int, head: str | None = None
-) -> list[str]:
-    """What the cadre reads at once, one phone screen a message: first that help is
-    called (or how their open call stands: `head`) and what to do now; then the numbers
-    to call; then what to do if it may be altitude illness."""
-    if head is None:
-        key = "sos.help_called" if count else "sos.help_called_nobody"
-        head = t(lang, key, count=count)
-    numbers = directory.render_for(session, person.prefecture, lang, zone)
-    area = directory.area_name(person.prefecture, lang)
-    return [
-        head + "\n\n" + t(lang, "sos.do_now"),
-        t(lang, "sos.numbers", area=area) + "\n" + numbers,
-        t(lang, "sos.altitude_steps"),
-    ]
-
-
-def _raise_sos(session: Any, caller: Caller, policy_: alerts.Policy) -> tuple[int, bool, int]:
-    """The first transaction: the alert is stored and its first-tier messages are queued
-    (the worker wakes when it commits). Anyone may call: a guest gets a minimal person row
-    (people.record_caller), and the alert of someone who is not an active member is marked
-    unverified. Returns the alert id, whether it is new, and the caller's person id."""
-    person = people.record_caller(
-        session, caller.telegram_id, caller.name, caller.language, caller.draft
-    )
-    assert person.id is not None
-    existing = alerts.open_alert_of(session, person.id)
-    who = {"telegram_name": caller.name[:100], "username": caller.username}
-    alert_id = alerts.raise_alert(
-        session, person_id=person.id, cause="sos", policy=policy_, caller=who
-    )
-    return alert_id, existing is None, person.id
-
-
-def _tell_cadre(
-    session: Any, person_id: int, alert_id: int, new: bool, update_id: int, zone: Any
-) -> dict[str, Any]:
-    """The second transaction: queue what the cadre reads (help is called, what to do now,
-    what is wrong?) at emergency priority, and start waiting for their description. The
-    outbox delivers it through errors and restarts; the keys hold the update id, so a
-    redelivered update queues nothing twice."""
-    responders, contacts = alerts.alerted_counts(session, alert_id)
-    alert = alerts.get(session, alert_id)
-    person = session.get(Person, person_id)
-    assert alert is not None and person is not None
-    lang = person.language
-    status = None
-    if not new:
-        taker = session.get(Person, alert.acknowledged_by) if alert.acknowledged_by else None
-        if taker:
-            status = t(lang, "sos.already_taken", id=alert_id, name=alerts.name_of(taker))
-        elif alert.cause != "sos":  # the alert of their RED check-in: the SOS joined it
-            status = t(lang, "sos.added_to_red", id=alert_id)
-        else:
-            status = t(lang, "sos.already_open", id=alert_id)
-    now, numbers, steps = what_to_do(session, person, lang, zone, responders, status)
-    told = t(lang, "sos.contacts_told", count=contacts) if contacts else None
-    if alert.unverified:  # who they are matters first; the contacts go with the numbers
-        now += "\n\n" + t(lang, "sos.unverified_note")
-        numbers += f"\n\n{told}" if told else ""
-    elif told:
-        now += "\n\n" + told
-    steps += "\n\n" + t(lang, "sos.ask_location_live")
-    common = {
-        "chat_id": person.telegram_id,
-        "person_id": person.id,
-        "language": lang,
-        "priority": Priority.EMERGENCY,
-        "source": f"alert:{alert_id}",
-    }
-    outbox.enqueue(
-        session,
-        idempotency_key=f"alert:{alert_id}:help:{update_id}",
-        text=now,
-        reply_markup=keyboard(lang, person, location=True).to_dict(),
-        **common,
-    )
-    for part, text in (("numbers", numbers), ("steps", steps)):
-        outbox.enqueue(
-            session, idempotency_key=f"alert:{alert_id}:{part}:{update_id}", text=text, **common
-        )
-    outbox.enqueue(
-        session,
-        idempotency_key=f"alert:{alert_id}:ask:{update_id}",
-        text=t(lang, "sos.ask_category"),
-        reply_markup=outbox.inline_keyboard(_category_rows(lang, alert_id)),
-        **common,
-    )
-    waiting = pending_record("details", alert=alert_id)
-    state.put(session, PENDING, str(person.telegram_id), waiting)
-    return waiting
+def cadre_keyboard(person: Person) -> dict[str, Any]:
+    """The reply keyboard of someone who called for help, as queued with what they read."""
+    return keyboard(person.language, person, location=True).to_dict()
 
 
 async def on_sos(update: Update, context: Context) -> None:
@@ -245,12 +137,14 @@ async def on_sos(update: Update, context: Context) -> None:
         # or rejected person raises an alert too, marked unverified (services.alerts).
         person = await current_caller(update, context)
         caller = _caller_of(update, context, person)
-        db = deps(context).db
-        alert_id, new, person_id = await db.run(_raise_sos, caller, policy(context))
+        db = context.db
+        alert_id, new, person_id = await db.run(sos_calls.raise_sos, caller, policy(context))
         about_alert(alert_id)
         stored = time.monotonic()
-        zone = deps(context).settings.zone
-        waiting = await db.run(_tell_cadre, person_id, alert_id, new, update.update_id, zone)
+        zone = context.settings.zone
+        waiting = await db.run(
+            sos_calls.tell_cadre, person_id, alert_id, new, update.update_id, zone, cadre_keyboard
+        )
         (await pending_all(context))[caller.telegram_id] = waiting
     except Exception as exc:
         if database_unavailable(exc):
@@ -300,20 +194,6 @@ async def _sos_delayed(update: Update, context: Context, person: Person | None) 
         log.exception("could not tell the person their SOS is delayed")
 
 
-def _category_rows(lang: str, alert_id: int) -> list[list[tuple[str, str]]]:
-    return [
-        [
-            (t(lang, "sos.category.altitude"), f"sos:cat:{alert_id}:altitude"),
-            (t(lang, "sos.category.injury"), f"sos:cat:{alert_id}:injury"),
-        ],
-        [
-            (t(lang, "sos.category.accident"), f"sos:cat:{alert_id}:accident"),
-            (t(lang, "sos.category.other"), f"sos:cat:{alert_id}:other"),
-        ],
-        [(t(lang, "sos.btn.cancel_alarm"), f"sos:cxl:{alert_id}")],
-    ]
-
-
 async def on_location(update: Update, context: Context) -> None:
     """A location (or a live location moving: an edited message) while an alert is open."""
     message = update.effective_message
@@ -321,8 +201,8 @@ async def on_location(update: Update, context: Context) -> None:
         return
     edited = update.edited_message is not None
     person = await current_caller(update, context)
-    db = deps(context).db
-    alert = await db.run(alerts.open_alert_of, person.id) if person and person.id else None
+    db = context.db
+    alert = await db.run(raising.open_alert_of, person.id) if person and person.id else None
     if person is None or alert is None:
         if not edited:
             lang = language_of(update, context, person)
@@ -331,16 +211,17 @@ async def on_location(update: Update, context: Context) -> None:
     location = message.location
     live = edited or bool(location.to_dict().get("live_period"))
     result = await db.run(
-        alerts.update_location,
+        raising.update_location,
         alert_id=alert.id,
         person_id=person.id,
         latitude=location.latitude,
         longitude=location.longitude,
         live=live,
+        policy=policy(context),
     )
     if not edited:
         lang = person.language
-        key = "sos.location.thanks" if result == alerts.Change.DONE else "sos.location.invalid"
+        key = "sos.location.thanks" if result == raising.Change.DONE else "sos.location.invalid"
         # 📍 stays on the keyboard until the alert is closed: they may move on
         await reply(update, t(lang, key), reply_markup=keyboard(lang, person, location=True))
     raise ApplicationHandlerStop
@@ -399,9 +280,9 @@ async def on_command(update: Update, context: Context) -> None:
     if waiting.get("what") == "details" and person is not None:
         # /cancel stops the questions, never the call for help: say so, and offer the
         # false-alarm button to those who mean to cancel the alert itself
-        alert = await deps(context).db.run(alerts.get, int(waiting.get("alert", 0)))
+        alert = await context.db.run(alerts_policy.get, int(waiting.get("alert", 0)))
         if alert is not None and alert.person_id == person.id:
-            if alert.status in alerts.IN_PROGRESS:
+            if alert.status in alerts_policy.IN_PROGRESS:
                 text = t(lang, "sos.questions_stopped", id=alert.id)
                 await reply(update, text, reply_markup=_cancel_markup(lang, alert))
                 raise ApplicationHandlerStop
@@ -425,13 +306,17 @@ async def _receive_details(
     lang = person.language
     alert_id = int(pending.get("alert", 0))
     about_alert(alert_id)
-    result = await deps(context).db.run(
-        alerts.set_details, alert_id=alert_id, person_id=person.id or 0, details=text
+    result = await context.db.run(
+        raising.set_details,
+        alert_id=alert_id,
+        person_id=person.id or 0,
+        details=text,
+        policy=policy(context),
     )
-    if result == alerts.Change.NOT_FOUND:  # closed meanwhile: passed on, never dropped
+    if result == raising.Change.NOT_FOUND:  # closed meanwhile: passed on, never dropped
         await _follow_up(update, context, person, alert_id, text)
         return
-    if result == alerts.Change.INVALID:
+    if result == raising.Change.INVALID:
         await reply(update, t(lang, "sos.details_empty"))
         return
     markup = keyboard(lang, person, location=True)  # 📍 until the alert is closed
@@ -444,18 +329,23 @@ async def _follow_up(
     """What a cadre writes after their alert closed goes, for 24 hours, to whoever handled
     it; the cadre is told, and 🆘 is at hand for a new call."""
     lang = person.language
-    db = deps(context).db
-    result = await db.run(alerts.follow_up, alert_id=alert_id, person_id=person.id or 0, text=text)
+    db = context.db
+    result = await db.run(
+        respond.follow_up,
+        alert_id=alert_id,
+        person_id=person.id or 0,
+        text=text,
+        zone=context.settings.zone,
+    )
     if not result.sent_to:
         await set_pending(context, person.telegram_id, None)
         markup = keyboard(lang, person, location=False)
         await reply(update, t(lang, "sos.closed_already"), reply_markup=markup)
         return
-    deps(context).wake_delivery()
     # the wait the close started (since the close: 24 hours), also when the alert was
     # closed by a path that did not refresh this cache
     await reload_wait(context, person.telegram_id)
-    names = ", ".join(alerts.name_of(p) for p in result.sent_to[:3])
+    names = ", ".join(name_of(p) for p in result.sent_to[:3])
     if len(result.sent_to) > 3:
         names += " …"
     await reply(
@@ -486,22 +376,26 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         await audit_forged(context, person, query.data)
         await answer(query, t(lang, "form.stale"), alert=True)
         return
-    db = deps(context).db
-    alert = await db.run(alerts.get, alert_id)
+    db = context.db
+    alert = await db.run(alerts_policy.get, alert_id)
     if alert is None or alert.person_id != person.id:
-        await db.run(alerts.refuse, person, alert_id, query.data[:64], "not_own")
+        await db.run(respond.refuse, person, alert_id, query.data[:64], "not_own")
         await answer(query, plain(t(lang, "sos.denied.not_own")), alert=True)
         return
     if action == "cat":
         category = parts[3] if len(parts) > 3 else ""
         result = await db.run(
-            alerts.set_category, alert_id=alert_id, person_id=person.id, category=category
+            raising.set_category,
+            alert_id=alert_id,
+            person_id=person.id,
+            category=category,
+            policy=policy(context),
         )
-        if result == alerts.Change.INVALID:
+        if result == raising.Change.INVALID:
             await audit_forged(context, person, query.data)
             await answer(query, t(lang, "form.stale"), alert=True)
             return
-        if result == alerts.Change.NOT_FOUND:
+        if result == raising.Change.NOT_FOUND:
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
@@ -515,7 +409,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         await set_pending(context, person.telegram_id, None)
         await edit(update, t(lang, "sos.details_skipped"))
     elif action == "cxl":
-        if alert.status not in alerts.IN_PROGRESS:
+        if alert.status not in alerts_policy.IN_PROGRESS:
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
@@ -530,8 +424,10 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         await answer(query)
         await edit(update, t(lang, "sos.cancel_kept"))
     else:  # cxly
-        result = await db.run(alerts.cancel, alert_id=alert_id, actor=person)
-        if result.outcome != alerts.Close.DONE:
+        result = await db.run(
+            respond.cancel, alert_id=alert_id, actor=person, policy=policy(context)
+        )
+        if result.outcome != respond.Close.DONE:
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
@@ -564,32 +460,36 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await audit_forged(context, person, query.data)
         await answer(query, t(lang, "form.stale"), alert=True)
         return
-    db = deps(context).db
-    alert = await db.run(alerts.get, alert_id)
-    refusal = await db.run(alerts.handling_refusal, person, alert)
+    db = context.db
+    alert = await db.run(alerts_policy.get, alert_id)
+    refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
-        await db.run(alerts.refuse, person, alert_id, query.data[:64], str(refusal))
+        await db.run(respond.refuse, person, alert_id, query.data[:64], str(refusal))
         await answer(query, plain(t(lang, f"sos.denied.{refusal}")), alert=True)
         return
     assert alert is not None
     pressed = query.message.message_id if query.message else None
-    zone = deps(context).settings.zone
+    zone = context.settings.zone
     if action == "ack":
         result = await db.run(
-            alerts.acknowledge, alert_id=alert_id, actor=person, pressed_message_id=pressed
+            respond.acknowledge,
+            alert_id=alert_id,
+            actor=person,
+            pressed_message_id=pressed,
+            policy=policy(context),
         )
-        if result.outcome == alerts.Ack.WON:
+        if result.outcome == respond.Ack.WON:
             await answer(query, plain(t(lang, "sos.ack.won", id=alert_id)))
             text = await db.run(_alert_text, alert_id, lang, zone)
-            markup = markup_of(alerts.handler_buttons(alert, lang))
+            markup = markup_of(cards.handler_buttons(alert, lang))
             await edit(update, text, markup)
-        elif result.outcome == alerts.Ack.TAKEN:
-            name = alerts.name_of(result.by)
+        elif result.outcome == respond.Ack.TAKEN:
+            name = name_of(result.by)
             await answer(query, plain(t(lang, "sos.ack.taken", name=name)), alert=True)
         else:
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
     elif action == "res":
-        if alert.status not in alerts.IN_PROGRESS:
+        if alert.status not in alerts_policy.IN_PROGRESS:
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
@@ -599,25 +499,28 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
     elif action == "back":
         await answer(query)
         data = (
-            alerts.handler_buttons(alert, lang)
-            if alert.status == alerts.AlertStatus.ACKNOWLEDGED
-            else alerts.responder_buttons(alert, lang)
+            cards.handler_buttons(alert, lang)
+            if alert.status == AlertStatus.ACKNOWLEDGED
+            else cards.responder_buttons(alert, lang, context.settings.webapp_url)
         )
-        await edit_markup(update, markup_of(data) if alert.status in alerts.IN_PROGRESS else None)
+        await edit_markup(
+            update, markup_of(data) if alert.status in alerts_policy.IN_PROGRESS else None
+        )
     elif action == "out":
         outcome = parts[3] if len(parts) > 3 else ""
         result = await db.run(
-            alerts.resolve,
+            respond.resolve,
             alert_id=alert_id,
             actor=person,
             outcome=outcome,
             pressed_message_id=pressed,
+            policy=policy(context),
         )
-        if result.outcome == alerts.Close.INVALID:
+        if result.outcome == respond.Close.INVALID:
             await audit_forged(context, person, query.data)
             await answer(query, t(lang, "form.stale"), alert=True)
             return
-        if result.outcome != alerts.Close.DONE:
+        if result.outcome != respond.Close.DONE:
             await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query, plain(t(lang, "sos.resolved", id=alert_id)))
@@ -634,7 +537,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await edit(update, t(lang, "sos.note_skipped"))
     elif action == "tlcsv":
         await answer(query)
-        data = await db.run(alerts.timeline_csv, alert_id, lang, zone)
+        data = await db.run(timeline.timeline_csv, alert_id, lang, zone)
         message = update.effective_message
         assert message is not None and data is not None
         await message.chat.send_document(
@@ -643,24 +546,24 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         )
     else:  # tl
         await answer(query)
-        text = await db.run(alerts.timeline_text, alert_id, lang, zone)
+        text = await db.run(timeline.timeline_text, alert_id, lang, zone)
         await reply(update, text or t(lang, "form.stale"), reply_markup=_view_markup(alert, lang))
 
 
 def _alert_text(session: Any, alert_id: int, lang: str, zone: Any) -> str:
-    alert = alerts.get(session, alert_id)
+    alert = alerts_policy.get(session, alert_id)
     assert alert is not None
-    return alerts.alert_text(session, alert, lang, zone=zone)
+    return cards.alert_text(session, alert, lang, zone=zone)
 
 
 async def _receive_note(
     update: Update, context: Context, person: Person, pending: dict[str, Any], text: str
 ) -> None:
     lang = person.language
-    result = await deps(context).db.run(
-        alerts.add_note, alert_id=int(pending.get("alert", 0)), actor=person, note=text
+    result = await context.db.run(
+        respond.add_note, alert_id=int(pending.get("alert", 0)), actor=person, note=text
     )
-    if result == alerts.Change.INVALID:
+    if result == raising.Change.INVALID:
         await reply(update, t(lang, "sos.details_empty"))
         return
     await set_pending(context, person.telegram_id, None)
@@ -673,8 +576,8 @@ async def _receive_note(
 @guarded(Action.HANDLE_ALERTS)
 async def alerts_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    zone = deps(context).settings.zone
-    text, rows = await deps(context).db.run(_alerts_list, person, lang, zone)
+    zone = context.settings.zone
+    text, rows = await context.db.run(_alerts_list, person, lang, zone)
     if check(person, Action.MANAGE_PEOPLE) is None:
         rows.append([(t(lang, "sos.btn.csv"), "sos:csv")])
     await reply(update, text, reply_markup=buttons(rows) if rows else None)
@@ -683,15 +586,15 @@ async def alerts_command(update: Update, context: Context, person: Person) -> No
 def _alerts_list(
     session: Any, person: Person, lang: str, zone: Any
 ) -> tuple[str, list[list[tuple[str, str]]]]:
-    found = alerts.visible_alerts(session, person)
+    found = timeline.visible_alerts(session, person)
     if not found:
-        return t(lang, "sos.list.empty", count=alerts.RECENT_DAYS), []
-    lines = [t(lang, "sos.list.header", count=alerts.RECENT_DAYS)]
-    lines += alerts.list_lines(session, found, lang, zone)
+        return t(lang, "sos.list.empty", count=alerts_policy.RECENT_DAYS), []
+    lines = [t(lang, "sos.list.header", count=alerts_policy.RECENT_DAYS)]
+    lines += cards.list_lines(session, found, lang, zone)
     shown = found[:10]
     # each alert in progress gets its own row: take it, close it, or read it
-    rows = [_list_row(a, lang) for a in shown if a.status in alerts.IN_PROGRESS]
-    closed = [a for a in shown if a.status not in alerts.IN_PROGRESS]
+    rows = [_list_row(a, lang) for a in shown if a.status in alerts_policy.IN_PROGRESS]
+    closed = [a for a in shown if a.status not in alerts_policy.IN_PROGRESS]
     rows += [
         [(f"#{a.id} {t(lang, 'sos.btn.timeline')}", f"sos:tl:{a.id}") for a in closed[i : i + 2]]
         for i in range(0, len(closed), 2)
@@ -701,7 +604,7 @@ def _alerts_list(
 
 def _list_row(alert: Any, lang: str) -> list[tuple[str, str]]:
     row = []
-    if alert.status == alerts.AlertStatus.OPEN:
+    if alert.status == AlertStatus.OPEN:
         row.append((t(lang, "sos.btn.ack_n", id=alert.id), f"sos:ack:{alert.id}"))
     row.append((t(lang, "sos.btn.resolve_n", id=alert.id), f"sos:res:{alert.id}"))
     row.append((t(lang, "sos.btn.timeline_n", id=alert.id), f"sos:tl:{alert.id}"))
@@ -711,14 +614,14 @@ def _list_row(alert: Any, lang: str) -> list[tuple[str, str]]:
 def _view_markup(alert: Any, lang: str) -> InlineKeyboardMarkup:
     """Under /alert <id> and a timeline: what still applies, and the full CSV."""
     rows: list[list[tuple[str, str]]] = []
-    if alert.status == alerts.AlertStatus.OPEN:
+    if alert.status == AlertStatus.OPEN:
         rows.append(
             [
                 (t(lang, "sos.btn.ack"), f"sos:ack:{alert.id}"),
                 (t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}"),
             ]
         )
-    elif alert.status == alerts.AlertStatus.ACKNOWLEDGED:
+    elif alert.status == AlertStatus.ACKNOWLEDGED:
         rows.append([(t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}")])
     rows.append([(t(lang, "sos.btn.timeline_csv"), f"sos:tlcsv:{alert.id}")])
     return buttons(rows)
@@ -727,21 +630,21 @@ def _view_markup(alert: Any, lang: str) -> InlineKeyboardMarkup:
 @guarded(Action.HANDLE_ALERTS)
 async def alert_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
-    db = deps(context).db
+    db = context.db
     raw = (context.args or [""])[0].lstrip("#")
     alert_id = to_int(raw)
     if alert_id is None:
         await reply(update, t(lang, "sos.alert_usage"))
         return
-    alert = await db.run(alerts.get, alert_id)
-    refusal = await db.run(alerts.handling_refusal, person, alert)
+    alert = await db.run(alerts_policy.get, alert_id)
+    refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
-        await db.run(alerts.refuse, person, alert_id, f"/alert {alert_id}", str(refusal))
+        await db.run(respond.refuse, person, alert_id, f"/alert {alert_id}", str(refusal))
         # the same answer whether it does not exist or is not theirs: nothing leaks
         await reply(update, t(lang, "sos.alert_not_found", id=alert_id))
         return
     assert alert is not None
-    text = await db.run(alerts.timeline_text, alert_id, lang, deps(context).settings.zone)
+    text = await db.run(timeline.timeline_text, alert_id, lang, context.settings.zone)
     await reply(update, text or "", reply_markup=_view_markup(alert, lang))
 
 
@@ -751,17 +654,17 @@ async def _alert_by_command(
     """The alert named by `/<command> <id>`, after the same checks as its buttons; None
     (answered) when there is none the person may act on."""
     lang = person.language
-    db = deps(context).db
+    db = context.db
     words = context.args or []
     alert_id = to_int(words[0].lstrip("#")) if len(words) == 1 else None
     if alert_id is None:
         await reply(update, t(lang, f"sos.{command}_usage"))
         return None
     about_alert(alert_id)
-    alert = await db.run(alerts.get, alert_id)
-    refusal = await db.run(alerts.handling_refusal, person, alert)
+    alert = await db.run(alerts_policy.get, alert_id)
+    refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
-        await db.run(alerts.refuse, person, alert_id, f"/{command} {alert_id}", str(refusal))
+        await db.run(respond.refuse, person, alert_id, f"/{command} {alert_id}", str(refusal))
         await reply(update, t(lang, "sos.alert_not_found", id=alert_id))
         return None
     return alert
@@ -782,15 +685,17 @@ async def acknowledge_and_reply(
     with Resolve, who took it first, or that it is closed. /ack and the link in WeCom,
     DingTalk and SMS texts."""
     lang = person.language
-    db = deps(context).db
-    result = await db.run(alerts.acknowledge, alert_id=alert.id, actor=person)
-    if result.outcome == alerts.Ack.WON:
-        text = await db.run(_alert_text, alert.id, lang, deps(context).settings.zone)
+    db = context.db
+    result = await db.run(
+        respond.acknowledge, alert_id=alert.id, actor=person, policy=policy(context)
+    )
+    if result.outcome == respond.Ack.WON:
+        text = await db.run(_alert_text, alert.id, lang, context.settings.zone)
         head = t(lang, "sos.ack.won", id=alert.id)
-        markup = markup_of(alerts.handler_buttons(alert, lang))
+        markup = markup_of(cards.handler_buttons(alert, lang))
         await reply(update, head + "\n\n" + text, reply_markup=markup)
-    elif result.outcome == alerts.Ack.TAKEN:
-        await reply(update, t(lang, "sos.ack.taken", name=alerts.name_of(result.by)))
+    elif result.outcome == respond.Ack.TAKEN:
+        await reply(update, t(lang, "sos.ack.taken", name=name_of(result.by)))
     else:
         await reply(update, t(lang, "sos.closed_already"))
 
@@ -802,16 +707,18 @@ async def resolve_command(update: Update, context: Context, person: Person) -> N
     if alert is None:
         return
     lang = person.language
-    if alert.status not in alerts.IN_PROGRESS:
+    if alert.status not in alerts_policy.IN_PROGRESS:
         await reply(update, t(lang, "sos.closed_already"))
         return
-    text = await deps(context).db.run(_alert_text, alert.id, lang, deps(context).settings.zone)
+    text = await context.db.run(_alert_text, alert.id, lang, context.settings.zone)
     head = t(lang, "sos.resolve.choose", id=alert.id)
     await reply(update, head + "\n\n" + text, reply_markup=buttons(_outcome_rows(alert, lang)))
 
 
 def _outcome_rows(alert: Any, lang: str) -> list[list[tuple[str, str]]]:
-    rows = [[(t(lang, f"sos.outcome.{o}"), f"sos:out:{alert.id}:{o}")] for o in alerts.OUTCOMES]
+    rows = [
+        [(t(lang, f"sos.outcome.{o}"), f"sos:out:{alert.id}:{o}")] for o in alerts_policy.OUTCOMES
+    ]
     rows.append([(t(lang, "sos.btn.back"), f"sos:back:{alert.id}")])
     return rows
 
@@ -823,10 +730,10 @@ async def _send_csv(update: Update, context: Context, person: Person) -> None:
         await refuse(update, context, person, Action.MANAGE_PEOPLE, Denial.ROLE)
         return
     await answer(query)
-    data = await deps(context).db.run(alerts.export_csv, person)
+    data = await context.db.run(timeline.export_csv, person)
     message = update.effective_message
     assert message is not None
-    stamp = clock.now().astimezone(deps(context).settings.zone).strftime("%Y%m%d-%H%M")
+    stamp = clock.now().astimezone(context.settings.zone).strftime("%Y%m%d-%H%M")
     await message.chat.send_document(
         InputFile(data, filename=f"cadre-bot-alerts-{stamp}.csv"),
         caption=t(lang, "sos.csv_caption"),
@@ -838,8 +745,8 @@ async def _send_csv(update: Update, context: Context, person: Person) -> None:
 
 @guarded(Action.RAISE_SOS)
 async def contacts_command(update: Update, context: Context, person: Person) -> None:
-    text, markup = await deps(context).db.run(
-        _contacts_view, person, person.language, deps(context).settings.zone
+    text, markup = await context.db.run(
+        _contacts_view, person, person.language, context.settings.zone
     )
     await reply(update, text, reply_markup=markup)
 
@@ -856,7 +763,7 @@ def _contacts_view(
     rows: list[list[tuple[str, str]]] = []
     for view in views:
         if view.contact is not None:
-            name = alerts.name_of(view.contact)
+            name = name_of(view.contact)
             lines.append(t(lang, "sos.contacts.joined", name=name))
             rows.append(
                 [(t(lang, "sos.contacts.remove", name=name)[:60], f"kin:rm:{view.link.id}")]
@@ -882,8 +789,8 @@ async def on_contacts_button(update: Update, context: Context, person: Person) -
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = person.language
-    db = deps(context).db
-    zone = deps(context).settings.zone
+    db = context.db
+    zone = context.settings.zone
     parts = query.data.split(":")
     if parts[1:] == ["new"]:
         try:
@@ -924,76 +831,11 @@ async def on_contacts_button(update: Update, context: Context, person: Person) -
         return
     removed = await db.run(contact_links.revoke, person, link_id)
     if not removed:
-        await db.run(alerts.refuse, person, None, query.data[:64], "not_own")
+        await db.run(respond.refuse, person, None, query.data[:64], "not_own")
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     await answer(query, plain(t(lang, "sos.contacts.removed")))
     await edit(update, *(await db.run(_contacts_view, person, lang, zone)))
-
-
-# ---------------------------------------------------------------------------- scheduled work
-
-
-async def escalation_job(application: Application) -> None:
-    """Advance alerts nobody acknowledged (their timers live in the database)."""
-    deps_ = application.bot_data["deps"]
-    escalated = await deps_.db.run(alerts.escalate_due, _policy_of(application))
-    if escalated:
-        log.warning("alerts escalated: %s", escalated)
-
-
-async def coverage_job(application: Application) -> None:
-    """Warn the admins about prefectures nobody covers and officers who blocked the bot."""
-    deps_ = application.bot_data["deps"]
-    await deps_.db.run(alerts.coverage_warnings, _policy_of(application))
-
-
-def _policy_of(application: Application) -> alerts.Policy:
-    settings = application.bot_data["deps"].settings
-    return alerts.Policy(settings.sos_ack_timeout, settings.sos_repeat_interval, settings.zone)
-
-
-def _repair_cadre_notices(session: Any, zone: Any) -> list[int]:
-    """At start-up: an SOS stored just before a crash may have missed the second
-    transaction (what the cadre reads); queue it now."""
-    repaired = []
-    for alert_id, person_id in alerts.without_cadre_notice(session):
-        _tell_cadre(session, person_id, alert_id, True, 0, zone)
-        repaired.append(alert_id)
-    return repaired
-
-
-@jobs.on_startup
-async def schedule_jobs(application: Application) -> None:
-    """Rebuild the emergency channel's jobs at start-up. The first escalation check runs
-    at once, so timers that ran out while the bot was stopped are handled first thing."""
-    settings = application.bot_data["deps"].settings
-    alerts.configure(_policy_of(application))
-    repaired = await application.bot_data["deps"].db.run(_repair_cadre_notices, settings.zone)
-    if repaired:
-        log.warning("SOS answers queued again after a restart: alerts %s", repaired)
-    tick = max(0.5, min(5.0, settings.sos_ack_timeout / 4))
-    now = datetime.now(settings.zone)
-    jobs.add_job(
-        application,
-        ESCALATION_JOB,
-        escalation_job,
-        "interval",
-        seconds=tick,
-        next_run_time=now,
-        misfire_grace_time=None,  # late is better than never
-        coalesce=True,  # one check covers every missed one
-    )
-    jobs.add_job(
-        application,
-        COVERAGE_JOB,
-        coverage_job,
-        "interval",
-        seconds=COVERAGE_INTERVAL,
-        next_run_time=now + timedelta(seconds=COVERAGE_FIRST),  # officers just restarted too
-        misfire_grace_time=COVERAGE_INTERVAL,
-        coalesce=True,
-    )
 
 
 # ---------------------------------------------------------------------------- assembly

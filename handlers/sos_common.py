@@ -18,27 +18,31 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, WebAppInfo
 from telegram.error import BadRequest, TelegramError
 
-from handlers.common import Context, deps, reply
+from handlers.common import Context, reply
 from models import Person
-from services import alerts, clock, state
+from services import clock, state
+from services.alerts import policy as alerts_policy
+from services.alerts import respond
 from services.permissions import Action
+from services.sos import waiting_for
 from services.validation import parse_int
 
 MAX_ID_DIGITS = 12
-PENDING = alerts.WAIT_KIND  # bot_state kind, and the bot_data key of its in-memory copy
+PENDING = alerts_policy.WAIT_KIND  # bot_state kind, and the bot_data key of its in-memory copy
 # "after": what a cadre writes after their alert closed goes to whoever handled it
 PENDING_MINUTES = {
     "details": 30,
     "note": 15,
     "dir": 15,
     "diradd": 15,
-    "after": alerts.FOLLOW_UP_HOURS * 60,
+    "after": alerts_policy.FOLLOW_UP_HOURS * 60,
 }
 
 
-def policy(context: Context) -> alerts.Policy:
-    settings = deps(context).settings
-    return alerts.Policy(settings.sos_ack_timeout, settings.sos_repeat_interval, settings.zone)
+def policy(context: Context) -> alerts_policy.Policy:
+    """What the alert services need of the settings (and of the bot: its username, for the
+    acknowledgement link in WeCom, DingTalk and SMS texts)."""
+    return alerts_policy.Policy.from_settings(context.settings, context.bot.username)
 
 
 def to_int(raw: str) -> int | None:
@@ -93,7 +97,7 @@ async def audit_forged(
     context: Context, person: Person | None, data: str, action: Action = Action.HANDLE_ALERTS
 ) -> None:
     """Callback data that no button of ours carries: forged, or from an older version."""
-    await deps(context).db.run(alerts.refuse, person, None, data[:64], "forged", action)
+    await context.db.run(respond.refuse, person, None, data[:64], "forged", action)
 
 
 # ---------------------------------------------------------------------------- typed answers
@@ -103,15 +107,10 @@ async def pending_all(context: Context) -> dict[int, dict[str, Any]]:
     """Typed answers the emergency channel waits for, by Telegram user id (cached)."""
     cache = context.application.bot_data.get(PENDING)
     if cache is None:
-        rows = await deps(context).db.run(state.load_all, PENDING)
+        rows = await context.db.run(state.load_all, PENDING)
         cache = {int(key): value for key, value in rows.items() if isinstance(value, dict)}
         context.application.bot_data[PENDING] = cache
     return cache
-
-
-def pending_record(what: str, **values: Any) -> dict[str, Any]:
-    """What is stored while waiting for a typed answer (``what``: details, note, dir...)."""
-    return {"what": what, **values, "since": clock.now().isoformat()}
 
 
 async def set_pending(context: Context, user_id: int, value: dict[str, Any] | None) -> None:
@@ -122,16 +121,16 @@ async def set_pending(context: Context, user_id: int, value: dict[str, Any] | No
             return
         cache.pop(user_id, None)
     else:
-        value = pending_record(**value)
+        value = waiting_for(**value)
         cache[user_id] = value
-    await deps(context).db.run(state.put, PENDING, str(user_id), value)
+    await context.db.run(state.put, PENDING, str(user_id), value)
 
 
 async def reload_wait(context: Context, user_id: int) -> None:
     """Read one user's wait again from the database, after a service changed it (closing
-    an alert starts the cadre's "after" wait: services.alerts._wait_for_follow_up)."""
+    an alert starts the cadre's "after" wait: services.alerts.respond._wait_for_follow_up)."""
     cache = await pending_all(context)
-    value = await deps(context).db.run(state.get, PENDING, str(user_id))
+    value = await context.db.run(state.get, PENDING, str(user_id))
     if isinstance(value, dict):
         cache[user_id] = value
     else:

@@ -6,18 +6,19 @@ Rules every feature follows (so that jobs behave the same after a restart):
   ``replace_existing=True``: adding it again replaces it, never duplicates it;
 * misfire_grace_time and coalesce are chosen deliberately for each job (`add_job` makes
   them required arguments);
-* APScheduler keeps jobs in memory only: the database is the truth. Each feature
-  registers a *rebuilder* with `on_startup`; at start-up `rebuild_all` calls them and they
-  add the jobs their tables call for (e.g. each scheduled broadcast's start).
+* APScheduler keeps jobs in memory only: the database is the truth. Each feature's timers
+  (scheduler/<feature>.py) have a `start()` that adds the jobs their tables call for (e.g.
+  each scheduled broadcast's start); the composition root calls them at start-up, in the
+  order bot/wiring.py lists them.
 
-Job functions are ``async def job(application) -> None`` (the Application is passed as the
-only argument unless `args` say otherwise); they run on the bot's event loop.
+Job functions are coroutines run on the bot's event loop; the Application is passed as
+the only argument unless `args` say otherwise (the features' jobs are bound methods of
+their timers, added with ``args=()``).
 
     from scheduler import jobs
 
-    jobs.add_job(app, "sos:escalate:12", escalate, "date", run_date=when,
-                 misfire_grace_time=None, coalesce=True, args=(app, 12))
-    jobs.on_startup(rebuild_escalations)   # async def rebuild_escalations(app) -> None
+    jobs.add_job(app, "sos:escalation", self.escalate, "interval", seconds=5,
+                 misfire_grace_time=None, coalesce=True, args=())
 """
 
 from __future__ import annotations
@@ -38,9 +39,6 @@ from services import clock
 from services.db import database_unavailable
 
 log = logging.getLogger(__name__)
-
-Rebuilder = Callable[[Application], Awaitable[None]]
-_rebuilders: list[Rebuilder] = []
 
 
 def scheduler_of(application: Application) -> BaseScheduler:
@@ -206,20 +204,3 @@ def run_with_scheduler(application: Application, job_id: str, worker: Worker, na
 
 async def _start_worker(application: Application, worker: Worker, name: str) -> None:
     application.create_task(worker.run(), name=name)
-
-
-def on_startup(rebuilder: Rebuilder) -> Rebuilder:
-    """Register a function that re-creates a feature's jobs from the database at start-up
-    (usable as a decorator). Registering the same function twice has no effect."""
-    if rebuilder not in _rebuilders:
-        _rebuilders.append(rebuilder)
-    return rebuilder
-
-
-async def rebuild_all(application: Application) -> None:
-    """Called once at start-up (post_init), before the scheduler starts."""
-    for rebuilder in list(_rebuilders):
-        try:
-            await rebuilder(application)
-        except Exception:
-            log.exception("rebuilding the jobs of %s failed", getattr(rebuilder, "__name__", "?"))

@@ -1,6 +1,7 @@
-"""The board (the Telegram Mini App for duty officers and admins): who may open it, its
-address, and the data of its views. Plain Python, like every service: the web layer
-(webapp/) only reads requests and renders what these functions return.
+"""The board (the Telegram Mini App for duty officers and admins): who may open it and the
+data of its views (its address and button: services/board_links.py). Plain Python, like
+every service: the web layer (webapp/) only reads requests and renders what these
+functions return.
 
 Who sees what is decided here from the database on every request: an active duty officer
 sees their duty areas, an admin everything, anyone else nothing (services.permissions).
@@ -10,30 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from sqlmodel import Session, col, select
 
 from models import Alert, CheckIn, Person, Role, Status
-from services import alerts, audit, people
+from services import audit, people
+from services.alerts import cards, policy, respond
+from services.alerts import timeline as alerts_timeline
 from services.health import checkins
 from services.health.config import HealthConfig
-from services.i18n import t
 from services.permissions import Action, check
-
-_url: str | None = None  # CADRE_WEBAPP_URL, set when the Application is built
-
-
-def configure(url: str | None) -> None:
-    global _url
-    _url = url
-
-
-def url(path: str = "") -> str | None:
-    """The board's public address (a view's fragment appended), or None without a board."""
-    if _url is None:
-        return None
-    return _url + (f"?v={quote(path, safe='/')}" if path else "")
 
 
 def may_open(person: Person | None) -> bool:
@@ -44,24 +31,6 @@ def may_open(person: Person | None) -> bool:
         and person.role in (Role.DUTY_OFFICER, Role.ADMIN)
         and check(person, Action.VIEW_AREA) is None
     )
-
-
-def open_button_row(lang: str, path: str = "") -> list[dict[str, Any]] | None:
-    """An inline keyboard row with the "Open board" web_app button (private chats only, as
-    Telegram requires), or None when no board is configured."""
-    address = url(path)
-    if address is None:
-        return None
-    return [{"text": t(lang, "board.open"), "web_app": {"url": address}}]
-
-
-def with_open_button(markup: dict[str, Any] | None, lang: str, path: str = "") -> Any:
-    """`markup` (Bot API JSON of an inline keyboard) with the "Open board" row added."""
-    row = open_button_row(lang, path)
-    if row is None:
-        return markup
-    rows = list((markup or {}).get("inline_keyboard", []))
-    return {"inline_keyboard": [*rows, row]}
 
 
 # ---------------------------------------------------------------------------- viewer
@@ -84,15 +53,15 @@ def duty_officers(session: Session) -> list[Person]:
 
 def open_alerts(session: Session, person: Person, limit: int = 50) -> list[Alert]:
     """Alerts in progress the viewer may handle, in progress first, newest first."""
-    found = alerts.visible_alerts(session, person, limit=limit)
-    return [alert for alert in found if alert.status in alerts.IN_PROGRESS]
+    found = alerts_timeline.visible_alerts(session, person, limit=limit)
+    return [alert for alert in found if alert.status in policy.IN_PROGRESS]
 
 
 @dataclass
 class AlertView:
     alert: Alert
     text: str  # the chat card's text (Telegram HTML, valid HTML)
-    timeline: list[alerts.TimelineItem]
+    timeline: list[alerts_timeline.TimelineItem]
     note: str | None
 
 
@@ -102,15 +71,15 @@ def alert_view(
     """An alert with its timeline, or None (and an audited refusal) when the viewer may not
     read it: the same rule as the chat's buttons (alerts.handling_refusal)."""
     alert = session.get(Alert, alert_id)
-    refusal = alerts.handling_refusal(session, person, alert)
+    refusal = respond.handling_refusal(session, person, alert)
     if refusal is not None:
-        alerts.refuse(session, person, alert_id, "board:alert", refusal)
+        respond.refuse(session, person, alert_id, "board:alert", refusal)
         return None
     assert alert is not None
     return AlertView(
         alert,
-        alerts.alert_text(session, alert, lang, zone=zone),
-        alerts.timeline(session, alert, lang, zone),
+        cards.alert_text(session, alert, lang, zone=zone),
+        alerts_timeline.timeline(session, alert, lang, zone),
         alert.resolution_note,
     )
 

@@ -68,7 +68,7 @@ def enqueue(
     registered with `register_renderer`, ``args`` its JSON arguments (see `Attachment`).
     ``after``: the idempotency key of a message that must be sent first; this one waits
     for it, goes out as a reply to it, and is dropped if that one is never sent.
-    `channel` and `target` send it elsewhere than Telegram (services/channels.py).
+    `channel` and `target` send it elsewhere than Telegram (services/duty_channels/).
     """
     existing = session.exec(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
@@ -370,7 +370,7 @@ def recover_interrupted(session: Session) -> int:
         update(_TABLE)
         .where(
             _TABLE.c.status == OutboxStatus.SENDING.value,
-            _TABLE.c.channel == "telegram",  # bot/channels.py recovers its own
+            _TABLE.c.channel == "telegram",  # bot/duty_channels.py recovers its own
         )
         .values(
             status=OutboxStatus.PENDING.value,
@@ -406,7 +406,7 @@ def claim_due(
         .where(
             _TABLE.c.status == OutboxStatus.PENDING.value,
             _TABLE.c.next_attempt_at <= now,
-            _TABLE.c.channel == "telegram",  # WeCom, DingTalk, SMS: bot/channels.py
+            _TABLE.c.channel == "telegram",  # WeCom, DingTalk, SMS: bot/duty_channels.py
         )
         .order_by(_TABLE.c.priority, _TABLE.c.next_attempt_at, _TABLE.c.id)
         .limit(limit)
@@ -606,7 +606,8 @@ _hooks: list[tuple[str, OutcomeHook]] = []
 
 def add_outcome_hook(source_prefix: str, hook: OutcomeHook) -> None:
     """Call `hook(session, outcomes)` for recorded outcomes whose source starts with
-    `source_prefix`, in the same transaction (e.g. an alert's timeline of deliveries)."""
+    `source_prefix`, in the same transaction (e.g. an alert's timeline of deliveries).
+    The composition root registers them (bot/app.py, `register_hooks`)."""
     if (source_prefix, hook) not in _hooks:
         _hooks.append((source_prefix, hook))
 
@@ -791,8 +792,9 @@ _renderers: dict[str, Renderer] = {}
 def register_renderer(name: str, renderer: Renderer) -> None:
     """Name the loader of payloads ``{"render": name, "args": {...}}``: a function
     ``(session, args) -> Attachment | None`` (None: nothing to draw any more, the message
-    is cancelled). Register at import of the feature's module; keep heavy imports (e.g.
-    matplotlib) inside `draw`, which runs in the worker's drawing thread."""
+    is cancelled). The composition root registers it (bot/app.py, `register_hooks`); keep
+    heavy imports (e.g. matplotlib) inside `draw`, which runs in the worker's drawing
+    thread."""
     _renderers[name] = renderer
 
 

@@ -21,6 +21,7 @@ from models import (
     Status,
 )
 from services import audit, clock, state
+from services.i18n import t
 from services.postings import load_postings
 
 if TYPE_CHECKING:
@@ -475,7 +476,35 @@ def list_people(
     return PeoplePage(list(rows), total, page, pages)
 
 
+def status_counts(session: Session, prefecture: str | None = None) -> dict[str, int]:
+    """How many people /people lists under each status (in `prefecture`), and under "all":
+    one GROUP BY on the status index. Guests and expected people are not members yet."""
+    query = select(Person.status, func.count()).where(
+        col(Person.status).not_in([Status.GUEST, Status.EXPECTED])
+    )
+    if prefecture:
+        query = query.where(Person.prefecture == prefecture)
+    counts = {str(status): count for status, count in session.exec(query.group_by(Person.status))}
+    counts["all"] = sum(counts.values())
+    return counts
+
+
 NAME_MATCHES = 8  # at most this many people offered for a name typed in a command
+
+
+def name_matches(text: str | None) -> Any | None:
+    """The condition "the real name (or Telegram name) contains this part of a name typed
+    by someone", case-insensitively (spaces folded, LIKE's wildcards left out), or None
+    when nothing is left to look for."""
+    needle = " ".join((text or "").split()).lower()
+    cleaned = "".join(ch for ch in needle if ch not in "\\%_")  # no LIKE wildcards
+    if not cleaned:
+        return None
+    pattern = f"%{cleaned}%"
+    return or_(
+        func.lower(col(Person.real_name)).like(pattern),
+        func.lower(col(Person.display_name)).like(pattern),
+    )
 
 
 def search_by_name(session: Session, text: str, limit: int = NAME_MATCHES) -> list[Person]:
@@ -483,21 +512,12 @@ def search_by_name(session: Session, text: str, limit: int = NAME_MATCHES) -> li
     most limit + 1: more means "too many"); a single exact real name wins. Expected people
     (not joined yet) are left out."""
     needle = " ".join(text.split()).lower()
-    if not needle:
+    matches = name_matches(needle)
+    if matches is None:
         return []
-    cleaned = "".join(ch for ch in needle if ch not in "\\%_")  # no LIKE wildcards
-    if not cleaned:
-        return []
-    pattern = f"%{cleaned}%"
     rows = session.exec(
         select(Person)
-        .where(
-            Person.status != Status.EXPECTED,
-            or_(
-                func.lower(col(Person.real_name)).like(pattern),
-                func.lower(col(Person.display_name)).like(pattern),
-            ),
-        )
+        .where(Person.status != Status.EXPECTED, matches)
         .order_by(col(Person.id))
         .limit(limit + 1)
     )
@@ -601,3 +621,22 @@ def days_at_post(person: Person, today: date) -> int | None:
 
 def local_today(zone: Any) -> date:
     return clock.now().astimezone(zone).date() if zone else clock.now().date()
+
+
+def name_of(person: Person | None) -> str:
+    if person is None:
+        return "-"
+    return person.real_name or person.display_name or f"#{person.id}"
+
+
+def posting_text(person: Person, lang: str) -> str:
+    postings = load_postings()
+    parts = []
+    if person.prefecture and postings.prefecture(person.prefecture):
+        parts.append(postings.name(person.prefecture, lang, short=True))
+    if person.county and postings.county(person.county):
+        parts.append(postings.name(person.county, lang))
+    where = " · ".join(parts) or "-"
+    if person.posting_altitude_m is not None:
+        return t(lang, "sos.alert.posting_alt", posting=where, metres=person.posting_altitude_m)
+    return where

@@ -13,6 +13,9 @@ from bot.app import build_application
 from config import Settings
 from emulator.driver import FakeUser
 from emulator.server import BotApiEmulator
+from handlers.context import deps_of
+from scheduler.timers import Timers
+from services.alerts import policy as alerts_policy
 from services.db import Database
 
 ADMIN_ID = 9001
@@ -53,6 +56,19 @@ class RunningBot:
         """A clean stop and a new Application on the same database (as after a redeploy)."""
         await self.stop()
         await self.start()
+
+    @property
+    def timers(self) -> Timers:
+        """The Application's timers (scheduler/timers.py): tests run a job's pass directly."""
+        assert self.app is not None
+        timers: Timers = deps_of(self.app).timers  # type: ignore[assignment]
+        return timers
+
+    @property
+    def policy(self) -> alerts_policy.Policy:
+        """The alert policy the running bot uses (its settings and username)."""
+        assert self.app is not None
+        return alerts_policy.Policy.from_settings(self.settings, self.app.bot.username)
 
     def user(
         self, user_id: int, first_name: str = "User", language_code: str = "zh-hans", **kwargs

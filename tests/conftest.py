@@ -100,3 +100,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # No health and metrics server unless a test asks for one (tests/test_metrics.py).
         http_listen="",
     )
+
+
+@pytest.fixture(autouse=True)
+def hooks() -> None:
+    """What the services call back (the outbox's outcome hooks and renderers...), registered
+    as the composition root registers them: service tests that record a delivery outcome
+    see an alert escalate, as `cadre-bot run` would. A test's bot registers them again with
+    its own settings when it is built."""
+    from bot.app import register_hooks
+
+    register_hooks(Settings(_env_file=None))

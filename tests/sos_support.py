@@ -1,5 +1,5 @@
 """Shared by the emergency channel's tests: people on the roster, and a bot whose delivery
-worker and scheduled jobs run (bot/app.py's own when it starts them, else started here)."""
+worker and scheduled jobs run (bot/app.py's own; the jobs started here when they are not)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from bot.app import start_timers
+from handlers.context import deps_of
 from models import Person, Role
 from scheduler import jobs
 from services import people, roster
@@ -58,25 +60,10 @@ def staff(db: Any, *, on_duty: bool = True) -> dict[str, Person]:
 async def emergency_running(bot: RunningBot) -> AsyncIterator[Any]:
     """The delivery worker and the emergency channel's jobs, as `cadre-bot run` has them."""
     assert bot.app is not None
-    deps = bot.app.bot_data["deps"]
-    task = None
-    worker = getattr(deps, "delivery", None)
-    if worker is None:
-        from bot.delivery import Delivery
-
-        worker = Delivery(bot.settings, bot.db)
-        task = asyncio.create_task(worker.run())
-        await asyncio.wait_for(worker.started.wait(), 10)
-        deps.delivery = worker
+    worker = deps_of(bot.app).delivery
     if jobs.get_job(bot.app, "sos:escalation") is None:
-        await jobs.rebuild_all(bot.app)
-    try:
-        yield worker
-    finally:
-        if task is not None:
-            worker.request_stop()
-            await asyncio.wait_for(task, 15)
-            deps.delivery = None
+        await start_timers(bot.app, bot.timers)
+    yield worker
 
 
 async def until(condition: Any, within: float = 15.0) -> None:

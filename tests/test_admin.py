@@ -7,9 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from handlers import approvals
 from models import AuditEntry, Invitation, Person, Role, Status
-from services import clock, people
+from services import approvals, clock, people
 from services.people import Draft
 from tests.botfixtures import ADMIN_ID
 
@@ -400,8 +399,7 @@ async def test_suspend_and_reject_ask_first_in_chinese_with_the_actions_on_separ
 
     newcomer = bot.user(2002, "小李")
     pending = make_person(bot.db, 2002, "李新", status=Status.PENDING, language="zh-Hans")
-    bot.db.call(approvals._queue_requests, pending)  # what registering queues
-    bot.app.bot_data["deps"].wake_delivery()
+    bot.db.call(approvals.queue_requests, pending)  # what registering queues
     request = await admin.wait_for("新的注册申请")
     rows = [[b["text"] for b in row] for row in request.reply_markup["inline_keyboard"]]
     assert rows == [["✅ 批准"], ["❌ 拒绝"]]

@@ -310,13 +310,10 @@ async def test_someone_who_blocks_the_bot_is_marked_and_the_admins_told_once(bot
 async def test_the_request_to_approve_goes_through_the_outbox_and_is_edited_when_decided(bot):
     admin = admin_in(bot, "en")
     created = person(bot.db, 1001, approve=False, language="en", real_name="Qian Yu")
-    from handlers import approvals
-
-    class Context:  # what notify_admins needs of a handler's context
-        application = bot.app
+    from services import approvals
 
     user = bot.user(1001, language_code="en")
-    await approvals.notify_admins(Context(), created)
+    bot.db.call(approvals.queue_requests, created)  # what registering queues
     request = await admin.wait_for("New registration request")
     await admin.press("✅ Approve", message=request)
     await admin.wait_edit(request, "Approved by")

@@ -15,15 +15,16 @@ from sqlmodel import select
 
 from emulator.faults import Fault
 from emulator.media import tiny_png
-from handlers import sos
 from models import Alert, AuditEntry, OutboxMessage, OutboxStatus, OutcomeCode, Priority
-from services import alerts, outbox, roster
+from services import outbox, roster
+from services.alerts import raising
 from services.health import checkins, reminders
 from services.health.assessment import Readings
 from services.health.charts import PNG_SIGNATURE
 from tests.botfixtures import ADMIN_ID
 from tests.test_checkin_helpers import (
     CONFIG,
+    POLICY,
     amber_tomorrow_at_0830,
     delivery_running,
     finish_vitals,
@@ -149,13 +150,13 @@ async def test_the_chart_follows_the_alert_to_each_tier_within_the_area_only(bot
             await finish_vitals(user, spo2="70")
             await officer_user.wait_for(lambda m: m.photo is not None, timeout=15)
             traveller.move_to(next_escalation(bot.db) + timedelta(seconds=1))
-            await sos.escalation_job(bot.app)  # stage 2: the area's officers and the admins
+            await bot.timers.sos.escalate()  # stage 2: the area's officers and the admins
             admin_alert = await admin_user.wait_for(lambda m: "Li Wei" in m.content, timeout=10)
             admin_photo = await admin_user.wait_for(lambda m: m.photo is not None, timeout=15)
             assert_chart_follows(admin_user, admin_alert, admin_photo)
             assert "这不是医学诊断" in admin_photo.caption  # in the admin's language
             traveller.move_to(next_escalation(bot.db) + timedelta(seconds=1))
-            await sos.escalation_job(bot.app)  # stage 3: every duty officer, any area
+            await bot.timers.sos.escalate()  # stage 3: every duty officer, any area
             await outsider_user.wait_for(lambda m: "Li Wei" in m.content, timeout=10)
     assert sorted(r.chat_id for r in chart_rows(bot.db)) == sorted([5001, ADMIN_ID])
     assert all(m.photo is None for m in outsider_user.bot_messages)
@@ -340,11 +341,11 @@ def test_without_the_emergency_path_the_chart_follows_the_direct_red_message(db,
     def broken(session, **kw):
         raise RuntimeError("the emergency path is down")
 
-    monkeypatch.setattr(alerts, "raise_alert", broken)
+    monkeypatch.setattr(raising, "raise_alert", broken)
     cadre = make_person(db, 1001)
     duty = officer(db, 5001, language="zh-Hans")
     low = Readings(headache=0, gi=0, fatigue=0, dizziness=0, spo2=70, heart_rate=80)
-    outcome = db.call(checkins.submit, cadre.id, low, config=CONFIG)
+    outcome = db.call(checkins.submit, cadre.id, low, config=CONFIG, policy=POLICY)
     assert outcome.alert_id is None and outcome.officers_told == 1
     with db.session() as s:
         rows = s.exec(select(OutboxMessage).where(OutboxMessage.chat_id == duty.telegram_id))

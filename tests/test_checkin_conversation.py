@@ -9,7 +9,6 @@ import pytest
 import time_machine
 from sqlmodel import select
 
-from handlers import checkin as checkin_handlers
 from models import Alert, AuditEntry, CheckIn, OutboxMessage, Role
 from models.health import Tier
 from services.health import reminders
@@ -316,7 +315,7 @@ async def test_the_cadre_menu_offers_the_health_commands(bot):
     from services import people
 
     person = bot.db.call(people.find, 1012)
-    await menus.set_person_menu(bot.app.bot, person)
+    await menus.set_person_menu(bot.app.bot, person, bot.settings.webapp_url)
     menu = {c["command"]: c["description"] for c in user.commands()}
     assert menu["checkin"] == "每日健康打卡（不到一分钟）"
     assert {"history", "trend", "reminders"} <= set(menu) and "today" not in menu
@@ -331,7 +330,7 @@ async def test_the_reminder_button_starts_the_check_in(bot):
     tomorrow_nine = day_after.replace(hour=1, minute=0, second=0, microsecond=0)  # 09:00 local
     with time_machine.travel(tomorrow_nine + timedelta(minutes=1), tick=True):
         async with delivery_running(bot):
-            await checkin_handlers.pass_job(bot.app)
+            await bot.timers.health.run_pass()
             reminder = await user.wait_for("Time for today's health check-in", timeout=10)
             await user.press("📝 Check in now", message=reminder)
             await user.wait_for(markup_has("ci:feeling:fine"))

@@ -19,7 +19,7 @@ from services.health import checkins, reports
 from services.health.assessment import Readings
 from services.health.charts import PNG_SIGNATURE
 from services.i18n import t
-from tests.test_checkin_helpers import CONFIG, make_person, officer
+from tests.test_checkin_helpers import CONFIG, POLICY, make_person, officer
 
 SPO2_LINE = (0x15, 0x65, 0xC0)  # the colour of the SpO2 series
 
@@ -30,7 +30,7 @@ def past_checkins(db, person, values):
     for days_ago, readings in values:
         at = (now - timedelta(days=days_ago)).replace(hour=1, minute=0, second=0, microsecond=0)
         with time_machine.travel(at, tick=False):
-            db.call(checkins.submit, person.id, readings, config=CONFIG)
+            db.call(checkins.submit, person.id, readings, config=CONFIG, policy=POLICY)
 
 
 def week_of_readings():
@@ -129,8 +129,8 @@ def _area_setup(bot):
     amber = Readings(headache=1, gi=1, fatigue=1, dizziness=0, functional=0, spo2=84)
     now = datetime.now(UTC)
     with time_machine.travel(now - timedelta(minutes=5), tick=False):
-        bot.db.call(checkins.submit, ganzi.id, amber, config=CONFIG)
-        bot.db.call(checkins.submit, aba.id, Readings(spo2=90), config=CONFIG)
+        bot.db.call(checkins.submit, ganzi.id, amber, config=CONFIG, policy=POLICY)
+        bot.db.call(checkins.submit, aba.id, Readings(spo2=90), config=CONFIG, policy=POLICY)
     duty = officer(bot.db, 5001, prefecture="ganzi", language="en")
     return ganzi, aba, quiet, duty
 
@@ -252,10 +252,10 @@ def _population(bot, *, green=7, missing=5, lang="en"):
     with time_machine.travel(now - timedelta(minutes=5), tick=False):
         for state, readings in (("red", RED), ("amber", AMBER), ("checked", FINE)):
             for person in people_of[state]:
-                bot.db.call(checkins.submit, person.id, readings, config=CONFIG)
+                bot.db.call(checkins.submit, person.id, readings, config=CONFIG, policy=POLICY)
         for person in people_of["paused"]:
             bot.db.call(checkins.pause, person, today, today + timedelta(days=2))
-        bot.db.call(checkins.submit, aba[0].id, AMBER, config=CONFIG)
+        bot.db.call(checkins.submit, aba[0].id, AMBER, config=CONFIG, policy=POLICY)
     make_person(bot.db, 1999, "New Today")
     made["none"] = ["New Today"]
     made["suspicious"] = [gamer.real_name]

@@ -72,6 +72,15 @@ async def test_bad_settings_are_reported_not_raised(tmp_path):
     assert code == 2 and "CADRE_" in err and "Traceback" not in err
 
 
+async def test_an_unknown_health_threshold_is_refused_at_start_up(tmp_path):
+    """The services check the settings that feed their rules (a typo must not silently
+    switch a rule off): reported like any other bad setting."""
+    env = env_for("sqlite://", CADRE_HEALTH_THRESHOLDS='{"spo2_red_dorp": 12}')
+    code, _, err = await run_cli("check", env=env, cwd=tmp_path)
+    assert code == 2 and "CADRE_HEALTH_THRESHOLDS" in err and "spo2_red_dorp" in err
+    assert "Traceback" not in err
+
+
 async def test_db_upgrade_creates_the_schema(tmp_path):
     url = f"sqlite:///{tmp_path}/fresh.db"
     code, out, _ = await run_cli("db", "upgrade", env=env_for(url), cwd=tmp_path)

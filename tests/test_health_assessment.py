@@ -11,6 +11,7 @@ import pytest
 from config import Settings
 from models.health import RED_FLAGS, Tier
 from services.health.assessment import Past, Readings, assess, baseline, expected_spo2
+from services.health.config import check
 from services.health.thresholds import DEFAULTS, ThresholdError, Thresholds, load
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
@@ -308,4 +309,4 @@ def test_bad_overrides_are_refused_by_the_settings(raw):
     with pytest.raises(ThresholdError):
         load(raw)
     with pytest.raises(ValueError, match="health_thresholds"):
-        Settings(_env_file=None, health_thresholds=raw)
+        check(Settings(_env_file=None, health_thresholds=raw))

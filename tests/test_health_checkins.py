@@ -10,13 +10,12 @@ import pytest
 import time_machine
 from sqlmodel import select
 
-from models import AuditEntry, CheckIn, MissedCheckin, OutboxMessage, Priority
+from models import Alert, AuditEntry, CheckIn, MissedCheckin, OutboxMessage, Priority
 from models.health import Tier
-from services import alerts
-from services import checkins as checkins_facade
-from services.health import checkins, reminders
+from services.alerts import cards, policy, raising
+from services.health import checkins, reminders, summary
 from services.health.assessment import Readings
-from tests.test_checkin_helpers import CONFIG, make_person, officer
+from tests.test_checkin_helpers import CONFIG, POLICY, make_person, officer
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 GREEN = Readings(
@@ -53,7 +52,7 @@ RED = Readings(red_flags=frozenset({"breathless_rest"}))
 
 
 def submit(db, person, readings, **kw):
-    return db.call(checkins.submit, person.id, readings, config=CONFIG, **kw)
+    return db.call(checkins.submit, person.id, readings, config=CONFIG, policy=POLICY, **kw)
 
 
 def assert_chart_follows(notice: OutboxMessage, chart: OutboxMessage) -> None:
@@ -61,7 +60,7 @@ def assert_chart_follows(notice: OutboxMessage, chart: OutboxMessage) -> None:
     when sent (tests/test_checkin_chart.py sends it)."""
     assert (chart.kind, chart.chat_id) == ("photo", notice.chat_id)
     assert chart.payload["after"] == notice.idempotency_key
-    assert chart.payload["render"] == checkins.CHART_RENDERER
+    assert chart.payload["render"] == summary.CHART_RENDERER
     assert chart.priority == Priority.URGENT
     assert "not a diagnosis" in chart.payload["text"]
 
@@ -123,7 +122,7 @@ def test_red_raises_an_alert_in_the_same_transaction(db, travel):
     outcome = submit(db, person, RED, feeling="unwell", complete=False)
     assert outcome.assessment.tier == Tier.RED and outcome.alert_id
     with db.session() as s:
-        alert = s.get(alerts.Alert, outcome.alert_id)
+        alert = s.get(Alert, outcome.alert_id)
         assert alert.cause == "checkin_red"
         assert alert.reasons == ["health.reason.red_breathless_rest"]
         checkin = s.exec(select(CheckIn)).one()
@@ -159,7 +158,7 @@ def test_the_officers_red_details_have_the_reasons_and_the_note_and_no_empty_lin
     for text in texts:
         assert "-" not in [line.strip() for line in text.splitlines()]
         assert "\n\n\n" not in text
-    card = db.call(checkins_facade.last_checkin_line, person.id, "en", zone=CONFIG.zone)
+    card = db.call(summary.last_checkin_line, person.id, "en", zone=CONFIG.zone)
     assert "🔴 RED" in card
 
 
@@ -168,9 +167,9 @@ def test_history_gives_the_reason_of_an_amber_or_red_check_in(db, travel):
     submit(db, person, RED, complete=False)
     with db.session() as s:
         row = s.exec(select(CheckIn)).one()
-    line = checkins.history_line("en", row, CONFIG.zone)
+    line = summary.history_line("en", row, CONFIG.zone)
     assert line.startswith("11-26 09:00 🔴 ") and "Breathless at rest" in line
-    zh = checkins.history_line("zh-Hans", row, CONFIG.zone)
+    zh = summary.history_line("zh-Hans", row, CONFIG.zone)
     assert zh.startswith("11-26 09:00 🔴 ") and len(zh) > len("11-26 09:00 🔴 ")
 
 
@@ -178,7 +177,7 @@ def test_red_reaches_officers_directly_when_the_emergency_path_fails(db, travel,
     def broken(session, **kwargs):
         raise RuntimeError("emergency path down")
 
-    monkeypatch.setattr(alerts, "raise_alert", broken)
+    monkeypatch.setattr(raising, "raise_alert", broken)
     person = make_person(db, 1001)
     duty = officer(db)
     outcome = submit(db, person, RED)
@@ -266,7 +265,7 @@ def test_amber_that_worsens_is_told_at_once(db, travel):
 
 def test_the_officer_of_another_prefecture_is_not_told(db, travel, monkeypatch):
     monkeypatch.setattr(
-        alerts, "raise_alert", lambda session, **kw: (_ for _ in ()).throw(RuntimeError())
+        raising, "raise_alert", lambda session, **kw: (_ for _ in ()).throw(RuntimeError())
     )
     person = make_person(db, 1001, prefecture="ganzi")
     aba = officer(db, 5002, prefecture="aba")
@@ -278,21 +277,19 @@ def test_the_officer_of_another_prefecture_is_not_told(db, travel, monkeypatch):
 
 def test_last_checkin_line_for_responders_and_for_contacts(db, travel):
     person = make_person(db, 1001)
-    assert db.call(checkins_facade.last_checkin_line, person.id, "en") is None
+    assert db.call(summary.last_checkin_line, person.id, "en", zone=CONFIG.zone) is None
     submit(db, person, AMBER)
-    line = db.call(checkins_facade.last_checkin_line, person.id, "en", zone=CONFIG.zone)
+    line = db.call(summary.last_checkin_line, person.id, "en", zone=CONFIG.zone)
     expected = "Last check-in: 11-26 09:00 · 🟠 AMBER · SpO2 86% · HR 80/min · 36.6 °C · LLS 3/12"
     assert line == expected
-    zh = db.call(checkins_facade.last_checkin_line, person.id, "zh-Hans", zone=CONFIG.zone)
+    zh = db.call(summary.last_checkin_line, person.id, "zh-Hans", zone=CONFIG.zone)
     assert "需关注" in zh and "血氧 86%" in zh and "\n" not in zh
-    contact = db.call(
-        checkins_facade.last_checkin_line, person.id, "en", vitals=False, zone=CONFIG.zone
-    )
+    contact = db.call(summary.last_checkin_line, person.id, "en", vitals=False, zone=CONFIG.zone)
     assert contact == "Last check-in: 11-26 09:00"
     # The alert responders get shows that line once, with its label once.
-    alert_id = db.call(alerts.raise_alert, person_id=person.id, cause="sos")
+    alert_id = db.call(raising.raise_alert, person_id=person.id, cause="sos", policy=POLICY)
     with db.session() as s:
-        text = alerts.alert_text(s, db.call(alerts.get, alert_id), "en", zone=CONFIG.zone)
+        text = cards.alert_text(s, db.call(policy.get, alert_id), "en", zone=CONFIG.zone)
     assert text.count("Last check-in:") == 1 and line in text
 
 

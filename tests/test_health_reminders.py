@@ -18,7 +18,7 @@ from services.health import checkins, reminders
 from services.health.assessment import Readings
 from services.i18n import t
 from tests.botfixtures import ADMIN_ID
-from tests.test_checkin_helpers import CONFIG, make_person
+from tests.test_checkin_helpers import CONFIG, POLICY, make_person
 
 ZONE = ZoneInfo("Asia/Shanghai")
 MONDAY = date(2026, 11, 30)
@@ -63,7 +63,7 @@ def test_a_week_of_reminders_nudges_and_missed_day_notices(db, week):
         while moment < end:
             traveller.move_to(moment)
             for person in check_ins.get(moment, []):
-                db.call(checkins.submit, person.id, FINE, config=CONFIG)
+                db.call(checkins.submit, person.id, FINE, config=CONFIG, policy=POLICY)
             first = db.call(reminders.run_pass, CONFIG)
             if first.queued:  # a second pass at once changes nothing
                 assert db.call(reminders.run_pass, CONFIG).queued == 0
@@ -155,12 +155,12 @@ def test_monitoring_starts_the_day_after_joining_and_stops_after_the_assignment(
 
 
 def test_close_monitoring_restarts_after_a_return_from_rest(db, monkeypatch):
-    from services import care
+    from services.care import records
 
     with time_machine.travel(local(MONDAY - timedelta(days=1), 12), tick=False):
         person = make_person(db, 1001, start=date(2026, 3, 1))
-    monkeypatch.setattr(care, "last_rest_return", lambda session, person_id: DAYS[2])
-    monkeypatch.setattr(care, "last_rest_returns", lambda session: {person.id: DAYS[2]})
+    monkeypatch.setattr(records, "last_rest_return", lambda session, person_id: DAYS[2])
+    monkeypatch.setattr(records, "last_rest_returns", lambda session: {person.id: DAYS[2]})
     with time_machine.travel(local(DAYS[1], 19, 0), tick=False):
         assert db.call(reminders.run_pass, CONFIG).second == 0
     for day in DAYS[2:7]:

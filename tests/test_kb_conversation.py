@@ -9,7 +9,6 @@ import pytest
 import time_machine
 from sqlmodel import select
 
-from handlers import ask
 from models import AuditEntry, KbHandoff, KbQuestion
 from services import clock, people
 from services.i18n import t
@@ -242,12 +241,12 @@ async def test_reminders_reach_admins_for_unanswered_questions(bot):
     await user.send("Is there a canteen at the county office?")
     await user.press(t("en", "kb.button.person"), message=await user.next_message())
     await admin.wait_for("canteen")
-    assert await ask.send_handoff_reminders(bot.app.bot, bot.db) == 0
+    assert bot.db.call(handoffs.remind_admins) == 0
     later = clock.now() + handoffs.FIRST_REMINDER + timedelta(minutes=1)
-    assert await ask.send_handoff_reminders(bot.app.bot, bot.db, later) == 1
+    assert bot.db.call(handoffs.remind_admins, later) == 1
     reminder = await admin.wait_for("still waiting for a person")
     assert "canteen" in reminder.text and reminder.buttons[0]["callback_data"].startswith("kb:rp:")
-    assert await ask.send_handoff_reminders(bot.app.bot, bot.db, later) == 0
+    assert bot.db.call(handoffs.remind_admins, later) == 0
     await admin.send("/questions")
     assert "canteen" in (await admin.wait_for("waiting for a person")).text
 

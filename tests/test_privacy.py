@@ -15,7 +15,7 @@ from models.knowledge import KbQuestion
 from services import own_data, people
 from services.health import checkins
 from tests.sos_support import CADRE, ON_DUTY, staff
-from tests.test_checkin_helpers import CONFIG, make_person
+from tests.test_checkin_helpers import CONFIG, POLICY, make_person
 from tests.test_health_checkins import AMBER, RED
 
 # ------------------------------------------------------------------ /mydata's warnings
@@ -25,8 +25,8 @@ def test_the_export_of_a_person_with_check_ins_and_an_alert_raises_no_warning(db
     """Enum columns come back as their enums, so model_dump has nothing to warn about
     (it wrote PydanticSerializationUnexpectedValue to the log at every /mydata)."""
     person = make_person(db, 1001)
-    db.call(checkins.submit, person.id, AMBER, config=CONFIG)
-    db.call(checkins.submit, person.id, RED, config=CONFIG)
+    db.call(checkins.submit, person.id, AMBER, config=CONFIG, policy=POLICY)
+    db.call(checkins.submit, person.id, RED, config=CONFIG, policy=POLICY)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data = db.call(own_data.export, 1001)

@@ -17,7 +17,7 @@ from scheduler import jobs
 from services.health import checkins, reminders
 from services.health.assessment import Readings
 from tests.sos_support import until
-from tests.test_checkin_helpers import CONFIG, make_person
+from tests.test_checkin_helpers import CONFIG, POLICY, make_person
 
 ZONE = ZoneInfo("Asia/Shanghai")
 FINE = Readings(headache=0, gi=0, fatigue=0, dizziness=0, functional=0, spo2=88, heart_rate=76)
@@ -90,7 +90,7 @@ async def test_a_day_passing_deletes_expired_readings_audits_them_and_spares_the
         later = make_person(bot.db, 1002, "Late", start=date(2026, 2, 1), end=ENDED_LATER)
         serving = make_person(bot.db, 1003, "Serving", start=date(2026, 2, 1), end=None)
         for person in (earlier, later, serving):
-            bot.db.call(checkins.submit, person.id, FINE, config=CONFIG)
+            bot.db.call(checkins.submit, person.id, FINE, config=CONFIG, policy=POLICY)
         with bot.db.session() as s:
             s.add(MissedCheckin(person_id=earlier.id, local_date=date(2026, 8, 1)))
             s.commit()
@@ -129,7 +129,7 @@ async def test_a_pass_missed_while_the_bot_was_stopped_runs_once_at_the_next_sta
     await fresh_start(bot)
     with time_machine.travel(local(date(2026, 11, 10), 12), tick=True) as traveller:
         later = make_person(bot.db, 1002, "Late", start=date(2026, 2, 1), end=ENDED_LATER)
-        bot.db.call(checkins.submit, later.id, FINE, config=CONFIG)
+        bot.db.call(checkins.submit, later.id, FINE, config=CONFIG, policy=POLICY)
         await bot.restart()
         await passes(bot, 1)
         traveller.shift(local(date(2026, 11, 11), 3, 31) - local(date(2026, 11, 10), 12))

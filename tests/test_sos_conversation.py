@@ -10,9 +10,10 @@ import time_machine
 from sqlmodel import select
 
 from emulator.faults import Fault
-from handlers import menus, sos
+from handlers import menus
 from models import Alert, AlertStatus, AuditEntry, DirectoryEntry, OutboxMessage, OutboxStatus, Role
-from services import alerts, contact_links, directory, people, roster
+from services import contact_links, directory, people, roster
+from services.alerts import raising
 from services.i18n import t
 from tests import factories
 from tests.sos_support import ABA, CADRE, OFF_DUTY, ON_DUTY, emergency_running, staff, until
@@ -221,26 +222,26 @@ async def test_unacknowledged_alerts_escalate_at_the_timeout_and_then_repeat(bot
             await cadre.send("/sos")
             await officer.wait_for("紧急求助")
             clock.shift(170)
-            await sos.escalation_job(bot.app)
+            await bot.timers.sos.escalate()
             second.assert_no_unread()
             clock.shift(11)
-            await sos.escalation_job(bot.app)
+            await bot.timers.sos.escalate()
             round2 = await second.wait_for("已升级（第 2 轮）")
             await officer.wait_for("已升级（第 2 轮）")
             await admin.wait_for("已升级（第 2 轮）")
             assert "Li Wei" in round2.text
             aba.assert_no_unread()  # another prefecture: not yet
             clock.shift(181)
-            await sos.escalation_job(bot.app)
+            await bot.timers.sos.escalate()
             await aba.wait_for("已升级（第 3 轮）")
             clock.shift(301)
-            await sos.escalation_job(bot.app)
+            await bot.timers.sos.escalate()
             repeat = await aba.wait_for("已升级（第 4 轮）")
             await aba.press("✋ 我来处理", message=repeat)
             await aba.callback_answer()
             await cadre.wait_for("Aba Officer")
             clock.shift(3600)
-            await sos.escalation_job(bot.app)
+            await bot.timers.sos.escalate()
     alert = alert_of(bot, cadre_id)
     assert alert.stage == 4 and alert.status == AlertStatus.ACKNOWLEDGED
 
@@ -463,7 +464,6 @@ async def test_an_officer_reads_the_roster_of_their_area_and_hears_of_their_shif
     zhang = bot.user(ON_DUTY, "Zhang")
     async with emergency_running(bot):
         added = bot.db.call(roster.add_shifts, admin_p, people_["off"].id, "ganzi", [0, 2], "day")
-        bot.app.bot_data["deps"].wake_delivery()
         told = await officer.wait_for("gave you duty shifts in Ganzi")
         assert "Mon 08:00–20:00, Wed 08:00–20:00" in told.text and "/roster" in told.text
         zhang.assert_no_unread()  # only the officer concerned
@@ -479,7 +479,6 @@ async def test_an_officer_reads_the_roster_of_their_area_and_hears_of_their_shif
         assert "甘孜" in shown.text and "Wang Off" in shown.text
 
         bot.db.call(roster.remove_shift, admin_p, added[0].id)
-        bot.app.bot_data["deps"].wake_delivery()
         removed = await officer.wait_for("removed your duty shift in Ganzi")
         assert "Mon 08:00–20:00" in removed.text
     with bot.db.session() as s:
@@ -622,7 +621,7 @@ async def test_admins_are_warned_when_a_duty_officer_blocks_the_bot(bot):
     await officer.wait_for("/help")
     officer.block()  # Telegram tells the bot (my_chat_member: kicked)
     await until(lambda: bot.db.call(people.find, ON_DUTY).unreachable_since is not None)
-    await sos.coverage_job(bot.app)
+    await bot.timers.sos.check_coverage()
 
     def warnings():
         texts = [m.text for m in admin.bot_messages]
@@ -644,7 +643,7 @@ async def test_if_the_alert_cannot_be_stored_the_cadre_is_told_to_call_120_at_on
     def broken(*args, **kwargs):
         raise RuntimeError("database unavailable")
 
-    monkeypatch.setattr(alerts, "raise_alert", broken)
+    monkeypatch.setattr(raising, "raise_alert", broken)
     await cadre.send("/sos")
     told = await cadre.wait_for("Call 120 now")
     assert "☎️ <b>120</b>" in told.raw_text and "☎️ <b>122</b>" in told.raw_text

@@ -12,7 +12,7 @@ from services import people
 from services.health import checkins, reports
 from services.health.assessment import Readings
 from tests.botfixtures import ADMIN_ID
-from tests.test_checkin_helpers import CONFIG, make_person, officer
+from tests.test_checkin_helpers import CONFIG, POLICY, make_person, officer
 
 DAY = date(2026, 11, 30)
 MORNING = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
@@ -40,13 +40,13 @@ def test_today_counts_everyone_and_lists_the_first_names_of_each_group(db):
         aba = make_person(db, 1007, "Aba", prefecture="aba")  # another area
         for back in range(4, -1, -1):
             travel.move_to(MORNING - timedelta(days=back))
-            db.call(checkins.submit, gamer.id, FINE, config=CONFIG)
+            db.call(checkins.submit, gamer.id, FINE, config=CONFIG, policy=POLICY)
         db.call(checkins.pause, paused, DAY, DAY + timedelta(days=3))
         for person, readings in ((red, RED), (worse, FINE), (better, AMBER), (aba, AMBER)):
-            db.call(checkins.submit, person.id, readings, config=CONFIG)
+            db.call(checkins.submit, person.id, readings, config=CONFIG, policy=POLICY)
         travel.move_to(MORNING + timedelta(hours=1))
         for person, readings in ((worse, AMBER), (better, FINE)):
-            db.call(checkins.submit, person.id, readings, config=CONFIG)
+            db.call(checkins.submit, person.id, readings, config=CONFIG, policy=POLICY)
         (ganzi,) = db.call(reports.today, duty, CONFIG)
         make_person(db, 1008, "Registered today")  # counted, monitored from tomorrow
         (later,) = db.call(reports.today, duty, CONFIG)

@@ -16,10 +16,10 @@ def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
         url = config.get_main_option("sqlalchemy.url")
-        if not url:
-            from config import get_settings
+        if not url:  # the alembic command itself: the settings of the environment
+            from config import Settings
 
-            url = get_settings().database_url
+            url = Settings().database_url
         engine = make_engine(url)
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from models import CheckIn, Person
 from services import clock
-from services.health import checkins
+from services.health import summary
 from services.health.assessment import expected_spo2
 from services.health.config import HealthConfig
 from services.health.thresholds import Thresholds
@@ -54,7 +54,7 @@ class Bands:
 
 
 def bands_for(person: Person, thresholds: Thresholds) -> Bands:
-    low = checkins.is_low_altitude(person)
+    low = summary.is_low_altitude(person)
     expected = expected_spo2(None if low else person.posting_altitude_m, low, thresholds)
     return Bands(
         spo2_expected=expected,
@@ -140,6 +140,6 @@ def render_for(
     assert person.id is not None
     end = clock.now()
     start = end - timedelta(days=days)
-    points = checkins.since(session, person.id, start)
+    points = summary.since(session, person.id, start)
     bands = bands_for(person, config.thresholds)
     return render(points, bands, lang or person.language, start=start, end=end, zone=config.zone)

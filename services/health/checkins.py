@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, or_
+from sqlalchemy import Select
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select
 
@@ -23,7 +23,6 @@ from models import (
     AlertStatus,
     CheckIn,
     MissedCheckin,
-    OutboxMessage,
     Person,
     Priority,
     ReminderPreference,
@@ -31,47 +30,35 @@ from models import (
     Status,
 )
 from models.health import Feeling, Tier
-from services import alerts, audit, care, clock, erasure, outbox, people, roster
+from services import audit, clock, erasure, outbox, people, roster
+from services.alerts import policy as alerts_policy
+from services.alerts import raising
+from services.care import records
 from services.health.assessment import Assessment, Past, Readings, assess, worsened
 from services.health.config import HealthConfig
+from services.health.summary import (
+    CHART_DAYS,
+    attach_chart,
+    chart_points,
+    enqueue_once,
+    format_local,
+    is_low_altitude,
+    since,
+    vitals_line,
+)
 from services.i18n import t
-from services.permissions import may_see
 from services.postings import load_postings
 
 log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 4  # enough for the 3-day baseline and the 24-hour comparisons
-CHART_DAYS = 30  # the chart attached to officers' notices, as /trend and the 📈 button
-CHART_RENDERER = "health.chart"  # drawn by the delivery worker when the message is sent
 NOTE_MAX = 200
-TIER_ICON = {Tier.GREEN: "🟢", Tier.AMBER: "🟠", Tier.RED: "🔴"}
 
 
 class CheckinError(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
-
-
-_config: HealthConfig | None = None
-
-
-def configure(config: HealthConfig) -> None:
-    """The health settings for code that is not handed them: an alert's later rounds (their
-    chart caption's time zone) and the delivery worker drawing a chart. Set at start-up."""
-    global _config
-    _config = config
-
-
-def current_config() -> HealthConfig:
-    if _config is not None:
-        return _config
-    try:
-        from config import get_settings
-
-        return HealthConfig.from_settings(get_settings())
-    except Exception:  # settings unusable here: the documented defaults
-        return HealthConfig()
 
 
 # ---------------------------------------------------------------------------- places & time
@@ -85,31 +72,16 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=zone)
 
 
-def is_low_altitude(person: Person) -> bool:
-    """Zhejiang (training and study) postings: the altitude features are off."""
-    postings = load_postings()
-    county = postings.county(person.county or "")
-    if county is not None:
-        return county.low_altitude
-    prefecture = postings.prefecture(person.prefecture or "")
-    return prefecture is None or prefecture.low_altitude
-
-
 def ascent_at(session: Session, person: Person, zone: ZoneInfo) -> datetime | None:
     """When the person last came up: the arrival, or the return from low-altitude rest."""
     days = [person.assignment_start]
     if person.id is not None:
-        days.append(care.last_rest_return(session, person.id))
+        days.append(records.last_rest_return(session, person.id))
     known = [d for d in days if d is not None]
     return local_midnight(max(known), zone) if known else None
 
 
 # ---------------------------------------------------------------------------- reading back
-
-
-def latest(session: Session, person_id: int) -> CheckIn | None:
-    query = select(CheckIn).where(CheckIn.person_id == person_id)
-    return session.exec(query.order_by(col(CheckIn.at).desc(), col(CheckIn.id).desc())).first()
 
 
 def history(session: Session, person_id: int, limit: int = 14) -> list[CheckIn]:
@@ -118,30 +90,6 @@ def history(session: Session, person_id: int, limit: int = 14) -> list[CheckIn]:
     return list(
         session.exec(query.order_by(col(CheckIn.at).desc(), col(CheckIn.id).desc()).limit(limit))
     )
-
-
-def since(session: Session, person_id: int, start: datetime) -> list[CheckIn]:
-    """Check-ins from `start` on, oldest first."""
-    query = select(CheckIn).where(CheckIn.person_id == person_id, col(CheckIn.at) >= start)
-    return list(session.exec(query.order_by(col(CheckIn.at), col(CheckIn.id))))
-
-
-def chart_points(
-    session: Session, person_id: int, start: datetime, end: datetime, *, limit: int | None = None
-) -> list[CheckIn]:
-    """Check-ins in [start, end] with something to plot (SpO2, heart rate or Lake Louise
-    score), oldest first. A red-flag check-in alone has none: no chart is drawn then."""
-    query = select(CheckIn).where(
-        CheckIn.person_id == person_id,
-        col(CheckIn.at) >= start,
-        col(CheckIn.at) <= end,
-        or_(
-            col(CheckIn.spo2).is_not(None),
-            col(CheckIn.heart_rate).is_not(None),
-            col(CheckIn.lls_total).is_not(None),
-        ),
-    )
-    return list(session.exec(query.order_by(col(CheckIn.at), col(CheckIn.id)).limit(limit)))
 
 
 def past(checkin: CheckIn) -> Past:
@@ -225,78 +173,6 @@ def reasons_text(lang: str, keys: Iterable[str]) -> str:
     return "\n".join(f"• {t(lang, f'health.reason.{key}')}" for key in keys)
 
 
-def vitals_line(lang: str, checkin: CheckIn) -> str:
-    """The measurements a responder needs, in one line (never for contacts)."""
-    parts = []
-    if checkin.spo2 is not None:
-        parts.append(t(lang, "health.line.spo2", value=checkin.spo2))
-    elif checkin.no_oximeter:
-        parts.append(t(lang, "health.line.no_oximeter"))
-    if checkin.heart_rate is not None:
-        parts.append(t(lang, "health.line.hr", value=checkin.heart_rate))
-    if checkin.temperature_c is not None:
-        parts.append(t(lang, "health.line.temp", value=f"{checkin.temperature_c:.1f}"))
-    if checkin.lls_total is not None:
-        parts.append(t(lang, "health.line.lls", value=checkin.lls_total))
-    if checkin.systolic is not None and checkin.diastolic is not None:
-        sys_, dia = checkin.systolic, checkin.diastolic
-        if checkin.systolic_2 is not None and checkin.diastolic_2 is not None:
-            sys_, dia = checkin.systolic_2, checkin.diastolic_2
-        parts.append(t(lang, "health.line.bp", systolic=sys_, diastolic=dia))
-    return " · ".join(parts)
-
-
-def format_local(at: datetime, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).strftime("%m-%d %H:%M")
-
-
-def last_checkin_line(
-    session: Session,
-    person_id: int,
-    lang: str,
-    *,
-    vitals: bool = True,
-    zone: ZoneInfo | None = None,
-) -> str | None:
-    """'Last check-in: 11-26 09:12 · 🟠 AMBER · SpO2 86% · HR 104/min · LLS 4', for an alert.
-    None when the person never checked in. `vitals=False` (for emergency contacts) gives
-    only the time: contacts never see readings."""
-    checkin = latest(session, person_id)
-    if checkin is None:
-        return None
-    if zone is None:
-        from config import get_settings
-
-        zone = get_settings().zone
-    when = format_local(checkin.at, zone)
-    if not vitals:
-        return t(lang, "health.line.last_time", when=when)
-    tier = Tier(checkin.tier)
-    details = [vitals_line(lang, checkin)]
-    if checkin.note:  # what the cadre wrote, for the responder
-        details.append(t(lang, "health.line.note", note=checkin.note))
-    shown = " · ".join(d for d in details if d)
-    return t(
-        lang,
-        "health.line.last",
-        when=when,
-        tier=f"{TIER_ICON[tier]} {t(lang, f'health.tier.{tier}')}",
-        details=_html(f" · {shown}") if shown else "",
-    )
-
-
-def history_line(lang: str, checkin: CheckIn, zone: ZoneInfo) -> str:
-    """One /history line: time, 🟢🟠🔴, the readings, and for AMBER and RED what made it
-    so ("12-06 06:59 🔴 Breathless at rest …", even when a red flag ended the form before
-    any reading)."""
-    tier = Tier(checkin.tier)
-    parts = [f"{format_local(checkin.at, zone)} {TIER_ICON[tier]}", vitals_line(lang, checkin)]
-    if tier != Tier.GREEN and checkin.reasons:
-        parts.append("; ".join(t(lang, f"health.reason.{key}") for key in checkin.reasons))
-    shown = " · ".join(part for part in parts[1:] if part)
-    return f"{parts[0]} {shown}".rstrip()
-
-
 # ---------------------------------------------------------------------------- storing
 
 
@@ -342,6 +218,7 @@ def submit(
     readings: Readings,
     *,
     config: HealthConfig,
+    policy: alerts_policy.Policy,
     feeling: str | None = None,
     note: str | None = None,
     no_oximeter: bool = False,
@@ -349,7 +226,7 @@ def submit(
 ) -> Outcome:
     """Store a check-in, assess it and act on the result, in the caller's transaction:
     RED raises an alert through the emergency path; a worsening or persisting AMBER tells
-    the duty officers."""
+    the duty officers. `policy`: what raising the alert needs (services.alerts.Policy)."""
     person = session.get(Person, person_id)
     if person is None or person.status != Status.ACTIVE:
         raise CheckinError("health.invalid.not_active")
@@ -403,7 +280,7 @@ def submit(
     alert_id = None
     told = 0
     if assessment.tier == Tier.RED:
-        alert_id, told = _red(session, person, checkin, config)
+        alert_id, told = _red(session, person, checkin, config, policy)
     elif assessment.tier == Tier.AMBER:
         told = _amber(session, person, checkin, earlier, assessment, config)
     told += _late_after_missed(session, person, checkin, config)
@@ -412,7 +289,11 @@ def submit(
 
 
 def _red(
-    session: Session, person: Person, checkin: CheckIn, config: HealthConfig
+    session: Session,
+    person: Person,
+    checkin: CheckIn,
+    config: HealthConfig,
+    policy: alerts_policy.Policy,
 ) -> tuple[int | None, int]:
     """The emergency path. If it fails for any reason, the duty officers are still told
     directly, at emergency priority: a RED result never stays with the bot alone."""
@@ -421,8 +302,8 @@ def _red(
     alert_id = None
     try:
         with session.begin_nested():
-            alert_id = alerts.raise_alert(
-                session, person_id=person.id, cause="checkin_red", reasons=reasons
+            alert_id = raising.raise_alert(
+                session, person_id=person.id, cause="checkin_red", reasons=reasons, policy=policy
             )
     except NotImplementedError:
         log.warning("the emergency path is not available: telling the duty officers directly")
@@ -555,108 +436,11 @@ def _html(text: str) -> Any:
     return Html(text)
 
 
-def enqueue_once(session: Session, **kwargs: Any) -> bool:
-    """services.outbox.enqueue, telling whether the message is new (False: its idempotency
-    key was already queued, so nobody is told twice)."""
-    key = kwargs["idempotency_key"]
-    exists = session.exec(
-        select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
-    ).first()
-    if exists is not None:
-        return False
-    outbox.enqueue(session, **kwargs)
-    return True
-
-
-def attach_chart(
-    session: Session,
-    cadre: Person,
-    recipient: Person,
-    *,
-    after: str,
-    source: str | None,
-    zone: ZoneInfo,
-    key: str | None = None,
-) -> bool:
-    """Queue the cadre's 30-day chart for an officer, right after the notice `after` (a
-    reply to it, in the same chat; dropped if the notice never goes out). False when there
-    is nothing to draw (no readings in 30 days): the notice goes alone.
-
-    The chart is URGENT, whatever its notice: below an EMERGENCY alert, so that an upload
-    never goes before anyone's emergency text; not lower than an URGENT notice, so that it
-    is retried until sent and is not queued behind reminders and broadcasts. It waits
-    for its own notice (``after``). Only a reference is stored: the delivery worker draws
-    it (services.outbox.Attachment), with the readings up to now, in the recipient's
-    language, without holding a send slot while it draws."""
-    assert cadre.id is not None and recipient.id is not None
-    end = clock.now()
-    if not chart_points(session, cadre.id, end - timedelta(days=CHART_DAYS), end, limit=1):
-        return False
-    lang = recipient.language
-    queued = enqueue_once(
-        session,
-        chat_id=recipient.telegram_id,
-        person_id=recipient.id,
-        language=lang,
-        priority=Priority.URGENT,
-        idempotency_key=key or f"{after}:chart",
-        source=source,
-        kind="photo",
-        text=t(
-            lang,
-            "health.chart.attached",
-            name=cadre.real_name or cadre.display_name or "-",
-            count=CHART_DAYS,
-            when=format_local(end, zone),
-        ),
-        payload={
-            "render": CHART_RENDERER,
-            "args": {
-                "person_id": cadre.id,
-                "end": end.isoformat(),
-                "days": CHART_DAYS,
-                "lang": lang,
-            },
-            "after": after,
-        },
-    )
-    if queued:
-        audit.record(
-            session,
-            "checkin.chart_sent",
-            actor=None,
-            target_person_id=cadre.id,
-            recipient=recipient.id,
-        )
-    return queued
-
-
-def attach_alert_chart(
-    session: Session, alert_id: int, cadre_id: int, responder: Person, *, after: str
-) -> bool:
-    """For services.alerts: the alert of a RED check-in comes with the cadre's chart, once
-    per alert and responder, for responders whose area covers the cadre. From the third
-    round an alert reaches every duty officer: those of other areas get the alert with its
-    last check-in line, not 30 days of readings (the 📈 button would refuse them too)."""
-    cadre = session.get(Person, cadre_id)
-    if cadre is None or responder.id is None:
-        return False
-    areas = people.duty_areas(session, responder.id)
-    if not may_see(responder, areas, cadre.prefecture):
-        return False
-    return attach_chart(
-        session,
-        cadre,
-        responder,
-        after=after,
-        source=f"chart:alert:{alert_id}",
-        zone=current_config().zone,
-        key=f"alert:{alert_id}:chart:{responder.id}",
-    )
-
-
-def _chart_attachment(session: Session, args: dict[str, Any]) -> outbox.Attachment | None:
-    """The outbox renderer CHART_RENDERER (see `attach_chart`), called by the delivery
+def chart_attachment(
+    config: HealthConfig, session: Session, args: dict[str, Any]
+) -> outbox.Attachment | None:
+    """The outbox renderer CHART_RENDERER (see `summary.attach_chart`; the composition root
+    registers it with the health settings, bot/app.py), called by the delivery
     worker: the cadre's chart over `days` days up to `end` (the notice's time, so that a
     retry or a restart draws the same picture), in `lang`. None when the readings are gone
     (deleted after the retention period, or with the person): the message is not sent.
@@ -669,7 +453,6 @@ def _chart_attachment(session: Session, args: dict[str, Any]) -> outbox.Attachme
     points = chart_points(session, person.id, start, end)
     if not points:
         return None
-    config = current_config()
     lang = str(args.get("lang") or person.language)
 
     def draw() -> bytes:
@@ -679,9 +462,6 @@ def _chart_attachment(session: Session, args: dict[str, Any]) -> outbox.Attachme
         return charts.render(points, bands, lang, start=start, end=end, zone=config.zone)
 
     return outbox.Attachment("trend.png", draw)
-
-
-outbox.register_renderer(CHART_RENDERER, _chart_attachment)
 
 
 def chart_button(lang: str, person_id: int) -> dict[str, Any]:

@@ -7,7 +7,17 @@ from datetime import time
 from zoneinfo import ZoneInfo
 
 from config import Settings
-from services.health.thresholds import DEFAULT, Thresholds, load
+from services.health.thresholds import DEFAULT, ThresholdError, Thresholds, load
+
+
+def check(settings: Settings) -> None:
+    """Refuse health settings the rules do not know: CADRE_HEALTH_THRESHOLDS with an unknown
+    name, a non-number or rules that contradict each other (a typo must not silently switch
+    a rule off). Raises ValueError naming the setting; `cadre-bot` checks at start-up."""
+    try:
+        load(settings.health_thresholds)
+    except ThresholdError as exc:
+        raise ValueError(f"health_thresholds: {exc}") from exc
 
 
 def parse_hhmm(value: str) -> time:

@@ -40,8 +40,9 @@ from models import (
     ReminderPreference,
 )
 from models.health import Tier
-from services import audit, care, clock, erasure, outbox
-from services.health import checkins
+from services import audit, clock, erasure, outbox
+from services.care import records
+from services.health import checkins, summary
 from services.health.config import HealthConfig, parse_hhmm
 from services.i18n import Html, t
 from services.postings import load_postings
@@ -103,7 +104,7 @@ def first_day(person: Person, config: HealthConfig) -> date:
 def is_monitored(
     person: Person, pref: ReminderPreference | None, day: date, config: HealthConfig
 ) -> bool:
-    if checkins.is_low_altitude(person):
+    if summary.is_low_altitude(person):
         return False  # altitude features are off for Zhejiang postings
     if day < first_day(person, config):
         return False
@@ -257,7 +258,7 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
         col(MissedCheckin.local_date) >= yesterday
     )
     already_missed = {(pid, day) for pid, day in session.execute(missed_since_yesterday)}
-    rest_returns = care.last_rest_returns(session)
+    rest_returns = records.last_rest_returns(session)
     newly_missed: dict[str | None, list[tuple[Person, MissedCheckin]]] = defaultdict(list)
     persisting: list[tuple[Person, int, int]] = []  # AMBER for 24 h: (who, latest id, run id)
     pending = _Pending(
@@ -336,7 +337,7 @@ def _amber_follow_up(
             person,
             f"health:recheck:{latest.id}",
             "health.remind.recheck",
-            when=checkins.format_local(latest.at, config.zone),
+            when=summary.format_local(latest.at, config.zone),
         )
     run = checkins.amber_run_start(newest_first)
     if run is not None and now - run.at >= timedelta(hours=th.amber_escalate_hours):
@@ -420,7 +421,7 @@ def _tell_officers_missed(
         if len(listed) > MISSED_LINES:
             more = t(lang, "health.officer.missed_more", count=len(listed) - MISSED_LINES)
             lines += "\n" + more
-        told += checkins.enqueue_once(
+        told += summary.enqueue_once(
             session,
             chat_id=officer.telegram_id,
             person_id=officer.id,

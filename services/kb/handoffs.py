@@ -1,7 +1,8 @@
 """Questions sent to a person ("Ask a person"), the admins' replies and reminders.
 
 Open handoffs are reminded to the admins `FIRST_REMINDER` after they were asked, then every
-`REPEAT_REMINDER` until someone replies. `due_reminders` is the scheduler's entry point.
+`REPEAT_REMINDER` until someone replies: `remind_admins` is the scheduler's entry point
+(scheduler/kb.py).
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from models import HandoffStatus, KbHandoff, OutboxMessage, Person
-from services import audit, clock
+from models import HandoffStatus, KbHandoff, OutboxMessage, Person, Priority
+from services import audit, clock, outbox, people
+from services.i18n import t
 from services.kb import questions
+from services.kb.text import short
+from services.postings import load_postings
 from services.validation import number_text
 
 FIRST_REMINDER = timedelta(hours=2)
 REPEAT_REMINDER = timedelta(hours=12)
+REMINDER_LIST = 10  # questions listed in a reminder
 MAX_ANSWER = 3500  # leaves room for the framing text within Telegram's 4,096 characters
 
 
@@ -200,3 +205,166 @@ def askers(session: Session, items: list[KbHandoff]) -> dict[int, Person]:
         return {}
     found = session.exec(select(Person).where(col(Person.id).in_(ids)))
     return {p.id: p for p in found if p.id is not None}
+
+
+# ---------------------------------------------------------------------------- reminders
+
+
+def asker_name(person: Person | None) -> str:
+    if person is None:
+        return "?"
+    return person.real_name or person.display_name or str(person.telegram_id)
+
+
+def _age(lang: str, since: datetime, now: datetime) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 60:
+        return t(lang, "kb.age.minutes", n=minutes)
+    if minutes < 48 * 60:
+        return t(lang, "kb.age.hours", n=minutes // 60)
+    return t(lang, "kb.age.days", n=minutes // (24 * 60))
+
+
+def waiting_list(
+    lang: str, header: str, items: list[KbHandoff], askers: dict[int, Person], now: datetime
+) -> tuple[str, list[list[tuple[str, str]]]]:
+    """A list of questions waiting for a person, with a Reply button for each (rows of
+    (label, callback data))."""
+    lines = [header]
+    for handoff in items:
+        lines.append(
+            t(
+                lang,
+                "kb.handoff.line",
+                id=handoff.id,
+                age=_age(lang, handoff.created_at, now),
+                name=asker_name(askers.get(handoff.person_id)),
+                question=short(handoff.question, 120),
+            )
+        )
+    label = t(lang, "kb.button.reply")
+    return "\n".join(lines), [[(f"{label} #{h.id}", f"kb:rp:{h.id}")] for h in items]
+
+
+def remind_admins(session: Session, now: datetime | None = None) -> int:
+    """Remind every admin of the questions still waiting for a person; returns how many
+    were due. The reminders are queued in the same transaction that marks the handoffs
+    reminded. Meant to run every few minutes."""
+    now = now or clock.now()
+    due = due_reminders(session, now)
+    if not due:
+        return 0
+    asked_by = askers(session, due)
+    shown = due[:REMINDER_LIST]
+    for admin in people.admins(session):
+        lang = admin.language
+        header = t(lang, "kb.handoff.reminder", count=len(due))
+        text, rows = waiting_list(lang, header, shown, asked_by, now)
+        outbox.enqueue(
+            session,
+            chat_id=admin.telegram_id,
+            person_id=admin.id,
+            text=text,
+            reply_markup=outbox.inline_keyboard(rows),
+            priority=Priority.REMINDER,
+            idempotency_key=f"kb:handoff-reminder:{now.isoformat()}:{admin.telegram_id}",
+            language=admin.language,
+            source="kb:handoff-reminders",
+        )
+    mark_reminded(session, [h.id for h in due if h.id is not None], now)
+    return len(due)
+
+
+# ---------------------------------------------------------------------------- the admins' copies
+
+
+def _posting(lang: str, person: Person | None) -> str:
+    if person is None or not person.county:
+        return "-"
+    postings = load_postings()
+    return f"{postings.name(person.prefecture or '', lang)} · {postings.name(person.county, lang)}"
+
+
+def admin_text(lang: str, handoff: KbHandoff, asker: Person | None) -> str:
+    """The question as the admins see it (in the chat and on the board)."""
+    return t(
+        lang,
+        "kb.handoff.to_admin",
+        id=handoff.id,
+        name=asker_name(asker),
+        posting=_posting(lang, asker),
+        question=handoff.question,
+        guess=handoff.guess_title or t(lang, "kb.handoff.no_guess"),
+    )
+
+
+def queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> None:
+    """Every admin gets the question, through the outbox (stored, retried, rate-limited)."""
+    for admin in people.admins(session):
+        lang = admin.language
+        outbox.enqueue(
+            session,
+            chat_id=admin.telegram_id,
+            person_id=admin.id,
+            text=admin_text(lang, handoff, asker),
+            reply_markup=outbox.inline_keyboard(
+                [[(t(lang, "kb.button.reply"), f"kb:rp:{handoff.id}")]]
+            ),
+            priority=Priority.URGENT,
+            idempotency_key=copy_key(handoff.id, admin.telegram_id),
+            language=lang,
+            source=f"kb:handoff:{handoff.id}",
+        )
+
+
+def queue_copy_edits(
+    session: Session, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
+) -> None:
+    """Every admin's copy of the question says what happened (`note`: answered, saved as
+    an FAQ), in the admin's language."""
+    for recipient in people.admins(session):
+        lang = recipient.language
+        text = admin_text(lang, handoff, asker) + "\n\n"
+        text += t(lang, note, admin=asker_name(admin), answer=short(handoff.answer or "", 1500))
+        markup = None
+        if not handoff.faq_doc_id:
+            markup = outbox.inline_keyboard(
+                [[(t(lang, "kb.button.save_faq"), f"kb:faq:{handoff.id}")]]
+            )
+        outbox.enqueue_edit(
+            session,
+            edit_of=copy_key(handoff.id, recipient.telegram_id),
+            text=text,
+            reply_markup=markup,
+            source=f"kb:handoff:{handoff.id}",
+        )
+
+
+def reply(
+    session: Session, handoff_id: int, admin: Person, text: str
+) -> tuple[KbHandoff, Person | None] | None:
+    """An admin's answer to a handed-over question (from the chat or the board): stored,
+    queued to the asker, and every admin's copy of the question updated, in one
+    transaction. None when the question is gone."""
+    handoff = answer(session, handoff_id, admin, text)
+    if handoff is None:
+        return None
+    asker = people.get(session, handoff.person_id)
+    outbox.enqueue(
+        session,
+        chat_id=handoff.asker_telegram_id,
+        person_id=handoff.person_id,
+        text=t(
+            handoff.language,
+            "kb.handoff.reply_to_asker",
+            question=short(handoff.question, 300),
+            answer=handoff.answer or "",
+            admin=asker_name(admin),
+        ),
+        priority=Priority.URGENT,
+        idempotency_key=f"kb:handoff:{handoff.id}:reply:{clock.now().isoformat()}",
+        language=handoff.language,
+        source=f"kb:handoff:{handoff.id}",
+    )
+    queue_copy_edits(session, handoff, asker, "kb.handoff.answered_note", admin)
+    return handoff, asker
