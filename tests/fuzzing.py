@@ -208,11 +208,9 @@ def is_garbage(data: Any) -> bool:
     return any(f == "extra" or not _CLEAN_FIELD.fullmatch(f) for f in fields[1:])
 
 
-# Replies sent through the outbox arrive a moment after the update is handled.
-ANSWER_WAIT = 1.0
-# An input with nothing sent and nothing queued: how long an answer may still be in flight
-# (the wait ends as soon as one arrives; only a silent bot waits it out).
-SILENCE_WAIT = 0.1
+# An input with nothing sent and nothing queued: how long an answer may still be in flight.
+# The wait ends as soon as one arrives; only a silent bot (a violation) waits it out.
+SILENCE_WAIT = 2.0
 # Generous: the first /trend of a process imports matplotlib, seconds on a loaded machine.
 PROCESS_WAIT = 30.0
 ERROR_TEXTS = tuple(t(lang, "error.generic") for lang in ("zh-Hans", "en"))
@@ -489,7 +487,8 @@ class Example:
         answers_before: int,
     ) -> None:
         """Replies may go through the outbox (the delivery worker sends them a moment
-        later): a private input without an answer yet is given a short while."""
+        later, seconds on a loaded machine): a private input whose reply is queued is
+        waited for until the reply is sent or the queue holds nothing more for the chat."""
         if action.chat != "private" or action.kind in ("edit",):
             return
         if action.kind in ("button", "stale", "forged"):
@@ -502,22 +501,25 @@ class Example:
             def answered() -> bool | None:
                 return _bot_state(user) != bot_before[user.chat_id] or None
 
+        signal = self.h.emu.world.signal
         if answered():
             return
-        if not self._outbox_pending(user.chat_id):
-            # Nothing sent and nothing queued for this chat: the bot stayed silent, unless
-            # an answer is still on its way (a callback answer sent after the handler).
+        if self._outbox_pending(user.chat_id):
             try:
-                await self.h.emu.world.signal.wait_for(answered, SILENCE_WAIT)
+                await signal.wait_for(
+                    lambda: answered() or not self._outbox_pending(user.chat_id), PROCESS_WAIT
+                )
             except TimeoutError:
-                self.fail("unanswered", action, "no message, edit or callback answer")
-            return
+                self.fail("unanswered", action, f"a queued reply not sent in {PROCESS_WAIT} s")
+                return
+            if answered():
+                return
+        # Nothing sent and nothing queued for this chat: the bot stayed silent, unless an
+        # answer is still on its way (a callback answer sent after the handler returned).
         try:
-            await self.h.emu.world.signal.wait_for(answered, ANSWER_WAIT)
+            await signal.wait_for(answered, SILENCE_WAIT)
         except TimeoutError:
-            self.fail(
-                "unanswered", action, f"no message, edit or callback answer in {ANSWER_WAIT} s"
-            )
+            self.fail("unanswered", action, "no message, edit or callback answer")
 
     def _outbox_pending(self, chat_id: int) -> bool:
         with self.h.engine.connect() as connection:
