@@ -360,7 +360,7 @@ class Harness:
     async def begin(self, scenario: str) -> Example:
         await self.idle()
         mark = time.perf_counter()
-        await self.quiet(lambda: empty_tables(self.engine))
+        await self.quiet(lambda: empty_keeping_outbox_ids(self.engine))
         self.errors.records.clear()
         number = next(self._ids)
         example = Example(self, scenario, base=1_000_000 + number * 100)
@@ -819,6 +819,36 @@ class Example:
                 h.stats.known[defect.key] = h.stats.known.get(defect.key, 0) + 1
                 h.stats.known_examples.setdefault(defect.key, str(violation))
         return unexplained
+
+
+def empty_keeping_outbox_ids(engine: Engine) -> None:
+    """`empty_tables`, but the outbox's ids go on from where they were. The delivery
+    worker keeps the ids of the messages it is sending in memory until their outcome is
+    written (`bot.delivery.Delivery.known`); a new message that got the id of one still
+    being sent when the tables were emptied would be passed over and never sent. The bot
+    never reuses an id; only emptying the tables between examples would."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            sequence = connection.execute(
+                text("SELECT pg_get_serial_sequence('outbox', 'id')")
+            ).scalar_one()
+            last = connection.execute(text(f"SELECT last_value, is_called FROM {sequence}")).one()
+        else:
+            last = connection.execute(
+                text("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")
+            ).scalar()
+    empty_tables(engine)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT setval(:sequence, :value, :called)"),
+                {"sequence": sequence, "value": last[0], "called": last[1]},
+            )
+        elif last is not None:
+            connection.execute(
+                text("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', :seq)"),
+                {"seq": last},
+            )
 
 
 def _row_change(old: dict | None, new: dict | None) -> str:
