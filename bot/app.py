@@ -17,7 +17,7 @@ import logging
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from telegram import Update
 from telegram.constants import ChatType, ParseMode
-from telegram.error import RetryAfter, TimedOut
+from telegram.error import BadRequest, RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationHandlerStop, Defaults, TypeHandler
 
 from bot.delivery import Delivery
@@ -273,7 +273,10 @@ async def on_error(update: object, context: Context) -> None:
         try:
             lang = language_of(update, context)
             if update.callback_query is not None:
-                await update.callback_query.answer()
+                try:
+                    await update.callback_query.answer()
+                except BadRequest:  # the handler answered it before it failed
+                    pass
             await update.effective_chat.send_message(t(lang, "error.generic"))
         except Exception:
             log.exception("could not tell the user about an error")

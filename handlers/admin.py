@@ -125,9 +125,18 @@ def _altitude(lang: str, person: Person) -> str:
 
 
 async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Edit the message under the button in place; send a new one if that is impossible."""
+    """Edit the message under the button in place; send a new one if that is impossible.
+    A message that already shows this (the list's current filter pressed again) is left
+    as it is: Telegram refuses an edit that changes nothing with a 400."""
     query = update.callback_query
     if query is not None and query.message is not None:
+        shown = query.message
+        if (
+            getattr(shown, "text", None) is not None
+            and shown.text.strip() == outbox.plain_text(text).strip()
+            and shown.reply_markup == markup
+        ):
+            return
         try:
             await query.edit_message_text(text, reply_markup=markup)
             return
