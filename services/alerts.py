@@ -21,9 +21,7 @@ The first acknowledgement wins (a conditional UPDATE ... WHERE status = 'open').
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import logging
 import math
 import re
@@ -60,6 +58,7 @@ from services import (
     people,
     roster,
     state,
+    tables,
 )
 from services.channels import ChannelConfig
 from services.health import summary
@@ -1602,7 +1601,7 @@ def timeline_csv(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> 
         (item.at.astimezone(zone).isoformat(timespec="seconds"), _plain(item.text))
         for item in timeline(session, alert, lang, zone)
     ]
-    return _csv_bytes(("time", "event"), rows)
+    return tables.to_csv(("time", "event"), rows)
 
 
 def timeline_text(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> str | None:
@@ -1676,23 +1675,6 @@ CSV_COLUMNS = (
 )
 
 
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text  # never let a spreadsheet run a formula from user text
-    return text
-
-
-def _csv_bytes(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:
-    """UTF-8 with a byte-order mark (spreadsheet programs then read the Chinese), every
-    cell defused."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([_csv_cell(v) for v in row] for row in rows)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-
 def export_csv(session: Session, viewer: Person, *, days: int = 365) -> bytes:
     """Every alert the viewer may see from the last `days` days, one row each (UTF-8 with a
     byte-order mark so that spreadsheet programs read the Chinese names)."""
@@ -1736,7 +1718,7 @@ def export_csv(session: Session, viewer: Person, *, days: int = 365) -> bytes:
             )
         )
     audit.record(session, "alerts.exported", actor=viewer.telegram_id, rows=len(table))
-    return _csv_bytes(CSV_COLUMNS, table)
+    return tables.to_csv(CSV_COLUMNS, table)
 
 
 # ---------------------------------------------------------------------------- coverage warnings

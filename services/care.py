@@ -31,9 +31,7 @@ monitoring can restart closer checks (re-entry risk) for the days after it.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import re
 import unicodedata
@@ -79,7 +77,7 @@ from models import (
     Role,
     Status,
 )
-from services import audit, clock, outbox
+from services import audit, clock, outbox, tables
 from services.care_policy import (
     BAND_FLOOR,
     Band,
@@ -1495,15 +1493,13 @@ CSV_COLUMNS = (
 
 
 def rows_to_csv(rows: Iterable[AreaRow], lang: str) -> bytes:
-    """CSV (UTF-8 with BOM, so that spreadsheet programs read the Chinese). No results."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    """CSV (services.tables: UTF-8 with BOM, formulas defused). No results."""
     postings = load_postings()
+    table: list[list[Any]] = []
     for row in rows:
         person, due = row.person, row.due
         status = "overdue" if row.overdue else ("booked" if due.booked_for else "upcoming")
-        writer.writerow(
+        table.append(
             [
                 postings.name(person.prefecture, lang, short=True)
                 if person.prefecture and postings.prefecture(person.prefecture)
@@ -1511,7 +1507,7 @@ def rows_to_csv(rows: Iterable[AreaRow], lang: str) -> bytes:
                 postings.name(person.county, lang)
                 if person.county and postings.county(person.county)
                 else "",
-                _csv_safe(person.name),
+                person.name,
                 person.altitude_m if person.altitude_m is not None else "",
                 str(due.kind),
                 due.due.isoformat(),
@@ -1521,12 +1517,7 @@ def rows_to_csv(rows: Iterable[AreaRow], lang: str) -> bytes:
                 due.last_done.isoformat() if due.last_done else "",
             ]
         )
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-
-def _csv_safe(value: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: neutralise them."""
-    return "'" + value if value[:1] in {"=", "+", "-", "@"} else value
+    return tables.to_csv(CSV_COLUMNS, table)
 
 
 def overdue_people(session: Session, config: CareConfig) -> set[int]:
