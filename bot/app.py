@@ -42,11 +42,15 @@ from handlers import (
     checkin,
     form,
     menus,
+    oxygen,
     privacy,
     roster_import,
-    schedules,
     sos,
 )
+from handlers.care import forms as care_forms
+from handlers.care import overdue as care_overdue
+from handlers.care import policy as care_policy
+from handlers.care import schedule as care_schedule
 from handlers.context import CONTEXT_TYPES, DEPS, Context, Deps, deps_of
 from models.db import make_engine, upgrade
 from scheduler import jobs
@@ -154,7 +158,11 @@ def register_handlers(application: Application, settings: Settings) -> None:
     application.add_handlers(admin.build())  # /people, roles, suspensions, duty areas
     application.add_handlers(roster_import.build())  # roster uploads (CSV, XLSX)
     application.add_handlers(checkin.build(form_timeout))  # the daily check-in, /today...
-    application.add_handlers(schedules.build(form_timeout))  # care schedules, /oxygen
+    application.add_handler(care_forms.build(form_timeout))  # care forms, the /oxygen request
+    application.add_handlers(care_schedule.build())  # /schedule, reminder time, snooze
+    application.add_handlers(care_overdue.build())  # /overdue, /upcoming, a person's schedule
+    application.add_handlers(care_policy.build())  # /carepolicy
+    application.add_handlers(oxygen.build())  # oxygen requests taken, delivered, cancelled
     application.add_handlers(broadcast.build(form_timeout))  # /broadcast, notices
     application.add_handlers(sos.build())  # /alerts, /contacts, the roster, the directory
     application.add_handlers(ask.build())  # policy questions, handoffs to a person

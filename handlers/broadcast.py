@@ -9,13 +9,10 @@ Sending goes through the delivery engine (services/broadcasts.py, bot/delivery.p
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import ChatMemberUpdated, InputFile, Update
-from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -23,26 +20,30 @@ from telegram.ext import (
     CommandHandler,
     ConversationHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
+from handlers.callbacks import button_id
 from handlers.common import (
     Context,
     answer,
     buttons,
     current_person,
+    drop_keyboard,
+    edit_or_reply,
     guarded,
     pressed_label,
     refuse,
     reply,
+    set_keyboard,
     show_answer,
 )
+from handlers.conversation import FormDraft, form_conversation
 from models import Audience, Broadcast, BroadcastStatus, OutcomeCode, Person
 from services import broadcasts, clock, outbox, people
 from services.broadcasts import AUDIENCE_ROLES, Draft, Stats
 from services.i18n import LANGUAGES, t
+from services.people import name_of
 from services.permissions import Action, check
 from services.postings import load_postings
 from services.validation import parse_int
@@ -59,25 +60,11 @@ WHO_LIMIT = 40
 # ----------------------------------------------------------------------- the draft
 
 
+DRAFT = FormDraft("broadcast")  # the JobQueue's timeout does not survive a restart
+
+
 def _draft(context: Context) -> dict[str, Any]:
-    return context.user_data.setdefault("broadcast", {})  # type: ignore[union-attr]
-
-
-def _touch(context: Context) -> None:
-    _draft(context)["touched"] = clock.now().isoformat()
-
-
-def _expired(context: Context) -> bool:
-    """The JobQueue's conversation timeout does not survive a restart: check the draft."""
-    touched = _draft(context).get("touched")
-    if not touched:
-        return True
-    limit = context.settings.form_timeout
-    return clock.now() - datetime.fromisoformat(touched) > timedelta(seconds=limit)
-
-
-def _clear(context: Context) -> None:
-    context.user_data.pop("broadcast", None)  # type: ignore[union-attr]
+    return DRAFT.of(context)
 
 
 def _other(lang: str) -> str:
@@ -106,8 +93,8 @@ def _local(context: Context, value: datetime) -> str:
 
 @guarded(Action.BROADCAST)
 async def start(update: Update, context: Context, admin: Person) -> str:
-    _clear(context)
-    _touch(context)
+    DRAFT.clear(context)
+    DRAFT.touch(context)
     lang = admin.language
     await reply(
         update,
@@ -124,8 +111,8 @@ async def on_content(update: Update, context: Context) -> str | int:
     lang = admin.language
     message = update.effective_message
     assert message is not None
-    if _expired(context):
-        _clear(context)
+    if DRAFT.expired(context):
+        DRAFT.clear(context)
         await reply(update, t(lang, "broadcast.expired"))
         return ConversationHandler.END
     draft = _draft(context)
@@ -145,7 +132,7 @@ async def on_content(update: Update, context: Context) -> str | int:
         await reply(update, t(lang, "broadcast.ask.content_again"))
         return CONTENT
     draft.update(kind=kind, file_id=file_id, first=text, texts={})
-    _touch(context)
+    DRAFT.touch(context)
     await reply(
         update,
         t(lang, "broadcast.ask.language"),
@@ -172,7 +159,7 @@ async def _on_second(update: Update, context: Context, admin: Person) -> str:
         return SECOND
     draft.setdefault("texts", {})[draft["second"]] = text
     draft["step"] = AUDIENCE
-    _touch(context)
+    DRAFT.touch(context)
     await _ask_audience(update, context, admin)
     return AUDIENCE
 
@@ -185,17 +172,17 @@ async def on_button(update: Update, context: Context) -> str | int:
         return ConversationHandler.END
     lang = admin.language
     draft = _draft(context)
-    if _expired(context) or not draft.get("touched"):
+    if DRAFT.expired(context) or not draft.get("touched"):
         await answer(query, t(lang, "broadcast.expired"), alert=True)
-        _clear(context)
+        DRAFT.clear(context)
         return ConversationHandler.END
     parts = query.data.split(":")
     action = parts[1] if len(parts) > 1 else ""
     value = parts[2] if len(parts) > 2 else ""
-    _touch(context)
+    DRAFT.touch(context)
     if action == "x":
         await answer(query)
-        _clear(context)
+        DRAFT.clear(context)
         await reply(update, t(lang, "broadcast.discarded"))
         return ConversationHandler.END
     if action == "l" and draft.get("first") is not None:
@@ -296,7 +283,7 @@ async def on_when_text(update: Update, context: Context) -> str | int:
         return WHEN
     draft["at"] = when.isoformat()
     draft["step"] = REVIEW
-    _touch(context)
+    DRAFT.touch(context)
     await _summary(update, context, admin)
     return REVIEW
 
@@ -461,9 +448,8 @@ async def _summary(
             ],
         ]
     )
-    query = update.callback_query
-    if edit and query is not None and query.message is not None:
-        await query.edit_message_text(text, reply_markup=markup)
+    if edit:
+        await edit_or_reply(update, text, markup)
     else:
         await reply(update, text, reply_markup=markup)
 
@@ -483,9 +469,8 @@ async def _create(update: Update, context: Context, admin: Person) -> int | str:
     d = context.deps
     broadcast = await d.db.run(broadcasts.create, admin, query.message.chat.id, draft)
     await answer(query)
-    with contextlib.suppress(TelegramError):
-        await query.edit_message_reply_markup(reply_markup=None)
-    _clear(context)
+    await drop_keyboard(update)
+    DRAFT.clear(context)
     if broadcast.status == BroadcastStatus.SCHEDULED:
         context.timers.plan_broadcast(broadcast)
         assert broadcast.scheduled_at is not None
@@ -506,7 +491,7 @@ async def _create(update: Update, context: Context, admin: Person) -> int | str:
 async def cancel(update: Update, context: Context) -> int:
     person = await current_person(update, context)
     lang = person.language if person else context.settings.default_language
-    _clear(context)
+    DRAFT.clear(context)
     await reply(update, t(lang, "broadcast.discarded"))
     return ConversationHandler.END
 
@@ -514,7 +499,7 @@ async def cancel(update: Update, context: Context) -> int:
 async def on_timeout(update: Update, context: Context) -> int:
     person = await current_person(update, context)
     lang = person.language if person else context.settings.default_language
-    _clear(context)
+    DRAFT.clear(context)
     await reply(update, t(lang, "broadcast.expired"))
     return ConversationHandler.END
 
@@ -525,7 +510,7 @@ async def _admin(update: Update, context: Context) -> Person | None:
     denial = check(person, Action.BROADCAST)
     if denial is not None:
         await refuse(update, context, person, Action.BROADCAST, denial)
-        _clear(context)
+        DRAFT.clear(context)
         return None
     return person
 
@@ -624,7 +609,7 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     assert query is not None and query.data is not None
     lang = admin.language
     _, action, raw = ([*query.data.split(":"), "", ""])[:3]
-    broadcast_id = parse_int(raw)
+    broadcast_id = button_id(raw)
     if broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
@@ -714,7 +699,7 @@ async def on_received(update: Update, context: Context, person: Person) -> None:
     assert query is not None and query.data is not None
     user = update.effective_user
     lang = person.language
-    broadcast_id = parse_int(query.data.split(":")[-1])
+    broadcast_id = button_id(query.data.split(":")[-1])
     if user is None or broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
@@ -723,11 +708,8 @@ async def on_received(update: Update, context: Context, person: Person) -> None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     await answer(query, t(lang, "broadcast.thanks"))
-    if query.message is not None:
-        with contextlib.suppress(TelegramError):  # too old to edit: the confirmation counts
-            await query.edit_message_reply_markup(
-                reply_markup=buttons([[(t(lang, "broadcast.received_done"), "bc:done")]])
-            )
+    # too old to edit: the confirmation counts all the same
+    await set_keyboard(update, buttons([[(t(lang, "broadcast.received_done"), "bc:done")]]))
 
 
 @guarded(Action.CONFIRM_NOTICE)
@@ -778,21 +760,17 @@ async def _tagging(update: Update, context: Context, admin: Person, *, add: bool
 
 
 def _pick_button(person: Person, tag: str, add: bool) -> tuple[str, str]:
-    label = f"#{person.id} {_person_label(person)}"[:60]
+    label = f"#{person.id} {name_of(person, '-')}"[:60]
     if add:
         return (label, f"bt:a:{person.id}:{tag}")
     return (label, f"bt:r:{person.id}:{tag}")
-
-
-def _person_label(person: Person) -> str:
-    return person.real_name or person.display_name or "-"
 
 
 def _tag_result(lang: str, tag: str, add: bool, tagged: list[Person], unknown: list[str]) -> str:
     """The names the tag was given to (or removed from), e.g. 李伟、张强, and what was not
     found."""
     key = "broadcast.tag.added" if add else "broadcast.tag.removed"
-    names = t(lang, "care.list_sep").join(_person_label(p) for p in tagged)
+    names = t(lang, "care.list_sep").join(name_of(p, "-") for p in tagged)
     text = t(lang, key, tag=tag, names=names) if tagged else ""
     if unknown:
         text += ("\n" if text else "") + t(lang, "broadcast.tag.unknown", refs=" ".join(unknown))
@@ -808,7 +786,7 @@ async def on_tag_button(update: Update, context: Context, admin: Person) -> None
     lang = admin.language
     _, sign, raw_id, raw_tag = [*query.data.split(":", 3), "", "", ""][:4]
     tag = broadcasts.normalize_tag(raw_tag)
-    person_id = parse_int(raw_id)
+    person_id = button_id(raw_id)
     offered = pressed_label(query) is not None  # only a button the bot put on this message
     if sign not in ("a", "r") or person_id is None or tag is None or not offered:
         await answer(query, t(lang, "form.stale"), alert=True)
@@ -861,20 +839,14 @@ def build_conversation(form_timeout: int) -> ConversationHandler[Any]:
         MessageHandler(filters.TEXT & ~filters.COMMAND, on_when_text),
         MessageHandler((filters.PHOTO | filters.Document.ALL) & ~filters.COMMAND, on_content),
     ]
-    states: dict[object, list[BaseHandler[Any, Any, Any]]] = {state: step for state in STATES}
-    states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
-    with warnings.catch_warnings():
-        # One draft per admin at a time, tracked per chat and user (PTB warns about that).
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            entry_points=[CommandHandler("broadcast", start)],
-            states=states,
-            fallbacks=[CommandHandler("cancel", cancel), CommandHandler("broadcast", start)],
-            name=NAME,
-            persistent=True,
-            conversation_timeout=timedelta(seconds=form_timeout),
-            allow_reentry=True,
-        )
+    return form_conversation(
+        NAME,
+        entry_points=[CommandHandler("broadcast", start)],
+        states={state: step for state in STATES},
+        fallbacks=[CommandHandler("cancel", cancel), CommandHandler("broadcast", start)],
+        timeout=form_timeout,
+        on_timeout=on_timeout,
+    )
 
 
 def build(form_timeout: int) -> list[BaseHandler[Any, Any, Any]]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 from telegram import InputFile, Update
@@ -22,10 +21,8 @@ from telegram.ext import (
     CommandHandler,
     ConversationHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from handlers import menus
 from handlers.common import (
@@ -33,13 +30,15 @@ from handlers.common import (
     answer,
     buttons,
     current_person,
+    edit_or_reply,
     guarded,
     language_of,
+    markup_of,
     refuse,
     reply,
     show_answer,
 )
-from handlers.conversation import once_per_update, persist_now
+from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
 from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
@@ -49,6 +48,7 @@ from services.health.assessment import Readings, bp_needs_repeat
 from services.health.checkins import CheckinError, Outcome
 from services.health.config import HealthConfig
 from services.i18n import Html, t, tn
+from services.people import name_of
 from services.permissions import Action, check
 from services.validation import number_text, parse_int
 
@@ -92,29 +92,19 @@ def config(context: Context) -> HealthConfig:
 # ---------------------------------------------------------------------------- draft state
 
 
+DRAFT = FormDraft("checkin", alive="step")
+
+
 def _draft(context: Context) -> dict[str, Any]:
-    return context.user_data.setdefault("checkin", {})  # type: ignore[union-attr]
+    return DRAFT.of(context)
 
 
 def _answers(context: Context) -> dict[str, Any]:
     return _draft(context).setdefault("answers", {})
 
 
-def _clear(context: Context) -> None:
-    assert context.user_data is not None
-    context.user_data.pop("checkin", None)
-
-
 def _lang(update: Update, context: Context) -> str:
     return _draft(context).get("lang") or language_of(update, context)
-
-
-def _expired(context: Context) -> bool:
-    draft = _draft(context)
-    if not draft.get("step") or not draft.get("touched"):
-        return True
-    age = clock.now() - datetime.fromisoformat(draft["touched"])
-    return age.total_seconds() > context.settings.form_timeout
 
 
 # ---------------------------------------------------------------------------- questions
@@ -190,7 +180,7 @@ async def ask(update: Update, context: Context, step: str) -> str:
     lang = _lang(update, context)
     draft = _draft(context)
     draft["step"] = step
-    draft["touched"] = clock.now().isoformat()
+    DRAFT.touch(context)
     await persist_now(update, context, NAME, step)
     text, markup = _question(lang, step, config(context))
     if step == "feeling":
@@ -214,10 +204,10 @@ async def start(update: Update, context: Context, person: Person) -> str | int:
     """/checkin, the 📝 button or the reminder's button: begin, or resume an open check-in."""
     await answer(update.callback_query)
     draft = _draft(context)
-    if draft.get("step") and not _expired(context):
+    if draft.get("step") and not DRAFT.expired(context):
         await reply(update, t(person.language, "health.resume"))
         return await ask(update, context, draft["step"])
-    _clear(context)
+    DRAFT.clear(context)
     _draft(context).update({"lang": person.language, "answers": {}})
     return await ask(update, context, "feeling")
 
@@ -225,7 +215,7 @@ async def start(update: Update, context: Context, person: Person) -> str | int:
 async def resume(update: Update, context: Context) -> str | int:
     """/checkin or 📝 while a check-in is open: ask the current question again."""
     await answer(update.callback_query)
-    if _expired(context):
+    if DRAFT.expired(context):
         return await start(update, context)
     await reply(update, t(_lang(update, context), "health.resume"))
     return await ask(update, context, _draft(context)["step"])
@@ -315,7 +305,7 @@ async def _invalid(update: Update, context: Context, key: str, step: str) -> str
 
 @once_per_update("checkin", "step")
 async def on_text(update: Update, context: Context) -> str | int:
-    if _expired(context):
+    if DRAFT.expired(context):
         return await on_timeout(update, context)
     step = _draft(context).get("step", "")
     message = update.effective_message
@@ -333,7 +323,7 @@ async def on_button(update: Update, context: Context) -> str | int:
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = _lang(update, context)
-    if _expired(context):
+    if DRAFT.expired(context):
         await answer(query)
         return await on_timeout(update, context)
     _, step, value = [*query.data.split(":", 2), "", ""][:3]
@@ -423,7 +413,7 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
     person = await current_person(update, context)
     denial = check(person, Action.CHECKIN)
     if denial is not None:
-        _clear(context)
+        DRAFT.clear(context)
         await refuse(update, context, person, Action.CHECKIN, denial)
         return ConversationHandler.END
     assert person is not None and person.id is not None
@@ -443,10 +433,10 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
             complete=red_flag is None,
         )
     except CheckinError as error:
-        _clear(context)
+        DRAFT.clear(context)
         await reply(update, t(lang, error.key), reply_markup=menus.main_keyboard(lang))
         return ConversationHandler.END
-    _clear(context)
+    DRAFT.clear(context)
     text = result_text(lang, person, outcome, cfg)
     # While an alert of theirs is open (this RED result's, or an SOS), 📍 stays on the
     # keyboard; a RED result asks for the location like an SOS does.
@@ -498,14 +488,14 @@ def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) 
 
 async def cancel(update: Update, context: Context) -> int:
     lang = _lang(update, context)
-    _clear(context)
+    DRAFT.clear(context)
     await reply(update, t(lang, "health.cancelled"), reply_markup=menus.main_keyboard(lang))
     return ConversationHandler.END
 
 
 async def on_timeout(update: Update, context: Context) -> int:
     lang = _lang(update, context)
-    _clear(context)
+    DRAFT.clear(context)
     await reply(update, t(lang, "health.expired"), reply_markup=menus.main_keyboard(lang))
     return ConversationHandler.END
 
@@ -656,13 +646,9 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
 # ---------------------------------------------------------------------------- officers
 
 
-def _name(person: Person) -> str:
-    return person.real_name or person.display_name or "-"
-
-
 def _names(lang: str, group: reports.Group) -> str:
     """The names shown, then how many more there are and where to see them."""
-    names = ", ".join(_name(p) for p in group.people)
+    names = ", ".join(name_of(p, "-") for p in group.people)
     if not group.more:
         return names
     more = tn(lang, "health.today.more", group.more)
@@ -693,8 +679,6 @@ async def today_command(update: Update, context: Context, person: Person) -> Non
         from services import board_links
 
         data = board_links.with_open_button(data, context.settings.webapp_url, lang, "today")
-    from handlers.sos_common import markup_of
-
     await reply(update, today_text(lang, areas, _today(context)), reply_markup=markup_of(data))
 
 
@@ -769,7 +753,7 @@ def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str
     ]
     first = page.page * reports.PAGE_SIZE + 1
     for number, person in enumerate(page.people, start=first):
-        line = f"{number}. {escape(_name(person))}"
+        line = f"{number}. {escape(name_of(person, '-'))}"
         if page.several and person.prefecture:
             line += " · " + escape(postings.name(person.prefecture, lang, short=True))
         if person.id in page.flagged:
@@ -803,8 +787,6 @@ def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str
 @guarded(Action.VIEW_AREA)
 async def on_today_button(update: Update, context: Context, person: Person) -> None:
     """td:<state or all>:<page>: a page of /today all, edited in place."""
-    from handlers.sos_common import edit
-
     query = update.callback_query
     assert query is not None and query.data is not None
     _, state, raw = query.data.split(":")  # the shape is checked by handlers.callbacks
@@ -818,7 +800,7 @@ async def on_today_button(update: Update, context: Context, person: Person) -> N
     if state == "all":  # from the /today summary: the list comes below it, the summary stays
         await reply(update, text, reply_markup=markup)
     else:
-        await edit(update, text, markup)
+        await edit_or_reply(update, text, markup)
 
 
 @guarded(Action.VIEW_AREA)
@@ -896,7 +878,7 @@ async def on_chart_button(update: Update, context: Context, person: Person) -> N
         caption=t(
             lang,
             "health.officer.chart_caption",
-            name=cadre.real_name or cadre.display_name or "-",
+            name=name_of(cadre, "-"),
         ),
     )
 
@@ -933,20 +915,16 @@ def build_conversation(form_timeout: int) -> ConversationHandler[Any]:
         MessageHandler(text, on_text),
         MessageHandler(~filters.COMMAND, on_unexpected),
     ]
-    states: dict[object, list[BaseHandler[Any, Any, Any]]] = {step: step_handlers for step in STEPS}
-    states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            entry_points=[
-                CommandHandler("checkin", start),
-                MessageHandler(_checkin_button(), start),
-                CallbackQueryHandler(start, pattern=r"^ci:start$"),
-            ],
-            states=states,
-            fallbacks=[CommandHandler("cancel", cancel), CommandHandler("checkin", resume)],
-            name=NAME,
-            persistent=True,
-            conversation_timeout=timedelta(seconds=form_timeout),
-            allow_reentry=False,
-        )
+    return form_conversation(
+        NAME,
+        entry_points=[
+            CommandHandler("checkin", start),
+            MessageHandler(_checkin_button(), start),
+            CallbackQueryHandler(start, pattern=r"^ci:start$"),
+        ],
+        states={step: step_handlers for step in STEPS},
+        fallbacks=[CommandHandler("cancel", cancel), CommandHandler("checkin", resume)],
+        timeout=form_timeout,
+        on_timeout=on_timeout,
+        allow_reentry=False,
+    )

@@ -21,7 +21,6 @@ The first acknowledgement wins (a conditional UPDATE ... WHERE status = 'open').
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import re
@@ -62,7 +61,7 @@ from services import (
 )
 from services.channels import ChannelConfig
 from services.health import summary
-from services.i18n import Html, escape, t
+from services.i18n import Html, escape, plain_text, t
 from services.log_context import about_alert
 from services.people import name_of, posting_text
 from services.permissions import Action, check, may_see, sos_verified, visible_prefectures
@@ -1587,10 +1586,6 @@ def compact_timeline(
     return items
 
 
-def _plain(text: str) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", text))
-
-
 def timeline_csv(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> bytes | None:
     """Every event and every delivery of one alert, one row each (the full timeline the
     phone view summarises)."""
@@ -1598,7 +1593,7 @@ def timeline_csv(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> 
     if alert is None:
         return None
     rows = [
-        (item.at.astimezone(zone).isoformat(timespec="seconds"), _plain(item.text))
+        (item.at.astimezone(zone).isoformat(timespec="seconds"), plain_text(item.text))
         for item in timeline(session, alert, lang, zone)
     ]
     return tables.to_csv(("time", "event"), rows)

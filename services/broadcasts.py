@@ -41,6 +41,7 @@ from models.outbox import UNREACHABLE_CODES
 from services import audit, clock, outbox, tables
 from services.i18n import t
 from services.outbox import NewMessage
+from services.people import name_of
 from services.postings import load_postings
 from services.validation import parse_int
 
@@ -665,7 +666,7 @@ def recipients(session: Session, broadcast_id: int) -> list[RecipientRow]:
                 person_id=recipient.person_id,
                 telegram_id=person.telegram_id,
                 chat_id=recipient.chat_id,
-                name=person.real_name or person.display_name or "",
+                name=name_of(person, ""),
                 language=recipient.language,
                 status=status,
                 cause=cause,

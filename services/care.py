@@ -87,6 +87,7 @@ from services.care_policy import (
 )
 from services.db import insert_ignoring_existing
 from services.i18n import t
+from services.people import name_of
 from services.postings import load_postings
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class PersonFacts:
             id=person.id,
             telegram_id=person.telegram_id,
             language=person.language,
-            name=person.real_name or person.display_name or str(person.telegram_id),
+            name=name_of(person, str(person.telegram_id)),
             prefecture=person.prefecture,
             county=person.county,
             altitude_m=person.posting_altitude_m,

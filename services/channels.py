@@ -48,7 +48,7 @@ from models import (
 )
 from models.outbox import CHANNEL_ROWS
 from services import audit, clock, outbox, state
-from services.i18n import DEFAULT_LANGUAGE, t
+from services.i18n import DEFAULT_LANGUAGE, plain_text, t
 from services.people import name_of, posting_text
 from services.postings import load_postings
 from services.validation import InvalidInput, parse_phone
@@ -448,7 +448,7 @@ def clear_sms(session: Session, person: Person) -> Person:
 def _plain(text: str) -> str:
     """Catalog output (Telegram HTML, values escaped) as the plain text these services
     show."""
-    return outbox.plain_text(text)
+    return plain_text(text)
 
 
 def ack_hint(alert_id: int, lang: str, bot_username: str | None) -> str:
