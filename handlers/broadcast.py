@@ -1,6 +1,7 @@
 """Admin broadcasts: /broadcast (compose, audience, preview, confirm, schedule), /broadcasts
 (past ones, details, CSV, re-send to the unconfirmed, cancel), the recipients' "Received ✓"
-button, cohort tags (/tag, /untag, /tags), and noticing people who block the bot.
+button, and noticing people who block the bot. Cohort tags (/tag, /untag, /tags) are
+handlers/tags.py.
 
 The /broadcast form is a persistent ConversationHandler: the draft lives in
 user_data["broadcast"] and survives restarts; it expires after CADRE_FORM_TIMEOUT seconds.
@@ -32,21 +33,17 @@ from handlers.common import (
     drop_keyboard,
     edit_or_reply,
     guarded,
-    pressed_label,
     refuse,
     reply,
     set_keyboard,
-    show_answer,
 )
 from handlers.conversation import FormDraft, form_conversation
 from models import Audience, Broadcast, BroadcastStatus, OutcomeCode, Person
-from services import broadcasts, clock, outbox, people
+from services import broadcasts, clock, outbox
 from services.broadcasts import AUDIENCE_ROLES, Draft, Stats
 from services.i18n import LANGUAGES, t
-from services.people import name_of
 from services.permissions import Action, check
 from services.postings import load_postings
-from services.validation import parse_int
 
 NAME = "broadcast"
 CONTENT, SECOND, AUDIENCE, REVIEW, WHEN = "content", "second", "audience", "review", "when"
@@ -717,98 +714,6 @@ async def on_received_done(update: Update, context: Context, person: Person) -> 
     await answer(update.callback_query, t(person.language, "broadcast.thanks"))
 
 
-# --------------------------------------------------------------------------- tags
-
-
-@guarded(Action.MANAGE_PEOPLE)
-async def tag_command(update: Update, context: Context, admin: Person) -> None:
-    await _tagging(update, context, admin, add=True)
-
-
-@guarded(Action.MANAGE_PEOPLE)
-async def untag_command(update: Update, context: Context, admin: Person) -> None:
-    await _tagging(update, context, admin, add=False)
-
-
-async def _tagging(update: Update, context: Context, admin: Person, *, add: bool) -> None:
-    """`/tag <tag> <person>…`: a person is a Telegram user id, #number (from /people) or a
-    name (or part of one); a name that fits several people gets buttons to pick from."""
-    lang = admin.language
-    args = list(context.args or [])
-    tag = broadcasts.normalize_tag(args[0]) if args else None
-    if tag is None or len(args) < 2:
-        await reply(update, t(lang, "broadcast.tag.usage"))
-        return
-    refs = [a for a in args[1:40] if parse_int(a.removeprefix("#"), max_digits=19) is not None]
-    name = " ".join(a for a in args[1:40] if a not in refs)
-    db = context.db
-    matches = await db.run(people.search_by_name, name) if name else []
-    if len(matches) == 1:
-        refs.append(f"#{matches[0].id}")
-    not_found = [name] if name and not matches else []
-    if refs or not_found:
-        fn = broadcasts.tag_people if add else broadcasts.untag_people
-        tagged, unknown = await db.run(fn, admin, tag, refs) if refs else ([], [])
-        await reply(update, _tag_result(lang, tag, add, tagged, unknown + not_found))
-    if len(matches) < 2:
-        return
-    rows = [[_pick_button(p, tag, add)] for p in matches[: people.NAME_MATCHES]]
-    key = "broadcast.tag.choose" if len(matches) <= people.NAME_MATCHES else "broadcast.tag.many"
-    await reply(
-        update, t(lang, key, name=name, count=people.NAME_MATCHES), reply_markup=buttons(rows)
-    )
-
-
-def _pick_button(person: Person, tag: str, add: bool) -> tuple[str, str]:
-    label = f"#{person.id} {name_of(person, '-')}"[:60]
-    if add:
-        return (label, f"bt:a:{person.id}:{tag}")
-    return (label, f"bt:r:{person.id}:{tag}")
-
-
-def _tag_result(lang: str, tag: str, add: bool, tagged: list[Person], unknown: list[str]) -> str:
-    """The names the tag was given to (or removed from), e.g. 李伟、张强, and what was not
-    found."""
-    key = "broadcast.tag.added" if add else "broadcast.tag.removed"
-    names = t(lang, "care.list_sep").join(name_of(p, "-") for p in tagged)
-    text = t(lang, key, tag=tag, names=names) if tagged else ""
-    if unknown:
-        text += ("\n" if text else "") + t(lang, "broadcast.tag.unknown", refs=" ".join(unknown))
-    return text
-
-
-@guarded(Action.MANAGE_PEOPLE)
-async def on_tag_button(update: Update, context: Context, admin: Person) -> None:
-    """bt:<a|r>:<person id>:<tag>: the person picked (add or remove the tag) for a name
-    that fit several."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    lang = admin.language
-    _, sign, raw_id, raw_tag = [*query.data.split(":", 3), "", "", ""][:4]
-    tag = broadcasts.normalize_tag(raw_tag)
-    person_id = button_id(raw_id)
-    offered = pressed_label(query) is not None  # only a button the bot put on this message
-    if sign not in ("a", "r") or person_id is None or tag is None or not offered:
-        await answer(query, t(lang, "form.stale"), alert=True)
-        return
-    await answer(query)
-    await show_answer(query, lang)
-    fn = broadcasts.tag_people if sign == "a" else broadcasts.untag_people
-    tagged, unknown = await context.db.run(fn, admin, tag, [f"#{person_id}"])
-    await reply(update, _tag_result(lang, tag, sign == "a", tagged, unknown))
-
-
-@guarded(Action.MANAGE_PEOPLE)
-async def tags_command(update: Update, context: Context, admin: Person) -> None:
-    lang = admin.language
-    found = await context.db.run(broadcasts.tags)
-    if not found:
-        await reply(update, t(lang, "broadcast.no_tags"))
-        return
-    lines = [f"• <code>{tag}</code> — {count}" for tag, count in found]
-    await reply(update, t(lang, "broadcast.tags.title") + "\n" + "\n".join(lines))
-
-
 # ------------------------------------------------------------------ reachability
 
 
@@ -853,10 +758,6 @@ def build(form_timeout: int) -> list[BaseHandler[Any, Any, Any]]:
     return [
         build_conversation(form_timeout),
         CommandHandler("broadcasts", list_command),
-        CommandHandler("tag", tag_command),
-        CommandHandler("untag", untag_command),
-        CommandHandler("tags", tags_command),
-        CallbackQueryHandler(on_tag_button, pattern=r"^bt:[ar]:"),
         CallbackQueryHandler(on_received, pattern=r"^bc:ok:"),
         CallbackQueryHandler(on_received_done, pattern=r"^bc:done$"),
         CallbackQueryHandler(on_admin_button, pattern=r"^bc:(v|csv|who|rs|x|xx):"),

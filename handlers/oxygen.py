@@ -8,20 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
-from telegram.ext import (
-    BaseHandler,
-    CallbackQueryHandler,
-)
+from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from handlers.callbacks import button_id, data_parts
 from handlers.care.common import forged, oxygen_config
-from handlers.common import (
-    Context,
-    answer,
-    drop_keyboard,
-    guarded,
-    reply,
-)
+from handlers.common import Context, answer, drop_keyboard, guarded, reply
 from models import Person
 from services import oxygen
 from services.i18n import t

@@ -4,8 +4,8 @@ build_emergency() runs in group -10, before any form, and stops further processi
 what it handles: /sos and the 🆘 button, locations (a moving live location arrives as an
 edited message), every ``sos:`` button, and typed answers the channel asked for (the
 cadre's description, a resolution note, a directory field). build() adds /alerts, /alert,
-/contacts, and the roster (handlers/roster.py) and directory (handlers/directory.py)
-commands. Escalation and coverage checks are timers (scheduler/sos.py).
+/ack, /resolve, and the roster (handlers/roster.py) and directory (handlers/directory.py)
+commands; /contacts is handlers/contacts.py. Escalation and coverage checks are timers (scheduler/sos.py).
 
 Callback data (all well under 64 bytes):
     sos:ack:<id> / sos:res:<id> / sos:tl:<id>   acknowledge, resolve, timeline
@@ -54,7 +54,6 @@ from handlers.common import (
     edit_or_reply,
     guarded,
     language_of,
-    link_buttons,
     markup_of,
     plain_text,
     refuse,
@@ -70,7 +69,7 @@ from handlers.sos_common import (
     set_pending,
 )
 from models import Person, Status
-from services import alerts, clock, contact_links, directory, people
+from services import alerts, clock, directory, people
 from services import sos as sos_calls
 from services.db import database_unavailable
 from services.i18n import Html, t
@@ -733,90 +732,6 @@ async def _send_csv(update: Update, context: Context, person: Person) -> None:
     )
 
 
-# ---------------------------------------------------------------------------- /contacts
-
-
-@guarded(Action.RAISE_SOS)
-async def contacts_command(update: Update, context: Context, person: Person) -> None:
-    text, markup = await context.db.run(
-        _contacts_view, person, person.language, context.settings.zone
-    )
-    await reply(update, text, reply_markup=markup)
-
-
-def _contacts_view(
-    session: Any, person: Person, lang: str, zone: Any
-) -> tuple[str, InlineKeyboardMarkup]:
-    views = contact_links.links_of(session, person.id or 0)
-    profile = people.emergency_contacts(session, person.id or 0)
-    lines = [t(lang, "sos.contacts.header")]
-    if profile:
-        listed = "; ".join(f"{c.name} {c.phone}" for c in profile)
-        lines.append(t(lang, "sos.contacts.profile", contacts=listed))
-    rows: list[list[tuple[str, str]]] = []
-    for view in views:
-        if view.contact is not None:
-            name = alerts.name_of(view.contact)
-            lines.append(t(lang, "sos.contacts.joined", name=name))
-            rows.append(
-                [(t(lang, "sos.contacts.remove", name=name)[:60], f"kin:rm:{view.link.id}")]
-            )
-        elif contact_links._usable(view):
-            expires = (
-                view.invitation.expires_at.astimezone(zone).strftime("%m-%d %H:%M")
-                if view.invitation.expires_at
-                else "-"
-            )
-            lines.append(t(lang, "sos.contacts.waiting", expires=expires))
-            rows.append([(t(lang, "sos.contacts.withdraw"), f"kin:rm:{view.link.id}")])
-    if not views:
-        lines.append(t(lang, "sos.contacts.none"))
-    lines.append("")
-    lines.append(t(lang, "sos.contacts.explain"))
-    rows.append([(t(lang, "sos.contacts.invite"), "kin:new")])
-    return "\n".join(lines), buttons(rows)
-
-
-@guarded(Action.RAISE_SOS)
-async def on_contacts_button(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    lang = person.language
-    db = context.db
-    zone = context.settings.zone
-    parts = query.data.split(":")
-    if parts[1:] == ["new"]:
-        try:
-            invitation = await db.run(contact_links.create_invitation, person)
-        except contact_links.ContactLinkError as error:
-            await answer(query, plain_text(t(lang, error.key)), alert=True)
-            return
-        await answer(query)
-        link = f"https://t.me/{context.bot.username}?start={invitation.code}"
-        expires = (
-            invitation.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-            if invitation.expires_at
-            else "-"
-        )
-        markup = link_buttons(t(lang, "sos.contacts.copy"), t(lang, "sos.contacts.share"), link)
-        await reply(
-            update, t(lang, "sos.contacts.created", link=link, expires=expires), reply_markup=markup
-        )
-        return
-    link_id = button_id(parts[2]) if len(parts) == 3 and parts[1] == "rm" else None
-    if link_id is None:
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
-        return
-    removed = await db.run(contact_links.revoke, person, link_id)
-    if not removed:
-        await db.run(alerts.refuse, person, None, query.data[:64], "not_own")
-        await answer(query, t(lang, "form.stale"), alert=True)
-        return
-    await answer(query, plain_text(t(lang, "sos.contacts.removed")))
-    await edit_or_reply(update, *(await db.run(_contacts_view, person, lang, zone)))
-
-
 # ---------------------------------------------------------------------------- assembly
 
 
@@ -841,8 +756,6 @@ def build() -> list[BaseHandler]:
         CommandHandler("alert", alert_command),
         CommandHandler("ack", ack_command),
         CommandHandler("resolve", resolve_command),
-        CommandHandler("contacts", contacts_command),
-        CallbackQueryHandler(on_contacts_button, pattern=r"^kin:"),
         *roster_handlers.build(),
         *directory_handlers.build(),
     ]

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from handlers.common import (
-    Context,
-    answer,
-    audit_denied,
-    reply,
-)
+from handlers.common import Context, answer, audit_denied, reply
 from models import Person
 from services.care import CareConfig, CareError
 from services.i18n import t

@@ -8,22 +8,12 @@ from datetime import date
 from typing import Any
 
 from telegram import InputFile, Update
-from telegram.ext import (
-    BaseHandler,
-    CallbackQueryHandler,
-    CommandHandler,
-)
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.callbacks import button_id, data_parts
 from handlers.care.common import care_config, forged
 from handlers.care.schedule import schedule_text
-from handlers.common import (
-    Context,
-    answer,
-    buttons,
-    guarded,
-    reply,
-)
+from handlers.common import Context, answer, buttons, guarded, reply
 from models import Person
 from services import audit, care, people
 from services.care import CareError

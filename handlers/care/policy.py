@@ -7,22 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.ext import (
-    BaseHandler,
-    CallbackQueryHandler,
-    CommandHandler,
-)
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.callbacks import data_parts
 from handlers.care.common import forged
-from handlers.common import (
-    Context,
-    answer,
-    buttons,
-    edit_or_reply,
-    guarded,
-    reply,
-)
+from handlers.common import Context, answer, buttons, edit_or_reply, guarded, reply
 from models import Person
 from services import care, care_policy
 from services.care_policy import Band, BandPolicy

@@ -7,23 +7,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.ext import (
-    BaseHandler,
-    CallbackQueryHandler,
-    CommandHandler,
-)
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.callbacks import button_id, data_parts
 from handlers.care.common import care_config, care_error, forged, hhmm
-from handlers.common import (
-    Context,
-    answer,
-    buttons,
-    drop_keyboard,
-    guarded,
-    refuse,
-    reply,
-)
+from handlers.common import Context, answer, buttons, drop_keyboard, guarded, refuse, reply
 from models import CareKind, Person, Status
 from services import care
 from services.care import CareError, Schedule
