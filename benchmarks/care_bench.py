@@ -42,10 +42,11 @@ from sqlmodel import select
 
 import models  # noqa: F401
 from config import Settings
-from models import CareItem, DutyArea, Person, Role, Status
+from models import CareItem, CareKind, DutyArea, Person, Role, Status
 from models.db import make_engine, upgrade
-from services import care, clock
-from services.care import CareConfig, CareKind
+from services import clock
+from services.care import reminders
+from services.care.rules import CareConfig
 from services.db import Database
 
 T = TypeVar("T")
@@ -227,17 +228,17 @@ def bench(url: str, cadres: int) -> dict[str, Any]:
     config = CareConfig(ZONE, 9 * 3600, timedelta(hours=8), 7)
     at_nine = slot_today(today)
     rss_before = rss_mib()
-    first, first_s = timed(lambda: db.call(care.run_pass, at_nine, config))
+    first, first_s = timed(lambda: db.call(reminders.run_pass, at_nine, config))
     first_rss = rss_mib() - rss_before
     steady_runs = []
     for minute in range(1, 6):
         steady, seconds = timed(
-            lambda m=minute: db.call(care.run_pass, at_nine + timedelta(minutes=m), config)
+            lambda m=minute: db.call(reminders.run_pass, at_nine + timedelta(minutes=m), config)
         )
         steady_runs.append(seconds)
     # memory of a steady pass (tracemalloc slows it down: measured apart from the time)
     _, _, steady_peak = traced(
-        lambda: db.call(care.run_pass, at_nine + timedelta(minutes=6), config)
+        lambda: db.call(reminders.run_pass, at_nine + timedelta(minutes=6), config)
     )
     with db.session() as session:
         someone = session.exec(select(Person.id).where(Person.role == Role.CADRE)).first()
@@ -245,7 +246,7 @@ def bench(url: str, cadres: int) -> dict[str, Any]:
     for minute in range(10, 30):
         _, seconds = timed(
             lambda m=minute: db.call(
-                care.run_pass, at_nine + timedelta(minutes=m), config, person_ids=[someone]
+                reminders.run_pass, at_nine + timedelta(minutes=m), config, person_ids=[someone]
             )
         )
         person_runs.append(seconds)

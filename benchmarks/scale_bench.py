@@ -23,9 +23,9 @@ CASCADE), then migrated with the project's Alembic migrations.
 3. The reminder passes over the whole population: the health pass (services.health.
    reminders.run_pass) at 09:00 (the daily reminders), one minute later (what the job costs
    every minute) and at the 18:00 cut-off (missed-day notices), and the care pass
-   (services.care.run_pass) at 09:00 and a minute later. For each: wall time, SQL statements
-   issued (an executemany counts once), the longest transaction, outbox rows added, and the
-   process's peak RSS.
+   (services.care.reminders.run_pass) at 09:00 and a minute later. For each: wall time, SQL
+   statements issued (an executemany counts once), the longest transaction, outbox rows
+   added, and the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -868,8 +868,9 @@ def service_level(db: Database, requests: int, budget: float) -> dict[str, dict[
             checkin,  # type: ignore[no-redef]
             schedules,  # type: ignore[no-redef]
         )
-    from services import care, people
-    from services.care import CareConfig
+    from services import people
+    from services.care import areas as care_areas
+    from services.care.rules import CareConfig
     from services.health import reports
     from services.health.config import HealthConfig
     from services.permissions import visible_prefectures
@@ -886,8 +887,8 @@ def service_level(db: Database, requests: int, budget: float) -> dict[str, dict[
     def overdue_answer(session: Any, viewer: Person) -> str:
         assert viewer.id is not None
         visible = visible_prefectures(viewer, people.duty_areas(session, viewer.id))
-        if hasattr(care, "area_summary"):  # as the handler does: the shown rows and counts
-            summary = care.area_summary(
+        if hasattr(care_areas, "area_summary"):  # as the handler does: the shown rows and counts
+            summary = care_areas.area_summary(
                 session, care_config, visible, overdue=True, limit=schedules.AREA_LINES
             )
             return schedules.area_text(
@@ -898,7 +899,9 @@ def service_level(db: Database, requests: int, budget: float) -> dict[str, dict[
                 counts=summary.counts,
                 total=summary.total,
             )[0]
-        rows = [r for r in care.area_rows(session, care_config, visible, **horizon) if r.overdue]
+        rows = [
+            r for r in care_areas.area_rows(session, care_config, visible, **horizon) if r.overdue
+        ]
         return schedules.area_text(viewer.language, rows, "o", today)[0]
 
     def alerts_answer(session: Any, viewer: Person) -> str:
@@ -941,8 +944,8 @@ def service_level(db: Database, requests: int, budget: float) -> dict[str, dict[
 
 
 def passes(db: Database, pop: Population) -> list[dict[str, Any]]:
-    from services import care
-    from services.care import CareConfig
+    from services.care import reminders as care_reminders
+    from services.care.rules import CareConfig
     from services.health import reminders
     from services.health.config import HealthConfig
 
@@ -969,8 +972,14 @@ def passes(db: Database, pop: Population) -> list[dict[str, Any]]:
             "health pass 18:01 (every minute)",
             lambda: db.call(reminders.run_pass, health_config, at[18 + 1 / 60]),
         ),
-        ("care pass 09:00 (first of the day)", lambda: db.call(care.run_pass, at[9], care_config)),
-        ("care pass 09:01 (steady)", lambda: db.call(care.run_pass, at[9 + 1 / 60], care_config)),
+        (
+            "care pass 09:00 (first of the day)",
+            lambda: db.call(care_reminders.run_pass, at[9], care_config),
+        ),
+        (
+            "care pass 09:01 (steady)",
+            lambda: db.call(care_reminders.run_pass, at[9 + 1 / 60], care_config),
+        ),
     ):
         found.append(measure_pass(db, counter, label, run))
     return found

@@ -20,9 +20,9 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationHandlerStop, Defaults, TypeHandler
 
-from bot.channels import install as install_channels
 from bot.delivery import Delivery
 from bot.delivery import install as install_delivery
+from bot.duty_channels import install as install_channels
 from bot.http import HealthServer, listen
 from bot.http import start as start_http
 from bot.metrics import DatabaseGauges, Metrics, instrument_handlers
@@ -38,10 +38,10 @@ from handlers import (
     ask,
     broadcast,
     callbacks,
-    channels,
     checkin,
     checkin_area,
     contacts,
+    duty_channels,
     form,
     menus,
     oxygen,
@@ -58,9 +58,12 @@ from handlers.context import CONTEXT_TYPES, DEPS, Context, Deps, deps_of
 from models.db import make_engine, upgrade
 from scheduler import jobs
 from scheduler.timers import Timers
-from services import alerts, broadcasts, care, examples, outbox, people
-from services import channels as duty_channels
+from services import broadcasts, examples, outbox, people
+from services.alerts.messages import on_delivery_outcomes as alert_outcomes
+from services.care.areas import overdue_people
+from services.care.rules import CareConfig
 from services.db import Database
+from services.duty_channels.checks import on_test_outcomes as duty_channel_test_outcomes
 from services.health import checkins, summary
 from services.health.config import HealthConfig
 from webapp import server as board_server
@@ -110,7 +113,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     register_hooks(settings)
     register_handlers(application, settings)
     board_server.install(application, settings, db, listen)  # the Mini App (docs/board.md)
-    _observe(application, settings, db, delivery, care.CareConfig.from_settings(settings))
+    _observe(application, settings, db, delivery, CareConfig.from_settings(settings))
     return application
 
 
@@ -119,7 +122,7 @@ def _observe(
     settings: Settings,
     db: Database,
     delivery: Delivery,
-    care_config: care.CareConfig,
+    care_config: CareConfig,
 ) -> None:
     """Health, metrics and the survival of database outages (bot/outage.py, bot/http.py)."""
     probe = DatabaseProbe(db.engine)
@@ -151,7 +154,7 @@ def register_handlers(application: Application, settings: Settings) -> None:
     # Every button press: its data parsed by the one grammar, its permission checked.
     application.add_handler(callbacks.build_gate(), group=BUTTON_GROUP)
     # /start ack_<id>: the acknowledgement link in WeCom, DingTalk and SMS alerts.
-    application.add_handlers(channels.build_deep_links(), group=ACK_LINK_GROUP)
+    application.add_handlers(duty_channels.build_deep_links(), group=ACK_LINK_GROUP)
     # The emergency channel stops further processing: an SOS works in the middle of any form.
     application.add_handlers(sos.build_emergency(), group=EMERGENCY_GROUP)
     # Group 0. The profile form (registration, profile edits) first; then the features,
@@ -173,7 +176,7 @@ def register_handlers(application: Application, settings: Settings) -> None:
     application.add_handlers(contacts.build())  # /contacts: emergency contacts' links
     application.add_handlers(ask.build())  # policy questions, handoffs to a person
     application.add_handlers(account.build())  # /me, /mydata, /deleteme, /language
-    application.add_handlers(channels.build())  # /dutygroup, /sms
+    application.add_handlers(duty_channels.build())  # /dutygroup, /sms
     # Fallbacks: free text is a policy question; unknown commands, stale buttons.
     application.add_handlers(account.build_fallbacks())
     # Who blocked or unblocked the bot.
@@ -189,19 +192,17 @@ def register_hooks(settings: Settings) -> None:
     process (the tests build many) leaves the same hooks."""
     # The outbox calls these in the transaction that records delivery outcomes:
     # a round of alert messages that all failed for good escalates at once;
-    outbox.add_outcome_hook("alert:", alerts.on_delivery_outcomes)
+    outbox.add_outcome_hook("alert:", alert_outcomes)
     # the admin who pressed "Test" on a duty group hears how it went.
-    outbox.add_outcome_hook("dgtest:", duty_channels.on_test_outcomes)
+    outbox.add_outcome_hook("dgtest:", duty_channel_test_outcomes)
     # The delivery worker draws these files when their message is sent: the 30-day chart.
     health = HealthConfig.from_settings(settings)
     outbox.register_renderer(
         summary.CHART_RENDERER, functools.partial(checkins.chart_attachment, health)
     )
     # A broadcast to "the overdue" reaches the people overdue for rest or an examination.
-    care_config = care.CareConfig.from_settings(settings)
-    broadcasts.register_overdue_source(
-        "care", lambda session: care.overdue_people(session, care_config)
-    )
+    care_config = CareConfig.from_settings(settings)
+    broadcasts.register_overdue_source("care", lambda session: overdue_people(session, care_config))
 
 
 async def start_timers(application: Application, timers: Timers) -> None:

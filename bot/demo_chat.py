@@ -45,9 +45,10 @@ from emulator.models import ChatMessage, RecordedRequest
 from emulator.server import BotApiEmulator
 from models import CareKind, CheckIn, OutboxMessage, OxygenUrgency, OxygenWhat, Person, Role
 from models.outbox import OutboxStatus
-from services import care, clock, directory, oxygen, people, roster
+from services import clock, directory, oxygen, people, roster
 from services.approvals import queue_requests as queue_approval_requests
-from services.care import CareConfig
+from services.care import records
+from services.care.rules import CareConfig
 from services.db import Database
 from services.health import checkins
 from services.health.assessment import Readings, assess
@@ -221,7 +222,7 @@ def seed(session: Session, languages: dict[str, str], settings: Settings) -> boo
         )
         due = today - timedelta(days=OVERDUE_EXAM_DAYS)
         care_config = CareConfig.from_settings(settings)
-        care.set_due(session, admin, new_cadre.id, CareKind.EXAM, due, care_config)
+        records.set_due(session, admin, new_cadre.id, CareKind.EXAM, due, care_config)
     if people.find(session, PENDING.telegram_id) is None:
         created = True
         waiting = people.submit_registration(

@@ -31,7 +31,7 @@ from telegram.ext import Application, ApplicationHandlerStop, BaseHandler, Conve
 from bot.outage import OutageGuard, background, database_unavailable
 from models import AlertStatus, CareKind, Priority
 from services import clock, monitoring
-from services.care import CareConfig
+from services.care.rules import CareConfig
 from services.db import Database
 
 log = logging.getLogger(__name__)

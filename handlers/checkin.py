@@ -41,7 +41,8 @@ from handlers.conversation import FormDraft, form_conversation, once_per_update,
 from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
-from services import alerts, clock
+from services import clock
+from services.alerts import raising
 from services.health import checkins, reminders, reports, summary
 from services.health.assessment import Readings, bp_needs_repeat
 from services.health.checkins import CheckinError, Outcome
@@ -438,7 +439,7 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
     # While an alert of theirs is open (this RED result's, or an SOS), 📍 stays on the
     # keyboard; a RED result asks for the location like an SOS does.
     alert_open = outcome.alert_id is not None or (
-        await context.db.run(alerts.open_alert_of, person.id) is not None
+        await context.db.run(raising.open_alert_of, person.id) is not None
     )
     if outcome.alert_id is not None:
         text += "\n\n" + t(lang, "sos.ask_location_live")

@@ -21,8 +21,10 @@ from handlers.common import (
 )
 from handlers.sos_common import audit_forged
 from models import Person
-from services import alerts, contact_links, people
+from services import contact_links, people
+from services.alerts import respond
 from services.i18n import t
+from services.people import name_of
 from services.permissions import Action
 
 
@@ -46,7 +48,7 @@ def _contacts_view(
     rows: list[list[tuple[str, str]]] = []
     for view in views:
         if view.contact is not None:
-            name = alerts.name_of(view.contact)
+            name = name_of(view.contact)
             lines.append(t(lang, "sos.contacts.joined", name=name))
             rows.append(
                 [(t(lang, "sos.contacts.remove", name=name)[:60], f"kin:rm:{view.link.id}")]
@@ -100,7 +102,7 @@ async def on_contacts_button(update: Update, context: Context, person: Person) -
         return
     removed = await db.run(contact_links.revoke, person, link_id)
     if not removed:
-        await db.run(alerts.refuse, person, None, query.data[:64], "not_own")
+        await db.run(respond.refuse, person, None, query.data[:64], "not_own")
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     await answer(query, plain_text(t(lang, "sos.contacts.removed")))

@@ -22,8 +22,10 @@ from handlers.callbacks import button_id
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, plain_text, reply
 from handlers.sos_common import audit_forged, policy
 from models import Person
-from services import alerts, clock, people, roster
+from services import clock, people, roster
+from services.alerts import coverage
 from services.i18n import t
+from services.people import name_of
 from services.permissions import Action, check
 from services.postings import load_postings
 
@@ -66,7 +68,7 @@ def _duty_status(session: Any, person: Person, lang: str, zone: Any) -> str:
         lines.append(t(lang, "sos.duty.you_off"))
     for area in areas:
         on = roster.on_duty_now(session, area, now, zone)
-        names = ", ".join(alerts.name_of(p) for p in on) or t(lang, "sos.duty.nobody")
+        names = ", ".join(name_of(p) for p in on) or t(lang, "sos.duty.nobody")
         name = postings.name(area, lang, short=True) if postings.prefecture(area) else area
         lines.append(t(lang, "sos.duty.area_line", area=name, names=names))
     return "\n".join(lines)
@@ -92,7 +94,7 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
             await answer(query, plain_text(t(lang, error.key)), alert=True)
             return
         await answer(query)
-        await db.run(alerts.coverage_warnings, policy(context))
+        await db.run(coverage.coverage_warnings, policy(context))
         await edit_or_reply(update, await db.run(_duty_status, person, lang, zone))
     elif parts[1:] == ["off"]:
         await answer(query)
@@ -111,7 +113,7 @@ async def _go_off(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     db = context.db
     was_on = await db.run(roster.go_off_duty, person)
-    await db.run(alerts.coverage_warnings, policy(context))
+    await db.run(coverage.coverage_warnings, policy(context))
     status = await db.run(_duty_status, person, lang, context.settings.zone)
     key = "sos.duty.off_done" if was_on else "sos.duty.was_not_on"
     await reply(update, t(lang, key) + "\n\n" + status)
@@ -170,13 +172,11 @@ def _roster_view(
         if shift.end_minute == roster.DAY:
             span = f"{roster.hhmm(shift.start_minute)}–24:00"
         label = t(lang, f"sos.day.{shift.weekday}")
-        lines.append(f"{label} {span} · {alerts.name_of(officer)}")
+        lines.append(f"{label} {span} · {name_of(officer)}")
         if len(rows) < 40:
-            rows.append(
-                [(f"✖ {label} {span} {alerts.name_of(officer)}"[:60], f"ros:rm:{shift.id}")]
-            )
+            rows.append([(f"✖ {label} {span} {name_of(officer)}"[:60], f"ros:rm:{shift.id}")])
     on = roster.on_duty_now(session, prefecture, clock.now(), zone)
-    names = ", ".join(alerts.name_of(p) for p in on) or t(lang, "sos.duty.nobody")
+    names = ", ".join(name_of(p) for p in on) or t(lang, "sos.duty.nobody")
     lines.append("")
     lines.append(t(lang, "sos.roster.now", names=names))
     rows.append([(t(lang, "sos.roster.add"), f"ros:a:{prefecture}")])
@@ -227,7 +227,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
             back = [[(t(lang, "sos.btn.back"), f"ros:p:{prefecture}")]]
             await edit_or_reply(update, t(lang, "sos.roster.no_officers", area=area), buttons(back))
             return
-        rows = [[(alerts.name_of(o), f"ros:o:{prefecture}:{o.id}")] for o in officers[:30]]
+        rows = [[(name_of(o), f"ros:o:{prefecture}:{o.id}")] for o in officers[:30]]
         rows.append([(t(lang, "sos.btn.back"), f"ros:p:{prefecture}")])
         await edit_or_reply(update, t(lang, "sos.roster.choose_officer", area=area), buttons(rows))
         return
@@ -249,7 +249,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
             t(
                 lang,
                 "sos.roster.choose_days",
-                name=alerts.name_of(officer),
+                name=name_of(officer),
                 area=area,
                 days=_days_label(lang, mask),
             ),
@@ -269,7 +269,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         text = t(
             lang,
             "sos.roster.choose_block",
-            name=alerts.name_of(officer),
+            name=name_of(officer),
             days=_days_label(lang, mask),
         )
         await edit_or_reply(update, text, buttons(rows))
@@ -282,7 +282,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
             await answer(query, plain_text(t(lang, error.key)), alert=True)
             return
         await answer(query, plain_text(t(lang, "sos.roster.added")))
-        await db.run(alerts.coverage_warnings, policy(context))
+        await db.run(coverage.coverage_warnings, policy(context))
         text, rows = await db.run(_roster_view, prefecture, lang, zone)
         await edit_or_reply(update, text, buttons(rows))
         return

@@ -5,7 +5,8 @@ what it handles: /sos and the 🆘 button, locations (a moving live location arr
 edited message), every ``sos:`` button, and typed answers the channel asked for (the
 cadre's description, a resolution note, a directory field). build() adds /alerts, /alert,
 /ack, /resolve, and the roster (handlers/roster.py) and directory (handlers/directory.py)
-commands; /contacts is handlers/contacts.py. Escalation and coverage checks are timers (scheduler/sos.py).
+commands; /contacts is handlers/contacts.py. Escalation and coverage checks are timers
+(scheduler/sos.py).
 
 Callback data (all well under 64 bytes):
     sos:ack:<id> / sos:res:<id> / sos:tl:<id>   acknowledge, resolve, timeline
@@ -68,12 +69,15 @@ from handlers.sos_common import (
     reload_wait,
     set_pending,
 )
-from models import Person, Status
-from services import alerts, clock, directory, people
+from models import AlertStatus, Person, Status
+from services import clock, directory, people
 from services import sos as sos_calls
+from services.alerts import cards, raising, respond, timeline
+from services.alerts import policy as alerts_policy
 from services.db import database_unavailable
 from services.i18n import Html, t
 from services.log_context import about_alert
+from services.people import name_of
 from services.permissions import Action, Denial, check, sos_verified
 
 log = logging.getLogger(__name__)
@@ -196,7 +200,7 @@ async def on_location(update: Update, context: Context) -> None:
     edited = update.edited_message is not None
     person = await current_caller(update, context)
     db = context.db
-    alert = await db.run(alerts.open_alert_of, person.id) if person and person.id else None
+    alert = await db.run(raising.open_alert_of, person.id) if person and person.id else None
     if person is None or alert is None:
         if not edited:
             lang = language_of(update, context, person)
@@ -205,7 +209,7 @@ async def on_location(update: Update, context: Context) -> None:
     location = message.location
     live = edited or bool(location.to_dict().get("live_period"))
     result = await db.run(
-        alerts.update_location,
+        raising.update_location,
         alert_id=alert.id,
         person_id=person.id,
         latitude=location.latitude,
@@ -215,7 +219,7 @@ async def on_location(update: Update, context: Context) -> None:
     )
     if not edited:
         lang = person.language
-        key = "sos.location.thanks" if result == alerts.Change.DONE else "sos.location.invalid"
+        key = "sos.location.thanks" if result == raising.Change.DONE else "sos.location.invalid"
         # 📍 stays on the keyboard until the alert is closed: they may move on
         await reply(update, t(lang, key), reply_markup=keyboard(lang, person, location=True))
     raise ApplicationHandlerStop
@@ -274,9 +278,9 @@ async def on_command(update: Update, context: Context) -> None:
     if waiting.get("what") == "details" and person is not None:
         # /cancel stops the questions, never the call for help: say so, and offer the
         # false-alarm button to those who mean to cancel the alert itself
-        alert = await context.db.run(alerts.get, int(waiting.get("alert", 0)))
+        alert = await context.db.run(alerts_policy.get, int(waiting.get("alert", 0)))
         if alert is not None and alert.person_id == person.id:
-            if alert.status in alerts.IN_PROGRESS:
+            if alert.status in alerts_policy.IN_PROGRESS:
                 text = t(lang, "sos.questions_stopped", id=alert.id)
                 await reply(update, text, reply_markup=_cancel_markup(lang, alert))
                 raise ApplicationHandlerStop
@@ -301,16 +305,16 @@ async def _receive_details(
     alert_id = int(pending.get("alert", 0))
     about_alert(alert_id)
     result = await context.db.run(
-        alerts.set_details,
+        raising.set_details,
         alert_id=alert_id,
         person_id=person.id or 0,
         details=text,
         policy=policy(context),
     )
-    if result == alerts.Change.NOT_FOUND:  # closed meanwhile: passed on, never dropped
+    if result == raising.Change.NOT_FOUND:  # closed meanwhile: passed on, never dropped
         await _follow_up(update, context, person, alert_id, text)
         return
-    if result == alerts.Change.INVALID:
+    if result == raising.Change.INVALID:
         await reply(update, t(lang, "sos.details_empty"))
         return
     markup = keyboard(lang, person, location=True)  # 📍 until the alert is closed
@@ -325,7 +329,7 @@ async def _follow_up(
     lang = person.language
     db = context.db
     result = await db.run(
-        alerts.follow_up,
+        respond.follow_up,
         alert_id=alert_id,
         person_id=person.id or 0,
         text=text,
@@ -339,7 +343,7 @@ async def _follow_up(
     # the wait the close started (since the close: 24 hours), also when the alert was
     # closed by a path that did not refresh this cache
     await reload_wait(context, person.telegram_id)
-    names = ", ".join(alerts.name_of(p) for p in result.sent_to[:3])
+    names = ", ".join(name_of(p) for p in result.sent_to[:3])
     if len(result.sent_to) > 3:
         names += " …"
     await reply(
@@ -371,25 +375,25 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     db = context.db
-    alert = await db.run(alerts.get, alert_id)
+    alert = await db.run(alerts_policy.get, alert_id)
     if alert is None or alert.person_id != person.id:
-        await db.run(alerts.refuse, person, alert_id, query.data[:64], "not_own")
+        await db.run(respond.refuse, person, alert_id, query.data[:64], "not_own")
         await answer(query, plain_text(t(lang, "sos.denied.not_own")), alert=True)
         return
     if action == "cat":
         category = parts[3] if len(parts) > 3 else ""
         result = await db.run(
-            alerts.set_category,
+            raising.set_category,
             alert_id=alert_id,
             person_id=person.id,
             category=category,
             policy=policy(context),
         )
-        if result == alerts.Change.INVALID:
+        if result == raising.Change.INVALID:
             await audit_forged(context, person, query.data)
             await answer(query, t(lang, "form.stale"), alert=True)
             return
-        if result == alerts.Change.NOT_FOUND:
+        if result == raising.Change.NOT_FOUND:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
@@ -405,7 +409,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         await set_pending(context, person.telegram_id, None)
         await edit_or_reply(update, t(lang, "sos.details_skipped"))
     elif action == "cxl":
-        if alert.status not in alerts.IN_PROGRESS:
+        if alert.status not in alerts_policy.IN_PROGRESS:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
@@ -421,9 +425,9 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         await edit_or_reply(update, t(lang, "sos.cancel_kept"))
     else:  # cxly
         result = await db.run(
-            alerts.cancel, alert_id=alert_id, actor=person, policy=policy(context)
+            respond.cancel, alert_id=alert_id, actor=person, policy=policy(context)
         )
-        if result.outcome != alerts.Close.DONE:
+        if result.outcome != respond.Close.DONE:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
@@ -457,10 +461,10 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     db = context.db
-    alert = await db.run(alerts.get, alert_id)
-    refusal = await db.run(alerts.handling_refusal, person, alert)
+    alert = await db.run(alerts_policy.get, alert_id)
+    refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
-        await db.run(alerts.refuse, person, alert_id, query.data[:64], str(refusal))
+        await db.run(respond.refuse, person, alert_id, query.data[:64], str(refusal))
         await answer(query, plain_text(t(lang, f"sos.denied.{refusal}")), alert=True)
         return
     assert alert is not None
@@ -468,24 +472,24 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
     zone = context.settings.zone
     if action == "ack":
         result = await db.run(
-            alerts.acknowledge,
+            respond.acknowledge,
             alert_id=alert_id,
             actor=person,
             pressed_message_id=pressed,
             policy=policy(context),
         )
-        if result.outcome == alerts.Ack.WON:
+        if result.outcome == respond.Ack.WON:
             await answer(query, plain_text(t(lang, "sos.ack.won", id=alert_id)))
             text = await db.run(_alert_text, alert_id, lang, zone)
-            markup = markup_of(alerts.handler_buttons(alert, lang))
+            markup = markup_of(cards.handler_buttons(alert, lang))
             await edit_or_reply(update, text, markup)
-        elif result.outcome == alerts.Ack.TAKEN:
-            name = alerts.name_of(result.by)
+        elif result.outcome == respond.Ack.TAKEN:
+            name = name_of(result.by)
             await answer(query, plain_text(t(lang, "sos.ack.taken", name=name)), alert=True)
         else:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
     elif action == "res":
-        if alert.status not in alerts.IN_PROGRESS:
+        if alert.status not in alerts_policy.IN_PROGRESS:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
@@ -495,26 +499,28 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
     elif action == "back":
         await answer(query)
         data = (
-            alerts.handler_buttons(alert, lang)
-            if alert.status == alerts.AlertStatus.ACKNOWLEDGED
-            else alerts.responder_buttons(alert, lang, context.settings.webapp_url)
+            cards.handler_buttons(alert, lang)
+            if alert.status == AlertStatus.ACKNOWLEDGED
+            else cards.responder_buttons(alert, lang, context.settings.webapp_url)
         )
-        await set_keyboard(update, markup_of(data) if alert.status in alerts.IN_PROGRESS else None)
+        await set_keyboard(
+            update, markup_of(data) if alert.status in alerts_policy.IN_PROGRESS else None
+        )
     elif action == "out":
         outcome = parts[3] if len(parts) > 3 else ""
         result = await db.run(
-            alerts.resolve,
+            respond.resolve,
             alert_id=alert_id,
             actor=person,
             outcome=outcome,
             pressed_message_id=pressed,
             policy=policy(context),
         )
-        if result.outcome == alerts.Close.INVALID:
+        if result.outcome == respond.Close.INVALID:
             await audit_forged(context, person, query.data)
             await answer(query, t(lang, "form.stale"), alert=True)
             return
-        if result.outcome != alerts.Close.DONE:
+        if result.outcome != respond.Close.DONE:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query, plain_text(t(lang, "sos.resolved", id=alert_id)))
@@ -531,7 +537,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await edit_or_reply(update, t(lang, "sos.note_skipped"))
     elif action == "tlcsv":
         await answer(query)
-        data = await db.run(alerts.timeline_csv, alert_id, lang, zone)
+        data = await db.run(timeline.timeline_csv, alert_id, lang, zone)
         message = update.effective_message
         assert message is not None and data is not None
         await message.chat.send_document(
@@ -540,14 +546,14 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         )
     else:  # tl
         await answer(query)
-        text = await db.run(alerts.timeline_text, alert_id, lang, zone)
+        text = await db.run(timeline.timeline_text, alert_id, lang, zone)
         await reply(update, text or t(lang, "form.stale"), reply_markup=_view_markup(alert, lang))
 
 
 def _alert_text(session: Any, alert_id: int, lang: str, zone: Any) -> str:
-    alert = alerts.get(session, alert_id)
+    alert = alerts_policy.get(session, alert_id)
     assert alert is not None
-    return alerts.alert_text(session, alert, lang, zone=zone)
+    return cards.alert_text(session, alert, lang, zone=zone)
 
 
 async def _receive_note(
@@ -555,9 +561,9 @@ async def _receive_note(
 ) -> None:
     lang = person.language
     result = await context.db.run(
-        alerts.add_note, alert_id=int(pending.get("alert", 0)), actor=person, note=text
+        respond.add_note, alert_id=int(pending.get("alert", 0)), actor=person, note=text
     )
-    if result == alerts.Change.INVALID:
+    if result == raising.Change.INVALID:
         await reply(update, t(lang, "sos.details_empty"))
         return
     await set_pending(context, person.telegram_id, None)
@@ -580,15 +586,15 @@ async def alerts_command(update: Update, context: Context, person: Person) -> No
 def _alerts_list(
     session: Any, person: Person, lang: str, zone: Any
 ) -> tuple[str, list[list[tuple[str, str]]]]:
-    found = alerts.visible_alerts(session, person)
+    found = timeline.visible_alerts(session, person)
     if not found:
-        return t(lang, "sos.list.empty", days=alerts.RECENT_DAYS), []
-    lines = [t(lang, "sos.list.header", days=alerts.RECENT_DAYS)]
-    lines += alerts.list_lines(session, found, lang, zone)
+        return t(lang, "sos.list.empty", days=alerts_policy.RECENT_DAYS), []
+    lines = [t(lang, "sos.list.header", days=alerts_policy.RECENT_DAYS)]
+    lines += cards.list_lines(session, found, lang, zone)
     shown = found[:10]
     # each alert in progress gets its own row: take it, close it, or read it
-    rows = [_list_row(a, lang) for a in shown if a.status in alerts.IN_PROGRESS]
-    closed = [a for a in shown if a.status not in alerts.IN_PROGRESS]
+    rows = [_list_row(a, lang) for a in shown if a.status in alerts_policy.IN_PROGRESS]
+    closed = [a for a in shown if a.status not in alerts_policy.IN_PROGRESS]
     rows += [
         [(f"#{a.id} {t(lang, 'sos.btn.timeline')}", f"sos:tl:{a.id}") for a in closed[i : i + 2]]
         for i in range(0, len(closed), 2)
@@ -598,7 +604,7 @@ def _alerts_list(
 
 def _list_row(alert: Any, lang: str) -> list[tuple[str, str]]:
     row = []
-    if alert.status == alerts.AlertStatus.OPEN:
+    if alert.status == AlertStatus.OPEN:
         row.append((t(lang, "sos.btn.ack_n", id=alert.id), f"sos:ack:{alert.id}"))
     row.append((t(lang, "sos.btn.resolve_n", id=alert.id), f"sos:res:{alert.id}"))
     row.append((t(lang, "sos.btn.timeline_n", id=alert.id), f"sos:tl:{alert.id}"))
@@ -608,14 +614,14 @@ def _list_row(alert: Any, lang: str) -> list[tuple[str, str]]:
 def _view_markup(alert: Any, lang: str) -> InlineKeyboardMarkup:
     """Under /alert <id> and a timeline: what still applies, and the full CSV."""
     rows: list[list[tuple[str, str]]] = []
-    if alert.status == alerts.AlertStatus.OPEN:
+    if alert.status == AlertStatus.OPEN:
         rows.append(
             [
                 (t(lang, "sos.btn.ack"), f"sos:ack:{alert.id}"),
                 (t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}"),
             ]
         )
-    elif alert.status == alerts.AlertStatus.ACKNOWLEDGED:
+    elif alert.status == AlertStatus.ACKNOWLEDGED:
         rows.append([(t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}")])
     rows.append([(t(lang, "sos.btn.timeline_csv"), f"sos:tlcsv:{alert.id}")])
     return buttons(rows)
@@ -630,15 +636,15 @@ async def alert_command(update: Update, context: Context, person: Person) -> Non
     if alert_id is None:
         await reply(update, t(lang, "sos.alert_usage"))
         return
-    alert = await db.run(alerts.get, alert_id)
-    refusal = await db.run(alerts.handling_refusal, person, alert)
+    alert = await db.run(alerts_policy.get, alert_id)
+    refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
-        await db.run(alerts.refuse, person, alert_id, f"/alert {alert_id}", str(refusal))
+        await db.run(respond.refuse, person, alert_id, f"/alert {alert_id}", str(refusal))
         # the same answer whether it does not exist or is not theirs: nothing leaks
         await reply(update, t(lang, "sos.alert_not_found", id=alert_id))
         return
     assert alert is not None
-    text = await db.run(alerts.timeline_text, alert_id, lang, context.settings.zone)
+    text = await db.run(timeline.timeline_text, alert_id, lang, context.settings.zone)
     await reply(update, text or "", reply_markup=_view_markup(alert, lang))
 
 
@@ -655,10 +661,10 @@ async def _alert_by_command(
         await reply(update, t(lang, f"sos.{command}_usage"))
         return None
     about_alert(alert_id)
-    alert = await db.run(alerts.get, alert_id)
-    refusal = await db.run(alerts.handling_refusal, person, alert)
+    alert = await db.run(alerts_policy.get, alert_id)
+    refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
-        await db.run(alerts.refuse, person, alert_id, f"/{command} {alert_id}", str(refusal))
+        await db.run(respond.refuse, person, alert_id, f"/{command} {alert_id}", str(refusal))
         await reply(update, t(lang, "sos.alert_not_found", id=alert_id))
         return None
     return alert
@@ -681,15 +687,15 @@ async def acknowledge_and_reply(
     lang = person.language
     db = context.db
     result = await db.run(
-        alerts.acknowledge, alert_id=alert.id, actor=person, policy=policy(context)
+        respond.acknowledge, alert_id=alert.id, actor=person, policy=policy(context)
     )
-    if result.outcome == alerts.Ack.WON:
+    if result.outcome == respond.Ack.WON:
         text = await db.run(_alert_text, alert.id, lang, context.settings.zone)
         head = t(lang, "sos.ack.won", id=alert.id)
-        markup = markup_of(alerts.handler_buttons(alert, lang))
+        markup = markup_of(cards.handler_buttons(alert, lang))
         await reply(update, head + "\n\n" + text, reply_markup=markup)
-    elif result.outcome == alerts.Ack.TAKEN:
-        await reply(update, t(lang, "sos.ack.taken", name=alerts.name_of(result.by)))
+    elif result.outcome == respond.Ack.TAKEN:
+        await reply(update, t(lang, "sos.ack.taken", name=name_of(result.by)))
     else:
         await reply(update, t(lang, "sos.closed_already"))
 
@@ -701,7 +707,7 @@ async def resolve_command(update: Update, context: Context, person: Person) -> N
     if alert is None:
         return
     lang = person.language
-    if alert.status not in alerts.IN_PROGRESS:
+    if alert.status not in alerts_policy.IN_PROGRESS:
         await reply(update, t(lang, "sos.closed_already"))
         return
     text = await context.db.run(_alert_text, alert.id, lang, context.settings.zone)
@@ -710,7 +716,9 @@ async def resolve_command(update: Update, context: Context, person: Person) -> N
 
 
 def _outcome_rows(alert: Any, lang: str) -> list[list[tuple[str, str]]]:
-    rows = [[(t(lang, f"sos.outcome.{o}"), f"sos:out:{alert.id}:{o}")] for o in alerts.OUTCOMES]
+    rows = [
+        [(t(lang, f"sos.outcome.{o}"), f"sos:out:{alert.id}:{o}")] for o in alerts_policy.OUTCOMES
+    ]
     rows.append([(t(lang, "sos.btn.back"), f"sos:back:{alert.id}")])
     return rows
 
@@ -722,7 +730,7 @@ async def _send_csv(update: Update, context: Context, person: Person) -> None:
         await refuse(update, context, person, Action.MANAGE_PEOPLE, Denial.ROLE)
         return
     await answer(query)
-    data = await context.db.run(alerts.export_csv, person)
+    data = await context.db.run(timeline.export_csv, person)
     message = update.effective_message
     assert message is not None
     stamp = clock.now().astimezone(context.settings.zone).strftime("%Y%m%d-%H%M")

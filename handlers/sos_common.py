@@ -15,32 +15,34 @@ from typing import Any
 
 from handlers.common import Context
 from models import Person
-from services import alerts, clock, state
+from services import clock, state
+from services.alerts import policy as alerts_policy
+from services.alerts import respond
 from services.permissions import Action
 from services.sos import waiting_for
 
-PENDING = alerts.WAIT_KIND  # bot_state kind, and the bot_data key of its in-memory copy
+PENDING = alerts_policy.WAIT_KIND  # bot_state kind, and the bot_data key of its in-memory copy
 # "after": what a cadre writes after their alert closed goes to whoever handled it
 PENDING_MINUTES = {
     "details": 30,
     "note": 15,
     "dir": 15,
     "diradd": 15,
-    "after": alerts.FOLLOW_UP_HOURS * 60,
+    "after": alerts_policy.FOLLOW_UP_HOURS * 60,
 }
 
 
-def policy(context: Context) -> alerts.Policy:
+def policy(context: Context) -> alerts_policy.Policy:
     """What the alert services need of the settings (and of the bot: its username, for the
     acknowledgement link in WeCom, DingTalk and SMS texts)."""
-    return alerts.Policy.from_settings(context.settings, context.bot.username)
+    return alerts_policy.Policy.from_settings(context.settings, context.bot.username)
 
 
 async def audit_forged(
     context: Context, person: Person | None, data: str, action: Action = Action.HANDLE_ALERTS
 ) -> None:
     """Callback data that no button of ours carries: forged, or from an older version."""
-    await context.db.run(alerts.refuse, person, None, data[:64], "forged", action)
+    await context.db.run(respond.refuse, person, None, data[:64], "forged", action)
 
 
 # ---------------------------------------------------------------------------- typed answers
@@ -71,7 +73,7 @@ async def set_pending(context: Context, user_id: int, value: dict[str, Any] | No
 
 async def reload_wait(context: Context, user_id: int) -> None:
     """Read one user's wait again from the database, after a service changed it (closing
-    an alert starts the cadre's "after" wait: services.alerts._wait_for_follow_up)."""
+    an alert starts the cadre's "after" wait: services.alerts.respond._wait_for_follow_up)."""
     cache = await pending_all(context)
     value = await context.db.run(state.get, PENDING, str(user_id))
     if isinstance(value, dict):

@@ -25,7 +25,7 @@ from models.care import (
     OxygenUrgency,
     OxygenWhat,
 )
-from models.channels import Channel, DutyGroup
+from models.duty_channels import Channel, DutyGroup
 from models.health import CheckIn, MissedCheckin, ReminderPreference, Tier
 from models.knowledge import HandoffStatus, KbDocument, KbHandoff, KbQuestion
 from models.outbox import OutboxMessage, OutboxStatus, OutcomeCode, Priority

@@ -32,7 +32,7 @@ class CareRecordKind(StrEnum):
 
 class CareItem(SQLModel, table=True):
     """One schedule (rest or exam) of one person: its current state and the reminder
-    watermark. The due date itself is computed (services.care.compute)."""
+    watermark. The due date itself is computed (services.care.rules.compute)."""
 
     __tablename__ = "care_item"
     __table_args__ = (UniqueConstraint("person_id", "kind", name="uq_care_item_person_kind"),)

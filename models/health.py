@@ -43,6 +43,16 @@ class CheckIn(SQLModel, table=True):
     __tablename__ = "health_checkin"
     __table_args__ = (
         Index("ix_health_checkin_person_at", "person_id", "at"),
+        # A day's check-ins, each person's latest first, with its tier: the area reports
+        # rank a day's check-ins from this index alone, without a sort (migration 0015).
+        Index(
+            "ix_health_checkin_day",
+            "local_date",
+            "person_id",
+            text("at DESC"),
+            text("id DESC"),
+            postgresql_include=["tier"],
+        ),
         # the few check-ins that repeat earlier days' readings (/today, exports)
         Index(
             "ix_health_checkin_repeats",
@@ -55,7 +65,7 @@ class CheckIn(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", ondelete="CASCADE")
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    local_date: date = Field(index=True)
+    local_date: date
     feeling: str | None = Field(default=None, max_length=10)
     red_flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     cough_or_breathless: bool | None = None

@@ -46,7 +46,7 @@ class OutcomeCode(StrEnum):
     GAVE_UP = "gave_up"  # transient failures beyond CADRE_DELIVERY_MAX_ATTEMPTS
     CANCELLED = "cancelled"
     NO_TARGET = "no_target"  # an edit whose original message was never sent
-    # WeCom, DingTalk and SMS (bot/channels.py):
+    # WeCom, DingTalk and SMS (bot/duty_channels.py):
     REFUSED = "refused"  # the service refused for good: bad key or signature, a 4xx
     NO_CHANNEL = "no_channel"  # the duty group or SMS number was removed, or SMS is off
 
@@ -64,7 +64,7 @@ UNREACHABLE_CODES = frozenset(
 )
 
 
-CHANNEL_ROWS = "channel <> 'telegram'"  # the rows bot/channels.py sends
+CHANNEL_ROWS = "channel <> 'telegram'"  # the rows bot/duty_channels.py sends
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -109,7 +109,7 @@ class OutboxMessage(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=60, index=True)  # "alert:12", "broadcast:3"
     outcome_code: str | None = Field(default=None, max_length=20)  # an OutcomeCode
     parts_sent: int = 0  # parts of a long text already delivered (resumes after a restart)
-    # telegram (chat_id) | wecom | dingtalk | sms (bot/channels.py): for the others `target`
+    # telegram (chat_id) | wecom | dingtalk | sms (bot/duty_channels.py): for the others `target`
     # names the duty group ("duty_group:3") or person ("person:12") whose stored channel
     # settings are read when the message is sent, so no credential is copied here.
     channel: str = Field(

@@ -24,8 +24,9 @@ from telegram.ext import Application
 
 from config import Settings
 from scheduler import jobs
-from services import care, clock, oxygen
-from services.care import CareConfig
+from services import clock, oxygen
+from services.care import reminders
+from services.care.rules import CareConfig
 from services.db import Database
 from services.oxygen import OxygenConfig
 
@@ -77,7 +78,7 @@ class CareTimers:
     async def run_pass(self) -> None:
         """Queue the reminders and escalations due now, then plan the next run."""
         now = clock.now()
-        result = await self.db.run(care.run_pass, now, self.care_config)
+        result = await self.db.run(reminders.run_pass, now, self.care_config)
         escalated = await self.db.run(oxygen.escalate_due, now, self.oxygen_config)
         pending = await self.db.run(oxygen.pending_escalations, self.oxygen_config)
         if result.reminders or result.escalations or escalated:
@@ -97,7 +98,9 @@ class CareTimers:
         if not self.on:
             return
         ids = [person_id] if person_id is not None else None
-        result = await self.db.run(care.run_pass, clock.now(), self.care_config, person_ids=ids)
+        result = await self.db.run(
+            reminders.run_pass, clock.now(), self.care_config, person_ids=ids
+        )
         self._plan_next(result.next_wakeup, replace=person_id is None)
 
     def _plan_next(self, when: datetime | None, *, replace: bool) -> None:

@@ -24,7 +24,9 @@ from telegram.ext import Application
 
 from config import Settings
 from scheduler import jobs
-from services import alerts, sos
+from services import sos
+from services.alerts import coverage, raising
+from services.alerts import policy as alerts_policy
 from services.db import Database
 
 log = logging.getLogger(__name__)
@@ -49,9 +51,9 @@ class SosTimers:
         self.cadre_keyboard = cadre_keyboard  # the caller's reply keyboard (handlers/sos.py)
 
     @property
-    def policy(self) -> alerts.Policy:
+    def policy(self) -> alerts_policy.Policy:
         """From the settings and the bot's username (known once the bot has started)."""
-        return alerts.Policy.from_settings(self.settings, self.application.bot.username)
+        return alerts_policy.Policy.from_settings(self.settings, self.application.bot.username)
 
     async def start(self) -> None:
         """Rebuild the jobs at start-up (after the repair of interrupted SOS answers)."""
@@ -86,10 +88,10 @@ class SosTimers:
 
     async def escalate(self) -> None:
         """Advance alerts nobody acknowledged (their timers live in the database)."""
-        escalated = await self.db.run(alerts.escalate_due, self.policy)
+        escalated = await self.db.run(raising.escalate_due, self.policy)
         if escalated:
             log.warning("alerts escalated: %s", escalated)
 
     async def check_coverage(self) -> None:
         """Warn the admins about prefectures nobody covers and officers who blocked the bot."""
-        await self.db.run(alerts.coverage_warnings, self.policy)
+        await self.db.run(coverage.coverage_warnings, self.policy)

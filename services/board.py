@@ -15,7 +15,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models import Alert, CheckIn, Person, Role, Status
-from services import alerts, audit, people
+from services import audit, people
+from services.alerts import cards, policy, respond
+from services.alerts import timeline as alerts_timeline
 from services.health import checkins
 from services.health.config import HealthConfig
 from services.permissions import Action, check
@@ -51,15 +53,15 @@ def duty_officers(session: Session) -> list[Person]:
 
 def open_alerts(session: Session, person: Person, limit: int = 50) -> list[Alert]:
     """Alerts in progress the viewer may handle, in progress first, newest first."""
-    found = alerts.visible_alerts(session, person, limit=limit)
-    return [alert for alert in found if alert.status in alerts.IN_PROGRESS]
+    found = alerts_timeline.visible_alerts(session, person, limit=limit)
+    return [alert for alert in found if alert.status in policy.IN_PROGRESS]
 
 
 @dataclass
 class AlertView:
     alert: Alert
     text: str  # the chat card's text (Telegram HTML, valid HTML)
-    timeline: list[alerts.TimelineItem]
+    timeline: list[alerts_timeline.TimelineItem]
     note: str | None
 
 
@@ -69,15 +71,15 @@ def alert_view(
     """An alert with its timeline, or None (and an audited refusal) when the viewer may not
     read it: the same rule as the chat's buttons (alerts.handling_refusal)."""
     alert = session.get(Alert, alert_id)
-    refusal = alerts.handling_refusal(session, person, alert)
+    refusal = respond.handling_refusal(session, person, alert)
     if refusal is not None:
-        alerts.refuse(session, person, alert_id, "board:alert", refusal)
+        respond.refuse(session, person, alert_id, "board:alert", refusal)
         return None
     assert alert is not None
     return AlertView(
         alert,
-        alerts.alert_text(session, alert, lang, zone=zone),
-        alerts.timeline(session, alert, lang, zone),
+        cards.alert_text(session, alert, lang, zone=zone),
+        alerts_timeline.timeline(session, alert, lang, zone),
         alert.resolution_note,
     )
 

@@ -15,7 +15,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models import Alert, AlertStatus, OutboxMessage, OutboxStatus, Priority
-from services import care, clock
+from services import clock
+from services.care import areas, rules
 
 WAITING = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 # A message due this long ago and still not sent means the worker is not getting through
@@ -108,9 +109,9 @@ def alert_state(session: Session) -> AlertState:
     return state
 
 
-def overdue_care(session: Session, config: care.CareConfig) -> dict[str, int]:
+def overdue_care(session: Session, config: rules.CareConfig) -> dict[str, int]:
     """Rests and examinations overdue today, by kind (the same rule as /overdue)."""
-    return {str(kind): count for kind, count in care.overdue_by_kind(session, config).items()}
+    return {str(kind): count for kind, count in areas.overdue_by_kind(session, config).items()}
 
 
 def _aware(value: datetime) -> datetime:

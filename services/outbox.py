@@ -67,7 +67,7 @@ def enqueue(
     registered with `register_renderer`, ``args`` its JSON arguments (see `Attachment`).
     ``after``: the idempotency key of a message that must be sent first; this one waits
     for it, goes out as a reply to it, and is dropped if that one is never sent.
-    `channel` and `target` send it elsewhere than Telegram (services/channels.py).
+    `channel` and `target` send it elsewhere than Telegram (services/duty_channels/).
     """
     existing = session.exec(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
@@ -369,7 +369,7 @@ def recover_interrupted(session: Session) -> int:
         update(_TABLE)
         .where(
             _TABLE.c.status == OutboxStatus.SENDING.value,
-            _TABLE.c.channel == "telegram",  # bot/channels.py recovers its own
+            _TABLE.c.channel == "telegram",  # bot/duty_channels.py recovers its own
         )
         .values(
             status=OutboxStatus.PENDING.value,
@@ -405,7 +405,7 @@ def claim_due(
         .where(
             _TABLE.c.status == OutboxStatus.PENDING.value,
             _TABLE.c.next_attempt_at <= now,
-            _TABLE.c.channel == "telegram",  # WeCom, DingTalk, SMS: bot/channels.py
+            _TABLE.c.channel == "telegram",  # WeCom, DingTalk, SMS: bot/duty_channels.py
         )
         .order_by(_TABLE.c.priority, _TABLE.c.next_attempt_at, _TABLE.c.id)
         .limit(limit)

@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services import alerts, broadcasts, care, people
+from services import broadcasts, people
+from services.alerts import timeline
+from services.care import records
 from services.health import checkins
 from services.kb import questions as kb_questions
 
@@ -24,8 +26,8 @@ EXPORTERS: dict[str, Exporter] = {
     "health_check_ins": lambda session, person_id: {
         "check_ins": checkins.export_own(session, person_id)
     },
-    "care_schedules": care.export_for_person,
-    "alerts": alerts.export_for_person,
+    "care_schedules": records.export_for_person,
+    "alerts": timeline.export_for_person,
     "policy_questions": kb_questions.export_for_person,
     "broadcasts_and_messages": broadcasts.export_for_person,
 }

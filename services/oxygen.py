@@ -40,8 +40,10 @@ from models import (
     Status,
 )
 from services import audit, clock, outbox, roster
-from services.care import CareError, clean_line, posting_text
-from services.care import PersonFacts as _Facts
+from services.care.records import clean_line
+from services.care.rules import CareError
+from services.care.rules import PersonFacts as _Facts
+from services.care.texts import posting_text
 from services.i18n import t
 from services.people import name_of
 from services.permissions import Action, check, may_see

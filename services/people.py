@@ -449,7 +449,35 @@ def list_people(
     return PeoplePage(list(rows), total, page, pages)
 
 
+def status_counts(session: Session, prefecture: str | None = None) -> dict[str, int]:
+    """How many people /people lists under each status (in `prefecture`), and under "all":
+    one GROUP BY on the status index. Guests and expected people are not members yet."""
+    query = select(Person.status, func.count()).where(
+        col(Person.status).not_in([Status.GUEST, Status.EXPECTED])
+    )
+    if prefecture:
+        query = query.where(Person.prefecture == prefecture)
+    counts = {str(status): count for status, count in session.exec(query.group_by(Person.status))}
+    counts["all"] = sum(counts.values())
+    return counts
+
+
 NAME_MATCHES = 8  # at most this many people offered for a name typed in a command
+
+
+def name_matches(text: str | None) -> Any | None:
+    """The condition "the real name (or Telegram name) contains this part of a name typed
+    by someone", case-insensitively (spaces folded, LIKE's wildcards left out), or None
+    when nothing is left to look for."""
+    needle = " ".join((text or "").split()).lower()
+    cleaned = "".join(ch for ch in needle if ch not in "\\%_")  # no LIKE wildcards
+    if not cleaned:
+        return None
+    pattern = f"%{cleaned}%"
+    return or_(
+        func.lower(col(Person.real_name)).like(pattern),
+        func.lower(col(Person.display_name)).like(pattern),
+    )
 
 
 def search_by_name(session: Session, text: str, limit: int = NAME_MATCHES) -> list[Person]:
@@ -457,21 +485,12 @@ def search_by_name(session: Session, text: str, limit: int = NAME_MATCHES) -> li
     most limit + 1: more means "too many"); a single exact real name wins. Expected people
     (not joined yet) are left out."""
     needle = " ".join(text.split()).lower()
-    if not needle:
+    matches = name_matches(needle)
+    if matches is None:
         return []
-    cleaned = "".join(ch for ch in needle if ch not in "\\%_")  # no LIKE wildcards
-    if not cleaned:
-        return []
-    pattern = f"%{cleaned}%"
     rows = session.exec(
         select(Person)
-        .where(
-            Person.status != Status.EXPECTED,
-            or_(
-                func.lower(col(Person.real_name)).like(pattern),
-                func.lower(col(Person.display_name)).like(pattern),
-            ),
-        )
+        .where(Person.status != Status.EXPECTED, matches)
         .order_by(col(Person.id))
         .limit(limit + 1)
     )

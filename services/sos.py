@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from models import Person, Priority
-from services import alerts, clock, directory, outbox, people, state
+from services import clock, directory, outbox, people, state
+from services.alerts import policy as alerts_policy
+from services.alerts import raising, timeline
 from services.i18n import t
 
 Keyboard = Callable[[Person], dict[str, Any]]  # the caller's reply keyboard, as Bot API JSON
@@ -63,7 +65,9 @@ def what_to_do(session: Session, person: Person, lang: str, zone: ZoneInfo, coun
     )
 
 
-def raise_sos(session: Session, caller: Caller, policy: alerts.Policy) -> tuple[int, bool, int]:
+def raise_sos(
+    session: Session, caller: Caller, policy: alerts_policy.Policy
+) -> tuple[int, bool, int]:
     """The first transaction: the alert is stored and its first-tier messages are queued.
     The alert of someone who is not an active member is marked unverified. Returns the
     alert id, whether it is new, and the caller's person id."""
@@ -71,9 +75,9 @@ def raise_sos(session: Session, caller: Caller, policy: alerts.Policy) -> tuple[
         session, caller.telegram_id, caller.name, caller.language, caller.draft
     )
     assert person.id is not None
-    existing = alerts.open_alert_of(session, person.id)
+    existing = raising.open_alert_of(session, person.id)
     who = {"telegram_name": caller.name[:100], "username": caller.username}
-    alert_id = alerts.raise_alert(
+    alert_id = raising.raise_alert(
         session, person_id=person.id, cause="sos", policy=policy, caller=who
     )
     return alert_id, existing is None, person.id
@@ -92,8 +96,8 @@ def tell_cadre(
     what is wrong?) at emergency priority, and start waiting for their description. The
     outbox delivers it through errors and restarts; the keys hold the update id, so a
     redelivered update queues nothing twice."""
-    responders, contacts = alerts.alerted_counts(session, alert_id)
-    alert = alerts.get(session, alert_id)
+    responders, contacts = timeline.alerted_counts(session, alert_id)
+    alert = alerts_policy.get(session, alert_id)
     person = session.get(Person, person_id)
     assert alert is not None and person is not None
     lang = person.language
@@ -132,7 +136,7 @@ def tell_cadre(
             reply_markup=markup,
         )
     waiting = waiting_for("details", alert=alert_id)
-    state.put(session, alerts.WAIT_KIND, str(person.telegram_id), waiting)
+    state.put(session, alerts_policy.WAIT_KIND, str(person.telegram_id), waiting)
     return waiting
 
 
@@ -140,7 +144,7 @@ def repair_cadre_notices(session: Session, zone: ZoneInfo, keyboard: Keyboard) -
     """At start-up: an SOS stored just before a crash may have missed the second
     transaction (what the cadre reads); queue it now."""
     repaired = []
-    for alert_id, person_id in alerts.without_cadre_notice(session):
+    for alert_id, person_id in timeline.without_cadre_notice(session):
         tell_cadre(session, person_id, alert_id, True, 0, zone, keyboard)
         repaired.append(alert_id)
     return repaired

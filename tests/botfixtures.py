@@ -15,7 +15,7 @@ from emulator.driver import FakeUser
 from emulator.server import BotApiEmulator
 from handlers.context import deps_of
 from scheduler.timers import Timers
-from services import alerts
+from services.alerts import policy as alerts_policy
 from services.db import Database
 
 ADMIN_ID = 9001
@@ -65,10 +65,10 @@ class RunningBot:
         return timers
 
     @property
-    def policy(self) -> alerts.Policy:
+    def policy(self) -> alerts_policy.Policy:
         """The alert policy the running bot uses (its settings and username)."""
         assert self.app is not None
-        return alerts.Policy.from_settings(self.settings, self.app.bot.username)
+        return alerts_policy.Policy.from_settings(self.settings, self.app.bot.username)
 
     def user(
         self, user_id: int, first_name: str = "User", language_code: str = "zh-hans", **kwargs

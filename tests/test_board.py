@@ -3,7 +3,10 @@ HTTP on the bot's own board server, with the chat seen through the emulator."""
 
 from __future__ import annotations
 
+import html
+import re
 import time
+from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
@@ -11,7 +14,8 @@ import pytest
 from sqlmodel import select
 
 from models import Alert, AlertStatus, AuditEntry, Role
-from services import alerts, people
+from services import people
+from services.alerts import policy
 from tests import factories
 from tests.sos_support import ABA, CADRE, ON_DUTY, emergency_running, staff
 from webapp import auth
@@ -185,6 +189,16 @@ async def test_an_officer_of_aba_does_not_see_a_ganzi_person(bot, board):
     assert "Li Wei" in body and "Zhou Aba" in body
     status, body = await board.get("today?state=missing", ON_DUTY)
     assert "Li Wei" in body and "Zhou Aba" not in body
+    # A forged id (too long for one) is not found, never an error page.
+    for view in ("alert/99999999999999999999", "person/99999999999999999999"):
+        assert (await board.get(view, ON_DUTY))[0] == 404, view
+
+
+def link(body: str, label: str) -> str:
+    """The view a pager link (◀ Previous, Next ▶) opens."""
+    found = re.search(r'data-view="([^"]+)">' + re.escape(label) + "<", body)
+    assert found, (label, body[-600:])
+    return html.unescape(found.group(1))
 
 
 async def test_today_is_filtered_by_county_counted_and_paginated(bot, board):
@@ -195,13 +209,111 @@ async def test_today_is_filtered_by_county_counted_and_paginated(bot, board):
     bot.db.call(people.set_language, admin.telegram_id, "en")
     registered_days_ago(bot.db)
     _, body = await board.get("today?state=missing&prefecture=ganzi", admin.telegram_id)
-    assert "Missing <b>63</b>" in body  # 60 + Li Wei + two Ganzi officers
-    assert "1–50 of 63" in body and "Next ▶" in body
+    assert "⏰ Not yet <b>63</b>" in body  # 60 + Li Wei + two Ganzi officers
+    assert "1–50 of 63" in body and "Next ▶" in body and "◀ Previous" not in body
     _, body = await board.get(
-        "today?state=missing&prefecture=ganzi&county=ganzi.daocheng&page=2", admin.telegram_id
+        "today?state=missing&prefecture=ganzi&county=ganzi.daocheng", admin.telegram_id
     )
+    assert "1–50 of 60" in body and "Cadre 00" in body and "Cadre 49" in body
+    second = link(body, "Next ▶")
+    assert "after=" in second and "page=2" in second and "county=ganzi.daocheng" in second
+    _, body = await board.get(second, admin.telegram_id)
     assert "51–60 of 60" in body and "Cadre 59" in body and "Cadre 00" not in body
     assert "Li Wei" not in body and "Next ▶" not in body
+    _, body = await board.get(link(body, "◀ Previous"), admin.telegram_id)  # back again
+    assert "1–50 of 60" in body and "Cadre 00" in body and "Cadre 50" not in body
+    # A page whose people have all moved on (a stale link) shows the first page.
+    _, body = await board.get(
+        "today?state=missing&prefecture=ganzi&after=99999999&page=9", admin.telegram_id
+    )
+    assert "1–50 of 63" in body
+    # A part of a name narrows the counts and the list alike.
+    _, body = await board.get("today?state=missing&q=cadre+5", admin.telegram_id)
+    assert "⏰ Not yet <b>10</b>" in body and "Cadre 55" in body and "Cadre 45" not in body
+    assert 'name="q" value="cadre 5"' in body
+
+
+async def test_today_shows_those_not_due_today_too(bot, board):
+    """The chat's /today counts and lists people not due today (registered today, a
+    low-altitude posting, the assignment not begun or ended): so does the board."""
+    staff(bot.db)
+    registered_days_ago(bot.db)
+    factories.person(bot.db, 3333, real_name="New Today")  # registered now: not due yet
+    bot.db.call(people.set_language, ON_DUTY, "en")
+    _, body = await board.get("today", ON_DUTY)
+    assert "➖ Not due today <b>1</b>" in body and "New Today" not in body
+    assert 'class="chip chip-none"' in body
+    _, body = await board.get("today?state=none", ON_DUTY)
+    assert "New Today" in body and "Li Wei" not in body
+
+
+async def test_today_on_the_board_counts_as_the_chats_today_and_flags_repeated_readings(bot, board):
+    """The /today population: every state's chip counts what /today counts, and the one
+    who repeats identical readings day after day is marked ❓ with a line to verify."""
+    from tests.test_checkin_reports import _population
+
+    made = _population(bot, green=7, missing=5)
+    gamer = made.pop("suspicious")[0]
+    _, body = await board.get("today?state=checked", 5001)
+    for state, names in made.items():
+        assert f"chip-{state}" in body and f"<b>{len(names)}</b>" in body, state
+    assert f"{gamer} ❓" in body and "Identical readings day after day: 1" in body
+    assert "Checked 1 ❓" not in body
+    _, body = await board.get("today?state=missing", 5001)  # the line stays, no one marked
+    assert "Identical readings day after day: 1" in body and "❓<small>" not in body
+
+
+async def test_an_officer_without_a_duty_area_is_told_who_can_give_one(bot, board):
+    people_ = staff(bot.db)
+    admin = factories.admin(bot.db)
+    assert bot.db.call(people.toggle_duty_area, admin, people_["aba"].id, "aba") == []
+    for view in ("today", "care"):
+        status, body = await board.get(view, ABA)
+        assert status == 200 and "联系管理员" in body and 'class="tabs"' in body, view
+        assert "Li Wei" not in body
+
+
+def test_area_pages_walk_every_state_by_id_both_ways(db):
+    """Page after page (the `after` id) and back (the `before` id), two a page: every
+    person of each state once, in id order, the counts those of /today."""
+    from services.health import reports
+    from tests.test_checkin_helpers import CONFIG
+    from tests.test_checkin_reports import _population
+
+    made = _population(SimpleNamespace(db=db), green=5, missing=4)
+    made.pop("suspicious")
+    viewer = db.call(people.find, 5001)
+
+    def page(state: str, **where: int | str) -> reports.AreaPage:
+        return db.call(
+            lambda s: reports.area_page(s, viewer, CONFIG, state=state, limit=2, **where)
+        )
+
+    for state, names in made.items():
+        forward, after = [], None
+        while True:
+            found = page(state, after=after) if after else page(state)
+            assert found.counts == {s: len(n) for s, n in made.items() if n}
+            assert found.total == len(names)
+            forward += found.people
+            if not found.more_after:
+                break
+            after = found.people[-1].id
+        assert sorted(p.real_name for p in forward) == sorted(names), state
+        assert [p.id for p in forward] == sorted(p.id for p in forward)
+        backward, before = [], forward[-1].id + 1
+        while True:
+            found = page(state, before=before)
+            backward = found.people + backward
+            if not found.more_before:
+                break
+            before = found.people[0].id
+        assert backward == forward, state
+    offset = page("missing", offset=2)  # /today all's numbered pages
+    assert offset.people == page("missing", after=page("missing").people[-1].id).people
+    found = page("checked", name="  CHECKED  1 ")
+    assert [p.real_name for p in found.people] == ["Checked 1"] and found.counts == {"checked": 1}
+    assert page("checked", name="%").total == len(made["checked"])  # no wildcards
 
 
 async def test_acknowledging_on_the_board_updates_the_chat_cards_and_tells_the_cadre(bot, board):
@@ -251,7 +363,7 @@ async def test_the_role_is_read_on_every_request(bot, board):
 
 
 def test_alerts_module_is_untouched_by_the_board():
-    assert alerts.OUTCOMES  # the board resolves with the chat's outcomes
+    assert policy.OUTCOMES  # the board resolves with the chat's outcomes
 
 
 # ---------------------------------------------------------------------------- menu button

@@ -81,6 +81,11 @@ async def test_officers_see_overdue_care_and_open_oxygen_requests_of_their_area_
     # The admin sees both areas, and the admins' tabs.
     status, body = await board.get("care", factories.ADMIN_ID)
     assert "Ganzi Overdue" in body and "Aba Overdue" in body and 'data-view="people"' in body
+    status, body = await board.get("care?prefecture=aba", factories.ADMIN_ID)  # a chip
+    assert "Aba Overdue" in body and "Ganzi Overdue" not in body
+    assert 'class="chip on" data-view="care?prefecture=aba"' in body
+    status, body = await board.get("care?prefecture=aba", ON_DUTY)  # not the Ganzi officer's
+    assert status == 200 and "Aba Overdue" not in body and "Ganzi Overdue" not in body
 
 
 # ---------------------------------------------------------------------------- people
@@ -96,6 +101,7 @@ async def test_an_admin_approves_rejects_and_suspends_after_confirming(bot, boar
     async with emergency_running(bot):
         status, body = await board.get("people?status=pending", admin_id)
         assert status == 200 and "New Comer" in body and "Li Wei" not in body
+        assert "Pending <b>2</b>" in body and "Everyone <b>7</b>" in body  # counted
         status, body = await board.get(f"people/{pending.id}", admin_id)
         assert f"people/{pending.id}/approve" in body and "Home unit" in body
         status, body = await board.post(f"people/{pending.id}/approve", admin_id)
@@ -131,6 +137,26 @@ async def test_an_admin_approves_rejects_and_suspends_after_confirming(bot, boar
     assert (await board.get("people/99999999999999999999", admin_id))[0] == 404
     status, body = await board.post(f"people/{pending.id}/role", admin_id, role="god")
     assert bot.db.call(people.get, pending.id).role == Role.DUTY_OFFICER
+
+
+async def test_an_admin_finds_people_by_a_part_of_their_name(bot, board):
+    """Tens of thousands of people do not fit a phone: the people list searches names as
+    /people <name> does (expected people, who have not joined, left out)."""
+    staff(bot.db)
+    english_admin(bot)
+    for n in range(3):
+        factories.person(bot.db, 3100 + n, real_name=f"Wang Fang {n}")
+    factories.person(bot.db, 3200, real_name="Wangxi Other", prefecture="aba", county="aba.barkam")
+    _, body = await board.get("people?q=++wang++FANG", factories.ADMIN_ID)
+    assert "People (3)" in body and "Wang Fang 2" in body and "Wangxi" not in body
+    assert "Li Wei" not in body and 'value="wang FANG"' in body
+    _, body = await board.get("people?q=%25", factories.ADMIN_ID)  # a wildcard finds no one
+    assert "People (0)" in body
+    for n in range(55):
+        factories.person(bot.db, 4000 + n, real_name=f"Zhang {n:02d}")
+    _, body = await board.get("people?q=zhang", factories.ADMIN_ID)
+    assert "People (50)" in body and "type more of it" in body
+    assert (await board.get("people?q=zhang", ON_DUTY))[0] == 403  # admins only, as /people
 
 
 # ---------------------------------------------------------------------------- roster

@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from models import Alert, AlertStatus
 from services import people
+from tests import factories
 from tests.sos_support import ABA, CADRE, ON_DUTY, emergency_running, staff
 from tests.test_board import TOKEN, registered_days_ago, with_board
 from webapp import auth
@@ -134,6 +135,7 @@ def in_english(db: Any, *telegram_ids: int) -> None:
 async def test_each_view_in_chromium_and_acknowledging_there_reaches_the_chat(bot, page):
     people_ = staff(bot.db)
     registered_days_ago(bot.db)
+    factories.person(bot.db, 3333, real_name="New Today")  # registered now: not due today
     in_english(bot.db, ON_DUTY)
     cadre = bot.user(CADRE, "Li", language_code="en")
     officer = bot.user(ON_DUTY, "Zhang")
@@ -173,7 +175,27 @@ async def test_each_view_in_chromium_and_acknowledging_there_reaches_the_chat(bo
         await page.wait_text("Today's check-ins")
         await page.click(".chip-missing")
         text = await page.wait_text("Li Wei")
+        await no_overflow(page)
         await page.shot("today")
+        await page.click(".chip-none")  # not due today: registered today
+        text = await page.wait_text("New Today")
+        assert "Li Wei" not in text and "➖ Not due today 1" in text
+        await page.shot("today-not-due")
+        await page.click(".chip-missing")
+        await page.wait_text("Li Wei")
+        search = 'input[name="q"]'
+        await page.call(lambda: page.driver.find_element("css selector", search).send_keys("zhang"))
+        await page.click(".filters button")
+        text = await page.wait_text("1–1 of 1")  # of the three missing, one is a Zhang
+        assert "Li Wei" not in text and "⏰ Not yet 1" in text and "Wang Off" not in text
+        await page.shot("today-search")
+        await page.click(".chip-checked")  # the chips keep the name searched for
+        text = await page.wait_text("Nobody here")
+        assert "Zhang On" not in text and 'value="zhang"' in await page.call(
+            lambda: page.driver.find_element("id", "view").get_attribute("innerHTML")
+        )
+        await page.click('.tabs [data-view="today"]')  # the tab: no filter
+        await page.wait_text("Li Wei")
 
         await page.click(f'[data-view="person/{people_["cadre"].id}"]')
         await page.wait_text("Last 30 days")
@@ -196,7 +218,7 @@ async def test_in_chromium_an_aba_officer_does_not_see_a_ganzi_person(bot, page)
     in_english(bot.db, ABA)
     await page.open(ABA, "today?state=missing")
     text = await page.wait_text("Today's check-ins")
-    assert "Li Wei" not in text and "Missing 1" in text  # the Aba officer themself
+    assert "Li Wei" not in text and "⏰ Not yet 1" in text  # the Aba officer themself
     await page.shot("today-aba")
     await page.open(ABA, f"person/{people_['cadre'].id}")
     text = await page.wait_text("not in your area")
@@ -232,7 +254,6 @@ async def test_in_chromium_an_officers_overdue_care_and_oxygen_views(bot, page):
 
     from services import clock, oxygen
     from services.oxygen import OxygenConfig
-    from tests import factories
 
     people_ = staff(bot.db)
     in_english(bot.db, ON_DUTY)
@@ -260,7 +281,6 @@ async def test_in_chromium_the_admins_views(bot, page, tmp_path):
     from services import broadcasts, roster_import
     from services.kb import handoffs, questions
     from services.kb.answering import Outcome, Result
-    from tests import factories
     from tests.test_roster_import import BAD, GOOD, xlsx
 
     people_ = staff(bot.db)

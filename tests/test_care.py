@@ -13,9 +13,11 @@ import pytest
 import time_machine
 from sqlmodel import select
 
-from models import AuditEntry, CareItem, CareRecord, OutboxMessage, Priority, Role
-from services import care, care_policy, people
-from services.care import CareConfig, CareError
+from models import AuditEntry, CareItem, CareKind, CareRecord, OutboxMessage, Priority, Role
+from services import care_policy, outbox, people
+from services.care import areas, records, reminders
+from services.care import items as care_items
+from services.care.rules import CareConfig, CareError
 from services.care_policy import Band, PolicyError
 from tests import factories
 
@@ -37,10 +39,10 @@ def clock():
         yield traveller
 
 
-def run(db, moment: datetime, cfg: CareConfig = CFG) -> care.PassResult:
+def run(db, moment: datetime, cfg: CareConfig = CFG) -> reminders.PassResult:
     """A pass at `moment`, as the scheduler runs it (clock.now() is `moment` too)."""
     with time_machine.travel(moment, tick=False):
-        return db.call(care.run_pass, moment, cfg)
+        return db.call(reminders.run_pass, moment, cfg)
 
 
 def outbox_rows(db, **where) -> list[OutboxMessage]:
@@ -56,7 +58,7 @@ def reminder_keys(db, chat_id: int) -> list[str]:
 
 
 def dues(db, person_id: int, cfg: CareConfig = CFG) -> dict[str, date | None]:
-    schedule = db.call(care.schedule_for, person_id, cfg)
+    schedule = db.call(records.schedule_for, person_id, cfg)
     return {str(k): (d.due if d else None) for k, d in schedule.items.items()}
 
 
@@ -160,10 +162,10 @@ def test_low_altitude_postings_and_incomplete_profiles_have_no_schedule(db, cloc
         posting_altitude_m=None,
         altitude_source=None,
     )
-    schedule = db.call(care.schedule_for, zhejiang.id, CFG)
+    schedule = db.call(records.schedule_for, zhejiang.id, CFG)
     assert schedule.state == "low_altitude" and set(schedule.items.values()) == {None}
     no_start = factories.person(db, 1002, assignment_start=None)
-    assert db.call(care.schedule_for, no_start.id, CFG).state == "incomplete"
+    assert db.call(records.schedule_for, no_start.id, CFG).state == "incomplete"
     assert run(db, at(date(2026, 12, 1))).items == 0
 
 
@@ -171,17 +173,17 @@ def test_nothing_is_due_after_the_assignment_ends(db, clock):
     person = factories.person(db, assignment_end="2026-06-01")
     assert dues(db, person.id)["rest"] is None  # 2026-06-29 is after the end
     clock.move_to(at(date(2026, 6, 2)))
-    assert db.call(care.schedule_for, person.id, CFG).state == "ended"
+    assert db.call(records.schedule_for, person.id, CFG).state == "ended"
 
 
 def test_done_booked_and_snoozed_move_the_schedule(db, clock):
     person = factories.person(db)
-    schedule = db.call(care.schedule_for, person.id, CFG)
-    exam = schedule.items[care.CareKind.EXAM]
-    rest = schedule.items[care.CareKind.REST]
+    schedule = db.call(records.schedule_for, person.id, CFG)
+    exam = schedule.items[CareKind.EXAM]
+    rest = schedule.items[CareKind.REST]
     clock.move_to(at(date(2026, 3, 16), 15))
     after = db.call(
-        care.record_done,
+        records.record_done,
         person.id,
         exam.item_id,
         date(2026, 3, 16),
@@ -190,12 +192,12 @@ def test_done_booked_and_snoozed_move_the_schedule(db, clock):
         result="一切正常",
         actor_telegram_id=person.telegram_id,
     )
-    assert after.items[care.CareKind.EXAM].due == date(2026, 3, 16) + timedelta(days=180)
-    booked = db.call(care.record_booked, person.id, rest.item_id, date(2026, 7, 3), CFG)
-    assert booked.items[care.CareKind.REST].due == date(2026, 7, 3)
-    assert booked.items[care.CareKind.REST].base_due == REST_DUE
-    snoozed = db.call(care.record_snoozed, person.id, rest.item_id, 3, CFG)
-    assert snoozed.items[care.CareKind.REST].snoozed_until == date(2026, 3, 19)
+    assert after.items[CareKind.EXAM].due == date(2026, 3, 16) + timedelta(days=180)
+    booked = db.call(records.record_booked, person.id, rest.item_id, date(2026, 7, 3), CFG)
+    assert booked.items[CareKind.REST].due == date(2026, 7, 3)
+    assert booked.items[CareKind.REST].base_due == REST_DUE
+    snoozed = db.call(records.record_snoozed, person.id, rest.item_id, 3, CFG)
+    assert snoozed.items[CareKind.REST].snoozed_until == date(2026, 3, 19)
     with db.session() as s:
         record = s.exec(select(CareRecord).where(CareRecord.record == "done")).one()
         audit = s.exec(select(AuditEntry).where(AuditEntry.action == "schedule.done")).one()
@@ -205,8 +207,8 @@ def test_done_booked_and_snoozed_move_the_schedule(db, clock):
 
 def test_an_exam_just_before_arrival_counts_and_an_old_posting_does_not(db, clock):
     person = factories.person(db)
-    exam = db.call(care.schedule_for, person.id, CFG).items[care.CareKind.EXAM]
-    db.call(care.record_done, person.id, exam.item_id, date(2026, 2, 20), CFG)
+    exam = db.call(records.schedule_for, person.id, CFG).items[CareKind.EXAM]
+    db.call(records.record_done, person.id, exam.item_id, date(2026, 2, 20), CFG)
     assert dues(db, person.id)["exam"] == date(2026, 2, 20) + timedelta(days=180)
     db.call(people.update_profile, person.telegram_id, assignment_start=date(2026, 9, 1))
     assert dues(db, person.id)["exam"] == date(2026, 9, 15)  # a new posting: a new cycle
@@ -223,9 +225,9 @@ def test_an_exam_just_before_arrival_counts_and_an_old_posting_does_not(db, cloc
 )
 def test_impossible_dates_are_refused_and_change_nothing(db, clock, call, args, key):
     person = factories.person(db)
-    item = db.call(care.schedule_for, person.id, CFG).items[care.CareKind.EXAM]
+    item = db.call(records.schedule_for, person.id, CFG).items[CareKind.EXAM]
     with pytest.raises(CareError) as caught:
-        db.call(getattr(care, call), person.id, item.item_id, *args, CFG)
+        db.call(getattr(records, call), person.id, item.item_id, *args, CFG)
     assert caught.value.key == key
     assert dues(db, person.id)["exam"] == EXAM_DUE
     with db.session() as s:
@@ -235,42 +237,42 @@ def test_impossible_dates_are_refused_and_change_nothing(db, clock, call, args, 
 def test_someone_elses_item_is_refused(db, clock):
     mine = factories.person(db, 1001)
     other = factories.person(db, 1002)
-    item = db.call(care.schedule_for, other.id, CFG).items[care.CareKind.EXAM]
+    item = db.call(records.schedule_for, other.id, CFG).items[CareKind.EXAM]
     with pytest.raises(CareError) as caught:
-        db.call(care.record_done, mine.id, item.item_id, date(2026, 3, 1), CFG)
+        db.call(records.record_done, mine.id, item.item_id, date(2026, 3, 1), CFG)
     assert caught.value.key == "care.forged"
     with pytest.raises(CareError) as stale:
-        db.call(care.check_action, other.id, item.item_id, date(2026, 3, 20), CFG)
+        db.call(records.check_action, other.id, item.item_id, date(2026, 3, 20), CFG)
     assert stale.value.key == "care.stale"
 
 
 def test_last_rest_return_is_the_latest_completed_rest(db, clock):
     person = factories.person(db)
-    assert db.call(care.last_rest_return, person.id) is None
-    rest = db.call(care.schedule_for, person.id, CFG).items[care.CareKind.REST]
+    assert db.call(records.last_rest_return, person.id) is None
+    rest = db.call(records.schedule_for, person.id, CFG).items[CareKind.REST]
     clock.move_to(at(date(2026, 7, 20)))
-    db.call(care.record_done, person.id, rest.item_id, date(2026, 7, 14), CFG)
-    db.call(care.record_done, person.id, rest.item_id, date(2026, 7, 10), CFG)  # an older one
-    assert db.call(care.last_rest_return, person.id) == date(2026, 7, 14)
+    db.call(records.record_done, person.id, rest.item_id, date(2026, 7, 14), CFG)
+    db.call(records.record_done, person.id, rest.item_id, date(2026, 7, 10), CFG)  # an older one
+    assert db.call(records.last_rest_return, person.id) == date(2026, 7, 14)
     assert dues(db, person.id)["rest"] == date(2026, 7, 14) + timedelta(days=120)
 
 
 def test_an_admin_sets_a_date_and_the_cadre_is_told(db, clock):
     admin = factories.admin(db)
     person = factories.person(db)
-    schedule = db.call(care.set_due, admin, person.id, care.CareKind.REST, date(2026, 4, 20), CFG)
-    assert schedule.items[care.CareKind.REST].due == date(2026, 4, 20)
-    assert schedule.items[care.CareKind.REST].set_by_admin
+    schedule = db.call(records.set_due, admin, person.id, CareKind.REST, date(2026, 4, 20), CFG)
+    assert schedule.items[CareKind.REST].due == date(2026, 4, 20)
+    assert schedule.items[CareKind.REST].set_by_admin
     notice = outbox_rows(db, chat_id=person.telegram_id)[-1]
     assert "2026-04-20" in notice.payload["text"] and notice.priority == Priority.REMINDER
     assert notice.payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith(
         "cs:d:"
     )
     with pytest.raises(CareError):
-        db.call(care.set_due, admin, person.id, care.CareKind.REST, date(2030, 1, 1), CFG)
-    rest = schedule.items[care.CareKind.REST]
+        db.call(records.set_due, admin, person.id, CareKind.REST, date(2030, 1, 1), CFG)
+    rest = schedule.items[CareKind.REST]
     clock.move_to(at(date(2026, 4, 25)))
-    db.call(care.record_done, person.id, rest.item_id, date(2026, 4, 25), CFG)
+    db.call(records.record_done, person.id, rest.item_id, date(2026, 4, 25), CFG)
     assert dues(db, person.id)["rest"] == date(2026, 4, 25) + timedelta(days=120)
 
 
@@ -279,7 +281,7 @@ def test_an_admin_sets_a_date_and_the_cadre_is_told(db, clock):
 
 def test_reminders_come_7_days_and_1_day_before_and_on_the_day_at_local_time(db, clock):
     person = factories.person(db)
-    exam = db.call(care.schedule_for, person.id, CFG).items[care.CareKind.EXAM]
+    exam = db.call(records.schedule_for, person.id, CFG).items[CareKind.EXAM]
     first = run(db, at(date(2026, 3, 1), 10))
     assert first.reminders == 0 and first.next_wakeup == at(date(2026, 3, 8))
     assert run(db, at(date(2026, 3, 8), 8, 59)).reminders == 0
@@ -352,16 +354,14 @@ def test_a_long_stop_still_escalates_once_on_start(db, clock):
 
 def test_a_person_chooses_their_reminder_time_and_time_zone(db, clock):
     person = factories.person(db)
-    db.call(care.set_reminder_time, person.id, 20 * 3600 + 30 * 60)
+    db.call(records.set_reminder_time, person.id, 20 * 3600 + 30 * 60)
     assert run(db, at(date(2026, 3, 8), 9)).reminders == 0
     result = run(db, at(date(2026, 3, 8), 20, 30))
     assert result.reminders == 1
-    db.call(care.set_reminder_time, person.id, 9 * 3600, "Europe/Berlin")
+    db.call(records.set_reminder_time, person.id, 9 * 3600, "Europe/Berlin")
     berlin = ZoneInfo("Europe/Berlin")
     # 2026-03-29: Europe switches to summer time; 09:00 in Berlin is then 07:00 UTC
-    db.call(
-        care.set_due, factories.admin(db), person.id, care.CareKind.REST, date(2026, 3, 30), CFG
-    )
+    db.call(records.set_due, factories.admin(db), person.id, CareKind.REST, date(2026, 3, 30), CFG)
     run(db, at(date(2026, 3, 29), 8, 59, berlin))
     run(db, at(date(2026, 3, 29), 9, 0, berlin))
     rest = [
@@ -375,17 +375,17 @@ def test_a_person_chooses_their_reminder_time_and_time_zone(db, clock):
 
 def test_a_pass_killed_half_way_leaves_nothing_and_the_next_sends_each_once(db, clock, monkeypatch):
     people_ = [factories.person(db, 1001 + i) for i in range(5)]
-    real = care.outbox.enqueue_many
+    real = outbox.enqueue_many
 
     def dying(*args, **kwargs):
         real(*args, **kwargs)  # the rows are written, then the process dies before commit
         raise SystemExit("kill -9")
 
-    monkeypatch.setattr(care.outbox, "enqueue_many", dying)
+    monkeypatch.setattr(outbox, "enqueue_many", dying)
     with pytest.raises(SystemExit):
         run(db, at(date(2026, 3, 8)))
     assert outbox_rows(db) == []
-    monkeypatch.setattr(care.outbox, "enqueue_many", real)
+    monkeypatch.setattr(outbox, "enqueue_many", real)
     assert run(db, at(date(2026, 3, 8), 9, 5)).reminders == 5
     assert run(db, at(date(2026, 3, 8), 9, 6)).reminders == 0
     assert sorted(m.chat_id for m in outbox_rows(db)) == [p.telegram_id for p in people_]
@@ -394,13 +394,13 @@ def test_a_pass_killed_half_way_leaves_nothing_and_the_next_sends_each_once(db, 
 def test_acting_on_a_reminder_silences_the_reminders_of_that_moment(db, clock):
     person = factories.person(db)
     run(db, at(date(2026, 3, 14)))
-    exam = db.call(care.schedule_for, person.id, CFG).items[care.CareKind.EXAM]
+    exam = db.call(records.schedule_for, person.id, CFG).items[CareKind.EXAM]
     clock.move_to(at(date(2026, 3, 14), 10))
-    db.call(care.record_booked, person.id, exam.item_id, date(2026, 3, 15), CFG)
+    db.call(records.record_booked, person.id, exam.item_id, date(2026, 3, 15), CFG)
     assert run(db, at(date(2026, 3, 14), 10, 1)).reminders == 0  # no "due tomorrow" again
     assert run(db, at(date(2026, 3, 15))).reminders == 1
     clock.move_to(at(date(2026, 3, 15), 10))
-    db.call(care.record_snoozed, person.id, exam.item_id, 3, CFG)
+    db.call(records.record_snoozed, person.id, exam.item_id, 3, CFG)
     for day in (16, 17):
         assert run(db, at(date(2026, 3, day))).reminders == 0
     assert run(db, at(date(2026, 3, 18))).reminders == 1
@@ -409,10 +409,10 @@ def test_acting_on_a_reminder_silences_the_reminders_of_that_moment(db, clock):
 def test_deleting_a_person_deletes_their_care_data(db, clock):
     person = factories.person(db)
     run(db, at(date(2026, 3, 8)))
-    exam = db.call(care.schedule_for, person.id, CFG).items[care.CareKind.EXAM]
-    db.call(care.record_done, person.id, exam.item_id, date(2026, 3, 1), CFG, result="ok")
-    db.call(care.set_reminder_time, person.id, 8 * 3600)
-    assert db.call(care.export_for_person, person.id)["records"][0]["result"] == "ok"
+    exam = db.call(records.schedule_for, person.id, CFG).items[CareKind.EXAM]
+    db.call(records.record_done, person.id, exam.item_id, date(2026, 3, 1), CFG, result="ok")
+    db.call(records.set_reminder_time, person.id, 8 * 3600)
+    assert db.call(records.export_for_person, person.id)["records"][0]["result"] == "ok"
     db.call(people.delete_own_data, person.telegram_id)
     with db.session() as s:
         assert s.exec(select(CareItem)).all() == [] and s.exec(select(CareRecord)).all() == []
@@ -425,23 +425,23 @@ def test_area_reports_show_only_the_visible_prefectures_and_the_csv_has_no_resul
     factories.person(db, 1001, real_name="=Wang Formula")
     factories.person(db, 1002, prefecture="aba", county="aba.barkam", posting_altitude_m=2615)
     clock.move_to(at(date(2026, 3, 20)))
-    everything = db.call(care.area_rows, CFG, None)
-    ganzi = db.call(care.area_rows, CFG, frozenset({"ganzi"}))
+    everything = db.call(areas.area_rows, CFG, None)
+    ganzi = db.call(areas.area_rows, CFG, frozenset({"ganzi"}))
     assert {r.person.prefecture for r in everything} == {"ganzi", "aba"}
     assert {r.person.prefecture for r in ganzi} == {"ganzi"}
-    assert db.call(care.area_rows, CFG, frozenset()) == []
+    assert db.call(areas.area_rows, CFG, frozenset()) == []
     overdue = [r for r in ganzi if r.overdue]
     assert [(r.due.kind, r.due.overdue_days(r.today)) for r in overdue] == [("exam", 5)]
-    data = care.rows_to_csv(everything, "en").decode("utf-8-sig")
+    data = areas.rows_to_csv(everything, "en").decode("utf-8-sig")
     table = list(csv.reader(io.StringIO(data)))
-    assert table[0] == list(care.CSV_COLUMNS)
+    assert table[0] == list(areas.CSV_COLUMNS)
     assert any(row[2] == "'=Wang Formula" for row in table[1:])  # no formula injection
 
 
 def test_creating_the_same_item_twice_at_once_does_not_fail(db, clock):
     person = factories.person(db)
     for _ in range(2):  # a pass and a /schedule racing: ON CONFLICT DO NOTHING
-        db.call(care._create_items, [(person.id, care.CareKind.REST)])
+        db.call(care_items.create_items, [(person.id, CareKind.REST)])
     with db.session() as s:
         assert len(s.exec(select(CareItem)).all()) == 1
 
@@ -459,26 +459,30 @@ def test_overdue_and_upcoming_summaries_count_what_the_full_list_has(db, clock):
     before = factories.person(db, 1008, real_name="Before", assignment_start="2026-05-01")
     run(db, at(date(2026, 3, 20)))
     clock.move_to(at(date(2026, 3, 20), 10))
-    items = {p.id: db.call(care.schedule_for, p.id, CFG).items for p in (booked, before)}
-    exam = care.CareKind.EXAM
-    db.call(care.record_booked, booked.id, items[booked.id][exam].item_id, date(2026, 3, 25), CFG)
+    items = {p.id: db.call(records.schedule_for, p.id, CFG).items for p in (booked, before)}
+    exam = CareKind.EXAM
+    db.call(
+        records.record_booked, booked.id, items[booked.id][exam].item_id, date(2026, 3, 25), CFG
+    )
     # an exam a month before arrival counts as the arrival exam
-    db.call(care.record_done, before.id, items[before.id][exam].item_id, date(2026, 3, 2), CFG)
-    db.call(care.set_due, factories.admin(db), admin_set.id, exam, date(2026, 3, 18), CFG)
-    db.call(care.set_reminder_time, abroad.id, None, "Pacific/Kiritimati")
+    db.call(records.record_done, before.id, items[before.id][exam].item_id, date(2026, 3, 2), CFG)
+    db.call(records.set_due, factories.admin(db), admin_set.id, exam, date(2026, 3, 18), CFG)
+    db.call(records.set_reminder_time, abroad.id, None, "Pacific/Kiritimati")
     for moment in (at(date(2026, 3, 20), 10), at(date(2026, 3, 31), 23, 30), at(date(2026, 6, 25))):
         clock.move_to(moment)
         for visible in (None, frozenset({"ganzi"}), frozenset()):
-            rows = db.call(care.area_rows, CFG, visible)
+            rows = db.call(areas.area_rows, CFG, visible)
             for overdue in (True, False):
                 wanted = [r for r in rows if r.overdue == overdue]
                 for limit in (40, 2):
-                    summary = db.call(care.area_summary, CFG, visible, overdue=overdue, limit=limit)
+                    summary = db.call(
+                        areas.area_summary, CFG, visible, overdue=overdue, limit=limit
+                    )
                     assert summary.rows == wanted[:limit]
                     assert summary.total == len(wanted)
                     assert sum(summary.counts.values()) == len(wanted)
     clock.move_to(at(date(2026, 3, 20), 10))
-    overdue = db.call(care.area_summary, CFG, None, overdue=True, limit=40)
+    overdue = db.call(areas.area_summary, CFG, None, overdue=True, limit=40)
     names = {r.person.name for r in overdue.rows}
     assert {"Plain", "Ended", "Set", "Abroad"} <= names and "Booked" not in names
     assert "Early" in names  # its first exam, 14 days after arrival, is long past

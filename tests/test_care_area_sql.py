@@ -1,5 +1,5 @@
-"""/overdue, /upcoming and the CSV are computed by the database (care.area_summary,
-care.area_rows): they must list the same items, due days, counts and order as `compute`
+"""/overdue, /upcoming and the CSV are computed by the database (services.care.areas:
+area_summary, area_rows): they must list the same items, due days, counts and order as `compute`
 gives person by person, whatever the person's band, history, time zone or name."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import pytest
 import time_machine
 from sqlmodel import select
 
-from models import CareItem, CareProfile, Person, Role, Status
-from services import care, care_policy
-from services.care import CareConfig, CareKind
+from models import CareItem, CareKind, CareProfile, Person, Role, Status
+from services import care_policy
+from services.care import areas as care_areas
+from services.care import records, rules
+from services.care.rules import CareConfig
 from services.care_policy import Band
 from services.clock import now as clock_now
 from tests import factories
@@ -53,12 +55,12 @@ def edit(db, person_id: int, **values) -> None:
 
 
 def item_id(db, person: Person, kind: CareKind) -> int:
-    due = db.call(care.schedule_for, person.id, CFG).items[kind]
+    due = db.call(records.schedule_for, person.id, CFG).items[kind]
     assert due is not None and due.item_id is not None
     return due.item_id
 
 
-def documented_order(row: care.AreaRow) -> tuple:
+def documented_order(row: care_areas.AreaRow) -> tuple:
     return (row.person.prefecture or "", row.due.due, row.person.name, row.due.kind, row.person.id)
 
 
@@ -78,17 +80,17 @@ def person_by_person(
                 continue
             if visible is not None and person.prefecture not in visible:
                 continue
-            facts = care.PersonFacts.of(person)
-            today = care.timing_for(profiles.get(person.id), cfg).today(now)
+            facts = rules.PersonFacts.of(person)
+            today = rules.timing_for(profiles.get(person.id), cfg).today(now)
             band = care_policy.band_for_altitude(person.posting_altitude_m)
             band_policy = policy.get(band) if band else None
             for kind in CareKind:
-                due = care.compute(facts, kind, band_policy, items.get((person.id, kind)), today)
+                due = rules.compute(facts, kind, band_policy, items.get((person.id, kind)), today)
                 if due is None or due.due > today + timedelta(days=last):
                     continue
                 if first is not None and due.due < today + timedelta(days=first):
                     continue
-                rows.append(care.AreaRow(facts, due, today))
+                rows.append(care_areas.AreaRow(facts, due, today))
     rows.sort(
         key=lambda r: (r.person.prefecture or "", r.due.due, r.person.name, r.due.kind, r.person.id)
     )
@@ -133,21 +135,21 @@ def test_area_lists_are_what_compute_gives_person_by_person(db, clock):
     # a rest done before the posting does not count; an exam 28 days before does (the
     # arrival exam), one 106 days before does not
     def done(who: Person, kind: CareKind, day: date) -> None:
-        db.call(care.record_done, who.id, item_id(db, who, kind), day, CFG)
+        db.call(records.record_done, who.id, item_id(db, who, kind), day, CFG)
 
     done(done_before, rest, date(2026, 2, 20))
     done(done_before, exam, date(2026, 2, 1))
     done(long_before, exam, date(2025, 11, 15))
     done(later, exam, date(2026, 3, 1))
     done(low, exam, date(2026, 2, 10))
-    db.call(care.record_booked, booked.id, item_id(db, booked, exam), date(2026, 3, 20), CFG)
+    db.call(records.record_booked, booked.id, item_id(db, booked, exam), date(2026, 3, 20), CFG)
     admin = factories.admin(db)
-    db.call(care.set_due, admin, admin_set.id, rest, date(2026, 3, 15), CFG)  # as the exams
-    db.call(care.set_due, admin, booked.id, rest, date(2026, 3, 5), CFG)
-    db.call(care.record_booked, booked.id, item_id(db, booked, rest), date(2026, 3, 25), CFG)
-    db.call(care.set_due, admin, ending.id, rest, date(2026, 5, 1), CFG)  # after the end
-    db.call(care.set_reminder_time, east.id, None, "Pacific/Kiritimati")  # UTC+14
-    db.call(care.set_reminder_time, west.id, None, "Pacific/Pago_Pago")  # UTC-11
+    db.call(records.set_due, admin, admin_set.id, rest, date(2026, 3, 15), CFG)  # as the exams
+    db.call(records.set_due, admin, booked.id, rest, date(2026, 3, 5), CFG)
+    db.call(records.record_booked, booked.id, item_id(db, booked, rest), date(2026, 3, 25), CFG)
+    db.call(records.set_due, admin, ending.id, rest, date(2026, 5, 1), CFG)  # after the end
+    db.call(records.set_reminder_time, east.id, None, "Pacific/Kiritimati")  # UTC+14
+    db.call(records.set_reminder_time, west.id, None, "Pacific/Pago_Pago")  # UTC-11
 
     moments = (
         at(date(2026, 3, 1), 10),
@@ -164,7 +166,7 @@ def test_area_lists_are_what_compute_gives_person_by_person(db, clock):
         with time_machine.travel(moment, tick=False):
             for visible in areas:
                 for overdue in (True, False):
-                    first, last = (None, -1) if overdue else (0, care.UPCOMING_DAYS)
+                    first, last = (None, -1) if overdue else (0, rules.UPCOMING_DAYS)
                     wanted = person_by_person(db, visible, first, last)
                     counts: dict[str, int] = {}
                     for row in wanted:
@@ -172,21 +174,25 @@ def test_area_lists_are_what_compute_gives_person_by_person(db, clock):
                         counts[area] = counts.get(area, 0) + 1
                     for limit in (3, 100):
                         summary = db.call(
-                            care.area_summary, CFG, visible, overdue=overdue, limit=limit
+                            care_areas.area_summary, CFG, visible, overdue=overdue, limit=limit
                         )
                         assert summary.rows == wanted[:limit], (moment, visible, overdue)
                         assert summary.counts == counts and summary.total == len(wanted)
                 for horizon in (0, 14, 60):
                     wanted = person_by_person(db, visible, None, horizon)
-                    assert db.call(care.area_rows, CFG, visible, horizon_days=horizon) == wanted
+                    assert (
+                        db.call(care_areas.area_rows, CFG, visible, horizon_days=horizon) == wanted
+                    )
             # /metrics and the broadcasts' "overdue" audience count the same items
             overdue = person_by_person(db, None, None, -1)
-            by_kind = {kind: sum(r.due.kind == kind for r in overdue) for kind in care.CareKind}
-            assert db.call(care.overdue_by_kind, CFG) == by_kind
-            assert db.call(care.overdue_people, CFG) == {r.person.id for r in overdue}
+            by_kind = {kind: sum(r.due.kind == kind for r in overdue) for kind in CareKind}
+            assert db.call(care_areas.overdue_by_kind, CFG) == by_kind
+            assert db.call(care_areas.overdue_people, CFG) == {r.person.id for r in overdue}
 
     with time_machine.travel(at(date(2026, 3, 16)), tick=False):
-        summary = db.call(care.area_summary, CFG, frozenset({"ganzi"}), overdue=True, limit=100)
+        summary = db.call(
+            care_areas.area_summary, CFG, frozenset({"ganzi"}), overdue=True, limit=100
+        )
     names = [r.person.name for r in summary.rows if r.person.name in {"a", "B", "Z", "张"}]
     assert names == ["B", "Z", "a", "张"]
     shown = {(r.person.name, r.due.kind) for r in summary.rows}
@@ -200,7 +206,7 @@ def test_a_policy_without_any_rest_lists_only_examinations(db, clock):
     factories.person(db, 1001, real_name="Litang")
     factories.person(db, 1002, real_name="Barkam", **BARKAM)
     with time_machine.travel(at(date(2026, 7, 1)), tick=False):
-        summary = db.call(care.area_summary, no_rests, None, overdue=True, limit=10)
+        summary = db.call(care_areas.area_summary, no_rests, None, overdue=True, limit=10)
         assert summary.rows == person_by_person(db, None, None, -1, no_rests)
     exams = [("Barkam", CareKind.EXAM), ("Litang", CareKind.EXAM)]  # aba, then ganzi
     assert [(r.person.name, r.due.kind) for r in summary.rows] == exams

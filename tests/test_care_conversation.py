@@ -9,9 +9,10 @@ from datetime import date, timedelta
 
 from sqlmodel import select
 
-from models import AuditEntry, CareRecord, Role
-from services import care, clock, people
-from services.care import CareConfig
+from models import AuditEntry, CareKind, CareRecord, Role
+from services import clock, people
+from services.care import records, reminders
+from services.care.rules import CareConfig
 from services.i18n import t
 from tests import factories
 
@@ -33,12 +34,12 @@ def cadre(bot, telegram_id: int = 1001, *, days_ago: int = 14, **overrides):
     return factories.person(bot.db, telegram_id, assignment_start=start, **overrides)
 
 
-def remind_now(bot, person) -> care.PassResult:
+def remind_now(bot, person) -> reminders.PassResult:
     """Make the person's reminder time a minute ago and run the pass (as the job would)."""
     local = clock.now().astimezone(bot.settings.zone) - timedelta(minutes=1)
     seconds = local.hour * 3600 + local.minute * 60
-    bot.db.call(care.set_reminder_time, person.id, seconds)
-    return bot.db.call(care.run_pass, clock.now(), cfg(bot))
+    bot.db.call(records.set_reminder_time, person.id, seconds)
+    return bot.db.call(reminders.run_pass, clock.now(), cfg(bot))
 
 
 async def test_schedule_shows_the_next_rest_and_exam_and_days_at_altitude(bot):
@@ -145,7 +146,7 @@ async def test_snooze_pauses_the_reminders(bot):
 async def test_forged_buttons_are_refused_and_audited(bot):
     mine = cadre(bot, 1001, language="en")
     other = cadre(bot, 1002, language="en")
-    their = bot.db.call(care.schedule_for, other.id, cfg(bot)).items[care.CareKind.EXAM]
+    their = bot.db.call(records.schedule_for, other.id, cfg(bot)).items[CareKind.EXAM]
     user = bot.user(1001, "Wei", language_code="en")
     await user.send("/schedule")
     await user.wait_for("My care schedule")
@@ -160,7 +161,7 @@ async def test_forged_buttons_are_refused_and_audited(bot):
     with bot.db.session() as s:
         denied = s.exec(select(AuditEntry).where(AuditEntry.outcome == "denied")).all()
     assert len(denied) == 3 and all(d.target_person_id == mine.id for d in denied)
-    assert bot.db.call(care.schedule_for, other.id, cfg(bot)).items[care.CareKind.EXAM] == their
+    assert bot.db.call(records.schedule_for, other.id, cfg(bot)).items[CareKind.EXAM] == their
 
 
 async def test_the_reminder_time_is_chosen_with_buttons(bot):
@@ -172,7 +173,7 @@ async def test_the_reminder_time_is_chosen_with_buttons(bot):
     await user.wait_for("At what time should I remind you?")
     await user.press("20:00")
     await user.wait_for("reminders will come at 20:00")
-    schedule = bot.db.call(care.schedule_for, person.id, cfg(bot))
+    schedule = bot.db.call(records.schedule_for, person.id, cfg(bot))
     assert schedule.timing.seconds == 20 * 3600
 
 
@@ -236,7 +237,7 @@ async def test_an_admin_moves_a_date_and_the_cadre_is_told(bot):
     notice = await user.wait_for("An administrator set the date", timeout=10)
     assert new_day.isoformat() in notice.text
     assert (
-        bot.db.call(care.schedule_for, person.id, cfg(bot)).items[care.CareKind.EXAM].due == new_day
+        bot.db.call(records.schedule_for, person.id, cfg(bot)).items[CareKind.EXAM].due == new_day
     )
 
 

@@ -12,7 +12,8 @@ import pytest
 from sqlmodel import select
 
 from models import OutboxMessage, OxygenRequest, OxygenStatus, Role
-from services import care, people, roster
+from services import people, roster
+from services.care import records
 from tests import factories
 from tests.test_cli import BotProcess, env_for
 
@@ -48,7 +49,9 @@ def exam_due_today(db, telegram_id: int = 1001):
 
 def remind_at(db, person, moment: datetime) -> None:
     local = moment.astimezone(ZONE)
-    db.call(care.set_reminder_time, person.id, local.hour * 3600 + local.minute * 60 + local.second)
+    db.call(
+        records.set_reminder_time, person.id, local.hour * 3600 + local.minute * 60 + local.second
+    )
 
 
 async def stop(process: BotProcess) -> None:

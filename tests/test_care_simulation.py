@@ -23,9 +23,11 @@ import pytest
 import time_machine
 from sqlmodel import col, select
 
-from models import CareItem, OutboxMessage, Role
-from services import care, clock, people
-from services.care import CareConfig, CareKind
+from models import CareItem, CareKind, OutboxMessage, Role
+from services import clock, outbox, people
+from services.care import records, rules
+from services.care import reminders as care_reminders
+from services.care.rules import CareConfig
 from services.care_policy import DEFAULT_POLICY, band_for_altitude
 from tests import factories
 
@@ -154,7 +156,7 @@ class Oracle:
                     if state.changed_at is not None and moment <= state.changed_at:
                         valid = False
                     if valid:
-                        key = f"{kind}:{due}:{care.offset_label(due, sent_day)}"
+                        key = f"{kind}:{due}:{rules.offset_label(due, sent_day)}"
                         stop = _stop_of(moment)
                         if stop is None:
                             reminders[_k(cadre, key)] = moment
@@ -223,7 +225,7 @@ def cadres(db) -> list[Cadre]:
                 zone = BERLIN
             if (zone, seconds) != (SHANGHAI, 9 * 3600):
                 tz = zone.key if zone is not SHANGHAI else None
-                db.call(care.set_reminder_time, person.id, seconds, tz)
+                db.call(records.set_reminder_time, person.id, seconds, tz)
             result.append(
                 Cadre(
                     person.id,
@@ -282,7 +284,7 @@ def test_six_months_for_100_cadres_every_reminder_once_at_the_right_moment(db, c
 
         def done(day: date, item: int = int(item_id), k: CareKind = kind) -> Any:
             def act(now: datetime) -> None:
-                db.call(care.record_done, person_id, item, day, CFG)
+                db.call(records.record_done, person_id, item, day, CFG)
                 oracle.change(person_id, k, now, last_done=day, booked=None, snoozed=None)
 
             act.person_id = person_id  # type: ignore[attr-defined]
@@ -294,7 +296,7 @@ def test_six_months_for_100_cadres_every_reminder_once_at_the_right_moment(db, c
             booked = due + timedelta(days=3)
 
             def book(now: datetime, item: int = int(item_id), k: CareKind = kind) -> None:
-                db.call(care.record_booked, person_id, item, booked, CFG)
+                db.call(records.record_booked, person_id, item, booked, CFG)
                 oracle.change(person_id, k, now, booked=booked, snoozed=None)
 
             book.person_id = person_id  # type: ignore[attr-defined]
@@ -305,7 +307,7 @@ def test_six_months_for_100_cadres_every_reminder_once_at_the_right_moment(db, c
             until = sent_day + timedelta(days=3)
 
             def snooze(now: datetime, item: int = int(item_id), k: CareKind = kind) -> None:
-                db.call(care.record_snoozed, person_id, item, 3, CFG)
+                db.call(records.record_snoozed, person_id, item, 3, CFG)
                 oracle.change(person_id, k, now, snoozed=until)
 
             snooze.person_id = person_id  # type: ignore[attr-defined]
@@ -315,22 +317,22 @@ def test_six_months_for_100_cadres_every_reminder_once_at_the_right_moment(db, c
 
     def run_pass(
         now: datetime, *, die: bool = False, person_id: int | None = None
-    ) -> care.PassResult | None:
-        real = care.outbox.enqueue_many
+    ) -> care_reminders.PassResult | None:
+        real = outbox.enqueue_many
         if die:
 
             def dying(*args: Any, **kwargs: Any) -> Any:
                 real(*args, **kwargs)  # the rows are written, then the process dies
                 raise SystemExit("kill -9 in the middle of a pass")
 
-            monkeypatch.setattr(care.outbox, "enqueue_many", dying)
+            monkeypatch.setattr(outbox, "enqueue_many", dying)
         try:
             ids = None if person_id is None else [person_id]
-            result = db.call(care.run_pass, now, CFG, person_ids=ids)
+            result = db.call(care_reminders.run_pass, now, CFG, person_ids=ids)
         except SystemExit:
             return None
         finally:
-            monkeypatch.setattr(care.outbox, "enqueue_many", real)
+            monkeypatch.setattr(outbox, "enqueue_many", real)
         if not items:
             with db.session() as s:
                 for item in s.exec(select(CareItem)):

@@ -18,14 +18,17 @@ from models.care import OxygenUrgency, OxygenWhat
 from models.health import RED_FLAGS, Feeling, Tier
 from models.knowledge import DocumentOrigin
 from models.outbox import UNREACHABLE_CODES
-from services import alerts, channels, roster
+from services import roster
+from services.alerts import policy, raising, respond
 from services.care_policy import EXAM_CONTENTS, Band
+from services.duty_channels import checks, groups
 from services.health import reports
 from services.i18n import LANGUAGES, catalog
 from services.permissions import Denial
+from webapp import admin_pages
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [p for d in ("handlers", "services", "bot") for p in (ROOT / d).rglob("*.py")]
+SOURCES = [p for d in ("handlers", "services", "bot", "webapp") for p in (ROOT / d).rglob("*.py")]
 TEMPLATE = re.compile(r"""f(["'])((?:[a-z_]+\.)+[a-z_0-9]*\{.*?)\1""")
 
 # Templates that are audit actions or other names, not catalog keys.
@@ -70,7 +73,7 @@ DYNAMIC: dict[str, list[str]] = {
     "people.told.{outcome}": _keys("people.told.", ("suspended", "reinstated")),
     "people.status.{person.status}": _keys("people.status.", STATUSES),
     "people.filter.{status}": _keys("people.filter.", ("pending", "active", "suspended", "all")),
-    "people.filter.{code}": _keys("people.filter.", ("pending", "active", "suspended", "all")),
+    "people.filter.{code}": _keys("people.filter.", admin_pages.PEOPLE_FILTERS),
     "invite.days.{days}": _keys("invite.days.", (1, 7, 30, 0)),
     "invite.uses.{uses}": _keys("invite.uses.", (1, 5, 20, 0)),
     "health.feel.{f}": _keys("health.feel.", [f.value for f in Feeling]),
@@ -81,24 +84,24 @@ DYNAMIC: dict[str, list[str]] = {
     ],
     "health.ask.{step}": _keys("health.ask.", checkin.STEPS),
     "health.tier.{tier}": _keys("health.tier.", [t.value for t in Tier]),
-    "sos.category.{category}": _keys("sos.category.", alerts.CATEGORIES),
-    "sos.category.{alert.category}": _keys("sos.category.", alerts.CATEGORIES),
-    "sos.category.{detail.get('category', 'other')}": _keys("sos.category.", alerts.CATEGORIES),
-    "sos.cause.{detail.get('cause', 'sos')}": _keys("sos.cause.", alerts.CAUSES),
-    "sos.outcome.{o}": _keys("sos.outcome.", alerts.OUTCOMES),
-    "sos.outcome.{alert.outcome}": _keys("sos.outcome.", alerts.OUTCOMES),
-    "sos.outcome.{alert.outcome or 'on_site'}": _keys("sos.outcome.", alerts.OUTCOMES),
-    "sos.outcome.{detail.get('outcome', 'on_site')}": _keys("sos.outcome.", alerts.OUTCOMES),
-    "sos.tl.{event.kind}": _keys("sos.tl.", alerts.EVENT_KINDS),
-    "sos.alert.caller.{status}": _keys("sos.alert.caller.", alerts.CALLER_STATUSES),
-    "sos.alert.step.{cause}": _keys("sos.alert.step.", alerts.CAUSES),
-    "sos.relay.{cause}_added": _keys("sos.relay.", alerts.CAUSES, "_added"),
+    "sos.category.{category}": _keys("sos.category.", policy.CATEGORIES),
+    "sos.category.{alert.category}": _keys("sos.category.", policy.CATEGORIES),
+    "sos.category.{detail.get('category', 'other')}": _keys("sos.category.", policy.CATEGORIES),
+    "sos.cause.{detail.get('cause', 'sos')}": _keys("sos.cause.", policy.CAUSES),
+    "sos.outcome.{o}": _keys("sos.outcome.", policy.OUTCOMES),
+    "sos.outcome.{alert.outcome}": _keys("sos.outcome.", policy.OUTCOMES),
+    "sos.outcome.{alert.outcome or 'on_site'}": _keys("sos.outcome.", policy.OUTCOMES),
+    "sos.outcome.{detail.get('outcome', 'on_site')}": _keys("sos.outcome.", policy.OUTCOMES),
+    "sos.tl.{event.kind}": _keys("sos.tl.", policy.EVENT_KINDS),
+    "sos.alert.caller.{status}": _keys("sos.alert.caller.", raising.CALLER_STATUSES),
+    "sos.alert.step.{cause}": _keys("sos.alert.step.", policy.CAUSES),
+    "sos.relay.{cause}_added": _keys("sos.relay.", policy.CAUSES, "_added"),
     "sos.status.{alert.status}": _keys("sos.status.", [s.value for s in AlertStatus]),
-    "sos.denied.{refusal}": _keys("sos.denied.", [r.value for r in alerts.Refusal]),
+    "sos.denied.{refusal}": _keys("sos.denied.", [r.value for r in respond.Refusal]),
     "sos.cadre.{what}": _keys("sos.cadre.", ("acknowledged", "resolved")),
     "sos.contact.{what}": _keys("sos.contact.", ("acknowledged", "resolved")),
     "channels.update.{what}": _keys("channels.update.", ("acknowledged", "resolved")),
-    "channels.what.{alert.category}": _keys("channels.what.", alerts.CATEGORIES),
+    "channels.what.{alert.category}": _keys("channels.what.", policy.CATEGORIES),
     "sos.day.{d}": _keys("sos.day.", range(7)),
     "sos.day.{shift.weekday}": _keys("sos.day.", range(7)),
     "sos.block.{code}": _keys("sos.block.", roster.SHIFT_BLOCKS),
@@ -116,7 +119,7 @@ DYNAMIC: dict[str, list[str]] = {
         ),
     ),
     "kb.docs.status.{status}": _keys("kb.docs.status.", ("current", "superseded")),
-    "channels.why.{key}": _keys("channels.why.", [key for key, _ in channels._WHY]),
+    "channels.why.{key}": _keys("channels.why.", [key for key, _ in checks._WHY]),
     "sos.{command}_usage": _keys("sos.", ("ack", "resolve"), "_usage"),
     **{
         f"health.today.state.{{{name}}}": _keys("health.today.state.", reports.LISTED)
@@ -131,6 +134,17 @@ HEALTH_REASONS = [  # services/health/assessment.py: add("<key>", ...) and red_<
     *(f"red_{flag}" for flag in RED_FLAGS),
 ]
 DYNAMIC.update(
+    {  # the board (webapp/)
+        "health.tier.{c.tier}": _keys("health.tier.", [t.value for t in Tier]),
+        "people.status.{p.status}": _keys("people.status.", STATUSES),
+        "role.{p.role}": _keys("role.", ROLES),
+        "sos.block.{c}": _keys("sos.block.", roster.SHIFT_BLOCKS),
+        "sos.day.{day}": _keys("sos.day.", range(7)),
+        "sos.denied.{result.refusal}": _keys("sos.denied.", [r.value for r in respond.Refusal]),
+        "sos.status.{a.status}": _keys("sos.status.", [s.value for s in AlertStatus]),
+    }
+)
+DYNAMIC.update(
     {
         "broadcast.status.{broadcast.status}": _keys(
             "broadcast.status.", [s.value for s in BroadcastStatus]
@@ -141,10 +155,10 @@ DYNAMIC.update(
         "care.ox.urgency.{urgency}": _keys("care.ox.urgency.", [u.value for u in OxygenUrgency]),
         "care.ox.what.{what}": _keys("care.ox.what.", [w.value for w in OxygenWhat]),
         "channels.label.{group.channel}": _keys(
-            "channels.label.", [c.value for c in channels.GROUP_CHANNELS]
+            "channels.label.", [c.value for c in groups.GROUP_CHANNELS]
         ),
         "channels.set.bad_url_{request.channel}": _keys(
-            "channels.set.bad_url_", [c.value for c in channels.GROUP_CHANNELS]
+            "channels.set.bad_url_", [c.value for c in groups.GROUP_CHANNELS]
         ),
         "delivery.reason.{p.unreachable_reason or 'forbidden'}": _keys(
             "delivery.reason.", [c.value for c in UNREACHABLE_CODES]

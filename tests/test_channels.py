@@ -17,21 +17,27 @@ import pytest_asyncio
 from pydantic import SecretStr
 from sqlmodel import select
 
-import bot.channels as channel_worker
-from bot.channels import EndpointScheduler, Job, dingtalk_url
-from models import Channel, DutyGroup, OutboxMessage, OutboxStatus, OutcomeCode, Priority
-from services import alerts, channels
-from services.channels import ChannelMessage, GroupRequest
+import bot.duty_channels as channel_worker
+from bot.duty_channels import EndpointScheduler, Job, dingtalk_url
+from models import Alert, Channel, DutyGroup, OutboxMessage, OutboxStatus, OutcomeCode, Priority
+from services.alerts import policy as alerts_policy
+from services.alerts import raising, respond
+from services.alerts import timeline as alerts_timeline
+from services.duty_channels import alerting, groups
+from services.duty_channels import sms as duty_channels_sms
+from services.duty_channels import worker as duty_channels_worker
+from services.duty_channels.groups import GroupRequest
+from services.duty_channels.worker import ChannelMessage
 from tests.channel_servers import DingTalkRobot, SmsGateway, WeComRobot, dingtalk_sign
 from tests.sos_support import staff, until
 
 ZONE = ZoneInfo("Asia/Shanghai")
 # The other channels as the running bot has them: its username for the acknowledgement
 # link, and an SMS gateway.
-CHANNELS = channels.ChannelConfig(
+CHANNELS = alerting.ChannelConfig(
     bot_username="cadre_test_bot", sms_enabled=True, default_language="zh-Hans", zone=ZONE
 )
-POLICY = alerts.Policy(zone=ZONE, channels=CHANNELS)
+POLICY = alerts_policy.Policy(zone=ZONE, channels=CHANNELS)
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -85,7 +91,7 @@ async def worker_running(settings, db) -> AsyncIterator[channel_worker.ChannelWo
 
 def add_group(db, admin, channel, url, name, secret=None) -> DutyGroup:
     request = GroupRequest(prefecture="ganzi", channel=channel, url=url, secret=secret, name=name)
-    return db.call(channels.set_group, admin, request)
+    return db.call(groups.set_group, admin, request)
 
 
 def rows(db, **where) -> list[OutboxMessage]:
@@ -98,7 +104,7 @@ def rows(db, **where) -> list[OutboxMessage]:
 
 def timeline(db, alert_id: int, lang: str = "zh-Hans") -> str:
     """Every event and delivery (the CSV's rows; the phone view summarises each round)."""
-    return db.call(alerts.timeline_csv, alert_id, lang, ZONE).decode("utf-8-sig")
+    return db.call(alerts_timeline.timeline_csv, alert_id, lang, ZONE).decode("utf-8-sig")
 
 
 def bot_logs(caplog) -> str:
@@ -127,12 +133,12 @@ async def test_an_sos_reaches_the_wecom_and_dingtalk_groups_and_the_officers_sms
     admin = people_["admin"]
     add_group(db, admin, Channel.WECOM, wecom.webhook(), "甘孜值班群")
     add_group(db, admin, Channel.DINGTALK, dingtalk.webhook(), "甘孜钉钉群", dingtalk.secret)
-    db.call(channels.set_sms, people_["on"], "13800138001")
-    db.call(channels.set_sms, people_["off"], "13800138002")  # not on duty: not in round 1
+    db.call(duty_channels_sms.set_sms, people_["on"], "13800138001")
+    db.call(duty_channels_sms.set_sms, people_["off"], "13800138002")  # not on duty: not in round 1
 
     async with worker_running(channel_settings, db):
         alert_id = db.call(
-            alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+            raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
         )
         await until(lambda: wecom.received and dingtalk.received and sms.received)
         await until(lambda: settled(db))
@@ -166,17 +172,17 @@ async def test_escalation_reposts_to_the_groups_and_texts_the_next_tier(
 ):
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
-    db.call(channels.set_sms, people_["off"], "+8613800138002")
-    policy = alerts.Policy(ack_timeout=1, repeat_interval=300, zone=ZONE, channels=CHANNELS)
+    db.call(duty_channels_sms.set_sms, people_["off"], "+8613800138002")
+    policy = alerts_policy.Policy(ack_timeout=1, repeat_interval=300, zone=ZONE, channels=CHANNELS)
     alert_id = db.call(
-        alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=policy
+        raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=policy
     )
     with db.session() as session:  # the timer ran out
-        alert = session.get(alerts.Alert, alert_id)
+        alert = session.get(Alert, alert_id)
         alert.next_escalation_at = alert.created_at
         session.add(alert)
         session.commit()
-    assert db.call(alerts.escalate_due, policy) == [alert_id]
+    assert db.call(raising.escalate_due, policy) == [alert_id]
     async with worker_running(channel_settings, db):
         await until(lambda: len(wecom.received) == 2 and len(sms.received) == 1)
     assert "第 2 轮" in wecom.texts[1]
@@ -187,7 +193,7 @@ async def test_a_red_check_in_goes_to_the_groups_too(db, channel_settings, wecom
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     alert_id = db.call(
-        alerts.raise_alert,
+        raising.raise_alert,
         person_id=people_["cadre"].id,
         cause="checkin_red",
         reasons=["health.reason.spo2_low"],
@@ -205,13 +211,13 @@ async def test_the_groups_hear_when_someone_takes_it_and_when_it_is_closed(
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     async with worker_running(channel_settings, db):
         alert_id = db.call(
-            alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+            raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
         )
         await until(lambda: wecom.received and settled(db))
-        db.call(alerts.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
+        db.call(respond.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
         await until(lambda: len(wecom.received) == 2)
         db.call(
-            alerts.resolve,
+            respond.resolve,
             alert_id=alert_id,
             actor=people_["on"],
             outcome="hospital",
@@ -237,10 +243,10 @@ async def test_a_bad_key_is_recorded_shown_and_told_to_the_admins_once(
     second = factories.person(db, 1002, real_name="Zhao Min", language="en")
     async with worker_running(channel_settings, db):
         first_id = db.call(
-            alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+            raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
         )
         await until(lambda: settled(db) and len(channel_rows(db)) == 1)
-        db.call(alerts.raise_alert, person_id=second.id, cause="sos", policy=POLICY)
+        db.call(raising.raise_alert, person_id=second.id, cause="sos", policy=POLICY)
         await until(lambda: settled(db) and len(channel_rows(db)) == 2)
 
     failed = channel_rows(db)
@@ -273,7 +279,7 @@ async def test_a_wrong_dingtalk_secret_fails_the_signature_check(db, channel_set
         "SECnot-the-secret-0000",
     )
     async with worker_running(channel_settings, db):
-        db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
+        db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
         await until(lambda: settled(db) and channel_rows(db))
     (row,) = channel_rows(db)
     assert row.status == OutboxStatus.FAILED and row.outcome.startswith("errcode 310000")
@@ -287,12 +293,12 @@ async def test_transient_errors_and_rate_limits_are_retried_until_delivered(
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     add_group(db, people_["admin"], Channel.DINGTALK, dingtalk.webhook(), "钉钉群", dingtalk.secret)
-    db.call(channels.set_sms, people_["on"], "13800138001")
+    db.call(duty_channels_sms.set_sms, people_["on"], "13800138001")
     wecom.fail("server_error", 2)
     dingtalk.fail("rate_limit")
     sms.fail("server_error")
     async with worker_running(channel_settings, db):
-        db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
+        db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
         await until(lambda: wecom.received and dingtalk.received and sms.received, within=20)
         await until(lambda: settled(db))
     by_channel = {r.channel: r for r in channel_rows(db)}
@@ -310,9 +316,9 @@ async def test_a_message_no_longer_needed_is_not_sent(db, channel_settings, weco
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
     alert_id = db.call(
-        alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
+        raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY
     )
-    db.call(alerts.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
+    db.call(respond.acknowledge, alert_id=alert_id, actor=people_["on"], policy=POLICY)
     async with worker_running(channel_settings, db):
         await until(lambda: settled(db))
     assert wecom.received == []
@@ -323,10 +329,10 @@ async def test_a_message_no_longer_needed_is_not_sent(db, channel_settings, weco
 async def test_a_removed_group_or_number_is_recorded_not_retried(db, channel_settings, wecom):
     people_ = staff(db)
     group = add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
-    db.call(channels.set_sms, people_["on"], "13800138001")
-    db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
-    db.call(channels.remove_group, people_["admin"], group.id)
-    db.call(channels.clear_sms, people_["on"])
+    db.call(duty_channels_sms.set_sms, people_["on"], "13800138001")
+    db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
+    db.call(groups.remove_group, people_["admin"], group.id)
+    db.call(duty_channels_sms.clear_sms, people_["on"])
     async with worker_running(channel_settings, db):
         await until(lambda: settled(db))
     assert {(r.status, r.outcome_code) for r in channel_rows(db)} == {
@@ -337,8 +343,8 @@ async def test_a_removed_group_or_number_is_recorded_not_retried(db, channel_set
 async def test_a_crash_while_sending_sends_again_at_the_next_start(db, channel_settings, wecom):
     people_ = staff(db)
     add_group(db, people_["admin"], Channel.WECOM, wecom.webhook(), "甘孜值班群")
-    db.call(alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
-    assert len(db.call(channels.claim_due, 10)) == 1  # taken, then the process died
+    db.call(raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=POLICY)
+    assert len(db.call(duty_channels_worker.claim_due, 10)) == 1  # taken, then the process died
     async with worker_running(channel_settings, db):
         await until(lambda: wecom.received)
     assert channel_rows(db)[0].status == OutboxStatus.SENT
@@ -359,10 +365,12 @@ def test_dingtalk_signature_is_the_documented_one():
 
 def test_sms_templates_escape_what_they_fill_in():
     tricky = '他说："快来" \\ 路上\n第二行'
-    body, kind = channels.sms_body('{"to": "{phone}", "msg": "{text}"}', "+8613800138001", tricky)
+    body, kind = duty_channels_sms.sms_body(
+        '{"to": "{phone}", "msg": "{text}"}', "+8613800138001", tricky
+    )
     assert kind == "application/json"
     assert json.loads(body) == {"to": "+8613800138001", "msg": tricky}
-    body, kind = channels.sms_body(
+    body, kind = duty_channels_sms.sms_body(
         "mobile={phone_national}&content={text}", "+8613800138001", "a&b=c 你"
     )
     assert kind == "application/x-www-form-urlencoded"
@@ -373,15 +381,13 @@ def test_credentials_and_numbers_are_masked():
     url = (
         "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
     )
-    assert (
-        channels.mask_url(url) == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a…5aaa"
-    )
-    assert channels.mask_phone("+8613800138001") == "+86…8001"
-    assert channels.scrub(f"failed {url}", url) == f"failed {channels.mask_secret(url)}"
+    assert groups.mask_url(url) == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a…5aaa"
+    assert groups.mask_phone("+8613800138001") == "+86…8001"
+    assert groups.scrub(f"failed {url}", url) == f"failed {groups.mask_secret(url)}"
 
 
 def test_dutygroup_set_is_understood_in_any_order():
-    request = channels.parse_set(
+    request = groups.parse_set(
         [
             "甘孜",
             "dingtalk",
@@ -396,10 +402,10 @@ def test_dutygroup_set_is_understood_in_any_order():
         Channel.DINGTALK,
         "SEC" + "a" * 30,
     )
-    assert request.name == "甘孜 值班群" and channels.check_request(request) is None
-    wecom_without_key = channels.parse_set(["ganzi", "wecom", "https://qyapi.weixin.qq.com/x"])
-    assert channels.check_request(wecom_without_key) == "channels.set.bad_url_wecom"
-    assert channels.check_request(channels.parse_set(["wecom", "https://h/?key=1"])) == (
+    assert request.name == "甘孜 值班群" and groups.check_request(request) is None
+    wecom_without_key = groups.parse_set(["ganzi", "wecom", "https://qyapi.weixin.qq.com/x"])
+    assert groups.check_request(wecom_without_key) == "channels.set.bad_url_wecom"
+    assert groups.check_request(groups.parse_set(["wecom", "https://h/?key=1"])) == (
         "channels.set.no_prefecture"
     )
 

@@ -13,7 +13,10 @@ from sqlmodel import select
 
 from emulator.faults import Fault
 from models import Alert, AlertStatus, Channel, DutyGroup, OutboxMessage, Person
-from services import alerts, channels, people
+from services import people
+from services.alerts import raising
+from services.alerts import timeline as alerts_timeline
+from services.duty_channels import groups
 from tests.channel_servers import DingTalkRobot, SmsGateway, WeComRobot, running_services
 from tests.sos_support import ABA, CADRE, OFF_DUTY, ON_DUTY, emergency_running, staff, until
 
@@ -81,7 +84,9 @@ async def test_an_sos_with_telegram_failing_completely_still_reaches_wecom_dingt
         link = f"https://t.me/test_bot?start=ack_{alert.id}"
         assert link in wecom.texts[0] and link in dingtalk.texts[0] and link in sms.texts[0]
         assert sms.received[0].body["phone"] == "+8613800138001"
-        shown = await bot.db.run(alerts.timeline_text, alert.id, "zh-Hans", bot.settings.zone)
+        shown = await bot.db.run(
+            alerts_timeline.timeline_text, alert.id, "zh-Hans", bot.settings.zone
+        )
         assert "正在发送给 Zhang On" in shown  # Telegram: still being retried
 
         emulator.faults.clear()
@@ -101,7 +106,7 @@ async def test_the_link_in_a_channel_alert_acknowledges_for_an_officer_of_the_ar
     aba = bot.user(ABA, "Aba")
     cadre = bot.user(CADRE, "Li", language_code="en")
     alert_id = await bot.db.run(
-        alerts.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=bot.policy
+        raising.raise_alert, person_id=people_["cadre"].id, cause="sos", policy=bot.policy
     )
     async with emergency_running(bot):
         await aba.send(f"/start ack_{alert_id}")
@@ -185,9 +190,9 @@ async def test_a_hanging_wecom_robot_does_not_hold_up_telegram(bot, services):
     officer = bot.user(ON_DUTY, "Zhang")
     cadre = bot.user(CADRE, "Li", language_code="en")
     await bot.db.run(
-        channels.set_group,
+        groups.set_group,
         people_["admin"],
-        channels.GroupRequest("ganzi", Channel.WECOM, wecom.webhook(), name="甘孜值班群"),
+        groups.GroupRequest("ganzi", Channel.WECOM, wecom.webhook(), name="甘孜值班群"),
     )
     wecom.fail("hang")
     async with emergency_running(bot):

@@ -10,8 +10,9 @@ from sqlmodel import select
 
 from emulator.faults import Fault
 from models import Alert, Channel
-from services import channels
-from services.channels import GroupRequest
+from services.duty_channels import groups
+from services.duty_channels import sms as duty_channels_sms
+from services.duty_channels.groups import GroupRequest
 from tests.channel_servers import running_services
 from tests.sos_support import CADRE, BotProcess, process_env, staff, until
 
@@ -25,18 +26,18 @@ async def test_the_real_process_sends_an_sos_to_wecom_dingtalk_and_sms_while_tel
     async with running_services() as (wecom, dingtalk, sms):
         admin = people_["admin"]
         db.call(
-            channels.set_group,
+            groups.set_group,
             admin,
             GroupRequest("ganzi", Channel.WECOM, wecom.webhook(), name="甘孜值班群"),
         )
         db.call(
-            channels.set_group,
+            groups.set_group,
             admin,
             GroupRequest(
                 "ganzi", Channel.DINGTALK, dingtalk.webhook(), dingtalk.secret, "甘孜钉钉群"
             ),
         )
-        db.call(channels.set_sms, people_["on"], "13800138001")
+        db.call(duty_channels_sms.set_sms, people_["on"], "13800138001")
         env = process_env(
             emulator,
             database_url,

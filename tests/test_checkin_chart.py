@@ -16,7 +16,8 @@ from sqlmodel import select
 from emulator.faults import Fault
 from emulator.media import tiny_png
 from models import Alert, AuditEntry, OutboxMessage, OutboxStatus, OutcomeCode, Priority
-from services import alerts, outbox, roster
+from services import outbox, roster
+from services.alerts import raising
 from services.health import checkins, reminders
 from services.health.assessment import Readings
 from services.health.charts import PNG_SIGNATURE
@@ -340,7 +341,7 @@ def test_without_the_emergency_path_the_chart_follows_the_direct_red_message(db,
     def broken(session, **kw):
         raise RuntimeError("the emergency path is down")
 
-    monkeypatch.setattr(alerts, "raise_alert", broken)
+    monkeypatch.setattr(raising, "raise_alert", broken)
     cadre = make_person(db, 1001)
     duty = officer(db, 5001, language="zh-Hans")
     low = Readings(headache=0, gi=0, fatigue=0, dizziness=0, spo2=70, heart_rate=80)

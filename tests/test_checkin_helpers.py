@@ -12,7 +12,8 @@ import pytest
 import time_machine
 
 from models import Person, Role
-from services import alerts, people
+from services import people
+from services.alerts import policy
 from services.health.config import HealthConfig
 from services.people import Draft
 from tests.botfixtures import ADMIN_ID
@@ -24,7 +25,7 @@ COUNTIES = {
     "zhejiang": "zhejiang.hangzhou",
 }
 CONFIG = HealthConfig()
-POLICY = alerts.Policy(zone=CONFIG.zone)  # what raising a RED result's alert needs
+POLICY = policy.Policy(zone=CONFIG.zone)  # what raising a RED result's alert needs
 # Seconds to wait for a chart: the first one a process draws imports matplotlib and renders
 # (about 1.5 s of CPU, 9 s measured on a 2-core machine at load 10). A deadline, not a
 # benchmark: the wait ends when the photo arrives.

@@ -17,17 +17,10 @@ import time_machine
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel, select
 
-from models import (
-    Alert,
-    AlertStatus,
-    DutyGroup,
-    KbQuestion,
-    OutboxMessage,
-    OutboxStatus,
-    Person,
-)
+from models import Alert, AlertStatus, DutyGroup, KbQuestion, OutboxMessage, OutboxStatus, Person
 from models.db import make_engine, schema_revision, upgrade
-from services import alerts, backup, clock, erasure, outbox, people, roster
+from services import backup, clock, erasure, outbox, people, roster
+from services.alerts import policy, raising
 from services.health import reminders
 from services.health.config import HealthConfig
 from services.people import Draft
@@ -189,14 +182,14 @@ async def test_deleteme_leaves_nothing_of_the_person_in_any_table(bot):
 def test_ids_are_not_reused_after_a_deletion(db):
     first = factories.person(db, 1401, real_name="First Cadre")
     first_alert = db.call(
-        alerts.raise_alert, person_id=first.id, cause="sos", policy=alerts.Policy()
+        raising.raise_alert, person_id=first.id, cause="sos", policy=policy.Policy()
     )
     with db.session() as s:
         first_message = s.exec(select(OutboxMessage.id)).all()
     assert db.call(people.delete_own_data, 1401)
     second = factories.person(db, 1402, real_name="Second Cadre")
     second_alert = db.call(
-        alerts.raise_alert, person_id=second.id, cause="sos", policy=alerts.Policy()
+        raising.raise_alert, person_id=second.id, cause="sos", policy=policy.Policy()
     )
     assert second.id > first.id and second_alert > first_alert
     with db.session() as s:

@@ -39,7 +39,7 @@ def settings(settings):
     return settings.model_copy(
         update={
             "delivery_rate": RATE,
-            "delivery_send_timeout": 1.0,
+            "delivery_send_timeout": 2.0,  # a loaded test machine may take a second
             "delivery_concurrency": 96,  # timed-out sends hold a slot for a second
             "broadcast_progress_interval": 0.5,
         }
@@ -144,7 +144,7 @@ async def test_twenty_percent_failures_everyone_gets_it_duplicates_only_after_lo
     emulator.faults.add(Fault.server_error(), methods=sends, probability=0.05)
     emulator.faults.add(Fault.drop(), methods=sends, probability=0.05)
     emulator.faults.add(Fault.lost_reply(), methods=sends, probability=0.05)
-    emulator.faults.add(Fault.slow(2.0), methods=sends, probability=0.05)  # > send timeout
+    emulator.faults.add(Fault.slow(3.0), methods=sends, probability=0.05)  # > send timeout
     admin = bot.admin()
 
     broadcast_id = start_broadcast(bot.db, "请注意防寒。", "Keep warm, please.")

@@ -10,7 +10,8 @@ from sqlmodel import select
 
 from handlers.callbacks import GRAMMAR
 from models import AlertStatus, AuditEntry
-from services import alerts, people
+from services import people
+from services.alerts import policy, raising
 from services.i18n import t
 from services.outbox import plain_text
 from tests import factories
@@ -96,7 +97,7 @@ async def test_forged_alert_buttons_are_stale_and_change_nothing(bot):
     officer = bot.user(ON_DUTY, "Zhang")
     async with emergency_running(bot):
         alert_id = bot.db.call(
-            alerts.raise_alert, person_id=found["cadre"].id, cause="sos", policy=bot.policy
+            raising.raise_alert, person_id=found["cadre"].id, cause="sos", policy=bot.policy
         )
         card = await officer.wait_for(lambda m: f"sos:ack:{alert_id}" in str(m.reply_markup))
         for data in (
@@ -108,10 +109,10 @@ async def test_forged_alert_buttons_are_stale_and_change_nothing(bot):
         ):
             query = await officer.press_forged(data, message=card)
             assert await answered_once(bot, officer, query) == t("zh-Hans", "form.stale")
-            assert bot.db.call(alerts.get, alert_id).status == AlertStatus.OPEN
+            assert bot.db.call(policy.get, alert_id).status == AlertStatus.OPEN
         query = await officer.press(f"sos:ack:{alert_id}", message=card)
         await officer.callback_answer(query)
-        await until(lambda: bot.db.call(alerts.get, alert_id).status == AlertStatus.ACKNOWLEDGED)
+        await until(lambda: bot.db.call(policy.get, alert_id).status == AlertStatus.ACKNOWLEDGED)
     with bot.db.session() as s:
         forged = s.exec(select(AuditEntry).where(AuditEntry.action == "denied.button")).all()
     assert len(forged) == 5 and {e.actor_telegram_id for e in forged} == {ON_DUTY}

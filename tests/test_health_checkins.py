@@ -10,9 +10,9 @@ import pytest
 import time_machine
 from sqlmodel import select
 
-from models import AuditEntry, CheckIn, MissedCheckin, OutboxMessage, Priority
+from models import Alert, AuditEntry, CheckIn, MissedCheckin, OutboxMessage, Priority
 from models.health import Tier
-from services import alerts
+from services.alerts import cards, policy, raising
 from services.health import checkins, reminders, summary
 from services.health.assessment import Readings
 from tests.test_checkin_helpers import CONFIG, POLICY, make_person, officer
@@ -122,7 +122,7 @@ def test_red_raises_an_alert_in_the_same_transaction(db, travel):
     outcome = submit(db, person, RED, feeling="unwell", complete=False)
     assert outcome.assessment.tier == Tier.RED and outcome.alert_id
     with db.session() as s:
-        alert = s.get(alerts.Alert, outcome.alert_id)
+        alert = s.get(Alert, outcome.alert_id)
         assert alert.cause == "checkin_red"
         assert alert.reasons == ["health.reason.red_breathless_rest"]
         checkin = s.exec(select(CheckIn)).one()
@@ -141,7 +141,7 @@ def test_red_reaches_officers_directly_when_the_emergency_path_fails(db, travel,
     def broken(session, **kwargs):
         raise RuntimeError("emergency path down")
 
-    monkeypatch.setattr(alerts, "raise_alert", broken)
+    monkeypatch.setattr(raising, "raise_alert", broken)
     person = make_person(db, 1001)
     duty = officer(db)
     outcome = submit(db, person, RED)
@@ -229,7 +229,7 @@ def test_amber_that_worsens_is_told_at_once(db, travel):
 
 def test_the_officer_of_another_prefecture_is_not_told(db, travel, monkeypatch):
     monkeypatch.setattr(
-        alerts, "raise_alert", lambda session, **kw: (_ for _ in ()).throw(RuntimeError())
+        raising, "raise_alert", lambda session, **kw: (_ for _ in ()).throw(RuntimeError())
     )
     person = make_person(db, 1001, prefecture="ganzi")
     aba = officer(db, 5002, prefecture="aba")
@@ -250,9 +250,9 @@ def test_last_checkin_line_for_responders_and_for_contacts(db, travel):
     contact = db.call(summary.last_checkin_line, person.id, "en", vitals=False, zone=CONFIG.zone)
     assert contact == "Last check-in: 11-26 09:00"
     # The alert responders get shows that line once, with its label once.
-    alert_id = db.call(alerts.raise_alert, person_id=person.id, cause="sos", policy=POLICY)
+    alert_id = db.call(raising.raise_alert, person_id=person.id, cause="sos", policy=POLICY)
     with db.session() as s:
-        text = alerts.alert_text(s, db.call(alerts.get, alert_id), "en", zone=CONFIG.zone)
+        text = cards.alert_text(s, db.call(policy.get, alert_id), "en", zone=CONFIG.zone)
     assert text.count("Last check-in:") == 1 and line in text
 
 

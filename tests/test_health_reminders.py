@@ -155,12 +155,12 @@ def test_monitoring_starts_the_day_after_joining_and_stops_after_the_assignment(
 
 
 def test_close_monitoring_restarts_after_a_return_from_rest(db, monkeypatch):
-    from services import care
+    from services.care import records
 
     with time_machine.travel(local(MONDAY - timedelta(days=1), 12), tick=False):
         person = make_person(db, 1001, start=date(2026, 3, 1))
-    monkeypatch.setattr(care, "last_rest_return", lambda session, person_id: DAYS[2])
-    monkeypatch.setattr(care, "last_rest_returns", lambda session: {person.id: DAYS[2]})
+    monkeypatch.setattr(records, "last_rest_return", lambda session, person_id: DAYS[2])
+    monkeypatch.setattr(records, "last_rest_returns", lambda session: {person.id: DAYS[2]})
     with time_machine.travel(local(DAYS[1], 19, 0), tick=False):
         assert db.call(reminders.run_pass, CONFIG).second == 0
     for day in DAYS[2:7]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from models import Audience
-from services import broadcasts, care
+from services import broadcasts
+from services.care import areas, rules
 from tests import factories
 
 
@@ -19,7 +20,7 @@ async def test_people_with_an_overdue_exam_form_the_overdue_audience(bot):
         posting_altitude_m=None,
         altitude_source=None,
     )
-    config = care.CareConfig.from_settings(bot.settings)
-    assert overdue.id in bot.db.call(care.overdue_people, config)
+    config = rules.CareConfig.from_settings(bot.settings)
+    assert overdue.id in bot.db.call(areas.overdue_people, config)
     people = bot.db.call(broadcasts.audience_people, Audience.OVERDUE, None)
     assert [p.telegram_id for p in people] == [1001]

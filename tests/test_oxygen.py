@@ -20,7 +20,7 @@ from models import (
     Role,
 )
 from services import oxygen, roster
-from services.care import CareError
+from services.care.rules import CareError
 from services.oxygen import OxygenConfig
 from tests import factories
 
@@ -190,10 +190,11 @@ def test_a_contact_or_suspended_person_cannot_request(db, team, clock):
 
 
 def test_the_requests_are_in_the_cadres_export_and_go_with_their_deletion(db, team, clock):
-    from services import care, people
+    from services import people
+    from services.care import records
 
     created = request(db, team)
-    exported = db.call(care.export_for_person, team["cadre"].id)
+    exported = db.call(records.export_for_person, team["cadre"].id)
     assert [r["id"] for r in exported["oxygen_requests"]] == [created.id]
     assert [e["event"] for e in exported["oxygen_events"]] == ["open", "escalated"]
     db.call(people.delete_own_data, team["cadre"].telegram_id)

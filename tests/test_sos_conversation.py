@@ -12,7 +12,8 @@ from sqlmodel import select
 from emulator.faults import Fault
 from handlers import menus
 from models import Alert, AlertStatus, AuditEntry, DirectoryEntry, OutboxMessage, OutboxStatus, Role
-from services import alerts, contact_links, directory, people, roster
+from services import contact_links, directory, people, roster
+from services.alerts import raising
 from services.i18n import t
 from tests import factories
 from tests.sos_support import ABA, CADRE, OFF_DUTY, ON_DUTY, emergency_running, staff, until
@@ -638,7 +639,7 @@ async def test_if_the_alert_cannot_be_stored_the_cadre_is_told_to_call_120_at_on
     def broken(*args, **kwargs):
         raise RuntimeError("database unavailable")
 
-    monkeypatch.setattr(alerts, "raise_alert", broken)
+    monkeypatch.setattr(raising, "raise_alert", broken)
     await cadre.send("/sos")
     told = await cadre.wait_for("Call 120 now")
     assert "☎️ <b>120</b>" in told.raw_text and "☎️ <b>122</b>" in told.raw_text

@@ -10,7 +10,8 @@ import pytest
 from sqlmodel import select
 
 from models import Alert, AlertEvent, AlertStatus, Person, Status
-from services import alerts, people
+from services import people
+from services.alerts import timeline as alerts_timeline
 from tests import factories
 from tests.sos_support import ABA, CADRE, ON_DUTY, emergency_running, staff
 from tests.test_checkin_helpers import markup_has, start_checkin
@@ -315,5 +316,7 @@ async def test_after_the_close_the_cadres_message_reaches_whoever_handled_it(
     with bot.db.session() as s:
         kinds = [e.kind for e in s.exec(select(AlertEvent))]
     assert "followup" in kinds
-    timeline = bot.db.call(alerts.timeline_text, alert_of(bot, CADRE).id, "en", bot.settings.zone)
+    timeline = bot.db.call(
+        alerts_timeline.timeline_text, alert_of(bot, CADRE).id, "en", bot.settings.zone
+    )
     assert "wrote after the close" in timeline

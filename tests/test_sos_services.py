@@ -24,12 +24,13 @@ from models import (
     Role,
     Status,
 )
-from services import alerts, contact_links, directory, outbox, people, roster
+from services import contact_links, directory, outbox, people, roster
+from services.alerts import coverage, policy, raising, respond, timeline
 from services.outbox import Outcome
 from tests import factories
 
 ZONE = ZoneInfo("Asia/Shanghai")
-POLICY = alerts.Policy(ack_timeout=180, repeat_interval=300, zone=ZONE)
+POLICY = policy.Policy(ack_timeout=180, repeat_interval=300, zone=ZONE)
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai, a Tuesday
 
 
@@ -101,7 +102,7 @@ def deliver(db, alert_id):
 
 
 def raise_sos(db, person, **kwargs):
-    return db.call(alerts.raise_alert, person_id=person.id, cause="sos", policy=POLICY, **kwargs)
+    return db.call(raising.raise_alert, person_id=person.id, cause="sos", policy=POLICY, **kwargs)
 
 
 # ---------------------------------------------------------------------------- raising
@@ -118,7 +119,7 @@ def test_the_sos_is_stored_and_queued_at_emergency_priority_for_the_officer_on_d
     keyboard = message.payload["reply_markup"]["inline_keyboard"]
     buttons = [b["callback_data"] for row in keyboard for b in row]
     assert buttons == [f"sos:ack:{alert_id}", f"sos:res:{alert_id}", f"sos:tl:{alert_id}"]
-    alert = db.call(alerts.get, alert_id)
+    alert = db.call(policy.get, alert_id)
     assert alert.status == AlertStatus.OPEN and alert.stage == 1
     assert alert.next_escalation_at == T0 + timedelta(seconds=180)
     assert alert.prefecture == "ganzi"
@@ -128,7 +129,7 @@ def test_nobody_on_duty_alerts_every_officer_of_the_prefecture_and_the_admins(db
     db.call(roster.go_off_duty, world["on"])
     alert_id = raise_sos(db, world["cadre"])
     assert chats(messages(db, alert_id)) == [2001, 2002, factories.ADMIN_ID]
-    alert = db.call(alerts.get, alert_id)
+    alert = db.call(policy.get, alert_id)
     assert alert.stage == 2
 
 
@@ -179,7 +180,7 @@ def test_the_cadres_joined_contacts_are_told_and_the_cadre_is_never_alerted(db, 
     to_contact = next(m for m in sent if m.chat_id == 3001)
     assert "reply_markup" not in to_contact.payload  # a contact only gets told
     assert "Li Wei" in to_contact.payload["text"]
-    assert db.call(alerts.alerted_counts, alert_id) == (1, 1)
+    assert db.call(timeline.alerted_counts, alert_id) == (1, 1)
 
 
 def test_a_second_sos_while_one_is_open_reuses_it_and_tells_the_handlers(db, world, clock):
@@ -193,25 +194,25 @@ def test_a_second_sos_while_one_is_open_reuses_it_and_tells_the_handlers(db, wor
 
 def test_a_red_checkin_uses_the_same_path_with_its_reasons(db, world):
     alert_id = db.call(
-        alerts.raise_alert,
+        raising.raise_alert,
         person_id=world["cadre"].id,
         cause="checkin_red",
         reasons=["sos.category.altitude"],
         policy=POLICY,
     )
-    alert = db.call(alerts.get, alert_id)
+    alert = db.call(policy.get, alert_id)
     assert alert.cause == "checkin_red" and alert.reasons == ["sos.category.altitude"]
     text = messages(db, alert_id)[0].payload["text"]
     assert "高原反应" in text  # the reason, in the officer's language
     again = db.call(
-        alerts.raise_alert,
+        raising.raise_alert,
         person_id=world["cadre"].id,
         cause="checkin_red",
         reasons=["sos.category.injury"],
         policy=POLICY,
     )
     assert again == alert_id
-    assert db.call(alerts.get, alert_id).reasons == [
+    assert db.call(policy.get, alert_id).reasons == [
         "sos.category.altitude",
         "sos.category.injury",
     ]
@@ -236,28 +237,28 @@ def test_no_acknowledgement_escalates_then_repeats_to_everyone_until_someone_tak
 ):
     alert_id = raise_sos(db, world["cadre"])
     clock.shift(179)
-    assert db.call(alerts.escalate_due, POLICY) == []
+    assert db.call(raising.escalate_due, POLICY) == []
     clock.shift(2)
-    assert db.call(alerts.escalate_due, POLICY) == [alert_id]
+    assert db.call(raising.escalate_due, POLICY) == [alert_id]
     round2 = [m for m in messages(db, alert_id) if ":n2:" in m.idempotency_key]
     assert chats(round2) == [2001, 2002, factories.ADMIN_ID]  # tier 1 again, and tier 2
     assert "⏫" in round2[0].payload["text"]
     clock.shift(181)
-    assert db.call(alerts.escalate_due, POLICY) == [alert_id]
+    assert db.call(raising.escalate_due, POLICY) == [alert_id]
     round3 = [m for m in messages(db, alert_id) if ":n3:" in m.idempotency_key]
     assert chats(round3) == [2001, 2002, 2003, factories.ADMIN_ID]  # every officer and admin
     clock.shift(200)
-    assert db.call(alerts.escalate_due, POLICY) == []  # repeats every 300 s from now on
+    assert db.call(raising.escalate_due, POLICY) == []  # repeats every 300 s from now on
     clock.shift(101)
-    assert db.call(alerts.escalate_due, POLICY) == [alert_id]
-    assert db.call(alerts.get, alert_id).stage == 4
+    assert db.call(raising.escalate_due, POLICY) == [alert_id]
+    assert db.call(policy.get, alert_id).stage == 4
     aba = db.call(people.find, 2003)
     assert (
-        db.call(alerts.acknowledge, alert_id=alert_id, actor=aba, policy=POLICY).outcome
-        == alerts.Ack.WON
+        db.call(respond.acknowledge, alert_id=alert_id, actor=aba, policy=POLICY).outcome
+        == respond.Ack.WON
     )
     clock.shift(3600)
-    assert db.call(alerts.escalate_due, POLICY) == []
+    assert db.call(raising.escalate_due, POLICY) == []
 
 
 def test_escalation_runs_once_however_many_checkers_run_it(db, world, clock):
@@ -266,7 +267,7 @@ def test_escalation_runs_once_however_many_checkers_run_it(db, world, clock):
     results = []
 
     def run():
-        results.append(db.call(alerts.escalate_due, POLICY))
+        results.append(db.call(raising.escalate_due, POLICY))
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for thread in threads:
@@ -289,8 +290,8 @@ def test_when_every_message_of_a_round_fails_for_good_it_escalates_at_once(db, w
         source=row.source,
     )
     db.call(outbox.record_outcomes, [failed])
-    assert db.call(alerts.get, alert_id).next_escalation_at == T0
-    assert db.call(alerts.escalate_due, POLICY) == [alert_id]
+    assert db.call(policy.get, alert_id).next_escalation_at == T0
+    assert db.call(raising.escalate_due, POLICY) == [alert_id]
 
 
 # ---------------------------------------------------------------------------- acknowledge
@@ -301,11 +302,11 @@ def test_the_first_acknowledgement_wins_and_everyone_is_told(db, world, clock):
     alert_id = raise_sos(db, world["cadre"])  # tier 2 at once: 2001, 2002, admin
     deliver(db, alert_id)
     clock.shift(30)
-    won = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["off"], policy=POLICY)
-    assert won.outcome == alerts.Ack.WON
-    lost = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
-    assert lost.outcome == alerts.Ack.TAKEN and lost.by.id == world["off"].id
-    alert = db.call(alerts.get, alert_id)
+    won = db.call(respond.acknowledge, alert_id=alert_id, actor=world["off"], policy=POLICY)
+    assert won.outcome == respond.Ack.WON
+    lost = db.call(respond.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
+    assert lost.outcome == respond.Ack.TAKEN and lost.by.id == world["off"].id
+    alert = db.call(policy.get, alert_id)
     assert alert.status == AlertStatus.ACKNOWLEDGED and alert.next_escalation_at is None
     assert alert.acknowledged_at == T0 + timedelta(seconds=30)
     edits = messages(db, alert_id, kind="edit")
@@ -326,7 +327,7 @@ def test_two_officers_pressing_at_the_same_moment_exactly_one_wins(db, world, at
     def press(who):
         barrier.wait()
         results[who.id] = db.call(
-            alerts.acknowledge, alert_id=alert_id, actor=who, policy=POLICY
+            respond.acknowledge, alert_id=alert_id, actor=who, policy=POLICY
         ).outcome
 
     threads = [threading.Thread(target=press, args=(p,)) for p in (world["on"], world["off"])]
@@ -334,7 +335,7 @@ def test_two_officers_pressing_at_the_same_moment_exactly_one_wins(db, world, at
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results.values()) == [alerts.Ack.TAKEN, alerts.Ack.WON]
+    assert sorted(results.values()) == [respond.Ack.TAKEN, respond.Ack.WON]
     with db.session() as s:
         events = s.exec(select(AuditEntry).where(AuditEntry.action == "alert.acknowledged"))
         assert len(list(events)) == 1
@@ -342,17 +343,17 @@ def test_two_officers_pressing_at_the_same_moment_exactly_one_wins(db, world, at
 
 def test_nobody_handles_their_own_alert_and_strangers_to_the_area_are_refused(db, world):
     own = raise_sos(db, world["on"])  # the officer on duty needs help themself
-    refused = db.call(alerts.acknowledge, alert_id=own, actor=world["on"], policy=POLICY)
-    assert refused.outcome == alerts.Ack.REFUSED and refused.refusal == alerts.Refusal.OWN
+    refused = db.call(respond.acknowledge, alert_id=own, actor=world["on"], policy=POLICY)
+    assert refused.outcome == respond.Ack.REFUSED and refused.refusal == respond.Refusal.OWN
     alert_id = raise_sos(db, world["cadre"])
-    outsider = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["aba"], policy=POLICY)
-    assert outsider.refusal == alerts.Refusal.AREA
+    outsider = db.call(respond.acknowledge, alert_id=alert_id, actor=world["aba"], policy=POLICY)
+    assert outsider.refusal == respond.Refusal.AREA
     cadre2 = factories.person(db, 1002, real_name="Other Cadre")
     assert (
         db.call(
-            alerts.resolve, alert_id=alert_id, actor=cadre2, outcome="on_site", policy=POLICY
+            respond.resolve, alert_id=alert_id, actor=cadre2, outcome="on_site", policy=POLICY
         ).refusal
-        == alerts.Refusal.ROLE
+        == respond.Refusal.ROLE
     )
     with db.session() as s:
         denied = list(s.exec(select(AuditEntry).where(AuditEntry.outcome == "denied")))
@@ -364,9 +365,9 @@ def test_once_escalated_to_everyone_an_officer_of_another_area_may_take_it(db, w
     alert_id = raise_sos(db, world["cadre"])
     for _ in range(2):
         clock.shift(181)
-        db.call(alerts.escalate_due, POLICY)
-    taken = db.call(alerts.acknowledge, alert_id=alert_id, actor=world["aba"], policy=POLICY)
-    assert taken.outcome == alerts.Ack.WON
+        db.call(raising.escalate_due, POLICY)
+    taken = db.call(respond.acknowledge, alert_id=alert_id, actor=world["aba"], policy=POLICY)
+    assert taken.outcome == respond.Ack.WON
 
 
 # ---------------------------------------------------------------------------- resolve, cancel
@@ -376,22 +377,22 @@ def test_resolve_records_the_outcome_and_a_note(db, world, clock):
     alert_id = raise_sos(db, world["cadre"])
     assert (
         db.call(
-            alerts.resolve, alert_id=alert_id, actor=world["on"], outcome="bogus", policy=POLICY
+            respond.resolve, alert_id=alert_id, actor=world["on"], outcome="bogus", policy=POLICY
         ).outcome
-        == alerts.Close.INVALID
+        == respond.Close.INVALID
     )
     clock.shift(600)
     done = db.call(
-        alerts.resolve, alert_id=alert_id, actor=world["on"], outcome="hospital", policy=POLICY
+        respond.resolve, alert_id=alert_id, actor=world["on"], outcome="hospital", policy=POLICY
     )
-    assert done.outcome == alerts.Close.DONE
+    assert done.outcome == respond.Close.DONE
     again = db.call(
-        alerts.resolve, alert_id=alert_id, actor=world["admin"], outcome="on_site", policy=POLICY
+        respond.resolve, alert_id=alert_id, actor=world["admin"], outcome="on_site", policy=POLICY
     )
-    assert again.outcome == alerts.Close.CLOSED
-    note = db.call(alerts.add_note, alert_id=alert_id, actor=world["on"], note="  HAPE, by car ")
-    assert note == alerts.Change.DONE
-    alert = db.call(alerts.get, alert_id)
+    assert again.outcome == respond.Close.CLOSED
+    note = db.call(respond.add_note, alert_id=alert_id, actor=world["on"], note="  HAPE, by car ")
+    assert note == raising.Change.DONE
+    alert = db.call(policy.get, alert_id)
     assert (alert.status, alert.outcome, alert.resolution_note) == (
         AlertStatus.RESOLVED,
         "hospital",
@@ -405,14 +406,14 @@ def test_resolve_records_the_outcome_and_a_note(db, world, clock):
 def test_the_cadre_cancels_a_false_alarm_and_everyone_alerted_is_told(db, world):
     db.call(roster.go_off_duty, world["on"])
     alert_id = raise_sos(db, world["cadre"])
-    stranger = db.call(alerts.cancel, alert_id=alert_id, actor=world["on"], policy=POLICY)
-    assert stranger.outcome == alerts.Close.REFUSED
+    stranger = db.call(respond.cancel, alert_id=alert_id, actor=world["on"], policy=POLICY)
+    assert stranger.outcome == respond.Close.REFUSED
     assert db.call(
-        alerts.cancel, alert_id=alert_id, actor=world["cadre"], policy=POLICY
-    ).outcome == (alerts.Close.DONE)
+        respond.cancel, alert_id=alert_id, actor=world["cadre"], policy=POLICY
+    ).outcome == (respond.Close.DONE)
     notices = [m for m in messages(db, alert_id) if ":x:" in m.idempotency_key]
     assert chats(notices) == [2001, 2002, factories.ADMIN_ID]
-    assert db.call(alerts.get, alert_id).next_escalation_at is None
+    assert db.call(policy.get, alert_id).next_escalation_at is None
     # the original messages not sent yet are not sent any more
     originals = [m for m in messages(db, alert_id) if ":n2:" in m.idempotency_key]
     assert {m.status for m in originals} == {OutboxStatus.CANCELLED}
@@ -426,21 +427,21 @@ def test_location_category_and_details_reach_whoever_handles_it(db, world, clock
     cadre_id = world["cadre"].id
     assert (
         db.call(
-            alerts.update_location,
+            raising.update_location,
             alert_id=alert_id,
             person_id=cadre_id,
             latitude=30.0,
             longitude=100.27,
             policy=POLICY,
         )
-        == alerts.Change.DONE
+        == raising.Change.DONE
     )
     pins = messages(db, alert_id, kind="location")
     assert [(p.chat_id, p.payload["latitude"]) for p in pins] == [(2001, 30.0)]
     # a moving live location is relayed at most every two minutes
     clock.shift(30)
     db.call(
-        alerts.update_location,
+        raising.update_location,
         alert_id=alert_id,
         person_id=cadre_id,
         latitude=30.01,
@@ -451,7 +452,7 @@ def test_location_category_and_details_reach_whoever_handles_it(db, world, clock
     assert len(messages(db, alert_id, kind="location")) == 1
     clock.shift(120)
     db.call(
-        alerts.update_location,
+        raising.update_location,
         alert_id=alert_id,
         person_id=cadre_id,
         latitude=30.02,
@@ -460,13 +461,17 @@ def test_location_category_and_details_reach_whoever_handles_it(db, world, clock
         policy=POLICY,
     )
     assert len(messages(db, alert_id, kind="location")) == 2
-    assert db.call(alerts.get, alert_id).latitude == 30.02
-    db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
+    assert db.call(policy.get, alert_id).latitude == 30.02
+    db.call(respond.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
     db.call(
-        alerts.set_category, alert_id=alert_id, person_id=cadre_id, category="injury", policy=POLICY
+        raising.set_category,
+        alert_id=alert_id,
+        person_id=cadre_id,
+        category="injury",
+        policy=POLICY,
     )
     db.call(
-        alerts.set_details,
+        raising.set_details,
         alert_id=alert_id,
         person_id=cadre_id,
         details="fell <b>&</b>",
@@ -476,25 +481,25 @@ def test_location_category_and_details_reach_whoever_handles_it(db, world, clock
     assert "fell &lt;b&gt;&amp;&lt;/b&gt;" in relayed[-1].payload["text"]
     assert (
         db.call(
-            alerts.update_location,
+            raising.update_location,
             alert_id=alert_id,
             person_id=world["on"].id,
             latitude=1,
             longitude=1,
             policy=POLICY,
         )
-        == alerts.Change.NOT_FOUND
+        == raising.Change.NOT_FOUND
     )  # not their alert
     assert (
         db.call(
-            alerts.update_location,
+            raising.update_location,
             alert_id=alert_id,
             person_id=cadre_id,
             latitude=100,
             longitude=1,
             policy=POLICY,
         )
-        == alerts.Change.INVALID
+        == raising.Change.INVALID
     )
 
 
@@ -519,15 +524,15 @@ def test_the_timeline_shows_events_and_deliveries_with_times_and_actors(db, worl
         ],
     )
     clock.shift(10)
-    db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
+    db.call(respond.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
     with db.session() as s:
         alert = s.get(Alert, alert_id)
-        lines = [item.text for item in alerts.timeline(s, alert, "en", ZONE)]
+        lines = [item.text for item in timeline.timeline(s, alert, "en", ZONE)]
     assert lines[0].startswith("raised by Li Wei")
     assert "round 1: 1 people alerted" in lines
     assert "delivered to Zhang On" in lines
     assert "✋ taken by Zhang On" in lines
-    text = db.call(alerts.timeline_text, alert_id, "en", ZONE)
+    text = db.call(timeline.timeline_text, alert_id, "en", ZONE)
     assert "10:00" in text and "10:00" in text.split("Timeline")[1]
 
 
@@ -536,11 +541,11 @@ def test_lists_and_exports_are_limited_to_the_viewers_area(db, world):
     aba_cadre = factories.person(db, 1003, prefecture="aba", county="aba.barkam", real_name="=cmd")
     aba = raise_sos(db, aba_cadre)
     with db.session() as s:
-        seen = [a.id for a in alerts.visible_alerts(s, people.find(s, 2001))]
+        seen = [a.id for a in timeline.visible_alerts(s, people.find(s, 2001))]
         assert seen == [ganzi]
-        assert [a.id for a in alerts.visible_alerts(s, people.find(s, 2003))] == [aba]
-        assert sorted(a.id for a in alerts.visible_alerts(s, world["admin"])) == [ganzi, aba]
-    data = db.call(alerts.export_csv, world["admin"]).decode("utf-8-sig")
+        assert [a.id for a in timeline.visible_alerts(s, people.find(s, 2003))] == [aba]
+        assert sorted(a.id for a in timeline.visible_alerts(s, world["admin"])) == [ganzi, aba]
+    data = db.call(timeline.export_csv, world["admin"]).decode("utf-8-sig")
     header, *rows = data.strip().splitlines()
     assert header.startswith("id,cause,status")
     assert len(rows) == 2
@@ -624,17 +629,17 @@ def test_two_first_sos_seeding_the_directory_at_once_both_get_the_numbers(db) ->
 
 def test_admins_are_warned_once_per_gap_and_once_per_blocked_officer(db, world, clock):
     db.call(roster.go_off_duty, world["on"])
-    assert db.call(alerts.coverage_warnings, POLICY) == 1  # Ganzi has a cadre, nobody on duty
-    assert db.call(alerts.coverage_warnings, POLICY) == 0
+    assert db.call(coverage.coverage_warnings, POLICY) == 1  # Ganzi has a cadre, nobody on duty
+    assert db.call(coverage.coverage_warnings, POLICY) == 0
     db.call(roster.go_on_duty, world["on"], None)
-    assert db.call(alerts.coverage_warnings, POLICY) == 0
+    assert db.call(coverage.coverage_warnings, POLICY) == 0
     db.call(roster.go_off_duty, world["on"])
     clock.shift(60)
-    assert db.call(alerts.coverage_warnings, POLICY) == 1  # a new gap
+    assert db.call(coverage.coverage_warnings, POLICY) == 1  # a new gap
     with db.session() as s:
         outbox.mark_unreachable(s, 2002, OutcomeCode.BLOCKED, notify=False)
-    assert db.call(alerts.coverage_warnings, POLICY) == 1
-    assert db.call(alerts.coverage_warnings, POLICY) == 0
+    assert db.call(coverage.coverage_warnings, POLICY) == 1
+    assert db.call(coverage.coverage_warnings, POLICY) == 0
     with db.session() as s:
         warnings = list(s.exec(select(OutboxMessage).where(OutboxMessage.source == "sos:coverage")))
     assert {w.chat_id for w in warnings} == {factories.ADMIN_ID}
@@ -664,22 +669,22 @@ def test_contact_links_are_one_use_revocable_and_for_one_cadre_only(db, world):
 def test_a_person_deleting_their_data_leaves_only_a_deleted_person_and_times(db, world):
     alert_id = raise_sos(db, world["cadre"])
     db.call(
-        alerts.set_details,
+        raising.set_details,
         alert_id=alert_id,
         person_id=world["cadre"].id,
         details="ice",
         policy=POLICY,
     )
-    db.call(alerts.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
+    db.call(respond.acknowledge, alert_id=alert_id, actor=world["on"], policy=POLICY)
     assert db.call(people.delete_own_data, world["on"].telegram_id)  # the officer leaves
-    assert db.call(alerts.get, alert_id).acknowledged_by is None
+    assert db.call(policy.get, alert_id).acknowledged_by is None
     assert db.call(people.delete_own_data, world["cadre"].telegram_id)
-    kept = db.call(alerts.get, alert_id)
+    kept = db.call(policy.get, alert_id)
     assert (kept.person_id, kept.details, kept.status) == (None, None, AlertStatus.CANCELLED)
     assert kept.created_at is not None and kept.cancelled_at is not None
     with db.session() as s:
         assert s.get(Person, world["cadre"].id) is None
-        shown = alerts.timeline_text(s, alert_id, "en", ZONE)
+        shown = timeline.timeline_text(s, alert_id, "en", ZONE)
     assert "a deleted person" in shown and "Li Wei" not in shown and "ice" not in shown
     assert "the person deleted their personal data" in shown
 
@@ -688,12 +693,12 @@ def test_every_dynamic_catalog_key_of_the_emergency_channel_exists():
     from handlers import roster as roster_handlers
     from services.i18n import LANGUAGES, catalog
 
-    keys = [f"sos.tl.{kind}" for kind in alerts.EVENT_KINDS]
-    keys += [f"sos.category.{c}" for c in alerts.CATEGORIES]
-    keys += [f"sos.outcome.{o}" for o in alerts.OUTCOMES]
-    keys += [f"sos.cause.{c}" for c in alerts.CAUSES]
+    keys = [f"sos.tl.{kind}" for kind in policy.EVENT_KINDS]
+    keys += [f"sos.category.{c}" for c in policy.CATEGORIES]
+    keys += [f"sos.outcome.{o}" for o in policy.OUTCOMES]
+    keys += [f"sos.cause.{c}" for c in policy.CAUSES]
     keys += [f"sos.status.{s}" for s in AlertStatus]
-    keys += [f"sos.denied.{r}" for r in alerts.Refusal] + ["sos.denied.not_own"]
+    keys += [f"sos.denied.{r}" for r in respond.Refusal] + ["sos.denied.not_own"]
     keys += [f"sos.block.{b}" for b in roster.SHIFT_BLOCKS]
     keys += [f"sos.day.{d}" for d in roster_handlers.WEEKDAYS]
     keys += [f"sos.dir.ask_{f}" for f in directory.EDITABLE]
@@ -711,7 +716,7 @@ def test_the_same_person_raising_twice_at_the_same_moment_makes_one_alert(db, wo
     def press(cause):
         barrier.wait()
         ids.append(
-            db.call(alerts.raise_alert, person_id=world["cadre"].id, cause=cause, policy=POLICY)
+            db.call(raising.raise_alert, person_id=world["cadre"].id, cause=cause, policy=POLICY)
         )
 
     threads = [threading.Thread(target=press, args=(c,)) for c in ("sos", "checkin_red")]

@@ -13,9 +13,12 @@ import pytest
 import time_machine
 from openpyxl import load_workbook
 
-from services import alerts, broadcasts, care, people, roster_import, tables
+from services import broadcasts, people, roster_import, tables
+from services.alerts import policy as alerts_policy
+from services.alerts import raising, timeline
 from services.broadcasts import Draft
-from services.care import CareConfig
+from services.care import areas
+from services.care.rules import CareConfig
 from services.health import checkins, reports
 from services.health.assessment import Readings
 from tests import factories
@@ -78,17 +81,19 @@ def test_no_module_writes_a_spreadsheet_of_its_own():
 
 def test_the_overdue_and_upcoming_csv_defuses_names(db, hostile):
     with time_machine.travel(datetime(2026, 3, 20, 2, 0, tzinfo=UTC), tick=False):
-        rows = db.call(care.area_rows, CARE, None)
-    assert_defused(csv_cells(care.rows_to_csv(rows, "en")), HOSTILE)
+        rows = db.call(areas.area_rows, CARE, None)
+    assert_defused(csv_cells(areas.rows_to_csv(rows, "en")), HOSTILE)
 
 
 def test_the_alerts_csv_and_timeline_csv_defuse_names(db, hostile):
     admin = db.call(people.find, factories.ADMIN_ID)
-    policy = alerts.Policy(ack_timeout=180, repeat_interval=300, zone=POLICY.zone)
-    ids = [db.call(alerts.raise_alert, person_id=p.id, cause="sos", policy=policy) for p in hostile]
-    assert_defused(csv_cells(db.call(alerts.export_csv, admin)), HOSTILE)
-    timeline = csv_cells(db.call(alerts.timeline_csv, ids[0], "en", POLICY.zone))
-    assert not [c for c in timeline if c[:1] in tables.FORMULA_STARTS]
+    policy = alerts_policy.Policy(ack_timeout=180, repeat_interval=300, zone=POLICY.zone)
+    ids = [
+        db.call(raising.raise_alert, person_id=p.id, cause="sos", policy=policy) for p in hostile
+    ]
+    assert_defused(csv_cells(db.call(timeline.export_csv, admin)), HOSTILE)
+    events = csv_cells(db.call(timeline.timeline_csv, ids[0], "en", POLICY.zone))
+    assert not [c for c in events if c[:1] in tables.FORMULA_STARTS]
 
 
 def test_the_broadcast_report_csv_defuses_names(db, hostile):

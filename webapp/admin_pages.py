@@ -11,11 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from models import Person, Role, Status
-from services import alerts, care, roster
+from services import roster
+from services.care import areas as care_areas
+from services.care import texts
 from services.health import summary
 from services.i18n import t
+from services.people import name_of, posting_text
 from services.postings import load_postings
-from webapp.pages import _e, _query, nav, pager
+from webapp.pages import SEARCH_MAX, _e, _query, nav, pager
 
 ROLES = (Role.CADRE, Role.DUTY_OFFICER, Role.ADMIN)  # as /people assigns them
 PEOPLE_FILTERS = ("pending", "active", "suspended", "rejected", "all")
@@ -43,9 +46,27 @@ def _post(action: str, label: str, *, cls: str = "", fields: dict[str, Any] | No
 # ---------------------------------------------------------------------------- care, oxygen
 
 
-def overdue(lang: str, day: date, summary: care.AreaSummary, admin: bool) -> str:
+def overdue(
+    lang: str,
+    day: date,
+    summary: care_areas.AreaSummary,
+    admin: bool,
+    area: list[str] | None = None,
+    chosen: str | None = None,
+) -> str:
+    """Overdue rests and examinations: a chip per prefecture of the viewer's `area` (None:
+    all) to narrow the list to it, the counts per prefecture and the first rows."""
     postings = load_postings()
     title = _e(t(lang, "care.overdue.title", date=day.isoformat()))
+    codes = area if area is not None else [p.code for p in postings.prefectures()]
+    choices = [(None, t(lang, "board.filter.all"))] + [
+        (code, postings.name(code, lang, short=True)) for code in codes
+    ]
+    chips = "".join(
+        f'<a href="#" class="chip{" on" if code == chosen else ""}" '
+        f'data-view="care{"?" + _query(prefecture=code) if code else ""}">{_e(label)}</a>'
+        for code, label in choices
+    )
     counts = "".join(
         f"<li>{_e(postings.name(code, lang, short=True) if postings.prefecture(code) else '-')}"
         f" <b>{count}</b></li>"
@@ -55,9 +76,9 @@ def overdue(lang: str, day: date, summary: care.AreaSummary, admin: bool) -> str
     for row in summary.rows:
         values = {
             "name": row.person.name,
-            "posting": care.posting_text(lang, row.person),
+            "posting": texts.posting_text(lang, row.person),
             "altitude": row.person.altitude_m if row.person.altitude_m is not None else "-",
-            "item": care.item_name(lang, row.due.kind),
+            "item": texts.item_name(lang, row.due.kind),
             "due": row.due.due.isoformat(),
         }
         line = t(lang, "care.area.line_overdue", days=row.due.overdue_days(row.today), **values)
@@ -68,7 +89,11 @@ def overdue(lang: str, day: date, summary: care.AreaSummary, admin: bool) -> str
     more = ""
     if summary.total > len(summary.rows):
         more = f'<p class="muted">{_e(t(lang, "board.care.more", count=summary.total))}</p>'
-    return f'{nav(lang, "care", admin)}<h1>{title}</h1><ul class="counts">{counts}</ul>{body}{more}'
+    filters = f'<div class="chips">{chips}</div>' if len(codes) > 1 else ""
+    return (
+        f"{nav(lang, 'care', admin)}<h1>{title}</h1>{filters}"
+        f'<ul class="counts">{counts}</ul>{body}{more}'
+    )
 
 
 def oxygen_list(lang: str, items: list[tuple[Any, str, str]], admin: bool) -> str:
@@ -87,15 +112,26 @@ def oxygen_list(lang: str, items: list[tuple[Any, str, str]], admin: bool) -> st
 
 
 def _posting(lang: str, person: Person) -> str:
-    return alerts.posting_text(person, lang)
+    return posting_text(person, lang)
 
 
-def people_list(lang: str, found: Any, status: str, prefecture: str | None) -> str:
+def people_list(
+    lang: str,
+    found: Any,
+    status: str,
+    prefecture: str | None,
+    name: str = "",
+    more: bool = False,
+    counts: dict[str, int] | None = None,
+) -> str:
+    """/people's list: status chips (with `counts`), a prefecture, 50 a page; or the
+    people whose name contains `name` (`more`: more than a page of them)."""
     postings = load_postings()
     chips = "".join(
-        f'<a href="#" class="chip{" on" if code == status else ""}" '
+        f'<a href="#" class="chip{" on" if code == status and not name else ""}" '
         f'data-view="people?{_query(status=code, prefecture=prefecture)}">'
-        f"{_e(t(lang, f'people.filter.{code}'))}</a>"
+        f"{_e(t(lang, f'people.filter.{code}'))}"
+        f"{f' <b>{counts.get(code, 0)}</b>' if counts is not None else ''}</a>"
         for code in PEOPLE_FILTERS
     )
     all_ = _e(t(lang, "board.filter.all"))
@@ -109,19 +145,31 @@ def people_list(lang: str, found: Any, status: str, prefecture: str | None) -> s
         f'<input type="hidden" name="status" value="{_e(status)}">'
         f"<label>{_e(t(lang, 'board.filter.prefecture'))}"
         f'<select name="prefecture" data-autosubmit><option value="">{all_}</option>'
-        f"{options}</select></label></form>"
+        f"{options}</select></label>"
+        f'<label class="wide">{_e(t(lang, "board.filter.name"))}'
+        f'<input type="search" name="q" value="{_e(name)}" maxlength="{SEARCH_MAX}" '
+        f'autocomplete="off" enterkeyhint="search"></label>'
+        f'<button type="submit">{_e(t(lang, "board.filter.apply"))}</button></form>'
     )
     rows = "".join(
-        f'<li><a href="#" data-view="people/{p.id}">{_e(alerts.name_of(p))}'
+        f'<li><a href="#" data-view="people/{p.id}">{_e(name_of(p))}'
         f"<small>{_e(t(lang, f'role.{p.role}'))} · {_e(t(lang, f'people.status.{p.status}'))}"
         f" · {_e(_posting(lang, p))}</small></a></li>"
         for p in found.people
     )
     body = f'<ul class="list people">{rows}</ul>' if rows else _none(lang)
-    page = found.page + 1
-    paging = pager(
-        lang, "people", page, len(found.people), found.total, status=status, prefecture=prefecture
-    )
+    if name:
+        paging = _none(lang, "board.people.more") if more else ""
+    else:
+        paging = pager(
+            lang,
+            "people",
+            found.page + 1,
+            len(found.people),
+            found.total,
+            status=status,
+            prefecture=prefecture,
+        )
     title = _e(t(lang, "board.people.title", count=found.total))
     return (
         f"{nav(lang, 'people', True)}<h1>{title}</h1>"
@@ -217,7 +265,7 @@ def roster_grid(
         cells = []
         for span in spans:
             names = "".join(
-                f'<span class="who">{_e(alerts.name_of(p))}'
+                f'<span class="who">{_e(name_of(p))}'
                 f'<form method="post" data-action="roster/{s.id}/remove" class="x">'
                 f'<input type="hidden" name="prefecture" value="{_e(prefecture)}">'
                 f'<button type="submit" aria-label="✕">✕</button></form></span>'
@@ -234,7 +282,7 @@ def roster_grid(
     )
     area = postings.name(prefecture, lang, short=True)
     if officers:
-        who = "".join(f'<option value="{o.id}">{_e(alerts.name_of(o))}</option>' for o in officers)
+        who = "".join(f'<option value="{o.id}">{_e(name_of(o))}</option>' for o in officers)
         days = "".join(
             f'<label class="day"><input type="checkbox" name="day" value="{d}">'
             f"{_e(t(lang, f'sos.day.{d}'))}</label>"

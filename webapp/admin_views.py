@@ -31,8 +31,11 @@ from telegram.error import TelegramError
 
 from handlers.roster_import import MAX_FILE_BYTES, SHOWN_REFUSALS, invitation_file
 from models import Role, Status
-from services import alerts, broadcasts, care, oxygen, people, roster, roster_import, tables
+from services import broadcasts, oxygen, people, roster, roster_import, tables
+from services.alerts import respond
+from services.care import areas as care_areas
 from services.i18n import t
+from services.people import name_of
 from services.permissions import Action, check, visible_prefectures
 from services.postings import load_postings
 from services.validation import MAX_ID_DIGITS, parse_int
@@ -40,20 +43,20 @@ from webapp import admin_pages, pages
 
 if TYPE_CHECKING:
     from config import Settings
-    from services.care import CareConfig
+    from services.care.rules import CareConfig
     from services.db import Database
     from webapp.server import Viewer
 
 log = logging.getLogger(__name__)
 
 
-def _int(raw: str | None, default: int) -> int:
+def query_int(raw: str | None, default: int) -> int:
     """A page number or an id from a form: the one number grammar, else `default`."""
     found = parse_int(raw, max_digits=6 if default else MAX_ID_DIGITS)
     return default if found is None else found
 
 
-def _id(request: web.Request) -> int:
+def path_id(request: web.Request) -> int:
     found = parse_int(request.match_info["id"])
     if found is None:  # forged: too long for an id
         raise web.HTTPNotFound()
@@ -94,7 +97,7 @@ class MoreViews:
         if denial is None:
             return
         attempted = f"board:{request.method} {request.path}"[:64]
-        await self.db.run(alerts.refuse, viewer.person, None, attempted, str(denial), action)
+        await self.db.run(respond.refuse, viewer.person, None, attempted, str(denial), action)
         raise web.HTTPForbidden(
             text=pages.notice(t(viewer.lang, f"deny.{denial}")), content_type="text/html"
         )
@@ -122,12 +125,20 @@ class MoreViews:
         await self.gate(request, viewer, Action.VIEW_AREA)
         visible = await self._visible(viewer)
         if visible is not None and not visible:
-            return pages.notice(t(viewer.lang, "care.area.no_area"))
+            return pages.no_area(viewer.lang, "care", viewer.admin)
+        chosen = request.query.get("prefecture") or None  # one of the area's prefectures
+        if chosen is None or load_postings().prefecture(chosen) is None:
+            chosen, shown = None, visible
+        elif visible is None or chosen in visible:
+            shown = frozenset({chosen})
+        else:  # outside the viewer's area: nothing of it
+            shown = frozenset()
         summary = await self.db.run(
-            care.area_summary, self.care, visible, overdue=True, limit=pages.PAGE_SIZE
+            care_areas.area_summary, self.care, shown, overdue=True, limit=pages.PAGE_SIZE
         )
         day = people.local_today(self.settings.zone)
-        return admin_pages.overdue(viewer.lang, day, summary, viewer.admin)
+        areas = sorted(visible) if visible is not None else None
+        return admin_pages.overdue(viewer.lang, day, summary, viewer.admin, areas, chosen)
 
     async def oxygen_view(self, request: web.Request, viewer: Viewer) -> str:
         await self.gate(request, viewer, Action.HANDLE_OXYGEN)
@@ -157,21 +168,33 @@ class MoreViews:
         prefecture = request.query.get("prefecture") or None
         if prefecture and load_postings().prefecture(prefecture) is None:
             prefecture = None
-        page = max(1, _int(request.query.get("page"), 1))
-        found = await self.db.run(
-            people.list_people,
-            status=None if status == "all" else status,
-            prefecture=prefecture,
-            page=page - 1,
-            page_size=pages.PAGE_SIZE,
-        )
-        return admin_pages.people_list(viewer.lang, found, status, prefecture)
+        page = max(1, query_int(request.query.get("page"), 1))
+        name = " ".join(request.query.get("q", "").split())[: pages.SEARCH_MAX]
+        if name:  # /people <name>'s search, a page of it
+            matches = await self.db.run(people.search_by_name, name, pages.PAGE_SIZE)
+            shown = [p for p in matches[: pages.PAGE_SIZE] if p.status != Status.GUEST]
+            found = people.PeoplePage(shown, len(shown), 0, 1)
+            more = len(matches) > pages.PAGE_SIZE
+            return admin_pages.people_list(viewer.lang, found, "all", None, name, more)
+
+        def load(session: Any) -> tuple[Any, dict[str, int]]:
+            found = people.list_people(
+                session,
+                status=None if status == "all" else status,
+                prefecture=prefecture,
+                page=page - 1,
+                page_size=pages.PAGE_SIZE,
+            )
+            return found, people.status_counts(session, prefecture)
+
+        found, counts = await self.db.run(load)
+        return admin_pages.people_list(viewer.lang, found, status, prefecture, counts=counts)
 
     async def card_view(self, request: web.Request, viewer: Viewer, flash: str = "") -> str:
         from handlers.admin import card_text
 
         await self.gate(request, viewer, Action.MANAGE_PEOPLE)
-        person_id = _id(request)
+        person_id = path_id(request)
         person = await self.db.run(people.get, person_id)
         if person is None or person.status == Status.EXPECTED:
             return pages.notice(t(viewer.lang, "people.not_found"), back="people")
@@ -191,12 +214,12 @@ class MoreViews:
             Action.APPROVE if what in ("approve", "reject") else Action.MANAGE_PEOPLE,
         )
         lang, admin = viewer.lang, viewer.person
-        person_id = _id(request)
+        person_id = path_id(request)
         form = await request.post()
         person = await self.db.run(people.get, person_id)
         if person is None or person.status == Status.EXPECTED:
             return pages.notice(t(lang, "people.not_found"), back="people")
-        name = alerts.name_of(person)
+        name = name_of(person)
         confirmed = form.get("confirm") == "yes"
         flash = ""
         if what in ("approve", "reject"):
@@ -216,7 +239,7 @@ class MoreViews:
                         self.application.bot, self.db, admin, decided, self.settings.webapp_url
                     )
                     outcome = "approve.done_yes" if what == "approve" else "approve.done_no"
-                    flash = t(lang, outcome, admin=alerts.name_of(admin))
+                    flash = t(lang, outcome, admin=name_of(admin))
         elif what == "role":
             raw = str(form.get("role", ""))
             if raw not in {r.value for r in admin_pages.ROLES}:
@@ -297,8 +320,8 @@ class MoreViews:
         await self.gate(request, viewer, Action.MANAGE_ROSTER)
         form = await request.post()
         prefecture = str(form.get("prefecture", ""))
-        days = [_int(str(d), -1) for d in form.getall("day", [])]
-        officer = _int(str(form.get("officer", "")), 0)
+        days = [query_int(str(d), -1) for d in form.getall("day", [])]
+        officer = query_int(str(form.get("officer", "")), 0)
         block = str(form.get("block", ""))
         lang = viewer.lang
         if not days:
@@ -316,7 +339,7 @@ class MoreViews:
     async def roster_remove(self, request: web.Request, viewer: Viewer) -> str:
         await self.gate(request, viewer, Action.MANAGE_ROSTER)
         form = await request.post()
-        removed = await self.db.run(roster.remove_shift, viewer.person, _id(request))
+        removed = await self.db.run(roster.remove_shift, viewer.person, path_id(request))
         flash = t(viewer.lang, "sos.roster.removed" if removed else "form.stale")
         prefecture = removed.prefecture if removed else str(form.get("prefecture", ""))
         return await self.roster_view(request, viewer, prefecture, flash)
@@ -325,7 +348,7 @@ class MoreViews:
 
     async def import_view(self, request: web.Request, viewer: Viewer, flash: str = "") -> str:
         await self.gate(request, viewer, Action.MANAGE_PEOPLE)
-        page = max(1, _int(request.query.get("page"), 1))
+        page = max(1, query_int(request.query.get("page"), 1))
         count, waiting = await self.db.run(
             roster_import.not_joined, pages.PAGE_SIZE, (page - 1) * pages.PAGE_SIZE
         )
@@ -425,9 +448,9 @@ class MoreViews:
         if not text:
             flash = t(lang, "kb.handoff.empty_reply")
         else:
-            sent = await self.db.run(handoffs.reply, _id(request), viewer.person, text)
+            sent = await self.db.run(handoffs.reply, path_id(request), viewer.person, text)
             if sent is None:
                 flash = t(lang, "kb.handoff.gone")
             else:
-                flash = t(lang, "board.questions.sent", name=alerts.name_of(sent[1]))
+                flash = t(lang, "board.questions.sent", name=name_of(sent[1]))
         return await self.questions_view(request, viewer, flash)

@@ -13,14 +13,16 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from models import AlertStatus
-from services import alerts
+from services.alerts import policy
 from services.board import AlertView, PersonView
 from services.health import summary
-from services.health.reports import STATES, AreaPage
+from services.health.reports import LISTED, AreaPage
 from services.i18n import t
+from services.people import name_of, posting_text
 from services.postings import load_postings
 
 PAGE_SIZE = 50
+SEARCH_MAX = 50  # characters of a name searched for
 TELEGRAM_SCRIPT = "https://telegram.org/js/telegram-web-app.js"
 
 
@@ -75,17 +77,45 @@ def nav(lang: str, current: str, admin: bool = False) -> str:
 
 def pager(lang: str, view: str, page: int, shown: int, total: int, **query: Any) -> str:
     """ "1–50 of 63" with the previous and next pages (page counts from 1)."""
-    if not total:
+    previous = _query(**query, page=page - 1) if page > 1 else None
+    following = _query(**query, page=page + 1) if (page - 1) * PAGE_SIZE + shown < total else None
+    return _pager(lang, view, page, shown, total, previous, following)
+
+
+def keyset_pager(lang: str, view: str, page: int, found: AreaPage, **query: Any) -> str:
+    """The same for a list read by id (services.health.reports.area_page): the previous
+    page is the one before the first id shown, the next one after the last, so that a
+    page far down costs what the first does."""
+    people = found.people
+    previous = following = None
+    if people and found.more_before and page > 1:
+        previous = _query(**query, before=people[0].id, page=page - 1)
+    if people and found.more_after:
+        following = _query(**query, after=people[-1].id, page=page + 1)
+    return _pager(lang, view, page, len(people), found.total, previous, following)
+
+
+def _pager(
+    lang: str,
+    view: str,
+    page: int,
+    shown: int,
+    total: int,
+    previous: str | None,
+    following: str | None,
+) -> str:
+    if not total or not shown:
         return ""
     first = (page - 1) * PAGE_SIZE + 1
-    last = first + shown - 1
+    last = min(first + shown - 1, total)
+    first = min(first, last)
     links = []
-    if page > 1:
-        target = f"{view}?" + _query(**query, page=page - 1)
+    if previous is not None:
+        target = f"{view}?{previous}"
         links.append(f'<a href="#" data-view="{_e(target)}">{_e(t(lang, "board.prev"))}</a>')
     links.append(f"<span>{_e(t(lang, 'board.page', first=first, last=last, total=total))}</span>")
-    if last < total:
-        target = f"{view}?" + _query(**query, page=page + 1)
+    if following is not None:
+        target = f"{view}?{following}"
         links.append(f'<a href="#" data-view="{_e(target)}">{_e(t(lang, "board.next"))}</a>')
     return f'<div class="pager">{"".join(links)}</div>'
 
@@ -99,6 +129,11 @@ def notice(text: str, back: str | None = None) -> str:
     if back:
         link = f'<p><a href="#" class="back" data-view="{_e(back)}">◀</a></p>'
     return f'<section class="notice"><p>{_e(text)}</p>{link}</section>'
+
+
+def no_area(lang: str, current: str, admin: bool = False) -> str:
+    """An officer without a duty area yet: the tabs, and who can give them one."""
+    return nav(lang, current, admin) + notice(t(lang, "care.area.no_area"))
 
 
 def alert_list(lang: str, rows: list[tuple[Any, str]], admin: bool = False) -> str:
@@ -132,7 +167,7 @@ def alert(lang: str, view: AlertView, zone: ZoneInfo, flash: str = "") -> str:
         buttons = "".join(
             f'<button type="submit" name="outcome" value="{o}">'
             f"{_e(t(lang, f'sos.outcome.{o}'))}</button>"
-            for o in alerts.OUTCOMES
+            for o in policy.OUTCOMES
         )
         actions.append(
             f'<form method="post" data-action="alert/{item.id}/resolve" class="outcomes">'
@@ -152,7 +187,7 @@ def alert(lang: str, view: AlertView, zone: ZoneInfo, flash: str = "") -> str:
 
 
 def alerts_in_progress() -> tuple[str, ...]:
-    return tuple(str(s) for s in alerts.IN_PROGRESS)
+    return tuple(str(s) for s in policy.IN_PROGRESS)
 
 
 def _query(**values: Any) -> str:
@@ -168,9 +203,14 @@ def today(
     state: str,
     prefecture: str | None,
     county: str | None,
+    name: str | None,
     page: int,
     admin: bool = False,
 ) -> str:
+    """Today's check-ins of the viewer's area: a chip per state of /today with its count
+    (RED, AMBER, not yet, paused, checked in, not due today), the filters (prefecture,
+    county, a part of a name), how many repeat identical readings day after day (❓, as
+    /today says) and one page of the chosen state."""
     postings = load_postings()
     codes = area if area is not None else [p.code for p in postings.prefectures()]
     all_ = _e(t(lang, "board.filter.all"))
@@ -194,28 +234,30 @@ def today(
         f"<label>{_e(t(lang, 'board.filter.county'))}"
         f'<select name="county" data-autosubmit{"" if counties else " disabled"}>'
         f'<option value="">{all_}</option>{county_options}</select></label>'
+        f'<label class="wide">{_e(t(lang, "board.filter.name"))}'
+        f'<input type="search" name="q" value="{_e(name or "")}" maxlength="{SEARCH_MAX}" '
+        f'autocomplete="off" enterkeyhint="search"></label>'
         f'<button type="submit">{_e(t(lang, "board.filter.apply"))}</button></form>'
     )
     chips = "".join(
         f'<a href="#" class="chip chip-{s}{" on" if s == state else ""}" '
-        f'data-view="today?{_query(state=s, prefecture=prefecture, county=county)}">'
-        f"{_e(t(lang, f'board.state.{s}'))} <b>{found.counts.get(s, 0)}</b></a>"
-        for s in STATES
+        f'data-view="today?{_query(state=s, prefecture=prefecture, county=county, q=name)}">'
+        f"{_e(t(lang, f'health.today.state.{s}'))} <b>{found.counts.get(s, 0)}</b></a>"
+        for s in LISTED
     )
     rows = "".join(
-        f'<li><a href="#" data-view="person/{p.id}">{_e(alerts.name_of(p))}'
-        f"<small>{_e(alerts.posting_text(p, lang))}</small></a></li>"
+        f'<li><a href="#" data-view="person/{p.id}">{_e(name_of(p))}'
+        f"{' ❓' if p.id in found.flagged else ''}"
+        f"<small>{_e(posting_text(p, lang))}</small></a></li>"
         for p in found.people
     )
-    paging = pager(
-        lang,
-        "today",
-        page,
-        len(found.people),
-        found.total,
-        state=state,
-        prefecture=prefecture,
-        county=county,
+    suspicious = (
+        f'<p class="flash warn">{_e(t(lang, "board.today.suspicious", count=found.suspicious))}</p>'
+        if found.suspicious
+        else ""
+    )
+    paging = keyset_pager(
+        lang, "today", page, found, state=state, prefecture=prefecture, county=county, q=name
     )
     body = (
         f'<ul class="list people">{rows}</ul>'
@@ -225,7 +267,7 @@ def today(
     title = _e(t(lang, "board.today.title", date=day.isoformat()))
     return (
         f'{nav(lang, "today", admin)}<h1>{title}</h1>{form}<div class="chips">{chips}</div>'
-        f'{body}{paging}<p class="muted small">{t(lang, "health.disclaimer")}</p>'
+        f'{suspicious}{body}{paging}<p class="muted small">{t(lang, "health.disclaimer")}</p>'
     )
 
 
@@ -248,8 +290,8 @@ def person(lang: str, view: PersonView, schedule: Any, zone: ZoneInfo) -> str:
     )
     care = f'<div class="card">{schedule_text(lang, schedule, of_someone=True)}</div>'
     return (
-        f"{_back(lang, 'today')}<h1>{_e(alerts.name_of(who))}</h1>"
-        f'<p class="muted">{_e(alerts.posting_text(who, lang))}<br>'
+        f"{_back(lang, 'today')}<h1>{_e(name_of(who))}</h1>"
+        f'<p class="muted">{_e(posting_text(who, lang))}<br>'
         f"{_e(t(lang, 'board.person.phone', phone=who.phone or '-'))}</p>"
         f"<h2>{_e(t(lang, 'board.person.chart'))}</h2>"
         f'<img class="chart" alt="" data-chart="person/{who.id}/chart.png" '

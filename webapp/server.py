@@ -32,13 +32,15 @@ from config import Settings
 from handlers import menus
 from handlers.roster_import import MAX_FILE_BYTES
 from models import Role
-from services import alerts, board, clock, i18n
-from services.care import CareConfig
+from services import board, clock, i18n
+from services.alerts import cards, policy, respond
+from services.care.rules import CareConfig
 from services.db import Database
 from services.health.config import HealthConfig
 from services.i18n import t
+from services.people import name_of
 from webapp import auth, pages
-from webapp.admin_views import MoreViews
+from webapp.admin_views import MoreViews, path_id, query_int
 
 log = logging.getLogger(__name__)
 
@@ -186,56 +188,56 @@ class BoardServer(MoreViews):
     async def alerts_view(self, request: web.Request, viewer: Viewer) -> str:
         def load(session: Any) -> str:
             found = board.open_alerts(session, viewer.person)
-            lines = alerts.list_lines(session, found, viewer.lang, self.settings.zone)
+            lines = cards.list_lines(session, found, viewer.lang, self.settings.zone)
             rows = list(zip(found, lines, strict=True))
             return pages.alert_list(viewer.lang, rows, viewer.admin)
 
         return await self.db.run(load)
 
     async def alert_view(self, request: web.Request, viewer: Viewer, flash: str = "") -> str:
-        alert_id = int(request.match_info["id"])
+        alert_id = path_id(request)
         zone = self.settings.zone
         found = await self.db.run(board.alert_view, viewer.person, alert_id, viewer.lang, zone)
         if found is None:
             return pages.notice(t(viewer.lang, "board.alert.not_found"), back="alerts")
         return pages.alert(viewer.lang, found, zone, flash)
 
-    def _policy(self) -> alerts.Policy:
-        return alerts.Policy.from_settings(self.settings, self.application.bot.username)
+    def _policy(self) -> policy.Policy:
+        return policy.Policy.from_settings(self.settings, self.application.bot.username)
 
     async def ack(self, request: web.Request, viewer: Viewer) -> str:
-        alert_id = int(request.match_info["id"])
+        alert_id = path_id(request)
         result = await self.db.run(
-            alerts.acknowledge, alert_id=alert_id, actor=viewer.person, policy=self._policy()
+            respond.acknowledge, alert_id=alert_id, actor=viewer.person, policy=self._policy()
         )
         lang = viewer.lang
-        if result.outcome == alerts.Ack.WON:
+        if result.outcome == respond.Ack.WON:
             flash = t(lang, "sos.ack.won", id=alert_id)
-        elif result.outcome == alerts.Ack.TAKEN:
-            flash = t(lang, "sos.ack.taken", name=alerts.name_of(result.by))
-        elif result.outcome == alerts.Ack.CLOSED:
+        elif result.outcome == respond.Ack.TAKEN:
+            flash = t(lang, "sos.ack.taken", name=name_of(result.by))
+        elif result.outcome == respond.Ack.CLOSED:
             flash = t(lang, "sos.closed_already")
         else:
             flash = t(lang, f"sos.denied.{result.refusal}")
         return await self.alert_view(request, viewer, flash)
 
     async def resolve(self, request: web.Request, viewer: Viewer) -> str:
-        alert_id = int(request.match_info["id"])
+        alert_id = path_id(request)
         form = await request.post()
         outcome = str(form.get("outcome", ""))
         result = await self.db.run(
-            alerts.resolve,
+            respond.resolve,
             alert_id=alert_id,
             actor=viewer.person,
             outcome=outcome,
             policy=self._policy(),
         )
         lang = viewer.lang
-        if result.outcome == alerts.Close.DONE:
+        if result.outcome == respond.Close.DONE:
             flash = t(lang, "sos.resolved", id=alert_id)
-        elif result.outcome == alerts.Close.REFUSED:
+        elif result.outcome == respond.Close.REFUSED:
             flash = t(lang, f"sos.denied.{result.refusal}")
-        elif result.outcome == alerts.Close.INVALID:
+        elif result.outcome == respond.Close.INVALID:
             flash = t(lang, "form.stale")
         else:
             flash = t(lang, "sos.closed_already")
@@ -246,48 +248,51 @@ class BoardServer(MoreViews):
 
         query = request.query
         state = query.get("state", "missing")
-        if state not in reports.STATES:
-            state = "missing"
-        prefecture = query.get("prefecture") or None
-        county = query.get("county") or None
-        page = max(1, _int(query.get("page"), 1))
+        filters = {  # as area_page and the page take them
+            "state": state if state in reports.LISTED else "missing",
+            "prefecture": query.get("prefecture") or None,
+            "county": query.get("county") or None,
+            "name": " ".join(query.get("q", "").split())[: pages.SEARCH_MAX] or None,
+        }
+        page = max(1, query_int(query.get("page"), 1))  # shown as "51–100 of ..."
+        after = query_int(query.get("after"), 0) or None  # the ids the page follows or precedes
+        before = query_int(query.get("before"), 0) or None
 
         def load(session: Any) -> tuple[Any, list[str] | None]:
-            area = reports.area_of(session, viewer.person)
-            found = reports.area_page(
-                session,
-                viewer.person,
-                self.health,
-                state=state,
-                prefecture=prefecture,
-                county=county,
-                offset=(page - 1) * pages.PAGE_SIZE,
-                limit=pages.PAGE_SIZE,
-            )
-            return found, area
+            def read(after: int | None, before: int | None) -> Any:
+                return reports.area_page(
+                    session,
+                    viewer.person,
+                    self.health,
+                    **filters,
+                    after=after,
+                    before=before,
+                    limit=pages.PAGE_SIZE,
+                )
+
+            found = read(after, before)
+            if not found.people and (after or before):  # they have all moved on: page 1
+                found = read(None, None)
+            return found, reports.area_of(session, viewer.person)
 
         found, area = await self.db.run(load)
+        if area == []:  # an officer without a duty area yet
+            return pages.no_area(viewer.lang, "today", viewer.admin)
+        if not found.more_before:  # the first page, however it was reached
+            page = 1
         day = clock.now().astimezone(self.settings.zone).date()
         return pages.today(
-            viewer.lang,
-            day,
-            found,
-            area=area,
-            state=state,
-            prefecture=prefecture,
-            county=county,
-            page=page,
-            admin=viewer.admin,
+            viewer.lang, day, found, area=area, page=page, admin=viewer.admin, **filters
         )
 
     async def person_view(self, request: web.Request, viewer: Viewer) -> str:
-        from services import care
+        from services.care import records
 
-        person_id = int(request.match_info["id"])
+        person_id = path_id(request)
 
         def load(session: Any) -> tuple[Any, Any]:
             found = board.person_view(session, viewer.person, person_id, self.health)
-            schedule = care.schedule_for(session, person_id, self.care) if found else None
+            schedule = records.schedule_for(session, person_id, self.care) if found else None
             return found, schedule
 
         found, schedule = await self.db.run(load)
@@ -297,20 +302,13 @@ class BoardServer(MoreViews):
 
     async def chart_view(self, request: web.Request, viewer: Viewer) -> Any:
         """The person page's chart, fetched by board.js after the page (with initData)."""
-        person_id = int(request.match_info["id"])
+        person_id = path_id(request)
         png = await self.db.run(board.chart, viewer.person, person_id, self.health)
         if png is None:
             raise web.HTTPNotFound()
         return web.Response(
             body=png, content_type="image/png", headers={"Cache-Control": "private, no-store"}
         )
-
-
-def _int(raw: str | None, default: int) -> int:
-    try:
-        return int(raw or default)
-    except ValueError:
-        return default
 
 
 def _html(body: str, status: int = 200) -> web.Response:

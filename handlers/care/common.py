@@ -6,7 +6,7 @@ from telegram import Update
 
 from handlers.common import Context, answer, audit_denied, reply
 from models import Person
-from services.care import CareConfig, CareError
+from services.care.rules import CareConfig, CareError
 from services.i18n import t
 from services.oxygen import OxygenConfig
 from services.permissions import Action

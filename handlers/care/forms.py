@@ -37,8 +37,10 @@ from handlers.common import (
 )
 from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
 from models import CareKind, OxygenUrgency, OxygenWhat, Person, Status
-from services import care, oxygen, people
-from services.care import CareError
+from services import oxygen, people
+from services.care import records, rules
+from services.care import texts as care_texts
+from services.care.rules import CareError
 from services.i18n import t
 from services.permissions import Action, Denial, check, visible_prefectures
 from services.postings import load_postings
@@ -118,7 +120,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
             key = "care.ask.set_date"
             values = {
                 "name": form.get("name", ""),
-                "item": care.item_name(lang, CareKind(form["kind"])),
+                "item": care_texts.item_name(lang, CareKind(form["kind"])),
                 "current": form.get("current_due") or "-",
             }
             rows = [
@@ -184,7 +186,7 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
     """cs:d (Done) and cs:b (Booked for...) on a reminder or on /schedule."""
     parts = data_parts(update)
     item_id = button_id(parts[2]) if len(parts) == 4 else None
-    due = care.parse_compact(parts[3]) if len(parts) == 4 else None
+    due = care_texts.parse_compact(parts[3]) if len(parts) == 4 else None
     if item_id is None or due is None or parts[1] not in {"d", "b"}:
         await forged(update, context, person, Action.OWN_DATA)
         return ConversationHandler.END
@@ -194,7 +196,7 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
     assert person.id is not None
     try:
         kind = await context.db.run(
-            care.check_action, person.id, item_id, due, care_config(context)
+            records.check_action, person.id, item_id, due, care_config(context)
         )
     except CareError as error:
         await care_error(update, context, person, error)
@@ -215,7 +217,7 @@ async def start_set_form(update: Update, context: Context, admin: Person) -> str
         return ConversationHandler.END
     cfg = care_config(context)
     try:
-        schedule = await context.db.run(care.schedule_for, person_id, cfg)
+        schedule = await context.db.run(records.schedule_for, person_id, cfg)
     except CareError as error:
         await care_error(update, context, admin, error)
         return ConversationHandler.END
@@ -310,13 +312,13 @@ async def on_form_text(update: Update, context: Context, person: Person) -> str 
         if field == DATE:
             return await _take_date(update, context, person, parse_date(text))
         if field == PLACE:
-            form["draft"]["place"] = care.clean_line(text, care.PLACE_MAX)
+            form["draft"]["place"] = records.clean_line(text, rules.PLACE_MAX)
             return await ask(update, context, RESULT)
         if field == RESULT:
-            form["draft"]["result"] = care.clean_line(text, care.RESULT_MAX)
+            form["draft"]["result"] = records.clean_line(text, rules.RESULT_MAX)
             return await _save(update, context, person)
         if field == OX_PLACE:
-            form["draft"]["place"] = care.clean_line(text, oxygen.PLACE_MAX)
+            form["draft"]["place"] = records.clean_line(text, oxygen.PLACE_MAX)
             return await ask(update, context, OX_URGENCY)
     except InvalidInput as error:
         await reply(update, t(lang, error.key, **error.values))
@@ -418,7 +420,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
         day = date.fromisoformat(draft["date"])
         if flow == "done":
             schedule = await db.run(
-                care.record_done,
+                records.record_done,
                 person.id,
                 int(form["item_id"]),
                 day,
@@ -431,7 +433,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
             target = person.id
         elif flow == "book":
             schedule = await db.run(
-                care.record_booked,
+                records.record_booked,
                 person.id,
                 int(form["item_id"]),
                 day,
@@ -442,12 +444,14 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
             target = person.id
         else:
             target = int(form["person_id"])
-            schedule = await db.run(care.set_due, person, target, CareKind(form["kind"]), day, cfg)
+            schedule = await db.run(
+                records.set_due, person, target, CareKind(form["kind"]), day, cfg
+            )
             text = t(
                 lang,
                 "care.set.saved",
                 name=schedule.person.name,
-                item=care.item_name(lang, CareKind(form["kind"])),
+                item=care_texts.item_name(lang, CareKind(form["kind"])),
                 date=day.isoformat(),
             )
     except CareError as error:

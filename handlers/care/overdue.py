@@ -15,8 +15,10 @@ from handlers.care.common import care_config, forged
 from handlers.care.schedule import schedule_text
 from handlers.common import Context, answer, buttons, guarded, reply
 from models import Person
-from services import audit, care, people
-from services.care import CareError
+from services import audit, people
+from services.care import areas, records, rules
+from services.care import texts as care_texts
+from services.care.rules import CareError
 from services.i18n import t
 from services.permissions import Action, check, visible_prefectures
 from services.postings import load_postings
@@ -32,21 +34,21 @@ MANAGE_BUTTONS = 8
 
 async def _area_rows(
     context: Context, person: Person, which: str
-) -> tuple[list[care.AreaRow], frozenset[str] | None]:
+) -> tuple[list[areas.AreaRow], frozenset[str] | None]:
     """The rows of /overdue (`which` "o") or /upcoming ("u") in the person's area."""
     assert person.id is not None
     db = context.db
     duty = await db.run(people.duty_areas, person.id)
     visible = visible_prefectures(person, duty)
     # overdue rows are all due before today: no need to compute the next two weeks
-    horizon = 0 if which == "o" else care.UPCOMING_DAYS
-    rows = await db.run(care.area_rows, care_config(context), visible, horizon_days=horizon)
+    horizon = 0 if which == "o" else rules.UPCOMING_DAYS
+    rows = await db.run(areas.area_rows, care_config(context), visible, horizon_days=horizon)
     return rows, visible
 
 
 def area_text(
     lang: str,
-    rows: list[care.AreaRow],
+    rows: list[areas.AreaRow],
     which: str,
     today: date,
     *,
@@ -55,12 +57,12 @@ def area_text(
 ) -> tuple[str, int]:
     """The report, at most AREA_LINES lines; returns the text and how many were left out.
     `rows` may be only the first ones, with `counts` (rows per prefecture) and `total`
-    (care.area_summary); by default they are counted from `rows`."""
+    (areas.area_summary); by default they are counted from `rows`."""
     postings = load_postings()
     if which == "o":
         lines = [t(lang, "care.overdue.title", date=today.isoformat())]
     else:
-        lines = [t(lang, "care.upcoming.title", days=care.UPCOMING_DAYS, date=today.isoformat())]
+        lines = [t(lang, "care.upcoming.title", days=rules.UPCOMING_DAYS, date=today.isoformat())]
     if counts is None:
         counts = {}
         for row in rows:
@@ -84,9 +86,9 @@ def area_text(
             ]
         values = {
             "name": row.person.name,
-            "posting": care.posting_text(lang, row.person),
+            "posting": care_texts.posting_text(lang, row.person),
             "altitude": row.person.altitude_m if row.person.altitude_m is not None else "-",
-            "item": care.item_name(lang, row.due.kind),
+            "item": care_texts.item_name(lang, row.due.kind),
             "due": row.due.due.isoformat(),
         }
         if row.overdue:
@@ -113,13 +115,13 @@ async def _area_command(update: Update, context: Context, person: Person, which:
         return
     # the chat shows AREA_LINES rows and counts: only those rows are built (the CSV has all)
     summary = await db.run(
-        care.area_summary, care_config(context), visible, overdue=which == "o", limit=AREA_LINES
+        areas.area_summary, care_config(context), visible, overdue=which == "o", limit=AREA_LINES
     )
     today = people.local_today(context.settings.zone)
     rows = summary.rows
     if not rows:
         key = "care.area.none_overdue" if which == "o" else "care.area.none_upcoming"
-        await reply(update, t(lang, key, days=care.UPCOMING_DAYS))
+        await reply(update, t(lang, key, days=rules.UPCOMING_DAYS))
         return
     text, _ = area_text(lang, rows, which, today, counts=summary.counts, total=summary.total)
     markup_rows = [[(t(lang, "care.btn.csv"), f"cs:csv:{which}")]]
@@ -158,7 +160,7 @@ async def on_csv(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     rows, visible = await _area_rows(context, person, which)
     rows = [r for r in rows if r.overdue] if which == "o" else [r for r in rows if not r.overdue]
-    data = care.rows_to_csv(rows, lang)
+    data = areas.rows_to_csv(rows, lang)
     await context.db.run(_audit_export, person, which, len(rows), visible)
     today = people.local_today(context.settings.zone).isoformat()
     name = f"care-{'overdue' if which == 'o' else 'upcoming'}-{today}.csv"
@@ -194,7 +196,7 @@ async def on_person_card(update: Update, context: Context, admin: Person) -> Non
         await forged(update, context, admin, Action.MANAGE_SCHEDULES)
         return
     try:
-        schedule = await context.db.run(care.schedule_for, person_id, care_config(context))
+        schedule = await context.db.run(records.schedule_for, person_id, care_config(context))
     except CareError:
         await answer(update.callback_query, t(admin.language, "care.stale"), alert=True)
         return

@@ -13,7 +13,8 @@ from handlers.callbacks import data_parts
 from handlers.care.common import forged
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, reply
 from models import Person
-from services import care, care_policy
+from services import care_policy
+from services.care import texts as care_texts
 from services.care_policy import Band, BandPolicy
 from services.i18n import t
 from services.permissions import Action
@@ -96,7 +97,7 @@ def band_card(
         band=t(lang, f"care.band.{band}"),
         rest=_rest_value(lang, policy),
         exam=_exam_value(lang, policy),
-        contents=care.contents_text(lang, policy),
+        contents=care_texts.contents_text(lang, policy),
         state=_state(lang, policy, zone),
     )
     rows = [

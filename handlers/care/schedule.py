@@ -13,8 +13,9 @@ from handlers.callbacks import button_id, data_parts
 from handlers.care.common import care_config, care_error, forged, hhmm
 from handlers.common import Context, answer, buttons, drop_keyboard, guarded, refuse, reply
 from models import CareKind, Person, Status
-from services import care
-from services.care import CareError, Schedule
+from services.care import records, rules
+from services.care import texts as care_texts
+from services.care.rules import CareError, Schedule
 from services.care_policy import BandPolicy
 from services.i18n import t
 from services.permissions import Action, Denial
@@ -48,7 +49,7 @@ def _policy_line(lang: str, kind: CareKind, policy: BandPolicy) -> str:
     return t(lang, "care.sched.exam_policy_first", first=policy.exam_first_days or 0)
 
 
-def _due_line(lang: str, due: care.Due, today: date) -> str:
+def _due_line(lang: str, due: rules.Due, today: date) -> str:
     days = (due.due - today).days
     if days < 0:
         line = t(lang, "care.sched.overdue", days=-days, date=due.due.isoformat())
@@ -88,7 +89,7 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         t(
             lang,
             "care.sched.posting",
-            posting=care.posting_text(lang, person),
+            posting=care_texts.posting_text(lang, person),
             altitude=person.altitude_m if person.altitude_m is not None else "-",
             band=t(lang, f"care.band.{schedule.band}"),
         ),
@@ -100,7 +101,7 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         ),
     ]
     overdue = [
-        care.item_name(lang, kind)
+        care_texts.item_name(lang, kind)
         for kind, due in schedule.items.items()
         if due is not None and due.due < schedule.today
     ]
@@ -116,7 +117,7 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
             lines.append(_policy_line(lang, kind, schedule.policy))
         else:
             icon = "🏖" if kind == CareKind.REST else "🩺"
-            lines.append(f"{icon} <b>{care.item_name(lang, kind)}</b>")
+            lines.append(f"{icon} <b>{care_texts.item_name(lang, kind)}</b>")
         if due is None and has and person.end is not None:
             lines.append("   " + t(lang, "care.sched.after_end", date=person.end.isoformat()))
         elif due is None:
@@ -124,7 +125,7 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         else:
             lines.append(_due_line(lang, due, schedule.today))
         if kind == CareKind.EXAM and due is not None:
-            contents = care.contents_text(lang, schedule.policy)
+            contents = care_texts.contents_text(lang, schedule.policy)
             lines.append("   " + t(lang, "care.sched.contents", contents=contents))
     if schedule.last_rest_return is not None:
         lines += ["", t(lang, "care.sched.last_rest_return", date=schedule.last_rest_return)]
@@ -150,7 +151,7 @@ def schedule_buttons(lang: str, schedule: Schedule) -> InlineKeyboardMarkup:
         if due is None or due.item_id is None:
             continue
         tail = f"{due.item_id}:{due.due.strftime('%Y%m%d')}"
-        item = care.item_name(lang, kind)
+        item = care_texts.item_name(lang, kind)
         rows.append(
             [
                 (t(lang, "care.btn.done_item", item=item), f"cs:d:{tail}"),
@@ -168,7 +169,7 @@ def schedule_buttons(lang: str, schedule: Schedule) -> InlineKeyboardMarkup:
 @guarded(Action.OWN_DATA)
 async def schedule_command(update: Update, context: Context, person: Person) -> None:
     assert person.id is not None
-    schedule = await context.db.run(care.schedule_for, person.id, care_config(context))
+    schedule = await context.db.run(records.schedule_for, person.id, care_config(context))
     lang = person.language
     markup = schedule_buttons(lang, schedule) if person.status == Status.ACTIVE else None
     await reply(update, schedule_text(lang, schedule), reply_markup=markup)
@@ -200,7 +201,7 @@ async def on_reminder_time(update: Update, context: Context, person: Person) -> 
     else:
         await forged(update, context, person, Action.OWN_DATA)
         return
-    await context.db.run(care.set_reminder_time, person.id, seconds)
+    await context.db.run(records.set_reminder_time, person.id, seconds)
     await answer(update.callback_query)
     await drop_keyboard(update)
     shown = hhmm(seconds) if seconds is not None else settings.care_reminder_time
@@ -218,7 +219,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     assert person.id is not None
     item_id = button_id(parts[2]) if len(parts) > 3 else None
-    due = care.parse_compact(parts[3]) if len(parts) > 3 else None
+    due = care_texts.parse_compact(parts[3]) if len(parts) > 3 else None
     if item_id is None or due is None:
         await forged(update, context, person, Action.OWN_DATA)
         return
@@ -228,7 +229,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     cfg = care_config(context)
     if parts[1] == "z":
         try:
-            await context.db.run(care.check_action, person.id, item_id, due, cfg)
+            await context.db.run(records.check_action, person.id, item_id, due, cfg)
         except CareError as error:
             await care_error(update, context, person, error)
             return
@@ -236,18 +237,18 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
         rows = [
             [
                 (t(lang, "care.btn.snooze_days", days=d), f"cs:zz:{item_id}:{parts[3]}:{d}")
-                for d in care.SNOOZE_DAYS
+                for d in rules.SNOOZE_DAYS
             ]
         ]
         await reply(update, t(lang, "care.snooze.ask"), reply_markup=buttons(rows))
         return
     days = button_id(parts[4]) if len(parts) > 4 else None
-    if days not in care.SNOOZE_DAYS:
+    if days not in rules.SNOOZE_DAYS:
         await forged(update, context, person, Action.OWN_DATA)
         return
     try:
         schedule = await context.db.run(
-            care.record_snoozed,
+            records.record_snoozed,
             person.id,
             item_id,
             days,

@@ -30,7 +30,10 @@ from models import (
     Status,
 )
 from models.health import Feeling, Tier
-from services import alerts, audit, care, clock, erasure, outbox, people, roster
+from services import audit, clock, erasure, outbox, people, roster
+from services.alerts import policy as alerts_policy
+from services.alerts import raising
+from services.care import records
 from services.health.assessment import Assessment, Past, Readings, assess, worsened
 from services.health.config import HealthConfig
 from services.health.summary import (
@@ -74,7 +77,7 @@ def ascent_at(session: Session, person: Person, zone: ZoneInfo) -> datetime | No
     """When the person last came up: the arrival, or the return from low-altitude rest."""
     days = [person.assignment_start]
     if person.id is not None:
-        days.append(care.last_rest_return(session, person.id))
+        days.append(records.last_rest_return(session, person.id))
     known = [d for d in days if d is not None]
     return local_midnight(max(known), zone) if known else None
 
@@ -216,7 +219,7 @@ def submit(
     readings: Readings,
     *,
     config: HealthConfig,
-    policy: alerts.Policy,
+    policy: alerts_policy.Policy,
     feeling: str | None = None,
     note: str | None = None,
     no_oximeter: bool = False,
@@ -287,7 +290,11 @@ def submit(
 
 
 def _red(
-    session: Session, person: Person, checkin: CheckIn, config: HealthConfig, policy: alerts.Policy
+    session: Session,
+    person: Person,
+    checkin: CheckIn,
+    config: HealthConfig,
+    policy: alerts_policy.Policy,
 ) -> tuple[int | None, int]:
     """The emergency path. If it fails for any reason, the duty officers are still told
     directly, at emergency priority: a RED result never stays with the bot alone."""
@@ -296,7 +303,7 @@ def _red(
     alert_id = None
     try:
         with session.begin_nested():
-            alert_id = alerts.raise_alert(
+            alert_id = raising.raise_alert(
                 session, person_id=person.id, cause="checkin_red", reasons=reasons, policy=policy
             )
     except NotImplementedError:

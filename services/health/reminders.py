@@ -40,7 +40,8 @@ from models import (
     ReminderPreference,
 )
 from models.health import Tier
-from services import audit, care, clock, erasure, outbox
+from services import audit, clock, erasure, outbox
+from services.care import records
 from services.health import checkins, summary
 from services.health.config import HealthConfig, parse_hhmm
 from services.i18n import Html, t
@@ -257,7 +258,7 @@ def run_pass(session: Session, config: HealthConfig, now: datetime | None = None
         col(MissedCheckin.local_date) >= yesterday
     )
     already_missed = {(pid, day) for pid, day in session.execute(missed_since_yesterday)}
-    rest_returns = care.last_rest_returns(session)
+    rest_returns = records.last_rest_returns(session)
     newly_missed: dict[str | None, list[tuple[Person, MissedCheckin]]] = defaultdict(list)
     persisting: list[tuple[Person, int, int]] = []  # AMBER for 24 h: (who, latest id, run id)
     pending = _Pending(

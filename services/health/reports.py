@@ -89,7 +89,7 @@ def today(
     state = _state(latest, day, config)
     counts = session.execute(
         sa_select(person.c.prefecture, state.label("state"), func.count())
-        .select_from(_with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id)))
+        .select_from(_with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id), day))
         .where(*monitored)
         .group_by(person.c.prefecture, state)
     ).all()
@@ -144,9 +144,6 @@ def _state(latest: Any, day: date, config: HealthConfig) -> Any:
     )
 
 
-STATES = ("red", "amber", "missing", "paused", "checked")
-
-
 @dataclass
 class AreaPage:
     """One page of the people of the viewer's area in one state (the board's list)."""
@@ -154,6 +151,10 @@ class AreaPage:
     counts: dict[str, int]  # state -> people, within the filter
     people: list[Person]
     total: int  # people in the chosen state
+    more_before: bool = False  # people of the state before this page (by id)
+    more_after: bool = False  # ... and after it
+    flagged: set[int] = field(default_factory=set)  # of `people`: identical readings (❓)
+    suspicious: int = 0  # people with identical readings day after day, within the filter
 
 
 def area_page(
@@ -164,13 +165,23 @@ def area_page(
     state: str,
     prefecture: str | None = None,
     county: str | None = None,
+    name: str | None = None,
     offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
     limit: int = 50,
     day: date | None = None,
 ) -> AreaPage:
-    """The same states as `today`, counted by the database (one GROUP BY) within the
-    viewer's area narrowed to `prefecture` / `county`, and one page of the people in
-    `state` by id. A prefecture outside the viewer's area gives nothing."""
+    """The same states as `today` (LISTED), counted by the database (one GROUP BY) within
+    the viewer's area narrowed to `prefecture` / `county` / a part of the `name`, and one
+    page of the people in `state` by id: from `offset`, or (the board) the `limit` after
+    the id `after` or before the id `before`, so that a page far down the list costs what
+    the first one does. A prefecture outside the viewer's area gives nothing.
+
+    The counts are one pass over the area, read from indexes alone on PostgreSQL
+    (person.ix_person_active, health_checkin.ix_health_checkin_day, migration 0015);
+    the page is a short ordered read that starts, for a rare state, from that state's few
+    rows (the day's RED check-ins, the pauses) rather than from the whole area."""
     day = day or checkins.local_date(clock.now(), config.zone)
     area = area_of(session, viewer)
     if prefecture:
@@ -181,26 +192,62 @@ def area_page(
     where = list(checkins.monitored_clause(area))
     if county:
         where.append(person.c.county == county)
-    joined = _with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id))
+    matches = people.name_matches(name)
+    if matches is not None:
+        where.append(matches)
+    joined = _with_pauses(person.outerjoin(latest, latest.c.person_id == person.c.id), day)
     counts = {
-        name: count
-        for name, count in session.execute(
+        state_name: count
+        for state_name, count in session.execute(
             sa_select(current, func.count()).select_from(joined).where(*where).group_by(current)
         )
     }
-    ids = [
-        pid
-        for (pid,) in session.execute(
-            sa_select(person.c.id)
-            .select_from(joined)
-            .where(*where, current == state)
-            .order_by(person.c.id)
-            .offset(max(0, offset))
-            .limit(limit)
-        )
-    ]
+    query = (
+        sa_select(person.c.id).select_from(joined).where(*where, _in_state(state, current, latest))
+    )
+    if before is not None:
+        query = query.where(person.c.id < before).order_by(person.c.id.desc())
+    else:
+        if after is not None:
+            query = query.where(person.c.id > after)
+        query = query.order_by(person.c.id).offset(max(0, offset) if after is None else 0)
+    ids = [pid for (pid,) in session.execute(query.limit(limit + 1))]
+    more = len(ids) > limit
+    ids = sorted(ids[:limit])
     loaded = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
-    return AreaPage(counts, [loaded[pid] for pid in ids], counts.get(state, 0))
+    if before is not None:
+        more_before, more_after = more, bool(ids)
+    else:
+        more_before, more_after = (after is not None or offset > 0) and bool(ids), more
+    found = AreaPage(
+        counts,
+        [loaded[pid] for pid in ids],
+        counts.get(state, 0),
+        more_before=more_before,
+        more_after=more_after,
+    )
+    identical = checkins.suspicious_select(day, config)  # a few people in all
+    if identical is not None:
+        suspicious = list(
+            session.scalars(sa_select(person.c.id).where(person.c.id.in_(identical), *where))
+        )
+        found.suspicious = len(suspicious)
+        found.flagged = set(ids).intersection(suspicious)
+    return found
+
+
+def _in_state(state: str, current: Any, latest: Any) -> Any:
+    """`current == state` (`current`: `_state`'s expression), with what that implies of
+    the joins spelled out (a RED state has a check-in today, a missing one has none...),
+    so that the database may start from a rare state's few rows, not the whole area."""
+    pref = ReminderPreference.__table__  # type: ignore[attr-defined]
+    implied = {
+        "red": latest.c.tier == Tier.RED.value,
+        "amber": latest.c.tier == Tier.AMBER.value,
+        "checked": latest.c.person_id.is_not(None),
+        "paused": and_(latest.c.person_id.is_(None), pref.c.person_id.is_not(None)),
+    }.get(state, and_(latest.c.person_id.is_(None), pref.c.person_id.is_(None)))
+    return and_(current == state, implied)
 
 
 def _latest_tiers(day: date) -> Any:
@@ -223,9 +270,11 @@ def _latest_tiers(day: date) -> Any:
     return sa_select(ranked.c.person_id, ranked.c.tier).where(ranked.c.rank == 1).subquery("latest")
 
 
-def _with_pauses(joined: Any) -> Any:
+def _with_pauses(joined: Any, day: date) -> Any:
+    """`joined` with the reminder preferences of the people paused on `day` (a few: the
+    rest of the preferences do not bear on the day's state)."""
     person, pref = Person.__table__, ReminderPreference.__table__  # type: ignore[attr-defined]
-    return joined.outerjoin(pref, pref.c.person_id == person.c.id)
+    return joined.outerjoin(pref, and_(pref.c.person_id == person.c.id, _paused(day)))
 
 
 def _paused(day: date) -> Any:
@@ -313,7 +362,7 @@ def _first_named(
     }
     firsts = [
         sa_select(person.c.id, person.c.prefecture, literal(state_name).label("state"))
-        .select_from(_with_pauses(person))
+        .select_from(_with_pauses(person, day))
         .where(
             *monitored,
             person.c.prefecture == prefecture,
@@ -375,21 +424,9 @@ def everyone_page(
         found = area_page(
             session, viewer, config, state=state, offset=page * PAGE_SIZE, limit=PAGE_SIZE, day=day
         )
-    person = Person.__table__  # type: ignore[attr-defined]
-    ids = [p.id for p in found.people]
-    identical = checkins.suspicious_select(day, config)
-    flagged = (
-        set(
-            session.scalars(
-                sa_select(person.c.id).where(person.c.id.in_(ids), person.c.id.in_(identical))
-            )
-        )
-        if identical is not None and ids
-        else set()
-    )
     area = area_of(session, viewer)
     return EveryonePage(
-        state, page, pages, found.counts, found.people, flagged, area is None or len(area) > 1
+        state, page, pages, found.counts, found.people, found.flagged, area is None or len(area) > 1
     )
 
 

@@ -1,5 +1,5 @@
 """The channel worker: sends the outbox rows meant for WeCom and DingTalk duty groups and
-for the SMS gateway (services/channels.py queues them). See docs/delivery.md.
+for the SMS gateway (services/duty_channels/alerting.py queues them). See docs/delivery.md.
 
 It runs beside the Telegram worker (bot/delivery.py), never inside it: a slow or failing
 WeCom endpoint must not delay a Telegram send, and Telegram failing completely must not
@@ -46,9 +46,11 @@ from yarl import URL
 from bot.delivery import BULK, backoff, set_event_threadsafe
 from config import Settings
 from models import Channel, OutboxStatus, OutcomeCode
-from services import channels, clock, outbox
-from services.channels import ChannelMessage, Destination, Result
+from services import clock, outbox
 from services.db import Database, database_unavailable
+from services.duty_channels import groups, sms
+from services.duty_channels import worker as channel_rows
+from services.duty_channels.worker import ChannelMessage, Destination, Result
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +274,7 @@ class Senders:
         except ValueError as exc:  # a URL aiohttp cannot use
             attempt = Attempt(False, detail=f"{exc.__class__.__name__}: {exc}")
         if attempt.detail:
-            attempt.detail = channels.scrub(attempt.detail, *secrets)[:200]
+            attempt.detail = groups.scrub(attempt.detail, *secrets)[:200]
         return attempt
 
     async def _post_json(self, url: str, body: dict[str, Any]) -> tuple[int, bytes]:
@@ -314,14 +316,14 @@ class Senders:
         url = settings.sms_url
         for placeholder, value in (
             ("{phone}", where.phone),
-            ("{phone_national}", channels.national_number(where.phone)),
+            ("{phone_national}", groups.national_number(where.phone)),
             ("{text}", text),
         ):
             url = url.replace(placeholder, quote(value, safe=""))
         headers = dict(self.sms_headers)
         data: bytes | None = None
         if settings.sms_method != "GET":
-            body, kind = channels.sms_body(settings.sms_body_template, where.phone, text)
+            body, kind = sms.sms_body(settings.sms_body_template, where.phone, text)
             data = body.encode()
             if not any(k.lower() == "content-type" for k in headers):
                 headers["Content-Type"] = f"{kind}; charset=utf-8"
@@ -421,7 +423,7 @@ class ChannelWorker:
         delay = 0.5
         while not self._stopping:
             try:
-                return await self.db.run(channels.recover_interrupted)
+                return await self.db.run(channel_rows.recover_interrupted)
             except Exception as exc:
                 if database_unavailable(exc):
                     log.warning("channels: the database is not reachable yet; trying again")
@@ -438,7 +440,7 @@ class ChannelWorker:
         free = WINDOW - len(self.known)
         if free <= 0:
             return
-        rows = await self.db.run(channels.claim_due, free)
+        rows = await self.db.run(channel_rows.claim_due, free)
         now = self._now()
         for message in rows:
             if message.id in self.known:
@@ -460,7 +462,7 @@ class ChannelWorker:
         message = job.message
         pause = 0.0
         try:
-            where = await self.db.run(channels.destination, message, self.settings.sms_enabled)
+            where = await self.db.run(channel_rows.destination, message, self.settings.sms_enabled)
             if where.cancelled:
                 result = Result(
                     message, OutboxStatus.CANCELLED, OutcomeCode.CANCELLED, where.cancelled
@@ -497,7 +499,7 @@ class ChannelWorker:
         if not attempt.transient:
             return Result(message, OutboxStatus.FAILED, OutcomeCode.REFUSED, attempt.detail), 0.0
         attempts = message.attempts + 1
-        if channels.is_test(message) and (attempts >= TEST_ATTEMPTS or attempt.rate_limited):
+        if channel_rows.is_test(message) and (attempts >= TEST_ATTEMPTS or attempt.rate_limited):
             # an admin waits for the answer: report within a minute instead of retrying
             return Result(message, OutboxStatus.FAILED, OutcomeCode.GAVE_UP, attempt.detail), 0.0
         if message.priority >= BULK and attempts >= self.settings.delivery_max_attempts:
@@ -516,7 +518,7 @@ class ChannelWorker:
     async def _record(self, result: Result) -> None:
         for delay in (0.2, 0.5, 1, 2, 5):
             try:
-                await self.db.run(channels.record, [result])
+                await self.db.run(channel_rows.record, [result])
                 return
             except Exception:
                 log.exception("channels: recording an outcome failed; retrying")

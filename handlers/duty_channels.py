@@ -35,7 +35,9 @@ from handlers.common import (
 )
 from handlers.sos import acknowledge_and_reply
 from models import Channel, DutyGroup, Person
-from services import alerts, channels
+from services.alerts import policy, respond
+from services.duty_channels import checks, sms, worker
+from services.duty_channels import groups as duty_groups
 from services.i18n import t
 from services.permissions import Action
 from services.validation import InvalidInput
@@ -58,7 +60,7 @@ def _group_line(group: DutyGroup, lang: str, zone: Any) -> str:
             lang,
             "channels.list.failing",
             since=_when(group.failing_since, zone),
-            reason=channels.why(group.failing_reason, lang),
+            reason=checks.why(group.failing_reason, lang),
         )
     elif group.last_ok_at is not None:
         health = t(lang, "channels.list.ok", time=_when(group.last_ok_at, zone))
@@ -68,16 +70,16 @@ def _group_line(group: DutyGroup, lang: str, zone: Any) -> str:
         lang,
         "channels.list.group",
         id=group.id,
-        area=channels.prefecture_name(group.prefecture, lang),
-        label=channels.group_label(group, lang),
-        url=channels.mask_url(group.webhook_url),
+        area=duty_groups.prefecture_name(group.prefecture, lang),
+        label=duty_groups.group_label(group, lang),
+        url=duty_groups.mask_url(group.webhook_url),
         signed=t(lang, "channels.list.signed") if group.secret else "",
         health=health,
     )
 
 
 def _list_view(session: Any, lang: str, settings: Any) -> tuple[str, list[list[tuple[str, str]]]]:
-    groups = channels.list_groups(session)
+    groups = duty_groups.list_groups(session)
     zone = settings.zone
     lines = [t(lang, "channels.list.header")]
     if groups:
@@ -85,9 +87,9 @@ def _list_view(session: Any, lang: str, settings: Any) -> tuple[str, list[list[t
     else:
         lines.append(t(lang, "channels.list.none"))
     if settings.sms_enabled:
-        failing = channels.sms_failing(session)
+        failing = worker.sms_failing(session)
         key = "channels.list.sms_failing" if failing else "channels.list.sms_on"
-        reason = channels.why((failing or {}).get("reason"), lang)
+        reason = checks.why((failing or {}).get("reason"), lang)
         lines.append(t(lang, key, rate=f"{settings.sms_per_minute:g}", reason=reason))
     else:
         lines.append(t(lang, "channels.list.sms_off"))
@@ -117,20 +119,20 @@ async def dutygroup_command(update: Update, context: Context, person: Person) ->
 
 async def _set(update: Update, context: Context, person: Person, words: list[str]) -> None:
     lang = person.language
-    request = channels.parse_set(words)
+    request = duty_groups.parse_set(words)
     if request.url is not None:
         await _delete_credential_message(update)
-    problem = channels.check_request(request)
+    problem = duty_groups.check_request(request)
     if problem is not None:
         await reply(update, t(lang, problem) + "\n\n" + t(lang, "channels.usage"))
         return
-    group = await context.db.run(channels.set_group, person, request)
+    group = await context.db.run(duty_groups.set_group, person, request)
     text = t(
         lang,
         "channels.set.done",
-        label=channels.group_label(group, lang),
-        area=channels.prefecture_name(group.prefecture, lang),
-        url=channels.mask_url(group.webhook_url),
+        label=duty_groups.group_label(group, lang),
+        area=duty_groups.prefecture_name(group.prefecture, lang),
+        url=duty_groups.mask_url(group.webhook_url),
     )
     if group.channel == Channel.DINGTALK and not group.secret:
         text += "\n" + t(lang, "channels.set.unsigned")
@@ -174,9 +176,9 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
     if group is None:
         await answer(query, t(lang, "channels.gone"), alert=True)
         return
-    label = channels.group_label(group, lang)
+    label = duty_groups.group_label(group, lang)
     if action == "test":
-        await db.run(channels.queue_test, person, group_id, context.settings.default_language)
+        await db.run(checks.queue_test, person, group_id, context.settings.default_language)
         await answer(query, plain_text(t(lang, "channels.test.queued", label=label)))
         await reply(update, t(lang, "channels.test.queued", label=label))
     elif action == "rm":
@@ -189,7 +191,7 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
         ]
         await edit_or_reply(update, t(lang, "channels.remove.ask", label=label), buttons(rows))
     else:
-        await db.run(channels.remove_group, person, group_id)
+        await db.run(duty_groups.remove_group, person, group_id)
         await answer(query)
         await edit_or_reply(update, t(lang, "channels.remove.done", label=label))
 
@@ -224,12 +226,12 @@ async def sms_command(update: Update, context: Context, person: Person) -> None:
     db = context.db
     raw = " ".join(context.args or []).strip()
     if raw.lower() in ("off", "stop", "关闭", "停止"):
-        person = await db.run(channels.clear_sms, person)
+        person = await db.run(sms.clear_sms, person)
         await reply(update, t(lang, "channels.sms.cleared"))
         return
     if raw:
         try:
-            person = await db.run(channels.set_sms, person, raw)
+            person = await db.run(sms.set_sms, person, raw)
         except InvalidInput as exc:
             await reply(
                 update, t(lang, exc.key, **exc.values) + "\n" + t(lang, "channels.sms.usage")
@@ -248,19 +250,19 @@ async def on_sms_button(update: Update, context: Context, person: Person) -> Non
     lang = person.language
     db = context.db
     if query.data == "sms:profile" and person.phone:
-        person = await db.run(channels.set_sms, person, person.phone)
+        person = await db.run(sms.set_sms, person, person.phone)
         await answer(query)
         await edit_or_reply(update, t(lang, "channels.sms.saved", phone=person.sms_phone or "-"))
     elif query.data == "sms:test":
-        queued = await db.run(channels.queue_sms_test, person, context.settings.sms_enabled)
+        queued = await db.run(checks.queue_sms_test, person, context.settings.sms_enabled)
         if queued is None:
             await answer(query, t(lang, "form.stale"), alert=True)
             return
-        label = channels.mask_phone(person.sms_phone)
+        label = duty_groups.mask_phone(person.sms_phone)
         await answer(query)
         await reply(update, t(lang, "channels.test.queued", label=label))
     elif query.data == "sms:off":
-        await db.run(channels.clear_sms, person)
+        await db.run(sms.clear_sms, person)
         await answer(query)
         await edit_or_reply(update, t(lang, "channels.sms.cleared"))
     else:
@@ -278,14 +280,14 @@ async def on_ack_link(update: Update, context: Context) -> None:
     person = await current_person(update, context)
     db = context.db
     lang = person.language if person else context.settings.default_language
-    alert = await db.run(alerts.get, alert_id) if alert_id is not None else None
+    alert = await db.run(policy.get, alert_id) if alert_id is not None else None
     refusal = (
-        await db.run(alerts.handling_refusal, person, alert)
+        await db.run(respond.handling_refusal, person, alert)
         if person is not None
-        else alerts.Refusal.ROLE
+        else respond.Refusal.ROLE
     )
     if refusal is not None:
-        await db.run(alerts.refuse, person, alert_id, f"/start {arg}"[:64], str(refusal))
+        await db.run(respond.refuse, person, alert_id, f"/start {arg}"[:64], str(refusal))
         await reply(update, t(lang, f"sos.denied.{refusal}"))
         raise ApplicationHandlerStop
     assert alert is not None and person is not None

@@ -2,7 +2,7 @@
 
 The webhook URL (it carries the robot's key or access token) and DingTalk's signing secret
 are credentials: stored here for admins to manage, never copied into outbox rows, never
-shown or logged in full (services/channels.py masks them).
+shown or logged in full (services/duty_channels/groups.py masks them).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from models.types import UTCDateTime, utcnow
 
 
 class Channel(StrEnum):
-    """Where an outbox message goes. Everything but Telegram is sent by bot/channels.py."""
+    """Where an outbox message goes. Everything but Telegram is sent by bot/duty_channels.py."""
 
     TELEGRAM = "telegram"
     WECOM = "wecom"  # a WeCom (企业微信) group robot webhook

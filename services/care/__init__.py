@@ -1,0 +1,2 @@
+"""Care schedules: low-altitude rest rotations and physical examinations (rules, texts,
+items, reminders, records, areas)."""
