@@ -15,6 +15,7 @@ from handlers.common import (
     answer_stale,
     buttons,
     current_person,
+    drop_keyboard,
     guarded,
     language_of,
     reply,
@@ -138,10 +139,7 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
     assert query is not None
     lang = person.language
     await answer(query)
-    try:
-        await query.edit_message_reply_markup(reply_markup=None)
-    except Exception:
-        pass
+    await drop_keyboard(update)
     if query.data != "del:yes":
         await reply(update, t(lang, "deleteme.kept"))
         return

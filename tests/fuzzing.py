@@ -103,7 +103,7 @@ def callback_prefixes() -> list[str]:
     for folder in ("handlers", "services"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             found |= _string_prefixes(path.read_text(encoding="utf-8"))
-    for path in sorted((ROOT / "handlers").glob("*.py")):
+    for path in sorted((ROOT / "handlers").rglob("*.py")):
         for pattern in re.findall(r'pattern=r"\^([^"]+)"', path.read_text(encoding="utf-8")):
             plain = re.match(r"[a-z]+:(?:[a-z]+:?)?", pattern)
             if plain:

@@ -107,7 +107,7 @@ OWNER = {
 
 def _source_commands() -> list[str]:
     found: set[str] = set()
-    for path in sorted((ROOT / "handlers").glob("*.py")):
+    for path in sorted((ROOT / "handlers").rglob("*.py")):
         found.update(re.findall(r'CommandHandler\(\s*"([a-z_]+)"', path.read_text("utf-8")))
     return sorted(found | {"unknowncmd", "start@test_bot", "help@other_bot"})
 
