@@ -23,7 +23,7 @@ help:
 	@echo "make run      run the bot (set CADRE_TELEGRAM_TOKEN, or put it in .env)"
 	@echo "make test     run the test suite (PYTEST_ARGS=... passes options to pytest)"
 	@echo "make demo     chat with the bot offline as a cadre, duty officer or admin (no token)"
-	@echo "make fuzz     10,000 random examples against the bot (FUZZ_SEED=n, FUZZ_REPORT=file)"
+	@echo "make fuzz     10,000 random examples against the bot (FUZZ_SEED, FUZZ_JOBS, FUZZ_REPORT)"
 	@echo "make lint     ruff check, ruff format --check and mypy (strict: services, models, config)"
 	@echo "make format   fix import order and format the code"
 	@echo "make lock     refresh $(LOCK) from pyproject.toml (then commit both)"
@@ -62,13 +62,15 @@ demo: venv
 	$(BIN)/cadre-bot demo $(DEMO_ARGS)
 
 # The fuzzed surface (tests/test_fuzz.py) with the "long" budget: 10,000 examples, a random
-# seed unless FUZZ_SEED is set; the figures go to FUZZ_REPORT (every 100 examples).
+# seed unless FUZZ_SEED is set, in FUZZ_JOBS worker processes (each its own seed and SQLite
+# database); the merged figures go to FUZZ_REPORT (every 30 s, and at the end).
 FUZZ_SEED ?=
+FUZZ_JOBS ?= 1
+FUZZ_EXAMPLES ?= 10000
 FUZZ_REPORT ?= var/fuzz-report.json
 fuzz: venv
-	@mkdir -p $(dir $(FUZZ_REPORT))
-	CADRE_FUZZ_PROFILE=long CADRE_FUZZ_SEED=$(FUZZ_SEED) CADRE_FUZZ_REPORT=$(FUZZ_REPORT) \
-		$(BIN)/pytest -p no:cacheprovider tests/test_fuzz.py::test_fuzzed_surface $(PYTEST_ARGS)
+	$(BIN)/python -m tests.fuzz_jobs --jobs $(FUZZ_JOBS) --examples $(FUZZ_EXAMPLES) \
+		$(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --report $(FUZZ_REPORT) -- $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

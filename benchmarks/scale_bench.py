@@ -858,7 +858,16 @@ async def end_to_end(url: str, requests: int, budget: float) -> dict[str, dict[s
 
 def service_level(db: Database, requests: int, budget: float) -> dict[str, dict[str, list[float]]]:
     """The handlers' database work and rendering, without Telegram."""
-    from handlers import checkin, schedules, sos
+    from handlers import sos
+
+    try:
+        from handlers import checkin_area as checkin
+        from handlers.care import overdue as schedules
+    except ImportError:  # a baseline from before handlers/care/ and handlers/checkin_area.py
+        from handlers import (
+            checkin,  # type: ignore[no-redef]
+            schedules,  # type: ignore[no-redef]
+        )
     from services import people
     from services.care import areas as care_areas
     from services.care.rules import CareConfig

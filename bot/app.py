@@ -17,7 +17,7 @@ import logging
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from telegram import Update
 from telegram.constants import ChatType, ParseMode
-from telegram.error import RetryAfter, TimedOut
+from telegram.error import BadRequest, RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationHandlerStop, Defaults, TypeHandler
 
 from bot.delivery import Delivery
@@ -39,14 +39,21 @@ from handlers import (
     broadcast,
     callbacks,
     checkin,
+    checkin_area,
+    contacts,
     duty_channels,
     form,
     menus,
+    oxygen,
     privacy,
     roster_import,
-    schedules,
     sos,
+    tags,
 )
+from handlers.care import forms as care_forms
+from handlers.care import overdue as care_overdue
+from handlers.care import policy as care_policy
+from handlers.care import schedule as care_schedule
 from handlers.context import CONTEXT_TYPES, DEPS, Context, Deps, deps_of
 from models.db import make_engine, upgrade
 from scheduler import jobs
@@ -161,10 +168,17 @@ def register_handlers(application: Application, settings: Settings) -> None:
     application.add_handlers(approvals.build())  # registration requests: approve, reject
     application.add_handlers(admin.build())  # /people, roles, suspensions, duty areas
     application.add_handlers(roster_import.build())  # roster uploads (CSV, XLSX)
-    application.add_handlers(checkin.build(form_timeout))  # the daily check-in, /today...
-    application.add_handlers(schedules.build(form_timeout))  # care schedules, /oxygen
+    application.add_handlers(checkin.build(form_timeout))  # the daily check-in, /reminders
+    application.add_handlers(checkin_area.build())  # /today, /export, the 30-day chart
+    application.add_handler(care_forms.build(form_timeout))  # care forms, the /oxygen request
+    application.add_handlers(care_schedule.build())  # /schedule, reminder time, snooze
+    application.add_handlers(care_overdue.build())  # /overdue, /upcoming, a person's schedule
+    application.add_handlers(care_policy.build())  # /carepolicy
+    application.add_handlers(oxygen.build())  # oxygen requests taken, delivered, cancelled
     application.add_handlers(broadcast.build(form_timeout))  # /broadcast, notices
-    application.add_handlers(sos.build())  # /alerts, /contacts, the roster, the directory
+    application.add_handlers(tags.build())  # /tag, /untag, /tags: cohorts to address
+    application.add_handlers(sos.build())  # /alerts, /ack, /resolve, the roster, the directory
+    application.add_handlers(contacts.build())  # /contacts: emergency contacts' links
     application.add_handlers(ask.build())  # policy questions, handoffs to a person
     application.add_handlers(account.build())  # /me, /mydata, /deleteme, /language
     application.add_handlers(duty_channels.build())  # /dutygroup, /sms
@@ -278,7 +292,10 @@ async def on_error(update: object, context: Context) -> None:
         try:
             lang = language_of(update, context)
             if update.callback_query is not None:
-                await update.callback_query.answer()
+                try:
+                    await update.callback_query.answer()
+                except BadRequest:  # the handler answered it before it failed
+                    pass
             await update.effective_chat.send_message(t(lang, "error.generic"))
         except Exception:
             log.exception("could not tell the user about an error")

@@ -52,6 +52,7 @@ from config import Settings
 from models import OutboxStatus, OutcomeCode, Priority
 from services import clock, outbox
 from services.db import Database, database_unavailable
+from services.i18n import plain_text
 from services.outbox import Claimed, Outcome, Part
 
 log = logging.getLogger(__name__)
@@ -876,7 +877,7 @@ class Delivery:
             }
         text = part.text
         if text and plain:
-            text = outbox.plain_text(text)
+            text = plain_text(text)
         elif text:
             params["parse_mode"] = "HTML"
         markup = payload.get("reply_markup") if part.last else None

@@ -16,11 +16,12 @@ from handlers.common import (
     buttons,
     current_caller,
     current_person,
+    drop_keyboard,
+    edit_or_reply,
     guarded,
     language_of,
     reply,
 )
-from handlers.sos_common import edit
 from models import Person, Role, Status
 from services import own_data, people
 from services.alerts import raising
@@ -76,12 +77,12 @@ async def on_help_button(update: Update, context: Context) -> None:
     tasks = menus.help_tasks(person)
     back = buttons([[(t(lang, "help.back"), "hp:home")]])
     if task == "terms":
-        await edit(update, t(lang, "help.terms"), back)
+        await edit_or_reply(update, t(lang, "help.terms"), back)
     elif task in tasks:
         title = f"<b>{t(lang, f'help.task.{task}')}</b>"
-        await edit(update, title + "\n" + _command_lines(lang, tasks[task]), back)
+        await edit_or_reply(update, title + "\n" + _command_lines(lang, tasks[task]), back)
     else:
-        await edit(update, t(lang, "help.more"), _tasks_markup(lang, person))
+        await edit_or_reply(update, t(lang, "help.more"), _tasks_markup(lang, person))
 
 
 UNCHOSEN = "language_unchosen"  # bot_data: ids whose Telegram app decides their language
@@ -202,10 +203,7 @@ async def on_delete(update: Update, context: Context, person: Person) -> None:
     assert query is not None
     lang = person.language
     await answer(query)
-    try:
-        await query.edit_message_reply_markup(reply_markup=None)
-    except Exception:
-        pass
+    await drop_keyboard(update)
     if query.data != "del:yes":
         await reply(update, t(lang, "deleteme.kept"))
         return

@@ -23,45 +23,42 @@ and the steps of the altitude question. Callback data (all well under 64 bytes):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 from telegram import (
-    CopyTextButton,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Update,
 )
-from telegram.error import BadRequest
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from handlers import approvals, menus
+from handlers.callbacks import button_id
 from handlers.common import (
     Context,
     answer,
     buttons,
     current_person,
+    edit_or_reply,
     guarded,
     language_of,
+    link_buttons,
     plain_text,
     reply,
 )
+from handlers.conversation import FormDraft, form_conversation
 from models import Person, Priority, Role, Status
 from services import clock, outbox, people
 from services.i18n import t
-from services.people import PeoplePage, RegistrationError
+from services.people import PeoplePage, RegistrationError, name_of
 from services.permissions import Action
 from services.postings import load_postings
 from services.validation import ALTITUDE_RANGE, InvalidInput, parse_altitude, parse_int
@@ -69,7 +66,8 @@ from services.validation import ALTITUDE_RANGE, InvalidInput, parse_altitude, pa
 ALTITUDE_CONVERSATION = "admin_altitude"
 ALTITUDE = "altitude"
 ALTITUDE_TIMEOUT = 600  # seconds an unanswered altitude question stays open
-_ALT_KEY = "admin_altitude"  # user_data: the person whose altitude is being asked
+# user_data["admin_altitude"]: the person whose altitude is being asked
+ALTITUDE_DRAFT = FormDraft("admin_altitude", alive="person", timeout=ALTITUDE_TIMEOUT)
 _VIEW_KEY = "people_view"  # user_data: the last list shown (status, prefecture, page)
 
 STATUS_FILTERS = ("pending", "active", "suspended", "all")
@@ -84,7 +82,6 @@ ASSIGNABLE_ROLES = (Role.CADRE, Role.DUTY_OFFICER, Role.ADMIN)  # by /people and
 _ROLE_CODES = {role.value for role in ASSIGNABLE_ROLES}
 INVITE_DAYS = (1, 7, 30, 0)  # 0: never expires
 INVITE_USES = (1, 5, 20, 0)  # 0: unlimited
-_MAX_ID_DIGITS = 18  # larger numbers are forged data (and overflow SQLite's INTEGER)
 
 Callback = Callable[[Update, Context], Awaitable[Any]]
 
@@ -96,12 +93,8 @@ async def _toast(update: Update, text: str, alert: bool = False) -> None:
     await answer(update.callback_query, text, alert=alert)
 
 
-def _person_id(raw: str) -> int | None:
-    return parse_int(raw, max_digits=_MAX_ID_DIGITS)
-
-
 def _name(person: Person) -> str:
-    return person.real_name or person.display_name or str(person.telegram_id)
+    return name_of(person, str(person.telegram_id))
 
 
 def _posting(lang: str, person: Person) -> str:
@@ -122,19 +115,6 @@ def _altitude(lang: str, person: Person) -> str:
         return metres
     source = t(lang, f"people.alt_source.{person.altitude_source}")
     return t(lang, "people.altitude_with_source", altitude=metres, source=source)
-
-
-async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Edit the message under the button in place; send a new one if that is impossible."""
-    query = update.callback_query
-    if query is not None and query.message is not None:
-        try:
-            await query.edit_message_text(text, reply_markup=markup)
-            return
-        except BadRequest as error:
-            if "not modified" in str(error).lower():
-                return
-    await reply(update, text, reply_markup=markup)
 
 
 async def _tell(context: Context, person: Person, key: str, **values: Any) -> None:
@@ -267,7 +247,7 @@ async def _send_list(
     )
     context.user_data[_VIEW_KEY] = [status, prefecture, result.page]  # type: ignore[index]
     text, markup = list_view(admin.language, result, status, prefecture)
-    await _show(update, text, markup)
+    await edit_or_reply(update, text, markup)
 
 
 @guarded(Action.MANAGE_PEOPLE)
@@ -332,7 +312,7 @@ async def _show_card(update: Update, context: Context, admin: Person, person_id:
     person, areas = await _load(context, person_id)
     if person is not None:
         lang = admin.language
-        await _show(update, card_text(lang, person, areas), card_markup(lang, person))
+        await edit_or_reply(update, card_text(lang, person, areas), card_markup(lang, person))
 
 
 async def _show_gone(update: Update, context: Context, admin: Person) -> None:
@@ -416,7 +396,7 @@ async def _confirm(
         question, yes = "approve.reject_confirm", ("approve.reject_yes", f"ppl:noy:{person_id}")
     text = card_text(lang, person, areas) + "\n\n" + t(lang, question, name=_name(person))
     rows = [[(t(lang, yes[0]), yes[1])], [(t(lang, "people.btn.back"), f"ppl:c:{person_id}")]]
-    await _show(update, text, buttons(rows))
+    await edit_or_reply(update, text, buttons(rows))
 
 
 async def _set_role(
@@ -487,7 +467,7 @@ async def _role_menu(update: Update, context: Context, admin: Person, person_id:
     lang = admin.language
     await answer(update.callback_query)
     text = card_text(lang, person, areas) + "\n\n" + t(lang, "people.role.choose")
-    await _show(update, text, _role_markup(lang, person))
+    await edit_or_reply(update, text, _role_markup(lang, person))
 
 
 async def _duty_menu(
@@ -516,7 +496,7 @@ async def _duty_menu(
         key = "people.duty.added" if toggle in areas else "people.duty.removed"
         await _toast(update, t(lang, key, area=name))
     text = card_text(lang, person, areas) + "\n\n" + t(lang, "people.duty.choose")
-    await _show(update, text, _duty_markup(lang, person, areas))
+    await edit_or_reply(update, text, _duty_markup(lang, person, areas))
 
 
 @guarded(Action.MANAGE_PEOPLE)
@@ -542,7 +522,7 @@ async def on_people_button(update: Update, context: Context, admin: Person) -> N
             await answer(query)
             await _send_list(update, context, admin, status, prefecture, page)
             return
-    person_id = _person_id(parts[2]) if len(parts) > 2 else None
+    person_id = button_id(parts[2]) if len(parts) > 2 else None
     if person_id is not None:
         if what == "c" and len(parts) == 3:
             person, _ = await _load(context, person_id)
@@ -579,14 +559,6 @@ async def on_people_button(update: Update, context: Context, admin: Person) -> N
 # ---------------------------------------------------------------------------- altitude
 
 
-def _altitude_expired(pending: dict[str, Any]) -> bool:
-    touched = pending.get("touched")
-    if not touched:
-        return True
-    age = clock.now() - datetime.fromisoformat(touched)
-    return age.total_seconds() > ALTITUDE_TIMEOUT
-
-
 async def _ask_altitude_again(update: Update, context: Context, admin: Person, name: str) -> None:
     low, high = ALTITUDE_RANGE
     await reply(update, t(admin.language, "people.altitude.ask", name=name, low=low, high=high))
@@ -598,17 +570,15 @@ async def ask_altitude(update: Update, context: Context, admin: Person) -> str |
     query = update.callback_query
     assert query is not None
     parts = (query.data or "").split(":")
-    person_id = _person_id(parts[2]) if len(parts) == 3 else None
+    person_id = button_id(parts[2]) if len(parts) == 3 else None
     person = (await _load(context, person_id))[0] if person_id is not None else None
     if person is None:
         await _show_gone(update, context, admin)
         return ConversationHandler.END
     await answer(query)
-    context.user_data[_ALT_KEY] = {  # type: ignore[index]
-        "person": person.id,
-        "name": _name(person),
-        "touched": clock.now().isoformat(),
-    }
+    ALTITUDE_DRAFT.clear(context)
+    ALTITUDE_DRAFT.of(context).update({"person": person.id, "name": _name(person)})
+    ALTITUDE_DRAFT.touch(context)
     await _ask_altitude_again(update, context, admin, _name(person))
     return ALTITUDE
 
@@ -617,21 +587,21 @@ async def ask_altitude(update: Update, context: Context, admin: Person) -> str |
 async def receive_altitude(update: Update, context: Context, admin: Person) -> str | int:
     assert context.user_data is not None
     lang = admin.language
-    pending = context.user_data.get(_ALT_KEY) or {}
-    if not pending.get("person") or _altitude_expired(pending):
-        context.user_data.pop(_ALT_KEY, None)
+    if ALTITUDE_DRAFT.expired(context):
+        ALTITUDE_DRAFT.clear(context)
         await reply(update, t(lang, "people.altitude.expired"))
         return ConversationHandler.END
+    pending = ALTITUDE_DRAFT.of(context)
     message = update.effective_message
     try:
         metres = parse_altitude(message.text if message else None)
     except InvalidInput:
         low, high = ALTITUDE_RANGE
         await reply(update, t(lang, "invalid.altitude", low=low, high=high))
-        pending["touched"] = clock.now().isoformat()
+        ALTITUDE_DRAFT.touch(context)
         await _ask_altitude_again(update, context, admin, pending.get("name", ""))
         return ALTITUDE
-    context.user_data.pop(_ALT_KEY, None)
+    ALTITUDE_DRAFT.clear(context)
     person = await context.db.run(people.set_altitude, admin, int(pending["person"]), metres)
     if person is None or person.id is None:
         await reply(update, t(lang, "people.not_found"))
@@ -645,7 +615,7 @@ async def receive_altitude(update: Update, context: Context, admin: Person) -> s
 @guarded(Action.MANAGE_PEOPLE)
 async def cancel_altitude(update: Update, context: Context, admin: Person) -> int:
     assert context.user_data is not None
-    context.user_data.pop(_ALT_KEY, None)
+    ALTITUDE_DRAFT.clear(context)
     await reply(update, t(admin.language, "people.altitude.cancelled"))
     return ConversationHandler.END
 
@@ -653,7 +623,7 @@ async def cancel_altitude(update: Update, context: Context, admin: Person) -> in
 async def altitude_timeout(update: Update, context: Context) -> int:
     """The question waited too long (no admin action happens here, so no gate)."""
     if context.user_data is not None:
-        context.user_data.pop(_ALT_KEY, None)
+        ALTITUDE_DRAFT.clear(context)
     lang = language_of(update, context, await current_person(update, context))
     await reply(update, t(lang, "people.altitude.expired"))
     return ConversationHandler.END
@@ -665,7 +635,7 @@ def _leaving(handler: Callback) -> Callback:
 
     async def run(update: Update, context: Context) -> int:
         if context.user_data is not None:
-            context.user_data.pop(_ALT_KEY, None)
+            ALTITUDE_DRAFT.clear(context)
         await handler(update, context)
         return ConversationHandler.END
 
@@ -721,7 +691,7 @@ async def on_invite_button(update: Update, context: Context, admin: Person) -> N
     step = parts[1] if len(parts) > 1 else ""
     if step == "x" and len(parts) == 2:
         await answer(query)
-        await _show(update, t(lang, "invite.cancelled"), None)
+        await edit_or_reply(update, t(lang, "invite.cancelled"), None)
         return
     expected_length = {"r": 3, "e": 4, "u": 5}.get(step)
     parsed = _parse_invite(parts) if len(parts) == expected_length else None
@@ -734,14 +704,14 @@ async def on_invite_button(update: Update, context: Context, admin: Person) -> N
         await answer(query)
         rows = [[(_expiry_label(lang, d), f"inv:e:{role}:{d}")] for d in INVITE_DAYS]
         text = t(lang, "invite.choose_expiry", role=role_label)
-        await _show(update, text, buttons([*rows, _cancel_row(lang)]))
+        await edit_or_reply(update, text, buttons([*rows, _cancel_row(lang)]))
         return
     assert days is not None
     if step == "e":
         await answer(query)
         rows = [[(_uses_label(lang, u), f"inv:u:{role}:{days}:{u}")] for u in INVITE_USES]
         text = t(lang, "invite.choose_uses", role=role_label, expiry=_expiry_label(lang, days))
-        await _show(update, text, buttons([*rows, _cancel_row(lang)]))
+        await edit_or_reply(update, text, buttons([*rows, _cancel_row(lang)]))
         return
     assert uses is not None
     invitation = await context.db.run(
@@ -767,18 +737,8 @@ async def on_invite_button(update: Update, context: Context, admin: Person) -> N
         uses=_uses_label(lang, uses),
         link=link,
     )
-    markup = InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(t(lang, "invite.btn.copy"), copy_text=CopyTextButton(link))],
-            [
-                InlineKeyboardButton(
-                    t(lang, "invite.btn.share"),
-                    url=f"https://t.me/share/url?url={quote(link, safe='')}",
-                )
-            ],
-        ]
-    )
-    await _show(update, text, markup)
+    markup = link_buttons(t(lang, "invite.btn.copy"), t(lang, "invite.btn.share"), link)
+    await edit_or_reply(update, text, markup)
 
 
 # ---------------------------------------------------------------------------- assembly
@@ -793,26 +753,19 @@ def _altitude_conversation() -> ConversationHandler[Any]:
     # A tap on the main keyboard (SOS, check-in) is not an answer: it goes to its feature.
     main_buttons = menus.main_button_texts("main.sos") | menus.main_button_texts("main.checkin")
     answer_filter = ~filters.COMMAND & ~filters.Text(sorted(main_buttons))
-    with warnings.catch_warnings():
-        # One altitude question per admin at a time: button presses are tracked per chat and
-        # user, not per message (PTB warns about that choice).
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            entry_points=[CallbackQueryHandler(ask_altitude, pattern=r"^ppl:alt:")],
-            states={
-                ALTITUDE: [MessageHandler(answer_filter, receive_altitude), *leave_buttons],
-                ConversationHandler.TIMEOUT: [TypeHandler(Update, altitude_timeout)],
-            },
-            fallbacks=[
-                CommandHandler("cancel", cancel_altitude),
-                CommandHandler("people", _leaving(people_command), filters=private),
-                CommandHandler("invite", _leaving(invite_command), filters=private),
-            ],
-            name=ALTITUDE_CONVERSATION,
-            persistent=True,
-            allow_reentry=True,
-            conversation_timeout=timedelta(seconds=ALTITUDE_TIMEOUT),
-        )
+    # One altitude question per admin at a time.
+    return form_conversation(
+        ALTITUDE_CONVERSATION,
+        entry_points=[CallbackQueryHandler(ask_altitude, pattern=r"^ppl:alt:")],
+        states={ALTITUDE: [MessageHandler(answer_filter, receive_altitude), *leave_buttons]},
+        fallbacks=[
+            CommandHandler("cancel", cancel_altitude),
+            CommandHandler("people", _leaving(people_command), filters=private),
+            CommandHandler("invite", _leaving(invite_command), filters=private),
+        ],
+        timeout=ALTITUDE_TIMEOUT,
+        on_timeout=altitude_timeout,
+    )
 
 
 def build() -> list[BaseHandler]:

@@ -10,10 +10,11 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from handlers import menus
-from handlers.common import Context, answer, buttons, guarded
+from handlers.common import Context, answer, buttons, guarded, set_keyboard
 from models import Person, Status
 from services import approvals, people, state
 from services.i18n import t
+from services.people import name_of
 from services.permissions import Action
 from services.validation import parse_int
 
@@ -71,10 +72,7 @@ async def on_decision(update: Update, context: Context, admin: Person) -> None:
             return
         await answer(query)
         rows = _reject_rows if verdict == "no" else approvals.request_rows
-        try:
-            await query.edit_message_reply_markup(buttons(rows(admin.language, person_id)))
-        except TelegramError:
-            pass
+        await set_keyboard(update, buttons(rows(admin.language, person_id)))
         return
     person = await db.run(people.decide, admin, person_id, verdict == "ok")
     if person is None:
@@ -90,7 +88,7 @@ async def on_decision(update: Update, context: Context, admin: Person) -> None:
     for chat_id, message_id in legacy:
         recipient = await db.run(people.find, chat_id)
         lang = recipient.language if recipient else admin.language
-        decided_by = admin.real_name or admin.display_name or str(admin.telegram_id)
+        decided_by = name_of(admin, str(admin.telegram_id))
         text = approvals.request_text(lang, person) + "\n\n" + t(lang, outcome, admin=decided_by)
         try:
             await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)

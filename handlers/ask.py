@@ -33,7 +33,16 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.common import Context, answer, buttons, guarded, refuse, reply
+from handlers.common import (
+    Context,
+    answer,
+    buttons,
+    drop_keyboard,
+    guarded,
+    refuse,
+    reply,
+    set_keyboard,
+)
 from handlers.context import deps_of
 from models import KbHandoff, Person
 from models.knowledge import DocumentOrigin
@@ -187,10 +196,7 @@ async def on_feedback(update: Update, context: Context, person: Person) -> None:
         ]
         for row in markup.inline_keyboard
     ]
-    try:
-        await query.edit_message_reply_markup(buttons([row for row in kept if row]))
-    except TelegramError:
-        pass
+    await set_keyboard(update, buttons([row for row in kept if row]))
 
 
 @guarded(Action.ASK)
@@ -367,10 +373,8 @@ async def on_save_faq(update: Update, context: Context, admin: Person) -> None:
     pressed = query.message
     copies = await db.run(handoffs.admin_copies, handoff.id)
     if pressed is not None and (pressed.chat.id, pressed.message_id) not in copies:
-        try:  # the confirmation under the reply: its button has done its work
-            await query.edit_message_reply_markup(None)
-        except TelegramError:
-            pass
+        # the confirmation under the reply: its button has done its work
+        await drop_keyboard(update)
 
 
 # --- admin commands ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Admin broadcasts: /broadcast (compose, audience, preview, confirm, schedule), /broadcasts
 (past ones, details, CSV, re-send to the unconfirmed, cancel), the recipients' "Received ✓"
-button, cohort tags (/tag, /untag, /tags), and noticing people who block the bot.
+button, and noticing people who block the bot. Cohort tags (/tag, /untag, /tags) are
+handlers/tags.py.
 
 The /broadcast form is a persistent ConversationHandler: the draft lives in
 user_data["broadcast"] and survives restarts; it expires after CADRE_FORM_TIMEOUT seconds.
@@ -9,13 +10,10 @@ Sending goes through the delivery engine (services/broadcasts.py, bot/delivery.p
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import ChatMemberUpdated, InputFile, Update
-from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -23,29 +21,29 @@ from telegram.ext import (
     CommandHandler,
     ConversationHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
+from handlers.callbacks import button_id
 from handlers.common import (
     Context,
     answer,
     buttons,
     current_person,
+    drop_keyboard,
+    edit_or_reply,
     guarded,
-    pressed_label,
     refuse,
     reply,
-    show_answer,
+    set_keyboard,
 )
+from handlers.conversation import FormDraft, form_conversation
 from models import Audience, Broadcast, BroadcastStatus, OutcomeCode, Person
-from services import broadcasts, clock, outbox, people
+from services import broadcasts, clock, outbox
 from services.broadcasts import AUDIENCE_ROLES, Draft, Stats
 from services.i18n import LANGUAGES, t
 from services.permissions import Action, check
 from services.postings import load_postings
-from services.validation import parse_int
 
 NAME = "broadcast"
 CONTENT, SECOND, AUDIENCE, REVIEW, WHEN = "content", "second", "audience", "review", "when"
@@ -59,25 +57,11 @@ WHO_LIMIT = 40
 # ----------------------------------------------------------------------- the draft
 
 
+DRAFT = FormDraft("broadcast")  # the JobQueue's timeout does not survive a restart
+
+
 def _draft(context: Context) -> dict[str, Any]:
-    return context.user_data.setdefault("broadcast", {})  # type: ignore[union-attr]
-
-
-def _touch(context: Context) -> None:
-    _draft(context)["touched"] = clock.now().isoformat()
-
-
-def _expired(context: Context) -> bool:
-    """The JobQueue's conversation timeout does not survive a restart: check the draft."""
-    touched = _draft(context).get("touched")
-    if not touched:
-        return True
-    limit = context.settings.form_timeout
-    return clock.now() - datetime.fromisoformat(touched) > timedelta(seconds=limit)
-
-
-def _clear(context: Context) -> None:
-    context.user_data.pop("broadcast", None)  # type: ignore[union-attr]
+    return DRAFT.of(context)
 
 
 def _other(lang: str) -> str:
@@ -106,8 +90,8 @@ def _local(context: Context, value: datetime) -> str:
 
 @guarded(Action.BROADCAST)
 async def start(update: Update, context: Context, admin: Person) -> str:
-    _clear(context)
-    _touch(context)
+    DRAFT.clear(context)
+    DRAFT.touch(context)
     lang = admin.language
     await reply(
         update,
@@ -124,8 +108,8 @@ async def on_content(update: Update, context: Context) -> str | int:
     lang = admin.language
     message = update.effective_message
     assert message is not None
-    if _expired(context):
-        _clear(context)
+    if DRAFT.expired(context):
+        DRAFT.clear(context)
         await reply(update, t(lang, "broadcast.expired"))
         return ConversationHandler.END
     draft = _draft(context)
@@ -145,7 +129,7 @@ async def on_content(update: Update, context: Context) -> str | int:
         await reply(update, t(lang, "broadcast.ask.content_again"))
         return CONTENT
     draft.update(kind=kind, file_id=file_id, first=text, texts={})
-    _touch(context)
+    DRAFT.touch(context)
     await reply(
         update,
         t(lang, "broadcast.ask.language"),
@@ -172,7 +156,7 @@ async def _on_second(update: Update, context: Context, admin: Person) -> str:
         return SECOND
     draft.setdefault("texts", {})[draft["second"]] = text
     draft["step"] = AUDIENCE
-    _touch(context)
+    DRAFT.touch(context)
     await _ask_audience(update, context, admin)
     return AUDIENCE
 
@@ -185,17 +169,17 @@ async def on_button(update: Update, context: Context) -> str | int:
         return ConversationHandler.END
     lang = admin.language
     draft = _draft(context)
-    if _expired(context) or not draft.get("touched"):
+    if DRAFT.expired(context) or not draft.get("touched"):
         await answer(query, t(lang, "broadcast.expired"), alert=True)
-        _clear(context)
+        DRAFT.clear(context)
         return ConversationHandler.END
     parts = query.data.split(":")
     action = parts[1] if len(parts) > 1 else ""
     value = parts[2] if len(parts) > 2 else ""
-    _touch(context)
+    DRAFT.touch(context)
     if action == "x":
         await answer(query)
-        _clear(context)
+        DRAFT.clear(context)
         await reply(update, t(lang, "broadcast.discarded"))
         return ConversationHandler.END
     if action == "l" and draft.get("first") is not None:
@@ -296,7 +280,7 @@ async def on_when_text(update: Update, context: Context) -> str | int:
         return WHEN
     draft["at"] = when.isoformat()
     draft["step"] = REVIEW
-    _touch(context)
+    DRAFT.touch(context)
     await _summary(update, context, admin)
     return REVIEW
 
@@ -461,9 +445,8 @@ async def _summary(
             ],
         ]
     )
-    query = update.callback_query
-    if edit and query is not None and query.message is not None:
-        await query.edit_message_text(text, reply_markup=markup)
+    if edit:
+        await edit_or_reply(update, text, markup)
     else:
         await reply(update, text, reply_markup=markup)
 
@@ -483,9 +466,8 @@ async def _create(update: Update, context: Context, admin: Person) -> int | str:
     d = context.deps
     broadcast = await d.db.run(broadcasts.create, admin, query.message.chat.id, draft)
     await answer(query)
-    with contextlib.suppress(TelegramError):
-        await query.edit_message_reply_markup(reply_markup=None)
-    _clear(context)
+    await drop_keyboard(update)
+    DRAFT.clear(context)
     if broadcast.status == BroadcastStatus.SCHEDULED:
         context.timers.plan_broadcast(broadcast)
         assert broadcast.scheduled_at is not None
@@ -506,7 +488,7 @@ async def _create(update: Update, context: Context, admin: Person) -> int | str:
 async def cancel(update: Update, context: Context) -> int:
     person = await current_person(update, context)
     lang = person.language if person else context.settings.default_language
-    _clear(context)
+    DRAFT.clear(context)
     await reply(update, t(lang, "broadcast.discarded"))
     return ConversationHandler.END
 
@@ -514,7 +496,7 @@ async def cancel(update: Update, context: Context) -> int:
 async def on_timeout(update: Update, context: Context) -> int:
     person = await current_person(update, context)
     lang = person.language if person else context.settings.default_language
-    _clear(context)
+    DRAFT.clear(context)
     await reply(update, t(lang, "broadcast.expired"))
     return ConversationHandler.END
 
@@ -525,7 +507,7 @@ async def _admin(update: Update, context: Context) -> Person | None:
     denial = check(person, Action.BROADCAST)
     if denial is not None:
         await refuse(update, context, person, Action.BROADCAST, denial)
-        _clear(context)
+        DRAFT.clear(context)
         return None
     return person
 
@@ -624,7 +606,7 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     assert query is not None and query.data is not None
     lang = admin.language
     _, action, raw = ([*query.data.split(":"), "", ""])[:3]
-    broadcast_id = parse_int(raw)
+    broadcast_id = button_id(raw)
     if broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
@@ -714,7 +696,7 @@ async def on_received(update: Update, context: Context, person: Person) -> None:
     assert query is not None and query.data is not None
     user = update.effective_user
     lang = person.language
-    broadcast_id = parse_int(query.data.split(":")[-1])
+    broadcast_id = button_id(query.data.split(":")[-1])
     if user is None or broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
@@ -723,112 +705,13 @@ async def on_received(update: Update, context: Context, person: Person) -> None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     await answer(query, t(lang, "broadcast.thanks"))
-    if query.message is not None:
-        with contextlib.suppress(TelegramError):  # too old to edit: the confirmation counts
-            await query.edit_message_reply_markup(
-                reply_markup=buttons([[(t(lang, "broadcast.received_done"), "bc:done")]])
-            )
+    # too old to edit: the confirmation counts all the same
+    await set_keyboard(update, buttons([[(t(lang, "broadcast.received_done"), "bc:done")]]))
 
 
 @guarded(Action.CONFIRM_NOTICE)
 async def on_received_done(update: Update, context: Context, person: Person) -> None:
     await answer(update.callback_query, t(person.language, "broadcast.thanks"))
-
-
-# --------------------------------------------------------------------------- tags
-
-
-@guarded(Action.MANAGE_PEOPLE)
-async def tag_command(update: Update, context: Context, admin: Person) -> None:
-    await _tagging(update, context, admin, add=True)
-
-
-@guarded(Action.MANAGE_PEOPLE)
-async def untag_command(update: Update, context: Context, admin: Person) -> None:
-    await _tagging(update, context, admin, add=False)
-
-
-async def _tagging(update: Update, context: Context, admin: Person, *, add: bool) -> None:
-    """`/tag <tag> <person>…`: a person is a Telegram user id, #number (from /people) or a
-    name (or part of one); a name that fits several people gets buttons to pick from."""
-    lang = admin.language
-    args = list(context.args or [])
-    tag = broadcasts.normalize_tag(args[0]) if args else None
-    if tag is None or len(args) < 2:
-        await reply(update, t(lang, "broadcast.tag.usage"))
-        return
-    refs = [a for a in args[1:40] if parse_int(a.removeprefix("#"), max_digits=19) is not None]
-    name = " ".join(a for a in args[1:40] if a not in refs)
-    db = context.db
-    matches = await db.run(people.search_by_name, name) if name else []
-    if len(matches) == 1:
-        refs.append(f"#{matches[0].id}")
-    not_found = [name] if name and not matches else []
-    if refs or not_found:
-        fn = broadcasts.tag_people if add else broadcasts.untag_people
-        tagged, unknown = await db.run(fn, admin, tag, refs) if refs else ([], [])
-        await reply(update, _tag_result(lang, tag, add, tagged, unknown + not_found))
-    if len(matches) < 2:
-        return
-    rows = [[_pick_button(p, tag, add)] for p in matches[: people.NAME_MATCHES]]
-    key = "broadcast.tag.choose" if len(matches) <= people.NAME_MATCHES else "broadcast.tag.many"
-    await reply(
-        update, t(lang, key, name=name, count=people.NAME_MATCHES), reply_markup=buttons(rows)
-    )
-
-
-def _pick_button(person: Person, tag: str, add: bool) -> tuple[str, str]:
-    label = f"#{person.id} {_person_label(person)}"[:60]
-    if add:
-        return (label, f"bt:a:{person.id}:{tag}")
-    return (label, f"bt:r:{person.id}:{tag}")
-
-
-def _person_label(person: Person) -> str:
-    return person.real_name or person.display_name or "-"
-
-
-def _tag_result(lang: str, tag: str, add: bool, tagged: list[Person], unknown: list[str]) -> str:
-    """The names the tag was given to (or removed from), e.g. 李伟、张强, and what was not
-    found."""
-    key = "broadcast.tag.added" if add else "broadcast.tag.removed"
-    names = t(lang, "care.list_sep").join(_person_label(p) for p in tagged)
-    text = t(lang, key, tag=tag, names=names) if tagged else ""
-    if unknown:
-        text += ("\n" if text else "") + t(lang, "broadcast.tag.unknown", refs=" ".join(unknown))
-    return text
-
-
-@guarded(Action.MANAGE_PEOPLE)
-async def on_tag_button(update: Update, context: Context, admin: Person) -> None:
-    """bt:<a|r>:<person id>:<tag>: the person picked (add or remove the tag) for a name
-    that fit several."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    lang = admin.language
-    _, sign, raw_id, raw_tag = [*query.data.split(":", 3), "", "", ""][:4]
-    tag = broadcasts.normalize_tag(raw_tag)
-    person_id = parse_int(raw_id)
-    offered = pressed_label(query) is not None  # only a button the bot put on this message
-    if sign not in ("a", "r") or person_id is None or tag is None or not offered:
-        await answer(query, t(lang, "form.stale"), alert=True)
-        return
-    await answer(query)
-    await show_answer(query, lang)
-    fn = broadcasts.tag_people if sign == "a" else broadcasts.untag_people
-    tagged, unknown = await context.db.run(fn, admin, tag, [f"#{person_id}"])
-    await reply(update, _tag_result(lang, tag, sign == "a", tagged, unknown))
-
-
-@guarded(Action.MANAGE_PEOPLE)
-async def tags_command(update: Update, context: Context, admin: Person) -> None:
-    lang = admin.language
-    found = await context.db.run(broadcasts.tags)
-    if not found:
-        await reply(update, t(lang, "broadcast.no_tags"))
-        return
-    lines = [f"• <code>{tag}</code> — {count}" for tag, count in found]
-    await reply(update, t(lang, "broadcast.tags.title") + "\n" + "\n".join(lines))
 
 
 # ------------------------------------------------------------------ reachability
@@ -861,30 +744,20 @@ def build_conversation(form_timeout: int) -> ConversationHandler[Any]:
         MessageHandler(filters.TEXT & ~filters.COMMAND, on_when_text),
         MessageHandler((filters.PHOTO | filters.Document.ALL) & ~filters.COMMAND, on_content),
     ]
-    states: dict[object, list[BaseHandler[Any, Any, Any]]] = {state: step for state in STATES}
-    states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
-    with warnings.catch_warnings():
-        # One draft per admin at a time, tracked per chat and user (PTB warns about that).
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            entry_points=[CommandHandler("broadcast", start)],
-            states=states,
-            fallbacks=[CommandHandler("cancel", cancel), CommandHandler("broadcast", start)],
-            name=NAME,
-            persistent=True,
-            conversation_timeout=timedelta(seconds=form_timeout),
-            allow_reentry=True,
-        )
+    return form_conversation(
+        NAME,
+        entry_points=[CommandHandler("broadcast", start)],
+        states={state: step for state in STATES},
+        fallbacks=[CommandHandler("cancel", cancel), CommandHandler("broadcast", start)],
+        timeout=form_timeout,
+        on_timeout=on_timeout,
+    )
 
 
 def build(form_timeout: int) -> list[BaseHandler[Any, Any, Any]]:
     return [
         build_conversation(form_timeout),
         CommandHandler("broadcasts", list_command),
-        CommandHandler("tag", tag_command),
-        CommandHandler("untag", untag_command),
-        CommandHandler("tags", tags_command),
-        CallbackQueryHandler(on_tag_button, pattern=r"^bt:[ar]:"),
         CallbackQueryHandler(on_received, pattern=r"^bc:ok:"),
         CallbackQueryHandler(on_received_done, pattern=r"^bc:done$"),
         CallbackQueryHandler(on_admin_button, pattern=r"^bc:(v|csv|who|rs|x|xx):"),

@@ -137,9 +137,21 @@ class Button:
     action: Action | None
 
 
+def button_id(raw: str) -> int | None:
+    """A `{n}` field of button data (an id, a date, a count), or an id typed after a command:
+    ASCII digits, at most MAX_ID_DIGITS; None for anything a button never carries."""
+    return parse_int(raw, max_digits=MAX_ID_DIGITS)
+
+
+def data_parts(update: Update) -> list[str]:
+    """The fields of the pressed button's data (prefix first); [] for no press."""
+    query = update.callback_query
+    return (query.data or "").split(":") if query else []
+
+
 def _field(kind: str, raw: str) -> str | int | None:
     if kind == "{n}":
-        return parse_int(raw, max_digits=MAX_ID_DIGITS)
+        return button_id(raw)
     if kind == "{-n}":
         return parse_int(raw, max_digits=MAX_ID_DIGITS, signed=True)
     if kind == "{w}":

@@ -1,5 +1,6 @@
 """Daily health check-in (/checkin, the 📝 button, the reminder's button), /history,
-/trend, /reminders, and for duty officers /today and /export.
+/trend, /reminders. What duty officers see of their area (/today, /export, the chart) is
+handlers/checkin_area.py.
 
 The check-in is a persistent ConversationHandler like the profile form: its answers live in
 user_data["checkin"], and the state is written before each question goes out, so a restart
@@ -11,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 from telegram import InputFile, Update
@@ -22,10 +22,8 @@ from telegram.ext import (
     CommandHandler,
     ConversationHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from handlers import menus
 from handlers.common import (
@@ -39,7 +37,7 @@ from handlers.common import (
     reply,
     show_answer,
 )
-from handlers.conversation import once_per_update, persist_now
+from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
 from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
@@ -76,7 +74,6 @@ HR_CHOICES = tuple(range(55, 125, 5))
 TEMP_CHOICES = ("36.0", "36.3", "36.5", "36.8", "37.0", "37.3", "37.6", "38.0", "38.5", "39.0")
 REMINDER_CHOICES = ("07:00", "08:00", "09:00", "10:00", "11:00", "12:00")
 PAUSE_CHOICES = (3, 7, 14)
-EXPORT_CHOICES = (7, 30, 90)
 NOTE_MAX = checkins.NOTE_MAX
 _CONFIG = "health_config"  # bot_data: the HealthConfig, built once
 
@@ -93,29 +90,19 @@ def config(context: Context) -> HealthConfig:
 # ---------------------------------------------------------------------------- draft state
 
 
+DRAFT = FormDraft("checkin", alive="step")
+
+
 def _draft(context: Context) -> dict[str, Any]:
-    return context.user_data.setdefault("checkin", {})  # type: ignore[union-attr]
+    return DRAFT.of(context)
 
 
 def _answers(context: Context) -> dict[str, Any]:
     return _draft(context).setdefault("answers", {})
 
 
-def _clear(context: Context) -> None:
-    assert context.user_data is not None
-    context.user_data.pop("checkin", None)
-
-
 def _lang(update: Update, context: Context) -> str:
     return _draft(context).get("lang") or language_of(update, context)
-
-
-def _expired(context: Context) -> bool:
-    draft = _draft(context)
-    if not draft.get("step") or not draft.get("touched"):
-        return True
-    age = clock.now() - datetime.fromisoformat(draft["touched"])
-    return age.total_seconds() > context.settings.form_timeout
 
 
 # ---------------------------------------------------------------------------- questions
@@ -191,7 +178,7 @@ async def ask(update: Update, context: Context, step: str) -> str:
     lang = _lang(update, context)
     draft = _draft(context)
     draft["step"] = step
-    draft["touched"] = clock.now().isoformat()
+    DRAFT.touch(context)
     await persist_now(update, context, NAME, step)
     text, markup = _question(lang, step, config(context))
     if step == "feeling":
@@ -215,10 +202,10 @@ async def start(update: Update, context: Context, person: Person) -> str | int:
     """/checkin, the 📝 button or the reminder's button: begin, or resume an open check-in."""
     await answer(update.callback_query)
     draft = _draft(context)
-    if draft.get("step") and not _expired(context):
+    if draft.get("step") and not DRAFT.expired(context):
         await reply(update, t(person.language, "health.resume"))
         return await ask(update, context, draft["step"])
-    _clear(context)
+    DRAFT.clear(context)
     _draft(context).update({"lang": person.language, "answers": {}})
     return await ask(update, context, "feeling")
 
@@ -226,7 +213,7 @@ async def start(update: Update, context: Context, person: Person) -> str | int:
 async def resume(update: Update, context: Context) -> str | int:
     """/checkin or 📝 while a check-in is open: ask the current question again."""
     await answer(update.callback_query)
-    if _expired(context):
+    if DRAFT.expired(context):
         return await start(update, context)
     await reply(update, t(_lang(update, context), "health.resume"))
     return await ask(update, context, _draft(context)["step"])
@@ -316,7 +303,7 @@ async def _invalid(update: Update, context: Context, key: str, step: str) -> str
 
 @once_per_update("checkin", "step")
 async def on_text(update: Update, context: Context) -> str | int:
-    if _expired(context):
+    if DRAFT.expired(context):
         return await on_timeout(update, context)
     step = _draft(context).get("step", "")
     message = update.effective_message
@@ -334,7 +321,7 @@ async def on_button(update: Update, context: Context) -> str | int:
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = _lang(update, context)
-    if _expired(context):
+    if DRAFT.expired(context):
         await answer(query)
         return await on_timeout(update, context)
     _, step, value = [*query.data.split(":", 2), "", ""][:3]
@@ -424,7 +411,7 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
     person = await current_person(update, context)
     denial = check(person, Action.CHECKIN)
     if denial is not None:
-        _clear(context)
+        DRAFT.clear(context)
         await refuse(update, context, person, Action.CHECKIN, denial)
         return ConversationHandler.END
     assert person is not None and person.id is not None
@@ -444,10 +431,10 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
             complete=red_flag is None,
         )
     except CheckinError as error:
-        _clear(context)
+        DRAFT.clear(context)
         await reply(update, t(lang, error.key), reply_markup=menus.main_keyboard(lang))
         return ConversationHandler.END
-    _clear(context)
+    DRAFT.clear(context)
     texts = result_text(lang, person, outcome, cfg)
     # While an alert of theirs is open (this RED result's, or an SOS), 📍 stays on the
     # keyboard; a RED result asks for the location like an SOS does.
@@ -507,14 +494,14 @@ def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) 
 
 async def cancel(update: Update, context: Context) -> int:
     lang = _lang(update, context)
-    _clear(context)
+    DRAFT.clear(context)
     await reply(update, t(lang, "health.cancelled"), reply_markup=menus.main_keyboard(lang))
     return ConversationHandler.END
 
 
 async def on_timeout(update: Update, context: Context) -> int:
     lang = _lang(update, context)
-    _clear(context)
+    DRAFT.clear(context)
     await reply(update, t(lang, "health.expired"), reply_markup=menus.main_keyboard(lang))
     return ConversationHandler.END
 
@@ -588,7 +575,7 @@ def _reminder_buttons(lang: str, pref: Any) -> Any:
     return buttons(rows)
 
 
-def _today(context: Context) -> date:
+def local_today(context: Context) -> date:
     return checkins.local_date(clock.now(), config(context).zone)
 
 
@@ -603,11 +590,11 @@ async def reminders_command(update: Update, context: Context, person: Person) ->
     try:
         if args and args[0].lower() in {"pause", "暂停"}:
             dates = reports.parse_range(args[1:])
-            if dates is None or dates[0] < _today(context):
+            if dates is None or dates[0] < local_today(context):
                 raise CheckinError("health.reminders.bad_range")
             await db.run(checkins.pause, person, dates[0], dates[1])
         elif args and args[0].lower() in {"resume", "恢复"}:
-            await db.run(checkins.pause, person, _today(context), None)
+            await db.run(checkins.pause, person, local_today(context), None)
         elif args:
             match = re.fullmatch(r"([01]?[0-9]|2[0-3])[:：]([0-5][0-9])", _number(args[0]))
             if not match:
@@ -636,11 +623,11 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
             value = parts[2]
             await db.run(checkins.set_reminder_time, person, time(int(value[:2]), int(value[2:])))
         elif len(parts) == 3 and parts[1] == "p" and parts[2] in {str(d) for d in PAUSE_CHOICES}:
-            today = _today(context)
+            today = local_today(context)
             end = today + timedelta(days=int(parts[2]) - 1)
             await db.run(checkins.pause, person, today, end)
         elif parts == ["rm", "r"]:
-            await db.run(checkins.pause, person, _today(context), None)
+            await db.run(checkins.pause, person, local_today(context), None)
         else:
             raise CheckinError("health.stale")
     except CheckinError as error:
@@ -657,254 +644,6 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
         await reply(update, _reminder_status(lang, person, pref, config(context)))
 
 
-# ---------------------------------------------------------------------------- officers
-
-
-def _name(person: Person) -> str:
-    return person.real_name or person.display_name or "-"
-
-
-def _names(lang: str, group: reports.Group) -> str:
-    """The names shown, then how many more there are and where to see them."""
-    names = ", ".join(_name(p) for p in group.people)
-    if not group.more:
-        return names
-    more = t(lang, "health.today.more", count=group.more)
-    return t(lang, "health.today.names_more", names=names, more=more) if names else more
-
-
-def _all_requested(args: list[str]) -> bool:
-    return bool(args) and args[0].lower() in {"all", "全部"}
-
-
-@guarded(Action.VIEW_AREA)
-async def today_command(update: Update, context: Context, person: Person) -> None:
-    """/today: the summary with names; /today all: everyone, page by page."""
-    lang = person.language
-    if _all_requested(list(context.args or [])):
-        page = await context.db.run(reports.everyone_page, person, config(context), "all", 0)
-        text, markup = everyone_text(lang, page, _today(context))
-        await reply(update, text, reply_markup=markup)
-        return
-    areas = await context.db.run(reports.today, person, config(context))
-    rows: list[dict[str, Any]] = []
-    if areas:
-        label = t(lang, "health.today.all.button")
-        rows.append([{"text": label, "callback_data": "td:all:0"}])
-    chat = update.effective_chat
-    data: Any = {"inline_keyboard": rows} if rows else None
-    if chat is not None and chat.type == "private":  # Telegram: web_app buttons only there
-        from services import board_links
-
-        data = board_links.with_open_button(data, context.settings.webapp_url, lang, "today")
-    from handlers.sos_common import markup_of
-
-    await reply(update, today_text(lang, areas, _today(context)), reply_markup=markup_of(data))
-
-
-def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
-    """/today: one block per prefecture; each count followed by its first names
-    (reports.NAMES_SHOWN) and, when there are more, how many and where to see them."""
-    from services.postings import load_postings
-
-    if not areas:
-        return t(lang, "health.today.empty")
-    postings = load_postings()
-    blocks = [t(lang, "health.today.title", date=day.isoformat())]
-    for area in areas:
-        lines = [
-            t(
-                lang,
-                "health.today.area",
-                area=postings.name(area.prefecture, lang, short=True),
-                checked=area.checked_in,
-                total=area.total,
-                amber=area.amber.count,
-                red=area.red.count,
-                missing=area.missing.count,
-                paused=area.paused.count,
-            )
-        ]
-        for state, group in area.groups():
-            if group.count:
-                lines.append(
-                    t(
-                        lang,
-                        "health.today.group",
-                        label=t(lang, f"health.today.state.{state}"),
-                        count=group.count,
-                        names=_names(lang, group),
-                    )
-                )
-        if area.suspicious.count:
-            lines.append(
-                t(
-                    lang,
-                    "health.today.suspicious",
-                    count=area.suspicious.count,
-                    names=_names(lang, area.suspicious),
-                )
-            )
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n\n" + t(lang, "health.disclaimer")
-
-
-def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str, Any]:
-    """/today all: one page (reports.PAGE_SIZE names, one screen) of one state, with
-    ◀️ ▶️ across pages and states and a button per state with its count."""
-    from services.i18n import escape
-    from services.postings import load_postings
-
-    listed = [s for s in reports.LISTED if page.counts.get(s)]
-    if not listed:
-        return t(lang, "health.today.empty"), None
-    postings = load_postings()
-    count = page.counts.get(page.state, 0)
-    lines = [
-        t(
-            lang,
-            "health.today.all.title",
-            date=day.isoformat(),
-            label=t(lang, f"health.today.state.{page.state}"),
-            people=t(lang, "health.today.all.people", count=count),
-            page=page.page + 1,
-            pages=page.pages,
-        )
-    ]
-    first = page.page * reports.PAGE_SIZE + 1
-    for number, person in enumerate(page.people, start=first):
-        line = f"{number}. {escape(_name(person))}"
-        if page.several and person.prefecture:
-            line += " · " + escape(postings.name(person.prefecture, lang, short=True))
-        if person.id in page.flagged:
-            line += " ❓"
-        lines.append(line)
-    if page.flagged:
-        lines.append(t(lang, "health.today.all.flagged"))
-    # ◀️ ▶️: the previous or next page, across the states in order
-    at = listed.index(page.state) if page.state in listed else 0
-    nav = []
-    if page.page > 0:
-        nav.append(("◀️", f"td:{page.state}:{page.page - 1}"))
-    elif at > 0:
-        before = listed[at - 1]
-        last = -(-page.counts[before] // reports.PAGE_SIZE) - 1
-        nav.append(("◀️", f"td:{before}:{last}"))
-    if page.page + 1 < page.pages:
-        nav.append(("▶️", f"td:{page.state}:{page.page + 1}"))
-    elif at + 1 < len(listed):
-        nav.append(("▶️", f"td:{listed[at + 1]}:0"))
-    icons = {s: t(lang, f"health.today.state.{s}").split(" ", 1)[0] for s in listed}
-    jumps = [
-        (("· " if s == page.state else "") + f"{icons[s]} {page.counts[s]}", f"td:{s}:0")
-        for s in listed
-    ]
-    rows = [nav] if nav else []
-    rows += [jumps[i : i + 3] for i in range(0, len(jumps), 3)]
-    return "\n".join(lines), buttons(rows)
-
-
-@guarded(Action.VIEW_AREA)
-async def on_today_button(update: Update, context: Context, person: Person) -> None:
-    """td:<state or all>:<page>: a page of /today all, edited in place."""
-    from handlers.sos_common import edit
-
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    _, state, raw = query.data.split(":")  # the shape is checked by handlers.callbacks
-    number = parse_int(raw)
-    if state not in (*reports.LISTED, "all") or number is None:
-        await answer(query, t(person.language, "health.stale"), alert=True)
-        return
-    await answer(query)
-    page = await context.db.run(reports.everyone_page, person, config(context), state, number)
-    text, markup = everyone_text(person.language, page, _today(context))
-    if state == "all":  # from the /today summary: the list comes below it, the summary stays
-        await reply(update, text, reply_markup=markup)
-    else:
-        await edit(update, text, markup)
-
-
-@guarded(Action.VIEW_AREA)
-async def export_command(update: Update, context: Context, person: Person) -> None:
-    lang = person.language
-    args = list(context.args or [])
-    if args:
-        dates = reports.parse_range(args)
-        if dates is None:
-            await reply(update, t(lang, "health.export.bad_range"))
-            return
-        await _send_export(update, context, person, *dates)
-        return
-    rows = [[(t(lang, "health.export.days", count=d), f"cx:{d}") for d in EXPORT_CHOICES]]
-    await reply(update, t(lang, "health.export.choose"), reply_markup=buttons(rows))
-
-
-@guarded(Action.VIEW_AREA)
-async def on_export_button(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    value = query.data.split(":", 1)[1]
-    if value not in {str(d) for d in EXPORT_CHOICES}:
-        await answer(query, t(person.language, "health.stale"), alert=True)
-        return
-    await answer(query)
-    start, end = reports.default_range(int(value), _today(context))
-    await _send_export(update, context, person, start, end)
-
-
-async def _send_export(
-    update: Update, context: Context, person: Person, start: date, end: date
-) -> None:
-    lang = person.language
-    try:
-        data = await context.db.run(reports.export, person, start, end, config(context))
-    except CheckinError as error:
-        await reply(update, t(lang, error.key))
-        return
-    message = update.effective_message
-    assert message is not None
-    name = f"checkins-{start.strftime('%Y%m%d')}-{end.strftime('%Y%m%d')}"
-    caption = t(
-        lang,
-        "health.export.caption",
-        start=start.isoformat(),
-        end=end.isoformat(),
-        count=len(data.rows),
-    )
-    await message.chat.send_document(
-        InputFile(reports.to_csv(data), filename=f"{name}.csv"), caption=caption
-    )
-    await message.chat.send_document(InputFile(reports.to_xlsx(data), filename=f"{name}.xlsx"))
-
-
-@guarded(Action.VIEW_AREA)
-async def on_chart_button(update: Update, context: Context, person: Person) -> None:
-    """ct:<person id> under an officer notice: that cadre's 30-day chart, area permitting."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    lang = person.language
-    value = query.data.split(":", 1)[1]
-    found = None
-    if (person_id := parse_int(value)) is not None:
-        found = await context.db.run(reports.chart_for_viewer, person, person_id, config(context))
-    if found is None:
-        await answer(query, t(lang, "health.chart_denied"), alert=True)
-        return
-    await answer(query)
-    cadre, png = found
-    message = update.effective_message
-    assert message is not None
-    await message.chat.send_photo(
-        InputFile(png, filename="trend.png"),
-        caption=t(
-            lang,
-            "health.officer.chart_caption",
-            name=cadre.real_name or cadre.display_name or "-",
-        ),
-    )
-
-
 # ---------------------------------------------------------------------------- assembly
 
 
@@ -918,12 +657,7 @@ def build(form_timeout: int) -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("history", history_command),
         CommandHandler("trend", trend_command),
         CommandHandler("reminders", reminders_command),
-        CommandHandler("today", today_command),
-        CommandHandler("export", export_command),
         CallbackQueryHandler(on_reminder_button, pattern=r"^rm:"),
-        CallbackQueryHandler(on_export_button, pattern=r"^cx:"),
-        CallbackQueryHandler(on_chart_button, pattern=r"^ct:"),
-        CallbackQueryHandler(on_today_button, pattern=r"^td:"),
     ]
 
 
@@ -937,20 +671,16 @@ def build_conversation(form_timeout: int) -> ConversationHandler[Any]:
         MessageHandler(text, on_text),
         MessageHandler(~filters.COMMAND, on_unexpected),
     ]
-    states: dict[object, list[BaseHandler[Any, Any, Any]]] = {step: step_handlers for step in STEPS}
-    states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            entry_points=[
-                CommandHandler("checkin", start),
-                MessageHandler(_checkin_button(), start),
-                CallbackQueryHandler(start, pattern=r"^ci:start$"),
-            ],
-            states=states,
-            fallbacks=[CommandHandler("cancel", cancel), CommandHandler("checkin", resume)],
-            name=NAME,
-            persistent=True,
-            conversation_timeout=timedelta(seconds=form_timeout),
-            allow_reentry=False,
-        )
+    return form_conversation(
+        NAME,
+        entry_points=[
+            CommandHandler("checkin", start),
+            MessageHandler(_checkin_button(), start),
+            CallbackQueryHandler(start, pattern=r"^ci:start$"),
+        ],
+        states={step: step_handlers for step in STEPS},
+        fallbacks=[CommandHandler("cancel", cancel), CommandHandler("checkin", resume)],
+        timeout=form_timeout,
+        on_timeout=on_timeout,
+        allow_reentry=False,
+    )

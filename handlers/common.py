@@ -1,23 +1,37 @@
-"""What every handler shares: the current person, permission checks, replies. The context
-(`Context`, with `context.db`, `context.settings` and `context.timers`) is handlers/context.py."""
+"""What every handler shares (the handler kit): the current person, the permission gate,
+replies, editing the message under a button (`edit_or_reply`, `set_keyboard`,
+`drop_keyboard`), keyboards in one shape (`buttons`: rows of (label, data)) and callback
+answers (`answer`, `plain_text`). Elsewhere in the kit: the context (`Context`, with
+`context.db`, `context.settings`, `context.timers`) in handlers/context.py; the grammar of
+button data and the ids read from it (`button_id`) in handlers/callbacks.py; what forms
+share (`FormDraft`, `form_conversation`) in handlers/conversation.py. What to call a person
+is `services.people.name_of`."""
 
 from __future__ import annotations
 
 import functools
-import html
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    CallbackQuery,
+    CopyTextButton,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+    WebAppInfo,
+)
 from telegram.constants import MessageLimit
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ConversationHandler
 
 from handlers.context import Context
 from models import Person
 from services import audit, people
 from services.i18n import normalize_language, t
+from services.i18n import plain_text as _plain_text
 from services.outbox import split_html
 from services.permissions import Action, Denial, check, refusal_key
 
@@ -67,11 +81,82 @@ async def reply(
     return sent
 
 
+async def edit_or_reply(
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Edit the message under the pressed button in place; send a new one when that is
+    impossible (no button, a photo, too old). A message that already shows this (a list's
+    current filter pressed again) is left as it is: Telegram refuses an edit that changes
+    nothing with a 400 ("message is not modified"), which also counts as done."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        shown = query.message
+        if (
+            getattr(shown, "text", None) is not None
+            and shown.text.strip() == _plain_text(text).strip()
+            and shown.reply_markup == markup
+        ):
+            return
+        try:
+            await query.edit_message_text(text, reply_markup=markup)
+            return
+        except BadRequest as error:
+            if "not modified" in str(error).lower():
+                return
+        except TelegramError:
+            pass
+    await reply(update, text, reply_markup=markup)
+
+
+async def set_keyboard(update: Update, markup: InlineKeyboardMarkup | None) -> None:
+    """Replace the buttons under the pressed button's message (None: remove them). A
+    message too old to edit keeps its buttons: nothing is lost, a later press is stale."""
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.edit_message_reply_markup(reply_markup=markup)
+    except TelegramError:
+        pass
+
+
+async def drop_keyboard(update: Update) -> None:
+    """Remove the buttons under the pressed button's message (it cannot be pressed again)."""
+    await set_keyboard(update, None)
+
+
 def buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    """Inline keyboard from rows of (label, callback_data)."""
+    """Inline keyboard from rows of (label, callback_data): the one shape of the bot's
+    keyboards. Two builders below make the others from it: `link_buttons` (copy and share
+    a link) and `markup_of` (a keyboard a service made, as the outbox queues it)."""
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
     )
+
+
+def link_buttons(copy_label: str, share_label: str, link: str) -> InlineKeyboardMarkup:
+    """Two buttons under an invitation link: copy it, and share it in another chat."""
+    share = f"https://t.me/share/url?url={quote(link, safe='')}"
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(copy_label, copy_text=CopyTextButton(link))],
+            [InlineKeyboardButton(share_label, url=share)],
+        ]
+    )
+
+
+def _button(data: dict[str, Any]) -> InlineKeyboardButton:
+    if "web_app" in data:  # "Open board" (services.board)
+        return InlineKeyboardButton(data["text"], web_app=WebAppInfo(data["web_app"]["url"]))
+    return InlineKeyboardButton(data["text"], callback_data=data["callback_data"])
+
+
+def markup_of(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """Bot API JSON of an inline keyboard (as services build it and the outbox queues it)
+    as a PTB markup."""
+    if not data:
+        return None
+    return InlineKeyboardMarkup([[_button(b) for b in row] for row in data["inline_keyboard"]])
 
 
 async def answer(query: CallbackQuery | None, text: str | None = None, alert: bool = False) -> None:
@@ -175,12 +260,12 @@ async def refuse(
         else ""
     )
     await context.db.run(
-        _audit_denial,
+        audit_denied,
         user.id if user else None,
         person.id if person else None,
         action,
-        denial,
-        attempted,
+        str(denial),
+        attempted or "",
     )
     text = t(language_of(update, context, person), refusal_key(action, denial))
     if query is not None:
@@ -189,22 +274,25 @@ async def refuse(
         await reply(update, text)
 
 
-def _audit_denial(
+def audit_denied(
     session: Any,
     actor: int | None,
     person_id: int | None,
-    action: Action,
-    denial: Denial,
+    action: Action | str,
+    reason: str,
     attempted: str,
 ) -> None:
+    """A refused attempt (run through `context.db.run`): ``denied.<action>`` with the reason
+    (a Denial, or "forged" for data no button of ours carries) and what was pressed or typed
+    (at most 64 characters)."""
     audit.record(
         session,
         f"denied.{action}",
         actor=actor,
         target_person_id=person_id,
         outcome="denied",
-        reason=str(denial),
-        attempted=attempted,
+        reason=reason,
+        attempted=attempted[:64],
     )
 
 
@@ -216,21 +304,14 @@ async def answer_stale(update: Update, context: Context, *, forged: bool = False
     if forged and query is not None:
         user = update.effective_user
         await context.db.run(
-            _audit_forged, user.id if user else None, person.id if person else None, query.data
+            audit_denied,
+            user.id if user else None,
+            person.id if person else None,
+            "button",
+            "forged",
+            str(query.data or ""),
         )
     await answer(query, t(language_of(update, context, person), "form.stale"), alert=True)
-
-
-def _audit_forged(session: Any, actor: int | None, person_id: int | None, data: Any) -> None:
-    audit.record(
-        session,
-        "denied.button",
-        actor=actor,
-        target_person_id=person_id,
-        outcome="denied",
-        reason="forged",
-        attempted=str(data or "")[:64],
-    )
 
 
 def _command_of(update: Update) -> str:
@@ -240,6 +321,9 @@ def _command_of(update: Update) -> str:
     return text.split()[0][:64] if text.startswith("/") else ""
 
 
+MAX_ANSWER_LENGTH = 200  # a callback answer's text
+
+
 def plain_text(text: str) -> str:
-    """Catalog HTML as plain text (callback answers), at most 200 characters."""
-    return html.unescape(re.sub(r"<[^>]+>", "", text))[:200]
+    """Catalog HTML as a callback answer: plain text, at most 200 characters."""
+    return _plain_text(text)[:MAX_ANSWER_LENGTH]

@@ -17,9 +17,19 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.common import Context, answer, buttons, guarded, refuse, reply
+from handlers.callbacks import button_id
+from handlers.common import (
+    Context,
+    answer,
+    buttons,
+    edit_or_reply,
+    guarded,
+    plain_text,
+    refuse,
+    reply,
+)
 from handlers.roster import pref_buttons
-from handlers.sos_common import audit_forged, edit, plain, set_pending, to_int
+from handlers.sos_common import audit_forged, set_pending
 from models import Person
 from services import directory
 from services.i18n import t
@@ -107,7 +117,7 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
     step = parts[1] if len(parts) > 1 else ""
     if step == "home":
         await answer(query)
-        await edit(update, *_directory_home(lang))
+        await edit_or_reply(update, *_directory_home(lang))
         return
     if step in ("p", "add") and len(parts) == 3:
         valid, prefecture = _area_of(parts[2])
@@ -117,14 +127,14 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
             return
         await answer(query)
         if step == "p":
-            await edit(update, *(await db.run(_directory_list, prefecture, lang, zone)))
+            await edit_or_reply(update, *(await db.run(_directory_list, prefecture, lang, zone)))
         else:
             await set_pending(
                 context, admin.telegram_id, {"what": "diradd", "area": _area_code(prefecture)}
             )
             await reply(update, t(lang, "sos.dir.ask_new_name"))
         return
-    entry_id = to_int(parts[2]) if len(parts) > 2 else None
+    entry_id = button_id(parts[2]) if len(parts) > 2 else None
     entry = await db.run(directory.get, entry_id) if entry_id else None
     if entry is None:
         await answer(query, t(lang, "form.stale"), alert=True)
@@ -133,7 +143,7 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
         await answer(query)
         card = await db.run(_directory_card, entry.id, lang, zone)
         if card:
-            await edit(update, *card)
+            await edit_or_reply(update, *card)
     elif step == "f" and len(parts) == 4 and parts[3] in directory.EDITABLE:
         await answer(query)
         await set_pending(
@@ -146,19 +156,19 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
         try:
             await db.run(directory.confirm, admin, entry.id)
         except directory.DirectoryError as error:
-            await answer(query, plain(t(lang, error.key)), alert=True)
+            await answer(query, plain_text(t(lang, error.key)), alert=True)
             return
-        await answer(query, plain(t(lang, "sos.dir.confirmed_now")))
+        await answer(query, plain_text(t(lang, "sos.dir.confirmed_now")))
         card = await db.run(_directory_card, entry.id, lang, zone)
         if card:
-            await edit(update, *card)
+            await edit_or_reply(update, *card)
     elif step == "rm":
         await answer(query)
         rows = [
             [(t(lang, "sos.dir.remove_yes"), f"dir:rmy:{entry.id}")],
             [(t(lang, "sos.btn.back"), f"dir:e:{entry.id}")],
         ]
-        await edit(
+        await edit_or_reply(
             update,
             t(lang, "sos.dir.remove_confirm", name=directory.entry_name(entry, lang)),
             buttons(rows),
@@ -167,10 +177,10 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
         try:
             await db.run(directory.remove, admin, entry.id)
         except directory.DirectoryError as error:
-            await answer(query, plain(t(lang, error.key)), alert=True)
+            await answer(query, plain_text(t(lang, error.key)), alert=True)
             return
-        await answer(query, plain(t(lang, "sos.dir.removed")))
-        await edit(update, *(await db.run(_directory_list, entry.prefecture, lang, zone)))
+        await answer(query, plain_text(t(lang, "sos.dir.removed")))
+        await edit_or_reply(update, *(await db.run(_directory_list, entry.prefecture, lang, zone)))
     else:
         await audit_forged(context, admin, query.data)
         await answer(query, t(lang, "form.stale"), alert=True)

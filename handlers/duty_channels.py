@@ -22,9 +22,18 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.common import Context, answer, buttons, current_person, guarded, reply
+from handlers.callbacks import button_id
+from handlers.common import (
+    Context,
+    answer,
+    buttons,
+    current_person,
+    edit_or_reply,
+    guarded,
+    plain_text,
+    reply,
+)
 from handlers.sos import acknowledge_and_reply
-from handlers.sos_common import edit, plain, to_int
 from models import Channel, DutyGroup, Person
 from services.alerts import policy, respond
 from services.duty_channels import checks, sms, worker
@@ -154,11 +163,11 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
     lang = person.language
     parts = query.data.split(":")
     action = parts[1] if len(parts) > 1 else ""
-    group_id = to_int(parts[2]) if len(parts) > 2 else None
+    group_id = button_id(parts[2]) if len(parts) > 2 else None
     db = context.db
     if action == "rmn":
         await answer(query)
-        await edit(update, t(lang, "channels.remove.kept"))
+        await edit_or_reply(update, t(lang, "channels.remove.kept"))
         return
     if group_id is None or action not in ("test", "rm", "rmy"):
         await answer(query, t(lang, "form.stale"), alert=True)
@@ -170,7 +179,7 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
     label = duty_groups.group_label(group, lang)
     if action == "test":
         await db.run(checks.queue_test, person, group_id, context.settings.default_language)
-        await answer(query, plain(t(lang, "channels.test.queued", label=label)))
+        await answer(query, plain_text(t(lang, "channels.test.queued", label=label)))
         await reply(update, t(lang, "channels.test.queued", label=label))
     elif action == "rm":
         await answer(query)
@@ -180,11 +189,11 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
                 (t(lang, "channels.btn.remove_no"), "dg:rmn"),
             ]
         ]
-        await edit(update, t(lang, "channels.remove.ask", label=label), buttons(rows))
+        await edit_or_reply(update, t(lang, "channels.remove.ask", label=label), buttons(rows))
     else:
         await db.run(duty_groups.remove_group, person, group_id)
         await answer(query)
-        await edit(update, t(lang, "channels.remove.done", label=label))
+        await edit_or_reply(update, t(lang, "channels.remove.done", label=label))
 
 
 # ---------------------------------------------------------------------------- /sms
@@ -243,7 +252,7 @@ async def on_sms_button(update: Update, context: Context, person: Person) -> Non
     if query.data == "sms:profile" and person.phone:
         person = await db.run(sms.set_sms, person, person.phone)
         await answer(query)
-        await edit(update, t(lang, "channels.sms.saved", phone=person.sms_phone or "-"))
+        await edit_or_reply(update, t(lang, "channels.sms.saved", phone=person.sms_phone or "-"))
     elif query.data == "sms:test":
         queued = await db.run(checks.queue_sms_test, person, context.settings.sms_enabled)
         if queued is None:
@@ -255,7 +264,7 @@ async def on_sms_button(update: Update, context: Context, person: Person) -> Non
     elif query.data == "sms:off":
         await db.run(sms.clear_sms, person)
         await answer(query)
-        await edit(update, t(lang, "channels.sms.cleared"))
+        await edit_or_reply(update, t(lang, "channels.sms.cleared"))
     else:
         await answer(query, t(lang, "form.stale"), alert=True)
 
@@ -267,7 +276,7 @@ async def on_ack_link(update: Update, context: Context) -> None:
     """The link in a WeCom, DingTalk or SMS alert: acknowledges for an officer of the area
     (the same permission check and first-wins rule as the button), then shows the alert."""
     arg = (context.args or [""])[0]
-    alert_id = to_int(arg[len(DEEP_LINK_PREFIX) :])
+    alert_id = button_id(arg[len(DEEP_LINK_PREFIX) :])
     person = await current_person(update, context)
     db = context.db
     lang = person.language if person else context.settings.default_language

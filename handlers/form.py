@@ -7,8 +7,7 @@ writes after every update: a restart mid-form loses nothing.
 
 from __future__ import annotations
 
-import warnings
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 from telegram import (
@@ -23,10 +22,8 @@ from telegram.ext import (
     CommandHandler,
     ConversationHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from handlers import approvals, menus
 from handlers.common import (
@@ -38,9 +35,9 @@ from handlers.common import (
     reply,
     show_answer,
 )
-from handlers.conversation import once_per_update, persist_now
+from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
 from models import Person, Role, Status
-from services import clock, people, roster_import
+from services import people, roster_import
 from services.i18n import LANGUAGES, t
 from services.people import CONSENT_VERSION, Draft, RegistrationError
 from services.postings import load_postings
@@ -99,8 +96,13 @@ LANGUAGE_LABELS = {"zh-Hans": "中文", "en": "English"}
 # ---------------------------------------------------------------------------- form state
 
 
+# user_data["form"]; abandoned longer than CADRE_FORM_TIMEOUT, or cleared (no "mode"): expired
+# (the timeout may have passed while the bot was stopped)
+FORM = FormDraft("form", alive="mode")
+
+
 def _form(context: Context) -> dict[str, Any]:
-    return context.user_data.setdefault("form", {})  # type: ignore[union-attr]
+    return FORM.of(context)
 
 
 def _draft(context: Context) -> Draft:
@@ -110,26 +112,11 @@ def _draft(context: Context) -> Draft:
 def _save_draft(context: Context, draft: Draft) -> None:
     form = _form(context)
     form["draft"] = draft.to_dict()
-    form["touched"] = clock.now().isoformat()
-
-
-def _clear(context: Context) -> None:
-    assert context.user_data is not None
-    context.user_data.pop("form", None)
+    FORM.touch(context)
 
 
 def _lang(update: Update, context: Context) -> str:
     return _draft(context).language or language_of(update, context)
-
-
-def _expired(context: Context) -> bool:
-    """True when the form was abandoned for longer than the timeout, or already cleared
-    (the timeout may have passed while the bot was stopped)."""
-    form = _form(context)
-    if not form.get("mode") or not form.get("touched"):
-        return True
-    age = clock.now() - datetime.fromisoformat(form["touched"])
-    return age.total_seconds() > context.settings.form_timeout
 
 
 # ---------------------------------------------------------------------------- prompts
@@ -197,7 +184,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
             ]
         )
     _form(context)["current"] = field
-    _form(context)["touched"] = clock.now().isoformat()
+    FORM.touch(context)
     await persist_now(update, context, NAME, field)
     await reply(update, t(lang, key, **values), reply_markup=markup)
     return field
@@ -240,11 +227,11 @@ async def start(update: Update, context: Context) -> str | int:
     if person is not None:
         return await _already_known(update, context, person)
     form = _form(context)
-    if form.get("mode") == "register" and form.get("current") and not _expired(context):
+    if form.get("mode") == "register" and form.get("current") and not FORM.expired(context):
         lang = _lang(update, context)
         await reply(update, t(lang, "form.resume"))
         return await ask(update, context, form["current"])
-    _clear(context)
+    FORM.clear(context)
     draft = Draft(language=None)
     code = context.args[0] if context.args else None
     fields = REGISTER_FIELDS
@@ -294,7 +281,7 @@ async def begin_edit(update: Update, context: Context) -> str | int:
         await answer(query, t(language_of(update, context, person), "form.stale"), alert=True)
         return ConversationHandler.END
     await answer(query)
-    _clear(context)
+    FORM.clear(context)
     draft = Draft(language=person.language, prefecture=person.prefecture, county=person.county)
     form = _form(context)
     form.update({"mode": "edit", "group": group, "queue": list(EDIT_GROUPS[group])})
@@ -313,7 +300,7 @@ async def _invalid(update: Update, context: Context, error: InvalidInput, field:
 @once_per_update("form", "current")
 async def on_text(update: Update, context: Context) -> str | int:
     """Typed answer for the current field."""
-    if _expired(context):
+    if FORM.expired(context):
         return await on_timeout(update, context)
     form = _form(context)
     field = form.get("current", "")
@@ -345,7 +332,7 @@ async def on_text(update: Update, context: Context) -> str | int:
 @once_per_update("form", "current")
 async def on_contact(update: Update, context: Context) -> str | int:
     """A shared contact: one's own number (phone step) or the emergency contact."""
-    if _expired(context):
+    if FORM.expired(context):
         return await on_timeout(update, context)
     field = _form(context).get("current", "")
     message = update.effective_message
@@ -399,7 +386,7 @@ async def on_button(update: Update, context: Context) -> str | int:
     """Button presses inside the form: f:<what>:<value>."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    if _expired(context):
+    if FORM.expired(context):
         await answer(query)
         return await on_timeout(update, context)
     _, what, value = [*query.data.split(":", 2), "", ""][:3]
@@ -434,7 +421,7 @@ async def on_button(update: Update, context: Context) -> str | int:
     elif what == "consent":
         if value != "yes":
             await reply(update, t(_lang(update, context), "form.consent.declined"))
-            _clear(context)
+            FORM.clear(context)
             return ConversationHandler.END
         draft.consent_version = CONSENT_VERSION
     elif what == "pref":
@@ -566,9 +553,9 @@ async def _confirm(update: Update, context: Context, value: str) -> str | int:
             )
     except RegistrationError as error:
         await reply(update, t(lang, error.key))
-        _clear(context)
+        FORM.clear(context)
         return ConversationHandler.END
-    _clear(context)
+    FORM.clear(context)
     context.user_data.pop("language", None)  # type: ignore[union-attr]
     if person.status == Status.ACTIVE:
         await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
@@ -596,9 +583,9 @@ async def _save_edit(update: Update, context: Context) -> int:
             await db.run(people.update_profile, user.id, **changes)
     except RegistrationError as error:
         await reply(update, t(lang, error.key))
-        _clear(context)
+        FORM.clear(context)
         return ConversationHandler.END
-    _clear(context)
+    FORM.clear(context)
     await reply(update, t(lang, "form.saved"), reply_markup=menus.main_keyboard(lang))
     return ConversationHandler.END
 
@@ -627,7 +614,7 @@ def _changes(group: str, draft: Draft) -> dict[str, Any]:
 async def cancel(update: Update, context: Context) -> int:
     lang = _lang(update, context)
     mode = _form(context).get("mode")
-    _clear(context)
+    FORM.clear(context)
     if mode == "edit":
         await reply(update, t(lang, "form.cancelled_edit"), reply_markup=menus.main_keyboard(lang))
     else:
@@ -638,7 +625,7 @@ async def cancel(update: Update, context: Context) -> int:
 async def on_timeout(update: Update, context: Context) -> int:
     lang = _lang(update, context)
     markup = _plain_keyboard(context, lang)
-    _clear(context)
+    FORM.clear(context)
     await reply(update, t(lang, "form.expired"), reply_markup=markup)
     return ConversationHandler.END
 
@@ -655,26 +642,15 @@ def build(form_timeout: int) -> BaseHandler[Any, Any, Any]:
         ]
         for field in (*REGISTER_FIELDS, CONFIRM)
     }
-    states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, on_timeout)]
-    with warnings.catch_warnings():
-        # One form per person at a time is intended: button presses are tracked per chat and
-        # user, not per message (PTB warns about that choice).
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return _conversation(states, form_timeout)
-
-
-def _conversation(
-    states: dict[object, list[BaseHandler[Any, Any, Any]]], form_timeout: int
-) -> ConversationHandler[Any]:
-    return ConversationHandler(
+    return form_conversation(
+        NAME,
         entry_points=[
             CommandHandler("start", start),
             CallbackQueryHandler(begin_edit, pattern=r"^me:edit:"),
         ],
         states=states,
         fallbacks=[CommandHandler("cancel", cancel), CommandHandler("start", start)],
-        name=NAME,
-        persistent=True,
-        conversation_timeout=timedelta(seconds=form_timeout),
+        timeout=form_timeout,
+        on_timeout=on_timeout,
         allow_reentry=False,
     )

@@ -18,8 +18,9 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.common import Context, answer, buttons, guarded, reply
-from handlers.sos_common import audit_forged, edit, plain, policy, to_int
+from handlers.callbacks import button_id
+from handlers.common import Context, answer, buttons, edit_or_reply, guarded, plain_text, reply
+from handlers.sos_common import audit_forged, policy
 from models import Person
 from services import clock, people, roster
 from services.alerts import coverage
@@ -81,8 +82,8 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
     parts = query.data.split(":")
     db = context.db
     zone = context.settings.zone
-    if parts[1:2] == ["on"] and len(parts) == 3 and to_int(parts[2]) is not None:
-        hours = to_int(parts[2]) or None
+    if parts[1:2] == ["on"] and len(parts) == 3 and button_id(parts[2]) is not None:
+        hours = button_id(parts[2]) or None
         if hours is not None and hours not in roster.ON_DUTY_HOURS:
             await audit_forged(context, person, query.data)
             await answer(query, t(lang, "form.stale"), alert=True)
@@ -90,11 +91,11 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
         try:
             await db.run(roster.go_on_duty, person, hours)
         except roster.RosterError as error:
-            await answer(query, plain(t(lang, error.key)), alert=True)
+            await answer(query, plain_text(t(lang, error.key)), alert=True)
             return
         await answer(query)
         await db.run(coverage.coverage_warnings, policy(context))
-        await edit(update, await db.run(_duty_status, person, lang, zone))
+        await edit_or_reply(update, await db.run(_duty_status, person, lang, zone))
     elif parts[1:] == ["off"]:
         await answer(query)
         await _go_off(update, context, person)
@@ -195,16 +196,18 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
     step = parts[1] if len(parts) > 1 else ""
     if step == "home":
         await answer(query)
-        await edit(update, t(lang, "sos.roster.choose_area"), buttons(pref_buttons(lang, "ros:p:")))
+        await edit_or_reply(
+            update, t(lang, "sos.roster.choose_area"), buttons(pref_buttons(lang, "ros:p:"))
+        )
         return
-    if step == "rm" and len(parts) == 3 and (shift_id := to_int(parts[2])) is not None:
+    if step == "rm" and len(parts) == 3 and (shift_id := button_id(parts[2])) is not None:
         removed = await db.run(roster.remove_shift, admin, shift_id)
         if removed is None:
-            await answer(query, plain(t(lang, "form.stale")), alert=True)
+            await answer(query, plain_text(t(lang, "form.stale")), alert=True)
             return
-        await answer(query, plain(t(lang, "sos.roster.removed")))
+        await answer(query, plain_text(t(lang, "sos.roster.removed")))
         text, rows = await db.run(_roster_view, removed.prefecture, lang, zone)
-        await edit(update, text, buttons(rows))
+        await edit_or_reply(update, text, buttons(rows))
         return
     prefecture = parts[2] if len(parts) > 2 else ""
     if postings.prefecture(prefecture) is None:
@@ -215,33 +218,33 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
     if step == "p":
         await answer(query)
         text, rows = await db.run(_roster_view, prefecture, lang, zone)
-        await edit(update, text, buttons(rows))
+        await edit_or_reply(update, text, buttons(rows))
         return
     if step == "a":
         officers = await db.run(_area_officers, prefecture)
         await answer(query)
         if not officers:
             back = [[(t(lang, "sos.btn.back"), f"ros:p:{prefecture}")]]
-            await edit(update, t(lang, "sos.roster.no_officers", area=area), buttons(back))
+            await edit_or_reply(update, t(lang, "sos.roster.no_officers", area=area), buttons(back))
             return
         rows = [[(name_of(o), f"ros:o:{prefecture}:{o.id}")] for o in officers[:30]]
         rows.append([(t(lang, "sos.btn.back"), f"ros:p:{prefecture}")])
-        await edit(update, t(lang, "sos.roster.choose_officer", area=area), buttons(rows))
+        await edit_or_reply(update, t(lang, "sos.roster.choose_officer", area=area), buttons(rows))
         return
-    officer_id = to_int(parts[3]) if len(parts) > 3 else None
+    officer_id = button_id(parts[3]) if len(parts) > 3 else None
     officer = await db.run(people.get, officer_id) if officer_id else None
     if officer is None:
         await audit_forged(context, admin, query.data)
         await answer(query, t(lang, "form.stale"), alert=True)
         return
-    mask = to_int(parts[4]) if len(parts) > 4 else 0
+    mask = button_id(parts[4]) if len(parts) > 4 else 0
     if mask is None or mask > 127:
         await audit_forged(context, admin, query.data)
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     if step in ("o", "d"):
         await answer(query)
-        await edit(
+        await edit_or_reply(
             update,
             t(
                 lang,
@@ -255,7 +258,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         return
     if step == "b":
         if not mask:
-            await answer(query, plain(t(lang, "sos.roster.pick_a_day")), alert=True)
+            await answer(query, plain_text(t(lang, "sos.roster.pick_a_day")), alert=True)
             return
         await answer(query)
         rows = [
@@ -269,19 +272,19 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
             name=name_of(officer),
             days=_days_label(lang, mask),
         )
-        await edit(update, text, buttons(rows))
+        await edit_or_reply(update, text, buttons(rows))
         return
     if step == "s" and len(parts) > 5:
         days = [d for d in WEEKDAYS if mask & (1 << d)]
         try:
             await db.run(roster.add_shifts, admin, officer.id or 0, prefecture, days, parts[5])
         except roster.RosterError as error:
-            await answer(query, plain(t(lang, error.key)), alert=True)
+            await answer(query, plain_text(t(lang, error.key)), alert=True)
             return
-        await answer(query, plain(t(lang, "sos.roster.added")))
+        await answer(query, plain_text(t(lang, "sos.roster.added")))
         await db.run(coverage.coverage_warnings, policy(context))
         text, rows = await db.run(_roster_view, prefecture, lang, zone)
-        await edit(update, text, buttons(rows))
+        await edit_or_reply(update, text, buttons(rows))
         return
     await audit_forged(context, admin, query.data)
     await answer(query, t(lang, "form.stale"), alert=True)

@@ -4,8 +4,9 @@ build_emergency() runs in group -10, before any form, and stops further processi
 what it handles: /sos and the 🆘 button, locations (a moving live location arrives as an
 edited message), every ``sos:`` button, and typed answers the channel asked for (the
 cadre's description, a resolution note, a directory field). build() adds /alerts, /alert,
-/contacts, and the roster (handlers/roster.py) and directory (handlers/directory.py)
-commands. Escalation and coverage checks are timers (scheduler/sos.py).
+/ack, /resolve, and the roster (handlers/roster.py) and directory (handlers/directory.py)
+commands; /contacts is handlers/contacts.py. Escalation and coverage checks are timers
+(scheduler/sos.py).
 
 Callback data (all well under 64 bytes):
     sos:ack:<id> / sos:res:<id> / sos:tl:<id>   acknowledge, resolve, timeline
@@ -25,11 +26,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 from telegram import (
-    CopyTextButton,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
     KeyboardButton,
@@ -48,31 +46,31 @@ from telegram.ext import (
 from handlers import directory as directory_handlers
 from handlers import menus
 from handlers import roster as roster_handlers
+from handlers.callbacks import button_id
 from handlers.common import (
     Context,
     answer,
     buttons,
     current_caller,
+    edit_or_reply,
     guarded,
     language_of,
+    markup_of,
+    plain_text,
     refuse,
     reply,
+    set_keyboard,
 )
 from handlers.sos_common import (
     audit_forged,
-    edit,
-    edit_markup,
-    markup_of,
     pending,
     pending_all,
-    plain,
     policy,
     reload_wait,
     set_pending,
-    to_int,
 )
 from models import AlertStatus, Person, Status
-from services import clock, contact_links, directory, people
+from services import clock, directory, people
 from services import sos as sos_calls
 from services.alerts import cards, raising, respond, timeline
 from services.alerts import policy as alerts_policy
@@ -369,7 +367,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         return
     parts = query.data.split(":")
     lang = person.language
-    alert_id = to_int(parts[2]) if len(parts) > 2 else None
+    alert_id = button_id(parts[2]) if len(parts) > 2 else None
     about_alert(alert_id)
     action = parts[1] if len(parts) > 1 else ""
     if alert_id is None or action not in ("cat", "skip", "cxl", "cxly", "cxln"):
@@ -380,7 +378,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
     alert = await db.run(alerts_policy.get, alert_id)
     if alert is None or alert.person_id != person.id:
         await db.run(respond.refuse, person, alert_id, query.data[:64], "not_own")
-        await answer(query, plain(t(lang, "sos.denied.not_own")), alert=True)
+        await answer(query, plain_text(t(lang, "sos.denied.not_own")), alert=True)
         return
     if action == "cat":
         category = parts[3] if len(parts) > 3 else ""
@@ -396,21 +394,23 @@ async def on_cadre_button(update: Update, context: Context) -> None:
             await answer(query, t(lang, "form.stale"), alert=True)
             return
         if result == raising.Change.NOT_FOUND:
-            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
         chosen = t(lang, f"sos.category.{category}")
-        await edit(update, t(lang, "sos.category_chosen", what=chosen), _cancel_markup(lang, alert))
+        await edit_or_reply(
+            update, t(lang, "sos.category_chosen", what=chosen), _cancel_markup(lang, alert)
+        )
         markup = buttons([[(t(lang, "sos.btn.skip"), f"sos:skip:{alert_id}")]])
         await reply(update, t(lang, "sos.ask_details"), reply_markup=markup)
         await set_pending(context, person.telegram_id, {"what": "details", "alert": alert_id})
     elif action == "skip":
         await answer(query)
         await set_pending(context, person.telegram_id, None)
-        await edit(update, t(lang, "sos.details_skipped"))
+        await edit_or_reply(update, t(lang, "sos.details_skipped"))
     elif action == "cxl":
         if alert.status not in alerts_policy.IN_PROGRESS:
-            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
         markup = buttons(
@@ -422,17 +422,17 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         await reply(update, t(lang, "sos.cancel_confirm", id=alert_id), reply_markup=markup)
     elif action == "cxln":
         await answer(query)
-        await edit(update, t(lang, "sos.cancel_kept"))
+        await edit_or_reply(update, t(lang, "sos.cancel_kept"))
     else:  # cxly
         result = await db.run(
             respond.cancel, alert_id=alert_id, actor=person, policy=policy(context)
         )
         if result.outcome != respond.Close.DONE:
-            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
         await reload_wait(context, person.telegram_id)  # what they write now is passed on
-        await edit(update, t(lang, "sos.cancel_done", id=alert_id))
+        await edit_or_reply(update, t(lang, "sos.cancel_done", id=alert_id))
         markup = keyboard(lang, person, location=False)
         await reply(update, t(lang, "sos.cancel_after"), reply_markup=markup)
 
@@ -454,7 +454,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
     if action == "csv":
         await _send_csv(update, context, person)
         return
-    alert_id = to_int(parts[2]) if len(parts) > 2 else None
+    alert_id = button_id(parts[2]) if len(parts) > 2 else None
     about_alert(alert_id)
     if alert_id is None or action not in ("ack", "res", "out", "back", "tl", "tlcsv", "nskip"):
         await audit_forged(context, person, query.data)
@@ -465,7 +465,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
     refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
         await db.run(respond.refuse, person, alert_id, query.data[:64], str(refusal))
-        await answer(query, plain(t(lang, f"sos.denied.{refusal}")), alert=True)
+        await answer(query, plain_text(t(lang, f"sos.denied.{refusal}")), alert=True)
         return
     assert alert is not None
     pressed = query.message.message_id if query.message else None
@@ -479,23 +479,23 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             policy=policy(context),
         )
         if result.outcome == respond.Ack.WON:
-            await answer(query, plain(t(lang, "sos.ack.won", id=alert_id)))
+            await answer(query, plain_text(t(lang, "sos.ack.won", id=alert_id)))
             text = await db.run(_alert_text, alert_id, lang, zone)
             markup = markup_of(cards.handler_buttons(alert, lang))
-            await edit(update, text, markup)
+            await edit_or_reply(update, text, markup)
         elif result.outcome == respond.Ack.TAKEN:
             name = name_of(result.by)
-            await answer(query, plain(t(lang, "sos.ack.taken", name=name)), alert=True)
+            await answer(query, plain_text(t(lang, "sos.ack.taken", name=name)), alert=True)
         else:
-            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
     elif action == "res":
         if alert.status not in alerts_policy.IN_PROGRESS:
-            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
         await answer(query)
         # the card itself (a button in /alerts or under a timeline names no alert)
         text = await db.run(_alert_text, alert_id, lang, zone)
-        await edit(update, text, buttons(_outcome_rows(alert, lang)))
+        await edit_or_reply(update, text, buttons(_outcome_rows(alert, lang)))
     elif action == "back":
         await answer(query)
         data = (
@@ -503,7 +503,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             if alert.status == AlertStatus.ACKNOWLEDGED
             else cards.responder_buttons(alert, lang, context.settings.webapp_url)
         )
-        await edit_markup(
+        await set_keyboard(
             update, markup_of(data) if alert.status in alerts_policy.IN_PROGRESS else None
         )
     elif action == "out":
@@ -521,20 +521,20 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             await answer(query, t(lang, "form.stale"), alert=True)
             return
         if result.outcome != respond.Close.DONE:
-            await answer(query, plain(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
             return
-        await answer(query, plain(t(lang, "sos.resolved", id=alert_id)))
+        await answer(query, plain_text(t(lang, "sos.resolved", id=alert_id)))
         cadre = await db.run(people.get, alert.person_id) if alert.person_id else None
         if cadre is not None:  # what the cadre writes now is passed on to the resolver
             await reload_wait(context, cadre.telegram_id)
-        await edit(update, await db.run(_alert_text, alert_id, lang, zone))
+        await edit_or_reply(update, await db.run(_alert_text, alert_id, lang, zone))
         markup = buttons([[(t(lang, "sos.btn.no_note"), f"sos:nskip:{alert_id}")]])
         await reply(update, t(lang, "sos.ask_note", id=alert_id), reply_markup=markup)
         await set_pending(context, person.telegram_id, {"what": "note", "alert": alert_id})
     elif action == "nskip":
         await answer(query)
         await set_pending(context, person.telegram_id, None)
-        await edit(update, t(lang, "sos.note_skipped"))
+        await edit_or_reply(update, t(lang, "sos.note_skipped"))
     elif action == "tlcsv":
         await answer(query)
         data = await db.run(timeline.timeline_csv, alert_id, lang, zone)
@@ -632,7 +632,7 @@ async def alert_command(update: Update, context: Context, person: Person) -> Non
     lang = person.language
     db = context.db
     raw = (context.args or [""])[0].lstrip("#")
-    alert_id = to_int(raw)
+    alert_id = button_id(raw)
     if alert_id is None:
         await reply(update, t(lang, "sos.alert_usage"))
         return
@@ -656,7 +656,7 @@ async def _alert_by_command(
     lang = person.language
     db = context.db
     words = context.args or []
-    alert_id = to_int(words[0].lstrip("#")) if len(words) == 1 else None
+    alert_id = button_id(words[0].lstrip("#")) if len(words) == 1 else None
     if alert_id is None:
         await reply(update, t(lang, f"sos.{command}_usage"))
         return None
@@ -740,104 +740,6 @@ async def _send_csv(update: Update, context: Context, person: Person) -> None:
     )
 
 
-# ---------------------------------------------------------------------------- /contacts
-
-
-@guarded(Action.RAISE_SOS)
-async def contacts_command(update: Update, context: Context, person: Person) -> None:
-    text, markup = await context.db.run(
-        _contacts_view, person, person.language, context.settings.zone
-    )
-    await reply(update, text, reply_markup=markup)
-
-
-def _contacts_view(
-    session: Any, person: Person, lang: str, zone: Any
-) -> tuple[str, InlineKeyboardMarkup]:
-    views = contact_links.links_of(session, person.id or 0)
-    profile = people.emergency_contacts(session, person.id or 0)
-    lines = [t(lang, "sos.contacts.header")]
-    if profile:
-        listed = "; ".join(f"{c.name} {c.phone}" for c in profile)
-        lines.append(t(lang, "sos.contacts.profile", contacts=listed))
-    rows: list[list[tuple[str, str]]] = []
-    for view in views:
-        if view.contact is not None:
-            name = name_of(view.contact)
-            lines.append(t(lang, "sos.contacts.joined", name=name))
-            rows.append(
-                [(t(lang, "sos.contacts.remove", name=name)[:60], f"kin:rm:{view.link.id}")]
-            )
-        elif contact_links._usable(view):
-            expires = (
-                view.invitation.expires_at.astimezone(zone).strftime("%m-%d %H:%M")
-                if view.invitation.expires_at
-                else "-"
-            )
-            lines.append(t(lang, "sos.contacts.waiting", expires=expires))
-            rows.append([(t(lang, "sos.contacts.withdraw"), f"kin:rm:{view.link.id}")])
-    if not views:
-        lines.append(t(lang, "sos.contacts.none"))
-    lines.append("")
-    lines.append(t(lang, "sos.contacts.explain"))
-    rows.append([(t(lang, "sos.contacts.invite"), "kin:new")])
-    return "\n".join(lines), buttons(rows)
-
-
-@guarded(Action.RAISE_SOS)
-async def on_contacts_button(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    lang = person.language
-    db = context.db
-    zone = context.settings.zone
-    parts = query.data.split(":")
-    if parts[1:] == ["new"]:
-        try:
-            invitation = await db.run(contact_links.create_invitation, person)
-        except contact_links.ContactLinkError as error:
-            await answer(query, plain(t(lang, error.key)), alert=True)
-            return
-        await answer(query)
-        link = f"https://t.me/{context.bot.username}?start={invitation.code}"
-        expires = (
-            invitation.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-            if invitation.expires_at
-            else "-"
-        )
-        markup = InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        t(lang, "sos.contacts.copy"), copy_text=CopyTextButton(link)
-                    )
-                ],
-                [
-                    InlineKeyboardButton(
-                        t(lang, "sos.contacts.share"),
-                        url=f"https://t.me/share/url?url={quote(link, safe='')}",
-                    )
-                ],
-            ]
-        )
-        await reply(
-            update, t(lang, "sos.contacts.created", link=link, expires=expires), reply_markup=markup
-        )
-        return
-    link_id = to_int(parts[2]) if len(parts) == 3 and parts[1] == "rm" else None
-    if link_id is None:
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
-        return
-    removed = await db.run(contact_links.revoke, person, link_id)
-    if not removed:
-        await db.run(respond.refuse, person, None, query.data[:64], "not_own")
-        await answer(query, t(lang, "form.stale"), alert=True)
-        return
-    await answer(query, plain(t(lang, "sos.contacts.removed")))
-    await edit(update, *(await db.run(_contacts_view, person, lang, zone)))
-
-
 # ---------------------------------------------------------------------------- assembly
 
 
@@ -862,8 +764,6 @@ def build() -> list[BaseHandler]:
         CommandHandler("alert", alert_command),
         CommandHandler("ack", ack_command),
         CommandHandler("resolve", resolve_command),
-        CommandHandler("contacts", contacts_command),
-        CallbackQueryHandler(on_contacts_button, pattern=r"^kin:"),
         *roster_handlers.build(),
         *directory_handlers.build(),
     ]

@@ -10,24 +10,17 @@ before any form could take the text for itself.
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, WebAppInfo
-from telegram.error import BadRequest, TelegramError
-
-from handlers.common import Context, reply
+from handlers.common import Context
 from models import Person
 from services import clock, state
 from services.alerts import policy as alerts_policy
 from services.alerts import respond
 from services.permissions import Action
 from services.sos import waiting_for
-from services.validation import parse_int
 
-MAX_ID_DIGITS = 12
 PENDING = alerts_policy.WAIT_KIND  # bot_state kind, and the bot_data key of its in-memory copy
 # "after": what a cadre writes after their alert closed goes to whoever handled it
 PENDING_MINUTES = {
@@ -43,54 +36,6 @@ def policy(context: Context) -> alerts_policy.Policy:
     """What the alert services need of the settings (and of the bot: its username, for the
     acknowledgement link in WeCom, DingTalk and SMS texts)."""
     return alerts_policy.Policy.from_settings(context.settings, context.bot.username)
-
-
-def to_int(raw: str) -> int | None:
-    """An id from callback data or a command; None for anything a button never carries."""
-    return parse_int(raw, max_digits=MAX_ID_DIGITS)
-
-
-def plain(text: str) -> str:
-    """Callback answers are plain text (at most 200 characters)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", text))[:200]
-
-
-def _button(data: dict[str, Any]) -> InlineKeyboardButton:
-    if "web_app" in data:  # "Open board" (services.board)
-        return InlineKeyboardButton(data["text"], web_app=WebAppInfo(data["web_app"]["url"]))
-    return InlineKeyboardButton(data["text"], callback_data=data["callback_data"])
-
-
-def markup_of(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
-    """Bot API JSON of an inline keyboard (as queued in the outbox) as a PTB markup."""
-    if not data:
-        return None
-    return InlineKeyboardMarkup([[_button(b) for b in row] for row in data["inline_keyboard"]])
-
-
-async def edit(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Edit the message under the pressed button; send a new one when that is impossible."""
-    query = update.callback_query
-    if query is not None and query.message is not None:
-        try:
-            await query.edit_message_text(text, reply_markup=markup)
-            return
-        except BadRequest as error:
-            if "not modified" in str(error).lower():
-                return
-        except TelegramError:
-            pass
-    await reply(update, text, reply_markup=markup)
-
-
-async def edit_markup(update: Update, markup: InlineKeyboardMarkup | None) -> None:
-    query = update.callback_query
-    if query is None:
-        return
-    try:
-        await query.edit_message_reply_markup(reply_markup=markup)
-    except TelegramError:
-        pass
 
 
 async def audit_forged(

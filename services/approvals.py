@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from models import OutboxMessage, OutboxStatus, Person, Priority
 from services import outbox, people
 from services.i18n import t
+from services.people import name_of
 from services.postings import load_postings
 
 
@@ -72,7 +73,7 @@ def after_decision(
             col(OutboxMessage.idempotency_key).startswith(f"{source(person.id)}:a"),
         )
     ).all()
-    decided_by = admin.real_name or admin.display_name or str(admin.telegram_id)
+    decided_by = name_of(admin, str(admin.telegram_id))
     unsent = [r.idempotency_key for r in rows if r.status == OutboxStatus.PENDING]
     if unsent:
         outbox.cancel(session, keys=unsent)

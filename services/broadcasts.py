@@ -14,8 +14,6 @@ call `register_overdue_source`; until one does, that audience is empty.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,9 +38,10 @@ from models import (
     Status,
 )
 from models.outbox import UNREACHABLE_CODES
-from services import audit, clock, outbox
+from services import audit, clock, outbox, tables
 from services.i18n import t
 from services.outbox import NewMessage
+from services.people import name_of
 from services.postings import load_postings
 from services.validation import parse_int
 
@@ -667,7 +666,7 @@ def recipients(session: Session, broadcast_id: int) -> list[RecipientRow]:
                 person_id=recipient.person_id,
                 telegram_id=person.telegram_id,
                 chat_id=recipient.chat_id,
-                name=person.real_name or person.display_name or "",
+                name=name_of(person, ""),
                 language=recipient.language,
                 status=status,
                 cause=cause,
@@ -695,45 +694,43 @@ def recent(session: Session, limit: int = 10) -> list[tuple[Broadcast, Stats]]:
     return [(b, stats(session, b)) for b in rows]
 
 
+CSV_COLUMNS = (
+    "person_id",
+    "telegram_id",
+    "name",
+    "language",
+    "status",
+    "cause",
+    "attempts",
+    "messages",
+    "sent_at",
+    "confirmed_at",
+)
+
+
 def csv_export(session: Session, actor: Person, broadcast_id: int, zone: ZoneInfo) -> bytes:
-    """Per-recipient status as CSV (UTF-8 with BOM, so that Excel shows the Chinese)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "person_id",
-            "telegram_id",
-            "name",
-            "language",
-            "status",
-            "cause",
-            "attempts",
-            "messages",
-            "sent_at",
-            "confirmed_at",
-        ]
-    )
+    """Per-recipient status as CSV (services.tables: UTF-8 with BOM, formulas defused)."""
 
     def local(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
-    for row in recipients(session, broadcast_id):
-        writer.writerow(
-            [
-                row.person_id,
-                row.telegram_id,
-                row.name,
-                row.language,
-                row.status,
-                "" if row.status == "sent" else (row.cause or ""),
-                row.attempts,
-                row.messages,
-                local(row.sent_at),
-                local(row.confirmed_at),
-            ]
-        )
+    rows = [
+        [
+            row.person_id,
+            row.telegram_id,
+            row.name,
+            row.language,
+            row.status,
+            "" if row.status == "sent" else (row.cause or ""),
+            row.attempts,
+            row.messages,
+            local(row.sent_at),
+            local(row.confirmed_at),
+        ]
+        for row in recipients(session, broadcast_id)
+    ]
     audit.record(session, "broadcasts.csv", actor=actor.telegram_id, broadcast=broadcast_id)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return tables.to_csv(CSV_COLUMNS, rows)
 
 
 def export_for_person(session: Session, person_id: int) -> dict[str, Any]:

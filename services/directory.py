@@ -26,6 +26,7 @@ from models import DirectoryEntry, Person
 from services import audit, clock
 from services.db import insert_ignoring_existing
 from services.i18n import t
+from services.people import name_of
 from services.postings import load_postings
 from services.validation import number_text
 
@@ -173,7 +174,7 @@ def get(session: Session, entry_id: int) -> DirectoryEntry | None:
 
 
 def _confirmer(actor: Person) -> str:
-    return (actor.real_name or actor.display_name or str(actor.telegram_id))[:100]
+    return name_of(actor, str(actor.telegram_id))[:100]
 
 
 def _clean(field: str, value: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gettext
 import html
+import re
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
@@ -89,6 +90,13 @@ def escape(value: Any) -> str:
     if isinstance(value, Html):
         return value
     return html.escape(str(value), quote=False)
+
+
+def plain_text(text: str) -> str:
+    """Catalog (Telegram) HTML as plain text: tags removed, character references decoded.
+    For what cannot carry markup: callback answers, spreadsheets, WeCom/DingTalk/SMS, the
+    fallback when Telegram refuses a message's markup."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 def t(language: str | None, key: str, **values: Any) -> str:

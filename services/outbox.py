@@ -13,7 +13,6 @@ people unreachable and telling the admins once, and splitting long HTML texts.
 
 from __future__ import annotations
 
-import html
 import re
 import secrets
 import threading
@@ -29,7 +28,7 @@ from sqlmodel import Session, col, select
 from models import OutboxMessage, OutboxStatus, OutcomeCode, Person, Priority, Role, Status
 from models.outbox import UNREACHABLE_CODES
 from services import clock
-from services.i18n import t
+from services.i18n import plain_text, t
 
 TEXT_LIMIT = 4096  # characters of a message after entity parsing
 CAPTION_LIMIT = 1024
@@ -954,9 +953,3 @@ def _track(stack: list[tuple[str, str]], token: str) -> None:
         if stack[position][0] == name:
             del stack[position:]
             return
-
-
-def plain_text(text: str) -> str:
-    """Telegram HTML as plain text (tags removed, entities decoded): the fallback when
-    Telegram refuses a message's markup, so that the words still arrive."""
-    return html.unescape(re.sub(r"<[^>]+>", "", text))

@@ -45,6 +45,7 @@ from services.care.rules import CareError
 from services.care.rules import PersonFacts as _Facts
 from services.care.texts import posting_text
 from services.i18n import t
+from services.people import name_of
 from services.permissions import Action, check, may_see
 from services.postings import load_postings
 
@@ -92,12 +93,6 @@ def _event(session: Session, request: OxygenRequest, event: str, actor: Person |
     )
 
 
-def _name(person: Person | None) -> str:
-    if person is None:
-        return "-"
-    return person.real_name or person.display_name or f"#{person.id}"
-
-
 def _hm(moment: datetime | None, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%m-%d %H:%M") if moment else "-"
 
@@ -119,13 +114,13 @@ def status_line(session: Session, request: OxygenRequest, lang: str, zone: ZoneI
         return t(
             lang,
             "care.ox.line.acknowledged",
-            name=_name(who),
+            name=name_of(who),
             at=_hm(request.acknowledged_at, zone),
         )
     if request.status == OxygenStatus.DELIVERED:
         who = session.get(Person, request.delivered_by or 0)
         return t(
-            lang, "care.ox.line.delivered", name=_name(who), at=_hm(request.delivered_at, zone)
+            lang, "care.ox.line.delivered", name=name_of(who), at=_hm(request.delivered_at, zone)
         )
     if request.status == OxygenStatus.CANCELLED:
         return t(lang, "care.ox.line.cancelled", at=_hm(request.closed_at, zone))
@@ -164,7 +159,7 @@ def notice_text(
         lang,
         head,
         id=request.id,
-        name=_name(cadre),
+        name=name_of(cadre),
         phone=(cadre.phone if cadre else None) or "-",
         posting=posting_text(lang, facts) if facts else "-",
         altitude=(cadre.posting_altitude_m if cadre else None) or "-",

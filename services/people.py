@@ -623,10 +623,13 @@ def local_today(zone: Any) -> date:
     return clock.now().astimezone(zone).date() if zone else clock.now().date()
 
 
-def name_of(person: Person | None) -> str:
+def name_of(person: Person | None, missing: str | None = None) -> str:
+    """What to call a person: their real name, else their Telegram name, else `missing`
+    (by default "#<id>"); "-" for nobody."""
     if person is None:
         return "-"
-    return person.real_name or person.display_name or f"#{person.id}"
+    fallback = f"#{person.id}" if missing is None else missing
+    return person.real_name or person.display_name or fallback
 
 
 def posting_text(person: Person, lang: str) -> str:

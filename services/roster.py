@@ -20,6 +20,7 @@ from sqlmodel import Session, col, func, or_, select
 from models import DutyArea, DutyShift, OnDuty, Person, Priority, Role, Status
 from services import audit, clock, outbox
 from services.i18n import t
+from services.people import name_of
 from services.postings import load_postings
 
 RESPONDER_ROLES = (Role.DUTY_OFFICER, Role.ADMIN)
@@ -259,7 +260,7 @@ def _tell_officer(
     text = t(
         lang,
         key,
-        admin=actor.real_name or actor.display_name or "-",
+        admin=name_of(actor, "-"),
         area=load_postings().name(prefecture, lang, short=True),
         shifts=t(lang, "sos.tl.sep").join(shift_text(lang, s) for s in shifts),
     )

@@ -11,7 +11,7 @@ import string
 from pathlib import Path
 
 from handlers import checkin, form, menus
-from handlers import schedules as care_handlers
+from handlers.care import policy as care_handlers
 from models import AlertStatus, Role, Status
 from models.broadcasts import BroadcastStatus
 from models.care import OxygenUrgency, OxygenWhat

@@ -136,3 +136,76 @@ async def test_a_full_scenario_logs_json_lines_without_secrets_phones_or_reading
         for reading in READINGS:
             pattern = rf"(?<![\d.]){re.escape(reading)}(?![\d.])(?! ?ms)"
             assert not re.search(pattern, record["message"] + record.get("exception", "")), text
+
+
+# What a failing database says when it refuses a check-in (a trigger stands in for it):
+# readings by their names, a phone number and something shaped like a bot token.
+REFUSAL = (
+    "SpO2 86 out of range; HR 101; heart rate 130; 血氧 86; call 13712340000; "
+    "5123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
+)
+REFUSAL_LEAKS = ("86", "101", "130", "13712340000", "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq")
+
+
+def _refuse_checkins(engine, on: bool) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            if on:
+                connection.exec_driver_sql(
+                    "CREATE FUNCTION refuse_checkin() RETURNS trigger AS $$ BEGIN "
+                    f"RAISE EXCEPTION '{REFUSAL}'; END $$ LANGUAGE plpgsql"
+                )
+                connection.exec_driver_sql(
+                    "CREATE TRIGGER refuse_checkin BEFORE INSERT ON health_checkin "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_checkin()"
+                )
+            else:
+                connection.exec_driver_sql(
+                    "DROP TRIGGER IF EXISTS refuse_checkin ON health_checkin"
+                )
+                connection.exec_driver_sql("DROP FUNCTION IF EXISTS refuse_checkin()")
+        elif on:
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_checkin BEFORE INSERT ON health_checkin "
+                f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END"
+            )
+        else:
+            connection.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_checkin")
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+async def test_a_handler_error_carrying_readings_is_logged_masked(
+    emulator, db, engine, database_url, tmp_path, log_format
+):
+    """The database refuses a cadre's check-in with a text naming readings, a phone and a
+    token, and the statement it refused carries the readings the cadre typed. The real
+    process's error handler logs the error with its traceback, plain or JSON, and none of
+    it reaches the log; the cadre is told that something went wrong."""
+    staff(db)
+    _refuse_checkins(engine, True)
+    try:
+        env = process_env(emulator, database_url, CADRE_LOG_FORMAT=log_format)
+        process = BotProcess(env, tmp_path)
+        await process.start()
+        try:
+            cadre = emulator.user(CADRE, "Li", language_code="en")
+            await check_in_with_readings(cadre)
+            await cadre.wait_for("something went wrong", timeout=15)
+        finally:
+            code, log = await process.stop()
+    finally:
+        _refuse_checkins(engine, False)
+    assert code == 0, log
+    if log_format == "json":
+        records = [json.loads(line) for line in log.splitlines()]
+        error = next(r for r in records if r["message"] == "error while handling an update")
+        text = error["message"] + "\n" + error["exception"]
+    else:
+        text = log[log.index("error while handling an update") :]
+    # The error and where it happened are there to read; the data is not.
+    assert "Traceback" in text and "health_checkin" in text and "SpO2 <reading>" in text, text
+    assert "<phone>" in text and "<token>" in text, text
+    checked = re.sub(r", line \d+,", ", line N,", log)  # a traceback's line numbers
+    for leaked in (*REFUSAL_LEAKS, *READINGS):
+        pattern = rf"(?<![\d.]){re.escape(leaked)}(?![\d.])"
+        assert not re.search(pattern, checked), f"{leaked} in the log:\n{log}"

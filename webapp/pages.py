@@ -272,7 +272,7 @@ def today(
 
 
 def person(lang: str, view: PersonView, schedule: Any, zone: ZoneInfo) -> str:
-    from handlers.schedules import schedule_text
+    from handlers.care.schedule import schedule_text
 
     who = view.person
     readings = "".join(

@@ -4,11 +4,8 @@ compact, as text and CSV), the CSV export of many, and a person's own data expor
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +15,7 @@ from sqlalchemy import case
 from sqlmodel import Session, col, select
 
 from models import Alert, AlertEvent, AlertRecipient, Channel, OutboxMessage, OutboxStatus, Person
-from services import audit, clock, people
+from services import audit, clock, people, tables
 from services.alerts.cards import alert_text
 from services.alerts.policy import (
     IN_PROGRESS,
@@ -30,7 +27,7 @@ from services.alerts.policy import (
 )
 from services.alerts.respond import handling_refusal
 from services.duty_channels import alerting
-from services.i18n import Html, escape, t
+from services.i18n import Html, escape, plain_text, t
 from services.people import name_of
 from services.permissions import Action, check, visible_prefectures
 
@@ -261,10 +258,6 @@ def compact_timeline(
     return items
 
 
-def _plain(text: str) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", text))
-
-
 def timeline_csv(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> bytes | None:
     """Every event and every delivery of one alert, one row each (the full timeline the
     phone view summarises)."""
@@ -272,10 +265,10 @@ def timeline_csv(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> 
     if alert is None:
         return None
     rows = [
-        (item.at.astimezone(zone).isoformat(timespec="seconds"), _plain(item.text))
+        (item.at.astimezone(zone).isoformat(timespec="seconds"), plain_text(item.text))
         for item in timeline(session, alert, lang, zone)
     ]
-    return _csv_bytes(("time", "event"), rows)
+    return tables.to_csv(("time", "event"), rows)
 
 
 def timeline_text(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> str | None:
@@ -315,23 +308,6 @@ CSV_COLUMNS = (
     "outcome",
     "cancelled_at",
 )
-
-
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text  # never let a spreadsheet run a formula from user text
-    return text
-
-
-def _csv_bytes(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:
-    """UTF-8 with a byte-order mark (spreadsheet programs then read the Chinese), every
-    cell defused."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([_csv_cell(v) for v in row] for row in rows)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def export_csv(session: Session, viewer: Person, *, days: int = 365) -> bytes:
@@ -377,7 +353,7 @@ def export_csv(session: Session, viewer: Person, *, days: int = 365) -> bytes:
             )
         )
     audit.record(session, "alerts.exported", actor=viewer.telegram_id, rows=len(table))
-    return _csv_bytes(CSV_COLUMNS, table)
+    return tables.to_csv(CSV_COLUMNS, table)
 
 
 def export_for_person(session: Session, person_id: int) -> dict[str, Any]:

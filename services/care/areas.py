@@ -7,8 +7,6 @@ through `compute`.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func
 
 from models import CareKind, CareProfile, Person, Role, Status
-from services import clock
+from services import clock, tables
 from services.care.items import ITEM_TABLE, ROW_COLUMNS, person_facts
 from services.care.rules import (
     PRE_ARRIVAL_EXAM_DAYS,
@@ -399,15 +397,13 @@ CSV_COLUMNS = (
 
 
 def rows_to_csv(rows: Iterable[AreaRow], lang: str) -> bytes:
-    """CSV (UTF-8 with BOM, so that spreadsheet programs read the Chinese). No results."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    """CSV (services.tables: UTF-8 with BOM, formulas defused). No results."""
     postings = load_postings()
+    table: list[list[Any]] = []
     for row in rows:
         person, due = row.person, row.due
         status = "overdue" if row.overdue else ("booked" if due.booked_for else "upcoming")
-        writer.writerow(
+        table.append(
             [
                 postings.name(person.prefecture, lang, short=True)
                 if person.prefecture and postings.prefecture(person.prefecture)
@@ -415,7 +411,7 @@ def rows_to_csv(rows: Iterable[AreaRow], lang: str) -> bytes:
                 postings.name(person.county, lang)
                 if person.county and postings.county(person.county)
                 else "",
-                _csv_safe(person.name),
+                person.name,
                 person.altitude_m if person.altitude_m is not None else "",
                 str(due.kind),
                 due.due.isoformat(),
@@ -425,12 +421,7 @@ def rows_to_csv(rows: Iterable[AreaRow], lang: str) -> bytes:
                 due.last_done.isoformat() if due.last_done else "",
             ]
         )
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-
-def _csv_safe(value: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: neutralise them."""
-    return "'" + value if value[:1] in {"=", "+", "-", "@"} else value
+    return tables.to_csv(CSV_COLUMNS, table)
 
 
 def overdue_people(session: Session, config: CareConfig) -> set[int]:

@@ -21,6 +21,7 @@ from config import Settings
 from config.settings import CarePolicyOverride
 from models import CareItem, CareKind, CareProfile, Person
 from services.care_policy import Band, BandPolicy, band_for_altitude
+from services.people import name_of
 from services.postings import load_postings
 
 BEFORE_DAYS = (7, 1)  # reminders this many days before the due day (and on the day)
@@ -84,7 +85,7 @@ class PersonFacts:
             id=person.id,
             telegram_id=person.telegram_id,
             language=person.language,
-            name=person.real_name or person.display_name or str(person.telegram_id),
+            name=name_of(person, str(person.telegram_id)),
             prefecture=person.prefecture,
             county=person.county,
             altitude_m=person.posting_altitude_m,

@@ -37,7 +37,7 @@ from services.duty_channels.groups import (
     national_number,
 )
 from services.duty_channels.sms import may_have_sms
-from services.i18n import DEFAULT_LANGUAGE, t
+from services.i18n import DEFAULT_LANGUAGE, plain_text, t
 from services.people import name_of, posting_text
 
 
@@ -69,7 +69,7 @@ class ChannelConfig:
 def as_plain(text: str) -> str:
     """Catalog output (Telegram HTML, values escaped) as the plain text these services
     show."""
-    return outbox.plain_text(text)
+    return plain_text(text)
 
 
 def ack_hint(alert_id: int, lang: str, bot_username: str | None) -> str:

@@ -47,6 +47,7 @@ from services.health.summary import (
     vitals_line,
 )
 from services.i18n import t
+from services.people import name_of
 from services.postings import load_postings
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ def describe(person: Person, lang: str) -> str:
     return t(
         lang,
         "health.officer.person",
-        name=person.real_name or person.display_name or "-",
+        name=name_of(person, "-"),
         posting=posting,
         altitude=altitude,
         phone=person.phone or "-",

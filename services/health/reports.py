@@ -16,6 +16,7 @@ from models.health import Tier
 from services import audit, clock, people, tables
 from services.health import checkins
 from services.health.config import HealthConfig
+from services.people import name_of
 from services.permissions import visible_prefectures
 from services.postings import load_postings
 
@@ -494,7 +495,7 @@ def export(
             [
                 c.id,
                 c.at.astimezone(config.zone).strftime("%Y-%m-%d %H:%M"),
-                p.real_name or p.display_name,
+                name_of(p, ""),
                 p.prefecture,
                 p.county,
                 c.altitude_m,

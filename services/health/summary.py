@@ -17,6 +17,7 @@ from models import CheckIn, OutboxMessage, Person, Priority
 from models.health import Tier
 from services import audit, clock, outbox, people
 from services.i18n import Html, t
+from services.people import name_of
 from services.permissions import may_see
 from services.postings import load_postings
 
@@ -182,7 +183,7 @@ def attach_chart(
         text=t(
             lang,
             "health.chart.attached",
-            name=cadre.real_name or cadre.display_name or "-",
+            name=name_of(cadre, "-"),
             count=CHART_DAYS,
             when=format_local(end, zone),
         ),

@@ -8,14 +8,13 @@ least one string of every ``must_contain`` group, ignoring case.
 
 from __future__ import annotations
 
-import html
 import itertools
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.i18n import plain_text
 from services.kb import render
 from services.kb.answering import Outcome, ask
 from services.kb.index import KnowledgeBase, Topic
@@ -89,7 +88,7 @@ def load(path: str | Path) -> list[Question]:
 def answer_text(kb: KnowledgeBase, topic: Topic, language: str) -> str:
     """What the asker reads (the rendered answer without markup): the section in their
     language, the document's title, issuer and date, and any warning."""
-    return html.unescape(re.sub(r"<[^>]+>", "", render.answer(kb, language, topic)))
+    return plain_text(render.answer(kb, language, topic))
 
 
 def is_correct(question: Question, text: str) -> bool:

@@ -17,6 +17,7 @@ from services import audit, clock, outbox, people
 from services.i18n import t
 from services.kb import questions
 from services.kb.text import short
+from services.people import name_of
 from services.postings import load_postings
 from services.validation import number_text
 
@@ -213,7 +214,7 @@ def askers(session: Session, items: list[KbHandoff]) -> dict[int, Person]:
 def asker_name(person: Person | None) -> str:
     if person is None:
         return "?"
-    return person.real_name or person.display_name or str(person.telegram_id)
+    return name_of(person, str(person.telegram_id))
 
 
 def _age(lang: str, since: datetime, now: datetime) -> str:

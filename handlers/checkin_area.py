@@ -1,0 +1,269 @@
+"""The officers' view of check-ins in their area: /today (and its pages), /export (CSV and
+XLSX) and a person's 30-day chart. The check-in itself is handlers/checkin.py."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from telegram import InputFile, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
+
+from handlers.checkin import config, local_today
+from handlers.common import Context, answer, buttons, edit_or_reply, guarded, markup_of, reply
+from models import Person
+from services.health import reports
+from services.health.checkins import CheckinError
+from services.i18n import t
+from services.people import name_of
+from services.permissions import Action
+from services.validation import parse_int
+
+EXPORT_CHOICES = (7, 30, 90)
+
+
+def _names(lang: str, group: reports.Group) -> str:
+    """The names shown, then how many more there are and where to see them."""
+    names = ", ".join(name_of(p, "-") for p in group.people)
+    if not group.more:
+        return names
+    more = t(lang, "health.today.more", count=group.more)
+    return t(lang, "health.today.names_more", names=names, more=more) if names else more
+
+
+def _all_requested(args: list[str]) -> bool:
+    return bool(args) and args[0].lower() in {"all", "全部"}
+
+
+@guarded(Action.VIEW_AREA)
+async def today_command(update: Update, context: Context, person: Person) -> None:
+    """/today: the summary with names; /today all: everyone, page by page."""
+    lang = person.language
+    if _all_requested(list(context.args or [])):
+        page = await context.db.run(reports.everyone_page, person, config(context), "all", 0)
+        text, markup = everyone_text(lang, page, local_today(context))
+        await reply(update, text, reply_markup=markup)
+        return
+    areas = await context.db.run(reports.today, person, config(context))
+    rows: list[dict[str, Any]] = []
+    if areas:
+        label = t(lang, "health.today.all.button")
+        rows.append([{"text": label, "callback_data": "td:all:0"}])
+    chat = update.effective_chat
+    data: Any = {"inline_keyboard": rows} if rows else None
+    if chat is not None and chat.type == "private":  # Telegram: web_app buttons only there
+        from services import board_links
+
+        data = board_links.with_open_button(data, context.settings.webapp_url, lang, "today")
+    await reply(update, today_text(lang, areas, local_today(context)), reply_markup=markup_of(data))
+
+
+def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
+    """/today: one block per prefecture; each count followed by its first names
+    (reports.NAMES_SHOWN) and, when there are more, how many and where to see them."""
+    from services.postings import load_postings
+
+    if not areas:
+        return t(lang, "health.today.empty")
+    postings = load_postings()
+    blocks = [t(lang, "health.today.title", date=day.isoformat())]
+    for area in areas:
+        lines = [
+            t(
+                lang,
+                "health.today.area",
+                area=postings.name(area.prefecture, lang, short=True),
+                checked=area.checked_in,
+                total=area.total,
+                amber=area.amber.count,
+                red=area.red.count,
+                missing=area.missing.count,
+                paused=area.paused.count,
+            )
+        ]
+        for state, group in area.groups():
+            if group.count:
+                lines.append(
+                    t(
+                        lang,
+                        "health.today.group",
+                        label=t(lang, f"health.today.state.{state}"),
+                        count=group.count,
+                        names=_names(lang, group),
+                    )
+                )
+        if area.suspicious.count:
+            lines.append(
+                t(
+                    lang,
+                    "health.today.suspicious",
+                    count=area.suspicious.count,
+                    names=_names(lang, area.suspicious),
+                )
+            )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n\n" + t(lang, "health.disclaimer")
+
+
+def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str, Any]:
+    """/today all: one page (reports.PAGE_SIZE names, one screen) of one state, with
+    ◀️ ▶️ across pages and states and a button per state with its count."""
+    from services.i18n import escape
+    from services.postings import load_postings
+
+    listed = [s for s in reports.LISTED if page.counts.get(s)]
+    if not listed:
+        return t(lang, "health.today.empty"), None
+    postings = load_postings()
+    count = page.counts.get(page.state, 0)
+    lines = [
+        t(
+            lang,
+            "health.today.all.title",
+            date=day.isoformat(),
+            label=t(lang, f"health.today.state.{page.state}"),
+            people=t(lang, "health.today.all.people", count=count),
+            page=page.page + 1,
+            pages=page.pages,
+        )
+    ]
+    first = page.page * reports.PAGE_SIZE + 1
+    for number, person in enumerate(page.people, start=first):
+        line = f"{number}. {escape(name_of(person, '-'))}"
+        if page.several and person.prefecture:
+            line += " · " + escape(postings.name(person.prefecture, lang, short=True))
+        if person.id in page.flagged:
+            line += " ❓"
+        lines.append(line)
+    if page.flagged:
+        lines.append(t(lang, "health.today.all.flagged"))
+    # ◀️ ▶️: the previous or next page, across the states in order
+    at = listed.index(page.state) if page.state in listed else 0
+    nav = []
+    if page.page > 0:
+        nav.append(("◀️", f"td:{page.state}:{page.page - 1}"))
+    elif at > 0:
+        before = listed[at - 1]
+        last = -(-page.counts[before] // reports.PAGE_SIZE) - 1
+        nav.append(("◀️", f"td:{before}:{last}"))
+    if page.page + 1 < page.pages:
+        nav.append(("▶️", f"td:{page.state}:{page.page + 1}"))
+    elif at + 1 < len(listed):
+        nav.append(("▶️", f"td:{listed[at + 1]}:0"))
+    icons = {s: t(lang, f"health.today.state.{s}").split(" ", 1)[0] for s in listed}
+    jumps = [
+        (("· " if s == page.state else "") + f"{icons[s]} {page.counts[s]}", f"td:{s}:0")
+        for s in listed
+    ]
+    rows = [nav] if nav else []
+    rows += [jumps[i : i + 3] for i in range(0, len(jumps), 3)]
+    return "\n".join(lines), buttons(rows)
+
+
+@guarded(Action.VIEW_AREA)
+async def on_today_button(update: Update, context: Context, person: Person) -> None:
+    """td:<state or all>:<page>: a page of /today all, edited in place."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, state, raw = query.data.split(":")  # the shape is checked by handlers.callbacks
+    number = parse_int(raw)
+    if state not in (*reports.LISTED, "all") or number is None:
+        await answer(query, t(person.language, "health.stale"), alert=True)
+        return
+    await answer(query)
+    page = await context.db.run(reports.everyone_page, person, config(context), state, number)
+    text, markup = everyone_text(person.language, page, local_today(context))
+    if state == "all":  # from the /today summary: the list comes below it, the summary stays
+        await reply(update, text, reply_markup=markup)
+    else:
+        await edit_or_reply(update, text, markup)
+
+
+@guarded(Action.VIEW_AREA)
+async def export_command(update: Update, context: Context, person: Person) -> None:
+    lang = person.language
+    args = list(context.args or [])
+    if args:
+        dates = reports.parse_range(args)
+        if dates is None:
+            await reply(update, t(lang, "health.export.bad_range"))
+            return
+        await _send_export(update, context, person, *dates)
+        return
+    rows = [[(t(lang, "health.export.days", count=d), f"cx:{d}") for d in EXPORT_CHOICES]]
+    await reply(update, t(lang, "health.export.choose"), reply_markup=buttons(rows))
+
+
+@guarded(Action.VIEW_AREA)
+async def on_export_button(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    value = query.data.split(":", 1)[1]
+    if value not in {str(d) for d in EXPORT_CHOICES}:
+        await answer(query, t(person.language, "health.stale"), alert=True)
+        return
+    await answer(query)
+    start, end = reports.default_range(int(value), local_today(context))
+    await _send_export(update, context, person, start, end)
+
+
+async def _send_export(
+    update: Update, context: Context, person: Person, start: date, end: date
+) -> None:
+    lang = person.language
+    try:
+        data = await context.db.run(reports.export, person, start, end, config(context))
+    except CheckinError as error:
+        await reply(update, t(lang, error.key))
+        return
+    message = update.effective_message
+    assert message is not None
+    name = f"checkins-{start.strftime('%Y%m%d')}-{end.strftime('%Y%m%d')}"
+    caption = t(
+        lang,
+        "health.export.caption",
+        start=start.isoformat(),
+        end=end.isoformat(),
+        count=len(data.rows),
+    )
+    await message.chat.send_document(
+        InputFile(reports.to_csv(data), filename=f"{name}.csv"), caption=caption
+    )
+    await message.chat.send_document(InputFile(reports.to_xlsx(data), filename=f"{name}.xlsx"))
+
+
+@guarded(Action.VIEW_AREA)
+async def on_chart_button(update: Update, context: Context, person: Person) -> None:
+    """ct:<person id> under an officer notice: that cadre's 30-day chart, area permitting."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    lang = person.language
+    value = query.data.split(":", 1)[1]
+    found = None
+    if (person_id := parse_int(value)) is not None:
+        found = await context.db.run(reports.chart_for_viewer, person, person_id, config(context))
+    if found is None:
+        await answer(query, t(lang, "health.chart_denied"), alert=True)
+        return
+    await answer(query)
+    cadre, png = found
+    message = update.effective_message
+    assert message is not None
+    await message.chat.send_photo(
+        InputFile(png, filename="trend.png"),
+        caption=t(
+            lang,
+            "health.officer.chart_caption",
+            name=name_of(cadre, "-"),
+        ),
+    )
+
+
+def build() -> list[BaseHandler[Any, Any, Any]]:
+    return [
+        CommandHandler("today", today_command),
+        CommandHandler("export", export_command),
+        CallbackQueryHandler(on_export_button, pattern=r"^cx:"),
+        CallbackQueryHandler(on_chart_button, pattern=r"^ct:"),
+        CallbackQueryHandler(on_today_button, pattern=r"^td:"),
+    ]

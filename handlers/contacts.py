@@ -1,0 +1,116 @@
+"""/contacts: a cadre's emergency contacts, the invitation links that let them join (kin:new,
+kin:rm:<id>). An SOS tells the joined contacts (services.alerts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
+
+from handlers.callbacks import button_id
+from handlers.common import (
+    Context,
+    answer,
+    buttons,
+    edit_or_reply,
+    guarded,
+    link_buttons,
+    plain_text,
+    reply,
+)
+from handlers.sos_common import audit_forged
+from models import Person
+from services import contact_links, people
+from services.alerts import respond
+from services.i18n import t
+from services.people import name_of
+from services.permissions import Action
+
+
+@guarded(Action.RAISE_SOS)
+async def contacts_command(update: Update, context: Context, person: Person) -> None:
+    text, markup = await context.db.run(
+        _contacts_view, person, person.language, context.settings.zone
+    )
+    await reply(update, text, reply_markup=markup)
+
+
+def _contacts_view(
+    session: Any, person: Person, lang: str, zone: Any
+) -> tuple[str, InlineKeyboardMarkup]:
+    views = contact_links.links_of(session, person.id or 0)
+    profile = people.emergency_contacts(session, person.id or 0)
+    lines = [t(lang, "sos.contacts.header")]
+    if profile:
+        listed = "; ".join(f"{c.name} {c.phone}" for c in profile)
+        lines.append(t(lang, "sos.contacts.profile", contacts=listed))
+    rows: list[list[tuple[str, str]]] = []
+    for view in views:
+        if view.contact is not None:
+            name = name_of(view.contact)
+            lines.append(t(lang, "sos.contacts.joined", name=name))
+            rows.append(
+                [(t(lang, "sos.contacts.remove", name=name)[:60], f"kin:rm:{view.link.id}")]
+            )
+        elif contact_links._usable(view):
+            expires = (
+                view.invitation.expires_at.astimezone(zone).strftime("%m-%d %H:%M")
+                if view.invitation.expires_at
+                else "-"
+            )
+            lines.append(t(lang, "sos.contacts.waiting", expires=expires))
+            rows.append([(t(lang, "sos.contacts.withdraw"), f"kin:rm:{view.link.id}")])
+    if not views:
+        lines.append(t(lang, "sos.contacts.none"))
+    lines.append("")
+    lines.append(t(lang, "sos.contacts.explain"))
+    rows.append([(t(lang, "sos.contacts.invite"), "kin:new")])
+    return "\n".join(lines), buttons(rows)
+
+
+@guarded(Action.RAISE_SOS)
+async def on_contacts_button(update: Update, context: Context, person: Person) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    lang = person.language
+    db = context.db
+    zone = context.settings.zone
+    parts = query.data.split(":")
+    if parts[1:] == ["new"]:
+        try:
+            invitation = await db.run(contact_links.create_invitation, person)
+        except contact_links.ContactLinkError as error:
+            await answer(query, plain_text(t(lang, error.key)), alert=True)
+            return
+        await answer(query)
+        link = f"https://t.me/{context.bot.username}?start={invitation.code}"
+        expires = (
+            invitation.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            if invitation.expires_at
+            else "-"
+        )
+        markup = link_buttons(t(lang, "sos.contacts.copy"), t(lang, "sos.contacts.share"), link)
+        await reply(
+            update, t(lang, "sos.contacts.created", link=link, expires=expires), reply_markup=markup
+        )
+        return
+    link_id = button_id(parts[2]) if len(parts) == 3 and parts[1] == "rm" else None
+    if link_id is None:
+        await audit_forged(context, person, query.data)
+        await answer(query, t(lang, "form.stale"), alert=True)
+        return
+    removed = await db.run(contact_links.revoke, person, link_id)
+    if not removed:
+        await db.run(respond.refuse, person, None, query.data[:64], "not_own")
+        await answer(query, t(lang, "form.stale"), alert=True)
+        return
+    await answer(query, plain_text(t(lang, "sos.contacts.removed")))
+    await edit_or_reply(update, *(await db.run(_contacts_view, person, lang, zone)))
+
+
+def build() -> list[BaseHandler[Any, Any, Any]]:
+    return [
+        CommandHandler("contacts", contacts_command),
+        CallbackQueryHandler(on_contacts_button, pattern=r"^kin:"),
+    ]
