@@ -71,6 +71,7 @@ from webapp import server as board_server
 log = logging.getLogger(__name__)
 
 PRIVACY_GROUP = -100  # private chats only, edits never act (handlers/privacy.py)
+LANGUAGE_GROUP = -50  # an admin who never chose a language speaks their Telegram app's
 BUTTON_GROUP = -20  # every button press: its data parsed and its permission checked first
 ACK_LINK_GROUP = -11  # /start ack_<id>: the link in WeCom, DingTalk and SMS alerts
 EMERGENCY_GROUP = -10
@@ -151,6 +152,10 @@ def register_handlers(application: Application, settings: Settings) -> None:
     # The privacy gate first: only what a person does in their private chat with the bot
     # goes further (a group gets at most a pointer to a private chat); edits never act.
     application.add_handlers(privacy.build(), group=PRIVACY_GROUP)
+    # An admin who never chose a language is answered in their Telegram app's.
+    application.add_handler(
+        TypeHandler(Update, account.follow_telegram_language), group=LANGUAGE_GROUP
+    )
     # Every button press: its data parsed by the one grammar, its permission checked.
     application.add_handler(callbacks.build_gate(), group=BUTTON_GROUP)
     # /start ack_<id>: the acknowledgement link in WeCom, DingTalk and SMS alerts.

@@ -5,24 +5,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from telegram import InputFile, Update
+from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import ask, menus
+from handlers import ask, menus, sos
 from handlers.common import (
     Context,
     answer,
     answer_stale,
     buttons,
+    current_caller,
     current_person,
     drop_keyboard,
+    edit_or_reply,
     guarded,
     language_of,
     reply,
 )
-from models import Person, Status
+from models import Person, Role, Status
 from services import own_data, people
-from services.i18n import LANGUAGES, t
+from services.alerts import raising
+from services.i18n import LANGUAGES, normalize_language, t
 from services.kb import library
 from services.permissions import Action, check
 from services.postings import load_postings
@@ -30,20 +33,74 @@ from services.postings import load_postings
 LANGUAGE_LABELS = {"zh-Hans": "中文", "en": "English"}
 
 
+def _command_lines(lang: str, names: tuple[str, ...]) -> str:
+    return "\n".join(f"/{name} — {t(lang, f'cmd.{name}')}" for name in names)
+
+
+def _tasks_markup(lang: str, person: Person | None) -> InlineKeyboardMarkup:
+    labels = [(t(lang, f"help.task.{task}"), f"hp:{task}") for task in menus.help_tasks(person)]
+    labels.append((t(lang, "help.task.terms"), "hp:terms"))
+    return buttons([labels[i : i + 2] for i in range(0, len(labels), 2)])
+
+
 async def help_command(update: Update, context: Context) -> None:
-    """/help answers everyone, with what they can do in their role and language."""
+    """/help answers everyone, in their role and language, one screen at a time: who they
+    are and the commands they use most (with the 🆘 keyboard), then every other command
+    a tap away, by task (on_help_button)."""
     person = await current_person(update, context)
     lang = language_of(update, context, person)
+    active = person is not None and person.status == Status.ACTIVE
     if person is None:
         intro = t(lang, "help.guest")
-    elif person.status != Status.ACTIVE:
+    elif not active:
         intro = t(lang, f"deny.{person.status}")
     else:
         intro = t(lang, f"help.role.{person.role}")
-    lines = [f"/{name} — {t(lang, f'cmd.{name}')}" for name in menus.commands_for(person)]
-    active = person is not None and person.status == Status.ACTIVE
+    shown = menus.commands_for(person)
+    if person is not None and active:
+        shown = menus.ESSENTIALS[Role(person.role)]
     markup = menus.main_keyboard(lang) if active else None
-    await reply(update, intro + "\n\n" + "\n".join(lines), reply_markup=markup)
+    await reply(update, intro + "\n\n" + _command_lines(lang, shown), reply_markup=markup)
+    if active and len(menus.help_tasks(person)) > 1:
+        await reply(update, t(lang, "help.more"), reply_markup=_tasks_markup(lang, person))
+
+
+async def on_help_button(update: Update, context: Context) -> None:
+    """hp:<task> shows the person's commands of one task in place; hp:terms the terms the
+    bot uses; hp:home the list of tasks again."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await answer(query)
+    person = await current_person(update, context)
+    lang = language_of(update, context, person)
+    task = query.data.split(":", 1)[1]
+    tasks = menus.help_tasks(person)
+    back = buttons([[(t(lang, "help.back"), "hp:home")]])
+    if task == "terms":
+        await edit_or_reply(update, t(lang, "help.terms"), back)
+    elif task in tasks:
+        title = f"<b>{t(lang, f'help.task.{task}')}</b>"
+        await edit_or_reply(update, title + "\n" + _command_lines(lang, tasks[task]), back)
+    else:
+        await edit_or_reply(update, t(lang, "help.more"), _tasks_markup(lang, person))
+
+
+UNCHOSEN = "language_unchosen"  # bot_data: ids whose Telegram app decides their language
+
+
+async def follow_telegram_language(update: Update, context: Context) -> None:
+    """An admin from CADRE_ADMIN_IDS is answered in their Telegram app's language until
+    they choose one (/language): the check costs nothing for everybody else."""
+    user = update.effective_user
+    db = context.db
+    if UNCHOSEN not in context.bot_data:
+        context.bot_data[UNCHOSEN] = await db.run(people.language_unchosen)
+    if user is None or not user.language_code or user.id not in context.bot_data[UNCHOSEN]:
+        return
+    language = normalize_language(user.language_code, context.settings.default_language)
+    person = await db.run(people.follow_telegram_language, user.id, language)
+    if person is not None:
+        await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
 
 
 async def language_command(update: Update, context: Context) -> None:
@@ -60,12 +117,19 @@ async def on_language(update: Update, context: Context) -> None:
         await answer(query)
         return
     person = await context.db.run(people.set_language, update.effective_user.id, code)
+    context.bot_data.get(UNCHOSEN, set()).discard(update.effective_user.id)
     if person is None:
         context.user_data["language"] = code  # type: ignore[index]
     else:
         await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
     await answer(query)
-    await reply(update, t(code, "language.set"))
+    # the reply keyboard (🆘, 📝, 📍) is sent again with its labels in the new language
+    caller = person or await current_caller(update, context)
+    markup = None
+    if caller is not None:
+        alert = await context.db.run(raising.open_alert_of, caller.id)
+        markup = sos.keyboard(code, caller, location=alert is not None)
+    await reply(update, t(code, "language.set"), reply_markup=markup)
 
 
 def profile_text(lang: str, person: Person, contacts: list[Any], areas: list[str]) -> str:
@@ -194,6 +258,7 @@ async def on_stale_button(update: Update, context: Context) -> None:
 def build() -> list[BaseHandler]:
     return [
         CommandHandler("help", help_command),
+        CallbackQueryHandler(on_help_button, pattern=r"^hp:"),
         CommandHandler("language", language_command),
         CallbackQueryHandler(on_language, pattern=r"^lang:"),
         CommandHandler("me", me_command),

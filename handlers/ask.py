@@ -408,7 +408,7 @@ async def kbstats_command(update: Update, context: Context, admin: Person) -> No
         t(
             lang,
             "kb.stats",
-            days=30,
+            count=30,
             total=stats.total,
             up=stats.helpful,
             down=stats.not_helpful,
@@ -563,7 +563,7 @@ async def on_document(update: Update, context: Context, admin: Person) -> None:
         doc_id=meta.doc_id,
         code=meta.language,
         version=added.row.version,
-        sections=len(added.document.sections),
+        count=len(added.document.sections),
     )
     if added.replaced is not None:
         text += "\n" + t(lang, "kb.docs.replaced", old=added.replaced)

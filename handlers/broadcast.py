@@ -276,7 +276,7 @@ async def on_when_text(update: Update, context: Context) -> str | int:
         return WHEN
     now = clock.now()
     if when <= now or when > now + timedelta(days=MAX_SCHEDULE_DAYS):
-        await reply(update, t(lang, "broadcast.when.out_of_range", days=MAX_SCHEDULE_DAYS))
+        await reply(update, t(lang, "broadcast.when.out_of_range", count=MAX_SCHEDULE_DAYS))
         return WHEN
     draft["at"] = when.isoformat()
     draft["step"] = REVIEW

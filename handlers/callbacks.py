@@ -35,6 +35,7 @@ A = Action
 # prefix -> ((shape, permission needed or None for anyone, e.g. a guest registering), ...)
 GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
     "lang": (("lang:{w}", None),),
+    "hp": (("hp:{w}", None),),  # /help: a task's commands, the terms, the list of tasks
     "f": (("f:lang|consent|pref|cty|alt|start|end|ok:{w}", None),),  # the registration form
     "me": (("me:edit:{w}", A.OWN_DATA),),
     "del": (("del:yes|no", A.OWN_DATA),),
@@ -97,6 +98,8 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("cs:rt:{w}", A.OWN_DATA),
         ("cs:csv:{w}", A.VIEW_AREA),
         ("cs:p:{n}", A.MANAGE_SCHEDULES),
+        ("cs:info", A.OWN_DATA),  # the details behind one's schedule card
+        ("cs:pi:{n}", A.MANAGE_SCHEDULES),  # the same for someone's
         ("cs:as:{n}:{w}", A.MANAGE_SCHEDULES),
         ("cs:pol", A.MANAGE_SCHEDULES),
         ("cs:pol|pc:{w}", A.MANAGE_SCHEDULES),

@@ -435,32 +435,38 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
         await reply(update, t(lang, error.key), reply_markup=menus.main_keyboard(lang))
         return ConversationHandler.END
     DRAFT.clear(context)
-    text = result_text(lang, person, outcome, cfg)
+    texts = result_text(lang, person, outcome, cfg)
     # While an alert of theirs is open (this RED result's, or an SOS), 📍 stays on the
     # keyboard; a RED result asks for the location like an SOS does.
     alert_open = outcome.alert_id is not None or (
         await context.db.run(raising.open_alert_of, person.id) is not None
     )
     if outcome.alert_id is not None:
-        text += "\n\n" + t(lang, "sos.ask_location_live")
-    await reply(update, text, reply_markup=menus.main_keyboard(lang, location=alert_open))
+        texts[-1] += "\n\n" + t(lang, "sos.ask_location_live")
+    keyboard = menus.main_keyboard(lang, location=alert_open)
+    for index, text in enumerate(texts):
+        await reply(update, text, reply_markup=keyboard if index == 0 else None)
     return ConversationHandler.END
 
 
-def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) -> str:
+def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) -> list[str]:
+    """The result, one phone screen a message: GREEN in one; AMBER and RED first what it
+    means and what to do now (and that the duty officer knows), then the figures."""
     assessment = outcome.assessment
     checkin = outcome.checkin
     parts: list[str] = []
     reasons = checkins.reasons_text(lang, assessment.reason_keys)
+    first: list[str] = []  # for AMBER and RED, the message to act on
     if assessment.tier == Tier.RED:
-        parts.append(t(lang, "health.result.red", reasons=Html(reasons)))
-        parts.append(t(lang, "health.advice.red"))
+        first.append(t(lang, "health.result.red", reasons=Html(reasons)))
+        first.append(t(lang, "health.advice.red"))
         told = outcome.alert_id is not None or outcome.officers_told > 0
-        parts.append(t(lang, "health.result.red_told" if told else "health.result.red_nobody"))
+        first.append(t(lang, "health.result.red_told" if told else "health.result.red_nobody"))
     elif assessment.tier == Tier.AMBER:
         when = summary.format_local(outcome.recheck_at, cfg.zone) if outcome.recheck_at else "-"
-        parts.append(t(lang, "health.result.amber", reasons=Html(reasons), when=when))
-        parts.append(t(lang, "health.advice.amber"))
+        first.append(t(lang, "health.result.amber", reasons=Html(reasons)))
+        first.append(t(lang, "health.advice.amber"))
+        parts.append(t(lang, "health.result.recheck", when=when))
         if outcome.officers_told:
             parts.append(t(lang, "health.result.amber_told"))
     else:
@@ -481,7 +487,9 @@ def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) 
                 )
             )
     parts.append(t(lang, "health.disclaimer"))
-    return "\n\n".join(parts)
+    if not first:
+        return ["\n\n".join(parts)]
+    return ["\n\n".join(first), "\n".join(parts)]
 
 
 async def cancel(update: Update, context: Context) -> int:
@@ -510,16 +518,11 @@ async def history_command(update: Update, context: Context, person: Person) -> N
         await reply(update, t(lang, "health.history.empty"))
         return
     zone = config(context).zone
-    lines = []
-    for row in rows:
-        tier = Tier(row.tier)
-        details = summary.vitals_line(lang, row)
-        lines.append(
-            f"{summary.format_local(row.at, zone)} {summary.TIER_ICON[tier]} {details}".rstrip()
-        )
+    lines = [summary.history_line(lang, row, zone) for row in rows]
     # The lines hold only catalog texts (escaped) and numbers.
     text = t(lang, "health.history.title", count=len(rows)) + "\n" + "\n".join(lines)
-    await reply(update, text + "\n\n" + t(lang, "health.disclaimer"))
+    legend = t(lang, "health.history.legend")
+    await reply(update, f"{text}\n\n{legend}\n{t(lang, 'health.disclaimer')}")
 
 
 @guarded(Action.CHECKIN)
@@ -565,7 +568,7 @@ def _reminder_status(lang: str, person: Person, pref: Any, cfg: HealthConfig) ->
 def _reminder_buttons(lang: str, pref: Any) -> Any:
     rows = _grid([(v, f"rm:t:{v.replace(':', '')}") for v in REMINDER_CHOICES], 3)
     rows.append(
-        [(t(lang, "health.reminders.pause_days", days=d), f"rm:p:{d}") for d in PAUSE_CHOICES]
+        [(t(lang, "health.reminders.pause_days", count=d), f"rm:p:{d}") for d in PAUSE_CHOICES]
     )
     if pref is not None and pref.paused_until:
         rows.append([(t(lang, "health.reminders.resume"), "rm:r")])

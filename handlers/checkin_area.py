@@ -14,7 +14,7 @@ from handlers.common import Context, answer, buttons, edit_or_reply, guarded, ma
 from models import Person
 from services.health import reports
 from services.health.checkins import CheckinError
-from services.i18n import t, tn
+from services.i18n import t
 from services.people import name_of
 from services.permissions import Action
 from services.validation import parse_int
@@ -27,7 +27,7 @@ def _names(lang: str, group: reports.Group) -> str:
     names = ", ".join(name_of(p, "-") for p in group.people)
     if not group.more:
         return names
-    more = tn(lang, "health.today.more", group.more)
+    more = t(lang, "health.today.more", count=group.more)
     return t(lang, "health.today.names_more", names=names, more=more) if names else more
 
 
@@ -122,7 +122,7 @@ def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str
             "health.today.all.title",
             date=day.isoformat(),
             label=t(lang, f"health.today.state.{page.state}"),
-            people=tn(lang, "health.today.all.people", count),
+            people=t(lang, "health.today.all.people", count=count),
             page=page.page + 1,
             pages=page.pages,
         )
@@ -190,7 +190,7 @@ async def export_command(update: Update, context: Context, person: Person) -> No
             return
         await _send_export(update, context, person, *dates)
         return
-    rows = [[(t(lang, "health.export.days", days=d), f"cx:{d}") for d in EXPORT_CHOICES]]
+    rows = [[(t(lang, "health.export.days", count=d), f"cx:{d}") for d in EXPORT_CHOICES]]
     await reply(update, t(lang, "health.export.choose"), reply_markup=buttons(rows))
 
 

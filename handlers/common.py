@@ -33,7 +33,7 @@ from services import audit, people
 from services.i18n import normalize_language, t
 from services.i18n import plain_text as _plain_text
 from services.outbox import split_html
-from services.permissions import Action, Denial, check
+from services.permissions import Action, Denial, check, refusal_key
 
 R = TypeVar("R")
 
@@ -267,7 +267,7 @@ async def refuse(
         str(denial),
         attempted or "",
     )
-    text = t(language_of(update, context, person), f"deny.{denial}")
+    text = t(language_of(update, context, person), refusal_key(action, denial))
     if query is not None:
         await answer(query, text, alert=True)
     else:

@@ -138,6 +138,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         markup = buttons(
             [
                 [(t(lang, "form.consent.yes"), "f:consent:yes")],
+                [(t(lang, "form.consent.read_full"), "f:consent:full")],
                 [(t(lang, "form.consent.no"), "f:consent:no")],
             ]
         )
@@ -168,7 +169,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         rows = []
         if county and county.seat_elevation_m:
             key = "form.ask.altitude_seat"
-            values["seat"] = county.seat_zh or postings.name(county.code, lang)
+            values["seat"] = postings.seat_name(county.code, lang)
             values["metres"] = county.seat_elevation_m
             rows.append([(t(lang, "form.alt.at_seat"), "f:alt:seat")])
         rows += [[(t(lang, label), f"f:alt:{metres}")] for label, metres in ALTITUDE_BANDS]
@@ -404,6 +405,11 @@ async def on_button(update: Update, context: Context) -> str | int:
         await answer(query, t(_lang(update, context), "form.stale"), alert=True)
         return field or ConversationHandler.END
     await answer(query)
+    if what == "consent" and value == "full":  # the whole text, below the summary
+        contact = "form.consent_contact.full" if _form(context).get("contact") else None
+        full = t(_lang(update, context), contact or "form.consent.full", version=CONSENT_VERSION)
+        await reply(update, full)
+        return field
     await show_answer(query, _lang(update, context))
     draft = _draft(context)
     postings = load_postings()

@@ -26,22 +26,10 @@ GROUP_COMMANDS = ("start", "help")
 _OWN = ("me", "mydata", "deleteme", "language", "help", "cancel")
 _HEALTH = ("checkin", "schedule", "oxygen", "ask", "history", "trend", "reminders")
 _AREA = ("today", "overdue", "upcoming", "export")
+_DUTY = ("alerts", "alert", "ack", "resolve", "onduty", "offduty", "roster", "sms")
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.CADRE: ("sos", *_HEALTH, "contacts", *_OWN),
-    Role.DUTY_OFFICER: (
-        "sos",
-        "alerts",
-        "alert",
-        "ack",
-        "resolve",
-        "onduty",
-        "offduty",
-        "roster",
-        "sms",
-        *_AREA,
-        *_HEALTH,
-        *_OWN,
-    ),
+    Role.DUTY_OFFICER: ("sos", *_DUTY, *_AREA, *_HEALTH, *_OWN),
     Role.ADMIN: (
         "alerts",
         "alert",
@@ -70,6 +58,31 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     ),
     Role.CONTACT: ("help", "language", "mydata", "deleteme"),
 }
+
+
+# /help, one screen at a time: the commands a role uses most, then every command by task
+# (a button per task; each page is one phone screen). Every role command is in a task.
+ESSENTIALS: dict[Role, tuple[str, ...]] = {
+    Role.CADRE: ("sos", "checkin", "schedule", "oxygen", "ask"),
+    Role.DUTY_OFFICER: ("alerts", "onduty", "today", "checkin"),
+    Role.ADMIN: ("alerts", "people", "broadcast", "today"),
+    Role.CONTACT: ROLE_COMMANDS[Role.CONTACT],
+}
+HELP_TASKS: dict[str, tuple[str, ...]] = {
+    "safety": ("sos", *_DUTY, "directory", "dutygroup"),
+    "health": ("checkin", "history", "trend", "reminders", "schedule", "oxygen"),
+    "area": ("today", "overdue", "upcoming", "export", "carepolicy"),
+    "people": ("people", "import", "invite", "broadcast", "broadcasts", "tags"),
+    "questions": ("ask", "kb", "questions", "kbstats"),
+    "account": ("me", "contacts", "mydata", "deleteme", "language", "help", "cancel"),
+}
+
+
+def help_tasks(person: Person | None) -> dict[str, tuple[str, ...]]:
+    """The person's commands by task (the tasks they have commands in)."""
+    mine = set(commands_for(person))
+    found = {task: tuple(c for c in names if c in mine) for task, names in HELP_TASKS.items()}
+    return {task: names for task, names in found.items() if names}
 
 
 def commands_for(person: Person | None) -> tuple[str, ...]:

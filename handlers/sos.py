@@ -588,8 +588,8 @@ def _alerts_list(
 ) -> tuple[str, list[list[tuple[str, str]]]]:
     found = timeline.visible_alerts(session, person)
     if not found:
-        return t(lang, "sos.list.empty", days=alerts_policy.RECENT_DAYS), []
-    lines = [t(lang, "sos.list.header", days=alerts_policy.RECENT_DAYS)]
+        return t(lang, "sos.list.empty", count=alerts_policy.RECENT_DAYS), []
+    lines = [t(lang, "sos.list.header", count=alerts_policy.RECENT_DAYS)]
     lines += cards.list_lines(session, found, lang, zone)
     shown = found[:10]
     # each alert in progress gets its own row: take it, close it, or read it

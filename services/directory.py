@@ -186,10 +186,20 @@ def _clean(field: str, value: str) -> str:
     return text
 
 
+def _in_script(chinese: bool, name: str) -> bool:
+    """Whether a name is written for Chinese readers (has Han characters) or, with
+    `chinese` false, for English readers (has none)."""
+    han = any("\u4e00" <= ch <= "\u9fff" for ch in name)
+    return han if chinese else bool(name) and not han
+
+
 def update_field(
     session: Session, actor: Person, entry_id: int, field: str, value: str
 ) -> DirectoryEntry | None:
-    """Change one field; the admin who changed it has confirmed the entry now."""
+    """Change one field; the admin who changed it has confirmed the entry now. A name is
+    the name in the admin's language; the other language's name follows it only while it
+    was a copy of the old one (an entry added in one language), so a Chinese renaming
+    never puts Chinese into English texts."""
     if field not in EDITABLE:
         raise DirectoryError("sos.dir.invalid_value")
     entry = session.get(DirectoryEntry, entry_id)
@@ -197,8 +207,16 @@ def update_field(
         return None
     text = _clean(field, value)
     if field == "name":
-        entry.name_zh = text
-        entry.name_en = text
+        zh = actor.language.startswith("zh")
+        old = entry.name_zh if zh else entry.name_en
+        other = entry.name_en if zh else entry.name_zh
+        # the other language's name was a copy (never translated): it follows, unless
+        # that would put the wrong script where the copy had the right one
+        follows = other in (old, "") and not (
+            _in_script(not zh, other) and not _in_script(not zh, text)
+        )
+        entry.name_zh = text if zh or follows else entry.name_zh
+        entry.name_en = text if not zh or follows else entry.name_en
     else:
         setattr(entry, field, text)
     _mark_confirmed(session, actor, entry, f"directory.{field}")

@@ -3,6 +3,11 @@
 Catalog ids are symbolic keys (``reg.consent.text``); each language's .po file holds the
 text. Values substituted into a string are HTML-escaped unless wrapped in `Html`, so user
 text can never break Telegram's HTML parse mode.
+
+A message that names a number of things has gettext plural forms (``msgid_plural``, one
+``msgstr[n]`` per form of the language: English "1 person" / "2 people", Chinese one form).
+`t` picks the form for the value passed as ``count``, by the language's gettext plural rule
+(what ``ngettext`` does): ``t(lang, "sos.help_called", count=n)``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import re
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
@@ -33,15 +38,21 @@ class Html(str):
 def catalog(language: str) -> dict[str, str]:
     """All messages of one language: every .po file in services/locales/<language>/. A
     message with plural forms (``msgid_plural``) is here by its last form (so that keys and
-    placeholders compare across languages); `tn` picks the right one."""
-    return {key: forms[-1] for key, forms in _messages(language).items()}
+    placeholders compare across languages); `t` picks the form for its ``count``."""
+    return {key: message.forms[-1] for key, message in _messages(language).items()}
+
+
+class Message(NamedTuple):
+    """One catalog entry: its text, or its plural forms in the language's gettext order."""
+
+    forms: tuple[str, ...]
+    plural: bool
 
 
 @cache
-def _messages(language: str) -> dict[str, tuple[str, ...]]:
-    """Each key's forms: one, or the plural forms in the language's gettext order."""
+def _messages(language: str) -> dict[str, Message]:
     folder = resources.files("services") / "locales" / _CATALOG_DIRS[language]
-    messages: dict[str, tuple[str, ...]] = {}
+    messages: dict[str, Message] = {}
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
         if not path.name.endswith(".po"):
             continue
@@ -53,7 +64,7 @@ def _messages(language: str) -> dict[str, tuple[str, ...]]:
                 if key in messages:
                     raise ValueError(f"{path.name}: duplicate catalog key {key!r}")
                 forms = message.string if message.pluralizable else (message.string,)
-                messages[key] = tuple(str(form) for form in forms)
+                messages[key] = Message(tuple(str(f) for f in forms), message.pluralizable)
     return messages
 
 
@@ -89,22 +100,31 @@ def plain_text(text: str) -> str:
 
 
 def t(language: str | None, key: str, **values: Any) -> str:
-    """The text for `key` in `language`, with `values` substituted (HTML-escaped)."""
-    lang = language if language in _CATALOG_DIRS else DEFAULT_LANGUAGE
-    text = catalog(lang).get(key)
-    if text is None:
-        text = catalog(DEFAULT_LANGUAGE).get(key, key)
-    return _fill(text, values)
-
-
-def tn(language: str | None, key: str, count: int, **values: Any) -> str:
-    """`t` for a message with plural forms: the form for `count` (also given as {count})."""
+    """The text for `key` in `language`, with `values` substituted (HTML-escaped). A message
+    with plural forms is given in the form for the integer `count` (gettext's ngettext)."""
     lang = language if language in _CATALOG_DIRS else DEFAULT_LANGUAGE
     if key not in _messages(lang):
         lang = DEFAULT_LANGUAGE
-    forms = _messages(lang).get(key, (key,))
-    form = forms[min(_plural_rule(lang)(count), len(forms) - 1)]
-    return _fill(form, {"count": count, **values})
+    forms = _messages(lang)[key].forms if key in _messages(lang) else (key,)
+    count = values.get("count")
+    if isinstance(count, int) and not isinstance(count, bool):
+        return _fill(forms[min(plural_form(lang, count), len(forms) - 1)], values)
+    return _fill(forms[-1], values)
+
+
+def message(language: str, key: str) -> Message:
+    """A catalog entry with all its forms (the catalog tests check every form)."""
+    return _messages(language)[key]
+
+
+def counted_keys() -> list[str]:
+    """The keys of the messages with plural forms (a count of something in them)."""
+    return sorted(key for key, entry in _messages(DEFAULT_LANGUAGE).items() if entry.plural)
+
+
+def plural_form(language: str, count: int) -> int:
+    """Which of a language's plural forms `count` takes (its gettext ``plural=`` rule)."""
+    return _plural_rule(language)(count)
 
 
 def _fill(text: str, values: dict[str, Any]) -> Html:

@@ -47,8 +47,12 @@ from services.care.texts import posting_text
 from services.i18n import t
 from services.people import name_of
 from services.permissions import Action, check, may_see
+from services.postings import load_postings
 
 PLACE_MAX = 100
+# A place tapped on a button is stored as its catalog key (care.ox.place.<choice>) and
+# shown in the reader's language; a typed place is stored and shown as typed.
+PLACE_CHOICES = ("posting", "office", "dorm")
 MAX_OPEN = 3  # open requests per person: more is a mistake or a stuck button
 IN_PROGRESS = (OxygenStatus.OPEN, OxygenStatus.ACKNOWLEDGED)
 _NOTICE_KEY = re.compile(r"^oxygen:\d+:[ne]:\d+$")
@@ -125,6 +129,23 @@ def status_line(session: Session, request: OxygenRequest, lang: str, zone: ZoneI
     return t(lang, "care.ox.line.open")
 
 
+def place_key(choice: str) -> str | None:
+    """What a tapped place is stored as (None for anything but a known choice)."""
+    return f"care.ox.place.{choice}" if choice in PLACE_CHOICES else None
+
+
+def place_text(lang: str, place: str, county: str | None) -> str:
+    """The place of a request in `lang`: a tapped choice in the reader's words ("My posting
+    (Litang)", "宿舍"), a typed place as typed. `county` is the cadre's county, by name in
+    `lang` (the form knows it so) or by code."""
+    for choice in PLACE_CHOICES:
+        if place == place_key(choice):
+            if county is not None and load_postings().county(county) is not None:
+                county = load_postings().name(county, lang)
+            return t(lang, f"care.ox.place.{choice}", county=county or "-")
+    return place
+
+
 def notice_text(
     session: Session, request: OxygenRequest, lang: str, zone: ZoneInfo, *, escalated: bool
 ) -> str:
@@ -143,7 +164,7 @@ def notice_text(
         posting=posting_text(lang, facts) if facts else "-",
         altitude=(cadre.posting_altitude_m if cadre else None) or "-",
         what=what_text(lang, request.what),
-        place=request.place,
+        place=place_text(lang, request.place, cadre.county if cadre else None),
         urgency=urgency_text(lang, request.urgency),
         at=_hm(request.created_at, zone),
     )
@@ -169,12 +190,13 @@ def responder_buttons(request: OxygenRequest, lang: str) -> dict[str, Any] | Non
 
 def request_summary(session: Session, request: OxygenRequest, lang: str, zone: ZoneInfo) -> str:
     """How the cadre sees one of their requests."""
+    cadre = session.get(Person, request.person_id)
     return t(
         lang,
         "care.ox.mine",
         id=request.id,
         what=what_text(lang, request.what),
-        place=request.place,
+        place=place_text(lang, request.place, cadre.county if cadre else None),
         urgency=urgency_text(lang, request.urgency),
         at=_hm(request.created_at, zone),
         status=status_line(session, request, lang, zone),

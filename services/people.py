@@ -20,7 +20,7 @@ from models import (
     Role,
     Status,
 )
-from services import audit, clock
+from services import audit, clock, state
 from services.i18n import t
 from services.postings import load_postings
 
@@ -119,12 +119,19 @@ def admins(session: Session) -> list[Person]:
     return list(session.exec(query))
 
 
+# People whose language nobody chose yet (admins from CADRE_ADMIN_IDS): their Telegram
+# app's language decides until they pick one with /language (BotState kind, key: the id).
+LANGUAGE_UNCHOSEN = "language_unchosen"
+
+
 def ensure_admins(session: Session, telegram_ids: list[int], language: str) -> None:
-    """Bootstrap: the ids in CADRE_ADMIN_IDS are active admins from the first start."""
+    """Bootstrap: the ids in CADRE_ADMIN_IDS are active admins from the first start. A new
+    one speaks `language` until their Telegram language is known (follow_telegram_language)."""
     for telegram_id in telegram_ids:
         person = find_caller(session, telegram_id)  # a guest who called for help too
         if person is None:
             person = Person(telegram_id=telegram_id, language=language)
+            state.put(session, LANGUAGE_UNCHOSEN, str(telegram_id), True)
         elif person.role == Role.ADMIN and person.status == Status.ACTIVE:
             continue
         person.role = Role.ADMIN
@@ -389,8 +396,28 @@ def update_profile(session: Session, telegram_id: int, **changes: Any) -> Person
 
 
 def set_language(session: Session, telegram_id: int, language: str) -> Person | None:
+    """The language a person chose; it is theirs from now on, whatever Telegram says."""
     person = find(session, telegram_id)
     if person is None:
+        return None
+    person.language = language
+    session.add(person)
+    state.drop(session, LANGUAGE_UNCHOSEN, str(telegram_id))
+    return person
+
+
+def language_unchosen(session: Session) -> set[int]:
+    """The Telegram ids whose language follows their Telegram app (nobody chose one)."""
+    return {int(key) for key in state.load_all(session, LANGUAGE_UNCHOSEN)}
+
+
+def follow_telegram_language(session: Session, telegram_id: int, language: str) -> Person | None:
+    """A person who never chose a language gets their Telegram app's; the person when
+    that changed their language, else None (chose one, or already speaks it)."""
+    if state.get(session, LANGUAGE_UNCHOSEN, str(telegram_id)) is None:
+        return None
+    person = find(session, telegram_id)
+    if person is None or person.language == language:
         return None
     person.language = language
     session.add(person)

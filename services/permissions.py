@@ -83,6 +83,18 @@ def check(person: Person | None, action: Action) -> Denial | None:
     return None
 
 
+def refusal_key(action: Action, denial: Denial) -> str:
+    """The catalog key of the answer to a refused action. A role refusal says plainly who
+    the action is for ("This is for duty officers and administrators."), without warning
+    anyone: the attempt is audited all the same."""
+    if denial != Denial.ROLE:
+        return f"deny.{denial}"
+    for role in (Role.CADRE, Role.DUTY_OFFICER, Role.ADMIN):  # the first role allowed
+        if action in _ROLE_ACTIONS[role]:
+            return f"deny.role.{role}"
+    return "deny.role"
+
+
 def sos_verified(person: Person | None) -> bool:
     """Whether a call for help comes from an active member who may raise an alert; anyone
     else's raises an *unverified* alert (to the admins and the area's duty officers)."""

@@ -152,6 +152,14 @@ class Postings:
             return c.name_zh if zh else c.name_en
         raise KeyError(code)
 
+    def seat_name(self, code: str, lang: str) -> str:
+        """A county's seat as the reader knows it: the town's Chinese name for a Chinese
+        reader, the county's name otherwise (the catalog says "the county seat of …")."""
+        county = self._counties[code]
+        if _is_zh(lang) and county.seat_zh:
+            return county.seat_zh
+        return self.name(code, lang)
+
     def needs_altitude(self, county_code: str) -> bool:
         """Whether registration must ask the cadre for their posting altitude.
 

@@ -366,7 +366,7 @@ def report_text(lang: str, result: Result, shown: int) -> str:
         t(
             lang,
             "import.report",
-            rows=result.rows,
+            count=result.rows,
             accepted=result.accepted,
             refused=len(result.refused),
         )

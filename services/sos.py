@@ -47,22 +47,27 @@ def waiting_for(what: str, **values: Any) -> dict[str, Any]:
     return {"what": what, **values, "since": clock.now().isoformat()}
 
 
-def what_to_do(session: Session, person: Person, lang: str, zone: ZoneInfo, count: int) -> str:
-    """What the cadre reads at once: help is called, what to do now, whom to call."""
-    if count:
-        head = t(lang, "sos.help_called", count=count)
-    else:
-        head = t(lang, "sos.help_called_nobody")
+def what_to_do(
+    session: Session,
+    person: Person,
+    lang: str,
+    zone: ZoneInfo,
+    count: int,
+    head: str | None = None,
+) -> list[str]:
+    """What the cadre reads at once, one phone screen a message: first that help is
+    called (or how their open call stands: `head`) and what to do now; then the numbers
+    to call; then what to do if it may be altitude illness."""
+    if head is None:
+        key = "sos.help_called" if count else "sos.help_called_nobody"
+        head = t(lang, key, count=count)
     numbers = directory.render_for(session, person.prefecture, lang, zone)
     area = directory.area_name(person.prefecture, lang)
-    return "\n\n".join(
-        [
-            head,
-            t(lang, "sos.do_now"),
-            t(lang, "sos.numbers", area=area) + "\n" + numbers,
-            t(lang, "sos.altitude_steps"),
-        ]
-    )
+    return [
+        head + "\n\n" + t(lang, "sos.do_now"),
+        t(lang, "sos.numbers", area=area) + "\n" + numbers,
+        t(lang, "sos.altitude_steps"),
+    ]
 
 
 def raise_sos(
@@ -92,8 +97,9 @@ def tell_cadre(
     zone: ZoneInfo,
     keyboard: Keyboard,
 ) -> dict[str, Any]:
-    """The second transaction: queue what the cadre reads (help is called, what to do now,
-    what is wrong?) at emergency priority, and start waiting for their description. The
+    """The second transaction: queue what the cadre reads (help is called and what to do
+    now; the numbers; the first steps for altitude illness; what is wrong?) at emergency
+    priority, and start waiting for their description. The
     outbox delivers it through errors and restarts; the keys hold the update id, so a
     redelivered update queues nothing twice."""
     responders, contacts = timeline.alerted_counts(session, alert_id)
@@ -101,9 +107,7 @@ def tell_cadre(
     person = session.get(Person, person_id)
     assert alert is not None and person is not None
     lang = person.language
-    text = what_to_do(session, person, lang, zone, responders)
-    if alert.unverified:
-        text += "\n\n" + t(lang, "sos.unverified_note")
+    status = None
     if not new:
         taker = session.get(Person, alert.acknowledged_by) if alert.acknowledged_by else None
         if taker:
@@ -112,12 +116,18 @@ def tell_cadre(
             status = t(lang, "sos.added_to_red", id=alert_id)
         else:
             status = t(lang, "sos.already_open", id=alert_id)
-        text = status + "\n\n" + text
-    if contacts:
-        text += "\n\n" + t(lang, "sos.contacts_told", count=contacts)
-    text += "\n\n" + t(lang, "sos.ask_location_live")
+    now, numbers, steps = what_to_do(session, person, lang, zone, responders, status)
+    told = t(lang, "sos.contacts_told", count=contacts) if contacts else None
+    if alert.unverified:  # who they are matters first; the contacts go with the numbers
+        now += "\n\n" + t(lang, "sos.unverified_note")
+        numbers += f"\n\n{told}" if told else ""
+    elif told:
+        now += "\n\n" + told
+    steps += "\n\n" + t(lang, "sos.ask_location_live")
     for key, body, markup in (
-        ("help", text, keyboard(person)),
+        ("help", now, keyboard(person)),
+        ("numbers", numbers, None),
+        ("steps", steps, None),
         (
             "ask",
             t(lang, "sos.ask_category"),

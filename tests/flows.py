@@ -15,10 +15,10 @@ async def begin_in_english(user: FakeUser, payload: str = "") -> None:
     await user.wait_for("real name")
 
 
-async def register_in_english(
-    user: FakeUser, *, name: str = "Li Wei", county: str = "aba.barkam", payload: str = ""
-) -> None:
-    """Fill the whole registration form in English (county seat altitude) and submit it."""
+async def to_the_altitude_in_english(
+    user: FakeUser, county: str, *, name: str = "Li Wei", payload: str = ""
+):
+    """From /start to the altitude question (returned) for a posting in `county`."""
     await begin_in_english(user, payload)
     await user.send(name)
     await user.wait_for("phone number")
@@ -29,7 +29,14 @@ async def register_in_english(
     await user.press(f"f:pref:{county.split('.')[0]}")
     await user.wait_for("choose your county")
     await user.press(f"f:cty:{county}")
-    await user.wait_for("county seat")
+    return await user.wait_for(lambda m: "altitude" in m.content)
+
+
+async def register_in_english(
+    user: FakeUser, *, name: str = "Li Wei", county: str = "aba.barkam", payload: str = ""
+) -> None:
+    """Fill the whole registration form in English (county seat altitude) and submit it."""
+    await to_the_altitude_in_english(user, county, name=name, payload=payload)
     await user.press("f:alt:seat")
     await finish_after_altitude_in_english(user)
     await user.press("f:ok:submit")

@@ -86,7 +86,11 @@ async def test_switching_language_switches_replies_and_menu(bot):
     await user.send("/language")
     await user.next_message()
     await user.press("中文")
-    assert "中文" in (await user.next_message()).text
+    switched = await user.next_message()
+    assert "中文" in switched.text
+    # the reply keyboard comes again, in Chinese (it kept its English labels)
+    keys = [b["text"] for row in switched.reply_markup["keyboard"] for b in row]
+    assert keys == ["🆘 紧急求助", "📝 健康打卡"]
     await user.send("/help")
     assert "派驻干部" in (await user.next_message()).text
     assert "导出我的数据" in [c["description"] for c in user.commands()]
@@ -145,3 +149,20 @@ async def test_an_abandoned_form_expires_with_a_message(bot):
         await user.send("Ningbo Health Commission")
         await user.wait_for("has expired")
     assert bot.db.call(people.find, 1001).home_unit == "Hangzhou Health Commission"
+
+
+async def test_an_admin_from_the_settings_speaks_their_telegram_language_until_they_choose(bot):
+    """CADRE_ADMIN_IDS makes an admin before anyone knows their language: their Telegram
+    app's language decides (replies and menu) until they pick one with /language."""
+    admin = bot.admin(language_code="en")
+    await admin.send("/help")
+    assert "You are an administrator" in (await admin.next_message()).text
+    assert bot.db.call(people.find, 9001).language == "en"
+    assert "Export my data" in [c["description"] for c in admin.commands()]
+    await admin.send("/language")
+    await admin.wait_for(lambda m: "lang:zh-Hans" in str(m.reply_markup))
+    await admin.press("中文")
+    await admin.wait_for("中文")
+    await admin.send("/help")  # chosen: the Telegram app's English no longer decides
+    assert "您是管理员" in (await admin.next_message()).text
+    assert bot.db.call(people.find, 9001).language == "zh-Hans"

@@ -256,14 +256,14 @@ async def test_only_admins_may_broadcast_and_odd_buttons_are_answered(bot):
     person(bot.db, 1001, language="en", role=Role.DUTY_OFFICER)
     officer = bot.user(1001, language_code="en")
     await officer.send("/broadcast")
-    assert "role does not allow" in (await officer.next_message()).text
+    assert "This is for administrators." in (await officer.next_message()).text
     await officer.send("/broadcasts")
-    assert "role does not allow" in (await officer.next_message()).text
+    assert "This is for administrators." in (await officer.next_message()).text
     await officer.press_forged("bc:ok:77")  # not a recipient of anything
     assert "no longer active" in (await officer.callback_answer()).text
     await officer.press_forged("bc:v:1")
     answer = await officer.callback_answer()
-    assert answer.show_alert and "role does not allow" in answer.text
+    assert answer.show_alert and "This is for administrators." in answer.text
     with bot.db.session() as session:
         denied = session.exec(
             select(AuditEntry).where(AuditEntry.action == "denied.broadcast")

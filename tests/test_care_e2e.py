@@ -153,7 +153,7 @@ async def test_an_oxygen_request_escalates_is_acknowledged_and_delivered(
     try:
         for who in (duty, admin):
             await who.send("/help")
-            await who.wait_for("/oxygen", timeout=15)
+            await who.wait_for("/help", timeout=15)  # the "more, by task" line
         await user.send("/oxygen")
         # Each button is pressed on its question: the day's care reminder (after 09:00 it
         # is sent at start) has buttons of its own.

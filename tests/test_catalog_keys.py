@@ -18,7 +18,7 @@ from models.care import OxygenUrgency, OxygenWhat
 from models.health import RED_FLAGS, Feeling, Tier
 from models.knowledge import DocumentOrigin
 from models.outbox import UNREACHABLE_CODES
-from services import roster
+from services import oxygen, roster
 from services.alerts import policy, raising, respond
 from services.care_policy import EXAM_CONTENTS, Band
 from services.duty_channels import checks, groups
@@ -54,7 +54,9 @@ ROLES = [r.value for r in Role]
 DYNAMIC: dict[str, list[str]] = {
     "deny.{denial}": _keys("deny.", [d.value for d in Denial]),
     "deny.{person.status}": _keys("deny.", [s for s in STATUSES if s != Status.ACTIVE]),
+    "deny.role.{role}": _keys("deny.role.", (Role.CADRE, Role.DUTY_OFFICER, Role.ADMIN)),
     "help.role.{person.role}": _keys("help.role.", ROLES),
+    "help.task.{task}": _keys("help.task.", [*menus.HELP_TASKS, "terms"]),
     "role.{actor.role}": _keys("role.", ROLES),
     "role.{person.role}": _keys("role.", ROLES),
     "role.{role}": _keys("role.", ROLES),
@@ -121,6 +123,7 @@ DYNAMIC: dict[str, list[str]] = {
     "kb.docs.status.{status}": _keys("kb.docs.status.", ("current", "superseded")),
     "channels.why.{key}": _keys("channels.why.", [key for key, _ in checks._WHY]),
     "sos.{command}_usage": _keys("sos.", ("ack", "resolve"), "_usage"),
+    "care.ox.place.{choice}": _keys("care.ox.place.", oxygen.PLACE_CHOICES),
     **{
         f"health.today.state.{{{name}}}": _keys("health.today.state.", reports.LISTED)
         for name in ("state", "page.state", "s")

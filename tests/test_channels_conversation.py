@@ -112,7 +112,7 @@ async def test_the_link_in_a_channel_alert_acknowledges_for_an_officer_of_the_ar
         await aba.send(f"/start ack_{alert_id}")
         await aba.wait_for("不在您负责的地区")
         await cadre.send(f"/start ack_{alert_id}")  # nobody acknowledges their own alert
-        await cadre.wait_for("Nobody handles their own alert")
+        await cadre.wait_for("You cannot take or close your own alert")
         assert alert_of(bot, people_["cadre"].id).status == AlertStatus.OPEN
 
         await officer.send(f"/start ack_{alert_id}")
@@ -132,7 +132,7 @@ async def test_admins_test_list_and_remove_duty_groups_and_see_a_bad_key(bot, se
     officer = bot.user(ON_DUTY, "Zhang")
     async with emergency_running(bot):
         await officer.send("/dutygroup")
-        await officer.wait_for("无权执行此操作")
+        await officer.wait_for("这是管理员使用的功能")
 
         await admin.send(f"/dutygroup set 甘孜 wecom {wecom.webhook()} 甘孜值班群")
         saved = await admin.wait_for("已保存")
@@ -167,7 +167,7 @@ async def test_an_officer_sets_and_stops_their_sms_number_and_a_cadre_cannot(bot
     officer = bot.user(ON_DUTY, "Zhang")
     cadre = bot.user(CADRE, "Li", language_code="en")
     await cadre.send("/sms 13800138009")
-    await cadre.wait_for("does not allow this")
+    await cadre.wait_for("This is for duty officers and administrators.")
     await officer.send("/sms")
     shown = await officer.wait_for("告警短信")
     assert "还没有设置" in shown.text

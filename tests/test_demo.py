@@ -59,7 +59,7 @@ def test_a_scripted_sos_reaches_the_duty_officer_who_takes_it(tmp_path):
     assert alert_line.startswith("[duty 张强]"), alert_line
     assert f"[1] {t('zh-Hans', 'sos.btn.ack')}" in out
     # the officer presses it, and the cadre is told who is handling the call
-    assert "[duty 张强 · 你] › #1" in out
+    assert "[duty 张强 · 您] › #1" in out
     told = next(line for line in out.splitlines() if "正在处理您的求助 #1" in line)
     assert told.startswith("[cadre 李伟]") and "张强（值班人员）" in told, told
     assert out.rstrip().endswith("演示结束。机器人的日志：var/demo.log")

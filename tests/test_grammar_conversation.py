@@ -15,7 +15,7 @@ from services.alerts import policy, raising
 from services.i18n import t
 from services.outbox import plain_text
 from tests import factories
-from tests.flows import begin_in_english, finish_after_altitude_in_english
+from tests.flows import finish_after_altitude_in_english, to_the_altitude_in_english
 from tests.sos_support import CADRE, ON_DUTY, emergency_running, staff, until
 
 pytestmark = pytest.mark.asyncio
@@ -38,17 +38,8 @@ async def answered_once(bot, user, query_id: str) -> str:
 
 
 async def to_the_altitude_question(user) -> None:
-    await begin_in_english(user)
-    await user.send("Li Wei")
-    await user.wait_for("phone number")
-    await user.send("13800138000")
-    await user.wait_for("home unit")
-    await user.send("Hangzhou Health Commission")
-    await user.wait_for("Where are you posted?")
-    await user.press("f:pref:ganzi")
-    await user.wait_for("choose your county")
-    await user.press("Xinlong")
-    await user.wait_for("no reliable altitude")
+    question = await to_the_altitude_in_english(user, "ganzi.xinlong")
+    assert "no reliable altitude" in question.text
 
 
 async def test_odd_digits_at_the_altitude_question_get_the_usual_answer(bot):

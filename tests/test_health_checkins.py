@@ -137,6 +137,42 @@ def test_red_raises_an_alert_in_the_same_transaction(db, travel):
     )
 
 
+LOW_SPO2 = Readings(headache=1, gi=0, fatigue=1, dizziness=0, functional=1, spo2=70, heart_rate=110)
+
+
+def test_the_officers_red_details_have_the_reasons_and_the_note_and_no_empty_line(db, travel):
+    """Issue 16 point 8: the note the cadre wrote reaches the officer; a red-flag stop,
+    which has no readings, leaves no lone "-" line."""
+    person = make_person(db, 1001)
+    duty = officer(db)
+    submit(db, person, LOW_SPO2, note="dizzy since the pass <3")
+    submit(db, person, RED, complete=False)
+    texts = [
+        r.payload["text"] for r in outbox_rows(db, "health:red:") if r.chat_id == duty.telegram_id
+    ]
+    assert len(texts) == 2
+    readings, flag = texts
+    assert "SpO2 70%" in readings and "more than 10 points below" in readings
+    assert "Their note: «dizzy since the pass &lt;3»" in readings
+    assert "Breathless at rest" in flag and "Their note" not in flag
+    for text in texts:
+        assert "-" not in [line.strip() for line in text.splitlines()]
+        assert "\n\n\n" not in text
+    card = db.call(summary.last_checkin_line, person.id, "en", zone=CONFIG.zone)
+    assert "🔴 RED" in card
+
+
+def test_history_gives_the_reason_of_an_amber_or_red_check_in(db, travel):
+    person = make_person(db, 1001)
+    submit(db, person, RED, complete=False)
+    with db.session() as s:
+        row = s.exec(select(CheckIn)).one()
+    line = summary.history_line("en", row, CONFIG.zone)
+    assert line.startswith("11-26 09:00 🔴 ") and "Breathless at rest" in line
+    zh = summary.history_line("zh-Hans", row, CONFIG.zone)
+    assert zh.startswith("11-26 09:00 🔴 ") and len(zh) > len("11-26 09:00 🔴 ")
+
+
 def test_red_reaches_officers_directly_when_the_emergency_path_fails(db, travel, monkeypatch):
     def broken(session, **kwargs):
         raise RuntimeError("emergency path down")
@@ -244,7 +280,8 @@ def test_last_checkin_line_for_responders_and_for_contacts(db, travel):
     assert db.call(summary.last_checkin_line, person.id, "en", zone=CONFIG.zone) is None
     submit(db, person, AMBER)
     line = db.call(summary.last_checkin_line, person.id, "en", zone=CONFIG.zone)
-    assert line == "Last check-in: 11-26 09:00 · 🟠 AMBER · SpO2 86% · HR 80/min · 36.6 °C · LLS 3"
+    expected = "Last check-in: 11-26 09:00 · 🟠 AMBER · SpO2 86% · HR 80/min · 36.6 °C · LLS 3/12"
+    assert line == expected
     zh = db.call(summary.last_checkin_line, person.id, "zh-Hans", zone=CONFIG.zone)
     assert "需关注" in zh and "血氧 86%" in zh and "\n" not in zh
     contact = db.call(summary.last_checkin_line, person.id, "en", vitals=False, zone=CONFIG.zone)

@@ -109,3 +109,25 @@ def test_every_catalog_string_is_valid_telegram_html(lang):
         except EntityParseError as error:
             broken[key] = str(error)
     assert broken == {}
+
+
+# Keys whose Chinese text may contain 你 because it is not said to the reader (a quoted
+# example of what someone types, say), each with the reason. Empty: the bot says 您.
+NOT_TO_THE_READER: dict[str, str] = {}
+
+
+def test_chinese_addresses_the_reader_as_nin():
+    """One voice: the Chinese texts say 您 to the reader, never 你 (every plural form, and
+    the user guide the bot answers from)."""
+    from services.i18n import message
+
+    found = {
+        key: form
+        for key in catalog("zh-Hans")
+        if key not in NOT_TO_THE_READER
+        for form in message("zh-Hans", key).forms
+        if "你" in form
+    }
+    assert found == {}
+    guides = (ROOT / "services" / "knowledge_base").glob("*.zh-Hans.md")
+    assert [g.name for g in guides if "你" in g.read_text(encoding="utf-8")] == []

@@ -256,7 +256,7 @@ async def test_questions_and_kbstats_are_for_admins_only(bot):
     user = bot.user(CADRE, "Li", language_code="en")
     admin = admin_user(bot)
     await user.send("/kbstats")
-    assert (await user.next_message()).text == t("en", "deny.role")
+    assert (await user.next_message()).text == t("en", "deny.role.admin")
     await user.send("How many section-level cadres go to Zhejiang?")
     answer = await user.next_message()
     await user.press("👎", message=answer)
@@ -344,7 +344,7 @@ async def test_a_bad_upload_is_explained_and_cadres_cannot_upload(bot):
     await admin.send_document("bad.txt", b"\xff\xfe\x00\x00garbage")
     assert (await admin.next_message()).text
     await user.send_document("oxygen-rules-2023.md", UPLOAD.encode())
-    assert (await user.next_message()).text == t("en", "deny.role")
+    assert (await user.next_message()).text == t("en", "deny.role.admin")
     assert not errors(bot)
 
 

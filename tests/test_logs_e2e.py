@@ -90,8 +90,9 @@ async def test_a_full_scenario_logs_json_lines_without_secrets_phones_or_reading
         await admin.send("/help")
         await admin.wait_for("/help", timeout=30)  # the process has started
         await register_sharing_the_phone(emulator)
-        request = await admin.wait_for("新的注册申请", timeout=15)
-        await admin.press("✅ 批准", message=request)
+        # a bootstrapped admin is answered in their Telegram app's language (English)
+        request = await admin.wait_for("New registration request", timeout=15)
+        await admin.press("✅ Approve", message=request)
         await emulator.user(NEWCOMER).wait_for("has been approved", timeout=15)
 
         cadre = emulator.user(CADRE, "Li", language_code="en")

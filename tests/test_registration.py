@@ -83,8 +83,11 @@ async def test_an_english_speaker_posted_where_no_elevation_is_known_types_it(bo
     assert "Please choose your language" in first.text
     await user.press("English")
     consent = await user.next_message()
-    assert "PIPL" in consent.text and "/deleteme" in consent.text
-    await user.press("✅ I have read this and agree")
+    assert "/deleteme" in consent.text  # one screen; the whole text one tap away
+    await user.press("📄 Full text", message=consent)
+    full = await user.next_message()
+    assert "PIPL" in full.text and "retention period" in full.text
+    await user.press("✅ I have read this and agree", message=consent)
     await user.next_message()
     await user.send("Li Wei")
     await user.next_message()

@@ -21,7 +21,8 @@ from tests.sos_support import CADRE, ON_DUTY, emergency_running, staff, until
 
 pytestmark = pytest.mark.asyncio
 
-HELP = "/help"
+# A command answered with one message, whoever sends it: the reply these tests watch.
+COMMAND, ANSWER = "/language", "choose a language"
 
 
 @pytest.fixture
@@ -72,8 +73,8 @@ async def test_a_reply_meeting_a_429_waits_the_retry_after_then_is_sent(
     bot, emulator, waits, caplog
 ):
     cadre = cadre_meeting(bot, emulator, Fault.retry_after(3), 1)
-    await cadre.send("/help")
-    await cadre.wait_for(HELP)
+    await cadre.send(COMMAND)
+    await cadre.wait_for(ANSWER)
     assert waits == [3]
     assert statuses(emulator, "sendMessage", CADRE) == [429, 200]
     # the delivery worker holds its own messages to that chat for as long
@@ -92,8 +93,8 @@ async def test_502_503_504_and_connection_errors_are_retried_twice_with_backoff(
     bot, emulator, waits, caplog, fault
 ):
     cadre = cadre_meeting(bot, emulator, fault, 2)
-    await cadre.send("/help")
-    answer = await cadre.wait_for(HELP)
+    await cadre.send(COMMAND)
+    answer = await cadre.wait_for(ANSWER)
     assert len(waits) == 2
     assert 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0  # backoff, jittered
     assert statuses(emulator, "sendMessage", CADRE)[-1] == 200
@@ -107,8 +108,8 @@ async def test_a_reply_still_refused_after_two_retries_is_sent_through_the_outbo
     bot, emulator, waits, caplog
 ):
     cadre = cadre_meeting(bot, emulator, Fault.server_error(503), 3)
-    await cadre.send("/help")
-    await cadre.wait_for(HELP)  # sent by the delivery worker once Telegram takes it
+    await cadre.send(COMMAND)
+    await cadre.wait_for(ANSWER)  # sent by the delivery worker once Telegram takes it
     assert len(waits) == 2
     await until(lambda: replies_in_outbox(bot, CADRE)[0].status == OutboxStatus.SENT)
     (queued,) = replies_in_outbox(bot, CADRE)
@@ -129,14 +130,14 @@ async def test_flood_waits_over_10_seconds_do_not_hang_the_chat(
     cadre = bot.user(CADRE, "Li", language_code="en")
     for seconds in retry_afters:
         emulator.faults.add(Fault.retry_after(seconds), methods="sendMessage", chats=CADRE, times=1)
-    await cadre.send("/help")
+    await cadre.send(COMMAND)
     await until(lambda: len(replies_in_outbox(bot, CADRE)) == 1, within=5)
     assert sum(waits) <= REPLY_WAIT_LIMIT
     assert waits == retry_afters[:-1]  # waited what fits in 10 s, not the rest
     (queued,) = replies_in_outbox(bot, CADRE)
     # queued (or taken by the worker), held until Telegram's pause for that chat is over
     assert queued.status in (OutboxStatus.PENDING, OutboxStatus.SENDING)
-    assert "/help" in (queued.payload or {}).get("text", "")
+    assert ANSWER in (queued.payload or {}).get("text", "")
     # the chat goes on: the next message is answered at once
     assert cadre.bot_messages == []
     await cadre.send("/me")

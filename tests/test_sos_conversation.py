@@ -61,13 +61,17 @@ async def test_sos_reaches_the_officer_at_once_with_location_and_is_taken_and_re
         other.assert_no_unread()  # off duty: not in the first tier
 
         help_called = await cadre.wait_for("Help has been called")
-        assert "1 duty officers" in help_called.text
-        for expected in ("120", "110", "119", "122", "not a diagnosis", "go down 500–1,000 m"):
-            assert expected in help_called.text
+        assert "1 duty officer or administrator alerted" in help_called.text
+        assert "Call 120" in help_called.text  # what to do now comes first
+        numbers = await cadre.wait_for("Emergency numbers")  # then the numbers
+        steps = await cadre.wait_for("altitude illness")
+        for expected in ("120", "110", "119", "122"):
+            assert expected in numbers.text
+        assert "not a diagnosis" in steps.text and "go down 500–1,000 m" in steps.text
         # a hospital without a number is for the admins to fill, never for a cadre
-        assert "Ganzi Prefecture People's Hospital" not in help_called.text
-        assert "not yet confirmed" not in help_called.text
-        assert "checked 2026-11-26: national number, free from any phone" in help_called.text
+        assert "Ganzi Prefecture People's Hospital" not in numbers.text
+        assert "not yet confirmed" not in numbers.text
+        assert "checked 2026-11-26: national number, free from any phone" in numbers.text
         buttons = [b["text"] for row in cadre.reply_keyboard for b in row]
         assert buttons[0] == "📍 Send my location" and "🆘 SOS" in buttons
 
@@ -437,7 +441,7 @@ async def test_cadres_and_officers_cannot_manage_the_roster_or_the_directory(bot
     officer = bot.user(ON_DUTY, "Zhang")
     for user, command in ((cadre, "/roster"), (officer, "/directory"), (cadre, "/onduty")):
         await user.send(command)
-        await user.wait_for(lambda m: "role" in m.text or "角色" in m.text)
+        await user.wait_for(lambda m: "This is for" in m.text or "使用的功能" in m.text)
     await officer.press_forged("dir:rmy:1", message=officer.last_message)
     assert (await officer.callback_answer()).show_alert
     actions = sorted(e.action for e in denied(bot))
@@ -506,7 +510,7 @@ async def test_an_admin_fills_a_hospital_number_and_cadres_see_when_it_was_confi
         with bot.db.session() as s:
             assert s.get(DirectoryEntry, int(entry_id)).confirmed_at is None
         await cadre.send("/sos")
-        before = await cadre.wait_for("Help has been called")
+        before = await cadre.wait_for("Emergency numbers")
         assert "Ganzi Prefecture People's Hospital" not in before.text
         await admin.press("✏️ Phone", message=card)
         await admin.wait_for("Type the phone number")
@@ -522,7 +526,7 @@ async def test_an_admin_fills_a_hospital_number_and_cadres_see_when_it_was_confi
         await admin.send("/cancel")
         await admin.wait_for("cancelled")
         await cadre.send("/sos")
-        help_called = await cadre.wait_for("Help has been called")
+        help_called = await cadre.wait_for("Emergency numbers")
         today = datetime.now(bot.settings.zone).strftime("%Y-%m-%d")
         assert "0836-2822 120" in help_called.text
         assert f"confirmed {today} by" in help_called.text
@@ -547,7 +551,7 @@ async def test_the_shipped_numbers_say_where_and_when_they_were_checked_in_chine
     cadre = bot.user(CADRE, "Li")
     async with emergency_running(bot):
         await cadre.send("/sos")
-        help_called = await cadre.wait_for("已呼叫")
+        help_called = await cadre.wait_for("急救电话")
     text = help_called.text
     assert "☎️ 120 急救（救护车、医疗急救）\n☎️ 110 报警\n" in text
     assert "（以上号码核对：全国统一号码，中国大陆任何电话均可免费拨打，2026-11-26）" in text
@@ -579,12 +583,12 @@ async def test_a_cadre_invites_a_contact_who_then_hears_of_their_sos_and_nothing
         listing = await cadre.wait_for("My emergency contacts")
         assert "Wang Fang has joined" in listing.text
         await mum.send("/alerts")  # a contact sees alerts of their cadre only, no lists
-        await mum.wait_for(lambda m: "role" in m.text)
+        await mum.wait_for("This is for duty officers and administrators.")
         await cadre.send("/sos")
         told = await mum.wait_for("called for help")
         assert "Li Wei" in told.text and "sos:ack" not in str(told.reply_markup)
         alert_message = await officer.wait_for("紧急求助")
-        await cadre.wait_for("1 of your emergency contacts have been told")
+        await cadre.wait_for("1 of your emergency contacts has been told")
         await officer.press("✋ 我来处理", message=alert_message)
         handled = await mum.wait_for("is being handled by Zhang On")
         assert "Li Wei" in handled.text

@@ -194,8 +194,8 @@ async def test_an_sos_during_a_red_check_in_alert_is_its_own_cause_on_the_cards(
         await cadre.press_reply_button("🆘 SOS")
         relayed = await officer.wait_for("pressed SOS")
         assert "again" not in relayed.text and "opened by a RED health check-in" in relayed.text
-        joined = await cadre.wait_for("Help has been called")
-        assert "added to alert" in joined.text
+        joined = await cadre.wait_for("added to alert")
+        assert "Call 120" in joined.text
         await cadre.wait_for(markup_has("sos:cat:"))
         await cadre.press("🩹 Injury")
         await cadre.wait_for("describe it in a few words")

@@ -529,7 +529,7 @@ def test_the_timeline_shows_events_and_deliveries_with_times_and_actors(db, worl
         alert = s.get(Alert, alert_id)
         lines = [item.text for item in timeline.timeline(s, alert, "en", ZONE)]
     assert lines[0].startswith("raised by Li Wei")
-    assert "round 1: 1 people alerted" in lines
+    assert "round 1: 1 person alerted" in lines
     assert "delivered to Zhang On" in lines
     assert "✋ taken by Zhang On" in lines
     text = db.call(timeline.timeline_text, alert_id, "en", ZONE)

@@ -81,7 +81,7 @@ def overdue(
             "item": texts.item_name(lang, row.due.kind),
             "due": row.due.due.isoformat(),
         }
-        line = t(lang, "care.area.line_overdue", days=row.due.overdue_days(row.today), **values)
+        line = t(lang, "care.area.line_overdue", count=row.due.overdue_days(row.today), **values)
         if row.due.booked_for is not None:
             line += t(lang, "care.area.booked_suffix")
         rows.append(f'<li><a href="#" data-view="person/{row.person.id}">{line}</a></li>')

@@ -36,7 +36,7 @@ from services.alerts import respond
 from services.care import areas as care_areas
 from services.i18n import t
 from services.people import name_of
-from services.permissions import Action, check, visible_prefectures
+from services.permissions import Action, check, refusal_key, visible_prefectures
 from services.postings import load_postings
 from services.validation import MAX_ID_DIGITS, parse_int
 from webapp import admin_pages, pages
@@ -99,7 +99,7 @@ class MoreViews:
         attempted = f"board:{request.method} {request.path}"[:64]
         await self.db.run(respond.refuse, viewer.person, None, attempted, str(denial), action)
         raise web.HTTPForbidden(
-            text=pages.notice(t(viewer.lang, f"deny.{denial}")), content_type="text/html"
+            text=pages.notice(t(viewer.lang, refusal_key(action, denial))), content_type="text/html"
         )
 
     async def send_file(self, viewer: Viewer, data: bytes, name: str, caption: str) -> str:

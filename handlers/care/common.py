@@ -41,5 +41,10 @@ async def care_error(update: Update, context: Context, person: Person, error: Ca
         await reply(update, text)
 
 
+def days_text(lang: str, days: int | None) -> str:
+    """ "90 days" ("1 day"), or "-" when the policy has no value."""
+    return t(lang, "care.policy.days", count=days) if days is not None else "-"
+
+
 def hhmm(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"

@@ -21,7 +21,7 @@ from telegram.ext import (
 from handlers import menus
 from handlers.callbacks import button_id, data_parts
 from handlers.care.common import care_config, care_error, forged, oxygen_config
-from handlers.care.schedule import schedule_text
+from handlers.care.schedule import schedule_card
 from handlers.common import (
     Context,
     answer,
@@ -30,7 +30,6 @@ from handlers.common import (
     drop_keyboard,
     guarded,
     language_of,
-    plain_text,
     refuse,
     reply,
     show_answer,
@@ -113,8 +112,8 @@ async def ask(update: Update, context: Context, field: str) -> str:
         elif flow == "book":
             key = "care.ask.book_date"
             rows = [
-                [(t(lang, "care.btn.in_days", days=d), f"cf:date:{d}") for d in BOOK_CHOICES[:2]],
-                [(t(lang, "care.btn.in_days", days=d), f"cf:date:{d}") for d in BOOK_CHOICES[2:]],
+                [(t(lang, "care.btn.in_days", count=d), f"cf:date:{d}") for d in BOOK_CHOICES[:2]],
+                [(t(lang, "care.btn.in_days", count=d), f"cf:date:{d}") for d in BOOK_CHOICES[2:]],
             ]
         else:
             key = "care.ask.set_date"
@@ -126,7 +125,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
             rows = [
                 [
                     (
-                        t(lang, "care.btn.in_days", days=d) if d else t(lang, "care.btn.today"),
+                        t(lang, "care.btn.in_days", count=d) if d else t(lang, "care.btn.today"),
                         f"cf:date:{d}",
                     )
                     for d in SET_CHOICES[i : i + 3]
@@ -161,7 +160,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         draft = form.get("draft", {})
         values = {
             "what": oxygen.what_text(lang, draft.get("what", "")),
-            "place": draft.get("place", ""),
+            "place": oxygen.place_text(lang, draft.get("place", ""), form.get("county_name")),
             "urgency": oxygen.urgency_text(lang, draft.get("urgency", "")),
         }
         rows = [[(t(lang, "care.ox.btn.send"), "cf:ox:ok"), (t(lang, "care.btn.cancel"), "cf:x")]]
@@ -256,10 +255,12 @@ async def oxygen_command(update: Update, context: Context, person: Person) -> st
         return await _start_oxygen(update, context, person)
     texts: list[str] = []
     rows: list[list[tuple[str, str]]] = []
-    if mine:
-        texts.append(t(lang, "care.ox.mine_title"))
+    if mine:  # one line or two each, under the title: one screen for MAX_OPEN and more
+        summaries = [t(lang, "care.ox.mine_title")]
         for request in mine:
-            texts.append(await db.run(oxygen.request_summary, request, lang, zone))
+            summaries.append(await db.run(oxygen.request_summary, request, lang, zone))
+        texts.append("\n".join(summaries))
+        for request in mine:
             if request.status in oxygen.IN_PROGRESS:
                 rows.append(
                     [(t(lang, "care.ox.btn.cancel", id=request.id), f"ox:cxl:{request.id}")]
@@ -378,14 +379,9 @@ async def on_form_button(update: Update, context: Context, person: Person) -> st
         draft["what"] = value
         return await ask(update, context, OX_PLACE)
     if field == OX_PLACE:
-        labels = {
-            "posting": t(lang, "care.ox.place.posting", county=form.get("county_name") or "-"),
-            "office": t(lang, "care.ox.place.office"),
-            "dorm": t(lang, "care.ox.place.dorm"),
-        }
-        if value not in labels:
+        if oxygen.place_key(value) is None:
             return await ask(update, context, field)
-        draft["place"] = plain_text(labels[value])
+        draft["place"] = oxygen.place_key(value)  # shown in each reader's language
         return await ask(update, context, OX_URGENCY)
     if field == OX_URGENCY:
         if value not in set(OxygenUrgency):
@@ -429,7 +425,7 @@ async def _save(update: Update, context: Context, person: Person) -> str | int:
                 result=draft.get("result"),
                 actor_telegram_id=person.telegram_id,
             )
-            text = t(lang, "care.done.saved") + "\n\n" + schedule_text(lang, schedule)
+            text = t(lang, "care.done.saved") + "\n\n" + schedule_card(lang, schedule)
             target = person.id
         elif flow == "book":
             schedule = await db.run(

@@ -12,13 +12,12 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.callbacks import button_id, data_parts
 from handlers.care.common import care_config, forged
-from handlers.care.schedule import schedule_text
+from handlers.care.schedule import pressed_schedule, schedule_card
 from handlers.common import Context, answer, buttons, guarded, reply
 from models import Person
 from services import audit, people
-from services.care import areas, records, rules
+from services.care import areas, rules
 from services.care import texts as care_texts
-from services.care.rules import CareError
 from services.i18n import t
 from services.permissions import Action, check, visible_prefectures
 from services.postings import load_postings
@@ -62,7 +61,7 @@ def area_text(
     if which == "o":
         lines = [t(lang, "care.overdue.title", date=today.isoformat())]
     else:
-        lines = [t(lang, "care.upcoming.title", days=rules.UPCOMING_DAYS, date=today.isoformat())]
+        lines = [t(lang, "care.upcoming.title", count=rules.UPCOMING_DAYS, date=today.isoformat())]
     if counts is None:
         counts = {}
         for row in rows:
@@ -92,9 +91,11 @@ def area_text(
             "due": row.due.due.isoformat(),
         }
         if row.overdue:
-            line = t(lang, "care.area.line_overdue", days=row.due.overdue_days(row.today), **values)
+            overdue = row.due.overdue_days(row.today)
+            line = t(lang, "care.area.line_overdue", count=overdue, **values)
         else:
-            line = t(lang, "care.area.line_upcoming", days=(row.due.due - row.today).days, **values)
+            ahead = (row.due.due - row.today).days
+            line = t(lang, "care.area.line_upcoming", count=ahead, **values)
         if row.due.booked_for is not None:
             line += t(lang, "care.area.booked_suffix")
         lines.append(line)
@@ -121,7 +122,7 @@ async def _area_command(update: Update, context: Context, person: Person, which:
     rows = summary.rows
     if not rows:
         key = "care.area.none_overdue" if which == "o" else "care.area.none_upcoming"
-        await reply(update, t(lang, key, days=rules.UPCOMING_DAYS))
+        await reply(update, t(lang, key, count=rules.UPCOMING_DAYS))
         return
     text, _ = area_text(lang, rows, which, today, counts=summary.counts, total=summary.total)
     markup_rows = [[(t(lang, "care.btn.csv"), f"cs:csv:{which}")]]
@@ -195,20 +196,19 @@ async def on_person_card(update: Update, context: Context, admin: Person) -> Non
     if person_id is None:
         await forged(update, context, admin, Action.MANAGE_SCHEDULES)
         return
-    try:
-        schedule = await context.db.run(records.schedule_for, person_id, care_config(context))
-    except CareError:
-        await answer(update.callback_query, t(admin.language, "care.stale"), alert=True)
+    schedule = await pressed_schedule(update, context, admin, person_id)
+    if schedule is None:
         return
-    await answer(update.callback_query)
     lang = admin.language
     rows = []
     if schedule.state == "ok":
         rows = [
             [(t(lang, "care.btn.move_rest"), f"cs:as:{person_id}:rest")],
             [(t(lang, "care.btn.move_exam"), f"cs:as:{person_id}:exam")],
+            [(t(lang, "care.btn.details"), f"cs:pi:{person_id}")],
         ]
-    await reply(update, schedule_text(lang, schedule, of_someone=True), reply_markup=buttons(rows))
+    card = schedule_card(lang, schedule, of_someone=True)
+    await reply(update, card, reply_markup=buttons(rows))
 
 
 def build() -> list[BaseHandler[Any, Any, Any]]:

@@ -10,7 +10,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.callbacks import data_parts
-from handlers.care.common import forged
+from handlers.care.common import days_text, forged
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, reply
 from models import Person
 from services import care_policy
@@ -45,8 +45,8 @@ def _rest_value(lang: str, policy: BandPolicy) -> str:
     return t(
         lang,
         "care.policy.rest_value",
-        every=policy.rest_every_days,
-        length=policy.rest_length_days or "-",
+        every=days_text(lang, policy.rest_every_days),
+        length=days_text(lang, policy.rest_length_days),
     )
 
 
@@ -56,10 +56,12 @@ def _exam_value(lang: str, policy: BandPolicy) -> str:
     first = policy.exam_first_days
     every = policy.exam_every_days
     if first is None:
-        return t(lang, "care.policy.exam_every", every=every)
+        return t(lang, "care.policy.exam_every", every=days_text(lang, every))
     if every is None:
-        return t(lang, "care.policy.exam_first", first=first)
-    return t(lang, "care.policy.exam_value", first=first, every=every)
+        return t(lang, "care.policy.exam_first", first=days_text(lang, first))
+    return t(
+        lang, "care.policy.exam_value", first=days_text(lang, first), every=days_text(lang, every)
+    )
 
 
 def _state(lang: str, policy: BandPolicy, zone: Any) -> str:
@@ -163,7 +165,7 @@ async def on_policy_button(update: Update, context: Context, admin: Person) -> N
                 (
                     t(lang, "care.policy.on_arrival")
                     if v == 0
-                    else t(lang, "care.policy.days", days=v),
+                    else t(lang, "care.policy.days", count=v),
                     f"cs:ps:{band}:{parts[3]}:{v}",
                 )
                 for v in POLICY_CHOICES[field]

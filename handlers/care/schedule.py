@@ -10,7 +10,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.callbacks import button_id, data_parts
-from handlers.care.common import care_config, care_error, forged, hhmm
+from handlers.care.common import care_config, care_error, days_text, forged, hhmm
 from handlers.common import Context, answer, buttons, drop_keyboard, guarded, refuse, reply
 from models import CareKind, Person, Status
 from services.care import records, rules
@@ -34,29 +34,31 @@ def _policy_line(lang: str, kind: CareKind, policy: BandPolicy) -> str:
         return t(
             lang,
             "care.sched.rest_policy",
-            every=policy.rest_every_days or "-",
-            length=policy.rest_length_days or "-",
+            every=days_text(lang, policy.rest_every_days),
+            length=days_text(lang, policy.rest_length_days),
         )
     if policy.exam_first_days is not None and policy.exam_every_days is not None:
         return t(
             lang,
             "care.sched.exam_policy",
-            first=policy.exam_first_days,
-            every=policy.exam_every_days,
+            first=days_text(lang, policy.exam_first_days),
+            every=days_text(lang, policy.exam_every_days),
         )
     if policy.exam_every_days is not None:
-        return t(lang, "care.sched.exam_policy_every", every=policy.exam_every_days)
-    return t(lang, "care.sched.exam_policy_first", first=policy.exam_first_days or 0)
+        every = days_text(lang, policy.exam_every_days)
+        return t(lang, "care.sched.exam_policy_every", every=every)
+    first = days_text(lang, policy.exam_first_days or 0)
+    return t(lang, "care.sched.exam_policy_first", first=first)
 
 
 def _due_line(lang: str, due: rules.Due, today: date) -> str:
     days = (due.due - today).days
     if days < 0:
-        line = t(lang, "care.sched.overdue", days=-days, date=due.due.isoformat())
+        line = t(lang, "care.sched.overdue", count=-days, date=due.due.isoformat())
     elif days == 0:
         line = t(lang, "care.sched.today", date=due.due.isoformat())
     else:
-        line = t(lang, "care.sched.next", days=days, date=due.due.isoformat())
+        line = t(lang, "care.sched.next", count=days, date=due.due.isoformat())
     extras = []
     if due.booked_for is not None:
         extras.append(t(lang, "care.sched.booked", date=due.booked_for.isoformat()))
@@ -70,6 +72,16 @@ def _due_line(lang: str, due: rules.Due, today: date) -> str:
 
 
 def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) -> str:
+    """The whole schedule at once (the board shows it): the card and its details."""
+    card = schedule_card(lang, schedule, of_someone=of_someone)
+    if schedule.state != "ok":
+        return card
+    return card + "\n\n" + schedule_details(lang, schedule)
+
+
+def schedule_card(lang: str, schedule: Schedule, *, of_someone: bool = False) -> str:
+    """One phone screen: the posting, and when each rest and examination is due (what is
+    overdue first to the eye); the policy behind it is one tap away (schedule_details)."""
     person = schedule.person
     title = (
         t(lang, "care.sched.title_of", name=person.name)
@@ -88,6 +100,35 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
         title,
         t(
             lang,
+            "care.sched.where",
+            posting=care_texts.posting_text(lang, person),
+            altitude=person.altitude_m if person.altitude_m is not None else "-",
+            days=schedule.days_at_altitude if schedule.days_at_altitude is not None else "-",
+        ),
+    ]
+    for kind in CareKind:
+        due = schedule.items.get(kind)
+        has = schedule.policy.has_rest if kind == CareKind.REST else schedule.policy.has_exam
+        icon = "🏖" if kind == CareKind.REST else "🩺"
+        lines.append(f"{icon} <b>{care_texts.item_name(lang, kind)}</b>")
+        if due is None and has and person.end is not None:
+            lines.append("   " + t(lang, "care.sched.after_end", date=person.end.isoformat()))
+        elif due is None:
+            lines.append("   " + t(lang, "care.sched.none_item"))
+        else:
+            lines.append(_due_line(lang, due, schedule.today))
+    lines.append(t(lang, "care.sched.not_diagnosis"))
+    return "\n".join(lines)
+
+
+def schedule_details(lang: str, schedule: Schedule) -> str:
+    """Why these dates: the altitude band and its policy, what the exam covers, the last
+    return from a rest, the reminder time, and whether the policy is confirmed."""
+    person = schedule.person
+    assert schedule.policy is not None and schedule.band is not None
+    lines = [
+        t(
+            lang,
             "care.sched.posting",
             posting=care_texts.posting_text(lang, person),
             altitude=person.altitude_m if person.altitude_m is not None else "-",
@@ -100,47 +141,25 @@ def schedule_text(lang: str, schedule: Schedule, *, of_someone: bool = False) ->
             start=person.start.isoformat() if person.start else "-",
         ),
     ]
-    overdue = [
-        care_texts.item_name(lang, kind)
-        for kind, due in schedule.items.items()
-        if due is not None and due.due < schedule.today
-    ]
-    if overdue:
-        lines.append(
-            t(lang, "care.sched.overdue_head", items=t(lang, "care.list_sep").join(overdue))
-        )
     for kind in CareKind:
-        lines.append("")
-        due = schedule.items.get(kind)
         has = schedule.policy.has_rest if kind == CareKind.REST else schedule.policy.has_exam
         if has:
             lines.append(_policy_line(lang, kind, schedule.policy))
-        else:
-            icon = "🏖" if kind == CareKind.REST else "🩺"
-            lines.append(f"{icon} <b>{care_texts.item_name(lang, kind)}</b>")
-        if due is None and has and person.end is not None:
-            lines.append("   " + t(lang, "care.sched.after_end", date=person.end.isoformat()))
-        elif due is None:
-            lines.append("   " + t(lang, "care.sched.none_item"))
-        else:
-            lines.append(_due_line(lang, due, schedule.today))
-        if kind == CareKind.EXAM and due is not None:
+        if kind == CareKind.EXAM and has:
             contents = care_texts.contents_text(lang, schedule.policy)
             lines.append("   " + t(lang, "care.sched.contents", contents=contents))
     if schedule.last_rest_return is not None:
-        lines += ["", t(lang, "care.sched.last_rest_return", date=schedule.last_rest_return)]
-    lines += [
-        "",
+        lines.append(t(lang, "care.sched.last_rest_return", date=schedule.last_rest_return))
+    lines.append(
         t(
             lang,
             "care.sched.reminders",
             time=hhmm(schedule.timing.seconds),
             zone=schedule.timing.zone.key,
-        ),
-    ]
+        )
+    )
     if not schedule.policy.confirmed:
         lines.append(t(lang, "care.sched.proposed"))
-    lines.append(t(lang, "care.not_diagnosis"))
     return "\n".join(lines)
 
 
@@ -159,7 +178,12 @@ def schedule_buttons(lang: str, schedule: Schedule) -> InlineKeyboardMarkup:
             ]
         )
     if schedule.state == "ok":
-        rows.append([(t(lang, "care.btn.reminder_time"), "cs:rt")])
+        rows.append(
+            [
+                (t(lang, "care.btn.reminder_time"), "cs:rt"),
+                (t(lang, "care.btn.details"), "cs:info"),
+            ]
+        )
     return buttons(rows)
 
 
@@ -172,7 +196,32 @@ async def schedule_command(update: Update, context: Context, person: Person) -> 
     schedule = await context.db.run(records.schedule_for, person.id, care_config(context))
     lang = person.language
     markup = schedule_buttons(lang, schedule) if person.status == Status.ACTIVE else None
-    await reply(update, schedule_text(lang, schedule), reply_markup=markup)
+    await reply(update, schedule_card(lang, schedule), reply_markup=markup)
+
+
+@guarded(Action.OWN_DATA)
+async def on_details(update: Update, context: Context, person: Person) -> None:
+    """cs:info: the details behind one's own schedule card; cs:pi:<person> the same for an
+    admin looking at someone's (the button grammar checked the permission)."""
+    parts = data_parts(update)
+    target = button_id(parts[2]) if len(parts) == 3 else person.id
+    assert target is not None
+    schedule = await pressed_schedule(update, context, person, target)
+    if schedule is not None and schedule.state == "ok":
+        await reply(update, schedule_details(person.language, schedule))
+
+
+async def pressed_schedule(
+    update: Update, context: Context, viewer: Person, person_id: int
+) -> Schedule | None:
+    """The schedule a button asks for, the press answered (None: gone, and said so)."""
+    try:
+        schedule = await context.db.run(records.schedule_for, person_id, care_config(context))
+    except CareError:
+        await answer(update.callback_query, t(viewer.language, "care.stale"), alert=True)
+        return None
+    await answer(update.callback_query)
+    return schedule
 
 
 @guarded(Action.OWN_DATA)
@@ -236,7 +285,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
         await answer(update.callback_query)
         rows = [
             [
-                (t(lang, "care.btn.snooze_days", days=d), f"cs:zz:{item_id}:{parts[3]}:{d}")
+                (t(lang, "care.btn.snooze_days", count=d), f"cs:zz:{item_id}:{parts[3]}:{d}")
                 for d in rules.SNOOZE_DAYS
             ]
         ]
@@ -271,4 +320,5 @@ def build() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("schedule", schedule_command),
         CallbackQueryHandler(on_snooze, pattern=r"^cs:zz?:"),
         CallbackQueryHandler(on_reminder_time, pattern=r"^cs:rt(:|$)"),
+        CallbackQueryHandler(on_details, pattern=r"^cs:(info$|pi:)"),
     ]

@@ -115,7 +115,9 @@ def alert_text(
         lines.append(_unverified_line(alert, lang))
     if stage and stage > 1:
         lines.append(t(lang, "sos.alert.escalated", stage=stage))
-    lines.append(t(lang, "sos.alert.posting", posting=posting_text(person, lang)))
+    posting = posting_text(person, lang)
+    if posting != "-":  # an unregistered caller has none: no empty line
+        lines.append(t(lang, "sos.alert.posting", posting=posting))
     lines.append(t(lang, "sos.alert.time", time=local_time(alert.created_at, zone)))
     if len(steps) > 1:  # what really happened, in order: a RED check-in, then an SOS
         lines.append(t(lang, "sos.alert.history", steps=_history(alert, steps, lang, zone)))
@@ -126,14 +128,17 @@ def alert_text(
         key = "sos.alert.reasons_red" if len(steps) > 1 else "sos.alert.reasons"
         lines.append(t(lang, key, reasons=_reasons_text(alert, lang)))
     lines.append(t(lang, "sos.alert.location", location=_location_text(alert, lang, zone)))
-    lines.append(t(lang, "sos.alert.phone", phone=person.phone or "-"))
+    if person.phone or not alert.unverified:
+        lines.append(t(lang, "sos.alert.phone", phone=person.phone or "-"))
     contacts = people.emergency_contacts(session, person.id or 0)
     if contacts:
         listed = "; ".join(f"{c.name} {c.phone}" for c in contacts)
         lines.append(t(lang, "sos.alert.contacts", contacts=listed))
     checkin = _last_checkin_line(session, person.id or 0, lang, zone)
     # The check-in line carries its own label ("Last check-in: ...").
-    lines.append(checkin or t(lang, "sos.alert.checkin", checkin=t(lang, "sos.alert.no_checkin")))
+    if checkin or not alert.unverified:
+        none = t(lang, "sos.alert.checkin", checkin=t(lang, "sos.alert.no_checkin"))
+        lines.append(checkin or none)
     unreachable = _unreachable_lines(session, alert, lang)
     if unreachable:
         lines.append(t(lang, "sos.alert.call_them", people=Html("\n".join(unreachable))))

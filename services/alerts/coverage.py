@@ -57,8 +57,8 @@ def coverage_warnings(session: Session, policy: Policy) -> int:
                         lang,
                         "sos.coverage.gap",
                         prefecture=_area_name(cover.prefecture, lang),
-                        cadres=cover.cadres,
-                        officers=len(cover.officers),
+                        cadres=t(lang, "sos.coverage.cadres", count=cover.cadres),
+                        officers=t(lang, "sos.coverage.officers", count=len(cover.officers)),
                     ),
                     source="sos:coverage",
                 )

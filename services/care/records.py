@@ -166,7 +166,7 @@ def record_done(
     if on_date > today:
         raise CareError("care.invalid.future")
     if on_date < today - timedelta(days=DONE_MAX_AGE_DAYS):
-        raise CareError("care.invalid.too_old", days=DONE_MAX_AGE_DAYS)
+        raise CareError("care.invalid.too_old", count=DONE_MAX_AGE_DAYS)
     kind = CareKind(item.kind)
     if kind == CareKind.REST:
         place, result = None, None
@@ -207,7 +207,7 @@ def record_booked(
     if on_date < today:
         raise CareError("care.invalid.past")
     if on_date > today + timedelta(days=BOOK_MAX_AHEAD_DAYS):
-        raise CareError("care.invalid.too_far", days=BOOK_MAX_AHEAD_DAYS)
+        raise CareError("care.invalid.too_far", count=BOOK_MAX_AHEAD_DAYS)
     item.booked_for = on_date
     item.snoozed_until = None
     item.changed_at = clock.now()

@@ -253,7 +253,7 @@ def _escalation_digests(
                 altitude=person.altitude_m if person.altitude_m is not None else "-",
                 item=item_name(lang, due.kind),
                 due=due.due.isoformat(),
-                days=due.overdue_days(today),
+                count=due.overdue_days(today),
             )
             for person, due, today in entries[:ESCALATION_LINES]
         ]

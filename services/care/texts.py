@@ -78,7 +78,7 @@ def reminder_text(lang: str, due: Due, day: date, policy: BandPolicy | None) -> 
         key,
         item=item_name(lang, due.kind),
         due=due.due.isoformat(),
-        days=abs(delta),
+        count=abs(delta),
         detail=detail,
     )
     if due.booked_for is not None:
@@ -91,6 +91,6 @@ def _detail(lang: str, kind: CareKind, policy: BandPolicy | None) -> str:
         return ""
     if kind == CareKind.REST:
         if policy.rest_length_days:
-            return t(lang, "care.detail.rest", days=policy.rest_length_days)
+            return t(lang, "care.detail.rest", count=policy.rest_length_days)
         return ""
     return t(lang, "care.detail.exam", contents=contents_text(lang, policy))

@@ -417,13 +417,17 @@ def notify_officers(
 def _officer_text(
     lang: str, key: str, person: Person, checkin: CheckIn, config: HealthConfig
 ) -> str:
+    """An officer's notice of a check-in: the reasons, the readings and the cadre's own
+    note, each on its line when there is one (a red-flag stop has no readings)."""
+    details = [reasons_text(lang, checkin.reasons), vitals_line(lang, checkin)]
+    if checkin.note:
+        details.append(t(lang, "health.officer.note", note=checkin.note))
     return t(
         lang,
         key,
         person=_html(describe(person, lang)),
         when=format_local(checkin.at, config.zone),
-        reasons=_html(reasons_text(lang, checkin.reasons)),
-        vitals=vitals_line(lang, checkin) or "-",
+        details=_html("\n".join(line for line in details if line)),
     )
 
 

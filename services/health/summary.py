@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from models import CheckIn, OutboxMessage, Person, Priority
 from models.health import Tier
 from services import audit, clock, outbox, people
-from services.i18n import t
+from services.i18n import Html, t
 from services.people import name_of
 from services.permissions import may_see
 from services.postings import load_postings
@@ -108,14 +108,29 @@ def last_checkin_line(
     if not vitals:
         return t(lang, "health.line.last_time", when=when)
     tier = Tier(checkin.tier)
-    details = vitals_line(lang, checkin)
+    details = [vitals_line(lang, checkin)]
+    if checkin.note:  # what the cadre wrote, for the responder
+        details.append(t(lang, "health.line.note", note=checkin.note))
+    shown = " · ".join(d for d in details if d)
     return t(
         lang,
         "health.line.last",
         when=when,
         tier=f"{TIER_ICON[tier]} {t(lang, f'health.tier.{tier}')}",
-        details=f" · {details}" if details else "",
+        details=Html(f" · {shown}") if shown else "",
     )
+
+
+def history_line(lang: str, checkin: CheckIn, zone: ZoneInfo) -> str:
+    """One /history line: time, 🟢🟠🔴, the readings, and for AMBER and RED what made it
+    so ("12-06 06:59 🔴 Breathless at rest …", even when a red flag ended the form before
+    any reading)."""
+    tier = Tier(checkin.tier)
+    parts = [vitals_line(lang, checkin)]
+    if tier != Tier.GREEN and checkin.reasons:
+        parts.append("; ".join(t(lang, f"health.reason.{key}") for key in checkin.reasons))
+    shown = " · ".join(part for part in parts if part)
+    return f"{format_local(checkin.at, zone)} {TIER_ICON[tier]} {shown}".rstrip()
 
 
 def enqueue_once(session: Session, **kwargs: Any) -> bool:
@@ -169,7 +184,7 @@ def attach_chart(
             lang,
             "health.chart.attached",
             name=name_of(cadre, "-"),
-            days=CHART_DAYS,
+            count=CHART_DAYS,
             when=format_local(end, zone),
         ),
         payload={
