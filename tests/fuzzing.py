@@ -953,6 +953,8 @@ class CastTemplate:
                 return value + shift
             if isinstance(kind, sa.Integer) and not isinstance(value, bool):
                 return ids.get(value, value)
+            if isinstance(value, str) and value.isdigit() and int(value) in ids:
+                return str(ids[int(value)])  # a Telegram id as a key (bot_state)
             if isinstance(kind, sa.String | sa.JSON):
                 # One pass: a new tag is never read again as an old one.
                 written = value if isinstance(value, str) else json.dumps(value)
