@@ -343,7 +343,8 @@ def _message(draw: st.DrawFn) -> tuple[str, list[str]]:
 
 # Digits a log line has of its own: the time, a traceback's line numbers, "SpO2".
 _OWN_DIGITS = re.compile(
-    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} |line \d+|(?<![A-Za-z])(?i:s[pa]o)[2２₂]|ＳｐＯ２",
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} |line \d+|(?<![A-Za-z])(?i:s[pa]o)[2２₂]|ＳｐＯ２"
+    r'|File \\?"[^"\\]+\\?"',  # a traceback's file paths (a checkout may be in /tmp/ci2/)
     re.MULTILINE,
 )
 
