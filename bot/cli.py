@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace PATH if it exists (default: refuse)"
     )
     commands.add_parser(
+        "status",
+        help="this host's role and the leader's host, since when (high availability)",
+        description="Print this host's role (leader or standby) and which host leads, since "
+        "when. With SQLite: whether a `cadre-bot run` holds the database.",
+    )
+    commands.add_parser(
         "check",
         help="validate settings, reach the database and the Bot API",
         description="Validate the settings, reach the database and the Bot API, "
@@ -113,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return db_backup(settings, args.path, force=args.force)
     if args.command == "db":
         return db_upgrade(settings)
+    if args.command == "status":
+        return status(settings)
     return asyncio.run(check(settings))
 
 
@@ -156,22 +164,50 @@ def db_backup(settings: Settings, path: str, *, force: bool) -> int:
 
 
 def run(settings: Settings, webhook: bool = False) -> int:
-    from telegram import Update
-
-    from bot.app import build_application, build_database, freeze_startup_objects
+    from bot.app import build_application, build_database
     from models.db import SchemaTooNew
 
     problem = settings.token_problem()
     if problem:
         _fail(problem)
+    exclusive = _hold_sqlite_lock(settings.database_url)
     try:
         db = build_database(settings)
     except SchemaTooNew as exc:
         _fail(str(exc))
+    if exclusive:  # the only process on this SQLite file: whatever is left sending is ours
+        from services import outbox
+
+        db.call(outbox.reclaim_all)
     application = build_application(settings, db)
     # One event loop for the wait and the bot (run_polling and run_webhook take the current one).
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    leadership = None
+    if db.engine.dialect.name == "postgresql":  # one leader, warm standbys (bot/leader.py)
+        from bot import leader
+
+        leadership = leader.Leadership(db.engine, settings.ha_lease)
+        try:
+            if not loop.run_until_complete(
+                leader.stand_by(application, leadership, settings, webhook)
+            ):
+                return 0
+            loop.run_until_complete(leader.take_over(application, leadership))
+        except KeyboardInterrupt:
+            return 0
+    try:
+        return _lead(application, settings, loop, webhook)
+    finally:
+        if leadership is not None:
+            leadership.stop()  # frees the lock at once: a standby takes over
+
+
+def _lead(application: Any, settings: Settings, loop: Any, webhook: bool) -> int:
+    from telegram import Update
+
+    from bot.app import freeze_startup_objects
+
     try:
         reached = loop.run_until_complete(_reach_bot_api(application.bot, settings))
     except KeyboardInterrupt:
@@ -205,6 +241,117 @@ def run(settings: Settings, webhook: bool = False) -> int:
     except OSError as exc:  # the address is taken or cannot be bound
         _fail(f"CADRE_WEBHOOK_LISTEN: cannot listen on {settings.webhook_listen} ({exc.strerror})")
     return 0
+
+
+_sqlite_lock: int | None = None  # the lock file's descriptor, held while `run` lives
+
+
+def _sqlite_lock_path(database_url: str) -> Any:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(f"{url.database}.lock")
+
+
+def _hold_sqlite_lock(database_url: str) -> bool:
+    """SQLite serves one `cadre-bot run`: a second one on the same file refuses to start
+    (an exclusive lock on a file beside the database, freed by the kernel at any exit).
+    True when this process now holds it."""
+    import fcntl
+    import os
+
+    global _sqlite_lock
+    path = _sqlite_lock_path(database_url)
+    if path is None:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        _fail(
+            f"the database {str(path)[:-5]} is in use by another `cadre-bot run` (lock file "
+            f"{path}); SQLite allows one process: stop the other one, or use PostgreSQL "
+            "for two hosts (docs/deploy.md)"
+        )
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _sqlite_lock = fd
+    return True
+
+
+def status(settings: Settings) -> int:
+    """`cadre-bot status`: this host's role and the leader's host, since when."""
+    import fcntl
+    import os
+    import socket
+
+    from models.db import make_engine
+
+    path = _sqlite_lock_path(settings.database_url)
+    if path is not None:
+        running = False
+        if path.exists():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                running = True
+            finally:
+                os.close(fd)
+        state = "a `cadre-bot run` holds it" if running else "no `cadre-bot run` holds it"
+        print(f"SQLite, a single host (no leader election): {state}")
+        return 0
+    engine = make_engine(settings.database_url)
+    host = socket.gethostname()
+    try:
+        from bot.leader import describe_leader
+
+        leader = describe_leader(engine)
+    except Exception as exc:
+        print(f"database: NOT reachable ({exc.__class__.__name__}: {exc})")
+        return 1
+    finally:
+        engine.dispose()
+    role = _local_role(settings)
+    print(f"this host ({host}): {role}")
+    if leader is None:
+        print("leader: none yet (no `cadre-bot run` has led on this database)")
+        return 0
+    stale = leader["heartbeat_age_seconds"] > settings.ha_lease
+    print(
+        f"leader: {leader['host']} (pid {leader['pid']}) since {leader['since']}, "
+        f"term {leader['term']}, heartbeat {leader['heartbeat_age_seconds']:.1f} s ago"
+        + (" (STALE: the leader is not running)" if stale else "")
+    )
+    return 0
+
+
+def _local_role(settings: Settings) -> str:
+    """The role the local `cadre-bot run` reports on /healthz (CADRE_HTTP_LISTEN)."""
+    import json
+    import urllib.request
+
+    address = settings.http_address
+    if address is None:
+        return "unknown (CADRE_HTTP_LISTEN is empty)"
+    host, port = address
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 503: unhealthy, but it says its role
+        body = json.loads(exc.read() or b"{}")
+    except (OSError, ValueError):
+        return f"not running (nothing answers {url})"
+    return str(body.get("role") or "unknown")
 
 
 BOT_API_WAIT_MAX = 60.0  # seconds between two start-up attempts, at most

@@ -19,6 +19,7 @@ read timeout (the request may have been performed; we already waited for it).
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -35,6 +36,17 @@ class Unavailable(NetworkError):
     """Telegram could not take the request now (502/503/504, connection refused, dropped or
     reset, connecting timed out): sending it again is the remedy. A dropped connection may
     come after the request was performed; a rare duplicate reply beats a lost one."""
+
+
+# bot/leader.py on PostgreSQL: awaited before every request of the Application's bot
+# (getUpdates included), so that a leader whose leadership is not confirmed (paused, then
+# resumed after a standby took over) neither fetches nor replies before it exits.
+_gate: Callable[[], Awaitable[None]] | None = None
+
+
+def set_gate(gate: Callable[[], Awaitable[None]] | None) -> None:
+    global _gate
+    _gate = gate
 
 
 class AiohttpRequest(BaseRequest):
@@ -86,6 +98,8 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
+        if _gate is not None:
+            await _gate()
         read = _given(read_timeout, self._read_timeout)
         connect = _given(connect_timeout, self._connect_timeout)
         pool = _given(pool_timeout, self._pool_timeout)
