@@ -223,7 +223,10 @@ def _lead(application: Any, settings: Settings, loop: Any, webhook: bool) -> int
 
     # Refuses a wrong secret or an oversized body before reading it (bot/webhook.py).
     application.updater = GuardedUpdater(
-        application.bot, application.update_queue, settings.webhook_max_body_bytes
+        application.bot,
+        application.update_queue,
+        settings.webhook_max_body_bytes,
+        application.bot_data.get("inbox"),
     )
     url, path = settings.webhook_endpoint()
     host, port = settings.webhook_address

@@ -22,10 +22,11 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
 from sqlmodel import select
 
 from emulator.faults import Fault
-from models import Alert, AuditEntry, HaLeader
+from models import Alert, AuditEntry, HaLeader, OutboxMessage, UpdateInbox
 from models.db import make_engine, upgrade
 from services.db import Database
 from tests import factories
@@ -61,16 +62,24 @@ class Node:
         assert self.process.process is not None
         return self.process.process.returncode
 
-    async def role(self) -> str | None:
+    async def health(self) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=2)
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as http,
                 http.get(f"http://{self.base}/healthz") as response,
             ):
-                return json.loads(await response.text()).get("role")
+                return json.loads(await response.text())
         except (aiohttp.ClientError, TimeoutError, ValueError):
-            return None
+            return {}
+
+    async def role(self) -> str | None:
+        return (await self.health()).get("role")
+
+    async def sees_a_standby(self) -> bool:
+        """The leader counted a standby at its last heartbeat: losing its lock, it exits
+        rather than taking the lock again (alone, it would ride the outage out)."""
+        return ((await self.health()).get("standbys") or 0) > 0
 
     async def metrics(self) -> str:
         timeout = aiohttp.ClientTimeout(total=2)
@@ -100,6 +109,12 @@ async def eventually(condition: Any, within: float = 20.0) -> Any:
         await asyncio.sleep(0.05)
 
 
+def handled(db, update_id: int) -> bool:
+    with db.session() as s:
+        row = s.get(UpdateInbox, update_id)
+        return row is not None and row.handled_at is not None
+
+
 def ha_env(emulator, db, database_url: str, **extra: str) -> dict[str, str]:
     """The roster, no leader row left by another test, and the fast settings."""
     staff(db)
@@ -122,6 +137,7 @@ async def two_nodes(env: dict[str, str], db, tmp_path) -> AsyncIterator[tuple[No
         await eventually(lambda: leader_pid(db) == first.pid, STARTUP)
         await second.process.start()
         await eventually(lambda: second.role(), STARTUP)
+        await eventually(first.sees_a_standby, STARTUP)
         yield first, second
     finally:
         for node in (first, second):
@@ -205,6 +221,50 @@ async def test_kill_9_during_an_sos_fan_out_the_standby_delivers_it_once(pair, e
     assert sos_count(officer) == 1  # the slow send never completed: no duplicate
     with db.session() as s:
         assert len(s.exec(select(Alert)).all()) == 1
+
+
+@pytest.mark.parametrize("removal", ["kill -9", "connection cut"])
+async def test_an_sos_the_leader_took_but_had_not_handled_is_handled_by_the_next(
+    pair, emulator, db, removal
+):
+    """The SOS the failover benchmark lost: the leader fetched it and confirmed it to
+    Telegram (its next getUpdates asks for what follows), its handler was still waiting
+    for the database, and the leader died (kill -9) or lost its lock connection and
+    exited. The update was stored before it was confirmed: the next leader handles it."""
+    leader, standby = pair
+    officer = emulator.user(ON_DUTY, "Zhang")
+    cadre = emulator.user(CADRE, "Li", language_code="en")
+    with db.engine.connect() as blocker:  # the SOS handler waits to write its alert
+        blocker.execute(text("LOCK TABLE alert IN EXCLUSIVE MODE"))
+        await cadre.send("/sos")
+        sos = emulator.world.update_log[-1]["update_id"]
+        await emulator.wait_for_request(
+            "getUpdates",
+            lambda r: int(r.params.get("offset") or 0) > sos,
+            finished=False,
+            timeout=STARTUP,
+        )
+        if removal == "kill -9":
+            await leader.process.stop(signal.SIGKILL)
+        else:
+            with db.session() as s:
+                backend = s.get(HaLeader, 1).backend_pid
+                s.execute(text(f"SELECT pg_terminate_backend({backend})"))
+            assert leader.process.process is not None
+            code = await asyncio.wait_for(leader.process.process.wait(), STARTUP)
+            assert code == 3
+        blocker.rollback()
+    await officer.wait_for("紧急求助", timeout=STARTUP)
+    await cadre.wait_for("Help has been called", timeout=30)
+    assert leader_pid(db) == standby.pid
+    await eventually(lambda: handled(db, sos))
+    # Once, although two processes handled it: what the second queued is all there is.
+    with db.session() as s:
+        (alert,) = s.exec(select(Alert)).all()
+        queued = s.exec(select(OutboxMessage).where(OutboxMessage.source == f"alert:{alert.id}"))
+        to = sorted(int(m.chat_id) for m in queued)
+    assert to.count(ON_DUTY) == 1 and to.count(CADRE) == 2  # the alert; help called, what?
+    assert sos_count(officer) == 1
 
 
 async def test_a_paused_leader_is_replaced_and_sends_nothing_after_it_resumes(pair, emulator, db):

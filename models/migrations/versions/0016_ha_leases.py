@@ -1,4 +1,4 @@
-"""high availability: leases on outbox rows being sent, the leader's row
+"""high availability: leases on outbox rows being sent, the leader's row, the update inbox
 
 Revision ID: 0016
 Revises: 0015
@@ -35,9 +35,25 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    # Updates stored before Telegram is told they arrived (services/inbox.py).
+    op.create_table(
+        "update_inbox",
+        sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=True),
+        sa.Column("received_at", UTCDateTime(), nullable=False),
+        sa.Column("handled_at", UTCDateTime(), nullable=True),
+        sa.Column("resumed", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("update_id"),
+    )
+    op.create_index("ix_update_inbox_user_id", "update_inbox", ["user_id"])
+    op.create_index("ix_update_inbox_handled_at", "update_inbox", ["handled_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_update_inbox_handled_at", table_name="update_inbox")
+    op.drop_index("ix_update_inbox_user_id", table_name="update_inbox")
+    op.drop_table("update_inbox")
     op.drop_table("ha_leader")
     # SQLite rebuilds the table: keep AUTOINCREMENT (0011), so that ids are never reused.
     with op.batch_alter_table(
