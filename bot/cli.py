@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -183,34 +184,49 @@ def run(settings: Settings, webhook: bool = False) -> int:
     # One event loop for the wait and the bot (run_polling and run_webhook take the current one).
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    stopping = _stop_on_signals(loop)
     leadership = None
-    if db.engine.dialect.name == "postgresql":  # one leader, warm standbys (bot/leader.py)
-        from bot import leader
+    try:
+        if db.engine.dialect.name == "postgresql":  # one leader, warm standbys (bot/leader.py)
+            from bot import leader
 
-        leadership = leader.Leadership(db.engine, settings.ha_lease)
-        try:
+            leadership = leader.Leadership(db.engine, settings.ha_lease)
             if not loop.run_until_complete(
-                leader.stand_by(application, leadership, settings, webhook)
+                leader.stand_by(application, leadership, settings, webhook, stopping)
             ):
                 return 0
             loop.run_until_complete(leader.take_over(application, leadership))
-        except KeyboardInterrupt:
-            return 0
-    try:
-        return _lead(application, settings, loop, webhook)
+        return _lead(application, settings, loop, webhook, stopping)
+    except KeyboardInterrupt:
+        return 0
     finally:
         if leadership is not None:
             leadership.stop()  # frees the lock at once: a standby takes over
 
 
-def _lead(application: Any, settings: Settings, loop: Any, webhook: bool) -> int:
+def _stop_on_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+    """SIGTERM and SIGINT during the start-up (standing by, taking over, waiting for the
+    Bot API): the event is set and the start-up ends cleanly with exit code 0. The
+    Application replaces these handlers with its own when it starts (run_polling,
+    run_webhook); a signal that comes between is handled by the Application's."""
+    import signal
+
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    return stopping
+
+
+def _lead(
+    application: Any, settings: Settings, loop: Any, webhook: bool, stopping: asyncio.Event
+) -> int:
     from telegram import Update
 
     from bot.app import freeze_startup_objects
 
-    try:
-        reached = loop.run_until_complete(_reach_bot_api(application.bot, settings))
-    except KeyboardInterrupt:
+    reached = loop.run_until_complete(_reach_bot_api(application.bot, settings, stopping))
+    if stopping.is_set():
+        log.info("stopped during the start-up")
         return 0
     if not reached:
         _fail("CADRE_TELEGRAM_TOKEN: the Bot API refused this token (revoked, or another bot's)")
@@ -360,17 +376,18 @@ def _local_role(settings: Settings) -> str:
 BOT_API_WAIT_MAX = 60.0  # seconds between two start-up attempts, at most
 
 
-async def _reach_bot_api(bot: Any, settings: Settings) -> bool:
+async def _reach_bot_api(bot: Any, settings: Settings, stopping: asyncio.Event) -> bool:
     """Whether the Bot API takes the token, waiting while it cannot be reached: in mainland
     China Telegram is reached through a VPN, which comes and goes, and a bot that exited at
     start-up would leave the outbox, the escalations and the WeCom, DingTalk and SMS
-    channels waiting for someone to restart it. A warning says why at every attempt."""
+    channels waiting for someone to restart it. A warning says why at every attempt.
+    Returns at once when `stopping` is set (SIGTERM, SIGINT)."""
     from telegram.error import InvalidToken, TelegramError
 
     delay = 1.0
     await bot.request.initialize()
     try:
-        while True:
+        while not stopping.is_set():
             try:
                 await bot.get_me()
                 return True
@@ -384,8 +401,10 @@ async def _reach_bot_api(bot: Any, settings: Settings) -> bool:
                     str(exc).split(". Parsing the server response")[0][:160],  # not the page
                     delay,
                 )
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), delay)
                 delay = min(delay * 2, BOT_API_WAIT_MAX)
+        return False
     finally:
         await bot.request.shutdown()  # the Application opens its own, in this loop
 

@@ -358,14 +358,19 @@ def leader_row(engine: Engine) -> dict[str, Any] | None:
 # ------------------------------------------------------------------- with the bot
 
 
-async def stand_by(application: Any, leadership: Leadership, settings: Any, webhook: bool) -> bool:
+async def stand_by(
+    application: Any,
+    leadership: Leadership,
+    settings: Any,
+    webhook: bool,
+    stopping: asyncio.Event,
+) -> bool:
     """The standby phase of `cadre-bot run`: the schema is checked (build_database did),
     the knowledge index is built, /healthz answers ``"role": "standby"`` and /metrics
     ``cadre_leader 0``, and in webhook mode the webhook address answers 503 (Telegram
-    retries; a load balancer routes to the leader). Returns True once this process holds
-    the lock, False when asked to stop (SIGTERM, SIGINT) first."""
-    import signal
-
+    retries; a load balancer routes to the leader), as does the board's (the Mini App
+    follows the leader). Returns True once this process holds the lock, False when
+    `stopping` is set first (SIGTERM, SIGINT: bot/cli.py), the lock then given back."""
     from aiohttp import web
 
     from bot.http import listen
@@ -416,20 +421,25 @@ async def stand_by(application: Any, leadership: Leadership, settings: Any, webh
         served = await listen(app, *settings.webhook_address, "webhook (standby: 503)")
         if served is not None:
             runners.append(served[0])
+    if settings.webapp_url is not None:  # the Mini App board is served by the leader
+        from webapp.server import standby_app
+
+        served = await listen(standby_app(settings), *settings.webapp_address, "board (standby)")
+        if served is not None:
+            runners.append(served[0])
     warm = asyncio.create_task(ask.warm_up(application), name="kb-warm-up")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     log.info("standby: waiting for the leadership (only the leader fetches and sends)")
     try:
-        return await leadership.acquire(stop.is_set)
+        if not await leadership.acquire(stopping.is_set):
+            return False
+        if stopping.is_set():  # asked to stop while taking the lock: give it back
+            leadership.stop()
+            return False
+        return True
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         for runner in runners:
             await runner.cleanup()
-        if stop.is_set() and not warm.done():
+        if stopping.is_set() and not warm.done():
             warm.cancel()
 
 

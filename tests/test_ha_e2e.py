@@ -25,6 +25,7 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlmodel import select
 
+from bot.leader import LOCK_KEY
 from emulator.faults import Fault
 from models import Alert, AuditEntry, HaLeader, OutboxMessage, UpdateInbox
 from models.db import make_engine, upgrade
@@ -123,7 +124,7 @@ def ha_env(emulator, db, database_url: str, **extra: str) -> dict[str, str]:
         if row is not None:
             s.delete(row)
     return process_env(
-        emulator, database_url, CADRE_HA_LEASE=LEASE, CADRE_OUTBOX_LEASE="3", **extra
+        emulator, database_url, **{"CADRE_HA_LEASE": LEASE, "CADRE_OUTBOX_LEASE": "3", **extra}
     )
 
 
@@ -323,6 +324,31 @@ async def test_an_escalation_due_during_the_takeover_fires_once(
         with db.session() as s:
             alert = s.exec(select(Alert)).one()
         assert alert.stage == 2
+
+
+async def test_sigterm_while_taking_over_stops_the_standby_and_gives_the_lock_back(
+    emulator, db, database_url, tmp_path
+):
+    """systemctl stop on the standby just as it takes the lock of a leader that died: it
+    is waiting for the old leader's send window to close. It stops, exit code 0, and gives
+    the lock back. (It went on to lead before, deaf to the signal, until systemd killed it.)
+    CADRE_HA_LEASE=6 here: the wait lasts up to 2 s."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("high availability needs PostgreSQL")
+    env = ha_env(emulator, db, database_url, CADRE_HA_LEASE="6", CADRE_LOG_LEVEL="INFO")
+    async with two_nodes(env, db, tmp_path) as (first, second):
+        await first.process.stop(signal.SIGKILL)
+        log = second.process.log_path
+        await eventually(
+            lambda: "waiting" in log.read_text() and "for the old leader" in log.read_text()
+        )
+        code, text_ = await second.process.stop(signal.SIGTERM)
+        assert code == 0, text_
+        assert "this process leads now" not in text_
+        with db.engine.connect() as connection:  # the lock is free again
+            free = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})
+            assert free.scalar() is True
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
 
 
 async def test_postgresql_restarted_under_two_processes_one_leads_after_and_nothing_is_lost(
