@@ -8,9 +8,10 @@ and rebuilt) and the Bot API emulator (in this process). Every `--kills` round t
 is removed in turn by `kill -9`, SIGSTOP (resumed once the standby leads: it must exit
 with code 3) or by ending its lock connection (`pg_terminate_backend`: the connection is
 cut, it exits with code 3); the benchmark then restarts the removed process, as systemd
-would, and waits for it to stand by. Meanwhile SOS keep coming: one right at the removal
-(raised during the takeover) and one between removals (steady state), each from a cadre of
-its own.
+would, and waits until the leader counts it as a standby (/healthz "standbys"). Meanwhile
+SOS keep coming: one just before the removal (the leader may have fetched it and not
+handled it: the case the update inbox is for), one right after it (raised during the
+takeover) and one between removals (steady state), each from a cadre of its own.
 
 Measured:
   takeover        removal -> the new leader's `ha_leader` row (it holds the lock and its
@@ -24,8 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import random
 import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -40,6 +44,7 @@ KINDS = ("kill -9", "SIGSTOP", "connection cut")
 
 
 async def main(args: argparse.Namespace) -> None:
+    import aiohttp
     from sqlalchemy import text
     from sqlmodel import select
 
@@ -57,23 +62,12 @@ async def main(args: argparse.Namespace) -> None:
     upgrade(engine)
     db = Database(engine)
     staff(db)
-    sos_per_round = 2
+    sos_per_round = 3
+    jitter = random.Random(15)  # where in its handling the SOS before a removal is
     cadres = [20_000 + i for i in range(args.kills * sos_per_round + 2)]
     for tid in cadres:
         factories.person(db, tid, real_name=f"Cadre{tid}", language="en")
     tmp = Path(tempfile.mkdtemp(prefix="failover-bench-"))
-
-    def standing_by() -> bool:
-        """A standby is connected (its lock connection), so it can take over."""
-        with engine.connect() as connection:
-            return bool(
-                connection.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE application_name = 'cadre-bot standby'"
-                    )
-                ).scalar()
-            )
 
     def leader() -> tuple[int, int] | None:
         with db.session() as s:
@@ -82,10 +76,42 @@ async def main(args: argparse.Namespace) -> None:
 
     async def wait(condition: Any, within: float = 120) -> None:
         deadline = time.monotonic() + within
-        while not condition():
+        while True:
+            value = condition()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value:
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError("condition not met")
             await asyncio.sleep(0.02)
+
+    ports: dict[int, str] = {}  # id(process) -> its /healthz address
+
+    def node(env: dict[str, str]) -> BotProcess:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            address = f"127.0.0.1:{s.getsockname()[1]}"
+        process = BotProcess({**env, "CADRE_HTTP_LISTEN": address}, tmp)
+        ports[id(process)] = address
+        return process
+
+    async def sees_a_standby(leading: BotProcess) -> bool:
+        """The leader counted a standby at its last heartbeat (so it exits, not rides the
+        outage out, when it loses its lock)."""
+        try:
+            timeout = aiohttp.ClientTimeout(total=2)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as http,
+                http.get(f"http://{ports[id(leading)]}/healthz") as response,
+            ):
+                return ((await response.json(content_type=None)).get("standbys") or 0) > 0
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return False
+
+    def leading_node() -> BotProcess:
+        pid = leader()[0]  # type: ignore[index]
+        return next(n for n in nodes if n.process is not None and n.process.pid == pid)
 
     async with BotApiEmulator() as emu:
         env = process_env(
@@ -97,7 +123,7 @@ async def main(args: argparse.Namespace) -> None:
         )
         officer = emu.user(ON_DUTY, "Zhang")
         users = {tid: emu.user(tid, f"C{tid}", language_code="en") for tid in cadres}
-        nodes = [BotProcess(env, tmp), BotProcess(env, tmp)]
+        nodes = [node(env), node(env)]
 
         def received(tid: int) -> int:
             return len([m for m in officer.messages if f"Cadre{tid}" in (m.text or "")])
@@ -110,8 +136,7 @@ async def main(args: argparse.Namespace) -> None:
             await nodes[0].start()
             await wait(lambda: leader() is not None and leader()[0] == nodes[0].process.pid)
             await nodes[1].start()
-            await wait(standing_by)
-            await asyncio.sleep(args.settle)  # the leader's heartbeat has counted it
+            await wait(lambda: sees_a_standby(nodes[0]))
 
             pending = iter(cadres)
 
@@ -135,6 +160,8 @@ async def main(args: argparse.Namespace) -> None:
                 kind = KINDS[round_ % len(KINDS)]
                 old_pid, backend = leader()  # type: ignore[misc]
                 victim = next(n for n in nodes if n.process.pid == old_pid)
+                await sos(True)  # just before: maybe fetched, not handled, at the removal
+                await asyncio.sleep(jitter.uniform(0, 0.05))
                 removed = time.monotonic()
                 if kind == "kill -9":
                     victim.process.send_signal(signal.SIGKILL)
@@ -153,22 +180,21 @@ async def main(args: argparse.Namespace) -> None:
                 expected = -9 if kind == "kill -9" else 3
                 if code != expected:
                     print(f"round {round_}: {kind}: exit code {code}, expected {expected}\n{log}")
-                nodes[nodes.index(victim)] = restarted = BotProcess(env, tmp)
+                nodes[nodes.index(victim)] = restarted = node(env)
                 await restarted.start()
                 await sos(False)
-                await wait(standing_by)  # the restarted one stands by again
-                await asyncio.sleep(args.settle)
-            await asyncio.sleep(10)  # the last alerts
+                await wait(lambda: sees_a_standby(leading_node()))  # it stands by again
+            with contextlib.suppress(TimeoutError):  # the last alerts
+                await wait(lambda: len(arrived) == len(sent), 60)
             watcher.cancel()
         finally:
-            # Results first: stopping the leader makes the other one take over, and a
-            # process told to stop while it starts may not stop (then it is killed).
+            # Results first: stopping the leader would make the other one take over.
             if sent:
                 report(args, takeovers, sent, arrived, during, received)
-            for node in nodes:
-                if node.process is not None and node.process.returncode is None:
-                    node.process.send_signal(signal.SIGKILL)
-                    await node.stop()
+            for left in nodes:
+                if left.process is not None and left.process.returncode is None:
+                    left.process.send_signal(signal.SIGKILL)
+                    await left.stop()
             engine.dispose()
 
 
@@ -209,9 +235,6 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", default=os.environ.get("CADRE_TEST_DATABASE_URL"))
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--lease", type=float, default=6.0)
-    parser.add_argument(
-        "--settle", type=float, default=3.0, help="seconds between a standby and the next kill"
-    )
     arguments = parser.parse_args()
     if not arguments.database_url or not arguments.database_url.startswith("postgresql"):
         parser.error("--database-url must be a PostgreSQL database (it is dropped and rebuilt)")

@@ -48,6 +48,7 @@ class UpdateInbox:
         self.db = db
         self.application: Any = None
         self.held: set[int] = set()  # stored and taken here, end of handling not written yet
+        self.resumed_ids: set[int] = set()  # queued by `resume` (Telegram may send them too)
         self.duplicates: set[int] = set()  # fetched again after they were taken: not run
         self._marks = _Marks(db, self.held)
         self.resumed = 0  # updates of a previous process handled at this start
@@ -69,22 +70,35 @@ class UpdateInbox:
         once it is stored; raises (python-telegram-bot asks again later, the updates stay
         unconfirmed) when this process no longer leads."""
         try:
-            taken = await self._store(updates, offset, wait=True)
+            fresh = await self._store(updates, offset, wait=True)
         except NotStored as exc:
             raise Unavailable(f"updates left with Telegram: {exc}") from None
+        # Not run: those handled already, and those `resume` queued. One fetched before by
+        # this process is taken again: python-telegram-bot asks for the same updates again
+        # only when it did not queue them.
+        resumed = self.resumed_ids & self.held
         for update in updates:
-            if update["update_id"] not in taken:
-                self.duplicates.add(update["update_id"])
+            update_id = update["update_id"]
+            if update_id not in fresh or update_id in resumed:
+                self.duplicates.add(update_id)
+            else:
+                self.held.add(update_id)
 
     async def posted(self, update: dict[str, Any]) -> bool:
         """A webhook post (bot/webhook.py): True to queue it, False when it was taken
         already (answered 200, not run again). Raises NotStored: answer 503."""
-        return update["update_id"] in await self._store([update], None, wait=False)
+        update_id = update["update_id"]
+        if update_id not in await self._store([update], None, wait=False):
+            return False  # handled
+        if update_id in self.held:
+            return False  # posted again while it is being handled here
+        self.held.add(update_id)
+        return True
 
     async def _store(
         self, updates: list[dict[str, Any]], offset: int | None, *, wait: bool
     ) -> set[int]:
-        """Store `updates`; the ids this process takes (not handled yet, not held here)."""
+        """Store `updates`: the ids of those not handled yet."""
         delay = RETRY_FIRST
         while True:
             leadership = self._leadership()
@@ -116,9 +130,7 @@ class UpdateInbox:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
-        taken = fresh - self.held
-        self.held.update(taken)
-        return taken
+        return fresh
 
     def _leadership(self) -> Any:
         if self.application is None:
@@ -153,6 +165,7 @@ class UpdateInbox:
                 await self.db.run(inbox.mark_handled, [payload.get("update_id")])
                 continue
             self.held.add(update.update_id)
+            self.resumed_ids.add(update.update_id)
             await application.update_queue.put(update)
         if rows:
             log.warning(

@@ -181,3 +181,19 @@ async def test_a_leader_that_lost_its_lock_stores_nothing_and_confirms_nothing()
         await box.fetched(None, [message(70)])
     with pytest.raises(NotStored):
         await box.posted(message(71))
+
+
+async def test_what_a_start_took_up_is_not_run_again_when_telegram_sends_it_too(db):
+    """The usual takeover: the old leader never confirmed the update, so the new one both
+    takes it up from the inbox and gets it from Telegram; it runs once. A batch fetched
+    again because python-telegram-bot did not queue it the first time is taken again."""
+    db.call(inbox.store, [message(80)])
+    box = UpdateInbox(db)
+    box.application = SimpleNamespace(bot_data={}, bot=None, update_queue=asyncio.Queue())
+    assert await box.resume() == 1
+    await box.fetched(None, [message(80), message(81)])
+    assert box.duplicates == {80}
+    await box.fetched(None, [message(81)])  # asked again: not queued the first time
+    assert box.duplicates == {80}
+    assert box.admit(SimpleNamespace(update_id=80)) is False  # the copy from Telegram
+    assert box.admit(SimpleNamespace(update_id=80)) is True  # the one taken up
