@@ -69,12 +69,14 @@ def store(
     those not handled yet (stored now, or earlier and not handled); the others were handled
     already and Telegram sent them again. `confirmed_below`: the ``offset`` of the
     getUpdates call that fetched them, which confirmed every update below it: the handled
-    ones are forgotten."""
+    ones are forgotten. Without it (a webhook post), handled ones are forgotten a day
+    later."""
     now = clock.now()
-    handled = col(UpdateInbox.handled_at).isnot(None)
     if confirmed_below:
+        handled = col(UpdateInbox.handled_at).isnot(None)
         session.execute(delete(_TABLE).where(handled, _TABLE.c.update_id < confirmed_below))
-    session.execute(delete(_TABLE).where(_TABLE.c.handled_at < now - KEEP))
+    else:
+        session.execute(delete(_TABLE).where(_TABLE.c.handled_at < now - KEEP))
     rows = [
         {
             "update_id": int(u["update_id"]),
