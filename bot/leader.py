@@ -375,10 +375,11 @@ async def stand_by(
 
     from bot.http import listen
     from handlers import ask
+    from handlers.context import deps_of
 
     metrics = application.bot_data["metrics"]
     metrics.leader.set(0)
-    db = application.bot_data["deps"].db
+    db = deps_of(application).db
     runners: list[Any] = []
 
     async def healthz(_request: web.Request) -> web.Response:
@@ -449,12 +450,14 @@ async def take_over(application: Any, leadership: Leadership) -> None:
     metrics). The cold start (`run_polling` / `run_webhook`: persistence loaded, timers
     rebuilt from the database, webhook set) follows."""
     from bot.request import set_gate
+    from handlers.context import deps_of
 
     leadership.start_heartbeat()
     set_gate(leadership.gate)
-    deps = application.bot_data["deps"]
-    deps.delivery.leadership = leadership
-    application.bot_data["leadership"] = leadership
+    deps = deps_of(application)
+    if deps.delivery is not None:  # bot.delivery.Delivery: fences each send
+        deps.delivery.leadership = leadership  # type: ignore[attr-defined]
+    application.bot_data["leadership"] = leadership  # the channel worker, /healthz, the inbox
     reclaimed = await deps.db.run(_record_takeover, leadership)
     metrics = application.bot_data["metrics"]
     metrics.leader.set(1)
