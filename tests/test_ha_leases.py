@@ -1,7 +1,7 @@
 """Leases on outbox rows being sent (issue 15, Deliver 4): a second process starting, or a
 worker's periodic recovery, takes back only rows whose lease expired; a worker writes an
 outcome only for a row it still holds; a new leader takes back the rows of the one it
-replaced. Migration 0014 (leases, the leader's row, the update inbox). On a real, migrated
+replaced. Migration 0016 (leases, the leader's row, the update inbox). On a real, migrated
 database (SQLite, or PostgreSQL when configured)."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from sqlmodel import SQLModel, select
 
 from models import OutboxMessage, OutboxStatus, OutcomeCode, Priority
 from models.db import alembic_config, schema_revision, upgrade
-from services import channels, clock, outbox
+from services import clock, outbox
+from services.duty_channels import worker as channels
 from services.outbox import Outcome
 
 
@@ -167,16 +168,16 @@ def test_the_only_process_that_may_send_takes_back_everything_at_its_start(db):
     assert {r.status for r in _rows(db)} == {OutboxStatus.PENDING}
 
 
-def test_migration_0014_matches_the_tables_and_goes_down_and_up_again(engine):
-    """The tables as the models say; down to 0013 (outbox ids stay AUTOINCREMENT on
+def test_migration_0016_matches_the_tables_and_goes_down_and_up_again(engine):
+    """The tables as the models say; down to 0015 (outbox ids stay AUTOINCREMENT on
     SQLite: the table is rebuilt) and up again."""
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     mine = ("'ha_leader'", "'update_inbox'", "lease_owner", "lease_expires_at")
     assert [d for d in diff if any(name in repr(d) for name in mine)] == []
     try:
-        command.downgrade(alembic_config(engine), "0013")
-        assert schema_revision(engine) == "0013"
+        command.downgrade(alembic_config(engine), "0015")
+        assert schema_revision(engine) == "0015"
         tables = inspect(engine).get_table_names()
         assert "ha_leader" not in tables and "update_inbox" not in tables
         columns = {c["name"] for c in inspect(engine).get_columns("outbox")}

@@ -202,8 +202,8 @@ def test_the_same_update_handled_twice_raises_nothing_new(db, world, clock):
     assert raise_sos(db, world["cadre"], update_id=7001) == first
     assert [m for m in messages(db, first) if ":u" in m.idempotency_key] == []
     with db.session() as s:
-        assert alerts.raised_by(s, s.get(Alert, first), 7001)
-        assert not alerts.raised_by(s, s.get(Alert, first), 7002)
+        assert raising.raised_by(s, s.get(Alert, first), 7001)
+        assert not raising.raised_by(s, s.get(Alert, first), 7002)
     assert raise_sos(db, world["cadre"], update_id=7002) == first  # pressed again: relayed
     assert len([m for m in messages(db, first) if ":u" in m.idempotency_key]) == 1
     assert raise_sos(db, world["cadre"], update_id=7002) == first  # and that one twice
