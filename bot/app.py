@@ -25,6 +25,7 @@ from bot.delivery import install as install_delivery
 from bot.duty_channels import install as install_channels
 from bot.http import HealthServer, listen
 from bot.http import start as start_http
+from bot.inbox import UpdateInbox
 from bot.metrics import DatabaseGauges, Metrics, instrument_handlers
 from bot.outage import DatabaseProbe, OutageGuard, database_unavailable
 from bot.persistence import DatabasePersistence
@@ -92,6 +93,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     # The delivery worker sends every proactive message; replies sent here count against
     # the same Telegram limits through its rate limiter (never delayed).
     delivery = Delivery(settings, db)
+    inbox = UpdateInbox(db)  # updates stored before Telegram is told they arrived
     application = (
         Application.builder()
         .token(token)
@@ -104,7 +106,7 @@ def build_application(settings: Settings, db: Database) -> Application:
         .concurrent_updates(PerChatUpdateProcessor(settings.max_concurrent_updates))
         .rate_limiter(delivery.rate_limiter())
         .request(AiohttpRequest())  # cheaper than httpx under load (bot/request.py)
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, fetched=inbox.fetched))
         .context_types(CONTEXT_TYPES)  # handlers get context.db, .settings, .timers
         .build()
     )
@@ -115,6 +117,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     register_handlers(application, settings)
     board_server.install(application, settings, db, listen)  # the Mini App (docs/board.md)
     _observe(application, settings, db, delivery, CareConfig.from_settings(settings))
+    inbox.install(application)  # hooks into the update processor (bot/inbox.py)
     return application
 
 
@@ -363,6 +366,7 @@ async def _post_init(application: Application) -> None:
     if settings.http_address is not None:
         await start_http(application, application.bot_data["http"], *settings.http_address)
     await board_server.start(application, start_http)
+    await application.bot_data["inbox"].resume()  # what the process before left unhandled
 
 
 async def _post_shutdown(application: Application) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", metavar="PATH", help="the backup file to write")
     backup.add_argument(
         "--force", action="store_true", help="replace PATH if it exists (default: refuse)"
+    )
+    commands.add_parser(
+        "status",
+        help="this host's role and the leader's host, since when (high availability)",
+        description="Print this host's role (leader or standby) and which host leads, since "
+        "when. With SQLite: whether a `cadre-bot run` holds the database.",
     )
     commands.add_parser(
         "check",
@@ -113,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return db_backup(settings, args.path, force=args.force)
     if args.command == "db":
         return db_upgrade(settings)
+    if args.command == "status":
+        return status(settings)
     return asyncio.run(check(settings))
 
 
@@ -156,25 +165,68 @@ def db_backup(settings: Settings, path: str, *, force: bool) -> int:
 
 
 def run(settings: Settings, webhook: bool = False) -> int:
-    from telegram import Update
-
-    from bot.app import build_application, build_database, freeze_startup_objects
+    from bot.app import build_application, build_database
     from models.db import SchemaTooNew
 
     problem = settings.token_problem()
     if problem:
         _fail(problem)
+    exclusive = _hold_sqlite_lock(settings.database_url)
     try:
         db = build_database(settings)
     except SchemaTooNew as exc:
         _fail(str(exc))
+    if exclusive:  # the only process on this SQLite file: whatever is left sending is ours
+        from services import outbox
+
+        db.call(outbox.reclaim_all)
     application = build_application(settings, db)
     # One event loop for the wait and the bot (run_polling and run_webhook take the current one).
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    stopping = _stop_on_signals(loop)
+    leadership = None
     try:
-        reached = loop.run_until_complete(_reach_bot_api(application.bot, settings))
+        if db.engine.dialect.name == "postgresql":  # one leader, warm standbys (bot/leader.py)
+            from bot import leader
+
+            leadership = leader.Leadership(db.engine, settings.ha_lease)
+            if not loop.run_until_complete(
+                leader.stand_by(application, leadership, settings, webhook, stopping)
+            ):
+                return 0
+            loop.run_until_complete(leader.take_over(application, leadership))
+        return _lead(application, settings, loop, webhook, stopping)
     except KeyboardInterrupt:
+        return 0
+    finally:
+        if leadership is not None:
+            leadership.stop()  # frees the lock at once: a standby takes over
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+    """SIGTERM and SIGINT during the start-up (standing by, taking over, waiting for the
+    Bot API): the event is set and the start-up ends cleanly with exit code 0. The
+    Application replaces these handlers with its own when it starts (run_polling,
+    run_webhook); a signal that comes between is handled by the Application's."""
+    import signal
+
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    return stopping
+
+
+def _lead(
+    application: Any, settings: Settings, loop: Any, webhook: bool, stopping: asyncio.Event
+) -> int:
+    from telegram import Update
+
+    from bot.app import freeze_startup_objects
+
+    reached = loop.run_until_complete(_reach_bot_api(application.bot, settings, stopping))
+    if stopping.is_set():
+        log.info("stopped during the start-up")
         return 0
     if not reached:
         _fail("CADRE_TELEGRAM_TOKEN: the Bot API refused this token (revoked, or another bot's)")
@@ -187,7 +239,10 @@ def run(settings: Settings, webhook: bool = False) -> int:
 
     # Refuses a wrong secret or an oversized body before reading it (bot/webhook.py).
     application.updater = GuardedUpdater(
-        application.bot, application.update_queue, settings.webhook_max_body_bytes
+        application.bot,
+        application.update_queue,
+        settings.webhook_max_body_bytes,
+        application.bot_data.get("inbox"),
     )
     url, path = settings.webhook_endpoint()
     host, port = settings.webhook_address
@@ -207,20 +262,132 @@ def run(settings: Settings, webhook: bool = False) -> int:
     return 0
 
 
+_sqlite_lock: int | None = None  # the lock file's descriptor, held while `run` lives
+
+
+def _sqlite_lock_path(database_url: str) -> Any:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(f"{url.database}.lock")
+
+
+def _hold_sqlite_lock(database_url: str) -> bool:
+    """SQLite serves one `cadre-bot run`: a second one on the same file refuses to start
+    (an exclusive lock on a file beside the database, freed by the kernel at any exit).
+    True when this process now holds it."""
+    import fcntl
+    import os
+
+    global _sqlite_lock
+    path = _sqlite_lock_path(database_url)
+    if path is None:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        _fail(
+            f"the database {str(path)[:-5]} is in use by another `cadre-bot run` (lock file "
+            f"{path}); SQLite allows one process: stop the other one, or use PostgreSQL "
+            "for two hosts (docs/deploy.md)"
+        )
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _sqlite_lock = fd
+    return True
+
+
+def status(settings: Settings) -> int:
+    """`cadre-bot status`: this host's role and the leader's host, since when."""
+    import fcntl
+    import os
+    import socket
+
+    from models.db import make_engine
+
+    path = _sqlite_lock_path(settings.database_url)
+    if path is not None:
+        running = False
+        if path.exists():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                running = True
+            finally:
+                os.close(fd)
+        state = "a `cadre-bot run` holds it" if running else "no `cadre-bot run` holds it"
+        print(f"SQLite, a single host (no leader election): {state}")
+        return 0
+    engine = make_engine(settings.database_url)
+    host = socket.gethostname()
+    try:
+        from bot.leader import describe_leader
+
+        leader = describe_leader(engine)
+    except Exception as exc:
+        print(f"database: NOT reachable ({exc.__class__.__name__}: {exc})")
+        return 1
+    finally:
+        engine.dispose()
+    role = _local_role(settings)
+    print(f"this host ({host}): {role}")
+    if leader is None:
+        print("leader: none yet (no `cadre-bot run` has led on this database)")
+        return 0
+    stale = leader["heartbeat_age_seconds"] > settings.ha_lease
+    print(
+        f"leader: {leader['host']} (pid {leader['pid']}) since {leader['since']}, "
+        f"term {leader['term']}, heartbeat {leader['heartbeat_age_seconds']:.1f} s ago"
+        + (" (STALE: the leader is not running)" if stale else "")
+    )
+    return 0
+
+
+def _local_role(settings: Settings) -> str:
+    """The role the local `cadre-bot run` reports on /healthz (CADRE_HTTP_LISTEN)."""
+    import json
+    import urllib.request
+
+    address = settings.http_address
+    if address is None:
+        return "unknown (CADRE_HTTP_LISTEN is empty)"
+    host, port = address
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 503: unhealthy, but it says its role
+        body = json.loads(exc.read() or b"{}")
+    except (OSError, ValueError):
+        return f"not running (nothing answers {url})"
+    return str(body.get("role") or "unknown")
+
+
 BOT_API_WAIT_MAX = 60.0  # seconds between two start-up attempts, at most
 
 
-async def _reach_bot_api(bot: Any, settings: Settings) -> bool:
+async def _reach_bot_api(bot: Any, settings: Settings, stopping: asyncio.Event) -> bool:
     """Whether the Bot API takes the token, waiting while it cannot be reached: in mainland
     China Telegram is reached through a VPN, which comes and goes, and a bot that exited at
     start-up would leave the outbox, the escalations and the WeCom, DingTalk and SMS
-    channels waiting for someone to restart it. A warning says why at every attempt."""
+    channels waiting for someone to restart it. A warning says why at every attempt.
+    Returns at once when `stopping` is set (SIGTERM, SIGINT)."""
     from telegram.error import InvalidToken, TelegramError
 
     delay = 1.0
     await bot.request.initialize()
     try:
-        while True:
+        while not stopping.is_set():
             try:
                 await bot.get_me()
                 return True
@@ -234,8 +401,10 @@ async def _reach_bot_api(bot: Any, settings: Settings) -> bool:
                     str(exc).split(". Parsing the server response")[0][:160],  # not the page
                     delay,
                 )
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), delay)
                 delay = min(delay * 2, BOT_API_WAIT_MAX)
+        return False
     finally:
         await bot.request.shutdown()  # the Application opens its own, in this loop
 

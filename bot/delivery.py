@@ -414,6 +414,24 @@ def set_event_threadsafe(
             loop.call_soon_threadsafe(event.set)
 
 
+async def keep_leases(worker: Any, recover: Callable[..., int], name: str) -> None:
+    """A worker's lease keeper (the Telegram and channel workers): every third of the
+    lease, renew the leases of the rows it holds (`worker.known`) and take back rows whose
+    lease expired (a worker that died or hangs) with `recover(session, owner)`."""
+    while not worker._stopping:
+        await asyncio.sleep(worker.lease / 3)
+        try:
+            held = list(worker.known)
+            if held:
+                await worker.db.run(outbox.renew_leases, worker.owner, held, worker.lease)
+            if await worker.db.run(recover, worker.owner):
+                log.warning("%s: took back messages whose lease expired", name)
+                worker.wake()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                log.exception("%s: renewing leases failed", name)
+
+
 def backoff(attempts: int, priority: int) -> float:
     """Exponential backoff with jitter: 0.5 s, 1 s, 2 s... capped by priority (5 s for an
     emergency, 15 s urgent, 5 min otherwise), each drawn from [half, full]."""
@@ -497,6 +515,13 @@ class Delivery:
         self.started = asyncio.Event()
         self.sent_count = 0
         self.metrics: Any = None  # bot.metrics.Metrics: counts each outcome (cadre_sends_total)
+        # Rows are claimed with a lease (services.outbox, "leases"): renewed while held,
+        # outcomes written only while still owned.
+        self.owner = outbox.new_owner("telegram")
+        self.lease = float(settings.outbox_lease)
+        # bot.leader.Leadership on PostgreSQL: no send while this process's leadership is
+        # not confirmed (a leader paused, then resumed after a standby took over).
+        self.leadership: Any = None
 
     # --- public API ---------------------------------------------------------------
 
@@ -575,6 +600,7 @@ class Delivery:
             writer = asyncio.create_task(self._writer(), name="delivery-writer")
             claimer = asyncio.create_task(self._claimer(), name="delivery-claimer")
             dispatcher = asyncio.create_task(self._dispatcher(), name="delivery-dispatcher")
+            leases = asyncio.create_task(self._leases(), name="delivery-leases")
             await self._stop_event.wait()
             # Stop taking rows (a claim under way finishes), let the sends in flight end,
             # put back what was taken but not sent, and write every outcome.
@@ -589,6 +615,8 @@ class Delivery:
             self._flush_event.set()
             await asyncio.gather(writer, return_exceptions=True)
             await self._flush()
+            leases.cancel()
+            await asyncio.gather(leases, return_exceptions=True)
         finally:
             outbox.remove_enqueue_listener(self.wake)
             if self._drawing is not None:
@@ -598,12 +626,12 @@ class Delivery:
                 await self.api.close()
 
     async def _recover_interrupted(self) -> int | None:
-        """Put back what was being sent when the bot stopped; waits for the database if it
-        is unreachable (None: asked to stop meanwhile)."""
+        """Put back what was being sent when the bot stopped (rows whose lease expired);
+        waits for the database if it is unreachable (None: asked to stop meanwhile)."""
         assert self._stop_event is not None
         while not self._stopping:
             try:
-                return await self.db.run(outbox.recover_interrupted)
+                return await self.db.run(outbox.recover_interrupted, self.owner)
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise
@@ -640,6 +668,17 @@ class Delivery:
                 return 0.0
         return loop.time()
 
+    # --- leases -------------------------------------------------------------------
+
+    async def _leases(self) -> None:
+        await keep_leases(self, outbox.recover_interrupted, "delivery")
+
+    async def _leader_fence(self) -> None:
+        """Wait while this process's leadership is not confirmed (bot/leader.py): a leader
+        that lost its lock exits meanwhile, one whose heartbeat was only late goes on."""
+        if self.leadership is not None:
+            await self.leadership.fence()
+
     # --- claimer ------------------------------------------------------------------
 
     async def _claimer(self) -> None:
@@ -671,7 +710,7 @@ class Delivery:
         if free > 0:
             limit = free
             self._exhausted = False
-            rows = await self.db.run(outbox.claim_due, limit)
+            rows = await self.db.run(outbox.claim_due, limit, owner=self.owner, lease=self.lease)
             if len(rows) < limit:
                 self._exhausted = True
         else:
@@ -679,7 +718,13 @@ class Delivery:
             if worst is None or worst <= int(Priority.EMERGENCY):
                 return False
             limit = EMERGENCY_RESERVE * 4
-            rows = await self.db.run(outbox.claim_due, limit, below_priority=worst)
+            rows = await self.db.run(
+                outbox.claim_due,
+                limit,
+                below_priority=worst,
+                owner=self.owner,
+                lease=self.lease,
+            )
         if not rows:
             return False
         now = self._now()
@@ -743,6 +788,7 @@ class Delivery:
                         job.upload = await self._draw(message)
                     finally:
                         self.inflight[message.id] = job
+            await self._leader_fence()
             result = await self._call(message, part, plain=job.plain, upload=job.upload)
         except NothingToDraw as exc:
             self._finish(job, OutboxStatus.CANCELLED, OutcomeCode.CANCELLED, str(exc))
@@ -1014,7 +1060,7 @@ class Delivery:
             if outcome.status != OutboxStatus.SENDING:  # SENDING: a part of a long text
                 self.known.discard(outcome.id)
         try:
-            await self.db.run(outbox.record_outcomes, batch)
+            await self.db.run(outbox.record_outcomes, batch, owner=self.owner)
         except Exception as exc:
             if database_unavailable(exc):
                 log.warning("delivery: database unreachable; %d outcome(s) kept", len(batch))

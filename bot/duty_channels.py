@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import aiohttp
 from yarl import URL
 
-from bot.delivery import BULK, backoff, set_event_threadsafe
+from bot.delivery import BULK, backoff, keep_leases, set_event_threadsafe
 from config import Settings
 from models import Channel, OutboxStatus, OutcomeCode
 from services import clock, outbox
@@ -364,6 +364,9 @@ class ChannelWorker:
         self._next_retry: float | None = None
         self.started = asyncio.Event()
         self.sent_count = 0
+        self.owner = outbox.new_owner("channels")  # leases, as the Telegram worker's
+        self.lease = float(settings.outbox_lease)
+        self.leadership: Any = None  # bot.leader.Leadership: no send unless confirmed
 
     def wake(self, priority: int | None = None) -> None:
         """Look for new messages now; safe from any thread (an enqueue listener)."""
@@ -389,6 +392,7 @@ class ChannelWorker:
                     "%d channel message(s) were being sent at the stop: resending", recovered
                 )
             self.started.set()
+            leases = asyncio.create_task(self._leases(), name="channel-leases")
             while not self._stopping:
                 self._event.clear()
                 try:
@@ -412,7 +416,9 @@ class ChannelWorker:
                 )
             leftover = self.scheduler.drain()
             if leftover:
-                await self.db.run(_put_back, [job.message.id for job in leftover])
+                await self.db.run(_put_back, [job.message.id for job in leftover], self.owner)
+            leases.cancel()
+            await asyncio.gather(leases, return_exceptions=True)
         finally:
             outbox.remove_enqueue_listener(self.wake)
             with contextlib.suppress(Exception):
@@ -423,7 +429,7 @@ class ChannelWorker:
         delay = 0.5
         while not self._stopping:
             try:
-                return await self.db.run(channel_rows.recover_interrupted)
+                return await self.db.run(channel_rows.recover_interrupted, self.owner)
             except Exception as exc:
                 if database_unavailable(exc):
                     log.warning("channels: the database is not reachable yet; trying again")
@@ -436,11 +442,14 @@ class ChannelWorker:
             delay = min(delay * 2, 30)
         return 0
 
+    async def _leases(self) -> None:
+        await keep_leases(self, channel_rows.recover_interrupted, "channels")
+
     async def _claim(self) -> None:
         free = WINDOW - len(self.known)
         if free <= 0:
             return
-        rows = await self.db.run(channel_rows.claim_due, free)
+        rows = await self.db.run(channel_rows.claim_due, free, owner=self.owner, lease=self.lease)
         now = self._now()
         for message in rows:
             if message.id in self.known:
@@ -470,6 +479,8 @@ class ChannelWorker:
             elif where.problem:
                 result = Result(message, OutboxStatus.FAILED, OutcomeCode.NO_CHANNEL, where.problem)
             else:
+                if self.leadership is not None:  # no send unless leadership is confirmed
+                    await self.leadership.fence()
                 attempt = await self.senders.send(where, message.payload)
                 result, pause = self._judge(message, attempt)
                 result.group_id = where.group_id
@@ -518,7 +529,7 @@ class ChannelWorker:
     async def _record(self, result: Result) -> None:
         for delay in (0.2, 0.5, 1, 2, 5):
             try:
-                await self.db.run(channel_rows.record, [result])
+                await self.db.run(channel_rows.record, [result], owner=self.owner)
                 return
             except Exception:
                 log.exception("channels: recording an outcome failed; retrying")
@@ -530,7 +541,7 @@ class ChannelWorker:
         )
 
 
-def _put_back(session: Any, ids: list[int]) -> None:
+def _put_back(session: Any, ids: list[int], owner: str) -> None:
     from sqlalchemy import update
 
     from models import OutboxMessage
@@ -538,8 +549,17 @@ def _put_back(session: Any, ids: list[int]) -> None:
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
     session.execute(
         update(table)
-        .where(table.c.id.in_(ids), table.c.status == OutboxStatus.SENDING.value)
-        .values(status=OutboxStatus.PENDING.value, next_attempt_at=clock.now())
+        .where(
+            table.c.id.in_(ids),
+            table.c.status == OutboxStatus.SENDING.value,
+            table.c.lease_owner == owner,
+        )
+        .values(
+            status=OutboxStatus.PENDING.value,
+            next_attempt_at=clock.now(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
     )
 
 
@@ -556,6 +576,7 @@ def install(application: Any, settings: Settings) -> ChannelWorker | None:
     if not settings.delivery_worker:
         return None
     worker = ChannelWorker(settings, deps_of(application).db)
+    worker.leadership = application.bot_data.get("leadership")  # bot/leader.py (PostgreSQL)
     application.bot_data["channels"] = worker
     jobs.run_with_scheduler(application, WORKER_JOB, worker, "channel-worker")
     return worker

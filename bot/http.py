@@ -7,6 +7,8 @@ first step of `Application.stop()`) or at post_shutdown, whichever comes first.
 /healthz answers 200 when every check passes and 503 otherwise, with JSON:
 
     {"status": "ok" | "unhealthy",
+     "role": "leader",              (a standby answers itself: bot/leader.py)
+     "standbys": 1,                 (PostgreSQL; null on SQLite: bot/leader.py)
      "checks": {"database":  {"ok": true, "detail": "SELECT 1 in 2 ms"},
                 "bot_api":   {"ok": true, "detail": "getMe answered 4 s ago"},
                 "scheduler": {"ok": true, "detail": "running, 9 jobs"},
@@ -112,9 +114,13 @@ class HealthServer:
             "outbox": outbox,
         }
         healthy = all(check["ok"] is True for check in checks.values())
+        leadership = self.application.bot_data.get("leadership")  # bot/leader.py
         body = {
             "status": "ok" if healthy else "unhealthy",
+            "role": leadership.role if leadership is not None else "leader",
             "checks": checks,
+            # PostgreSQL: standbys connected at the last heartbeat (who could take over).
+            "standbys": leadership.standbys if leadership is not None else None,
             "updates_waiting_for_database": self.guard.waiting if self.guard else 0,
         }
         return web.json_response(body, status=200 if healthy else 503)

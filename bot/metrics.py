@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -67,6 +67,24 @@ class Metrics:
             "Outbox sends by outcome (sent, retry, failed, cancelled) and cause "
             "(the outcome code: sent, blocked, not_started, retry, gave_up...).",
             ["outcome", "cause"],
+            registry=self.registry,
+        )
+        # High availability (bot/leader.py): a single process on SQLite is its own leader.
+        self.leader = Gauge(
+            "cadre_leader",
+            "1 if this process is the leader (fetches updates, sends, runs the jobs), "
+            "0 on a standby.",
+            registry=self.registry,
+        )
+        self.leader.set(1)
+        self.takeovers = Counter(
+            "cadre_takeovers",
+            "Times this process took the leadership (PostgreSQL high availability).",
+            registry=self.registry,
+        )
+        self.term = Gauge(
+            "cadre_leader_term",
+            "Takeovers on this database since high availability began (the leader's term).",
             registry=self.registry,
         )
         ProcessCollector(registry=self.registry)

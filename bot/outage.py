@@ -150,12 +150,13 @@ class OutageGuard:
         """Whether `update` is being handled again after an outage (not its first time)."""
         return id(update) in self._hopeless
 
-    async def run_deferred(self, update: object) -> None:
+    async def run_deferred(self, update: object) -> bool:
         """Called by the update processor after each update, in the chat's chain: while the
-        update was deferred, wait for the database and run it again."""
+        update was deferred, wait for the database and run it again. False when it was
+        given up (the bot stops first): it stays unhandled in the update inbox."""
         key = id(update)
         if key not in self._deferred:
-            return
+            return True
         assert self.reprocess is not None
         try:
             while key in self._deferred:
@@ -167,10 +168,11 @@ class OutageGuard:
                     self.waiting -= 1
                 if self._stop.is_set():
                     log.error(
-                        "stopping while the database is unreachable: update %s not handled",
+                        "stopping while the database is unreachable: update %s not handled "
+                        "(the next start handles it if it was stored: bot/inbox.py)",
                         _update_id(update),
                     )
-                    return
+                    return False
                 if reachable:
                     self._hopeless[key] = self._hopeless.get(key, 0) + 1
                 else:
@@ -178,6 +180,7 @@ class OutageGuard:
                     self._told.clear()  # the outage is over: the next one is told again
                 log.info("database reachable: handling update %s again", _update_id(update))
                 await self.reprocess(update)
+            return True
         finally:
             self._deferred.discard(key)
             self._hopeless.pop(key, None)

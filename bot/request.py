@@ -19,6 +19,7 @@ read timeout (the request may have been performed; we already waited for it).
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -37,6 +38,23 @@ class Unavailable(NetworkError):
     come after the request was performed; a rare duplicate reply beats a lost one."""
 
 
+# bot/leader.py on PostgreSQL: awaited before every request of the Application's bot
+# (getUpdates included), so that a leader whose leadership is not confirmed (paused, then
+# resumed after a standby took over) neither fetches nor replies before it exits.
+_gate: Callable[[], Awaitable[None]] | None = None
+
+
+def set_gate(gate: Callable[[], Awaitable[None]] | None) -> None:
+    global _gate
+    _gate = gate
+
+
+# What a getUpdates answer is handed to before python-telegram-bot sees it: the update
+# inbox (bot/inbox.py), which stores the updates before the next call confirms them. Called
+# with the call's `offset` and the updates; raising keeps them unconfirmed with Telegram.
+Fetched = Callable[[int | None, list[dict[str, Any]]], Awaitable[None]]
+
+
 class AiohttpRequest(BaseRequest):
     """Bot API requests over one aiohttp session with at most `connection_pool_size`
     connections. Timeouts as in PTB's `HTTPXRequest`: connect, read and pool (waiting for
@@ -49,7 +67,9 @@ class AiohttpRequest(BaseRequest):
         read_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
+        fetched: Fetched | None = None,
     ) -> None:
+        self._fetched = fetched  # for the getUpdates request only (see `Fetched`)
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._connect_timeout = connect_timeout
@@ -86,6 +106,8 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
+        if _gate is not None:
+            await _gate()
         read = _given(read_timeout, self._read_timeout)
         connect = _given(connect_timeout, self._connect_timeout)
         pool = _given(pool_timeout, self._pool_timeout)
@@ -110,7 +132,26 @@ class AiohttpRequest(BaseRequest):
             raise Unavailable(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
         if status in RETRYABLE_STATUS:
             raise Unavailable(f"{HTTPStatus(status).phrase} ({status})")
+        if self._fetched is not None and status == HTTPStatus.OK and url.endswith("/getUpdates"):
+            await _hand_over(self._fetched, request_data, payload)
         return status, payload
+
+
+async def _hand_over(fetched: Fetched, request_data: RequestData | None, payload: bytes) -> None:
+    """Give the updates of a getUpdates answer to `fetched` (what python-telegram-bot
+    cannot read, it reports itself)."""
+    try:
+        answer = json.loads(payload)
+    except ValueError:
+        return
+    result = answer.get("result") if isinstance(answer, dict) and answer.get("ok") else None
+    if not isinstance(result, list):
+        return
+    updates = [u for u in result if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+    if not updates:
+        return
+    offset = request_data.parameters.get("offset") if request_data is not None else None
+    await fetched(offset if isinstance(offset, int) else None, updates)
 
 
 def _body(request_data: RequestData | None) -> tuple[Any, dict[str, str] | None]:

@@ -18,6 +18,10 @@ A body that is not a JSON object gets 400. An update that cannot be handled (no
 ``update_id``, a message without ``chat``...) is logged in one line, with its id and what
 is wrong but nothing of its content, and answered 200 so that Telegram does not send it
 again and again ahead of the updates that follow it.
+
+An update is stored in the update inbox (bot/inbox.py) before it is answered 200; when it
+cannot be stored and another process could take over, it is answered 503 and Telegram
+posts it again. One posted again after it was taken is answered 200 and not run twice.
 """
 
 from __future__ import annotations
@@ -56,8 +60,14 @@ class GuardedWebhookHandler(tornado.web.RequestHandler):
     SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
 
     def initialize(
-        self, bot: Bot, update_queue: asyncio.Queue[object], secret_token: str, max_body: int
+        self,
+        bot: Bot,
+        update_queue: asyncio.Queue[object],
+        secret_token: str,
+        max_body: int,
+        inbox: Any = None,
     ) -> None:
+        self.inbox = inbox  # bot.inbox.UpdateInbox
         self.bot = bot
         self.update_queue = update_queue
         self.secret_token = secret_token
@@ -116,6 +126,15 @@ class GuardedWebhookHandler(tornado.web.RequestHandler):
             shown = update_id if isinstance(update_id, int) else "without a valid id"
             log.warning("webhook: update %s ignored: %s", shown, problem)
             return
+        if self.inbox is not None:
+            from bot.inbox import NotStored
+
+            try:
+                if not await self.inbox.posted(data):
+                    return  # taken already: 200, not run twice
+            except NotStored:
+                self.set_status(HTTPStatus.SERVICE_UNAVAILABLE)  # Telegram posts it again
+                return
         if isinstance(self.bot, ExtBot):
             self.bot.insert_callback_data(update)
         await self.update_queue.put(update)
@@ -145,12 +164,14 @@ class WebhookApp(tornado.web.Application):
         update_queue: asyncio.Queue[object],
         secret_token: str,
         max_body: int,
+        inbox: Any = None,
     ) -> None:
         shared = {
             "bot": bot,
             "update_queue": update_queue,
             "secret_token": secret_token,
             "max_body": max_body,
+            "inbox": inbox,
         }
         super().__init__([(rf"{path}/?", GuardedWebhookHandler, shared)])
 
@@ -165,9 +186,12 @@ class GuardedUpdater(Updater):
     application); registering the webhook with Telegram, serving and stopping stay PTB's.
     """
 
-    def __init__(self, bot: Bot, update_queue: asyncio.Queue[object], max_body: int) -> None:
+    def __init__(
+        self, bot: Bot, update_queue: asyncio.Queue[object], max_body: int, inbox: Any = None
+    ) -> None:
         super().__init__(bot=bot, update_queue=update_queue)
         self.max_body = max_body
+        self.inbox = inbox  # bot.inbox.UpdateInbox: each post stored before its 200
 
     async def _start_webhook(  # type: ignore[override]
         self,
@@ -190,7 +214,9 @@ class GuardedUpdater(Updater):
             raise ValueError("webhook mode needs a secret (CADRE_WEBHOOK_SECRET)")
         if not url_path.startswith("/"):
             url_path = f"/{url_path}"
-        app = WebhookApp(url_path, self.bot, self.update_queue, secret_token, self.max_body)
+        app = WebhookApp(
+            url_path, self.bot, self.update_queue, secret_token, self.max_body, self.inbox
+        )
         # TLS is the reverse proxy's job (docs/deploy.md): no certificate here.
         self._httpd = WebhookServer(listen, port, app, None, unix)
         await self._bootstrap(

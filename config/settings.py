@@ -140,6 +140,21 @@ class Settings(BaseSettings):
         default=True,
         description="Run the delivery worker (false on a second instance sharing the database).",
     )
+    outbox_lease: float = Field(
+        default=30,
+        ge=1,
+        le=600,
+        description="Seconds an outbox row being sent stays leased to its worker without a "
+        "renewal (renewed every third of it); an expired lease is taken back and sent again.",
+    )
+    ha_lease: float = Field(
+        default=6,
+        ge=0.5,
+        le=60,
+        description="PostgreSQL high availability: a leader whose heartbeat is older than "
+        "this is replaced by a standby; the leader stops sending a third of it after its "
+        "last heartbeat, and heartbeats every sixth of it.",
+    )
     broadcast_progress_interval: float = Field(
         default=3,
         ge=0.2,

@@ -136,7 +136,9 @@ async def on_sos(update: Update, context: Context) -> None:
         person = await current_caller(update, context)
         caller = _caller_of(update, context, person)
         db = context.db
-        alert_id, new, person_id = await db.run(sos_calls.raise_sos, caller, policy(context))
+        alert_id, new, person_id = await db.run(
+            sos_calls.raise_sos, caller, policy(context), update.update_id
+        )
         about_alert(alert_id)
         stored = time.monotonic()
         zone = context.settings.zone

@@ -26,6 +26,7 @@ from models.care import (
     OxygenWhat,
 )
 from models.duty_channels import Channel, DutyGroup
+from models.ha import HaLeader, UpdateInbox
 from models.health import CheckIn, MissedCheckin, ReminderPreference, Tier
 from models.knowledge import HandoffStatus, KbDocument, KbHandoff, KbQuestion
 from models.outbox import OutboxMessage, OutboxStatus, OutcomeCode, Priority
@@ -84,6 +85,7 @@ __all__ = [
     "DutyGroup",
     "DutyShift",
     "EmergencyContact",
+    "HaLeader",
     "HandoffStatus",
     "Invitation",
     "KbDocument",
@@ -106,4 +108,5 @@ __all__ = [
     "Role",
     "Status",
     "Tier",
+    "UpdateInbox",
 ]

@@ -98,10 +98,28 @@ def _known(scripts: ScriptDirectory, revision: str) -> bool:
         return False
 
 
+MIGRATION_LOCK_KEY = 0x43414D47  # "CAMG": held by whoever migrates (PostgreSQL)
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the schema to `revision`, refusing a database newer than the code."""
-    check_schema_not_newer(engine)
-    command.upgrade(alembic_config(engine), revision)
+    """Migrate the schema to `revision`, refusing a database newer than the code.
+
+    On PostgreSQL under an advisory lock: of several processes starting at once (two hosts,
+    or `cadre-bot db upgrade` during a rolling upgrade), one migrates and the others wait
+    for it, then find the schema up to date, instead of racing it."""
+    if engine.dialect.name != "postgresql":
+        check_schema_not_newer(engine)
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+        connection.commit()
+        try:
+            check_schema_not_newer(engine)
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+            connection.commit()
 
 
 def head_revision(engine: Engine) -> str | None:

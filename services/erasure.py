@@ -20,7 +20,8 @@ registering):
   are replaced where they occur (lists of several people, e.g. missed check-ins);
 - audit entries by or about the person keep the action, outcome and time, their counters
   and codes, not what was typed, and no Telegram id;
-- conversation states and drafts of the person are dropped.
+- conversation states and drafts of the person are dropped, and so are the updates they
+  sent that are stored in the update inbox (services/inbox.py).
 
 `clear_sent` is run by the daily retention pass: the text of messages that reached an end
 (sent, failed, cancelled) more than `CADRE_OUTBOX_SENT_RETENTION_DAYS` ago is cleared; the
@@ -61,7 +62,7 @@ from models import (
     Person,
     Priority,
 )
-from services import clock, outbox
+from services import clock, inbox, outbox
 from services.i18n import t
 from services.kb import documents, store
 
@@ -401,3 +402,5 @@ def _drop_state(session: Session, person: Person) -> None:
             )
         )
     )
+    if person.telegram_id is not None:  # what they sent the bot, kept until handled
+        inbox.forget_user(session, person.telegram_id)

@@ -13,22 +13,28 @@ people unreachable and telling the admins once, and splitting long HTML texts.
 
 from __future__ import annotations
 
+import itertools
+import logging
+import os
 import re
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, insert, update
+from sqlalchemy import bindparam, case, event, func, insert, or_, text, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from models import OutboxMessage, OutboxStatus, OutcomeCode, Person, Priority, Role, Status
-from models.outbox import UNREACHABLE_CODES
+from models.outbox import CHANNEL_ROWS, UNREACHABLE_CODES
 from services import clock
 from services.i18n import plain_text, t
+
+log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 4096  # characters of a message after entity parsing
 CAPTION_LIMIT = 1024
@@ -362,27 +368,111 @@ class Claimed:
     target_kind: str | None = None  # for edits: the kind of the message edited
 
 
-def recover_interrupted(session: Session) -> int:
-    """At start-up: messages left ``sending`` by a crash have an unknown outcome. They are
-    sent again (the only case where a duplicate is accepted)."""
-    result = session.execute(
-        update(_TABLE)
-        .where(
-            _TABLE.c.status == OutboxStatus.SENDING.value,
-            _TABLE.c.channel == "telegram",  # bot/duty_channels.py recovers its own
-        )
-        .values(
-            status=OutboxStatus.PENDING.value,
-            next_attempt_at=clock.now(),
-            attempts=_TABLE.c.attempts + 1,
-            outcome_code=OutcomeCode.RESTART.value,
-            outcome="the bot stopped while sending: outcome unknown, sending again",
-        )
-    )
-    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+# --- leases: who is sending a row ------------------------------------------------------
+#
+# A worker claims rows with its owner id and a lease expiry, renews the lease of every row
+# it holds (queued in memory or in flight) while it holds it, and writes outcomes only for
+# rows it still owns. Recovery takes back rows whose lease expired (their worker died or
+# hangs), never the rows of a live worker; a new leader also takes back the rows of the
+# leader it replaced (bot/leader.py), which can no longer send.
+
+_NODE = f"{socket.gethostname()[:50]}:{os.getpid()}:{secrets.token_hex(3)}"
+_owners = itertools.count(1)
+
+
+def process_node() -> str:
+    """This process's id (host:pid:random): the prefix of its workers' lease owners."""
+    return _NODE
+
+
+def new_owner(kind: str) -> str:
+    """A lease owner id for one worker of this process (``<node>/<kind><n>``)."""
+    return f"{_NODE}/{kind}{next(_owners)}"[:80]
+
+
+def recover_interrupted(session: Session, owner: str | None = None) -> int:
+    """Telegram rows left ``sending`` whose lease expired (their worker died, or hangs):
+    the outcome is unknown, so they are sent again (the only case where a duplicate is
+    accepted). Rows of `owner` (the caller itself) are left alone: it knows them."""
+    count = reclaim(session, "telegram", owner=owner)
     if count:
         _note_enqueued(session, int(Priority.EMERGENCY))
     return count
+
+
+def reclaim(
+    session: Session,
+    channel: str,
+    *,
+    owner: str | None = None,
+    node: str | None = None,
+    attempt: bool = True,
+    every: bool = False,
+) -> int:
+    """Put ``sending`` rows back to ``pending``: of `channel` ("telegram", or "other" for
+    WeCom, DingTalk and SMS), those whose lease expired (none: taken without one), except
+    `owner`'s; with `node`, instead every row leased by that process's workers; with
+    `every`, every row (the process starting is the only one that may send: see
+    `reclaim_all`)."""
+    now = clock.now()
+    query = update(_TABLE).where(_TABLE.c.status == OutboxStatus.SENDING.value)
+    if channel == "telegram":
+        query = query.where(_TABLE.c.channel == "telegram")
+    else:
+        query = query.where(text(CHANNEL_ROWS))
+    if every:
+        pass
+    elif node is not None:
+        query = query.where(_TABLE.c.lease_owner.like(f"{node}/%"))
+    else:
+        query = query.where(
+            or_(_TABLE.c.lease_expires_at.is_(None), _TABLE.c.lease_expires_at < now)
+        )
+        if owner is not None:
+            query = query.where(or_(_TABLE.c.lease_owner.is_(None), _TABLE.c.lease_owner != owner))
+    values: dict[str, Any] = {
+        "status": OutboxStatus.PENDING.value,
+        "next_attempt_at": now,
+        "outcome_code": OutcomeCode.RESTART.value,
+        "outcome": "the bot stopped while sending: outcome unknown, sending again",
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if attempt:
+        values["attempts"] = _TABLE.c.attempts + 1
+    result = session.execute(query.values(**values))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def reclaim_all(session: Session) -> int:
+    """At the start of the one process that may send (it holds the SQLite database's lock
+    file, or the PostgreSQL leadership after the old leader's send window closed): every
+    row left ``sending`` belongs to a process that is dead or can no longer send, whatever
+    its lease says, so all are sent again at once rather than when their leases expire."""
+    count = reclaim(session, "telegram", every=True)
+    count += reclaim(session, "other", every=True, attempt=False)
+    if count:
+        _note_enqueued(session, int(Priority.EMERGENCY))
+    return count
+
+
+def renew_leases(session: Session, owner: str, ids: Sequence[int], seconds: float) -> int:
+    """Extend the lease of the rows `owner` holds (and still owns) among `ids`."""
+    until = clock.now() + timedelta(seconds=seconds)
+    renewed = 0
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 1000):
+        result = session.execute(
+            update(_TABLE)
+            .where(
+                _TABLE.c.id.in_(ordered[start : start + 1000]),
+                _TABLE.c.lease_owner == owner,
+                _TABLE.c.status == OutboxStatus.SENDING.value,
+            )
+            .values(lease_expires_at=until)
+        )
+        renewed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return renewed
 
 
 def claim_due(
@@ -391,8 +481,11 @@ def claim_due(
     *,
     below_priority: int | None = None,
     exclude: Iterable[int] = (),
+    owner: str | None = None,
+    lease: float | None = None,
 ) -> list[Claimed]:
-    """Take up to `limit` due messages, most urgent first, marking them ``sending``.
+    """Take up to `limit` due messages, most urgent first, marking them ``sending``
+    (leased to `owner` for `lease` seconds; without an owner, unleased).
 
     `below_priority` takes only messages more urgent than that (used when the worker's
     memory is full of bulk messages and an emergency arrives).
@@ -428,6 +521,8 @@ def claim_due(
         _TABLE.c.parts_sent,
         _TABLE.c.source,
         _TABLE.c.idempotency_key,
+        owner=owner,
+        lease=lease,
     )
     claimed = [Claimed(*row) for row in rows]
     claimed.sort(key=lambda c: (c.priority, c.id))
@@ -440,17 +535,29 @@ def claim_due(
     return claimed
 
 
-def mark_sending(session: Session, chosen: Any, *columns: Any) -> list[Any]:
-    """Mark the outbox rows whose ids `chosen` selects (ordered and limited) ``sending``
-    and return `columns` of each: one statement, so that two workers never take the same
-    row (PostgreSQL skips the rows another transaction holds)."""
+def mark_sending(
+    session: Session,
+    chosen: Any,
+    *columns: Any,
+    owner: str | None = None,
+    lease: float | None = None,
+) -> list[Any]:
+    """Mark the outbox rows whose ids `chosen` selects (ordered and limited) ``sending``,
+    leased to `owner` for `lease` seconds, and return `columns` of each: one statement, so
+    that two workers never take the same row (PostgreSQL skips the rows another transaction
+    holds)."""
     if session.get_bind().dialect.name == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
+    expires = clock.now() + timedelta(seconds=lease) if owner and lease else None
     return list(
         session.execute(
             update(_TABLE)
             .where(_TABLE.c.id.in_(chosen.scalar_subquery()))
-            .values(status=OutboxStatus.SENDING.value)
+            .values(
+                status=OutboxStatus.SENDING.value,
+                lease_owner=owner,
+                lease_expires_at=expires,
+            )
             .returning(*columns)
         )
     )
@@ -511,6 +618,8 @@ def _wait_or_drop(
                 status=OutboxStatus.PENDING.value,
                 next_attempt_at=now + _PENDING_EDIT_DELAY,
                 outcome=waits,
+                lease_owner=None,
+                lease_expires_at=None,
             )
         )
     if dropped:
@@ -521,6 +630,8 @@ def _wait_or_drop(
                 status=OutboxStatus.CANCELLED.value,
                 outcome_code=OutcomeCode.NO_TARGET.value,
                 outcome=drops,
+                lease_owner=None,
+                lease_expires_at=None,
             )
         )
     gone = set(waiting) | set(dropped)
@@ -616,12 +727,22 @@ def remove_outcome_hook(source_prefix: str, hook: OutcomeHook) -> None:
         _hooks.remove((source_prefix, hook))
 
 
-def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> list[int]:
+def record_outcomes(
+    session: Session, outcomes: Sequence[Outcome], *, owner: str | None = None
+) -> list[int]:
     """Write a batch of outcomes (one statement), mark people unreachable or reachable
     again, tell the admins about people who just became unreachable, and run the hooks.
-    Returns the ids of the people newly marked unreachable."""
+    Returns the ids of the people newly marked unreachable.
+
+    With `owner`, only the rows that worker still holds are written (``sending`` and
+    leased to it): a row taken back meanwhile (its lease expired, or a new leader took
+    over) belongs to whoever took it, and this outcome is dropped (logged)."""
     if not outcomes:
         return []
+    if owner is not None:
+        outcomes = _still_owned(session, outcomes, owner)
+        if not outcomes:
+            return []
     rows = [
         {
             "b_id": o.id,
@@ -634,13 +755,18 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> list[int]:
             "b_parts": o.parts_sent,
             "b_inc": 1 if o.counts_as_attempt else 0,
             "b_chat": o.chat_id,
+            "b_keep": 1 if o.status == OutboxStatus.SENDING else 0,  # a part sent: still held
         }
         for o in outcomes
     ]
+    statement = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+    if owner is not None:
+        statement = statement.where(
+            _TABLE.c.lease_owner == owner, _TABLE.c.status == OutboxStatus.SENDING.value
+        )
+    keep = bindparam("b_keep") == 1
     session.connection().execute(
-        update(_TABLE)
-        .where(_TABLE.c.id == bindparam("b_id"))
-        .values(
+        statement.values(
             status=bindparam("b_status"),
             outcome_code=func.coalesce(bindparam("b_code"), _TABLE.c.outcome_code),
             outcome=func.coalesce(bindparam("b_outcome"), _TABLE.c.outcome),
@@ -655,6 +781,8 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> list[int]:
             parts_sent=bindparam("b_parts"),
             attempts=_TABLE.c.attempts + bindparam("b_inc"),
             chat_id=bindparam("b_chat"),
+            lease_owner=case((keep, _TABLE.c.lease_owner), else_=None),
+            lease_expires_at=case((keep, _TABLE.c.lease_expires_at), else_=None),
         ),
         rows,
     )
@@ -675,6 +803,30 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> list[int]:
         if mine:
             hook(session, mine)
     return newly
+
+
+def _still_owned(session: Session, outcomes: Sequence[Outcome], owner: str) -> list[Outcome]:
+    """The outcomes of rows `owner` still holds, locked until the transaction ends (on
+    PostgreSQL) so that a recovery cannot take them back between this read and the write."""
+    ids = sorted({o.id for o in outcomes})
+    held: set[int] = set()
+    for start in range(0, len(ids), 1000):
+        query = select(_TABLE.c.id).where(
+            _TABLE.c.id.in_(ids[start : start + 1000]),
+            _TABLE.c.lease_owner == owner,
+            _TABLE.c.status == OutboxStatus.SENDING.value,
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        held.update(session.execute(query).scalars())
+    lost = [o.id for o in outcomes if o.id not in held]
+    if lost:
+        log.warning(
+            "outcome of outbox message(s) %s not recorded: taken back by another worker "
+            "(lease expired or a new leader took over)",
+            ", ".join(map(str, sorted(set(lost))[:20])),
+        )
+    return [o for o in outcomes if o.id in held]
 
 
 def _mark_unreachable(session: Session, failed: list[Outcome]) -> list[int]:

@@ -71,11 +71,13 @@ def what_to_do(
 
 
 def raise_sos(
-    session: Session, caller: Caller, policy: alerts_policy.Policy
+    session: Session, caller: Caller, policy: alerts_policy.Policy, update_id: int | None = None
 ) -> tuple[int, bool, int]:
     """The first transaction: the alert is stored and its first-tier messages are queued.
     The alert of someone who is not an active member is marked unverified. Returns the
-    alert id, whether it is new, and the caller's person id."""
+    alert id, whether it is new, and the caller's person id. `update_id`: the update that
+    called; handled a second time (services/inbox.py), it raises nothing new and the
+    alert it raised counts as new."""
     person = people.record_caller(
         session, caller.telegram_id, caller.name, caller.language, caller.draft
     )
@@ -83,9 +85,10 @@ def raise_sos(
     existing = raising.open_alert_of(session, person.id)
     who = {"telegram_name": caller.name[:100], "username": caller.username}
     alert_id = raising.raise_alert(
-        session, person_id=person.id, cause="sos", policy=policy, caller=who
+        session, person_id=person.id, cause="sos", policy=policy, caller=who, update_id=update_id
     )
-    return alert_id, existing is None, person.id
+    new = existing is None or raising.raised_by(session, existing, update_id)
+    return alert_id, new, person.id
 
 
 def tell_cadre(

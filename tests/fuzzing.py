@@ -61,8 +61,9 @@ OWN_DATA_ONLY = frozenset({"guest", "pending", "suspended", "contact"})
 CHAT_KINDS = ("private", "group", "supergroup", "channel")
 
 # Tables that change as a side effect of any input: conversation state, the audit trail
-# (refusals are audited on purpose) and the delivery queue.
-BOOKKEEPING = frozenset({"bot_state", "audit_log", "outbox", "alembic_version"})
+# (refusals are audited on purpose), the delivery queue and the update inbox (every update
+# is stored before it is handled: bot/inbox.py).
+BOOKKEEPING = frozenset({"bot_state", "audit_log", "outbox", "update_inbox", "alembic_version"})
 # Columns naming the person (id or Telegram id) a row belongs to.
 OWNER_COLUMNS = (
     "person_id",

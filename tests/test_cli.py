@@ -243,6 +243,21 @@ async def test_a_killed_process_resumes_registration_where_the_user_left_it(
     assert code == 0, err
 
 
+async def test_sigterm_while_waiting_for_the_bot_api_stops_cleanly(emulator, bot_env, tmp_path):
+    """systemctl stop while the VPN is down: the wait ends at once with exit code 0 (it
+    was killed by the signal before, code -15, without its clean-up)."""
+    emulator.faults.add(Fault.server_error(), methods="getMe")  # every attempt
+    process = BotProcess(bot_env, tmp_path)
+    await process.start()
+    await emulator.wait_for_request(
+        "getMe", lambda r: r.status is not None and r.status >= 500, timeout=STARTUP_WAIT
+    )
+    code, err = await process.stop()
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert emulator.count("getUpdates") == 0  # it never started
+
+
 async def test_run_waits_for_an_unreachable_bot_api_then_answers(emulator, bot_env, tmp_path):
     """A VPN that is down when the bot starts: the bot says so and tries again, with no
     traceback, and answers once Telegram can be reached."""

@@ -3,7 +3,6 @@ stopped with SIGTERM, then started again."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections import Counter
 
@@ -67,9 +66,14 @@ async def test_kill_9_in_the_middle_of_a_broadcast_then_start_nobody_misses_it(
     broadcast_id = start_broadcast(db, "Evacuation drill 演练（中文）", "Evacuation drill at 3 pm.")
     await until_delivered(emulator, ids, 80)
     await process.stop(signal.SIGKILL)
-    killed_at = asyncio.get_running_loop().time()
     at_kill = received(emulator, ids)
     assert 0 < sum(1 for n in at_kill.values() if n) < COUNT, "killed mid-broadcast"
+    with db.session() as session:  # what the dead process had recorded
+        unrecorded = set(
+            session.exec(
+                select(OutboxMessage.chat_id).where(OutboxMessage.status == OutboxStatus.SENDING)
+            )
+        )
 
     restarted = BotProcess(broadcast_env, tmp_path)
     await restarted.start()
@@ -82,15 +86,13 @@ async def test_kill_9_in_the_middle_of_a_broadcast_then_start_nobody_misses_it(
 
     final = received(emulator, ids)
     assert all(final[i] >= 1 for i in ids), "nobody misses it"
-    twice = [i for i in ids if final[i] > 1]
-    # Only sends in flight (or whose outcome was not yet written) at the kill are repeated.
-    assert len(twice) <= 10, twice
-    first_sent = {
-        int(r.params["chat_id"]): r.time
-        for r in reversed(emulator.calls("sendMessage"))
-        if r.performed and "Evacuation drill" in str(r.params.get("text"))
-    }
-    assert all(killed_at - first_sent[i] < 2.0 for i in twice)
+    twice = {i for i in ids if final[i] > 1}
+    # Sent again only where the outcome was lost: Telegram had performed the send, but the
+    # process died before it recorded it (the reply in flight, or the outcome not yet
+    # committed: the writer batches bulk outcomes for up to 50 ms). How many that is depends
+    # on the machine's speed (1 to 16 measured), not on a bound; which ones does not.
+    assert twice <= {i for i in unrecorded if at_kill[i]}, twice - unrecorded
+    assert max(final.values()) <= 2
     with db.session() as session:
         left = session.exec(
             select(func.count()).where(

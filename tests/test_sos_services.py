@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from models import (
     Alert,
+    AlertEvent,
     AlertStatus,
     AuditEntry,
     DirectoryEntry,
@@ -190,6 +191,26 @@ def test_a_second_sos_while_one_is_open_reuses_it_and_tells_the_handlers(db, wor
     relayed = [m for m in messages(db, first) if ":u" in m.idempotency_key]
     assert chats(relayed) == [2001]
     assert "again" in relayed[0].payload["text"] or "再次" in relayed[0].payload["text"]
+
+
+def test_the_same_update_handled_twice_raises_nothing_new(db, world, clock):
+    """Updates are handled at least once (services/inbox.py): a new leader handles again
+    the SOS update its predecessor was handling when it died. The alert stays the one it
+    raised, the officers are not told "pressed SOS again"; another update is news."""
+    first = raise_sos(db, world["cadre"], update_id=7001)
+    clock.shift(90)
+    assert raise_sos(db, world["cadre"], update_id=7001) == first
+    assert [m for m in messages(db, first) if ":u" in m.idempotency_key] == []
+    with db.session() as s:
+        assert raising.raised_by(s, s.get(Alert, first), 7001)
+        assert not raising.raised_by(s, s.get(Alert, first), 7002)
+    assert raise_sos(db, world["cadre"], update_id=7002) == first  # pressed again: relayed
+    assert len([m for m in messages(db, first) if ":u" in m.idempotency_key]) == 1
+    assert raise_sos(db, world["cadre"], update_id=7002) == first  # and that one twice
+    assert len([m for m in messages(db, first) if ":u" in m.idempotency_key]) == 1
+    with db.session() as s:
+        kinds = [e.kind for e in s.exec(select(AlertEvent).where(AlertEvent.alert_id == first))]
+    assert kinds.count("raised") == 1 and kinds.count("raised_again") == 1
 
 
 def test_a_red_checkin_uses_the_same_path_with_its_reasons(db, world):

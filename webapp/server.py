@@ -331,6 +331,23 @@ def install(application: Application, settings: Settings, db: Database, listen: 
         application.bot_data["board"] = BoardServer(application, settings, db, listen)
 
 
+def standby_app(settings: Settings) -> web.Application:
+    """What the board's address answers while this process stands by (bot/leader.py):
+    503 with a notice. The board follows the leader: a proxy in front of both hosts tries
+    the other one on a 503 (docs/deploy.md), and someone who reaches a standby anyway is
+    told to try again in a moment."""
+    body = pages.notice(t(settings.default_language, "board.standby"))
+
+    async def answer(_request: web.Request) -> web.Response:
+        response = _html(body, status=503)
+        response.headers["Retry-After"] = "5"
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
 async def start(application: Application, serve: Serve) -> None:
     server: BoardServer | None = application.bot_data.get("board")
     if server is not None:

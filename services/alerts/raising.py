@@ -12,6 +12,7 @@ Who is alerted at each stage: services.alerts.policy.
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime
 from enum import StrEnum
@@ -49,6 +50,8 @@ from services.log_context import about_alert
 from services.people import name_of
 from services.permissions import sos_verified
 
+log = logging.getLogger(__name__)
+
 # ---------------------------------------------------------------------------- raising
 
 
@@ -65,9 +68,14 @@ def raise_alert(
     reasons: list[str] | None = None,
     policy: Policy,
     caller: dict[str, Any] | None = None,
+    update_id: int | None = None,
 ) -> int:
     """Store an alert and queue its first messages at emergency priority (see the module
     docstring). Returns the alert id; an alert already in progress is reused.
+
+    `update_id`: the Telegram update that raised it. Updates are handled at least once
+    (services/inbox.py): the same update handled again finds its alert and changes nothing
+    (no second "pressed SOS again" to the officers).
 
     Anyone may call for help: a person who is not an active member (a guest, a pending,
     suspended or rejected person, a contact) raises an *unverified* alert, which goes at
@@ -80,7 +88,7 @@ def raise_alert(
         raise ValueError(f"no person {person_id}")
     existing = open_alert_of(session, person_id)
     if existing is not None:
-        _raised_again(session, existing, person, cause, reasons or [], policy)
+        _raised_again(session, existing, person, cause, reasons or [], policy, update_id)
         return existing.id or 0
     now = clock.now()
     unverified = not sos_verified(person)
@@ -100,7 +108,7 @@ def raise_alert(
     if new_id is None:  # raised at the same moment elsewhere (uq_alert_in_progress)
         existing = open_alert_of(session, person_id)
         assert existing is not None
-        _raised_again(session, existing, person, cause, reasons or [], policy)
+        _raised_again(session, existing, person, cause, reasons or [], policy, update_id)
         return existing.id or 0
     about_alert(new_id)  # log lines from here on name the alert
     alert = session.get(Alert, new_id)
@@ -113,6 +121,7 @@ def raise_alert(
         cause=cause,
         reasons=list(reasons or []),
         unverified=unverified,
+        **_from_update(update_id),
     )
     targets = [] if unverified else notify_round(session, alert, 1, "notified", policy)
     if unverified:  # the admins and the area's duty officers, at once
@@ -165,9 +174,37 @@ def _insert_alert(session: Session, **values: Any) -> int | None:
     return session.execute(statement.returning(col(Alert.id))).scalar_one_or_none()
 
 
+def _from_update(update_id: int | None) -> dict[str, int]:
+    """The event detail naming the update that raised (or raised again) an alert."""
+    return {} if update_id is None else {"update_id": update_id}
+
+
+def raised_by(
+    session: Session, alert: Alert, update_id: int | None, *, again: bool = False
+) -> bool:
+    """Whether this update raised `alert` (with `again`: or raised it again) already: the
+    update is being handled a second time (services/inbox.py)."""
+    if update_id is None:
+        return False
+    kinds = ("raised", "raised_again", "cause_added") if again else ("raised",)
+    events = session.exec(
+        select(AlertEvent).where(AlertEvent.alert_id == alert.id, col(AlertEvent.kind).in_(kinds))
+    )
+    return any((event.detail or {}).get("update_id") == update_id for event in events)
+
+
 def _raised_again(
-    session: Session, alert: Alert, person: Person, cause: str, reasons: list[str], policy: Policy
+    session: Session,
+    alert: Alert,
+    person: Person,
+    cause: str,
+    reasons: list[str],
+    policy: Policy,
+    update_id: int | None = None,
 ) -> None:
+    if raised_by(session, alert, update_id, again=True):
+        log.info("update %s raised alert %s already: nothing new", update_id, alert.id)
+        return
     now = clock.now()
     if cause == "checkin_red" and reasons:
         merged = list(dict.fromkeys([*(alert.reasons or []), *reasons]))
@@ -176,7 +213,15 @@ def _raised_again(
     if cause not in {known for known, _ in causes(session, alert)}:
         # Not "again": an SOS pressed while a RED check-in's alert is open (or the
         # reverse) is its own event and cause, and the handlers are told what happened.
-        event = add_event(session, alert, "cause_added", person, cause=cause, reasons=reasons)
+        event = add_event(
+            session,
+            alert,
+            "cause_added",
+            person,
+            cause=cause,
+            reasons=reasons,
+            **_from_update(update_id),
+        )
         zone = policy.zone
         relay_event(
             session,
@@ -194,7 +239,15 @@ def _raised_again(
         .where(AlertEvent.alert_id == alert.id, AlertEvent.kind == "raised_again")
         .order_by(col(AlertEvent.id).desc())
     ).first()
-    event = add_event(session, alert, "raised_again", person, cause=cause, reasons=reasons)
+    event = add_event(
+        session,
+        alert,
+        "raised_again",
+        person,
+        cause=cause,
+        reasons=reasons,
+        **_from_update(update_id),
+    )
     if last is not None and (now - last.at).total_seconds() < REPEAT_RELAY_SECONDS:
         return
     key = "sos.relay.red_again" if cause == "checkin_red" else "sos.relay.sos_again"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from models import (
@@ -65,23 +65,17 @@ class ChannelMessage:
 _TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
-def recover_interrupted(session: Session) -> int:
-    """At start-up: channel messages left ``sending`` by a crash are sent again."""
-    result = session.execute(
-        update(_TABLE)
-        .where(text(CHANNEL_ROWS), _TABLE.c.status == OutboxStatus.SENDING.value)
-        .values(
-            status=OutboxStatus.PENDING.value,
-            next_attempt_at=clock.now(),
-            outcome_code=OutcomeCode.RESTART.value,
-            outcome="the bot stopped while sending: outcome unknown, sending again",
-        )
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+def recover_interrupted(session: Session, owner: str | None = None) -> int:
+    """Channel messages left ``sending`` whose lease expired (their worker died or hangs)
+    are sent again; `owner`'s own rows are left alone (see outbox.reclaim)."""
+    return outbox.reclaim(session, "other", owner=owner, attempt=False)
 
 
-def claim_due(session: Session, limit: int) -> list[ChannelMessage]:
-    """Take up to `limit` due channel messages, most urgent first (status ``sending``)."""
+def claim_due(
+    session: Session, limit: int, *, owner: str | None = None, lease: float | None = None
+) -> list[ChannelMessage]:
+    """Take up to `limit` due channel messages, most urgent first (status ``sending``,
+    leased to `owner` for `lease` seconds)."""
     if limit <= 0:
         return []
     due = select(_TABLE.c.id).where(
@@ -105,6 +99,8 @@ def claim_due(session: Session, limit: int) -> list[ChannelMessage]:
         _TABLE.c.attempts,
         _TABLE.c.source,
         _TABLE.c.person_id,
+        owner=owner,
+        lease=lease,
     )
     claimed = [ChannelMessage(*row) for row in rows]
     claimed.sort(key=lambda m: (m.priority, m.id))
@@ -165,10 +161,10 @@ class Result:
     at: datetime = field(default_factory=clock.now)
 
 
-def record(session: Session, results: list[Result]) -> None:
+def record(session: Session, results: list[Result], *, owner: str | None = None) -> None:
     """Write outcomes like Telegram's (outbox.record_outcomes: the alert timeline and its
-    hooks), keep each duty group's health, and tell the admins once when a channel starts
-    refusing for good."""
+    hooks; with `owner`, only for rows it still holds), keep each duty group's health, and
+    tell the admins once when a channel starts refusing for good."""
     outbox.record_outcomes(
         session,
         [
@@ -185,6 +181,7 @@ def record(session: Session, results: list[Result]) -> None:
             )
             for r in results
         ],
+        owner=owner,
     )
     for result in results:
         _channel_health(session, result)
