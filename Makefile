@@ -61,7 +61,7 @@ test: venv
 demo: venv
 	$(BIN)/cadre-bot demo $(DEMO_ARGS)
 
-# The fuzzed surface (tests/test_fuzz.py) with the "long" budget: 10,000 examples, a random
+# The fuzzed surface (tests/handlers/test_fuzz.py) with the "long" budget: 10,000 examples, a random
 # seed unless FUZZ_SEED is set, in FUZZ_JOBS worker processes (each its own seed and SQLite
 # database); the merged figures go to FUZZ_REPORT (every 30 s, and at the end).
 FUZZ_SEED ?=
@@ -69,7 +69,7 @@ FUZZ_JOBS ?= 1
 FUZZ_EXAMPLES ?= 10000
 FUZZ_REPORT ?= var/fuzz-report.json
 fuzz: venv
-	$(BIN)/python -m tests.fuzz_jobs --jobs $(FUZZ_JOBS) --examples $(FUZZ_EXAMPLES) \
+	$(BIN)/python -m tests.support.fuzz_jobs --jobs $(FUZZ_JOBS) --examples $(FUZZ_EXAMPLES) \
 		$(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --report $(FUZZ_REPORT) -- $(PYTEST_ARGS)
 
 lint: venv

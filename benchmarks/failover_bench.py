@@ -52,8 +52,8 @@ async def main(args: argparse.Namespace) -> None:
     from models import HaLeader
     from models.db import make_engine, upgrade
     from services.db import Database
-    from tests import factories
-    from tests.sos_support import ON_DUTY, BotProcess, process_env, staff
+    from tests.support import factories
+    from tests.support.sos_support import ON_DUTY, BotProcess, process_env, staff
 
     engine = make_engine(args.database_url)
     with engine.begin() as connection:

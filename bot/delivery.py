@@ -16,7 +16,7 @@ AIORateLimiter hold back *every* request for retry_after. Neither knows about pe
 limits of private chats. The requirement is the opposite: the most urgent message takes
 the next free slot, and a 429 stops only what it concerns. `SendScheduler` below is a
 small priority scheduler over token buckets that does that; it is pure (time is passed
-in) and unit-tested in tests/test_delivery_limiter.py.
+in) and unit-tested in tests/bot/test_delivery_limiter.py.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ class _Lane:
 
 class EndpointScheduler:
     """The most urgent message whose endpoint is free and within its limit. Pure: time is
-    passed in (tests/test_channels.py drives it)."""
+    passed in (tests/handlers/test_channels.py drives it)."""
 
     def __init__(self, *, sms_per_minute: float) -> None:
         self.sms_per_minute = max(1, int(sms_per_minute))

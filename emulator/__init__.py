@@ -1,7 +1,7 @@
 """A Telegram Bot API emulator for end-to-end tests of python-telegram-bot applications.
 
 See ``server.BotApiEmulator`` (the HTTP server), ``driver.FakeUser`` (acting as a user),
-``faults.Fault`` (fault injection) and, in tests/emulator_plugin.py, the pytest fixtures.
+``faults.Fault`` (fault injection) and, in tests/support/emulator_plugin.py, the pytest fixtures.
 """
 
 from .driver import ChatView, FakeGroup, FakeUser

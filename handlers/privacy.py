@@ -88,7 +88,7 @@ def in_a_form(application: Application[Any, Any, Any, Any, Any, Any], update: Up
     """Whether one of the forms (ConversationHandler) waits for this person's answer.
 
     PTB keeps each conversation's state in ``ConversationHandler._conversations`` and has no
-    public reader for it; tests/test_privacy.py fails if that changes."""
+    public reader for it; tests/handlers/test_privacy.py fails if that changes."""
     for handlers in application.handlers.values():
         for handler in handlers:
             if not isinstance(handler, ConversationHandler):

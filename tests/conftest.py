@@ -19,7 +19,7 @@ from config import Settings
 from models.db import make_engine, upgrade
 from services.db import Database
 
-pytest_plugins = ["tests.emulator_plugin", "tests.botfixtures"]
+pytest_plugins = ["tests.support.emulator_plugin", "tests.support.botfixtures"]
 
 TEST_DATABASE_URL = os.environ.get("CADRE_TEST_DATABASE_URL")
 
@@ -97,7 +97,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # Care reminders would otherwise reach the people of every test (factory cadres
         # are overdue); the care tests switch them on.
         care_jobs=False,
-        # No health and metrics server unless a test asks for one (tests/test_metrics.py).
+        # No health and metrics server unless a test asks for one (tests/bot/test_metrics.py).
         http_listen="",
     )
 
