@@ -245,7 +245,9 @@ async def on_other_media(update: Update, context: Context) -> None:
 
 
 async def cancel_nothing(update: Update, context: Context) -> None:
-    """/cancel outside any form."""
+    """/cancel outside any form: about their open call for help if they have one."""
+    if await sos.still_open(update, context):
+        return
     person = await current_person(update, context)
     await reply(update, t(language_of(update, context, person), "form.nothing_to_cancel"))
 

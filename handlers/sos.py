@@ -277,19 +277,29 @@ async def on_command(update: Update, context: Context) -> None:
         return
     person = await current_caller(update, context)
     lang = language_of(update, context, person)
-    if waiting.get("what") == "details" and person is not None:
-        # /cancel stops the questions, never the call for help: say so, and offer the
-        # false-alarm button to those who mean to cancel the alert itself
-        alert = await context.db.run(alerts_policy.get, int(waiting.get("alert", 0)))
-        if alert is not None and alert.person_id == person.id:
-            if alert.status in alerts_policy.IN_PROGRESS:
-                text = t(lang, "sos.questions_stopped", id=alert.id)
-                await reply(update, text, reply_markup=_cancel_markup(lang, alert))
-                raise ApplicationHandlerStop
+    if waiting.get("what") == "details" and await still_open(update, context):
+        raise ApplicationHandlerStop
     active = person is not None and person.status == Status.ACTIVE
     markup = menus.main_keyboard(lang) if active else None
     await reply(update, t(lang, "sos.input_cancelled"), reply_markup=markup)
     raise ApplicationHandlerStop
+
+
+async def still_open(update: Update, context: Context) -> bool:
+    """/cancel while an alert of theirs is open (during its questions, or with no question
+    or form left to cancel) stops the questions, never the call for help: say that it is
+    still open, never "cancelled" or "nothing to cancel", and offer the false-alarm button
+    to those who mean to cancel the alert itself. False when no alert of theirs is open."""
+    person = await current_caller(update, context)
+    if person is None or person.id is None:
+        return False
+    alert = await context.db.run(raising.open_alert_of, person.id)
+    if alert is None:
+        return False
+    lang = language_of(update, context, person)
+    text = t(lang, "sos.questions_stopped", id=alert.id)
+    await reply(update, text, reply_markup=_cancel_markup(lang, alert))
+    return True
 
 
 async def on_other_button(update: Update, context: Context) -> None:

@@ -171,6 +171,11 @@ async def test_cancel_during_the_questions_stops_the_questions_not_the_alert(
         assert "sos:cxl:" in str(kept.reply_markup)
         assert alert_of(bot, CADRE).status == AlertStatus.OPEN
         await cadre.send("just typing")  # no longer taken as a description
+        # no question left to stop: /cancel is still about the open call for help, never
+        # "nothing to cancel" (it was, before this was fixed)
+        await cadre.send("/cancel")
+        kept = await cadre.wait_for(still_open)
+        assert "sos:cxl:" in str(kept.reply_markup)
         await cadre.press("sos:cxl:" + str(alert_of(bot, CADRE).id), message=kept)
         await cadre.wait_for(markup_has("sos:cxly:"))
         await cadre.press(f"sos:cxly:{alert_of(bot, CADRE).id}")
