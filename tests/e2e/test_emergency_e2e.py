@@ -1,11 +1,13 @@
 """Issue 12 ("Emergency channel without gaps") point by point, with the real `cadre-bot run`
 process and the emulator: one process for the whole module (started once, like a
 deployment that has run all day), each test with people of its own, in both languages
-where the wording matters. Points 1, 4, 5 and 6 are in test_sos_e2e.py and
-test_reply_limits_e2e.py; 10's escalated header in test_care_e2e.py."""
+where the wording matters. Also in test_sos_e2e.py: points 1 (pending, suspended, guest),
+4 and 5 in the other language; point 6 is test_reply_limits_e2e.py (it needs the
+emulator's limits), point 10's escalated header test_care_e2e.py (it needs the care jobs)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from services import approvals, people, roster
 from services.db import Database
 from tests.conftest import empty_tables
 from tests.support import factories
+from tests.support.channel_servers import SmsGateway, running_services
 from tests.support.checkin_helpers import markup_has, start_checkin
 from tests.support.sos_support import (
     ABA,
@@ -46,6 +49,7 @@ class World:
     emulator: BotApiEmulator
     db: Database
     process: BotProcess
+    sms: SmsGateway
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -72,9 +76,14 @@ async def world(migrated_engine, database_url, tmp_path_factory) -> AsyncIterato
             county="liangshan.xichang",
             posting_altitude_m=1500,
         )
-    async with BotApiEmulator() as emulator:
+    async with BotApiEmulator() as emulator, running_services() as (_, _, sms):
         env = process_env(
-            emulator, database_url, CADRE_ADMIN_IDS=f"{factories.ADMIN_ID},{ADMIN_EN}"
+            emulator,
+            database_url,
+            CADRE_ADMIN_IDS=f"{factories.ADMIN_ID},{ADMIN_EN}",
+            CADRE_SMS_URL=sms.url("/sms"),
+            CADRE_SMS_HEADERS=json.dumps({"X-Api-Key": sms.api_key}),
+            CADRE_SMS_BODY_TEMPLATE='{"phone": "{phone}", "text": "{text}"}',
         )
         process = BotProcess(env, tmp_path_factory.mktemp("emergency"))
         await process.start()
@@ -93,7 +102,7 @@ async def world(migrated_engine, database_url, tmp_path_factory) -> AsyncIterato
             admin = emulator.user(ADMIN_EN, "Ada", language_code="en")
             await admin.send("/help")
             await admin.wait_for("/help", timeout=30)  # polling: the process is up
-            yield World(emulator, db, process)
+            yield World(emulator, db, process, sms)
         finally:
             code, log = await process.stop()
     assert code == 0, log
@@ -142,6 +151,65 @@ async def red_check_in(cadre: FakeUser) -> None:
 def about(alert_id: int, text: str):
     """A bot message about this alert (other tests' alerts reach the same officers)."""
     return lambda m: f"#{alert_id}" in (m.text or "") and text in (m.text or "")
+
+
+# ---------------------------------------------------------------------------- 1. anyone
+
+
+async def test_1_a_chinese_guest_and_a_rejected_person_reach_both_admins_and_are_taken(world):
+    """test_sos_e2e.py has a pending registrant, a suspended cadre and a guest in English;
+    here a guest reading Chinese and a rejected person: each admin reads the unverified
+    card in their own language, with ✋, and the caller is told who took it."""
+    db, emulator = world.db, world.emulator
+    rejected = factories.person(db, 1111, approve=False, real_name="Rejected", language="en")
+    db.call(people.decide, db.call(people.find, factories.ADMIN_ID), rejected.id, False)
+    zh_admin = emulator.user(factories.ADMIN_ID, "Admin")
+    en_admin = emulator.user(ADMIN_EN, "Ada", language_code="en")
+    callers = (
+        (emulator.user(1110, "高", language_code="zh-hans"), zh_admin, "正在处理您的求助"),
+        (emulator.user(1111, "Re", language_code="en"), en_admin, "is handling your call"),
+    )
+    for caller, taker, told in callers:
+        await caller.send("/sos")
+        alert = await until_alert(db, caller.id)
+        zh_card = await zh_admin.wait_for(about(alert.id, "身份未核实"), timeout=10)
+        en_card = await en_admin.wait_for(about(alert.id, "Unverified caller"), timeout=10)
+        assert "sos:ack:" in str(zh_card.reply_markup) and "sos:ack:" in str(en_card.reply_markup)
+        await caller.wait_for(lambda m: "120" in (m.text or ""))  # the numbers, at once
+        await taker.press(f"sos:ack:{alert.id}", message=zh_card if taker is zh_admin else en_card)
+        await taker.callback_answer()
+        await caller.wait_for(told)
+        assert alert_of(db, caller.id).status == AlertStatus.ACKNOWLEDGED
+        assert alert_of(db, caller.id).unverified
+
+
+# ---------------------------------------------------------------------------- 4, 5. after close
+
+
+async def test_4_5_an_officer_closes_by_command_and_the_chinese_cadres_next_words_reach_him(
+    world,
+):
+    """/ack and /resolve by an officer reading English (test_sos_e2e.py has them in
+    Chinese); the cadre reads Chinese, and what they write after the close reaches him."""
+    db = world.db
+    cadre = new_cadre(world, 1401, "zh-Hans")
+    _, en_officer = ganzi_officers(world)
+    await cadre.send("/sos")
+    alert = await until_alert(db, 1401)
+    await en_officer.wait_for(about(alert.id, "SOS #"), timeout=10)
+    await en_officer.send(f"/ack {alert.id}")
+    await cadre.wait_for(f"正在处理您的求助 #{alert.id}")
+    await en_officer.send(f"/resolve {alert.id}")
+    choose = await en_officer.wait_for(f"How did alert #{alert.id} end?")
+    await en_officer.press("Handled on site", message=choose)
+    closed = await cadre.wait_for(f"您的求助 #{alert.id} 已由")
+    assert "24 小时内" in closed.text
+    await cadre.send("脚踝肿了，谢谢 <b>")
+    passed = await cadre.wait_for(f"处理您求助 #{alert.id}")
+    assert "Wang Off" in passed.text and "🆘" in passed.text
+    relayed = await en_officer.wait_for(about(alert.id, "脚踝肿了"))
+    assert relayed.text.startswith(f"💬 About #{alert.id} (Cadre 1401), closed at ")
+    assert "谢谢 <b>" in relayed.text  # as typed, escaped
 
 
 # ---------------------------------------------------------------------------- 2. nothing untrue
@@ -396,6 +464,28 @@ async def test_9_a_duty_group_test_reports_back_with_a_reason_and_dutygroup_show
     )
     assert reason in listing.text
     assert "key=0000-1111" not in listing.text  # the key is masked
+
+
+async def test_9_an_sms_test_reports_a_failing_gateway_then_success_in_both_languages(world):
+    """The gateway answers 500 twice: the officer reads why within a minute; the next
+    test arrives; the Chinese officer's test arrives at once."""
+    for telegram_id, lang, failed, ok in (
+        (LIANGSHAN_EN, "en", "did not reach", "reached"),
+        (LIANGSHAN_ZH, "zh-Hans", None, "测试消息已送达"),
+    ):
+        officer_ = world.emulator.user(telegram_id, "Officer", language_code=lang)
+        await officer_.send(f"/sms 1380013{telegram_id}")
+        await officer_.wait_for(f"+861380013{telegram_id}")
+        await officer_.send("/sms")
+        shown = await officer_.wait_for("/sms off")
+        test = next(b["text"] for b in shown.buttons if b["text"].startswith("🧪"))
+        if failed:
+            world.sms.fail("server_error", times=2)
+            await officer_.press(test, message=shown)
+            report = await officer_.wait_for(failed, timeout=60)  # "within a minute"
+            assert "the service is busy or failing: try again later (HTTP 500" in report.text
+        await officer_.press(test, message=shown)
+        assert f"…{str(telegram_id)[-4:]}" in (await officer_.wait_for(ok, timeout=30)).text
 
 
 # ---------------------------------------------------------------------------- 10. oxygen card
