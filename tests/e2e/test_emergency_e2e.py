@@ -197,6 +197,10 @@ async def test_4_5_an_officer_closes_by_command_and_the_chinese_cadres_next_word
     await cadre.send("/sos")
     alert = await until_alert(db, 1401)
     await en_officer.wait_for(about(alert.id, "SOS #"), timeout=10)
+    await en_officer.send(f"/alert {alert.id}")
+    view = await en_officer.wait_for(about(alert.id, "Timeline"))
+    assert "round 1: delivered 2/2, " in view.text and "delivered to" not in view.text
+    assert "✋ I'm on it" in [b["text"] for b in view.buttons]
     await en_officer.send(f"/ack {alert.id}")
     await cadre.wait_for(f"正在处理您的求助 #{alert.id}")
     await en_officer.send(f"/resolve {alert.id}")
@@ -204,6 +208,9 @@ async def test_4_5_an_officer_closes_by_command_and_the_chinese_cadres_next_word
     await en_officer.press("Handled on site", message=choose)
     closed = await cadre.wait_for(f"您的求助 #{alert.id} 已由")
     assert "24 小时内" in closed.text
+    await en_officer.send(f"/alert {alert.id}")
+    view = await en_officer.wait_for(about(alert.id, "Timeline"))
+    assert "I'm on it" not in view.text and "sos:ack:" not in str(view.reply_markup)
     await cadre.send("脚踝肿了，谢谢 <b>")
     passed = await cadre.wait_for(f"处理您求助 #{alert.id}")
     assert "Wang Off" in passed.text and "🆘" in passed.text
@@ -285,6 +292,30 @@ async def test_2_an_sos_during_a_red_check_in_alert_is_recorded_as_its_own_cause
     with db.session() as s:
         kinds = [e.kind for e in s.exec(select(AlertEvent).where(AlertEvent.alert_id == alert.id))]
     assert "cause_added" in kinds and "raised_again" not in kinds
+
+
+async def test_2_a_red_check_in_during_an_open_sos_joins_it_as_its_own_cause(world):
+    """The other order: the SOS first, then a RED check-in. One alert, the check-in's
+    own event, both steps on the card; never "another RED check-in"."""
+    db = world.db
+    cadre = new_cadre(world, 1213, "en")
+    zh_officer, en_officer = ganzi_officers(world)
+    await cadre.send("/sos")
+    alert = await until_alert(db, 1213)
+    await en_officer.wait_for(about(alert.id, "SOS #"), timeout=10)
+    await red_check_in(cadre)
+    relayed = await en_officer.wait_for(about(alert.id, "health check-in at"))
+    assert "was RED (this alert was opened by an SOS at" in relayed.text
+    relayed_zh = await zh_officer.wait_for(about(alert.id, "的健康打卡为红色"))
+    assert "紧急求助发起" in relayed_zh.text and "又出现" not in relayed_zh.text
+    assert alert_of(db, 1213).id == alert.id  # joined, not a second alert
+    await en_officer.send(f"/alert {alert.id}")
+    card = await en_officer.wait_for(about(alert.id, "What happened"))
+    line = next(x for x in card.text.splitlines() if x.startswith("What happened"))
+    assert line.index("SOS pressed at") < line.index("RED check-in at"), line
+    with db.session() as s:
+        kinds = [e.kind for e in s.exec(select(AlertEvent).where(AlertEvent.alert_id == alert.id))]
+    assert "cause_added" in kinds
 
 
 # ---------------------------------------------------------------------------- 3. location
