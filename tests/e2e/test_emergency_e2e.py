@@ -140,6 +140,17 @@ def ganzi_officers(world: World) -> tuple[FakeUser, FakeUser]:
     return zh, world.emulator.user(OFF_DUTY, "Wang", language_code="en")
 
 
+async def sos_taken_to(
+    en_officer: FakeUser, world: World, telegram_id: int, lang: str
+) -> tuple[FakeUser, Alert]:
+    """A new cadre presses /sos; their alert, once its card reached the English officer."""
+    cadre = new_cadre(world, telegram_id, lang)
+    await cadre.send("/sos")
+    alert = await until_alert(world.db, telegram_id)
+    await en_officer.wait_for(about(alert.id, "SOS #"), timeout=10)
+    return cadre, alert
+
+
 async def red_check_in(cadre: FakeUser) -> None:
     """A check-in with a red flag (breathless at rest): a RED alert."""
     await start_checkin(cadre)
@@ -191,12 +202,8 @@ async def test_4_5_an_officer_closes_by_command_and_the_chinese_cadres_next_word
 ):
     """/ack and /resolve by an officer reading English (test_sos_e2e.py has them in
     Chinese); the cadre reads Chinese, and what they write after the close reaches him."""
-    db = world.db
-    cadre = new_cadre(world, 1401, "zh-Hans")
     _, en_officer = ganzi_officers(world)
-    await cadre.send("/sos")
-    alert = await until_alert(db, 1401)
-    await en_officer.wait_for(about(alert.id, "SOS #"), timeout=10)
+    cadre, alert = await sos_taken_to(en_officer, world, 1401, "zh-Hans")
     await en_officer.send(f"/alert {alert.id}")
     view = await en_officer.wait_for(about(alert.id, "Timeline"))
     assert "round 1: delivered 2/2, " in view.text and "delivered to" not in view.text
@@ -298,11 +305,8 @@ async def test_2_a_red_check_in_during_an_open_sos_joins_it_as_its_own_cause(wor
     """The other order: the SOS first, then a RED check-in. One alert, the check-in's
     own event, both steps on the card; never "another RED check-in"."""
     db = world.db
-    cadre = new_cadre(world, 1213, "en")
     zh_officer, en_officer = ganzi_officers(world)
-    await cadre.send("/sos")
-    alert = await until_alert(db, 1213)
-    await en_officer.wait_for(about(alert.id, "SOS #"), timeout=10)
+    cadre, alert = await sos_taken_to(en_officer, world, 1213, "en")
     await red_check_in(cadre)
     relayed = await en_officer.wait_for(about(alert.id, "health check-in at"))
     assert "was RED (this alert was opened by an SOS at" in relayed.text
