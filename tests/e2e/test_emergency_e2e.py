@@ -157,6 +157,8 @@ async def red_check_in(cadre: FakeUser) -> None:
     await cadre.press("ci:feeling:unwell")
     await cadre.wait_for(markup_has("ci:flags:none"))
     await cadre.press("ci:flags:breathless_rest")
+    # the result has come (through the outbox) when 📍 is on the keyboard
+    await cadre.wait_until(lambda: "📍" in str(cadre.reply_keyboard))
 
 
 def about(alert_id: int, text: str):
