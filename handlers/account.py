@@ -59,7 +59,7 @@ async def help_command(update: Update, context: Context) -> None:
     shown = menus.commands_for(person)
     if person is not None and active:
         shown = menus.ESSENTIALS[Role(person.role)]
-    markup = menus.main_keyboard(lang) if active else None
+    markup = await menus.main_keyboard_of(context, person, lang) if active else None
     await reply(update, intro + "\n\n" + _command_lines(lang, shown), reply_markup=markup)
     if active and len(menus.help_tasks(person)) > 1:
         await reply(update, t(lang, "help.more"), reply_markup=_tasks_markup(lang, person))

@@ -492,18 +492,23 @@ def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) 
     return ["\n\n".join(first), "\n".join(parts)]
 
 
-async def cancel(update: Update, context: Context) -> int:
+async def _ended(update: Update, context: Context, key: str) -> int:
+    """The check-in ends without a result (cancelled, timed out): the main keyboard back,
+    with 📍 while an alert of theirs is open."""
     lang = _lang(update, context)
     DRAFT.clear(context)
-    await reply(update, t(lang, "health.cancelled"), reply_markup=menus.main_keyboard(lang))
+    person = await current_person(update, context)
+    markup = await menus.main_keyboard_of(context, person, lang)
+    await reply(update, t(lang, key), reply_markup=markup)
     return ConversationHandler.END
+
+
+async def cancel(update: Update, context: Context) -> int:
+    return await _ended(update, context, "health.cancelled")
 
 
 async def on_timeout(update: Update, context: Context) -> int:
-    lang = _lang(update, context)
-    DRAFT.clear(context)
-    await reply(update, t(lang, "health.expired"), reply_markup=menus.main_keyboard(lang))
-    return ConversationHandler.END
+    return await _ended(update, context, "health.expired")
 
 
 # ---------------------------------------------------------------------------- history, trend

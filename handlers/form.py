@@ -265,7 +265,8 @@ async def _already_known(update: Update, context: Context, person: Person) -> in
     lang = person.language
     if person.status == Status.ACTIVE:
         await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
-        await reply(update, t(lang, "form.already_active"), reply_markup=menus.main_keyboard(lang))
+        markup = await menus.main_keyboard_of(context, person, lang)
+        await reply(update, t(lang, "form.already_active"), reply_markup=markup)
     else:
         await reply(update, t(lang, f"deny.{person.status}"))
     return ConversationHandler.END

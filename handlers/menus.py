@@ -16,8 +16,10 @@ from telegram import (
 )
 from telegram.error import TelegramError
 
+from handlers.context import Context
 from models import Person, Role, Status
 from services import board_links
+from services.alerts import raising
 from services.i18n import LANGUAGES, t
 
 GUEST_COMMANDS = ("start", "help", "language", "sos")
@@ -165,6 +167,17 @@ def main_keyboard(language: str, location: bool = False) -> ReplyKeyboardMarkup:
         share = KeyboardButton(t(language, "sos.btn.share_location"), request_location=True)
         rows.insert(0, [share])
     return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+
+
+async def main_keyboard_of(
+    context: Context, person: Person | None, language: str
+) -> ReplyKeyboardMarkup:
+    """main_keyboard for someone who may have an alert open: «📍 Send my location» stays
+    first until it is closed (/help, /start or a cancelled check-in must not take it away)."""
+    alert = None
+    if person is not None and person.id is not None:
+        alert = await context.db.run(raising.open_alert_of, person.id)
+    return main_keyboard(language, location=alert is not None)
 
 
 def sos_keyboard(language: str) -> ReplyKeyboardMarkup:

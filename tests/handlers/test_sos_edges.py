@@ -258,6 +258,36 @@ async def test_location_stays_on_the_keyboard_until_closed_and_updates_every_car
         assert "📍 Send my location" not in keyboard_texts(cadre)
 
 
+async def test_help_start_and_a_cancelled_check_in_keep_location_while_the_alert_is_open(bot):
+    """What a frightened cadre may well send after 🆘 (/help, /start, a check-in begun and
+    cancelled) brings the main keyboard back: with 📍 first while the alert is open (they
+    took it away before), without it once it is closed."""
+    staff(bot.db)
+    cadre = bot.user(CADRE, "Li", language_code="en")
+    officer = bot.user(ON_DUTY, "Zhang")
+    async with emergency_running(bot):
+        await open_keyboard(cadre)  # 🆘 and check-in, no 📍: nothing is open yet
+        assert "📍 Send my location" not in keyboard_texts(cadre)
+        await cadre.send("/sos")
+        card = await officer.wait_for("紧急求助")
+        await cadre.wait_for(markup_has("sos:cat:"))
+        for command, answer in (("/help", "/help"), ("/start", "already registered")):
+            await cadre.send(command)
+            await cadre.wait_for(answer)
+            assert keyboard_texts(cadre)[0] == "📍 Send my location", command
+        await start_checkin(cadre)
+        await cadre.send("/cancel")
+        await cadre.wait_for("cancelled")
+        assert keyboard_texts(cadre)[0] == "📍 Send my location"
+        await officer.press("✅ 结束处理", message=card)
+        await officer.wait_edit(card, markup_has("sos:out:"))
+        await officer.press("已现场处理", message=card)
+        await cadre.wait_for("was closed by")
+        await cadre.send("/help")
+        await cadre.wait_for("/help")
+        assert "📍 Send my location" not in keyboard_texts(cadre)
+
+
 @pytest.mark.parametrize(
     ("lang", "ask"), [("en", "Share live location"), ("zh-Hans", "共享实时位置")]
 )
