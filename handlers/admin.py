@@ -129,10 +129,11 @@ async def tell(db: Any, person: Person, key: str, **values: Any) -> None:
     An active person gets the main keyboard (SOS, check-in) with it; a suspended person
     keeps only 🆘 (suspension never takes the call for help away)."""
     markup: Any = None
+    location = await menus.alert_open(db, person)  # 📍 stays while their alert is open
     if person.status == Status.ACTIVE:
-        markup = menus.main_keyboard(person.language).to_dict()
+        markup = menus.main_keyboard(person.language, location).to_dict()
     elif person.status == Status.SUSPENDED:
-        markup = menus.sos_keyboard(person.language).to_dict()
+        markup = menus.sos_keyboard(person.language, location).to_dict()
     await db.run(
         outbox.enqueue,
         chat_id=person.telegram_id,

@@ -47,7 +47,9 @@ async def announce_decision(
     else:
         key = "approve.you_are_rejected"
         outcome = "approve.done_no"
-    markup = menus.main_keyboard(person.language) if person.status == Status.ACTIVE else None
+    markup = None
+    if person.status == Status.ACTIVE:  # 📍 stays while their (unverified) alert is open
+        markup = menus.main_keyboard(person.language, await menus.alert_open(db, person))
     notice: dict[str, Any] = {"text": t(person.language, key)}
     if markup is not None:
         notice["reply_markup"] = markup.to_dict()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import (
     Bot,
     BotCommand,
@@ -169,22 +171,29 @@ def main_keyboard(language: str, location: bool = False) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 
 
+async def alert_open(db: Any, person: Person | None) -> bool:
+    """Whether an alert of theirs is open: their keyboard then offers 📍 first."""
+    if person is None or person.id is None:
+        return False
+    return await db.run(raising.open_alert_of, person.id) is not None
+
+
 async def main_keyboard_of(
     context: Context, person: Person | None, language: str
 ) -> ReplyKeyboardMarkup:
     """main_keyboard for someone who may have an alert open: «📍 Send my location» stays
     first until it is closed (/help, /start or a cancelled check-in must not take it away)."""
-    alert = None
-    if person is not None and person.id is not None:
-        alert = await context.db.run(raising.open_alert_of, person.id)
-    return main_keyboard(language, location=alert is not None)
+    return main_keyboard(language, location=await alert_open(context.db, person))
 
 
-def sos_keyboard(language: str) -> ReplyKeyboardMarkup:
-    """Only 🆘: what a suspended person keeps (they may still call for help)."""
-    return ReplyKeyboardMarkup(
-        [[KeyboardButton(t(language, "main.sos"))]], resize_keyboard=True, is_persistent=True
-    )
+def sos_keyboard(language: str, location: bool = False) -> ReplyKeyboardMarkup:
+    """Only 🆘 (and 📍 while an alert of theirs is open): what a suspended person keeps
+    (they may still call for help)."""
+    rows = [[KeyboardButton(t(language, "main.sos"))]]
+    if location:
+        share = KeyboardButton(t(language, "sos.btn.share_location"), request_location=True)
+        rows.insert(0, [share])
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 
 
 def main_button_texts(key: str) -> set[str]:

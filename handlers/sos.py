@@ -30,7 +30,6 @@ from typing import Any
 from telegram import (
     InlineKeyboardMarkup,
     InputFile,
-    KeyboardButton,
     ReplyKeyboardMarkup,
     Update,
 )
@@ -100,10 +99,7 @@ def keyboard(lang: str, person: Person | None, location: bool) -> ReplyKeyboardM
     always at hand, and the check-in for active members."""
     if person is not None and person.status == Status.ACTIVE:
         return menus.main_keyboard(lang, location)
-    rows = [[KeyboardButton(t(lang, "main.sos"))]]
-    if location:
-        rows.insert(0, [KeyboardButton(t(lang, "sos.btn.share_location"), request_location=True)])
-    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+    return menus.sos_keyboard(lang, location)
 
 
 def _caller_of(update: Update, context: Context, person: Person | None) -> sos_calls.Caller:

@@ -288,6 +288,37 @@ async def test_help_start_and_a_cancelled_check_in_keep_location_while_the_alert
         assert "📍 Send my location" not in keyboard_texts(cadre)
 
 
+async def test_approval_and_suspension_notices_keep_location_while_the_alert_is_open(bot):
+    """A pending registrant who pressed 🆘 and is then approved, and a cadre suspended
+    while their alert is open: the keyboard the notice brings keeps 📍 first."""
+    from handlers import admin as admin_handlers
+    from handlers import approvals as approvals_handlers
+
+    staff(bot.db)
+    newcomer = factories.person(bot.db, PENDING, approve=False, language="en")
+    admin_p = bot.db.call(people.find, factories.ADMIN_ID)
+    callers = bot.user(PENDING, "Pending", language_code="en"), bot.user(CADRE, "Li")
+    async with emergency_running(bot):
+        for caller in callers:
+            await caller.send("/sos")
+            await caller.wait_for(markup_has("sos:cat:"))
+        approved = bot.db.call(people.decide, admin_p, newcomer.id, True)
+        await approvals_handlers.announce_decision(bot.app.bot, bot.db, admin_p, approved, None)
+        await callers[0].wait_for("Your registration has been approved")
+        assert keyboard_texts(callers[0]) == ["📍 Send my location", "🆘 SOS", "📝 Check-in"]
+        cadre_id = people_id(bot, CADRE)
+        suspended = bot.db.call(people.set_status, admin_p, cadre_id, Status.SUSPENDED)
+        await admin_handlers.tell(bot.db, suspended, "people.told.suspended")
+        await callers[1].wait_for("suspended your account")
+        assert keyboard_texts(callers[1]) == ["📍 Send my location", "🆘 SOS"]
+
+
+def people_id(bot, telegram_id: int) -> int:
+    found = bot.db.call(people.find, telegram_id)
+    assert found is not None and found.id is not None
+    return found.id
+
+
 @pytest.mark.parametrize(
     ("lang", "ask"), [("en", "Share live location"), ("zh-Hans", "共享实时位置")]
 )
