@@ -432,7 +432,8 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
         )
     except CheckinError as error:
         DRAFT.clear(context)
-        await reply(update, t(lang, error.key), reply_markup=menus.main_keyboard(lang))
+        markup = await menus.main_keyboard_of(context, person, lang)
+        await reply(update, t(lang, error.key), reply_markup=markup)
         return ConversationHandler.END
     DRAFT.clear(context)
     texts = result_text(lang, person, outcome, cfg)

@@ -487,7 +487,7 @@ async def _save_oxygen(
         "care.ox.sent_urgent" if request.urgency == OxygenUrgency.URGENT else "care.ox.sent_note"
     )
     text += "\n" + t(lang, later)
-    await reply(update, text, reply_markup=menus.main_keyboard(lang))
+    await reply(update, text, reply_markup=await menus.main_keyboard_of(context, person, lang))
     return ConversationHandler.END
 
 
@@ -508,7 +508,7 @@ async def cancel(update: Update, context: Context) -> int:
     markup = None
     person = await current_person(update, context)
     if person is not None and person.status == Status.ACTIVE:
-        markup = menus.main_keyboard(lang)
+        markup = await menus.main_keyboard_of(context, person, lang)
     await reply(update, t(lang, "care.form.cancelled"), reply_markup=markup)
     return ConversationHandler.END
 

@@ -279,6 +279,11 @@ async def test_help_start_and_a_cancelled_check_in_keep_location_while_the_alert
         await cadre.send("/cancel")
         await cadre.wait_for("cancelled")
         assert keyboard_texts(cadre)[0] == "📍 Send my location"
+        await cadre.send("/oxygen")  # an oxygen request begun and cancelled
+        await cadre.wait_for("What do you need?")
+        await cadre.send("/cancel")
+        await cadre.wait_for(lambda m: m.reply_markup is not None and "keyboard" in m.reply_markup)
+        assert keyboard_texts(cadre)[0] == "📍 Send my location"
         await officer.press("✅ 结束处理", message=card)
         await officer.wait_edit(card, markup_has("sos:out:"))
         await officer.press("已现场处理", message=card)
