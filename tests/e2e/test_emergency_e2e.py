@@ -356,6 +356,10 @@ async def test_3_a_red_check_in_asks_for_the_location_and_it_updates_every_card(
     for reader, card in zip((zh_officer, en_officer), cards, strict=True):
         await reader.wait_edit(card, expected, timeout=10)
         assert "sos:ack:" in str(card.reply_markup)  # still open: ✋ stays
+    asked = await cadre.send("/help")  # what a worried cadre may send next: 📍 stays
+    await cadre.wait_for(
+        lambda m: m.message_id > asked.message_id and "keyboard" in str(m.reply_markup)
+    )
     keyboard = [b["text"] for row in cadre.reply_keyboard or [] for b in row]
     assert keyboard[0] == pin  # until the alert is closed
     assert alert_of(db, cadre_id).latitude == pytest.approx(cadre.location[0])
