@@ -16,6 +16,7 @@ import pytest_asyncio
 from sqlmodel import col, select
 
 from emulator.driver import FakeUser
+from emulator.faults import Fault
 from emulator.server import BotApiEmulator
 from models import Alert, AlertEvent, AlertStatus, DirectoryEntry, Status
 from services import approvals, people, roster
@@ -106,7 +107,7 @@ async def world(migrated_engine, database_url, tmp_path_factory) -> AsyncIterato
         finally:
             code, log = await process.stop()
     assert code == 0, log
-    assert "Traceback" not in log, log
+    assert "Traceback" not in log and " ERROR " not in log, log
 
 
 def alert_of(db: Database, telegram_id: int) -> Alert | None:
@@ -368,6 +369,33 @@ async def test_3_a_red_check_in_asks_for_the_location_and_it_updates_every_card(
     assert "location" in kinds
 
 
+# ---------------------------------------------------------------------------- 6. replies
+
+
+async def test_6_a_5xx_on_the_answer_and_the_card_edit_of_an_ack_is_retried_not_lost(world):
+    """Telegram answers the officer's ✋ with a 502 (the press's answer) and a 503 (the
+    card's edit): both are sent again; the officer is confirmed, the card says who took
+    it, and nothing says "something went wrong" (test_reply_limits_e2e.py: the 429 during
+    a broadcast)."""
+    _, en_officer = ganzi_officers(world)
+    cadre, alert = await sos_taken_to(en_officer, world, 1601, "en")
+    card = next(m for m in reversed(en_officer.bot_messages) if f"SOS #{alert.id}" in m.text)
+    faults = world.emulator.faults
+    faults.add(Fault.server_error(502), methods="answerCallbackQuery", times=1)  # no chat_id
+    faults.add(Fault.server_error(503), methods="editMessageText", times=1, chats=OFF_DUTY)
+    try:
+        await en_officer.press(f"sos:ack:{alert.id}", message=card)
+        answer = await en_officer.callback_answer(timeout=10)
+        await en_officer.wait_edit(card, "Wang Off", timeout=10)
+    finally:
+        faults.clear()  # nothing left for the next test
+    assert f"#{alert.id}" in answer.text
+    await cadre.wait_for("Wang Off (duty officer) is handling your call for help")
+    assert not [m for m in en_officer.bot_messages if "went wrong" in (m.text or "")]
+    assert faults.count("server_error", "answerCallbackQuery") == 1
+    assert faults.count("server_error", "editMessageText") == 1
+
+
 # ---------------------------------------------------------------------------- 7. confirmation
 
 
@@ -525,6 +553,10 @@ async def test_9_an_sms_test_reports_a_failing_gateway_then_success_in_both_lang
             await officer_.press(test, message=shown)
             report = await officer_.wait_for(failed, timeout=60)  # "within a minute"
             assert "the service is busy or failing: try again later (HTTP 500" in report.text
+            admin = world.emulator.user(ADMIN_EN, "Ada", language_code="en")
+            await admin.send("/dutygroup")
+            listing = await admin.wait_for("Duty groups")  # (the admins were also told)
+            assert "SMS gateway: ⚠️ failing: the service is busy" in listing.text
         await officer_.press(test, message=shown)
         assert f"…{str(telegram_id)[-4:]}" in (await officer_.wait_for(ok, timeout=30)).text
 
