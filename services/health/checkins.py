@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select
+from sqlalchemy import Select, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select
 
@@ -85,12 +85,17 @@ def ascent_at(session: Session, person: Person, zone: ZoneInfo) -> datetime | No
 # ---------------------------------------------------------------------------- reading back
 
 
-def history(session: Session, person_id: int, limit: int = 14) -> list[CheckIn]:
-    """The newest check-ins first."""
+def history(session: Session, person_id: int, limit: int = 14, offset: int = 0) -> list[CheckIn]:
+    """The newest check-ins first: `limit` of them from `offset` (a page of /history)."""
     query = select(CheckIn).where(CheckIn.person_id == person_id)
-    return list(
-        session.exec(query.order_by(col(CheckIn.at).desc(), col(CheckIn.id).desc()).limit(limit))
-    )
+    query = query.order_by(col(CheckIn.at).desc(), col(CheckIn.id).desc())
+    return list(session.exec(query.offset(max(0, offset)).limit(limit)))
+
+
+def history_count(session: Session, person_id: int) -> int:
+    """How many check-ins the person has (the pages of /history)."""
+    query = sa_select(func.count()).where(col(CheckIn.person_id) == person_id)
+    return int(session.execute(query).scalar_one())
 
 
 def past(checkin: CheckIn) -> Past:

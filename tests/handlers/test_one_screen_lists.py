@@ -1,0 +1,146 @@
+"""One screen per message for the lists (issue 16, point 7): /overdue, /upcoming, /history,
+/oxygen (the cadre's requests and the duty officer's open ones) and /today, each measured
+where it is sent, with long content (many people overdue, a long history, many oxygen
+requests), in both languages. The first screen is a summary of at most 12 phone lines
+(counts first); ◀️ n/m ▶️ edit it in place, page by page, and every person or entry is on
+some page. A page button from an older list, or a forged one, gets a polite answer."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from handlers.care import overdue
+from services import clock, people
+from services.health import checkins
+from services.health.assessment import Readings
+from services.i18n import t
+from tests.handlers.test_one_screen_flows import too_long
+from tests.support import factories
+from tests.support.checkin_helpers import CONFIG, POLICY, make_person
+from tests.support.screens import SCREEN, lines_on_phone
+
+pytestmark = pytest.mark.asyncio
+
+LANGS = ["en", "zh-Hans"]
+
+
+async def walk(user, first) -> list[str]:
+    """The text of every page from `first` to the last, pressing ▶️: each one screen, each
+    press answered once, the message edited in place."""
+    texts, page = [], first
+    while True:
+        assert lines_on_phone(page.text) <= SCREEN, page.text
+        texts.append(page.text)
+        if "▶️" not in [b["text"] for b in page.buttons]:
+            return texts
+        before = page.text
+        query = await user.press("▶️", message=page)
+        await user.callback_answer(query)
+        page = await user.wait_edit(page, lambda m, before=before: m.text != before)
+        assert page is first  # the same message, edited
+
+
+def data_of(message, prefix: str) -> list[str]:
+    return [b["callback_data"] for b in message.buttons if b["callback_data"].startswith(prefix)]
+
+
+# ---------------------------------------------------------------------------- /overdue, /upcoming
+
+
+def _care_cadre(bot, telegram_id: int, days_ago: int, **overrides):
+    """A cadre at Litang (4014 m): 20 days in, the exam is 6 days overdue; 10 days in, it is
+    due in 4 days."""
+    local = clock.now().astimezone(bot.settings.zone).date()
+    start = (local - timedelta(days=days_ago)).isoformat()
+    return factories.person(
+        bot.db, telegram_id, assignment_start=start, assignment_end="2030-01-01", **overrides
+    )
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("command", ["/overdue", "/upcoming"])
+async def test_overdue_and_upcoming_are_pages_of_one_screen_with_everyone(bot, lang, command):
+    days_ago = 20 if command == "/overdue" else 10
+    ganzi = [f"Zhuoma Ciren Lhamo {i:02d}" for i in range(11)]
+    aba = [f"Tenzin Norbu Dorje {i:02d}" for i in range(3)]
+    for number, name in enumerate(ganzi):
+        _care_cadre(bot, 1001 + number, days_ago, real_name=name, language=lang)
+    for number, name in enumerate(aba):
+        _care_cadre(
+            bot,
+            1101 + number,
+            days_ago,
+            real_name=name,
+            language=lang,
+            prefecture="aba",
+            county="aba.barkam",
+            posting_altitude_m=3600,
+        )
+    bot.db.call(people.set_language, factories.ADMIN_ID, lang)
+    admin = bot.admin(language_code=lang)
+    await admin.send(command)
+    first = await admin.wait_for(lambda m: bool(data_of(m, "cs:csv:")))
+    which = command[1]
+    counts = first.text.splitlines()[1]  # counts first: each prefecture's, above the rows
+    assert ("(11)" in counts or "（11 项）" in counts) and ("(3)" in counts or "（3 项）" in counts)
+    assert data_of(first, f"cs:{which}:") == [f"cs:{which}:0", f"cs:{which}:1"]  # 1/4 ▶️
+    assert data_of(first, "cs:p:")  # an admin's buttons for the people of the page
+    pages = await walk(admin, first)
+    assert len(pages) == -(-14 // overdue.AREA_LINES)
+    for name in ganzi + aba:  # everyone on exactly one page
+        assert sum(name in page for page in pages) == 1, name
+    assert data_of(first, "cs:csv:") == [f"cs:csv:{which}"]  # the CSV stays at hand
+    # a page gone since shows the last one; data of no button of ours is refused politely
+    await admin.press_forged(f"cs:{which}:99", message=first)
+    await admin.callback_answer()
+    await admin.press_forged(f"cs:{which}:x", message=first)
+    assert (await admin.callback_answer()).show_alert
+    assert too_long(bot) == []
+
+
+# ---------------------------------------------------------------------------- /history
+
+
+def _long_history(bot, person, days: int) -> None:
+    now = datetime.now(UTC)
+    for ago in range(days, 0, -1):
+        at = (now - timedelta(days=ago)).replace(hour=1, minute=0, second=0, microsecond=0)
+        readings = (
+            Readings(red_flags=frozenset({"breathless_rest", "confusion"}))
+            if ago % 7 == 0
+            else Readings(
+                headache=2, gi=1, fatigue=1, dizziness=1, functional=1, spo2=84, heart_rate=104
+            )
+            if ago % 3 == 0
+            else Readings(
+                headache=0, gi=0, fatigue=0, dizziness=0, functional=0, spo2=90, heart_rate=76
+            )
+        )
+        with time_machine.travel(at, tick=False):
+            bot.db.call(checkins.submit, person.id, readings, config=CONFIG, policy=POLICY)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_long_history_is_pages_of_one_screen_newest_first(bot, lang):
+    person = make_person(bot.db, 1001, language=lang)
+    _long_history(bot, person, 30)
+    user = bot.user(1001, "Li", language_code=lang)
+    await user.send("/history")
+    first = await user.wait_for(lambda m: bool(data_of(m, "hs:")))
+    assert "30" in first.text.splitlines()[0]  # how many, first
+    pages = await walk(user, first)
+    stamps = [
+        stamp
+        for page in pages
+        for stamp in re.findall(r"^(\d\d-\d\d \d\d:\d\d) ", page, flags=re.MULTILINE)
+    ]
+    assert len(stamps) == 30 and stamps == sorted(stamps, reverse=True)  # all, newest first
+    # what the abbreviations mean, and that this is not a diagnosis: a message of its own
+    await user.wait_for(lambda m: t(lang, "health.disclaimer") in (m.text or ""))
+    await user.press_forged("hs:99", message=first)
+    await user.callback_answer()
+    assert too_long(bot) == []
