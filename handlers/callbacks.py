@@ -117,6 +117,8 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
     "ox": (
         ("ox:new", A.REQUEST_OXYGEN),
         ("ox:cxl:{n}", A.REQUEST_OXYGEN),
+        ("ox:m:{n}", A.REQUEST_OXYGEN),  # /oxygen: a page of one's requests
+        ("ox:a:{n}", A.HANDLE_OXYGEN),  # /oxygen: a page of the area's open ones
         ("ox:ack|dlv:{n}", A.HANDLE_OXYGEN),
     ),
     "sos": (

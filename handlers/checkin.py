@@ -26,14 +26,11 @@ from telegram.ext import (
 )
 
 from handlers import menus
-from handlers.callbacks import button_id, data_parts
 from handlers.common import (
     Context,
     answer,
-    answer_stale,
     buttons,
     current_person,
-    edit_or_reply,
     guarded,
     language_of,
     refuse,
@@ -41,7 +38,7 @@ from handlers.common import (
     show_answer,
 )
 from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
-from handlers.paging import Page, nav_row
+from handlers.paging import Page, nav_row, turn
 from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
@@ -540,10 +537,10 @@ async def _history_page(
 async def history_command(update: Update, context: Context, person: Person) -> None:
     """/history: the newest check-ins, a page at a time; then, in a message of its own,
     what the abbreviations mean and that this is not a diagnosis."""
+    lang = person.language
     text, markup = await _history_page(context, person, 0)
     await reply(update, text, reply_markup=markup)
-    if markup is not None or text != t(person.language, "health.history.empty"):
-        lang = person.language
+    if text != t(lang, "health.history.empty"):
         legend = t(lang, "health.history.legend")
         await reply(update, f"{legend}\n{t(lang, 'health.disclaimer')}")
 
@@ -551,14 +548,7 @@ async def history_command(update: Update, context: Context, person: Person) -> N
 @guarded(Action.CHECKIN)
 async def on_history_page(update: Update, context: Context, person: Person) -> None:
     """hs:<page>: another page of /history, edited in place."""
-    parts = data_parts(update)
-    number = button_id(parts[1]) if len(parts) == 2 else None
-    if number is None:
-        await answer_stale(update, context, forged=True)
-        return
-    await answer(update.callback_query)
-    text, markup = await _history_page(context, person, number)
-    await edit_or_reply(update, text, markup)
+    await turn(update, context, lambda number: _history_page(context, person, number))
 
 
 @guarded(Action.CHECKIN)

@@ -9,8 +9,16 @@ open ones) and the admin's /people list."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from telegram import InlineKeyboardMarkup, Update
+
+from handlers.callbacks import button_id, data_parts
+from handlers.common import Context, answer, answer_stale, edit_or_reply
+
+# A list's page: its text and buttons, for a page number
+View = Callable[[int], Awaitable[tuple[str, InlineKeyboardMarkup | None]]]
 
 
 @dataclass(frozen=True)
@@ -47,3 +55,17 @@ def nav_row(page: Page, data: Callable[[int], str]) -> list[tuple[str, str]]:
     if page.number + 1 < page.pages:
         row.append(("▶️", data(page.number + 1)))
     return row
+
+
+async def turn(update: Update, context: Context, view: View) -> None:
+    """A page button pressed (its data ends with the page number): answered once, then
+    the message edited in place to `view(number)`. Data without a number, which no button
+    of ours carries, gets the stale-button answer and is audited."""
+    parts = data_parts(update)
+    number = button_id(parts[-1]) if len(parts) > 1 else None
+    if number is None:
+        await answer_stale(update, context, forged=True)
+        return
+    await answer(update.callback_query)
+    text, markup = await view(number)
+    await edit_or_reply(update, text, markup)

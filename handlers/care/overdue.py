@@ -13,8 +13,8 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 from handlers.callbacks import button_id, data_parts
 from handlers.care.common import care_config, forged
 from handlers.care.schedule import pressed_schedule, schedule_card
-from handlers.common import Context, answer, buttons, edit_or_reply, guarded, reply
-from handlers.paging import Page, nav_row
+from handlers.common import Context, answer, buttons, guarded, reply
+from handlers.paging import Page, nav_row, turn
 from models import Person
 from services import audit, people
 from services.care import areas, rules
@@ -106,7 +106,7 @@ def area_text(
 
 async def _area_page(
     context: Context, person: Person, which: str, number: int
-) -> tuple[str, InlineKeyboardMarkup]:
+) -> tuple[str, InlineKeyboardMarkup | None]:
     """Page `number` of /overdue or /upcoming with its buttons: ◀️ n/m ▶️, the CSV, and for
     an admin one per person of the page. The database counts and builds only the page."""
     lang = person.language
@@ -114,7 +114,7 @@ async def _area_page(
     db = context.db
     visible = visible_prefectures(person, await db.run(people.duty_areas, person.id))
     if visible is not None and not visible:
-        return t(lang, "care.area.no_area"), buttons([])
+        return t(lang, "care.area.no_area"), None
     overdue = which == "o"
 
     async def read(page: Page) -> areas.AreaSummary:
@@ -135,11 +135,11 @@ async def _area_page(
     rows = summary.rows
     if not rows:
         key = "care.area.none_overdue" if overdue else "care.area.none_upcoming"
-        return t(lang, key, count=rules.UPCOMING_DAYS), buttons([])
+        return t(lang, key, count=rules.UPCOMING_DAYS), None
     today = people.local_today(context.settings.zone)
     text, _ = area_text(lang, rows, which, today, counts=summary.counts, total=summary.total)
     markup_rows = []
-    nav = nav_row(page, lambda n: f"cs:{which}:{n}")
+    nav = nav_row(page, (lambda n: f"cs:o:{n}") if overdue else (lambda n: f"cs:u:{n}"))
     if nav:
         markup_rows.append(nav)
     markup_rows.append([(t(lang, "care.btn.csv"), f"cs:csv:{which}")])
@@ -159,7 +159,7 @@ async def _area_page(
 
 async def _area_command(update: Update, context: Context, person: Person, which: str) -> None:
     text, markup = await _area_page(context, person, which, 0)
-    await reply(update, text, reply_markup=markup if markup.inline_keyboard else None)
+    await reply(update, text, reply_markup=markup)
 
 
 @guarded(Action.VIEW_AREA)
@@ -175,14 +175,8 @@ async def upcoming_command(update: Update, context: Context, person: Person) -> 
 @guarded(Action.VIEW_AREA)
 async def on_area_page(update: Update, context: Context, person: Person) -> None:
     """cs:<o|u>:<page>: another page of /overdue or /upcoming, edited in place."""
-    parts = data_parts(update)
-    number = button_id(parts[2]) if len(parts) == 3 and parts[1] in {"o", "u"} else None
-    if number is None:
-        await forged(update, context, person, Action.VIEW_AREA)
-        return
-    await answer(update.callback_query)
-    text, markup = await _area_page(context, person, parts[1], number)
-    await edit_or_reply(update, text, markup if markup.inline_keyboard else None)
+    which = data_parts(update)[1]  # o or u: handlers.callbacks let nothing else through
+    await turn(update, context, lambda number: _area_page(context, person, which, number))
 
 
 @guarded(Action.VIEW_AREA)

@@ -14,10 +14,12 @@ import pytest
 import time_machine
 
 from handlers.care import overdue
-from services import clock, people
+from models import Role
+from services import clock, oxygen, people, roster
 from services.health import checkins
 from services.health.assessment import Readings
 from services.i18n import t
+from services.oxygen import OxygenConfig
 from tests.handlers.test_one_screen_flows import too_long
 from tests.support import factories
 from tests.support.checkin_helpers import CONFIG, POLICY, make_person
@@ -143,4 +145,74 @@ async def test_a_long_history_is_pages_of_one_screen_newest_first(bot, lang):
     await user.wait_for(lambda m: t(lang, "health.disclaimer") in (m.text or ""))
     await user.press_forged("hs:99", message=first)
     await user.callback_answer()
+    assert too_long(bot) == []
+
+
+# ---------------------------------------------------------------------------- /oxygen
+
+PLACE = "County guest house, building 3, room 305, behind the hospital"
+
+
+def _requests(bot, person, urgencies, *, cancel_all_but: int | None = None) -> list[int]:
+    """Requests of `person`, one per urgency; all but the last `cancel_all_but` cancelled
+    as they go (at most oxygen.MAX_OPEN are in progress at once)."""
+    config = OxygenConfig.from_settings(bot.settings)
+    made = []
+    for urgency in urgencies:
+        request = bot.db.call(oxygen.create_request, person.id, "cylinder", PLACE, urgency, config)
+        made.append(request.id)
+        if cancel_all_but is not None and len(made) > cancel_all_but:
+            bot.db.call(oxygen.cancel, person.id, made[-1 - cancel_all_but], config)
+    return made
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_cadres_many_oxygen_requests_are_pages_of_one_screen(bot, lang):
+    cadre = factories.person(bot.db, 1001, language=lang, assignment_start=None)
+    made = _requests(bot, cadre, ["days", "today", "urgent"] * 3, cancel_all_but=2)
+    user = bot.user(1001, "Li", language_code=lang)
+    await user.send("/oxygen")
+    first = await user.wait_for(lambda m: bool(data_of(m, "ox:m:")))
+    assert f"#{made[-1]} " in first.text  # the newest first
+    assert data_of(first, "ox:cxl:") == [f"ox:cxl:{made[-1]}", f"ox:cxl:{made[-2]}"]
+    pages = await walk(user, first)
+    for number in made:
+        assert sum(f"#{number} " in page for page in pages) == 1, number
+    assert data_of(first, "ox:new") == ["ox:new"]
+    await user.press_forged("ox:m:99", message=first)  # past the end: the last page
+    await user.callback_answer()
+    assert too_long(bot) == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_an_officers_open_oxygen_requests_most_urgent_first_one_screen_each(bot, lang):
+    duty = factories.person(
+        bot.db, 2001, role=Role.DUTY_OFFICER, language=lang, assignment_start=None
+    )
+    bot.db.call(roster.go_on_duty, duty, 8)
+    made: dict[int, str] = {}
+    for number in range(4):
+        cadre = factories.person(
+            bot.db, 1001 + number, real_name=f"Zhuoma Ciren {number}", language=lang
+        )
+        urgencies = ["days", "today", "urgent"]
+        made.update(zip(_requests(bot, cadre, urgencies), urgencies, strict=True))
+    aba = factories.person(
+        bot.db, 1101, prefecture="aba", county="aba.barkam", language=lang, real_name="Aba"
+    )
+    hidden = _requests(bot, aba, ["urgent"])
+    officer = bot.user(2001, "Zhou", language_code=lang)
+    await officer.send("/oxygen")
+    first = await officer.wait_for(lambda m: bool(data_of(m, "ox:a:")))
+    assert "12" in first.text.splitlines()[0]  # how many, first
+    pages = await walk(officer, first)
+    assert len(pages) == 12
+    shown = [int(re.search(r"#(\d+)", page).group(1)) for page in pages]
+    assert sorted(shown) == sorted(made) and hidden[0] not in shown
+    assert [made[n] for n in shown] == ["urgent"] * 4 + ["today"] * 4 + ["days"] * 4
+    # the request shown can be taken from the list
+    await officer.press(f"{t(lang, 'care.ox.btn.ack')} #{shown[-1]}", message=first)
+    assert (await officer.callback_answer()).text
+    await officer.press_forged("ox:a:x", message=first)
+    assert (await officer.callback_answer()).show_alert
     assert too_long(bot) == []
