@@ -53,7 +53,12 @@ from models import OutboxStatus, OutcomeCode, Priority
 from services import clock, outbox
 from services.db import Database, database_unavailable
 from services.i18n import plain_text
-from services.outbox import Claimed, Outcome, Part
+from services.outbox.attachments import load_attachment
+from services.outbox.claim import Claimed, claim_due
+from services.outbox.leases import new_owner, recover_interrupted, renew_leases
+from services.outbox.outcomes import Outcome, record_outcomes
+from services.outbox.split import Part, parts_of
+from services.outbox.wakeup import add_enqueue_listener, remove_enqueue_listener
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +428,7 @@ async def keep_leases(worker: Any, recover: Callable[..., int], name: str) -> No
         try:
             held = list(worker.known)
             if held:
-                await worker.db.run(outbox.renew_leases, worker.owner, held, worker.lease)
+                await worker.db.run(renew_leases, worker.owner, held, worker.lease)
             if await worker.db.run(recover, worker.owner):
                 log.warning("%s: took back messages whose lease expired", name)
                 worker.wake()
@@ -470,7 +475,7 @@ _PARSE_ERRORS = ("can't parse", "can't find end", "unsupported start tag", "uncl
 
 class Delivery:
     """The worker. One per process; `Deps.delivery` gives handlers `forget()`. It wakes when a
-    transaction that queued messages commits (`services.outbox.add_enqueue_listener`).
+    transaction that queued messages commits (`services.outbox.wakeup`).
 
     Start it with `run()` (bot/app.py does, through the Application) and stop it with
     `request_stop()`: it then finishes the sends in flight, puts the messages it had taken
@@ -515,9 +520,9 @@ class Delivery:
         self.started = asyncio.Event()
         self.sent_count = 0
         self.metrics: Any = None  # bot.metrics.Metrics: counts each outcome (cadre_sends_total)
-        # Rows are claimed with a lease (services.outbox, "leases"): renewed while held,
+        # Rows are claimed with a lease (services/outbox/leases.py): renewed while held,
         # outcomes written only while still owned.
-        self.owner = outbox.new_owner("telegram")
+        self.owner = new_owner("telegram")
         self.lease = float(settings.outbox_lease)
         # bot.leader.Leadership on PostgreSQL: no send while this process's leadership is
         # not confirmed (a leader paused, then resumed after a standby took over).
@@ -585,7 +590,7 @@ class Delivery:
         self._stop_event = asyncio.Event()
         if self._stopping:
             return
-        outbox.add_enqueue_listener(self.wake)
+        add_enqueue_listener(self.wake)
         try:
             if not await self._start_bot():
                 return
@@ -618,7 +623,7 @@ class Delivery:
             leases.cancel()
             await asyncio.gather(leases, return_exceptions=True)
         finally:
-            outbox.remove_enqueue_listener(self.wake)
+            remove_enqueue_listener(self.wake)
             if self._drawing is not None:
                 self._drawing.shutdown(wait=False, cancel_futures=True)
                 self._drawing = None
@@ -631,7 +636,7 @@ class Delivery:
         assert self._stop_event is not None
         while not self._stopping:
             try:
-                return await self.db.run(outbox.recover_interrupted, self.owner)
+                return await self.db.run(recover_interrupted, self.owner)
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise
@@ -671,7 +676,7 @@ class Delivery:
     # --- leases -------------------------------------------------------------------
 
     async def _leases(self) -> None:
-        await keep_leases(self, outbox.recover_interrupted, "delivery")
+        await keep_leases(self, recover_interrupted, "delivery")
 
     async def _leader_fence(self) -> None:
         """Wait while this process's leadership is not confirmed (bot/leader.py): a leader
@@ -710,7 +715,7 @@ class Delivery:
         if free > 0:
             limit = free
             self._exhausted = False
-            rows = await self.db.run(outbox.claim_due, limit, owner=self.owner, lease=self.lease)
+            rows = await self.db.run(claim_due, limit, owner=self.owner, lease=self.lease)
             if len(rows) < limit:
                 self._exhausted = True
         else:
@@ -719,7 +724,7 @@ class Delivery:
                 return False
             limit = EMERGENCY_RESERVE * 4
             rows = await self.db.run(
-                outbox.claim_due,
+                claim_due,
                 limit,
                 below_priority=worst,
                 owner=self.owner,
@@ -733,7 +738,7 @@ class Delivery:
                 continue
             self.known.add(message.id)
             job = Job(message, message.priority, message.id, claimed_at=now)
-            job.parts = outbox.parts_of(message.kind, message.payload)
+            job.parts = parts_of(message.kind, message.payload)
             if message.parts_sent >= len(job.parts):
                 message.parts_sent = len(job.parts) - 1
             self.scheduler.push(job, now)
@@ -856,7 +861,7 @@ class Delivery:
         once it is sent; the worker remembers the ids of the latest emergency and urgent
         messages it sent. Otherwise (that one needed a retry, or is a bulk message) it goes
         back to the table for a second, without counting an attempt, and the claim checks
-        the table again (services.outbox._resolve_followers)."""
+        the table again (services.outbox.claim._resolve_followers)."""
         payload = job.message.payload
         after = payload.get("after")
         if not after or "reply_to_message_id" in payload:
@@ -884,12 +889,12 @@ class Delivery:
             self._dispatch_event.set()
 
     async def _draw(self, message: Claimed) -> tuple[str, bytes]:
-        """The file of a message whose payload names a renderer (services.outbox
+        """The file of a message whose payload names a renderer (services.outbox.attachments
         `Attachment`): read in a short transaction, drawn in a thread. A database error
         propagates (transient: retried); a loader or drawing that fails is a BadRequest
         (retrying cannot help); nothing left to draw raises NothingToDraw."""
         try:
-            attachment = await self.db.run(outbox.load_attachment, message.payload)
+            attachment = await self.db.run(load_attachment, message.payload)
         except LookupError as exc:
             raise BadRequest(str(exc)) from exc
         if attachment is None:
@@ -1060,7 +1065,7 @@ class Delivery:
             if outcome.status != OutboxStatus.SENDING:  # SENDING: a part of a long text
                 self.known.discard(outcome.id)
         try:
-            await self.db.run(outbox.record_outcomes, batch, owner=self.owner)
+            await self.db.run(record_outcomes, batch, owner=self.owner)
         except Exception as exc:
             if database_unavailable(exc):
                 log.warning("delivery: database unreachable; %d outcome(s) kept", len(batch))

@@ -11,7 +11,9 @@ import pytest
 from bot.delivery import Job, SendScheduler, backoff, classify_forbidden
 from emulator.formatting import parse_html
 from models import OutcomeCode, Priority
-from services.outbox import Claimed, parts_of, plain_text, split_html, visible_length
+from services.i18n import plain_text
+from services.outbox.claim import Claimed
+from services.outbox.split import parts_of, split_html, visible_length
 
 E, U, R, B = (
     int(p) for p in (Priority.EMERGENCY, Priority.URGENT, Priority.REMINDER, Priority.BROADCAST)

@@ -1,4 +1,4 @@
-"""One splitter (services.outbox.split_html) for direct replies and the outbox: it counts
+"""One splitter (services.outbox.split.split_html) for direct replies and the outbox: it counts
 what the reader sees (after character references; tags count nothing), never cuts inside a
 reference or a tag, and every part is valid Telegram HTML on its own. Property tests with
 Hypothesis (derandomized, a small budget), checked with the emulator's copy of Telegram's
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from emulator.entities import utf16_len
 from emulator.parse_html import parse_html
-from services.outbox import split_html, visible_length
+from services.outbox.split import split_html, visible_length
 from tests.handlers.test_broadcast import admin_in, compose
 
 PROPERTY = settings(

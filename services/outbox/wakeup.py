@@ -1,0 +1,50 @@
+"""Waking the workers: a transaction that queued messages calls `note_enqueued`, and the
+listeners (the delivery workers) are called once it commits, from whichever thread
+committed; a rollback forgets it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session
+
+_listeners: list[Callable[[int], None]] = []
+_listeners_lock = threading.Lock()
+_INFO_KEY = "outbox.enqueued"
+
+
+def add_enqueue_listener(listener: Callable[[int], None]) -> None:
+    """Call `listener(priority)` after each commit that queued messages (from whichever
+    thread committed: the listener must be thread-safe). The delivery worker registers."""
+    with _listeners_lock:
+        _listeners.append(listener)
+
+
+def remove_enqueue_listener(listener: Callable[[int], None]) -> None:
+    with _listeners_lock:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+
+def note_enqueued(session: Session, priority: int) -> None:
+    current = session.info.get(_INFO_KEY)
+    session.info[_INFO_KEY] = priority if current is None else min(current, priority)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _after_commit(session: OrmSession) -> None:
+    priority = session.info.pop(_INFO_KEY, None)
+    if priority is None:
+        return
+    with _listeners_lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(priority)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _after_rollback(session: OrmSession) -> None:
+    session.info.pop(_INFO_KEY, None)
