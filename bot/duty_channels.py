@@ -43,7 +43,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import aiohttp
 from yarl import URL
 
-from bot.delivery import BULK, backoff, keep_leases, set_event_threadsafe
+from bot.delivery import backoff, keep_leases, set_event_threadsafe
+from bot.send_scheduler import BULK
 from config import Settings
 from models import Channel, OutboxStatus, OutcomeCode
 from services import clock
