@@ -11,6 +11,7 @@ from models import OutcomeCode, Person, Priority, Role, Status
 from services import clock
 from services.i18n import t
 from services.outbox.producer import enqueue
+from services.people import name_of
 
 
 def mark_unreachable(
@@ -66,7 +67,7 @@ def notify_admins_unreachable(session: Session, people: list[Person], *, key: st
             t(
                 lang,
                 "delivery.unreachable.line",
-                name=p.real_name or p.display_name or str(p.telegram_id),
+                name=name_of(p, str(p.telegram_id)),
                 telegram_id=p.telegram_id,
                 reason=t(lang, f"delivery.reason.{p.unreachable_reason or 'forbidden'}"),
             )
