@@ -1,6 +1,9 @@
 """Waking the workers: a transaction that queued messages calls `note_enqueued`, and the
 listeners (the delivery workers) are called once it commits, from whichever thread
-committed; a rollback forgets it."""
+committed; a rollback forgets it.
+
+The SQLAlchemy session events are attached when the first listener registers and removed
+with the last one: importing this module registers nothing."""
 
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ def add_enqueue_listener(listener: Callable[[int], None]) -> None:
     """Call `listener(priority)` after each commit that queued messages (from whichever
     thread committed: the listener must be thread-safe). The delivery worker registers."""
     with _listeners_lock:
+        if not _listeners:
+            event.listen(OrmSession, "after_commit", _after_commit)
+            event.listen(OrmSession, "after_rollback", _after_rollback)
         _listeners.append(listener)
 
 
@@ -27,6 +33,9 @@ def remove_enqueue_listener(listener: Callable[[int], None]) -> None:
     with _listeners_lock:
         if listener in _listeners:
             _listeners.remove(listener)
+            if not _listeners:
+                event.remove(OrmSession, "after_commit", _after_commit)
+                event.remove(OrmSession, "after_rollback", _after_rollback)
 
 
 def note_enqueued(session: Session, priority: int) -> None:
@@ -34,7 +43,6 @@ def note_enqueued(session: Session, priority: int) -> None:
     session.info[_INFO_KEY] = priority if current is None else min(current, priority)
 
 
-@event.listens_for(OrmSession, "after_commit")
 def _after_commit(session: OrmSession) -> None:
     priority = session.info.pop(_INFO_KEY, None)
     if priority is None:
@@ -45,6 +53,5 @@ def _after_commit(session: OrmSession) -> None:
         listener(priority)
 
 
-@event.listens_for(OrmSession, "after_rollback")
 def _after_rollback(session: OrmSession) -> None:
     session.info.pop(_INFO_KEY, None)
