@@ -1,6 +1,7 @@
 """What every handler shares (the handler kit): the current person, the permission gate,
 replies, editing the message under a button (`edit_or_reply`, `set_keyboard`,
-`drop_keyboard`), keyboards in one shape (`buttons`: rows of (label, data)) and callback
+`drop_keyboard`), keyboards in one shape (`buttons`: rows of (label, data); `page_buttons`
+for a text shown a screen at a time) and callback
 answers (`answer`, `plain_text`). Elsewhere in the kit: the context (`Context`, with
 `context.db`, `context.settings`, `context.timers`) in handlers/context.py; the grammar of
 button data and the ids read from it (`button_id`) in handlers/callbacks.py; what forms
@@ -132,6 +133,21 @@ def buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
     )
+
+
+def page_buttons(
+    lang: str, page: int, pages: int, data: Callable[[int], str]
+) -> list[tuple[str, str]]:
+    """The row under a text shown a screen at a time (`services.screens.paginate`): back
+    to the page before and "More ▶" to the next, each naming the page it opens; `data`
+    gives a page's button data. Empty for a text of one page. The press edits the message
+    in place (`edit_or_reply`) with the page its data names."""
+    row = []
+    if page > 0:
+        row.append((t(lang, "page.back", page=page, pages=pages), data(page - 1)))
+    if page + 1 < pages:
+        row.append((t(lang, "page.more", page=page + 2, pages=pages), data(page + 1)))
+    return row
 
 
 def link_buttons(copy_label: str, share_label: str, link: str) -> InlineKeyboardMarkup:
