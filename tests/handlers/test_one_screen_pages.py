@@ -211,6 +211,9 @@ async def test_the_document_list_and_the_upload_help_are_a_screen_a_page(bot, la
     assert "key-tasks-2022" in everything and "/kb retire" in everything
     header = plain_text(t(lang, "kb.docs.header", count=10))
     assert all(page.startswith(header) for page in pages)
+    listing = admin.last_message
+    await admin.press_forged("kb:dl:99", message=listing)  # a page the list does not have
+    assert (await admin.callback_answer()).text == t(lang, "form.stale")
 
     everything = flat("".join(await paged(admin, "/kb upload", lang)))
     for line in ("id: example-document", "supersedes: [key-tasks-2022]", "正文 Text", "##"):
