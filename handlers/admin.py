@@ -183,7 +183,8 @@ def list_view(
             total=result.total,
             page=result.page + 1,
             pages=result.pages,
-        )
+        ),
+        "",
     ]
     person_buttons: list[tuple[str, str]] = []
     for person in result.people:  # each with their number (#id), which /tag accepts
