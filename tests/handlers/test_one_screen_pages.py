@@ -18,7 +18,7 @@ from services import clock, people
 from services.duty_channels import groups
 from services.i18n import plain_text, t
 from tests.support import factories
-from tests.support.screens import SCREEN, lines_on_phone
+from tests.support.screens import SCREEN, lines_on_phone, too_long
 
 pytestmark = pytest.mark.asyncio
 
@@ -170,6 +170,7 @@ async def test_a_long_answer_is_a_screen_a_page_each_with_its_source_and_nothing
     assert again == pages
     assert "👍" not in str(first.buttons) and t(lang, "kb.button.person") in str(first.buttons)
     assert_each_answered_once(bot)
+    assert too_long(bot) == []  # and every other message sent, in every chat
 
 
 async def test_a_stale_or_forged_answer_page_is_answered_politely(bot):
@@ -194,6 +195,7 @@ async def test_a_stale_or_forged_answer_page_is_answered_politely(bot):
         assert told.text == t("en", "form.stale")
     assert first.history == []  # nothing was edited
     assert_each_answered_once(bot)
+    assert too_long(bot) == []  # and every other message sent, in every chat
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -219,6 +221,7 @@ async def test_the_document_list_and_the_upload_help_are_a_screen_a_page(bot, la
     for line in ("id: example-document", "supersedes: [key-tasks-2022]", "正文 Text", "##"):
         assert flat(line) in everything
     assert_each_answered_once(bot)
+    assert too_long(bot) == []  # and every other message sent, in every chat
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -251,6 +254,7 @@ async def test_kbstats_is_a_screen_a_page(bot, lang):
     everything = flat("".join(await paged(admin, "/kbstats", lang)))
     assert all(flat(text) in everything for text in asked)
     assert_each_answered_once(bot)
+    assert too_long(bot) == []  # and every other message sent, in every chat
 
 
 def every_duty_group(bot) -> list[str]:
@@ -304,3 +308,4 @@ async def test_dutygroup_is_a_screen_a_page_with_the_buttons_of_its_groups(bot, 
     await admin.press_forged("dg:pg:40", message=listing)
     assert (await admin.callback_answer()).text == t(lang, "form.stale")
     assert_each_answered_once(bot)
+    assert too_long(bot) == []  # and every other message sent, in every chat
