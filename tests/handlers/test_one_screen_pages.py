@@ -173,6 +173,24 @@ async def test_a_long_answer_is_a_screen_a_page_each_with_its_source_and_nothing
     assert too_long(bot) == []  # and every other message sent, in every chat
 
 
+async def test_a_topic_chosen_after_not_sure_is_paged_too(bot):
+    factories.person(bot.db, CADRE, language="en", assignment_end=None)
+    user = bot.user(CADRE, "Li", language_code="en")
+    await user.send("What's the weather like on the plateau?")
+    unsure = await user.next_message()
+    counts = []
+    for topic in [b["callback_data"] for b in unsure.buttons if b["callback_data"][:5] == "kb:t:"]:
+        await user.press(topic, message=unsure)
+        answer = await user.wait_for("Source:")
+        pages = await read_every_page(user, answer, "en")
+        assert_one_screen_each(pages)
+        assert all("📄 Source:" in page for page in pages)
+        counts.append(len(pages))
+    assert len(counts) == 3 and max(counts) > 1
+    assert_each_answered_once(bot)
+    assert too_long(bot) == []
+
+
 async def test_a_stale_or_forged_answer_page_is_answered_politely(bot):
     factories.person(bot.db, CADRE, language="en", assignment_end=None)
     admin = admin_user(bot, "en")
