@@ -5,7 +5,7 @@ A phone 360 px wide shows a line of about 45 Latin or 32 Chinese characters; a m
 person must act on takes at most `SCREEN` lines. `lines_on_phone` measures a text;
 `paginate` is the one way to show a longer one: page by page, each page edited in place
 under a "More ▶" button (the buttons: `handlers.common.page_buttons`). A line longer than a
-page is cut by the one splitter, `services.outbox.split_html`.
+page is cut by the one splitter, `services.outbox.split.split_html`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.i18n import plain_text
-from services.outbox import open_tags, split_html, visible_length
+from services.outbox.split import open_tags, split_html, visible_length
 
 LINE = 45.0  # Latin characters a line
 WIDE = LINE / 32  # a Chinese character (or an emoji) takes the room of 1.4 Latin ones

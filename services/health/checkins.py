@@ -47,6 +47,7 @@ from services.health.summary import (
     vitals_line,
 )
 from services.i18n import t
+from services.outbox.attachments import Attachment
 from services.people import name_of
 from services.postings import load_postings
 
@@ -439,7 +440,7 @@ def _html(text: str) -> Any:
 
 def chart_attachment(
     config: HealthConfig, session: Session, args: dict[str, Any]
-) -> outbox.Attachment | None:
+) -> Attachment | None:
     """The outbox renderer CHART_RENDERER (see `summary.attach_chart`; the composition root
     registers it with the health settings, bot/app.py), called by the delivery
     worker: the cadre's chart over `days` days up to `end` (the notice's time, so that a
@@ -462,7 +463,7 @@ def chart_attachment(
         bands = charts.bands_for(person, config.thresholds)
         return charts.render(points, bands, lang, start=start, end=end, zone=config.zone)
 
-    return outbox.Attachment("trend.png", draw)
+    return Attachment("trend.png", draw)
 
 
 def chart_button(lang: str, person_id: int) -> dict[str, Any]:

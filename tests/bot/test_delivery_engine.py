@@ -28,6 +28,7 @@ from models import (
 )
 from services import broadcasts, clock, outbox, people
 from services.broadcasts import Draft
+from services.outbox.outcomes import record_outcomes
 from tests.support.botfixtures import ADMIN_ID
 
 RATE = 400  # messages/s in the emulator and the bot for the 1,000-recipient tests
@@ -293,7 +294,7 @@ async def test_a_retry_due_while_its_outcome_is_being_written_is_still_sent(
 
     async def slow_to_resume(fn, *args, **kwargs):
         result = await original(fn, *args, **kwargs)
-        if fn is outbox.record_outcomes:
+        if fn is record_outcomes:
             delivery._claim_event.set()  # e.g. another message queued meanwhile
             await asyncio.sleep(0.3)  # a busy loop: the claimer runs before the writer
         return result
