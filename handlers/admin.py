@@ -4,8 +4,8 @@ Everything here goes through `guarded`: the commands, every button (``ppl:`` and
 and the steps of the altitude question. Callback data (all well under 64 bytes):
 
     ppl:l:<status>:<prefecture|->:<page>   the list, filtered (status: all/pending/...)
-    ppl:nop                               the "page x/y" indicator of older lists (now the
-                                          indicator shows its page again: handlers.paging)
+    ppl:nop                               the "page x/y" indicator of lists sent before the
+                                          pages turned with handlers.paging.page_buttons
     ppl:back                              back from a card to the last list shown
     ppl:c:<id>                            a person's card
     ppl:ok:<id> / ppl:no:<id> / ppl:noy:<id>  approve / reject (asks) / reject, confirmed
@@ -56,11 +56,10 @@ from handlers.common import (
     reply,
 )
 from handlers.conversation import FormDraft, form_conversation
-from handlers.paging import Page, nav_row
+from handlers.paging import page_buttons
 from models import Person, Priority, Role, Status
 from services import clock, outbox, people
 from services.i18n import t
-from services.people import PAGE_SIZE as PEOPLE_PAGE
 from services.people import PeoplePage, RegistrationError, name_of
 from services.permissions import Action
 from services.postings import load_postings
@@ -229,9 +228,11 @@ def list_view(
     ]
     area_buttons = [(label, _list_data(status, code, 0)) for label, code in areas]
     rows += [area_buttons[i : i + 3] for i in range(0, len(area_buttons), 3)]
-    page = Page(result.page, PEOPLE_PAGE, result.total)
-    nav = nav_row(page, lambda n: f"ppl:l:{status}:{prefecture}:{n}")
-    rows += [nav] if nav else []
+    paging = page_buttons(
+        lang, result.page, result.pages, lambda page: _list_data(status, prefecture, page)
+    )
+    if paging:
+        rows.append(paging)
     return "\n".join(lines), buttons(rows)
 
 

@@ -58,6 +58,8 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("kb:t:{n}:{w}", A.ASK),
         ("kb:rp|faq:{n}", A.MANAGE_KB),
         ("kb:rc", A.MANAGE_KB),
+        ("kb:pg:{n}:{w}:{n}", A.ASK),  # an answer's page: <question id>:<topic key>:<page>
+        ("kb:dl|uh|st:{n}", A.MANAGE_KB),  # a page of /kb, /kb upload, /kbstats
     ),
     "bw": (
         ("bw:c|go|skip|w|x", A.BROADCAST),
@@ -69,7 +71,7 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("bc:v|csv|who|rs|x|xx:{n}", A.BROADCAST),
     ),
     "bt": (("bt:a|r:{n}:{w}", A.MANAGE_PEOPLE),),  # /tag, /untag: the person picked (a/r)
-    "dg": (("dg:rmn", A.MANAGE_ROSTER), ("dg:rm|rmy|test:{n}", A.MANAGE_ROSTER)),
+    "dg": (("dg:rmn", A.MANAGE_ROSTER), ("dg:rm|rmy|test|pg:{n}", A.MANAGE_ROSTER)),
     "sms": (("sms:off|profile|test", A.HANDLE_ALERTS),),
     "ci": (("ci:start", A.CHECKIN), ("ci:{w}:{w}", A.CHECKIN)),
     "rm": (("rm:r", A.CHECKIN), ("rm:t|p:{n}", A.CHECKIN)),

@@ -38,7 +38,7 @@ from handlers.common import (
     show_answer,
 )
 from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
-from handlers.paging import Page, nav_row, turn
+from handlers.paging import Page, page_buttons, turn
 from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
@@ -516,7 +516,7 @@ HISTORY_PAGE = 3  # check-ins a page of /history: one phone screen with their re
 async def _history_page(
     context: Context, person: Person, number: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """Page `number` of /history, newest first, with ◀️ n/m ▶️ (hs:<page>) under it; the
+    """Page `number` of /history, newest first, with ◀ n/m and More ▶ (hs:<page>) under it; the
     database counts and reads only the page."""
     assert person.id is not None
     lang = person.language
@@ -529,7 +529,7 @@ async def _history_page(
     lines = [summary.history_line(lang, row, zone) for row in rows]
     # The lines hold only catalog texts (escaped) and numbers.
     text = t(lang, "health.history.title", count=page.total) + "\n" + "\n".join(lines)
-    nav = nav_row(page, lambda n: f"hs:{n}")
+    nav = page_buttons(lang, page.number, page.pages, lambda n: f"hs:{n}")
     return text, buttons([nav]) if nav else None
 
 

@@ -11,6 +11,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.checkin import config, local_today
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, markup_of, reply
+from handlers.paging import page_buttons
 from models import Person
 from services.health import reports
 from services.health.checkins import CheckinError
@@ -139,7 +140,8 @@ def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
 
 def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str, Any]:
     """/today all: one page (reports.PAGE_SIZE names, one screen) of one state, with
-    ◀️ ▶️ across pages and states and a button per state with its count."""
+    ◀ and More ▶ through the pages of every state in turn, and a button per state with its
+    count."""
     from services.i18n import escape
     from services.postings import load_postings
 
@@ -169,19 +171,20 @@ def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str
         lines.append(line)
     if page.flagged:
         lines.append(t(lang, "health.today.all.flagged"))
-    # ◀️ ▶️: the previous or next page, across the states in order
-    at = listed.index(page.state) if page.state in listed else 0
-    nav = []
-    if page.page > 0:
-        nav.append(("◀️", f"td:{page.state}:{page.page - 1}"))
-    elif at > 0:
-        before = listed[at - 1]
-        last = -(-page.counts[before] // reports.PAGE_SIZE) - 1
-        nav.append(("◀️", f"td:{before}:{last}"))
-    if page.page + 1 < page.pages:
-        nav.append(("▶️", f"td:{page.state}:{page.page + 1}"))
-    elif at + 1 < len(listed):
-        nav.append(("▶️", f"td:{listed[at + 1]}:0"))
+    # ◀ and More ▶ (the one paging row) step through the states' pages as one list
+    pages_of = {s: -(-page.counts[s] // reports.PAGE_SIZE) for s in listed}
+    before = listed[: listed.index(page.state)] if page.state in listed else []
+
+    def data(number: int) -> str:
+        for state in listed:
+            if number < pages_of[state]:
+                return f"td:{state}:{number}"
+            number -= pages_of[state]
+        return f"td:{listed[-1]}:{pages_of[listed[-1]] - 1}"
+
+    nav = page_buttons(
+        lang, sum(pages_of[s] for s in before) + page.page, sum(pages_of.values()), data
+    )
     rows = [nav] if nav else []
     rows += _state_buttons(lang, page.counts, page.state)
     return "\n".join(lines), buttons(rows)

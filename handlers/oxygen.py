@@ -15,7 +15,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler
 from handlers.callbacks import button_id, data_parts
 from handlers.care.common import forged, oxygen_config
 from handlers.common import Context, answer, buttons, drop_keyboard, guarded, reply
-from handlers.paging import Page, nav_row, turn
+from handlers.paging import Page, page_buttons, turn
 from models import Person
 from services import oxygen, people
 from services.i18n import t
@@ -40,7 +40,7 @@ async def mine_view(
     context: Context, person: Person, number: int
 ) -> tuple[str, InlineKeyboardMarkup]:
     """Page `number` of one's requests, newest first: a cancel button for each in progress,
-    ◀️ n/m ▶️, and a new request."""
+    ◀ n/m and More ▶, and a new request."""
     assert person.id is not None
     lang, db, zone = person.language, context.db, context.settings.zone
     page = Page(number, MINE_PAGE, await db.run(oxygen.count_of, person.id)).within()
@@ -51,7 +51,7 @@ async def mine_view(
         lines.append(await db.run(oxygen.request_summary, request, lang, zone))
         if request.status in oxygen.IN_PROGRESS:
             rows.append([(t(lang, "care.ox.btn.cancel", id=request.id), f"ox:cxl:{request.id}")])
-    nav = nav_row(page, lambda n: f"ox:m:{n}")
+    nav = page_buttons(lang, page.number, page.pages, lambda n: f"ox:m:{n}")
     rows += [nav] if nav else []
     rows.append([(t(lang, "care.ox.btn.new"), "ox:new")])
     return "\n".join(lines), buttons(rows)
@@ -61,7 +61,7 @@ async def area_view(
     context: Context, person: Person, number: int, *, new_button: bool
 ) -> tuple[str, InlineKeyboardMarkup]:
     """Page `number` of the open requests of the officer's area: how many first, then the
-    most urgent in full with its buttons (acknowledge, delivered), ◀️ n/m ▶️ to the others;
+    most urgent in full with its buttons (acknowledge, delivered), ◀ n/m and More ▶ to the others;
     `new_button`: and a new request of one's own."""
     lang, db, zone = person.language, context.db, context.settings.zone
     area = await area_of(context, person)
@@ -79,7 +79,7 @@ async def area_view(
                     for b in markup["inline_keyboard"][0]
                 ]
             )
-    nav = nav_row(page, lambda n: f"ox:a:{n}")
+    nav = page_buttons(lang, page.number, page.pages, lambda n: f"ox:a:{n}")
     rows += [nav] if nav else []
     if new_button:
         rows.append([(t(lang, "care.ox.btn.new"), "ox:new")])

@@ -1,11 +1,13 @@
 """The one way to page a list in the chat (issue 16: one screen per message): a message
-shows one page and, under it, ◀️ n/m ▶️; a press edits the message in place to the page it
-names. The page is a number in the button's data (its shape is in handlers.callbacks'
-GRAMMAR); the service reads that page with LIMIT and OFFSET, so a long list never loads
-more than a page. A page past the end (the list shrank since) shows the last one.
+shows one page and, under it, *◀ 1/3* and *More ▶ 3/3* (`page_buttons`); a press edits
+the message in place to the page it names. The page is a number in the button's data (its
+shape is in handlers.callbacks' GRAMMAR); the service reads that page with LIMIT and
+OFFSET, so a long list never loads more than a page. A page past the end (the list shrank
+since) shows the last one.
 
-Used by /history, /overdue, /upcoming, /oxygen (the cadre's requests and the officer's
-open ones) and the admin's /people list."""
+Lists read a page at a time (`Page`): /history, /overdue, /upcoming, /oxygen (the cadre's
+requests and the officer's open ones) and the admin's /people list. Texts cut into screens
+by `services.screens.paginate` (a policy answer, /kb, /kbstats, /dutygroup) share the row."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from telegram import InlineKeyboardMarkup, Update
 
 from handlers.callbacks import button_id, data_parts
 from handlers.common import Context, answer, answer_stale, edit_or_reply
+from services.i18n import t
 
 # A list's page: its text and buttons, for a page number
 View = Callable[[int], Awaitable[tuple[str, InlineKeyboardMarkup | None]]]
@@ -42,18 +45,18 @@ class Page:
         return Page(min(max(0, self.number), self.pages - 1), self.size, self.total)
 
 
-def nav_row(page: Page, data: Callable[[int], str]) -> list[tuple[str, str]]:
-    """◀️ n/m ▶️ for a list of several pages ([] for one page): `data(number)` is the
-    button data of a page. The middle button shows the current page again (it refreshes
-    it: a message that already shows it is left as it is)."""
-    if page.pages <= 1:
-        return []
+def page_buttons(
+    lang: str, page: int, pages: int, data: Callable[[int], str]
+) -> list[tuple[str, str]]:
+    """The one row that turns pages, under a list read a page at a time (`Page`) or a text
+    cut into screens (`services.screens.paginate`): back to the page before and "More ▶"
+    to the next, each naming the page it opens (page numbers from 0; `data` gives a page's
+    button data). Empty for one page. The press edits the message in place (`turn`)."""
     row = []
-    if page.number > 0:
-        row.append(("◀️", data(page.number - 1)))
-    row.append((f"{page.number + 1}/{page.pages}", data(page.number)))
-    if page.number + 1 < page.pages:
-        row.append(("▶️", data(page.number + 1)))
+    if page > 0:
+        row.append((t(lang, "page.back", page=page, pages=pages), data(page - 1)))
+    if page + 1 < pages:
+        row.append((t(lang, "page.more", page=page + 2, pages=pages), data(page + 1)))
     return row
 
 

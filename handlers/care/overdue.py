@@ -14,7 +14,7 @@ from handlers.callbacks import button_id, data_parts
 from handlers.care.common import care_config, forged
 from handlers.care.schedule import pressed_schedule, schedule_card
 from handlers.common import Context, answer, buttons, guarded, reply
-from handlers.paging import Page, nav_row, turn
+from handlers.paging import Page, page_buttons, turn
 from models import Person
 from services import audit, people
 from services.care import areas, rules
@@ -107,7 +107,7 @@ def area_text(
 async def _area_page(
     context: Context, person: Person, which: str, number: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """Page `number` of /overdue or /upcoming with its buttons: ◀️ n/m ▶️, the CSV, and for
+    """Page `number` of /overdue or /upcoming with its buttons: ◀ n/m and More ▶, the CSV, and for
     an admin one per person of the page. The database counts and builds only the page."""
     lang = person.language
     assert person.id is not None
@@ -139,7 +139,12 @@ async def _area_page(
     today = people.local_today(context.settings.zone)
     text, _ = area_text(lang, rows, which, today, counts=summary.counts, total=summary.total)
     markup_rows = []
-    nav = nav_row(page, (lambda n: f"cs:o:{n}") if overdue else (lambda n: f"cs:u:{n}"))
+    nav = page_buttons(
+        lang,
+        page.number,
+        page.pages,
+        (lambda n: f"cs:o:{n}") if overdue else (lambda n: f"cs:u:{n}"),
+    )
     if nav:
         markup_rows.append(nav)
     markup_rows.append([(t(lang, "care.btn.csv"), f"cs:csv:{which}")])

@@ -142,6 +142,15 @@ def split_html(text: str, limit: int = TEXT_LIMIT, *, first_limit: int | None = 
     return chunks or [text]
 
 
+def open_tags(text: str, stack: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """The tags still open after `text` (given those open before it, `stack`), innermost
+    last, as (name, opening tag): what a part cut there must close and the next reopen."""
+    opened = list(stack or [])
+    for token in _TOKEN.findall(text):
+        _track(opened, token)
+    return opened
+
+
 def _track(stack: list[tuple[str, str]], token: str) -> None:
     match = _TAG.match(token) if token.startswith("<") else None
     if match is None:

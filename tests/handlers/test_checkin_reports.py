@@ -20,7 +20,7 @@ from services.health.assessment import Readings
 from services.health.charts import PNG_SIGNATURE
 from services.i18n import t
 from tests.support.checkin_helpers import CONFIG, POLICY, make_person, officer
-from tests.support.screens import SCREEN, lines_on_phone
+from tests.support.screens import SCREEN, lines_on_phone, page_button
 
 SPO2_LINE = (0x15, 0x65, 0xC0)  # the colour of the SpO2 series
 
@@ -62,9 +62,10 @@ async def test_history_shows_the_last_check_ins_compactly(bot):
     lines = history.text.splitlines()
     assert "SpO2 82%" in lines[1] and "HR 88/min" in lines[1]  # the newest first
     assert "not a diagnosis" in (await user.wait_for("HR heart rate")).text
-    for page in ("2/3", "3/3"):  # pages of handlers.checkin.HISTORY_PAGE (issue 16)
-        await user.press("▶️", message=history)
-        await user.wait_edit(history, lambda m, p=page: p in [b["text"] for b in m.buttons])
+    for back in ("◀ 1/3", "◀ 2/3"):  # pages 2 and 3 of handlers.checkin.HISTORY_PAGE
+        await user.press(page_button(history), message=history)
+        await user.wait_edit(history, lambda m, b=back: b in [x["text"] for x in m.buttons])
+    assert page_button(history) is None  # the last page
     assert "SpO2 88%" in history.text.splitlines()[-1]  # the oldest last
     stranger = bot.user(1002, "Other", language_code="en")
     await stranger.send("/history")
@@ -339,7 +340,7 @@ async def test_today_names_the_most_urgent_and_counts_every_state(bot, lang):
 
 
 async def _walk_pages(user, first) -> dict[str, list[str]]:
-    """Press ▶️ from `first` to the last page: {state label line: names, in order}."""
+    """Press More ▶ from `first` to the last page: {state label line: names, in order}."""
     seen: dict[str, list[str]] = {}
     page = first
     while True:
@@ -352,10 +353,11 @@ async def _walk_pages(user, first) -> dict[str, list[str]]:
         ]
         assert len(names) <= reports.PAGE_SIZE
         seen.setdefault(title, []).extend(names)
-        if "▶️" not in [b["text"] for b in page.buttons]:
+        more = page_button(page)
+        if more is None:
             return seen
         before = page.text
-        await user.press("▶️", message=page)
+        await user.press(more, message=page)
         page = await user.wait_edit(page, lambda m, before=before: m.text != before)
 
 
@@ -395,13 +397,13 @@ async def test_today_button_opens_the_list_below_the_summary(bot):
     assert "⏰ Not yet: 13 people" in page.text
     names = [line for line in page.text.splitlines() if re.match(r"^\d+\. ", line)]
     assert len(names) == reports.PAGE_SIZE and names[0].startswith("1. ")
-    await user.press("▶️", message=page)
+    await user.press(page_button(page), message=page)
     page = await user.wait_edit(page, "page 2/2")
     rest = [str(n) for n in range(reports.PAGE_SIZE + 1, 14)]  # the 13 missing, on 2 pages
     assert [line.split(". ", 1)[0] for line in page.text.splitlines()[2:]] == rest
-    await user.press("◀️", message=page)
+    await user.press(page_button(page, "back"), message=page)
     page = await user.wait_edit(page, "page 1/2")
-    await user.press("◀️", message=page)  # back across states: the AMBER
+    await user.press(page_button(page, "back"), message=page)  # back across states: the AMBER
     page = await user.wait_edit(page, "AMBER")
     assert "🟠 AMBER: 2 people" in page.text
     all_named = {line.split(". ", 1)[1] for line in page.text.splitlines() if ". " in line}
