@@ -15,6 +15,11 @@ Callback data (all well under 64 bytes):
     kb:rp:<handoff id>                         admin: reply to a handed-over question
     kb:rc                                      admin: cancel the reply
     kb:faq:<handoff id>                        admin: save the reply as an FAQ
+    kb:pg:<question id>:<topic key>:<page>     the next or previous page of an answer
+    kb:dl:<page> / kb:uh:<page> / kb:st:<page>  admin: a page of /kb, /kb upload, /kbstats
+
+An answer, the document list, the upload help and /kbstats are shown a phone screen at a
+time (services.screens.paginate), the buttons under them turning the page in place.
 """
 
 from __future__ import annotations
@@ -36,14 +41,17 @@ from telegram.ext import (
 from handlers.common import (
     Context,
     answer,
+    answer_stale,
     buttons,
     drop_keyboard,
+    edit_or_reply,
     guarded,
     refuse,
     reply,
     set_keyboard,
 )
 from handlers.context import deps_of
+from handlers.paging import page_buttons
 from models import KbHandoff, Person
 from models.knowledge import DocumentOrigin
 from services import clock, people
@@ -51,9 +59,10 @@ from services.i18n import Html, escape, t
 from services.kb import answering, documents, handoffs, library, questions, render, store
 from services.kb.answering import Outcome, Result
 from services.kb.documents import DocumentError
-from services.kb.index import KnowledgeBase, Source
+from services.kb.index import KnowledgeBase, Source, Topic
 from services.kb.text import short
 from services.permissions import Action, check
+from services.screens import paginate
 from services.validation import parse_int
 
 _KB = "kb_index"
@@ -136,18 +145,35 @@ def _feedback_rows(lang: str, question_id: int) -> list[list[tuple[str, str]]]:
     ]
 
 
+def _answer_page(
+    kb: KnowledgeBase, lang: str, topic: Topic, question_id: int, page: int
+) -> tuple[str, list[list[tuple[str, str]]]] | None:
+    """A page of the answer to a question, and the row that turns its pages (none for an
+    answer of one page); None for a page the answer does not have."""
+    pages = render.answer_pages(kb, lang, topic)
+    if not 0 <= page < len(pages):
+        return None
+    row = page_buttons(
+        lang, page, len(pages), lambda number: f"kb:pg:{question_id}:{topic.key}:{number}"
+    )
+    return pages[page], [row] if row else []
+
+
 def _response(
     kb: KnowledgeBase, lang: str, result: Result, question_id: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     person_row = [(t(lang, "kb.button.person"), f"kb:ho:{question_id}")]
     best = result.best
     if result.outcome == Outcome.ANSWER and best is not None:
-        rows = _feedback_rows(lang, question_id)
+        first = _answer_page(kb, lang, best.topic, question_id, 0)
+        assert first is not None
+        text, rows = first
+        rows += _feedback_rows(lang, question_id)
         for hit in result.hits[1:2]:
             if hit.score >= RELATED_SCORE * best.score:
                 label = "→ " + render.topic_label(lang, hit.topic)
                 rows.append([(label, f"kb:t:{question_id}:{hit.topic.key}")])
-        return render.answer(kb, lang, best.topic), buttons([*rows, person_row])
+        return text, buttons([*rows, person_row])
     if result.outcome == Outcome.NOT_SURE:
         rows = [
             [(render.topic_label(lang, hit.topic), f"kb:t:{question_id}:{hit.topic.key}")]
@@ -215,11 +241,44 @@ async def on_topic(update: Update, context: Context, person: Person) -> None:
         await _stale(update, lang)
         return
     await answer(query)
-    rows = [
+    first = _answer_page(kb, lang, topic, question_id, 0)
+    assert first is not None
+    text, rows = first
+    rows += [
         *_feedback_rows(lang, question_id),
         [(t(lang, "kb.button.person"), f"kb:ho:{question_id}")],
     ]
-    await reply(update, render.answer(kb, lang, topic), reply_markup=buttons(rows))
+    await reply(update, text, reply_markup=buttons(rows))
+
+
+@guarded(Action.ASK)
+async def on_answer_page(update: Update, context: Context, person: Person) -> None:
+    """kb:pg:<question id>:<topic key>:<page>: another page of an answer, in place. The
+    buttons under it stay as they are (feedback given stays given); only the row that
+    turns the pages changes."""
+    query = update.callback_query
+    assert query is not None
+    _, _, raw_id, key, raw_page = (query.data or "").split(":")
+    kb = await knowledge(context)
+    topic = kb.topic(key)
+    question = await context.db.run(questions.owned, int(raw_id), person.id)
+    shown = (
+        _answer_page(kb, person.language, topic, int(raw_id), int(raw_page))
+        if topic is not None and question is not None
+        else None
+    )
+    if shown is None:
+        await answer_stale(update, context)
+        return
+    await answer(query)
+    text, rows = shown
+    markup = query.message.reply_markup if query.message else None
+    kept = [
+        [(button.text, str(button.callback_data)) for button in row]
+        for row in (markup.inline_keyboard if markup else ())
+        if not any(str(button.callback_data).startswith("kb:pg:") for button in row)
+    ]
+    await edit_or_reply(update, text, buttons([*rows, *kept]))
 
 
 @guarded(Action.ASK)
@@ -396,7 +455,10 @@ async def questions_command(update: Update, context: Context, admin: Person) -> 
 
 @guarded(Action.MANAGE_KB)
 async def kbstats_command(update: Update, context: Context, admin: Person) -> None:
-    lang = admin.language
+    await _admin_page(update, context, admin.language, "st", 0)
+
+
+async def _stats_lines(context: Context, lang: str) -> list[str]:
     stats = await context.db.run(questions.stats, 30)
     median = (
         t(lang, "kb.stats.minutes", n=stats.median_answer_minutes)
@@ -426,7 +488,42 @@ async def kbstats_command(update: Update, context: Context, admin: Person) -> No
         lines += [t(lang, "kb.stats.line", count=n, question=short(q, 100)) for q, n in items]
         if not items:
             lines.append(t(lang, "kb.stats.none"))
-    await reply(update, "\n".join(lines))
+    return "\n".join(lines).split("\n")
+
+
+async def _admin_page(update: Update, context: Context, lang: str, kind: str, page: int) -> None:
+    """Page `page` of /kb's document list ("dl"), /kb upload's help ("uh") or /kbstats
+    ("st"), each a phone screen, with the buttons that turn the pages: sent for the
+    command, edited in place for a button; a page there is no longer is a stale button."""
+    header = ""
+    if kind == "dl":
+        header, lines = _document_list(lang, await knowledge(context))
+    elif kind == "uh":
+        example = Html(f"<pre>{escape(documents.EXAMPLE)}</pre>")
+        lines = t(lang, "kb.docs.upload_help", example=example).split("\n")
+    else:
+        lines = await _stats_lines(context, lang)
+    pages = paginate(lines, header=header, whole=kind != "uh")
+    query = update.callback_query
+    if not 0 <= page < len(pages):
+        await answer_stale(update, context)
+        return
+    row = page_buttons(lang, page, len(pages), lambda number: f"kb:{kind}:{number}")
+    markup = buttons([row]) if row else None
+    if query is None:
+        await reply(update, pages[page].text, reply_markup=markup)
+        return
+    await answer(query)
+    await edit_or_reply(update, pages[page].text, markup)
+
+
+@guarded(Action.MANAGE_KB)
+async def on_admin_page(update: Update, context: Context, admin: Person) -> None:
+    """kb:dl|uh|st:<page>: another page of /kb, /kb upload or /kbstats, in place."""
+    query = update.callback_query
+    assert query is not None
+    _, kind, raw_page = (query.data or "").split(":")
+    await _admin_page(update, context, admin.language, kind, int(raw_page))
 
 
 @guarded(Action.MANAGE_KB)
@@ -435,10 +532,9 @@ async def kb_command(update: Update, context: Context, admin: Person) -> None:
     args = [a for a in (context.args or []) if a]
     verb = args[0].lower() if args else "list"
     if verb == "list" and len(args) <= 1:
-        await reply(update, _document_list(lang, await knowledge(context)))
+        await _admin_page(update, context, lang, "dl", 0)
     elif verb == "upload":
-        example = Html(f"<pre>{escape(documents.EXAMPLE)}</pre>")
-        await reply(update, t(lang, "kb.docs.upload_help", example=example))
+        await _admin_page(update, context, lang, "uh", 0)
     elif verb == "show" and len(args) == 2:
         await _show(update, context, lang, args[1].lower()[:64])
     elif verb == "retire" and len(args) == 2:
@@ -447,11 +543,13 @@ async def kb_command(update: Update, context: Context, admin: Person) -> None:
         await reply(update, t(lang, "kb.docs.usage"))
 
 
-def _document_list(lang: str, kb: KnowledgeBase) -> str:
+def _document_list(lang: str, kb: KnowledgeBase) -> tuple[str, list[str]]:
+    """The list's header (on every page), and a line a document, then how to use /kb."""
     by_id: dict[str, list[Source]] = {}
     for source in kb.sources():
         by_id.setdefault(source.doc_id, []).append(source)
-    lines = [t(lang, "kb.docs.header", count=len(by_id))]
+    header = t(lang, "kb.docs.header", count=len(by_id)) + "\n"
+    lines = []
     for doc_id, versions in sorted(by_id.items()):
         mine = next((s for s in versions if s.language == lang), versions[0])
         status = "superseded" if all(s.superseded for s in versions) else "current"
@@ -465,7 +563,7 @@ def _document_list(lang: str, kb: KnowledgeBase) -> str:
                 title=short(mine.document.meta.title, 120),
             )
         )
-    return "\n".join([*lines, "", t(lang, "kb.docs.usage")])
+    return header, [*lines, "", t(lang, "kb.docs.usage")]
 
 
 async def _show(update: Update, context: Context, lang: str, doc_id: str) -> None:
@@ -593,4 +691,6 @@ def build() -> list[BaseHandler]:
         CallbackQueryHandler(on_reply_button, pattern=r"^kb:rp:"),
         CallbackQueryHandler(on_reply_cancel, pattern=r"^kb:rc$"),
         CallbackQueryHandler(on_save_faq, pattern=r"^kb:faq:"),
+        CallbackQueryHandler(on_answer_page, pattern=r"^kb:pg:"),
+        CallbackQueryHandler(on_admin_page, pattern=r"^kb:(dl|uh|st):"),
     ]

@@ -1,6 +1,7 @@
 """What every handler shares (the handler kit): the current person, the permission gate,
 replies, editing the message under a button (`edit_or_reply`, `set_keyboard`,
-`drop_keyboard`), keyboards in one shape (`buttons`: rows of (label, data)) and callback
+`drop_keyboard`), keyboards in one shape (`buttons`: rows of (label, data); the row
+that turns pages is `handlers.paging.page_buttons`) and callback
 answers (`answer`, `plain_text`). Elsewhere in the kit: the context (`Context`, with
 `context.db`, `context.settings`, `context.timers`) in handlers/context.py; the grammar of
 button data and the ids read from it (`button_id`) in handlers/callbacks.py; what forms
@@ -32,7 +33,7 @@ from models import Person
 from services import audit, people
 from services.i18n import normalize_language, t
 from services.i18n import plain_text as _plain_text
-from services.outbox import split_html
+from services.outbox.split import split_html
 from services.permissions import Action, Denial, check, refusal_key
 
 R = TypeVar("R")

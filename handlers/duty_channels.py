@@ -4,6 +4,7 @@ acknowledgement link those texts carry (``/start ack_<id>``).
 
 Callback data:
     dg:test:<id> / dg:rm:<id> / dg:rmy:<id> / dg:rmn   test, remove (ask, yes, no)
+    dg:pg:<page>                                       a page of the list (one screen each)
     sms:profile / sms:off / sms:test                   use the profile's number / stop / test
 """
 
@@ -26,6 +27,7 @@ from handlers.callbacks import button_id
 from handlers.common import (
     Context,
     answer,
+    answer_stale,
     buttons,
     current_person,
     edit_or_reply,
@@ -33,6 +35,7 @@ from handlers.common import (
     plain_text,
     reply,
 )
+from handlers.paging import page_buttons
 from handlers.sos import acknowledge_and_reply
 from models import Channel, DutyGroup, Person
 from services.alerts import policy, respond
@@ -40,6 +43,7 @@ from services.duty_channels import checks, sms, worker
 from services.duty_channels import groups as duty_groups
 from services.i18n import t
 from services.permissions import Action
+from services.screens import paginate
 from services.validation import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -78,10 +82,16 @@ def _group_line(group: DutyGroup, lang: str, zone: Any) -> str:
     )
 
 
-def _list_view(session: Any, lang: str, settings: Any) -> tuple[str, list[list[tuple[str, str]]]]:
+def _list_view(
+    session: Any, lang: str, settings: Any, page: int = 0
+) -> tuple[str, list[list[tuple[str, str]]]] | None:
+    """Page `page` of the list (a phone screen each: the groups, the SMS gateway, how to
+    set a group), with the test and remove buttons of the groups it shows and the row that
+    turns the pages; None for a page the list no longer has."""
     groups = duty_groups.list_groups(session)
     zone = settings.zone
-    lines = [t(lang, "channels.list.header")]
+    header = t(lang, "channels.list.header") + "\n"
+    lines = []
     if groups:
         lines += [_group_line(group, lang, zone) for group in groups]
     else:
@@ -95,14 +105,20 @@ def _list_view(session: Any, lang: str, settings: Any) -> tuple[str, list[list[t
         lines.append(t(lang, "channels.list.sms_off"))
     lines.append("")
     lines.append(t(lang, "channels.usage"))
+    pages = paginate(lines, header=header, whole=True)
+    if not 0 <= page < len(pages):
+        return None
+    shown = pages[page]
     rows = [
         [
             (t(lang, "channels.btn.test", id=group.id), f"dg:test:{group.id}"),
             (t(lang, "channels.btn.remove", id=group.id), f"dg:rm:{group.id}"),
         ]
-        for group in groups[:20]
+        for number, group in enumerate(groups)
+        if number in shown.lines
     ]
-    return "\n".join(lines), rows
+    turn = page_buttons(lang, page, len(pages), lambda number: f"dg:pg:{number}")
+    return shown.text, [*rows, turn] if turn else rows
 
 
 @guarded(Action.MANAGE_ROSTER)
@@ -113,7 +129,9 @@ async def dutygroup_command(update: Update, context: Context, person: Person) ->
     if words and words[0].lower() in ("set", "设置"):
         await _set(update, context, person, words[1:])
         return
-    text, rows = await db.run(_list_view, lang, context.settings)
+    shown = await db.run(_list_view, lang, context.settings)
+    assert shown is not None  # the first page is always there
+    text, rows = shown
     await reply(update, text, reply_markup=buttons(rows) if rows else None)
 
 
@@ -168,6 +186,14 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
     if action == "rmn":
         await answer(query)
         await edit_or_reply(update, t(lang, "channels.remove.kept"))
+        return
+    if action == "pg" and group_id is not None:  # here the field is a page
+        shown = await db.run(_list_view, lang, context.settings, group_id)
+        if shown is None:
+            await answer_stale(update, context)
+            return
+        await answer(query)
+        await edit_or_reply(update, shown[0], buttons(shown[1]) if shown[1] else None)
         return
     if group_id is None or action not in ("test", "rm", "rmy"):
         await answer(query, t(lang, "form.stale"), alert=True)

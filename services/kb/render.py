@@ -2,16 +2,19 @@
 
 Sections are Markdown; the little that is used (paragraphs, lists, ``**bold**``,
 ```code```, ``###`` headings) becomes Telegram's HTML subset. Everything else is escaped.
-An answer always fits in one message (Telegram allows 4,096 characters).
+The bot shows an answer a phone screen at a time (`answer_pages`), each page with the
+source; `answer` is the whole of it in one text (within Telegram's 4,096 characters).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 
 from services.i18n import Html, escape, t
 from services.kb.index import KnowledgeBase, Passage, Topic
 from services.kb.text import CJK, short
+from services.screens import paginate
 
 BODY_BUDGET = 3000  # characters of HTML for the section text: with the framing (titles cut
 # to 200 characters) an answer stays well within Telegram's 4,096
@@ -94,7 +97,29 @@ def _date(language: str, passage: Passage) -> str:
 
 
 def answer(kb: KnowledgeBase, language: str, topic: Topic) -> str:
-    """The answer message: section, source, warnings; HTML, within Telegram's limit."""
+    """The whole answer: section, source, warnings; HTML, within Telegram's limit. The
+    bot shows it a screen at a time (`answer_pages`)."""
+    return _framed(kb, language, topic, Html(markdown_html(topic.passage(language).section.body)))
+
+
+_BODY = "\x00"  # where the section goes in the frame
+
+
+def answer_pages(kb: KnowledgeBase, language: str, topic: Topic) -> list[str]:
+    """The answer a phone screen at a time (issue 16): every page has the section's title
+    on top and its source and warnings below, so no part of an answer is shown without its
+    source: in full on the first page (document, issuer, date), by the document's title on
+    the next ones. The whole section is shown, over as many pages as it takes."""
+    first = _framed(kb, language, topic, Html(_BODY)).split(_BODY)
+    header, footer = _framed(kb, language, topic, Html(_BODY), "kb.answer.more").split(_BODY)
+    body = markdown_html(topic.passage(language).section.body, budget=sys.maxsize)
+    pages = paginate(body.split("\n"), header=header, footer=footer, first=(first[0], first[1]))
+    return [page.text for page in pages]
+
+
+def _framed(
+    kb: KnowledgeBase, language: str, topic: Topic, body: Html, key: str = "kb.answer"
+) -> str:
     passage = topic.passage(language)
     meta = passage.source.document.meta
     issuer = meta.issuer
@@ -102,9 +127,9 @@ def answer(kb: KnowledgeBase, language: str, topic: Topic) -> str:
         issuer = t(language, "kb.faq.issuer")
     text = t(
         language,
-        "kb.answer",
+        key,
         title=short(_ANCHOR.sub("", passage.section.title), 200),
-        body=Html(markdown_html(passage.section.body)),
+        body=body,
         document=short(meta.title, 200),
         issuer=short(issuer, 200),
         date=short(_date(language, passage), 80),

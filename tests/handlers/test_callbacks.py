@@ -13,9 +13,12 @@ from handlers.callbacks import GRAMMAR, parse
 from services.permissions import Action
 
 ROOT = Path(__file__).resolve().parents[2]
-# The data of a button: the second item of a (label, data) pair, or callback_data=...
+# The data of a button: the second item of a (label, data) pair, callback_data=..., or
+# what a page's data function gives handlers.paging.page_buttons (lambda n: f"hs:{n}")
 _PREFIXES = "|".join(GRAMMAR)
-_BUTTON = re.compile(rf"""(?:,\s*|callback_data=)(f?)"((?:{_PREFIXES}):[^"]*)"\s*[),]""")
+_BUTTON = re.compile(
+    rf"""(?:,\s*|callback_data=|lambda \w+: )(f?)"((?:{_PREFIXES}):[^"]*)"\s*[),]"""
+)
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
@@ -29,11 +32,20 @@ def _made_by_the_code() -> set[str]:
 
 
 def _concrete(template: str) -> list[str]:
-    """The template with each {expression} replaced by a number or by a word, every way."""
+    """The template with each {expression} replaced by a number, a word, or one of the
+    words its prefix's grammar lists (kb:{kind}:{n} where kind is dl|uh|st), every way."""
     holes = _PLACEHOLDER.findall(template)
     pieces = _PLACEHOLDER.split(template)
+    prefix = template.split(":")[0]
+    words = {
+        word
+        for shape, _ in GRAMMAR.get(prefix, ())
+        for part in shape.split(":")
+        if "|" in part
+        for word in part.split("|")
+    }
     results = []
-    for values in itertools.product(("1", "x", "1:20260101"), repeat=len(holes)):
+    for values in itertools.product(("1", "x", "1:20260101", *sorted(words)), repeat=len(holes)):
         text = pieces[0]
         for value, piece in zip(values, pieces[1:], strict=True):
             text += value + piece

@@ -16,36 +16,11 @@ from models import Role, Status
 from services import people, roster
 from services.i18n import t
 from tests.support import factories
-from tests.support.botfixtures import RunningBot
 from tests.support.checkin_helpers import finish_vitals, markup_has, start_checkin, walk_to_vitals
-from tests.support.screens import SCREEN, lines_on_phone
+from tests.support.screens import SCREEN, lines_on_phone, too_long
 from tests.support.sos_support import CADRE, ON_DUTY, emergency_running, staff
 
 pytestmark = pytest.mark.asyncio
-
-# What may be longer: the consent's full text, which a person asks for.
-ASKED_FOR = ("PIPL", "个人信息保护法", "never their health data", "看不到其健康数据")
-
-
-def too_long(bot: RunningBot) -> list[tuple[int, int, str]]:
-    """Every message the bot sent (text or caption), in every chat, above one screen: as
-    it was sent and as each edit left it while it still had buttons to press (a question
-    edited to show the answer given is a record, no longer something to act on)."""
-    found = []
-    for chat in bot.emulator.world.chats.values():
-        for message in chat.messages.values():
-            if not message.from_bot:
-                continue
-            versions = [*message.history, message]
-            shown = [versions[0]] + [v for v in versions[1:] if v.reply_markup]
-            for version in shown:
-                text = version.text if version.text is not None else version.caption or ""
-                if any(a in text for a in ASKED_FOR):
-                    continue
-                lines = lines_on_phone(text)
-                if lines > SCREEN:
-                    found.append((chat.id, lines, text))
-    return found
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-Hans"])
