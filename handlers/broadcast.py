@@ -39,7 +39,7 @@ from handlers.common import (
 )
 from handlers.conversation import FormDraft, form_conversation
 from models import Audience, Broadcast, BroadcastStatus, OutcomeCode, Person
-from services import broadcasts, clock, outbox
+from services import broadcasts, clock, examples, outbox
 from services.broadcasts import AUDIENCE_ROLES, Draft, Stats
 from services.i18n import LANGUAGES, t
 from services.permissions import Action, check
@@ -224,7 +224,12 @@ async def on_button(update: Update, context: Context) -> str | int:
         draft["step"] = WHEN
         await reply(
             update,
-            t(lang, "broadcast.ask.when", zone=context.settings.timezone),
+            t(
+                lang,
+                "broadcast.ask.when",
+                zone=context.settings.timezone,
+                **examples.values(context.settings.zone),
+            ),
             reply_markup=buttons(
                 [
                     [
@@ -272,7 +277,7 @@ async def on_when_text(update: Update, context: Context) -> str | int:
     try:
         when = datetime.strptime(message.text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=zone)
     except ValueError:
-        await reply(update, t(lang, "broadcast.when.invalid"))
+        await reply(update, t(lang, "broadcast.when.invalid", **examples.values(zone)))
         return WHEN
     now = clock.now()
     if when <= now or when > now + timedelta(days=MAX_SCHEDULE_DAYS):

@@ -41,7 +41,7 @@ from handlers.conversation import FormDraft, form_conversation, once_per_update,
 from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
-from services import clock
+from services import clock, examples
 from services.alerts import raising
 from services.health import checkins, reminders, reports, summary
 from services.health.assessment import Readings, bp_needs_repeat
@@ -554,7 +554,9 @@ def _reminder_status(lang: str, person: Person, pref: Any, cfg: HealthConfig) ->
     if summary.is_low_altitude(person):
         return t(lang, "health.reminders.low_altitude")
     at = reminders.reminder_time(pref, cfg).strftime("%H:%M")
-    text = t(lang, "health.reminders.status", time=at, second=cfg.second_time.strftime("%H:%M"))
+    second = cfg.second_time.strftime("%H:%M")
+    suggested = examples.values(cfg.zone)  # the /reminders pause example dates
+    text = t(lang, "health.reminders.status", time=at, second=second, **suggested)
     if pref is not None and pref.paused_from and pref.paused_until:
         text += "\n" + t(
             lang,
@@ -600,8 +602,8 @@ async def reminders_command(update: Update, context: Context, person: Person) ->
             if not match:
                 raise CheckinError("health.reminders.bad_time")
             await db.run(checkins.set_reminder_time, person, time(int(match[1]), int(match[2])))
-    except CheckinError as error:
-        await reply(update, t(lang, error.key))
+    except CheckinError as error:  # health.reminders.bad_range suggests dates
+        await reply(update, t(lang, error.key, **examples.values(cfg.zone)))
     pref = await db.run(checkins.preference, person.id)
     markup = None if summary.is_low_altitude(person) else _reminder_buttons(lang, pref)
     await reply(update, _reminder_status(lang, person, pref, cfg), reply_markup=markup)
@@ -630,8 +632,10 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
             await db.run(checkins.pause, person, local_today(context), None)
         else:
             raise CheckinError("health.stale")
-    except CheckinError as error:
-        await answer(query, t(lang, error.key), alert=True)
+    except CheckinError as error:  # health.reminders.bad_range suggests dates
+        await answer(
+            query, t(lang, error.key, **examples.values(context.settings.zone)), alert=True
+        )
         return
     await answer(query, t(lang, "health.reminders.saved"))
     pref = await db.run(checkins.preference, person.id)

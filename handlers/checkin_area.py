@@ -12,6 +12,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 from handlers.checkin import config, local_today
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, markup_of, reply
 from models import Person
+from services import examples
 from services.health import reports
 from services.health.checkins import CheckinError
 from services.i18n import t
@@ -183,15 +184,16 @@ async def on_today_button(update: Update, context: Context, person: Person) -> N
 async def export_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     args = list(context.args or [])
+    suggested = examples.values(context.settings.zone)  # /export's example dates
     if args:
         dates = reports.parse_range(args)
         if dates is None:
-            await reply(update, t(lang, "health.export.bad_range"))
+            await reply(update, t(lang, "health.export.bad_range", **suggested))
             return
         await _send_export(update, context, person, *dates)
         return
     rows = [[(t(lang, "health.export.days", count=d), f"cx:{d}") for d in EXPORT_CHOICES]]
-    await reply(update, t(lang, "health.export.choose"), reply_markup=buttons(rows))
+    await reply(update, t(lang, "health.export.choose", **suggested), reply_markup=buttons(rows))
 
 
 @guarded(Action.VIEW_AREA)
@@ -213,8 +215,8 @@ async def _send_export(
     lang = person.language
     try:
         data = await context.db.run(reports.export, person, start, end, config(context))
-    except CheckinError as error:
-        await reply(update, t(lang, error.key))
+    except CheckinError as error:  # health.export.bad_range suggests dates
+        await reply(update, t(lang, error.key, **examples.values(context.settings.zone)))
         return
     message = update.effective_message
     assert message is not None

@@ -37,7 +37,7 @@ from handlers.common import (
 )
 from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
 from models import Person, Role, Status
-from services import people, roster_import
+from services import examples, people, roster_import
 from services.i18n import LANGUAGES, t
 from services.people import CONSENT_VERSION, Draft, RegistrationError
 from services.postings import load_postings
@@ -176,7 +176,9 @@ async def ask(update: Update, context: Context, field: str) -> str:
         markup = buttons(rows)
     elif field == "assignment_start":
         markup = buttons([[(t(lang, "form.today"), "f:start:today")]])
+        values = examples.values(context.settings.zone)
     elif field == "assignment_end":
+        values = examples.values(context.settings.zone)
         markup = buttons(
             [
                 [(t(lang, f"form.end.{years}y"), f"f:end:{years}") for years in (1, 2, 3)],
@@ -293,7 +295,8 @@ async def begin_edit(update: Update, context: Context) -> str | int:
 
 
 async def _invalid(update: Update, context: Context, error: InvalidInput, field: str) -> str:
-    await reply(update, t(_lang(update, context), error.key, **error.values))
+    suggested = examples.values(context.settings.zone)  # invalid.date suggests a date
+    await reply(update, t(_lang(update, context), error.key, **suggested, **error.values))
     return await ask(update, context, field)
 
 

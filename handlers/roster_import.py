@@ -130,10 +130,15 @@ async def on_roster_file(update: Update, context: Context, person: Person) -> No
     if result.problem is not None:
         await reply(update, t(lang, result.problem))
         return
-    await reply(update, roster_import.report_text(lang, result, SHOWN_REFUSALS))
+    await reply(
+        update, roster_import.report_text(lang, result, SHOWN_REFUSALS, context.settings.zone)
+    )
     if result.refused:
         await message.chat.send_document(
-            InputFile(roster_import.report_xlsx(result, lang), filename="roster-report.xlsx"),
+            InputFile(
+                roster_import.report_xlsx(result, lang, context.settings.zone),
+                filename="roster-report.xlsx",
+            ),
             caption=t(lang, "import.report_caption"),
         )
 

@@ -36,7 +36,7 @@ from handlers.common import (
 )
 from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
 from models import CareKind, OxygenUrgency, OxygenWhat, Person, Status
-from services import oxygen, people
+from services import examples, oxygen, people
 from services.care import records, rules
 from services.care import texts as care_texts
 from services.care.rules import CareError
@@ -101,6 +101,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
     rows: list[list[tuple[str, str]]] = []
     values: dict[str, Any] = {}
     if field == DATE:
+        values = examples.values(context.settings.zone)
         if flow == "done":
             key = f"care.ask.done_date.{form['kind']}"
             rows = [
@@ -117,11 +118,11 @@ async def ask(update: Update, context: Context, field: str) -> str:
             ]
         else:
             key = "care.ask.set_date"
-            values = {
-                "name": form.get("name", ""),
-                "item": care_texts.item_name(lang, CareKind(form["kind"])),
-                "current": form.get("current_due") or "-",
-            }
+            values.update(
+                name=form.get("name", ""),
+                item=care_texts.item_name(lang, CareKind(form["kind"])),
+                current=form.get("current_due") or "-",
+            )
             rows = [
                 [
                     (
@@ -321,8 +322,9 @@ async def on_form_text(update: Update, context: Context, person: Person) -> str 
         if field == OX_PLACE:
             form["draft"]["place"] = records.clean_line(text, oxygen.PLACE_MAX)
             return await ask(update, context, OX_URGENCY)
-    except InvalidInput as error:
-        await reply(update, t(lang, error.key, **error.values))
+    except InvalidInput as error:  # invalid.date suggests a date
+        suggested = examples.values(context.settings.zone)
+        await reply(update, t(lang, error.key, **suggested, **error.values))
         return await ask(update, context, field)
     except CareError as error:
         await reply(update, t(lang, error.key, **error.values))
