@@ -132,7 +132,7 @@ async def tell(db: Any, person: Person, key: str, **values: Any) -> None:
     if person.status == Status.ACTIVE:
         markup = menus.main_keyboard(person.language).to_dict()
     elif person.status == Status.SUSPENDED:
-        markup = menus.sos_keyboard(person.language).to_dict()
+        markup = menus.main_keyboard(person.language, checkin=False).to_dict()
     await db.run(
         outbox.enqueue,
         chat_id=person.telegram_id,

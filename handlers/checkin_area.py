@@ -12,7 +12,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 from handlers.checkin import config, local_today
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, markup_of, reply
 from models import Person
-from services import examples
+from services import board_links, examples, outbox
 from services.health import reports
 from services.health.checkins import CheckinError
 from services.i18n import t
@@ -46,15 +46,10 @@ async def today_command(update: Update, context: Context, person: Person) -> Non
         await reply(update, text, reply_markup=markup)
         return
     areas = await context.db.run(reports.today, person, config(context))
-    rows: list[dict[str, Any]] = []
-    if areas:
-        label = t(lang, "health.today.all.button")
-        rows.append([{"text": label, "callback_data": "td:all:0"}])
+    rows = [[(t(lang, "health.today.all.button"), "td:all:0")]] if areas else []
+    data = outbox.inline_keyboard(rows) if rows else None  # JSON: the board's button joins it
     chat = update.effective_chat
-    data: Any = {"inline_keyboard": rows} if rows else None
     if chat is not None and chat.type == "private":  # Telegram: web_app buttons only there
-        from services import board_links
-
         data = board_links.with_open_button(data, context.settings.webapp_url, lang, "today")
     await reply(update, today_text(lang, areas, local_today(context)), reply_markup=markup_of(data))
 

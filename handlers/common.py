@@ -127,8 +127,11 @@ async def drop_keyboard(update: Update) -> None:
 
 def buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
     """Inline keyboard from rows of (label, callback_data): the one shape of the bot's
-    keyboards. Two builders below make the others from it: `link_buttons` (copy and share
-    a link) and `markup_of` (a keyboard a service made, as the outbox queues it)."""
+    keyboards, shown by this for a direct reply and by `services.outbox.inline_keyboard`
+    (Bot API JSON) for a queued message; a service whose keyboard is both gives its rows
+    (`cards.handler_rows`, `oxygen.responder_rows`). Two builders below cover the buttons
+    that are not (label, data): `link_buttons` (copy and share a link) and `markup_of` (the
+    JSON of a queued keyboard, which may carry the board's "Open board" Mini App button)."""
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
     )
@@ -152,8 +155,8 @@ def _button(data: dict[str, Any]) -> InlineKeyboardButton:
 
 
 def markup_of(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
-    """Bot API JSON of an inline keyboard (as services build it and the outbox queues it)
-    as a PTB markup."""
+    """Bot API JSON of an inline keyboard as a PTB markup: a queued message's keyboard shown
+    again (an SOS card's) or one with the board's web_app button (services.board_links)."""
     if not data:
         return None
     return InlineKeyboardMarkup([[_button(b) for b in row] for row in data["inline_keyboard"]])

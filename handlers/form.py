@@ -11,8 +11,6 @@ from datetime import date
 from typing import Any
 
 from telegram import (
-    KeyboardButton,
-    ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
 )
@@ -146,11 +144,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         if _form(context).get("contact"):
             key = "form.ask.consent_contact"
     elif field == "phone":
-        markup = ReplyKeyboardMarkup(
-            [[KeyboardButton(t(lang, "form.share_phone"), request_contact=True)]],
-            resize_keyboard=True,
-            one_time_keyboard=True,
-        )
+        markup = menus.share_phone_keyboard(lang)
     elif field == "prefecture":
         markup = buttons(
             [[(postings.name(p.code, lang), f"f:pref:{p.code}")] for p in postings.prefectures()]

@@ -30,7 +30,6 @@ from typing import Any
 from telegram import (
     InlineKeyboardMarkup,
     InputFile,
-    KeyboardButton,
     ReplyKeyboardMarkup,
     Update,
 )
@@ -98,12 +97,8 @@ def _stopping(fn: Callable[[Update, Context], Awaitable[Any]]) -> Callable[..., 
 def keyboard(lang: str, person: Person | None, location: bool) -> ReplyKeyboardMarkup:
     """The caller's keyboard: share-location first while an alert of theirs is open; SOS
     always at hand, and the check-in for active members."""
-    if person is not None and person.status == Status.ACTIVE:
-        return menus.main_keyboard(lang, location)
-    rows = [[KeyboardButton(t(lang, "main.sos"))]]
-    if location:
-        rows.insert(0, [KeyboardButton(t(lang, "sos.btn.share_location"), request_location=True)])
-    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+    active = person is not None and person.status == Status.ACTIVE
+    return menus.main_keyboard(lang, location, checkin=active)
 
 
 def _caller_of(update: Update, context: Context, person: Person | None) -> sos_calls.Caller:
@@ -483,7 +478,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         if result.outcome == respond.Ack.WON:
             await answer(query, plain_text(t(lang, "sos.ack.won", id=alert_id)))
             text = await db.run(_alert_text, alert_id, lang, zone)
-            markup = markup_of(cards.handler_buttons(alert, lang))
+            markup = buttons(cards.handler_rows(alert, lang))
             await edit_or_reply(update, text, markup)
         elif result.outcome == respond.Ack.TAKEN:
             name = name_of(result.by)
@@ -500,11 +495,8 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await edit_or_reply(update, text, buttons(_outcome_rows(alert, lang)))
     elif action == "back":
         await answer(query)
-        data = (
-            cards.handler_buttons(alert, lang)
-            if alert.status == AlertStatus.ACKNOWLEDGED
-            else cards.responder_buttons(alert, lang, context.settings.webapp_url)
-        )
+        # the card's keyboard as it was queued (with the board's button when there is one)
+        data = cards.buttons_for(alert, lang, policy(context))
         await set_keyboard(
             update, markup_of(data) if alert.status in alerts_policy.IN_PROGRESS else None
         )
@@ -694,7 +686,7 @@ async def acknowledge_and_reply(
     if result.outcome == respond.Ack.WON:
         text = await db.run(_alert_text, alert.id, lang, context.settings.zone)
         head = t(lang, "sos.ack.won", id=alert.id)
-        markup = markup_of(cards.handler_buttons(alert, lang))
+        markup = buttons(cards.handler_rows(alert, lang))
         await reply(update, head + "\n\n" + text, reply_markup=markup)
     elif result.outcome == respond.Ack.TAKEN:
         await reply(update, t(lang, "sos.ack.taken", name=name_of(result.by)))

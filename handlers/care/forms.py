@@ -271,14 +271,8 @@ async def oxygen_command(update: Update, context: Context, person: Person) -> st
         texts.append(t(lang, "care.ox.area_title"))
         for request in area:
             texts.append(await db.run(oxygen.notice_text, request, lang, zone, escalated=False))
-            markup = oxygen.responder_buttons(request, lang)
-            if markup:
-                rows.append(
-                    [
-                        (f"{b['text']} #{request.id}", b["callback_data"])
-                        for b in markup["inline_keyboard"][0]
-                    ]
-                )
+            for row in oxygen.responder_rows(request, lang):
+                rows.append([(f"{label} #{request.id}", data) for label, data in row])
     rows.append([(t(lang, "care.ox.btn.new"), "ox:new")])
     await reply(update, "\n\n".join(texts), reply_markup=buttons(rows))
     return ConversationHandler.END
