@@ -587,13 +587,7 @@ async def _detail(context: Context, lang: str, broadcast_id: int) -> tuple[str, 
         [(t(lang, "broadcast.button.csv"), f"bc:csv:{broadcast_id}")]
     ]
     if broadcast.confirm_required:
-        text += "\n" + t(
-            lang,
-            "broadcast.report.confirmed",
-            confirmed=s.confirmed,
-            sent=s.sent,
-            rate=f"{s.confirmation_rate:.0%}",
-        )
+        text += "\n" + broadcasts.confirmed_line(lang, s)
         rows.append([(t(lang, "broadcast.button.who"), f"bc:who:{broadcast_id}")])
         if s.confirmed < s.sent and broadcast.status in (
             BroadcastStatus.DONE,
@@ -689,7 +683,7 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
         if d.delivery is not None:
             d.delivery.forget(broadcasts.source_of(broadcast_id))
         await answer(query)
-        await query.edit_message_text(t(lang, "broadcast.cancel.done", id=broadcast_id))
+        await edit_or_reply(update, t(lang, "broadcast.cancel.done", id=broadcast_id))
         return
     await answer(query, t(lang, "form.stale"), alert=True)
 

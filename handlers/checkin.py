@@ -15,7 +15,7 @@ import re
 from datetime import date, time, timedelta
 from typing import Any
 
-from telegram import InputFile, Update
+from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -31,6 +31,7 @@ from handlers.common import (
     answer,
     buttons,
     current_person,
+    edit_or_reply,
     guarded,
     language_of,
     refuse,
@@ -567,7 +568,7 @@ def _reminder_status(lang: str, person: Person, pref: Any, cfg: HealthConfig) ->
     return text
 
 
-def _reminder_buttons(lang: str, pref: Any) -> Any:
+def _reminder_buttons(lang: str, pref: Any) -> InlineKeyboardMarkup:
     rows = _grid([(v, f"rm:t:{v.replace(':', '')}") for v in REMINDER_CHOICES], 3)
     rows.append(
         [(t(lang, "health.reminders.pause_days", count=d), f"rm:p:{d}") for d in PAUSE_CHOICES]
@@ -639,13 +640,8 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
         return
     await answer(query, t(lang, "health.reminders.saved"))
     pref = await db.run(checkins.preference, person.id)
-    try:
-        await query.edit_message_text(
-            _reminder_status(lang, person, pref, config(context)),
-            reply_markup=_reminder_buttons(lang, pref),
-        )
-    except Exception:
-        await reply(update, _reminder_status(lang, person, pref, config(context)))
+    status = _reminder_status(lang, person, pref, config(context))
+    await edit_or_reply(update, status, _reminder_buttons(lang, pref))
 
 
 # ---------------------------------------------------------------------------- assembly
