@@ -45,7 +45,7 @@ from telegram.ext import (
 from handlers import directory as directory_handlers
 from handlers import menus
 from handlers import roster as roster_handlers
-from handlers.callbacks import button_id
+from handlers.callbacks import button_id, pressed
 from handlers.common import (
     Context,
     answer,
@@ -61,10 +61,10 @@ from handlers.common import (
     set_keyboard,
 )
 from handlers.sos_common import (
-    audit_forged,
     pending,
     pending_all,
     policy,
+    refuse_forged,
     reload_wait,
     set_pending,
 )
@@ -356,29 +356,27 @@ async def _follow_up(
 async def on_cadre_button(update: Update, context: Context) -> None:
     """The caller's buttons under their own alert, whatever their status (a guest's and a
     suspended person's too): what is wrong, skip, cancel a false alarm."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
+    press = pressed(update)
+    query = press.query
     person = await current_caller(update, context)
     if person is None:  # nobody who ever called: no alert of theirs
         await refuse(update, context, None, Action.RAISE_SOS, Denial.UNREGISTERED)
         return
-    parts = query.data.split(":")
     lang = person.language
-    alert_id = button_id(parts[2]) if len(parts) > 2 else None
+    alert_id = press.number(2)
     about_alert(alert_id)
-    action = parts[1] if len(parts) > 1 else ""
+    action = press.step
     if alert_id is None or action not in ("cat", "skip", "cxl", "cxly", "cxln"):
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await refuse_forged(update, context, person)
         return
     db = context.db
     alert = await db.run(alerts_policy.get, alert_id)
     if alert is None or alert.person_id != person.id:
-        await db.run(respond.refuse, person, alert_id, query.data[:64], "not_own")
+        await db.run(respond.refuse, person, alert_id, press.data[:64], "not_own")
         await answer(query, plain_text(t(lang, "sos.denied.not_own")), alert=True)
         return
     if action == "cat":
-        category = parts[3] if len(parts) > 3 else ""
+        category = press.word(3)
         result = await db.run(
             raising.set_category,
             alert_id=alert_id,
@@ -387,8 +385,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
             policy=policy(context),
         )
         if result == raising.Change.INVALID:
-            await audit_forged(context, person, query.data)
-            await answer(query, t(lang, "form.stale"), alert=True)
+            await refuse_forged(update, context, person)
             return
         if result == raising.Change.NOT_FOUND:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
@@ -443,36 +440,32 @@ def _cancel_markup(lang: str, alert: Any) -> InlineKeyboardMarkup:
 
 @guarded(Action.HANDLE_ALERTS)
 async def on_responder_button(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    parts = query.data.split(":")
-    lang = person.language
-    action = parts[1] if len(parts) > 1 else ""
+    press = pressed(update)
+    query, lang, action = press.query, person.language, press.step
     if action == "csv":
         await _send_csv(update, context, person)
         return
-    alert_id = button_id(parts[2]) if len(parts) > 2 else None
+    alert_id = press.number(2)
     about_alert(alert_id)
     if alert_id is None or action not in ("ack", "res", "out", "back", "tl", "tlcsv", "nskip"):
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await refuse_forged(update, context, person)
         return
     db = context.db
     alert = await db.run(alerts_policy.get, alert_id)
     refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
-        await db.run(respond.refuse, person, alert_id, query.data[:64], str(refusal))
+        await db.run(respond.refuse, person, alert_id, press.data[:64], str(refusal))
         await answer(query, plain_text(t(lang, f"sos.denied.{refusal}")), alert=True)
         return
     assert alert is not None
-    pressed = query.message.message_id if query.message else None
+    pressed_id = query.message.message_id if query.message else None
     zone = context.settings.zone
     if action == "ack":
         result = await db.run(
             respond.acknowledge,
             alert_id=alert_id,
             actor=person,
-            pressed_message_id=pressed,
+            pressed_message_id=pressed_id,
             policy=policy(context),
         )
         if result.outcome == respond.Ack.WON:
@@ -501,18 +494,17 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             update, markup_of(data) if alert.status in alerts_policy.IN_PROGRESS else None
         )
     elif action == "out":
-        outcome = parts[3] if len(parts) > 3 else ""
+        outcome = press.word(3)
         result = await db.run(
             respond.resolve,
             alert_id=alert_id,
             actor=person,
             outcome=outcome,
-            pressed_message_id=pressed,
+            pressed_message_id=pressed_id,
             policy=policy(context),
         )
         if result.outcome == respond.Close.INVALID:
-            await audit_forged(context, person, query.data)
-            await answer(query, t(lang, "form.stale"), alert=True)
+            await refuse_forged(update, context, person)
             return
         if result.outcome != respond.Close.DONE:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
