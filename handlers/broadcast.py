@@ -24,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.callbacks import button_id
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -173,9 +173,8 @@ async def on_button(update: Update, context: Context) -> str | int:
         await answer(query, t(lang, "broadcast.expired"), alert=True)
         DRAFT.clear(context)
         return ConversationHandler.END
-    parts = query.data.split(":")
-    action = parts[1] if len(parts) > 1 else ""
-    value = parts[2] if len(parts) > 2 else ""
+    press = pressed(update)
+    action, value = press.step, press.word(2)
     DRAFT.touch(context)
     if action == "x":
         await answer(query)
@@ -604,8 +603,8 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = admin.language
-    _, action, raw = ([*query.data.split(":"), "", ""])[:3]
-    broadcast_id = button_id(raw)
+    press = pressed(update)
+    action, broadcast_id = press.step, press.number(2)
     if broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
@@ -695,7 +694,7 @@ async def on_received(update: Update, context: Context, person: Person) -> None:
     assert query is not None and query.data is not None
     user = update.effective_user
     lang = person.language
-    broadcast_id = button_id(query.data.split(":")[-1])
+    broadcast_id = pressed(update).number(2)  # bc:ok:<broadcast>
     if user is None or broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return

@@ -143,12 +143,6 @@ def button_id(raw: str) -> int | None:
     return parse_int(raw, max_digits=MAX_ID_DIGITS)
 
 
-def data_parts(update: Update) -> list[str]:
-    """The fields of the pressed button's data (prefix first); [] for no press."""
-    query = update.callback_query
-    return (query.data or "").split(":") if query else []
-
-
 @dataclass(frozen=True)
 class Press:
     """A pressed button as its handler reads it: the query and the fields of its data, the

@@ -26,6 +26,7 @@ from telegram.ext import (
 )
 
 from handlers import menus
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -325,7 +326,8 @@ async def on_button(update: Update, context: Context) -> str | int:
     if DRAFT.expired(context):
         await answer(query)
         return await on_timeout(update, context)
-    _, step, value = [*query.data.split(":", 2), "", ""][:3]
+    press = pressed(update)
+    step, value = press.step, press.word(2)
     current = _draft(context).get("step", "")
     if step != current:
         await answer(query, t(lang, "health.stale"), alert=True)
@@ -616,20 +618,16 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
     assert query is not None and query.data is not None and person.id is not None
     lang = person.language
     db = context.db
-    parts = query.data.split(":")
+    press = pressed(update)  # rm:t:<hhmm>, rm:p:<days>, rm:r
+    step, value = press.step, press.word(2)
     try:
-        if (
-            len(parts) == 3
-            and parts[1] == "t"
-            and f"{parts[2][:2]}:{parts[2][2:]}" in REMINDER_CHOICES
-        ):
-            value = parts[2]
+        if step == "t" and f"{value[:2]}:{value[2:]}" in REMINDER_CHOICES:
             await db.run(checkins.set_reminder_time, person, time(int(value[:2]), int(value[2:])))
-        elif len(parts) == 3 and parts[1] == "p" and parts[2] in {str(d) for d in PAUSE_CHOICES}:
+        elif step == "p" and value in {str(d) for d in PAUSE_CHOICES}:
             today = local_today(context)
-            end = today + timedelta(days=int(parts[2]) - 1)
+            end = today + timedelta(days=int(value) - 1)
             await db.run(checkins.pause, person, today, end)
-        elif parts == ["rm", "r"]:
+        elif press.parts == ("rm", "r"):
             await db.run(checkins.pause, person, local_today(context), None)
         else:
             raise CheckinError("health.stale")

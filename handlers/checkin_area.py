@@ -9,6 +9,7 @@ from typing import Any
 from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
+from handlers.callbacks import pressed
 from handlers.checkin import config, local_today
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, markup_of, reply
 from models import Person
@@ -18,7 +19,6 @@ from services.health.checkins import CheckinError
 from services.i18n import t
 from services.people import name_of
 from services.permissions import Action
-from services.validation import parse_int
 
 EXPORT_CHOICES = (7, 30, 90)
 
@@ -161,8 +161,8 @@ async def on_today_button(update: Update, context: Context, person: Person) -> N
     """td:<state or all>:<page>: a page of /today all, edited in place."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    _, state, raw = query.data.split(":")  # the shape is checked by handlers.callbacks
-    number = parse_int(raw)
+    press = pressed(update)  # the shape is checked by handlers.callbacks
+    state, number = press.step, press.number(2)
     if state not in (*reports.LISTED, "all") or number is None:
         await answer(query, t(person.language, "health.stale"), alert=True)
         return
@@ -195,7 +195,7 @@ async def export_command(update: Update, context: Context, person: Person) -> No
 async def on_export_button(update: Update, context: Context, person: Person) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    value = query.data.split(":", 1)[1]
+    value = pressed(update).step  # cx:<days>
     if value not in {str(d) for d in EXPORT_CHOICES}:
         await answer(query, t(person.language, "health.stale"), alert=True)
         return
@@ -235,9 +235,8 @@ async def on_chart_button(update: Update, context: Context, person: Person) -> N
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = person.language
-    value = query.data.split(":", 1)[1]
     found = None
-    if (person_id := parse_int(value)) is not None:
+    if (person_id := pressed(update).number(1)) is not None:
         found = await context.db.run(reports.chart_for_viewer, person, person_id, config(context))
     if found is None:
         await answer(query, t(lang, "health.chart_denied"), alert=True)

@@ -3,7 +3,7 @@ replies, editing the message under a button (`edit_or_reply`, `set_keyboard`,
 `drop_keyboard`), keyboards in one shape (`buttons`: rows of (label, data)) and callback
 answers (`answer`, `plain_text`). Elsewhere in the kit: the context (`Context`, with
 `context.db`, `context.settings`, `context.timers`) in handlers/context.py; the grammar of
-button data and the ids read from it (`button_id`) in handlers/callbacks.py; what forms
+button data and the press as a handler reads it (`pressed`) in handlers/callbacks.py; what forms
 share (`FormDraft`, `form_conversation`) in handlers/conversation.py. What to call a person
 is `services.people.name_of`."""
 
@@ -297,6 +297,19 @@ def audit_denied(
         reason=reason,
         attempted=attempted[:64],
     )
+
+
+async def refuse_forged(
+    update: Update, context: Context, person: Person, action: Action, key: str = "form.stale"
+) -> None:
+    """Button data that parses but names nothing this person may press (an unknown area or
+    step, someone else's item: forged, or from an older version): audited as
+    ``denied.<action>``, reason "forged", and answered with `key` in their language (the
+    stale-button answer unless the feature has its own)."""
+    query = update.callback_query
+    attempted = (query.data if query else "") or ""
+    await context.db.run(audit_denied, person.telegram_id, person.id, action, "forged", attempted)
+    await answer(query, t(person.language, key), alert=True)
 
 
 async def answer_stale(update: Update, context: Context, *, forged: bool = False) -> None:

@@ -19,7 +19,7 @@ from handlers.common import (
     plain_text,
     reply,
 )
-from handlers.sos_common import refuse_forged
+from handlers.sos_common import forged
 from models import Person
 from services import contact_links, people
 from services.alerts import respond
@@ -93,7 +93,7 @@ async def on_contacts_button(update: Update, context: Context, person: Person) -
         return
     link_id = press.number(2) if len(press.parts) == 3 and press.step == "rm" else None
     if link_id is None:
-        await refuse_forged(update, context, person)
+        await forged(update, context, person)
         return
     removed = await db.run(contact_links.revoke, person, link_id)
     if not removed:

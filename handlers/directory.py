@@ -29,7 +29,7 @@ from handlers.common import (
     reply,
 )
 from handlers.roster import pref_buttons
-from handlers.sos_common import refuse_forged, set_pending
+from handlers.sos_common import forged, set_pending
 from models import Person
 from services import directory
 from services.i18n import t
@@ -118,7 +118,7 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
     if step in ("p", "add") and len(press.parts) == 3:
         valid, prefecture = _area_of(press.word(2))
         if not valid:
-            await refuse_forged(update, context, admin)
+            await forged(update, context, admin)
             return
         await answer(query)
         if step == "p":
@@ -175,7 +175,7 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
         await answer(query, plain_text(t(lang, "sos.dir.removed")))
         await edit_or_reply(update, *(await db.run(_directory_list, entry.prefecture, lang, zone)))
     else:
-        await refuse_forged(update, context, admin)
+        await forged(update, context, admin)
 
 
 async def receive_text(

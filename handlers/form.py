@@ -24,6 +24,7 @@ from telegram.ext import (
 )
 
 from handlers import approvals, menus
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -272,7 +273,7 @@ async def begin_edit(update: Update, context: Context) -> str | int:
     query = update.callback_query
     assert query is not None and query.data is not None
     person = await current_person(update, context)
-    group = query.data.split(":")[-1]
+    group = pressed(update).word(2)  # me:edit:<group>
     if person is None or person.status != Status.ACTIVE or group not in EDIT_GROUPS:
         await answer(query, t(language_of(update, context, person), "form.stale"), alert=True)
         return ConversationHandler.END
@@ -386,7 +387,8 @@ async def on_button(update: Update, context: Context) -> str | int:
     if FORM.expired(context):
         await answer(query)
         return await on_timeout(update, context)
-    _, what, value = [*query.data.split(":", 2), "", ""][:3]
+    press = pressed(update)
+    what, value = press.step, press.word(2)
     field = _form(context).get("current", "")
     expected = {
         "lang": "language",

@@ -10,7 +10,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from handlers.callbacks import button_id, data_parts
+from handlers.callbacks import pressed
 from handlers.care.common import forged, oxygen_config
 from handlers.common import Context, answer, drop_keyboard, guarded, reply
 from models import Person
@@ -27,19 +27,19 @@ Callback = Callable[[Update, Context], Awaitable[Any]]
 
 @guarded(Action.HANDLE_OXYGEN)
 async def on_oxygen_handle(update: Update, context: Context, person: Person) -> None:
-    parts = data_parts(update)
-    request_id = button_id(parts[2]) if len(parts) == 3 else None
+    press = pressed(update)
+    request_id = press.number(2)
     lang = person.language
     if request_id is None:
         await forged(update, context, person, Action.HANDLE_OXYGEN)
         return
-    fn = oxygen.acknowledge if parts[1] == "ack" else oxygen.deliver
+    fn = oxygen.acknowledge if press.step == "ack" else oxygen.deliver
     change = await context.db.run(fn, person, request_id, oxygen_config(context))
     if change.outcome == "refused":
         await answer(update.callback_query, t(lang, "care.forged"), alert=True)
         return
     if change.outcome == "won":
-        key = "care.ox.ack.won" if parts[1] == "ack" else "care.ox.dlv.won"
+        key = "care.ox.ack.won" if press.step == "ack" else "care.ox.dlv.won"
         await answer(update.callback_query, t(lang, key))
         return
     if change.outcome == "taken":
@@ -51,8 +51,8 @@ async def on_oxygen_handle(update: Update, context: Context, person: Person) -> 
 
 @guarded(Action.REQUEST_OXYGEN)
 async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> None:
-    parts = data_parts(update)
-    request_id = button_id(parts[2]) if len(parts) == 3 else None
+    press = pressed(update)
+    request_id = press.number(2)
     lang = person.language
     assert person.id is not None
     if request_id is None:

@@ -20,7 +20,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.callbacks import pressed
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, plain_text, reply
-from handlers.sos_common import policy, refuse_forged
+from handlers.sos_common import forged, policy
 from models import Person
 from services import clock, people, roster
 from services.alerts import coverage
@@ -81,7 +81,7 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
     if press.step == "on" and len(press.parts) == 3 and press.number(2) is not None:
         hours = press.number(2) or None
         if hours is not None and hours not in roster.ON_DUTY_HOURS:
-            await refuse_forged(update, context, person)
+            await forged(update, context, person)
             return
         try:
             await db.run(roster.go_on_duty, person, hours)
@@ -95,7 +95,7 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
         await answer(query)
         await _go_off(update, context, person)
     else:
-        await refuse_forged(update, context, person)
+        await forged(update, context, person)
 
 
 @guarded(Action.GO_ON_DUTY)
@@ -201,7 +201,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         return
     prefecture = press.word(2)
     if postings.prefecture(prefecture) is None:
-        await refuse_forged(update, context, admin)
+        await forged(update, context, admin)
         return
     area = postings.name(prefecture, lang, short=True)
     if step == "p":
@@ -223,11 +223,11 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
     officer_id = press.number(3)
     officer = await db.run(people.get, officer_id) if officer_id else None
     if officer is None:
-        await refuse_forged(update, context, admin)
+        await forged(update, context, admin)
         return
     mask = press.number(4) if len(press.parts) > 4 else 0
     if mask is None or mask > 127:
-        await refuse_forged(update, context, admin)
+        await forged(update, context, admin)
         return
     if step in ("o", "d"):
         await answer(query)
@@ -274,7 +274,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         text, rows = await db.run(_roster_view, prefecture, lang, zone)
         await edit_or_reply(update, text, buttons(rows))
         return
-    await refuse_forged(update, context, admin)
+    await forged(update, context, admin)
 
 
 def _area_officers(session: Any, prefecture: str) -> list[Person]:

@@ -10,6 +10,7 @@ from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from handlers.callbacks import pressed
 from handlers.common import Context, answer, buttons, guarded, reply
 from models import Person
 from services import roster_import, tables
@@ -90,7 +91,7 @@ async def on_links_button(update: Update, context: Context, person: Person) -> N
     """imp:links:<xlsx|csv>: the personal invitation links as a file."""
     query = update.callback_query
     assert query is not None
-    kind = (query.data or "").rpartition(":")[2]
+    kind = pressed(update).word(2)
     lang = person.language
     if kind not in ("xlsx", "csv"):
         await answer(query, t(lang, "form.stale"), alert=True)

@@ -61,10 +61,10 @@ from handlers.common import (
     set_keyboard,
 )
 from handlers.sos_common import (
+    forged,
     pending,
     pending_all,
     policy,
-    refuse_forged,
     reload_wait,
     set_pending,
 )
@@ -367,7 +367,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
     about_alert(alert_id)
     action = press.step
     if alert_id is None or action not in ("cat", "skip", "cxl", "cxly", "cxln"):
-        await refuse_forged(update, context, person)
+        await forged(update, context, person)
         return
     db = context.db
     alert = await db.run(alerts_policy.get, alert_id)
@@ -385,7 +385,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
             policy=policy(context),
         )
         if result == raising.Change.INVALID:
-            await refuse_forged(update, context, person)
+            await forged(update, context, person)
             return
         if result == raising.Change.NOT_FOUND:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
@@ -448,7 +448,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
     alert_id = press.number(2)
     about_alert(alert_id)
     if alert_id is None or action not in ("ack", "res", "out", "back", "tl", "tlcsv", "nskip"):
-        await refuse_forged(update, context, person)
+        await forged(update, context, person)
         return
     db = context.db
     alert = await db.run(alerts_policy.get, alert_id)
@@ -504,7 +504,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             policy=policy(context),
         )
         if result.outcome == respond.Close.INVALID:
-            await refuse_forged(update, context, person)
+            await forged(update, context, person)
             return
         if result.outcome != respond.Close.DONE:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)

@@ -1,6 +1,6 @@
 """What the emergency channel's handlers share (handlers/sos.py, roster.py, directory.py):
-the escalation policy from the settings, the answer to a forged button (`refuse_forged`),
-and typed answers the channel waits for.
+the escalation policy from the settings, the answer to a forged button (`forged`), and
+typed answers the channel waits for.
 
 A typed answer the channel asked for (the cadre's description of what is wrong, a
 resolution note, a directory field) is remembered per Telegram user in the bot_state table
@@ -15,12 +15,10 @@ from typing import Any
 
 from telegram import Update
 
-from handlers.common import Context, answer
+from handlers.common import Context, refuse_forged
 from models import Person
 from services import clock, state
 from services.alerts import policy as alerts_policy
-from services.alerts import respond
-from services.i18n import t
 from services.permissions import Action
 from services.sos import waiting_for
 
@@ -41,15 +39,10 @@ def policy(context: Context) -> alerts_policy.Policy:
     return alerts_policy.Policy.from_settings(context.settings, context.bot.username)
 
 
-async def refuse_forged(update: Update, context: Context, person: Person) -> None:
-    """Button data that parses but names nothing a button of ours carries (an unknown area,
-    step or outcome: forged, or from an older version): audited, and answered as a stale
-    button in the presser's language."""
-    query = update.callback_query
-    assert query is not None
-    data = (query.data or "")[:64]
-    await context.db.run(respond.refuse, person, None, data, "forged", Action.HANDLE_ALERTS)
-    await answer(query, t(person.language, "form.stale"), alert=True)
+async def forged(update: Update, context: Context, person: Person) -> None:
+    """A forged press of the emergency channel's buttons (SOS, roster, directory, contacts):
+    `refuse_forged`, audited as denied.handle_alerts."""
+    await refuse_forged(update, context, person, Action.HANDLE_ALERTS)
 
 
 # ---------------------------------------------------------------------------- typed answers
