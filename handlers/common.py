@@ -86,8 +86,9 @@ async def edit_or_reply(
 ) -> None:
     """Edit the message under the pressed button in place; send a new one when that is
     impossible (no button, a photo, too old). A message that already shows this (a list's
-    current filter pressed again) is left as it is: Telegram refuses an edit that changes
-    nothing with a 400 ("message is not modified"), which also counts as done."""
+    current filter pressed again) is compared first and left as it is. Telegram's 400
+    "message is not modified" is still taken as done, for the race the comparison cannot
+    see: the same edit sent twice at once (two presses in flight)."""
     query = update.callback_query
     if query is not None and query.message is not None:
         shown = query.message
