@@ -59,7 +59,7 @@ from handlers.context import CONTEXT_TYPES, DEPS, Context, Deps, deps_of
 from models.db import make_engine, upgrade
 from scheduler import jobs
 from scheduler.timers import Timers
-from services import broadcasts, outbox, people
+from services import broadcasts, people
 from services.alerts.messages import on_delivery_outcomes as alert_outcomes
 from services.care.areas import overdue_people
 from services.care.rules import CareConfig
@@ -67,6 +67,8 @@ from services.db import Database
 from services.duty_channels.checks import on_test_outcomes as duty_channel_test_outcomes
 from services.health import checkins, summary
 from services.health.config import HealthConfig
+from services.outbox.attachments import register_renderer
+from services.outbox.outcomes import add_outcome_hook
 from webapp import server as board_server
 
 log = logging.getLogger(__name__)
@@ -199,14 +201,12 @@ def register_hooks(settings: Settings) -> None:
     process (the tests build many) leaves the same hooks."""
     # The outbox calls these in the transaction that records delivery outcomes:
     # a round of alert messages that all failed for good escalates at once;
-    outbox.add_outcome_hook("alert:", alert_outcomes)
+    add_outcome_hook("alert:", alert_outcomes)
     # the admin who pressed "Test" on a duty group hears how it went.
-    outbox.add_outcome_hook("dgtest:", duty_channel_test_outcomes)
+    add_outcome_hook("dgtest:", duty_channel_test_outcomes)
     # The delivery worker draws these files when their message is sent: the 30-day chart.
     health = HealthConfig.from_settings(settings)
-    outbox.register_renderer(
-        summary.CHART_RENDERER, functools.partial(checkins.chart_attachment, health)
-    )
+    register_renderer(summary.CHART_RENDERER, functools.partial(checkins.chart_attachment, health))
     # A broadcast to "the overdue" reaches the people overdue for rest or an examination.
     care_config = CareConfig.from_settings(settings)
     broadcasts.register_overdue_source("care", lambda session: overdue_people(session, care_config))

@@ -177,9 +177,9 @@ def run(settings: Settings, webhook: bool = False) -> int:
     except SchemaTooNew as exc:
         _fail(str(exc))
     if exclusive:  # the only process on this SQLite file: whatever is left sending is ours
-        from services import outbox
+        from services.outbox.leases import reclaim_all
 
-        db.call(outbox.reclaim_all)
+        db.call(reclaim_all)
     application = build_application(settings, db)
     # One event loop for the wait and the bot (run_polling and run_webhook take the current one).
     loop = asyncio.new_event_loop()

@@ -43,14 +43,17 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import aiohttp
 from yarl import URL
 
-from bot.delivery import BULK, backoff, keep_leases, set_event_threadsafe
+from bot.delivery import backoff, keep_leases, set_event_threadsafe
+from bot.send_scheduler import BULK
 from config import Settings
 from models import Channel, OutboxStatus, OutcomeCode
-from services import clock, outbox
+from services import clock
 from services.db import Database, database_unavailable
 from services.duty_channels import groups, sms
 from services.duty_channels import worker as channel_rows
 from services.duty_channels.worker import ChannelMessage, Destination, Result
+from services.outbox.leases import new_owner
+from services.outbox.wakeup import add_enqueue_listener, remove_enqueue_listener
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +367,7 @@ class ChannelWorker:
         self._next_retry: float | None = None
         self.started = asyncio.Event()
         self.sent_count = 0
-        self.owner = outbox.new_owner("channels")  # leases, as the Telegram worker's
+        self.owner = new_owner("channels")  # leases, as the Telegram worker's
         self.lease = float(settings.outbox_lease)
         self.leadership: Any = None  # bot.leader.Leadership: no send unless confirmed
 
@@ -383,7 +386,7 @@ class ChannelWorker:
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
-        outbox.add_enqueue_listener(self.wake)
+        add_enqueue_listener(self.wake)
         try:
             await self.senders.start()
             recovered = await self._recover()
@@ -420,7 +423,7 @@ class ChannelWorker:
             leases.cancel()
             await asyncio.gather(leases, return_exceptions=True)
         finally:
-            outbox.remove_enqueue_listener(self.wake)
+            remove_enqueue_listener(self.wake)
             with contextlib.suppress(Exception):
                 await self.senders.close()
 

@@ -44,7 +44,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from services import outbox
+from services.outbox.leases import process_node, reclaim_all
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Leadership:
         self.interval = max(0.05, self.lease / 6)  # heartbeat
         self.validity = self.lease / 3  # may send this long after a heartbeat started
         self.poll = min(1.0, self.lease / 3)  # a standby tries the lock this often
-        self.node = outbox.process_node()
+        self.node = process_node()
         self.host = socket.gethostname()
         self.role = "standby"
         self.term = 0
@@ -476,7 +476,7 @@ def _record_takeover(session: Any, leadership: Leadership) -> int:
     from services import audit
 
     previous = leadership.previous or {}
-    reclaimed = outbox.reclaim_all(session)  # only this process may send from now on
+    reclaimed = reclaim_all(session)  # only this process may send from now on
     audit.record(
         session,
         "ha.takeover",

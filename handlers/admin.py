@@ -4,7 +4,8 @@ Everything here goes through `guarded`: the commands, every button (``ppl:`` and
 and the steps of the altitude question. Callback data (all well under 64 bytes):
 
     ppl:l:<status>:<prefecture|->:<page>   the list, filtered (status: all/pending/...)
-    ppl:nop                               the "page x/y" indicator
+    ppl:nop                               the "page x/y" indicator of older lists (now the
+                                          indicator shows its page again: handlers.paging)
     ppl:back                              back from a card to the last list shown
     ppl:c:<id>                            a person's card
     ppl:ok:<id> / ppl:no:<id> / ppl:noy:<id>  approve / reject (asks) / reject, confirmed
@@ -55,9 +56,11 @@ from handlers.common import (
     reply,
 )
 from handlers.conversation import FormDraft, form_conversation
+from handlers.paging import Page, nav_row
 from models import Person, Priority, Role, Status
 from services import clock, outbox, people
 from services.i18n import t
+from services.people import PAGE_SIZE as PEOPLE_PAGE
 from services.people import PeoplePage, RegistrationError, name_of
 from services.permissions import Action
 from services.postings import load_postings
@@ -181,7 +184,8 @@ def list_view(
             total=result.total,
             page=result.page + 1,
             pages=result.pages,
-        )
+        ),
+        "",
     ]
     person_buttons: list[tuple[str, str]] = []
     for person in result.people:  # each with their number (#id), which /tag accepts
@@ -225,14 +229,9 @@ def list_view(
     ]
     area_buttons = [(label, _list_data(status, code, 0)) for label, code in areas]
     rows += [area_buttons[i : i + 3] for i in range(0, len(area_buttons), 3)]
-    if result.pages > 1:
-        paging: list[tuple[str, str]] = []
-        if result.page > 0:
-            paging.append(("◀", _list_data(status, prefecture, result.page - 1)))
-        paging.append((f"{result.page + 1}/{result.pages}", "ppl:nop"))
-        if result.page < result.pages - 1:
-            paging.append(("▶", _list_data(status, prefecture, result.page + 1)))
-        rows.append(paging)
+    page = Page(result.page, PEOPLE_PAGE, result.total)
+    nav = nav_row(page, lambda n: f"ppl:l:{status}:{prefecture}:{n}")
+    rows += [nav] if nav else []
     return "\n".join(lines), buttons(rows)
 
 

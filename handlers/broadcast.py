@@ -39,9 +39,11 @@ from handlers.common import (
 )
 from handlers.conversation import FormDraft, form_conversation
 from models import Audience, Broadcast, BroadcastStatus, OutcomeCode, Person
-from services import broadcasts, clock, examples, outbox
+from services import broadcasts, clock, examples
 from services.broadcasts import AUDIENCE_ROLES, Draft, Stats
 from services.i18n import LANGUAGES, t
+from services.outbox.reachability import mark_reachable, mark_unreachable
+from services.outbox.split import parts_of
 from services.permissions import Action, check
 from services.postings import load_postings
 
@@ -381,13 +383,13 @@ async def _review(update: Update, context: Context, admin: Person) -> str:
         message = update.effective_message
         assert message is not None
         if data.kind == "photo":
-            for index, part in enumerate(outbox.parts_of("photo", {"caption": text})):
+            for index, part in enumerate(parts_of("photo", {"caption": text})):
                 if index == 0:
                     await message.chat.send_photo(data.file_id, caption=part.text)
                 else:
                     await message.chat.send_message(part.text or "")
         elif data.kind == "document":
-            for index, part in enumerate(outbox.parts_of("document", {"caption": text})):
+            for index, part in enumerate(parts_of("document", {"caption": text})):
                 if index == 0:
                     await message.chat.send_document(data.file_id, caption=part.text)
                 else:
@@ -724,9 +726,9 @@ async def on_my_chat_member(update: Update, context: Context) -> None:
     status = member.new_chat_member.status
     db = context.db
     if status in ("kicked", "left"):
-        await db.run(outbox.mark_unreachable, member.chat.id, OutcomeCode.BLOCKED)
+        await db.run(mark_unreachable, member.chat.id, OutcomeCode.BLOCKED)
     elif status == "member":
-        await db.run(outbox.mark_reachable, member.chat.id)
+        await db.run(mark_reachable, member.chat.id)
 
 
 def reachability_handler() -> BaseHandler[Any, Any, Any]:

@@ -73,6 +73,7 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
     "sms": (("sms:off|profile|test", A.HANDLE_ALERTS),),
     "ci": (("ci:start", A.CHECKIN), ("ci:{w}:{w}", A.CHECKIN)),
     "rm": (("rm:r", A.CHECKIN), ("rm:t|p:{n}", A.CHECKIN)),
+    "hs": (("hs:{n}", A.CHECKIN),),  # /history: <page>
     "cx": (("cx:{n}", A.VIEW_AREA),),
     "ct": (("ct:{n}", A.VIEW_AREA),),
     "td": (("td:{w}:{n}", A.VIEW_AREA),),  # /today all: <state or all>:<page>
@@ -97,6 +98,7 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("cs:rt", A.OWN_DATA),
         ("cs:rt:{w}", A.OWN_DATA),
         ("cs:csv:{w}", A.VIEW_AREA),
+        ("cs:o|u:{n}", A.VIEW_AREA),  # /overdue, /upcoming: <page>
         ("cs:p:{n}", A.MANAGE_SCHEDULES),
         ("cs:info", A.OWN_DATA),  # the details behind one's schedule card
         ("cs:pi:{n}", A.MANAGE_SCHEDULES),  # the same for someone's
@@ -115,6 +117,8 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
     "ox": (
         ("ox:new", A.REQUEST_OXYGEN),
         ("ox:cxl:{n}", A.REQUEST_OXYGEN),
+        ("ox:m:{n}", A.REQUEST_OXYGEN),  # /oxygen: a page of one's requests
+        ("ox:a:{n}", A.HANDLE_OXYGEN),  # /oxygen: a page of the area's open ones
         ("ox:ack|dlv:{n}", A.HANDLE_OXYGEN),
     ),
     "sos": (

@@ -40,6 +40,7 @@ from handlers.common import (
     show_answer,
 )
 from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
+from handlers.paging import Page, nav_row, turn
 from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
@@ -512,20 +513,45 @@ async def on_timeout(update: Update, context: Context) -> int:
 # ---------------------------------------------------------------------------- history, trend
 
 
-@guarded(Action.CHECKIN)
-async def history_command(update: Update, context: Context, person: Person) -> None:
+HISTORY_PAGE = 3  # check-ins a page of /history: one phone screen with their reasons
+
+
+async def _history_page(
+    context: Context, person: Person, number: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """Page `number` of /history, newest first, with ◀️ n/m ▶️ (hs:<page>) under it; the
+    database counts and reads only the page."""
     assert person.id is not None
     lang = person.language
-    rows = await context.db.run(checkins.history, person.id, 14)
-    if not rows:
-        await reply(update, t(lang, "health.history.empty"))
-        return
+    db = context.db
+    page = Page(number, HISTORY_PAGE, await db.run(checkins.history_count, person.id)).within()
+    if not page.total:
+        return t(lang, "health.history.empty"), None
+    rows = await db.run(checkins.history, person.id, HISTORY_PAGE, page.offset)
     zone = config(context).zone
     lines = [summary.history_line(lang, row, zone) for row in rows]
     # The lines hold only catalog texts (escaped) and numbers.
-    text = t(lang, "health.history.title", count=len(rows)) + "\n" + "\n".join(lines)
-    legend = t(lang, "health.history.legend")
-    await reply(update, f"{text}\n\n{legend}\n{t(lang, 'health.disclaimer')}")
+    text = t(lang, "health.history.title", count=page.total) + "\n" + "\n".join(lines)
+    nav = nav_row(page, lambda n: f"hs:{n}")
+    return text, buttons([nav]) if nav else None
+
+
+@guarded(Action.CHECKIN)
+async def history_command(update: Update, context: Context, person: Person) -> None:
+    """/history: the newest check-ins, a page at a time; then, in a message of its own,
+    what the abbreviations mean and that this is not a diagnosis."""
+    lang = person.language
+    text, markup = await _history_page(context, person, 0)
+    await reply(update, text, reply_markup=markup)
+    if text != t(lang, "health.history.empty"):
+        legend = t(lang, "health.history.legend")
+        await reply(update, f"{legend}\n{t(lang, 'health.disclaimer')}")
+
+
+@guarded(Action.CHECKIN)
+async def on_history_page(update: Update, context: Context, person: Person) -> None:
+    """hs:<page>: another page of /history, edited in place."""
+    await turn(update, context, lambda number: _history_page(context, person, number))
 
 
 @guarded(Action.CHECKIN)
@@ -653,6 +679,7 @@ def build(form_timeout: int) -> list[BaseHandler[Any, Any, Any]]:
     return [
         build_conversation(form_timeout),
         CommandHandler("history", history_command),
+        CallbackQueryHandler(on_history_page, pattern=r"^hs:"),
         CommandHandler("trend", trend_command),
         CommandHandler("reminders", reminders_command),
         CallbackQueryHandler(on_reminder_button, pattern=r"^rm:"),

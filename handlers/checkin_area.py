@@ -24,12 +24,25 @@ EXPORT_CHOICES = (7, 30, 90)
 
 
 def _names(lang: str, group: reports.Group) -> str:
-    """The names shown, then how many more there are and where to see them."""
+    """The names shown, then how many more there are (their list is a button away)."""
     names = ", ".join(name_of(p, "-") for p in group.people)
     if not group.more:
         return names
     more = t(lang, "health.today.more", count=group.more)
     return t(lang, "health.today.names_more", names=names, more=more) if names else more
+
+
+def _state_buttons(
+    lang: str, counts: dict[str, int], current: str | None = None
+) -> list[list[tuple[str, str]]]:
+    """A button per state with people, its icon and count (td:<state>:0), three a row;
+    `current` (the list shown) marked."""
+    listed = [s for s in reports.LISTED if counts.get(s)]
+    icons = {s: t(lang, f"health.today.state.{s}").split(" ", 1)[0] for s in listed}
+    jumps = [
+        (("· " if s == current else "") + f"{icons[s]} {counts[s]}", f"td:{s}:0") for s in listed
+    ]
+    return [jumps[i : i + 3] for i in range(0, len(jumps), 3)]
 
 
 def _all_requested(args: list[str]) -> bool:
@@ -46,7 +59,10 @@ async def today_command(update: Update, context: Context, person: Person) -> Non
         await reply(update, text, reply_markup=markup)
         return
     areas = await context.db.run(reports.today, person, config(context))
-    rows = [[(t(lang, "health.today.all.button"), "td:all:0")]] if areas else []
+    rows: list[list[tuple[str, str]]] = []
+    if areas:  # each state's list, and everyone's, open below the summary
+        counts = {s: sum(getattr(a, s).count for a in areas) for s in reports.LISTED}
+        rows = [*_state_buttons(lang, counts), [(t(lang, "health.today.all.button"), "td:all:0")]]
     data = outbox.inline_keyboard(rows) if rows else None  # JSON: the board's button joins it
     chat = update.effective_chat
     if chat is not None and chat.type == "private":  # Telegram: web_app buttons only there
@@ -54,20 +70,33 @@ async def today_command(update: Update, context: Context, person: Person) -> Non
     await reply(update, today_text(lang, areas, local_today(context)), reply_markup=markup_of(data))
 
 
+SUMMARY_GROUPS = ("red", "amber")  # named on /today; every state is also a button
+
+
+def _merged(areas: list[reports.AreaDay], state: str) -> reports.Group:
+    """One state's group over all the areas: counted, its first names in area order."""
+    people = [p for area in areas for p in getattr(area, state).people]
+    count = sum(getattr(area, state).count for area in areas)
+    return reports.Group(count, people[: reports.NAMES_SHOWN])
+
+
 def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
-    """/today: one block per prefecture; each count followed by its first names
-    (reports.NAMES_SHOWN) and, when there are more, how many and where to see them."""
+    """/today, one screen (issue 16): the counts of each prefecture first (one line each
+    when there are several), then the most urgent by name: RED, AMBER and the identical
+    readings to verify, the first reports.NAMES_SHOWN of each and how many more. The
+    other states are counted; their names are a button away (td:<state>:0)."""
     from services.postings import load_postings
 
     if not areas:
         return t(lang, "health.today.empty")
     postings = load_postings()
-    blocks = [t(lang, "health.today.title", date=day.isoformat())]
+    lines = [t(lang, "health.today.title", date=day.isoformat())]
+    key = "health.today.area_short" if len(areas) > 1 else "health.today.area"
     for area in areas:
-        lines = [
+        lines.append(
             t(
                 lang,
-                "health.today.area",
+                key,
                 area=postings.name(area.prefecture, lang, short=True),
                 checked=area.checked_in,
                 total=area.total,
@@ -76,29 +105,30 @@ def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
                 missing=area.missing.count,
                 paused=area.paused.count,
             )
-        ]
-        for state, group in area.groups():
-            if group.count:
-                lines.append(
-                    t(
-                        lang,
-                        "health.today.group",
-                        label=t(lang, f"health.today.state.{state}"),
-                        count=group.count,
-                        names=_names(lang, group),
-                    )
-                )
-        if area.suspicious.count:
+        )
+    for state in SUMMARY_GROUPS:
+        group = _merged(areas, state)
+        if group.count:
             lines.append(
                 t(
                     lang,
-                    "health.today.suspicious",
-                    count=area.suspicious.count,
-                    names=_names(lang, area.suspicious),
+                    "health.today.group",
+                    label=t(lang, f"health.today.state.{state}"),
+                    count=group.count,
+                    names=_names(lang, group),
                 )
             )
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n\n" + t(lang, "health.disclaimer")
+    suspicious = _merged(areas, "suspicious")
+    if suspicious.count:
+        lines.append(
+            t(
+                lang,
+                "health.today.suspicious",
+                count=suspicious.count,
+                names=_names(lang, suspicious),
+            )
+        )
+    return "\n".join([*lines, t(lang, "health.disclaimer")])
 
 
 def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str, Any]:
@@ -146,14 +176,17 @@ def everyone_text(lang: str, page: reports.EveryonePage, day: date) -> tuple[str
         nav.append(("▶️", f"td:{page.state}:{page.page + 1}"))
     elif at + 1 < len(listed):
         nav.append(("▶️", f"td:{listed[at + 1]}:0"))
-    icons = {s: t(lang, f"health.today.state.{s}").split(" ", 1)[0] for s in listed}
-    jumps = [
-        (("· " if s == page.state else "") + f"{icons[s]} {page.counts[s]}", f"td:{s}:0")
-        for s in listed
-    ]
     rows = [nav] if nav else []
-    rows += [jumps[i : i + 3] for i in range(0, len(jumps), 3)]
+    rows += _state_buttons(lang, page.counts, page.state)
     return "\n".join(lines), buttons(rows)
+
+
+def _on_summary(query: Any) -> bool:
+    """Whether the button pressed is under the /today summary (the one message with the
+    📋 Everyone button) rather than under a list it opened."""
+    markup = getattr(query.message, "reply_markup", None)
+    rows = markup.inline_keyboard if markup is not None else ()
+    return any(button.callback_data == "td:all:0" for row in rows for button in row)
 
 
 @guarded(Action.VIEW_AREA)
@@ -169,7 +202,7 @@ async def on_today_button(update: Update, context: Context, person: Person) -> N
     await answer(query)
     page = await context.db.run(reports.everyone_page, person, config(context), state, number)
     text, markup = everyone_text(person.language, page, local_today(context))
-    if state == "all":  # from the /today summary: the list comes below it, the summary stays
+    if _on_summary(query):  # the list comes below the /today summary, which stays
         await reply(update, text, reply_markup=markup)
     else:
         await edit_or_reply(update, text, markup)

@@ -32,7 +32,7 @@ from models import Person
 from services import audit, people
 from services.i18n import normalize_language, t
 from services.i18n import plain_text as _plain_text
-from services.outbox import split_html
+from services.outbox.split import split_html
 from services.permissions import Action, Denial, check, refusal_key
 
 R = TypeVar("R")

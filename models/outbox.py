@@ -117,7 +117,8 @@ class OutboxMessage(SQLModel, table=True):
     )
     target: str | None = Field(default=None, max_length=60)
     # A row in ``sending`` is leased: `lease_owner` (one worker of one process, see
-    # services.outbox.new_owner) took it and renews `lease_expires_at` while it holds it.
+    # services.outbox.leases.new_owner) took it and renews `lease_expires_at` while it
+    # holds it.
     # Only the owner writes its outcome; recovery takes back only rows whose lease expired
     # (None: taken without a lease, e.g. before migration 0016: expired).
     lease_owner: str | None = Field(default=None, max_length=80)

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import case, func, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from config import Settings
@@ -569,26 +570,66 @@ def pending_escalations(session: Session, config: OxygenConfig) -> list[tuple[in
 # ---------------------------------------------------------------------------- views
 
 
-def requests_of(session: Session, person_id: int, limit: int = 5) -> list[OxygenRequest]:
+def requests_of(
+    session: Session, person_id: int, limit: int = 5, offset: int = 0
+) -> list[OxygenRequest]:
+    """The person's requests, newest first: `limit` from `offset` (a page of /oxygen)."""
     query = (
         select(OxygenRequest)
         .where(OxygenRequest.person_id == person_id)
         .order_by(col(OxygenRequest.created_at).desc(), col(OxygenRequest.id).desc())
+        .offset(max(0, offset))
         .limit(limit)
     )
     return list(session.exec(query))
 
 
-def open_in_area(
-    session: Session, prefectures: frozenset[str] | None, limit: int = 20
-) -> list[OxygenRequest]:
-    query = select(OxygenRequest).where(col(OxygenRequest.status).in_(IN_PROGRESS))
+def count_of(session: Session, person_id: int) -> int:
+    """How many requests the person has made (the pages of their /oxygen)."""
+    query = sa_select(func.count()).where(col(OxygenRequest.person_id) == person_id)
+    return int(session.execute(query).scalar_one())
+
+
+def _in_area(prefectures: frozenset[str] | None) -> list[Any]:
+    """The WHERE of the requests in progress in `prefectures` (None: everywhere)."""
+    where = [col(OxygenRequest.status).in_(IN_PROGRESS)]
     if prefectures is not None:
-        if not prefectures:
-            return []
-        query = query.where(col(OxygenRequest.prefecture).in_(sorted(prefectures)))
-    query = query.order_by(col(OxygenRequest.created_at)).limit(limit)
+        where.append(col(OxygenRequest.prefecture).in_(sorted(prefectures)))
+    return where
+
+
+_URGENCY_RANK = case(
+    {OxygenUrgency.URGENT: 0, OxygenUrgency.TODAY: 1},
+    value=col(OxygenRequest.urgency),
+    else_=2,
+)
+
+
+def open_in_area(
+    session: Session, prefectures: frozenset[str] | None, limit: int = 20, offset: int = 0
+) -> list[OxygenRequest]:
+    """The requests in progress in the area, the most urgent first: nobody's yet before
+    taken, then by urgency (now, today, in a few days), then the oldest; `limit` from
+    `offset` (a page of the officer's /oxygen)."""
+    if prefectures is not None and not prefectures:
+        return []
+    taken = case((col(OxygenRequest.status) == OxygenStatus.OPEN, 0), else_=1)
+    query = (
+        select(OxygenRequest)
+        .where(*_in_area(prefectures))
+        .order_by(taken, _URGENCY_RANK, col(OxygenRequest.created_at), col(OxygenRequest.id))
+        .offset(max(0, offset))
+        .limit(limit)
+    )
     return list(session.exec(query))
+
+
+def count_in_area(session: Session, prefectures: frozenset[str] | None) -> int:
+    """How many requests are in progress in the area."""
+    if prefectures is not None and not prefectures:
+        return 0
+    query = sa_select(func.count()).where(*_in_area(prefectures))
+    return int(session.execute(query).scalar_one())
 
 
 def timeline(session: Session, request_id: int) -> list[OxygenEvent]:

@@ -166,7 +166,14 @@ def test_nothing_is_registered_or_imported_for_its_side_effect() -> None:
     """Jobs, hooks and renderers are registered in the composition root (bot/app.py:
     register_handlers, register_hooks, start_timers), never by a decorator or a call at a
     module's top level, and no module is imported only for what importing it does."""
-    registrations = ("on_startup", "add_outcome_hook", "register_renderer", "add_handler")
+    registrations = (
+        "on_startup",
+        "add_outcome_hook",
+        "register_renderer",
+        "add_handler",
+        "listens_for",
+        "listen",
+    )
     wrong = []
     for module, path in _modules().items():
         source = path.read_text(encoding="utf-8")

@@ -19,6 +19,7 @@ from telegram.ext import (
 )
 
 from handlers import menus
+from handlers import oxygen as oxygen_lists
 from handlers.callbacks import pressed
 from handlers.care.common import care_config, care_error, forged, oxygen_config
 from handlers.care.schedule import schedule_card
@@ -41,7 +42,7 @@ from services.care import records, rules
 from services.care import texts as care_texts
 from services.care.rules import CareError
 from services.i18n import t
-from services.permissions import Action, Denial, check, visible_prefectures
+from services.permissions import Action, Denial, check
 from services.postings import load_postings
 from services.validation import InvalidInput, parse_date, parse_int
 
@@ -242,39 +243,22 @@ async def start_set_form(update: Update, context: Context, admin: Person) -> str
 @guarded(Action.REQUEST_OXYGEN)
 async def oxygen_command(update: Update, context: Context, person: Person) -> str | int:
     """/oxygen: one's requests and their status (and, for duty officers, the open requests
-    of their area); a new request starts the form at once when there is nothing to show."""
-    lang = person.language
+    of their area), each list a page at a time (handlers/oxygen.py); a new request starts
+    the form at once when there is nothing to show."""
     assert person.id is not None
     db = context.db
-    zone = context.settings.zone
-    mine = await db.run(oxygen.requests_of, person.id)
-    area: list[Any] = []
+    own = await db.run(oxygen.count_of, person.id)
+    area = 0
     if check(person, Action.HANDLE_OXYGEN) is None:
-        duty = await db.run(people.duty_areas, person.id)
-        area = await db.run(oxygen.open_in_area, visible_prefectures(person, duty))
-    if not mine and not area:
+        area = await db.run(oxygen.count_in_area, await oxygen_lists.area_of(context, person))
+    if not own and not area:
         return await _start_oxygen(update, context, person)
-    texts: list[str] = []
-    rows: list[list[tuple[str, str]]] = []
-    if mine:  # one line or two each, under the title: one screen for MAX_OPEN and more
-        summaries = [t(lang, "care.ox.mine_title")]
-        for request in mine:
-            summaries.append(await db.run(oxygen.request_summary, request, lang, zone))
-        texts.append("\n".join(summaries))
-        for request in mine:
-            if request.status in oxygen.IN_PROGRESS:
-                rows.append(
-                    [(t(lang, "care.ox.btn.cancel", id=request.id), f"ox:cxl:{request.id}")]
-                )
-    if area:
-        texts.append("")
-        texts.append(t(lang, "care.ox.area_title"))
-        for request in area:
-            texts.append(await db.run(oxygen.notice_text, request, lang, zone, escalated=False))
-            for row in oxygen.responder_rows(request, lang):
-                rows.append([(f"{label} #{request.id}", data) for label, data in row])
-    rows.append([(t(lang, "care.ox.btn.new"), "ox:new")])
-    await reply(update, "\n\n".join(texts), reply_markup=buttons(rows))
+    if own:  # a page of one's requests, with a button for a new one
+        text, markup = await oxygen_lists.mine_view(context, person, 0)
+        await reply(update, text, reply_markup=markup)
+    if area:  # and, in a message of its own, the area's open requests, the most urgent first
+        text, markup = await oxygen_lists.area_view(context, person, 0, new_button=not own)
+        await reply(update, text, reply_markup=markup)
     return ConversationHandler.END
 
 

@@ -1,5 +1,5 @@
-"""/overdue and /upcoming for an area, their CSV (cs:csv:<o|u>), and an admin's view of one
-person's schedule (cs:p:<person>)."""
+"""/overdue and /upcoming for an area, page by page (cs:<o|u>:<page>), their CSV
+(cs:csv:<o|u>), and an admin's view of one person's schedule (cs:p:<person>)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
-from telegram import InputFile, Update
+from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.callbacks import pressed
 from handlers.care.common import care_config, forged
 from handlers.care.schedule import pressed_schedule, schedule_card
 from handlers.common import Context, answer, buttons, guarded, reply
+from handlers.paging import Page, nav_row, turn
 from models import Person
 from services import audit, people
 from services.care import areas, rules
@@ -24,8 +25,8 @@ from services.postings import load_postings
 
 Callback = Callable[[Update, Context], Awaitable[Any]]
 
-AREA_LINES = 40  # lines of /overdue or /upcoming in the chat; the CSV has everything
-MANAGE_BUTTONS = 8
+AREA_LINES = 3  # rows of /overdue or /upcoming a page (one phone screen); the CSV has all
+MANAGE_BUTTONS = AREA_LINES  # an admin's button per person of the page
 
 
 # ---------------------------------------------------------------------------- /overdue, /upcoming
@@ -53,10 +54,12 @@ def area_text(
     *,
     counts: dict[str, int] | None = None,
     total: int | None = None,
+    first: int = 0,
 ) -> tuple[str, int]:
-    """The report, at most AREA_LINES lines; returns the text and how many were left out.
-    `rows` may be only the first ones, with `counts` (rows per prefecture) and `total`
-    (areas.area_summary); by default they are counted from `rows`."""
+    """One page of the report: the title, the count of each prefecture (counts first), then
+    `rows`, the page's rows (items `first`.. of the list); returns the text and how many
+    rows the page leaves out (the ◀️ ▶️ buttons and the CSV have them). `counts` (rows per
+    prefecture) and `total` come from areas.area_summary; by default from `rows`."""
     postings = load_postings()
     if which == "o":
         lines = [t(lang, "care.overdue.title", date=today.isoformat())]
@@ -66,29 +69,27 @@ def area_text(
         counts = {}
         for row in rows:
             counts[row.person.prefecture or ""] = counts.get(row.person.prefecture or "", 0) + 1
-    shown = 0
-    current: str | None = None
-    for row in rows:
-        if shown >= AREA_LINES:
-            break
-        prefecture = row.person.prefecture or ""
-        if prefecture != current:
-            current = prefecture
-            name = (
+    named = [
+        t(
+            lang,
+            "care.area.prefecture",
+            prefecture=(
                 postings.name(prefecture, lang, short=True)
                 if postings.prefecture(prefecture)
                 else "-"
-            )
-            lines += [
-                "",
-                t(lang, "care.area.prefecture", prefecture=name, count=counts[prefecture]),
-            ]
+            ),
+            count=count,
+        )
+        for prefecture, count in counts.items()
+    ]
+    lines.append(" · ".join(named))
+    for row in rows:
         values = {
             "name": row.person.name,
             "posting": care_texts.posting_text(lang, row.person),
             "altitude": row.person.altitude_m if row.person.altitude_m is not None else "-",
             "item": care_texts.item_name(lang, row.due.kind),
-            "due": row.due.due.isoformat(),
+            "due": row.due.due.strftime("%m-%d"),  # the year is in the title
         }
         if row.overdue:
             overdue = row.due.overdue_days(row.today)
@@ -99,33 +100,49 @@ def area_text(
         if row.due.booked_for is not None:
             line += t(lang, "care.area.booked_suffix")
         lines.append(line)
-        shown += 1
-    left = (len(rows) if total is None else total) - shown
-    if left > 0:
-        lines += ["", t(lang, "care.area.more", count=left)]
+    left = (len(rows) if total is None else total) - len(rows)
     return "\n".join(lines), left
 
 
-async def _area_command(update: Update, context: Context, person: Person, which: str) -> None:
+async def _area_page(
+    context: Context, person: Person, which: str, number: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """Page `number` of /overdue or /upcoming with its buttons: ◀️ n/m ▶️, the CSV, and for
+    an admin one per person of the page. The database counts and builds only the page."""
     lang = person.language
     assert person.id is not None
     db = context.db
     visible = visible_prefectures(person, await db.run(people.duty_areas, person.id))
     if visible is not None and not visible:
-        await reply(update, t(lang, "care.area.no_area"))
-        return
-    # the chat shows AREA_LINES rows and counts: only those rows are built (the CSV has all)
-    summary = await db.run(
-        areas.area_summary, care_config(context), visible, overdue=which == "o", limit=AREA_LINES
-    )
-    today = people.local_today(context.settings.zone)
+        return t(lang, "care.area.no_area"), None
+    overdue = which == "o"
+
+    async def read(page: Page) -> areas.AreaSummary:
+        return await db.run(
+            areas.area_summary,
+            care_config(context),
+            visible,
+            overdue=overdue,
+            limit=AREA_LINES,
+            offset=page.offset,
+        )
+
+    summary = await read(Page(number, AREA_LINES, 0))
+    page = Page(number, AREA_LINES, summary.total)
+    if page.within() != page:  # a page gone since (the list shrank): the last one
+        page = page.within()
+        summary = await read(page)
     rows = summary.rows
     if not rows:
-        key = "care.area.none_overdue" if which == "o" else "care.area.none_upcoming"
-        await reply(update, t(lang, key, count=rules.UPCOMING_DAYS))
-        return
+        key = "care.area.none_overdue" if overdue else "care.area.none_upcoming"
+        return t(lang, key, count=rules.UPCOMING_DAYS), None
+    today = people.local_today(context.settings.zone)
     text, _ = area_text(lang, rows, which, today, counts=summary.counts, total=summary.total)
-    markup_rows = [[(t(lang, "care.btn.csv"), f"cs:csv:{which}")]]
+    markup_rows = []
+    nav = nav_row(page, (lambda n: f"cs:o:{n}") if overdue else (lambda n: f"cs:u:{n}"))
+    if nav:
+        markup_rows.append(nav)
+    markup_rows.append([(t(lang, "care.btn.csv"), f"cs:csv:{which}")])
     if check(person, Action.MANAGE_SCHEDULES) is None:
         seen: dict[int, str] = {}
         for row in rows:
@@ -137,7 +154,12 @@ async def _area_command(update: Update, context: Context, person: Person, which:
             for pid, name in seen.items()
         ]
         markup_rows += [manage[i : i + 2] for i in range(0, len(manage), 2)]
-    await reply(update, text, reply_markup=buttons(markup_rows))
+    return text, buttons(markup_rows)
+
+
+async def _area_command(update: Update, context: Context, person: Person, which: str) -> None:
+    text, markup = await _area_page(context, person, which, 0)
+    await reply(update, text, reply_markup=markup)
 
 
 @guarded(Action.VIEW_AREA)
@@ -148,6 +170,13 @@ async def overdue_command(update: Update, context: Context, person: Person) -> N
 @guarded(Action.VIEW_AREA)
 async def upcoming_command(update: Update, context: Context, person: Person) -> None:
     await _area_command(update, context, person, "u")
+
+
+@guarded(Action.VIEW_AREA)
+async def on_area_page(update: Update, context: Context, person: Person) -> None:
+    """cs:<o|u>:<page>: another page of /overdue or /upcoming, edited in place."""
+    which = pressed(update).step  # o or u: handlers.callbacks let nothing else through
+    await turn(update, context, lambda number: _area_page(context, person, which, number))
 
 
 @guarded(Action.VIEW_AREA)
@@ -214,5 +243,6 @@ def build() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("overdue", overdue_command),
         CommandHandler("upcoming", upcoming_command),
         CallbackQueryHandler(on_csv, pattern=r"^cs:csv:"),
+        CallbackQueryHandler(on_area_page, pattern=r"^cs:(o|u):"),
         CallbackQueryHandler(on_person_card, pattern=r"^cs:p:"),
     ]

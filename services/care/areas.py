@@ -96,11 +96,13 @@ def area_summary(
     *,
     overdue: bool,
     limit: int,
+    offset: int = 0,
 ) -> AreaSummary:
     """The rows of `area_rows` that are overdue (`overdue`) or upcoming (due within
-    UPCOMING_DAYS, not overdue), counted per prefecture; only the first `limit` are built.
-    One statement: the database counts and picks the rows (an admin's /overdue over
-    100,000 people counts about 18,000 overdue items and shows 40)."""
+    UPCOMING_DAYS, not overdue), counted per prefecture; only the `limit` from `offset`
+    (a page of the chat's list) are built. One statement: the database counts and picks
+    the rows (an admin's /overdue over 100,000 people counts about 18,000 overdue items
+    and shows a page of them)."""
     first, last = (None, -1) if overdue else (0, UPCOMING_DAYS)
     found = _due_items(session, config, prefectures, first, last, wide=False)
     items = found.items
@@ -110,7 +112,13 @@ def area_summary(
         .group_by(area)
         .subquery("counts")
     )
-    shown = sa_select(items).order_by(*found.order(items)).limit(limit).subquery("shown")
+    shown = (
+        sa_select(items)
+        .order_by(*found.order(items))
+        .limit(limit)
+        .offset(max(0, offset))
+        .subquery("shown")
+    )
     # one row per shown item with its prefecture's count, one per prefecture with none shown
     joined = counts.outerjoin(shown, func.coalesce(shown.c.prefecture, "") == counts.c.area)
     query = (

@@ -12,6 +12,7 @@ from services.duty_channels.alerting import as_plain
 from services.duty_channels.groups import group_label, mask_phone, prefecture_name
 from services.duty_channels.worker import TEST_SOURCE
 from services.i18n import t
+from services.outbox.outcomes import Outcome
 
 # What a failed send's detail means, for the person who has to fix it (checked in order).
 _WHY = (
@@ -109,7 +110,7 @@ def queue_sms_test(session: Session, person: Person, sms_enabled: bool) -> Outbo
     )
 
 
-def on_test_outcomes(session: Session, outcomes: list[outbox.Outcome]) -> None:
+def on_test_outcomes(session: Session, outcomes: list[Outcome]) -> None:
     """The admin who pressed Test hears how it went (sent, or refused and why)."""
     for outcome in outcomes:
         if outcome.status not in (OutboxStatus.SENT, OutboxStatus.FAILED):

@@ -29,6 +29,9 @@ from models.outbox import CHANNEL_ROWS
 from services import clock, outbox, state
 from services.duty_channels.groups import group_label
 from services.i18n import t
+from services.outbox.claim import mark_sending
+from services.outbox.leases import reclaim
+from services.outbox.outcomes import Outcome, record_outcomes
 
 _FAILING = "channel_failing"  # bot_state kind: a channel refusing for good (key "sms")
 
@@ -67,8 +70,8 @@ _TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 def recover_interrupted(session: Session, owner: str | None = None) -> int:
     """Channel messages left ``sending`` whose lease expired (their worker died or hangs)
-    are sent again; `owner`'s own rows are left alone (see outbox.reclaim)."""
-    return outbox.reclaim(session, "other", owner=owner, attempt=False)
+    are sent again; `owner`'s own rows are left alone (see services.outbox.leases.reclaim)."""
+    return reclaim(session, "other", owner=owner, attempt=False)
 
 
 def claim_due(
@@ -88,7 +91,7 @@ def claim_due(
     if session.execute(due.limit(1)).first() is None:
         return []
     chosen = due.order_by(_TABLE.c.priority, _TABLE.c.next_attempt_at, _TABLE.c.id).limit(limit)
-    rows = outbox.mark_sending(
+    rows = mark_sending(
         session,
         chosen,
         _TABLE.c.id,
@@ -162,13 +165,13 @@ class Result:
 
 
 def record(session: Session, results: list[Result], *, owner: str | None = None) -> None:
-    """Write outcomes like Telegram's (outbox.record_outcomes: the alert timeline and its
-    hooks; with `owner`, only for rows it still holds), keep each duty group's health, and
-    tell the admins once when a channel starts refusing for good."""
-    outbox.record_outcomes(
+    """Write outcomes like Telegram's (services.outbox.outcomes.record_outcomes: the alert
+    timeline and its hooks; with `owner`, only for rows it still holds), keep each duty
+    group's health, and tell the admins once when a channel starts refusing for good."""
+    record_outcomes(
         session,
         [
-            outbox.Outcome(
+            Outcome(
                 id=r.message.id,
                 chat_id=0,
                 status=r.status,

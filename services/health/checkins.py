@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select
+from sqlalchemy import Select, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select
 
@@ -47,6 +47,7 @@ from services.health.summary import (
     vitals_line,
 )
 from services.i18n import t
+from services.outbox.attachments import Attachment
 from services.people import name_of
 from services.postings import load_postings
 
@@ -85,12 +86,17 @@ def ascent_at(session: Session, person: Person, zone: ZoneInfo) -> datetime | No
 # ---------------------------------------------------------------------------- reading back
 
 
-def history(session: Session, person_id: int, limit: int = 14) -> list[CheckIn]:
-    """The newest check-ins first."""
+def history(session: Session, person_id: int, limit: int = 14, offset: int = 0) -> list[CheckIn]:
+    """The newest check-ins first: `limit` of them from `offset` (a page of /history)."""
     query = select(CheckIn).where(CheckIn.person_id == person_id)
-    return list(
-        session.exec(query.order_by(col(CheckIn.at).desc(), col(CheckIn.id).desc()).limit(limit))
-    )
+    query = query.order_by(col(CheckIn.at).desc(), col(CheckIn.id).desc())
+    return list(session.exec(query.offset(max(0, offset)).limit(limit)))
+
+
+def history_count(session: Session, person_id: int) -> int:
+    """How many check-ins the person has (the pages of /history)."""
+    query = sa_select(func.count()).where(col(CheckIn.person_id) == person_id)
+    return int(session.execute(query).scalar_one())
 
 
 def past(checkin: CheckIn) -> Past:
@@ -439,7 +445,7 @@ def _html(text: str) -> Any:
 
 def chart_attachment(
     config: HealthConfig, session: Session, args: dict[str, Any]
-) -> outbox.Attachment | None:
+) -> Attachment | None:
     """The outbox renderer CHART_RENDERER (see `summary.attach_chart`; the composition root
     registers it with the health settings, bot/app.py), called by the delivery
     worker: the cadre's chart over `days` days up to `end` (the notice's time, so that a
@@ -462,7 +468,7 @@ def chart_attachment(
         bands = charts.bands_for(person, config.thresholds)
         return charts.render(points, bands, lang, start=start, end=end, zone=config.zone)
 
-    return outbox.Attachment("trend.png", draw)
+    return Attachment("trend.png", draw)
 
 
 def chart_button(lang: str, person_id: int) -> dict[str, Any]:

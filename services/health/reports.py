@@ -23,8 +23,8 @@ from services.postings import load_postings
 EXPORT_MAX_DAYS = 366
 
 
-NAMES_SHOWN = 5  # names listed per group on the /today screen; "and N more" for the rest
-PAGE_SIZE = 10  # /today all: people per page
+NAMES_SHOWN = 3  # names listed per group on the /today screen; "and N more" for the rest
+PAGE_SIZE = 7  # /today all: people per page (one phone screen with its title)
 
 # The states of /today, in the order the screen and `/today all` list them. "none": counted
 # in the area but not asked to check in today (a low-altitude posting, registered today,

@@ -164,8 +164,8 @@ def attach_chart(
     never goes before anyone's emergency text; not lower than an URGENT notice, so that it
     is retried until sent and is not queued behind reminders and broadcasts. It waits
     for its own notice (``after``). Only a reference is stored: the delivery worker draws
-    it (services.outbox.Attachment), with the readings up to now, in the recipient's
-    language, without holding a send slot while it draws."""
+    it (services.outbox.attachments.Attachment), with the readings up to now, in the
+    recipient's language, without holding a send slot while it draws."""
     assert cadre.id is not None and recipient.id is not None
     end = clock.now()
     if not chart_points(session, cadre.id, end - timedelta(days=CHART_DAYS), end, limit=1):

@@ -28,6 +28,7 @@ from models import (
 )
 from services import broadcasts, clock, outbox, people
 from services.broadcasts import Draft
+from services.outbox.outcomes import record_outcomes
 from tests.support.botfixtures import ADMIN_ID
 
 RATE = 400  # messages/s in the emulator and the bot for the 1,000-recipient tests
@@ -180,9 +181,11 @@ async def test_twenty_percent_failures_everyone_gets_it_duplicates_only_after_lo
     assert all(r.outcome for r in retried)
 
 
-async def test_an_emergency_during_a_1000_recipient_broadcast_goes_out_within_2_seconds(
-    bot, emulator
-):
+async def test_an_emergency_during_a_1000_recipient_broadcast_goes_out_ahead_of_it(bot, emulator):
+    """Each emergency takes the next free slot: only the broadcast messages already in
+    flight or sent while it was claimed (a fraction of a second at the test's 100/s) go out
+    before it, never the hundreds still queued. Counted in messages, not seconds, so that a
+    loaded machine does not fail it; the latency is benchmarks/delivery_bench.py's figure."""
     rate = 100  # slower, so that the broadcast is still running when the emergencies come
     emulator.rate_limits.enable(global_per_second=rate)
     bot.settings = bot.settings.model_copy(update={"delivery_rate": rate})
@@ -195,15 +198,14 @@ async def test_an_emergency_during_a_1000_recipient_broadcast_goes_out_within_2_
     bot.db.call(people.set_language, ADMIN_ID, "en")
     admin = bot.admin(language_code="en")
     broadcast_id = start_broadcast(bot.db, "例行通知。", "Routine notice.")
-    loop = asyncio.get_running_loop()
 
     def sent_so_far() -> int:
         return emulator.count("sendMessage", status=200)
 
     await emulator.requests_signal.wait_for(lambda: sent_so_far() >= 200, 20)
-    latencies = []
+    overtaken_by = []  # broadcast messages sent between an emergency's queueing and its send
     for n, officer in enumerate(officers):
-        queued_at = loop.time()
+        since = len(emulator.requests)
         await bot.db.run(
             outbox.enqueue,
             chat_id=officer.id,
@@ -214,9 +216,15 @@ async def test_an_emergency_during_a_1000_recipient_broadcast_goes_out_within_2_
         record = await emulator.wait_for_request(
             "sendMessage", lambda r, n=n: f"SOS {n}" in str(r.params.get("text")), timeout=5
         )
-        latencies.append(record.time - queued_at)
+        overtaken_by.append(
+            sum(
+                1
+                for r in emulator.requests[since:]
+                if r.seq < record.seq and r.method == "sendMessage" and "SOS" not in str(r.params)
+            )
+        )
         await asyncio.sleep(0.2)  # the broadcast goes on between the emergencies
-    assert max(latencies) < 2.0, latencies
+    assert max(overtaken_by) <= 100, overtaken_by
     assert sent_so_far() < 1000, "the broadcast should still have been running"
     assert emulator.rate_limits.count == 0
 
@@ -286,7 +294,7 @@ async def test_a_retry_due_while_its_outcome_is_being_written_is_still_sent(
 
     async def slow_to_resume(fn, *args, **kwargs):
         result = await original(fn, *args, **kwargs)
-        if fn is outbox.record_outcomes:
+        if fn is record_outcomes:
             delivery._claim_event.set()  # e.g. another message queued meanwhile
             await asyncio.sleep(0.3)  # a busy loop: the claimer runs before the writer
         return result

@@ -125,7 +125,7 @@ async def test_people_lists_pages_and_filters_in_place_in_chinese(bot):
     assert len(person_buttons) == 8
     assert all(len(b["callback_data"].encode()) <= 64 for b in listing.buttons)
 
-    await admin.press("▶", message=listing)
+    await admin.press("▶️", message=listing)
     await admin.wait_edit(listing, "第 2/2 页")
     assert len([b for b in listing.buttons if b["callback_data"].startswith("ppl:c:")]) == 5
     assert admin.last_callback_answer is not None

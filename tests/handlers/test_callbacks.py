@@ -13,9 +13,12 @@ from handlers.callbacks import GRAMMAR, parse
 from services.permissions import Action
 
 ROOT = Path(__file__).resolve().parents[2]
-# The data of a button: the second item of a (label, data) pair, or callback_data=...
+# The data of a button: the second item of a (label, data) pair, callback_data=..., or
+# what a page's data function gives handlers.paging.nav_row (lambda n: f"hs:{n}")
 _PREFIXES = "|".join(GRAMMAR)
-_BUTTON = re.compile(rf"""(?:,\s*|callback_data=)(f?)"((?:{_PREFIXES}):[^"]*)"\s*[),]""")
+_BUTTON = re.compile(
+    rf"""(?:,\s*|callback_data=|lambda \w+: )(f?)"((?:{_PREFIXES}):[^"]*)"\s*[),]"""
+)
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 

@@ -21,6 +21,7 @@ from services.alerts import raising
 from services.health import checkins, reminders
 from services.health.assessment import Readings
 from services.health.charts import PNG_SIGNATURE
+from services.outbox.attachments import Attachment, register_renderer
 from tests.support.botfixtures import ADMIN_ID
 from tests.support.checkin_helpers import (
     CONFIG,
@@ -210,8 +211,8 @@ def _drawn(width: int = 800, height: int = 600):
         if args.get("gone"):
             return None
         if args.get("broken"):
-            return outbox.Attachment("x.png", lambda: 1 / 0)  # a bug in the drawing
-        return outbox.Attachment("test.png", lambda: tiny_png(width, height))
+            return Attachment("x.png", lambda: 1 / 0)  # a bug in the drawing
+        return Attachment("test.png", lambda: tiny_png(width, height))
 
     return loader
 
@@ -224,7 +225,7 @@ async def wait_status(db, key: str, *statuses: OutboxStatus) -> OutboxMessage:
 async def test_drawn_files_split_long_captions_and_end_cleanly_when_they_cannot_be_drawn(
     bot, emulator
 ):
-    outbox.register_renderer("test.png", _drawn())
+    register_renderer("test.png", _drawn())
     user = emulator.user(3400, "U", language_code="en")
     gone_user = emulator.user(3401, "Gone")
     gone_user.block(notify=False)
@@ -301,9 +302,9 @@ async def test_charts_being_drawn_never_hold_back_an_emergency_text(bot, emulato
     release = threading.Event()
 
     def loader(session, args):
-        return outbox.Attachment("slow.png", lambda: release.wait(30) and tiny_png(700, 700))
+        return Attachment("slow.png", lambda: release.wait(30) and tiny_png(700, 700))
 
-    outbox.register_renderer("test.slow", loader)
+    register_renderer("test.slow", loader)
     officers = [emulator.user(3500 + n, f"O{n}") for n in range(12)]
     responder = emulator.user(3600, "R")
     async with delivery_running(bot) as worker:

@@ -20,6 +20,7 @@ from services.health.assessment import Readings
 from services.health.charts import PNG_SIGNATURE
 from services.i18n import t
 from tests.support.checkin_helpers import CONFIG, POLICY, make_person, officer
+from tests.support.screens import SCREEN, lines_on_phone
 
 SPO2_LINE = (0x15, 0x65, 0xC0)  # the colour of the SpO2 series
 
@@ -60,8 +61,11 @@ async def test_history_shows_the_last_check_ins_compactly(bot):
     history = await user.wait_for("last 7 check-ins")
     lines = history.text.splitlines()
     assert "SpO2 82%" in lines[1] and "HR 88/min" in lines[1]  # the newest first
-    assert "SpO2 88%" in lines[7]
-    assert "not a diagnosis" in history.text
+    assert "not a diagnosis" in (await user.wait_for("HR heart rate")).text
+    for page in ("2/3", "3/3"):  # pages of handlers.checkin.HISTORY_PAGE (issue 16)
+        await user.press("▶️", message=history)
+        await user.wait_edit(history, lambda m, p=page: p in [b["text"] for b in m.buttons])
+    assert "SpO2 88%" in history.text.splitlines()[-1]  # the oldest last
     stranger = bot.user(1002, "Other", language_code="en")
     await stranger.send("/history")
     assert "SpO2" not in (await stranger.next_message()).text
@@ -143,8 +147,11 @@ async def test_today_shows_only_the_officers_area(bot):
     assert "Ganzi" in today.text and "Aba" not in today.text
     assert "AMBER (1): Ganzi Gao" in today.text and "Aba An" not in today.text
     assert "checked in 1/3" in today.text
-    # registered today: counted, and named as not due today (monitored from tomorrow)
-    assert "Not due today (2): Quiet Qu, Officer Zhao" in today.text
+    # registered today: counted as not due today (monitored from tomorrow), and named in
+    # that state's list, a button away (the summary names RED and AMBER only, issue 16)
+    await user.press("td:none:0", message=today)
+    listing = await user.wait_for("Not due today: 2 people")
+    assert "1. Quiet Qu" in listing.text and "2. Officer Zhao" in listing.text
     cadre = bot.user(1001, "Gao", language_code="en")
     await cadre.send("/today")
     refusal = await cadre.next_message()
@@ -207,11 +214,11 @@ RED = Readings(red_flags=frozenset({"breathless_rest"}))
 GROUP_LINE = {
     "en": re.compile(
         r"^(?P<label>.+?) \((?P<count>\d+)\): (?P<names>.*?)"
-        r"(?:,? ?and (?P<more>\d+) more (?P<noun>person|people): /today all)?$"
+        r"(?:,? ?and (?P<more>\d+) more (?P<noun>person|people))?$"
     ),
     "zh-Hans": re.compile(
         r"^(?P<label>.+?)（(?P<count>\d+)）：(?P<names>.*?)"
-        r"(?:；?另有 (?P<more>\d+) 人：/today all)?$"
+        r"(?:；?另有 (?P<more>\d+) 人)?$"
     ),
 }
 HEADER = {
@@ -300,34 +307,33 @@ LABELS = {
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-Hans"])
-async def test_today_names_everyone_it_counts_or_says_how_many_more(bot, lang):
+async def test_today_names_the_most_urgent_and_counts_every_state(bot, lang):
     made = _population(bot, lang=lang)
     user = bot.user(5001, "Zhao", language_code=lang)
     await user.send("/today")
     today = await user.wait_for(lambda m: "/" in m.text and HEADER[lang].search(m.text))
     checked, total, amber, red, missing, paused = map(int, HEADER[lang].search(today.text).groups())
     groups = _groups(today.text, lang)
-    by_state = {state: groups.get(label) for state, label in LABELS[lang].items()}
+    # RED, AMBER and the identical readings by name (issue 16: the most urgent, on one
+    # screen); every state a button with its count, its names in the list it opens
+    named = ("red", "amber", "suspicious")
+    by_state = {state: groups.get(LABELS[lang][state]) for state in named}
     assert None not in by_state.values(), today.text
     for state, (count, names, more) in by_state.items():
         # every count: the names it counts, and an honest "and N more" for the rest
         assert count == len(made[state]), (state, today.text)
         assert len(names) + more == count, (state, today.text)
         assert set(names) <= set(made[state]), (state, names)
-    assert (red, amber, missing, paused) == tuple(
-        by_state[s][0] for s in ("red", "amber", "missing", "paused")
-    )
-    assert checked == sum(by_state[s][0] for s in ("red", "amber", "checked"))
-    assert total == sum(by_state[s][0] for s in reports.LISTED)
-    # 7 GREEN: 5 names and 2 more; 6 missing: 5 names and 1 more (singular in English)
-    assert by_state["checked"][2] == 2 and by_state["missing"][2] == 1
-    if lang == "en":
-        assert "and 1 more person: /today all" in today.text
-        assert "and 2 more people: /today all" in today.text
-    else:
-        assert "另有 1 人：/today all" in today.text and "另有 2 人：/today all" in today.text
+    assert (red, amber) == (by_state["red"][0], by_state["amber"][0])
+    assert (missing, paused) == (len(made["missing"]), len(made["paused"]))
+    counted = {b["callback_data"].split(":")[1]: b["text"] for b in today.buttons}
+    for state in reports.LISTED:
+        icon = LABELS[lang][state].split(" ")[0]
+        assert counted[state] == f"{icon} {len(made[state])}", state
+    assert checked == sum(len(made[s]) for s in ("red", "amber", "checked"))
+    assert total == sum(len(made[s]) for s in reports.LISTED)
     assert "Aba" not in today.text
-    assert len(today.text.splitlines()) <= 14  # one phone screen for one prefecture
+    assert lines_on_phone(today.text) <= SCREEN  # one phone screen
     button = t(lang, "health.today.all.button")
     assert button in [b["text"] for b in today.buttons]
 
@@ -373,7 +379,7 @@ async def test_today_all_pages_through_everyone_of_the_area_only(bot, lang):
     assert (
         len(missing_titles) == 1 and ("24 people" if lang == "en" else "24 人") in missing_titles[0]
     )
-    assert [len(seen[title]) for title in missing_titles] == [24]  # over three pages of 10
+    assert [len(seen[title]) for title in missing_titles] == [24]  # over pages of PAGE_SIZE
 
 
 async def test_today_button_opens_the_list_below_the_summary(bot):
@@ -391,7 +397,8 @@ async def test_today_button_opens_the_list_below_the_summary(bot):
     assert len(names) == reports.PAGE_SIZE and names[0].startswith("1. ")
     await user.press("▶️", message=page)
     page = await user.wait_edit(page, "page 2/2")
-    assert [line.split(". ", 1)[0] for line in page.text.splitlines()[2:]] == ["11", "12", "13"]
+    rest = [str(n) for n in range(reports.PAGE_SIZE + 1, 14)]  # the 13 missing, on 2 pages
+    assert [line.split(". ", 1)[0] for line in page.text.splitlines()[2:]] == rest
     await user.press("◀️", message=page)
     page = await user.wait_edit(page, "page 1/2")
     await user.press("◀️", message=page)  # back across states: the AMBER

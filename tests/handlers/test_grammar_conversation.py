@@ -12,8 +12,7 @@ from handlers.callbacks import GRAMMAR
 from models import AlertStatus, AuditEntry
 from services import people
 from services.alerts import policy, raising
-from services.i18n import t
-from services.outbox import plain_text
+from services.i18n import plain_text, t
 from tests.support import factories
 from tests.support.flows import finish_after_altitude_in_english, to_the_altitude_in_english
 from tests.support.sos_support import CADRE, ON_DUTY, emergency_running, staff, until

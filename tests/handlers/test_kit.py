@@ -18,9 +18,8 @@ ONCE = {
     r"per_message=False": {"handlers/conversation.py"},
     # HTML to plain text
     r"re\.sub\(r\"<\[\^>\]\+>\"": {"services/i18n.py"},
-    # what to call a person (services/outbox.py cannot import services.people: a cycle
-    # through services.erasure)
-    r"real_name or \w+\.display_name": {"services/people.py", "services/outbox.py"},
+    # what to call a person: services.people.name_of
+    r"real_name or \w+\.display_name": {"services/people.py"},
     # a form's expiry
     r"datetime\.fromisoformat\(\w*\[?\"?touched": {"handlers/conversation.py"},
     # edit the message under a button, else reply; drop its keyboard

@@ -23,7 +23,11 @@ from models import (
 )
 from services import broadcasts, clock, outbox, own_data, people
 from services.broadcasts import Draft
-from services.outbox import NewMessage, Outcome
+from services.outbox import NewMessage
+from services.outbox.claim import claim_due, next_due_at
+from services.outbox.leases import recover_interrupted
+from services.outbox.outcomes import Outcome, record_outcomes
+from services.outbox.wakeup import add_enqueue_listener, remove_enqueue_listener
 from tests.support import factories
 
 MINE = {"outbox", "broadcast", "broadcast_recipient", "person_tag"}
@@ -39,7 +43,7 @@ def test_the_migration_matches_the_tables(engine):
 
 def test_an_idempotency_key_queues_once_and_a_commit_wakes_the_worker(db):
     woken: list[int] = []
-    outbox.add_enqueue_listener(woken.append)
+    add_enqueue_listener(woken.append)
     try:
         first = db.call(
             outbox.enqueue,
@@ -55,7 +59,7 @@ def test_an_idempotency_key_queues_once_and_a_commit_wakes_the_worker(db):
             + [NewMessage(chat_id=2, idempotency_key="k1"), NewMessage(2, "m0")],
         )
     finally:
-        outbox.remove_enqueue_listener(woken.append)
+        remove_enqueue_listener(woken.append)
     assert first.id == again.id and again.payload["text"] == "hi"
     assert added == 3
     assert woken == [int(Priority.URGENT), int(Priority.REMINDER)]  # not for the duplicate
@@ -64,14 +68,14 @@ def test_an_idempotency_key_queues_once_and_a_commit_wakes_the_worker(db):
         outbox.enqueue(session, chat_id=1, text="x", idempotency_key="k2")
         raise RuntimeError("rolled back")
 
-    outbox.add_enqueue_listener(woken.append)
+    add_enqueue_listener(woken.append)
     try:
         try:
             db.call(failing)
         except RuntimeError:
             pass
     finally:
-        outbox.remove_enqueue_listener(woken.append)
+        remove_enqueue_listener(woken.append)
     assert len(woken) == 2 and db.call(outbox.find, "k2") is None
 
 
@@ -83,12 +87,12 @@ def test_claims_go_by_priority_then_age_and_skip_what_is_not_due(db):
         db.call(outbox.enqueue, chat_id=1, idempotency_key="e", priority=Priority.EMERGENCY)
         later = db.call(outbox.enqueue, chat_id=1, idempotency_key="later")
         db.call(_postpone, later.id, clock.now() + timedelta(minutes=5))
-        claimed = db.call(outbox.claim_due, 10)
+        claimed = db.call(claim_due, 10)
         assert [c.idempotency_key for c in claimed] == ["e", "r", "b"]
-        assert db.call(outbox.claim_due, 10) == []  # taken: status sending
-        assert db.call(outbox.next_due_at) == clock.now() + timedelta(minutes=5)
-        assert db.call(outbox.recover_interrupted) == 3
-        urgent_only = db.call(outbox.claim_due, 10, below_priority=int(Priority.REMINDER))
+        assert db.call(claim_due, 10) == []  # taken: status sending
+        assert db.call(next_due_at) == clock.now() + timedelta(minutes=5)
+        assert db.call(recover_interrupted) == 3
+        urgent_only = db.call(claim_due, 10, below_priority=int(Priority.REMINDER))
         assert [c.idempotency_key for c in urgent_only] == ["e"]
 
 
@@ -103,7 +107,7 @@ def test_outcomes_are_recorded_with_their_cause_and_unreachable_people_reported_
     gone = factories.person(db, 1001, real_name="Zhou Min")
     for n in range(2):
         db.call(outbox.enqueue, chat_id=1001, person_id=gone.id, idempotency_key=f"g{n}")
-    claimed = db.call(outbox.claim_due, 10)
+    claimed = db.call(claim_due, 10)
     outcomes = [
         Outcome(
             id=c.id,
@@ -115,9 +119,9 @@ def test_outcomes_are_recorded_with_their_cause_and_unreachable_people_reported_
         )
         for c in claimed
     ]
-    newly = db.call(outbox.record_outcomes, outcomes[:1])
+    newly = db.call(record_outcomes, outcomes[:1])
     assert newly == [gone.id]
-    assert db.call(outbox.record_outcomes, outcomes[1:]) == []  # already known
+    assert db.call(record_outcomes, outcomes[1:]) == []  # already known
     row = db.call(outbox.find, "g0")
     assert (row.status, row.outcome_code, row.attempts) == (OutboxStatus.FAILED, "blocked", 1)
     assert "blocked by the user" in row.outcome
@@ -130,9 +134,9 @@ def test_outcomes_are_recorded_with_their_cause_and_unreachable_people_reported_
     assert db.call(people.find, 1001).unreachable_reason == "blocked"
 
     db.call(outbox.enqueue, chat_id=1001, person_id=gone.id, idempotency_key="back")
-    (back,) = [c for c in db.call(outbox.claim_due, 10) if c.idempotency_key == "back"]
+    (back,) = [c for c in db.call(claim_due, 10) if c.idempotency_key == "back"]
     db.call(
-        outbox.record_outcomes,
+        record_outcomes,
         [
             Outcome(
                 id=back.id,
@@ -156,10 +160,10 @@ def test_an_edit_waits_for_its_message_and_only_the_latest_text_counts(db):
         and db.call(outbox.find, second.idempotency_key).payload["text"] == "v2"
     )
     assert db.call(outbox.enqueue_edit, edit_of="nothing", text="x") is None
-    claimed = db.call(outbox.claim_due, 10)
+    claimed = db.call(claim_due, 10)
     assert [c.idempotency_key for c in claimed] == ["orig"]  # the edit waits for it
     db.call(
-        outbox.record_outcomes,
+        record_outcomes,
         [
             Outcome(
                 id=claimed[0].id,
@@ -171,7 +175,7 @@ def test_an_edit_waits_for_its_message_and_only_the_latest_text_counts(db):
         ],
     )
     with time_machine.travel(clock.now() + timedelta(seconds=2), tick=False):
-        (edit,) = db.call(outbox.claim_due, 10)
+        (edit,) = db.call(claim_due, 10)
     assert edit.payload["message_id"] == 42 and edit.target_kind == "text"
 
 
@@ -222,7 +226,7 @@ def test_a_broadcast_is_queued_once_and_its_counts_follow_the_outbox(db):
         }
     assert "中文" in texts[1001] and "English" in texts[1002]
     assert db.call(broadcasts.report_progress) == []
-    claimed = {c.chat_id: c for c in db.call(outbox.claim_due, 20) if c.source}
+    claimed = {c.chat_id: c for c in db.call(claim_due, 20) if c.source}
     outcomes = [
         Outcome(
             id=claimed[chat].id,
@@ -238,7 +242,7 @@ def test_a_broadcast_is_queued_once_and_its_counts_follow_the_outbox(db):
             (admin.telegram_id, OutboxStatus.FAILED, OutcomeCode.BAD_REQUEST),
         ]
     ]
-    db.call(outbox.record_outcomes, outcomes)
+    db.call(record_outcomes, outcomes)
     assert db.call(broadcasts.confirm, broadcast.id, 1001) == "ok"
     assert db.call(broadcasts.confirm, broadcast.id, 1001) == "already"
     assert db.call(broadcasts.confirm, broadcast.id, 5555) == "unknown"

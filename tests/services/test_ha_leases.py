@@ -19,7 +19,16 @@ from models import OutboxMessage, OutboxStatus, OutcomeCode, Priority
 from models.db import alembic_config, schema_revision, upgrade
 from services import clock, outbox
 from services.duty_channels import worker as channels
-from services.outbox import Outcome
+from services.outbox.claim import claim_due
+from services.outbox.leases import (
+    new_owner,
+    process_node,
+    reclaim,
+    reclaim_all,
+    recover_interrupted,
+    renew_leases,
+)
+from services.outbox.outcomes import Outcome, record_outcomes
 
 
 def _queue(db, count: int, prefix: str = "m") -> None:
@@ -56,68 +65,68 @@ def test_a_second_worker_starting_leaves_the_live_workers_rows_alone(db):
     once it expired (that worker died)."""
     with time_machine.travel("2026-12-01 08:00:00+00:00", tick=False) as traveller:
         _queue(db, 40)
-        first = outbox.new_owner("telegram")
-        second = outbox.new_owner("telegram")
-        claimed = db.call(outbox.claim_due, 100, owner=first, lease=30)
+        first = new_owner("telegram")
+        second = new_owner("telegram")
+        claimed = db.call(claim_due, 100, owner=first, lease=30)
         assert len(claimed) == 40
         assert {r.lease_owner for r in _rows(db)} == {first}
-        assert db.call(outbox.recover_interrupted, second) == 0  # the second one's start
-        assert db.call(outbox.claim_due, 100, owner=second, lease=30) == []
+        assert db.call(recover_interrupted, second) == 0  # the second one's start
+        assert db.call(claim_due, 100, owner=second, lease=30) == []
         traveller.shift(29)
-        assert db.call(outbox.recover_interrupted, second) == 0
+        assert db.call(recover_interrupted, second) == 0
         traveller.shift(2)  # the first worker died: nobody renewed its leases
-        assert db.call(outbox.recover_interrupted, second) == 40
+        assert db.call(recover_interrupted, second) == 40
         rows = _rows(db)
         assert {r.status for r in rows} == {OutboxStatus.PENDING}
         assert {r.outcome_code for r in rows} == {OutcomeCode.RESTART}
         assert {r.lease_owner for r in rows} == {None}
-        assert len(db.call(outbox.claim_due, 100, owner=second, lease=30)) == 40
+        assert len(db.call(claim_due, 100, owner=second, lease=30)) == 40
 
 
 def test_renewing_keeps_the_lease_and_recovery_never_takes_the_callers_own_rows(db):
     with time_machine.travel("2026-12-01 08:00:00+00:00", tick=False) as traveller:
         _queue(db, 3)
-        owner, other = outbox.new_owner("telegram"), outbox.new_owner("telegram")
-        ids = [c.id for c in db.call(outbox.claim_due, 10, owner=owner, lease=30)]
+        owner, other = new_owner("telegram"), new_owner("telegram")
+        ids = [c.id for c in db.call(claim_due, 10, owner=owner, lease=30)]
         for _ in range(5):
             traveller.shift(20)
-            assert db.call(outbox.renew_leases, owner, ids, 30) == 3
-            assert db.call(outbox.recover_interrupted, other) == 0
-        assert db.call(outbox.renew_leases, other, ids, 30) == 0  # not its rows
+            assert db.call(renew_leases, owner, ids, 30) == 3
+            assert db.call(recover_interrupted, other) == 0
+        assert db.call(renew_leases, other, ids, 30) == 0  # not its rows
         traveller.shift(60)  # expired, but the owner itself knows what it holds
-        assert db.call(outbox.recover_interrupted, owner) == 0
-        assert db.call(outbox.recover_interrupted, other) == 3
+        assert db.call(recover_interrupted, owner) == 0
+        assert db.call(recover_interrupted, other) == 3
 
 
 def test_an_outcome_is_written_only_by_the_owner_still_holding_the_row(db):
     with time_machine.travel("2026-12-01 08:00:00+00:00", tick=False) as traveller:
         _queue(db, 2)
-        old, new = outbox.new_owner("telegram"), outbox.new_owner("telegram")
-        first, second = db.call(outbox.claim_due, 10, owner=old, lease=30)
+        old, new = new_owner("telegram"), new_owner("telegram")
+        first, second = db.call(claim_due, 10, owner=old, lease=30)
         # The first is sent and recorded in time; the second's lease expires meanwhile and
         # another worker takes it back and claims it.
         sent = Outcome(first.id, first.chat_id, OutboxStatus.SENT, OutcomeCode.SENT)
-        db.call(outbox.record_outcomes, [sent], owner=old)
+        db.call(record_outcomes, [sent], owner=old)
         traveller.shift(31)
-        assert db.call(outbox.recover_interrupted, new) == 1
-        (again,) = db.call(outbox.claim_due, 10, owner=new, lease=30)
+        assert db.call(recover_interrupted, new) == 1
+        (again,) = db.call(claim_due, 10, owner=new, lease=30)
         assert again.id == second.id
         late = Outcome(second.id, second.chat_id, OutboxStatus.FAILED, OutcomeCode.BLOCKED)
-        db.call(outbox.record_outcomes, [late], owner=old)  # dropped: not its row any more
+        db.call(record_outcomes, [late], owner=old)  # dropped: not its row any more
         by_id = {r.id: r for r in _rows(db)}
         assert by_id[first.id].status == OutboxStatus.SENT
         assert by_id[first.id].lease_owner is None
         assert by_id[second.id].status == OutboxStatus.SENDING
         assert by_id[second.id].lease_owner == new
         mine = Outcome(second.id, second.chat_id, OutboxStatus.SENT, OutcomeCode.SENT)
-        db.call(outbox.record_outcomes, [mine], owner=new)
+        db.call(record_outcomes, [mine], owner=new)
         assert {r.status for r in _rows(db)} == {OutboxStatus.SENT}
 
 
 def test_a_part_sent_keeps_the_lease_and_a_retry_gives_it_up(db):
     _queue(db, 2)
-    owner = outbox.new_owner("telegram")
-    first, second = db.call(outbox.claim_due, 10, owner=owner, lease=30)
+    owner = new_owner("telegram")
+    first, second = db.call(claim_due, 10, owner=owner, lease=30)
     part = Outcome(first.id, first.chat_id, OutboxStatus.SENDING, None, parts_sent=1)
     retry = Outcome(
         second.id,
@@ -126,7 +135,7 @@ def test_a_part_sent_keeps_the_lease_and_a_retry_gives_it_up(db):
         OutcomeCode.RETRY,
         retry_at=clock.now() + timedelta(seconds=1),
     )
-    db.call(outbox.record_outcomes, [part, retry], owner=owner)
+    db.call(record_outcomes, [part, retry], owner=owner)
     by_id = {r.id: r for r in _rows(db)}
     assert by_id[first.id].lease_owner == owner and by_id[first.id].parts_sent == 1
     assert by_id[second.id].lease_owner is None
@@ -137,19 +146,19 @@ def test_a_new_leader_takes_back_the_rows_of_the_process_it_replaced(db):
     """Live leases or not: the process that lost the leadership can no longer send."""
     _queue(db, 3)
     _queue_wecom(db, "wecom:1")
-    node = outbox.process_node()
-    assert len(db.call(outbox.claim_due, 10, owner=outbox.new_owner("telegram"), lease=30)) == 3
-    assert len(db.call(channels.claim_due, 10, owner=outbox.new_owner("channels"), lease=30)) == 1
-    assert db.call(outbox.reclaim, "telegram", node="another-host:1:abc") == 0
-    assert db.call(outbox.reclaim, "telegram", node=node) == 3
-    assert db.call(outbox.reclaim, "other", node=node, attempt=False) == 1
+    node = process_node()
+    assert len(db.call(claim_due, 10, owner=new_owner("telegram"), lease=30)) == 3
+    assert len(db.call(channels.claim_due, 10, owner=new_owner("channels"), lease=30)) == 1
+    assert db.call(reclaim, "telegram", node="another-host:1:abc") == 0
+    assert db.call(reclaim, "telegram", node=node) == 3
+    assert db.call(reclaim, "other", node=node, attempt=False) == 1
     assert {r.status for r in _rows(db)} == {OutboxStatus.PENDING}
 
 
 def test_channel_rows_are_leased_too(db):
     with time_machine.travel("2026-12-01 08:00:00+00:00", tick=False) as traveller:
         _queue_wecom(db, "wecom:2")
-        owner, other = outbox.new_owner("channels"), outbox.new_owner("channels")
+        owner, other = new_owner("channels"), new_owner("channels")
         assert len(db.call(channels.claim_due, 10, owner=owner, lease=30)) == 1
         assert db.call(channels.recover_interrupted, other) == 0
         traveller.shift(31)
@@ -161,10 +170,10 @@ def test_the_only_process_that_may_send_takes_back_everything_at_its_start(db):
     left sending by anyone are sent again at once, live leases or not."""
     _queue(db, 2)
     _queue_wecom(db, "wecom:3")
-    db.call(outbox.claim_due, 10, owner="dead-host:1:abc/telegram1", lease=30)
+    db.call(claim_due, 10, owner="dead-host:1:abc/telegram1", lease=30)
     db.call(channels.claim_due, 10, owner="dead-host:1:abc/channels2", lease=30)
-    assert db.call(outbox.recover_interrupted, outbox.new_owner("telegram")) == 0
-    assert db.call(outbox.reclaim_all) == 3
+    assert db.call(recover_interrupted, new_owner("telegram")) == 0
+    assert db.call(reclaim_all) == 3
     assert {r.status for r in _rows(db)} == {OutboxStatus.PENDING}
 
 

@@ -131,3 +131,26 @@ def test_chinese_addresses_the_reader_as_nin():
     assert found == {}
     guides = (ROOT / "services" / "knowledge_base").glob("*.zh-Hans.md")
     assert [g.name for g in guides if "你" in g.read_text(encoding="utf-8")] == []
+
+
+PO_FILES = sorted((ROOT / "services" / "locales").glob("*/*.po"))
+
+
+@pytest.mark.parametrize("path", PO_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_po_files_are_what_gettext_tools_accept(path):
+    """`msgfmt -c` clean: a filled-in header that is not marked fuzzy (gettext tools skip
+    a fuzzy header), and no text that starts or ends with a line break its key has not
+    (msgfmt refuses those; a blank line belongs in the code that joins the texts)."""
+    from babel.messages.pofile import read_po
+
+    with path.open("rb") as handle:
+        po = read_po(handle)
+    assert not po.fuzzy
+    header = dict(po.mime_headers)
+    for field in ("PO-Revision-Date", "Last-Translator", "Language-Team", "Plural-Forms"):
+        assert field in header and "YEAR" not in header[field] and "FULL NAME" not in header[field]
+    for message in po:
+        if not message.id:
+            continue
+        for text in message.string if isinstance(message.string, tuple) else (message.string,):
+            assert not text.startswith("\n") and not text.endswith("\n"), message.id

@@ -25,9 +25,10 @@ from models import (
     Role,
     Status,
 )
-from services import contact_links, directory, outbox, people, roster
+from services import contact_links, directory, people, roster
 from services.alerts import coverage, policy, raising, respond, timeline
-from services.outbox import Outcome
+from services.outbox.outcomes import Outcome, record_outcomes
+from services.outbox.reachability import mark_unreachable
 from tests.support import factories
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -99,7 +100,7 @@ def deliver(db, alert_id):
             )
             for r in rows
         ]
-    db.call(outbox.record_outcomes, outcomes)
+    db.call(record_outcomes, outcomes)
 
 
 def raise_sos(db, person, **kwargs):
@@ -242,7 +243,7 @@ def test_a_red_checkin_uses_the_same_path_with_its_reasons(db, world):
 def test_unreachable_officers_are_listed_with_their_phones_for_a_call(db, world):
     outbox_person = world["off"]
     with db.session() as s:
-        outbox.mark_unreachable(s, outbox_person.telegram_id, OutcomeCode.BLOCKED, notify=False)
+        mark_unreachable(s, outbox_person.telegram_id, OutcomeCode.BLOCKED, notify=False)
     db.call(roster.go_off_duty, world["on"])
     alert_id = raise_sos(db, world["cadre"])
     text = next(m for m in messages(db, alert_id) if m.chat_id == 2001).payload["text"]
@@ -310,7 +311,7 @@ def test_when_every_message_of_a_round_fails_for_good_it_escalates_at_once(db, w
         person_id=row.person_id,
         source=row.source,
     )
-    db.call(outbox.record_outcomes, [failed])
+    db.call(record_outcomes, [failed])
     assert db.call(policy.get, alert_id).next_escalation_at == T0
     assert db.call(raising.escalate_due, POLICY) == [alert_id]
 
@@ -532,7 +533,7 @@ def test_the_timeline_shows_events_and_deliveries_with_times_and_actors(db, worl
     row = messages(db, alert_id)[0]
     clock.shift(2)
     db.call(
-        outbox.record_outcomes,
+        record_outcomes,
         [
             Outcome(
                 id=row.id,
@@ -658,7 +659,7 @@ def test_admins_are_warned_once_per_gap_and_once_per_blocked_officer(db, world, 
     clock.shift(60)
     assert db.call(coverage.coverage_warnings, POLICY) == 1  # a new gap
     with db.session() as s:
-        outbox.mark_unreachable(s, 2002, OutcomeCode.BLOCKED, notify=False)
+        mark_unreachable(s, 2002, OutcomeCode.BLOCKED, notify=False)
     assert db.call(coverage.coverage_warnings, POLICY) == 1
     assert db.call(coverage.coverage_warnings, POLICY) == 0
     with db.session() as s:

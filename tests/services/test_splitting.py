@@ -1,4 +1,4 @@
-"""One splitter (services.outbox.split_html) for direct replies and the outbox: it counts
+"""One splitter (services.outbox.split.split_html) for direct replies and the outbox: it counts
 what the reader sees (after character references; tags count nothing), never cuts inside a
 reference or a tag, and every part is valid Telegram HTML on its own. Property tests with
 Hypothesis (derandomized, a small budget), checked with the emulator's copy of Telegram's
@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from emulator.entities import utf16_len
 from emulator.parse_html import parse_html
-from services.outbox import split_html, visible_length
+from services.i18n import plain_text
+from services.outbox.split import parts_of, split_html, visible_length
 from tests.handlers.test_broadcast import admin_in, compose
 
 PROPERTY = settings(
@@ -134,3 +135,53 @@ async def test_a_direct_reply_of_4000_ampersands_arrives_whole_and_valid(bot) ->
     assert all("&am" not in t and not t.startswith("p;") for t in texts)
     assert all(len(t) <= 4096 for t in texts)
     assert "went wrong" not in " ".join(texts)
+
+
+# ---------------------------------------------------------- long texts, by example
+
+
+def test_short_texts_are_left_alone():
+    assert split_html("<b>hi</b> &amp; bye") == ["<b>hi</b> &amp; bye"]
+
+
+def test_long_texts_split_at_line_breaks_and_keep_every_character():
+    lines = [f"line {i}: " + "字" * 50 for i in range(300)]
+    text = "\n".join(lines)
+    parts = split_html(text)
+    assert len(parts) > 1
+    assert all(visible_length(p) <= 4096 for p in parts)
+    assert "".join(parts) == text
+    assert all(p.endswith("\n") for p in parts[:-1])
+
+
+def test_tags_open_at_a_split_are_closed_and_reopened():
+    text = "<b>" + ("bold words " * 1000) + "</b><i>tail &lt;ok&gt;</i>"
+    parts = split_html(text, 4096)
+    assert len(parts) == 3
+    for part in parts:
+        parsed = parse_html(part)  # the emulator's copy of Telegram's parser: valid HTML
+        assert len(parsed.text) <= 4096
+    assert plain_text("".join(parts)).replace(" ", "") == plain_text(text).replace(" ", "")
+    assert parts[1].startswith("<b>") and parts[0].endswith("</b>")
+
+
+def test_a_word_longer_than_a_message_is_cut_but_not_lost():
+    text = "x" * 9000
+    parts = split_html(text)
+    assert [len(p) for p in parts] == [4096, 4096, 808]
+
+
+def test_emoji_count_as_two_like_telegram():
+    text = "😀" * 3000  # 6000 UTF-16 units
+    parts = split_html(text)
+    assert len(parts) == 2 and all(visible_length(p) <= 4096 for p in parts)
+    assert "".join(parts) == text
+
+
+def test_a_long_caption_becomes_a_captioned_file_and_texts():
+    caption = "<i>" + "word " * 600 + "</i>"
+    parts = parts_of("photo", {"photo": "file-id", "caption": caption})
+    assert parts[0].kind == "photo" and visible_length(parts[0].text) <= 1024
+    assert [p.kind for p in parts[1:]] == ["text"] * (len(parts) - 1)
+    assert [p.last for p in parts] == [False] * (len(parts) - 1) + [True]
+    assert plain_text("".join(p.text for p in parts)).split() == plain_text(caption).split()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from services.outbox import plain_text
+from services.i18n import plain_text
 
 LINE = 45.0  # Latin characters a line
 WIDE = LINE / 32  # a Chinese character (or an emoji) takes the room of 1.4 Latin ones

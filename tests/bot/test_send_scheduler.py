@@ -1,5 +1,5 @@
-"""The send scheduler (priority over token buckets) and the splitting of long texts: pure
-code, time passed in explicitly."""
+"""The send scheduler (bot/send_scheduler.py): priority over token buckets, pure code, time
+passed in explicitly."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import math
 
 import pytest
 
-from bot.delivery import Job, SendScheduler, backoff, classify_forbidden
-from emulator.formatting import parse_html
-from models import OutcomeCode, Priority
-from services.outbox import Claimed, parts_of, plain_text, split_html, visible_length
+from bot.send_scheduler import Job, SendScheduler
+from models import Priority
+from services.outbox.claim import Claimed
+from services.outbox.split import parts_of
 
 E, U, R, B = (
     int(p) for p in (Priority.EMERGENCY, Priority.URGENT, Priority.REMINDER, Priority.BROADCAST)
@@ -146,74 +146,3 @@ def test_removing_waiting_jobs():
     assert sorted(j.seq for j in removed) == [1, 2, 4, 5]
     assert len(scheduler) == 2
     assert sorted(i.seq for _, i in drain(scheduler, 0.0, 1.0)) == [0, 3]
-
-
-def test_backoff_grows_with_jitter_and_is_capped_by_priority():
-    assert 0.25 <= backoff(1, B) <= 0.5
-    assert 2 <= backoff(4, B) <= 4
-    assert all(backoff(30, E) <= 5 for _ in range(50))
-    assert all(150 <= backoff(30, B) <= 300 for _ in range(50))
-
-
-@pytest.mark.parametrize(
-    ("description", "code"),
-    [
-        ("Forbidden: bot was blocked by the user", OutcomeCode.BLOCKED),
-        ("Forbidden: user is deactivated", OutcomeCode.DEACTIVATED),
-        ("Forbidden: bot can't initiate conversation with a user", OutcomeCode.NOT_STARTED),
-        ("Forbidden: bot was kicked from the group chat", OutcomeCode.KICKED),
-        ("Forbidden: something new", OutcomeCode.FORBIDDEN),
-    ],
-)
-def test_permanent_refusals_are_classified(description, code):
-    assert classify_forbidden(description) == code
-
-
-# ------------------------------------------------------------------------ long texts
-
-
-def test_short_texts_are_left_alone():
-    assert split_html("<b>hi</b> &amp; bye") == ["<b>hi</b> &amp; bye"]
-
-
-def test_long_texts_split_at_line_breaks_and_keep_every_character():
-    lines = [f"line {i}: " + "字" * 50 for i in range(300)]
-    text = "\n".join(lines)
-    parts = split_html(text)
-    assert len(parts) > 1
-    assert all(visible_length(p) <= 4096 for p in parts)
-    assert "".join(parts) == text
-    assert all(p.endswith("\n") for p in parts[:-1])
-
-
-def test_tags_open_at_a_split_are_closed_and_reopened():
-    text = "<b>" + ("bold words " * 1000) + "</b><i>tail &lt;ok&gt;</i>"
-    parts = split_html(text, 4096)
-    assert len(parts) == 3
-    for part in parts:
-        parsed = parse_html(part)  # the emulator's copy of Telegram's parser: valid HTML
-        assert len(parsed.text) <= 4096
-    assert plain_text("".join(parts)).replace(" ", "") == plain_text(text).replace(" ", "")
-    assert parts[1].startswith("<b>") and parts[0].endswith("</b>")
-
-
-def test_a_word_longer_than_a_message_is_cut_but_not_lost():
-    text = "x" * 9000
-    parts = split_html(text)
-    assert [len(p) for p in parts] == [4096, 4096, 808]
-
-
-def test_emoji_count_as_two_like_telegram():
-    text = "😀" * 3000  # 6000 UTF-16 units
-    parts = split_html(text)
-    assert len(parts) == 2 and all(visible_length(p) <= 4096 for p in parts)
-    assert "".join(parts) == text
-
-
-def test_a_long_caption_becomes_a_captioned_file_and_texts():
-    caption = "<i>" + "word " * 600 + "</i>"
-    parts = parts_of("photo", {"photo": "file-id", "caption": caption})
-    assert parts[0].kind == "photo" and visible_length(parts[0].text) <= 1024
-    assert [p.kind for p in parts[1:]] == ["text"] * (len(parts) - 1)
-    assert [p.last for p in parts] == [False] * (len(parts) - 1) + [True]
-    assert plain_text("".join(p.text for p in parts)).split() == plain_text(caption).split()
