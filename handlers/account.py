@@ -9,6 +9,7 @@ from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from handlers import ask, menus, sos
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -73,7 +74,7 @@ async def on_help_button(update: Update, context: Context) -> None:
     await answer(query)
     person = await current_person(update, context)
     lang = language_of(update, context, person)
-    task = query.data.split(":", 1)[1]
+    task = pressed(update).step  # hp:<task|terms|home>
     tasks = menus.help_tasks(person)
     back = buttons([[(t(lang, "help.back"), "hp:home")]])
     if task == "terms":
@@ -112,7 +113,7 @@ async def language_command(update: Update, context: Context) -> None:
 async def on_language(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None and update.effective_user is not None
-    code = query.data.split(":", 1)[1]
+    code = pressed(update).step  # lang:<code>
     if code not in LANGUAGES:
         await answer(query)
         return

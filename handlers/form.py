@@ -11,8 +11,6 @@ from datetime import date
 from typing import Any
 
 from telegram import (
-    KeyboardButton,
-    ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
 )
@@ -26,6 +24,7 @@ from telegram.ext import (
 )
 
 from handlers import approvals, menus
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -37,7 +36,7 @@ from handlers.common import (
 )
 from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
 from models import Person, Role, Status
-from services import people, roster_import
+from services import examples, people, roster_import
 from services.i18n import LANGUAGES, t
 from services.people import CONSENT_VERSION, Draft, RegistrationError
 from services.postings import load_postings
@@ -146,11 +145,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         if _form(context).get("contact"):
             key = "form.ask.consent_contact"
     elif field == "phone":
-        markup = ReplyKeyboardMarkup(
-            [[KeyboardButton(t(lang, "form.share_phone"), request_contact=True)]],
-            resize_keyboard=True,
-            one_time_keyboard=True,
-        )
+        markup = menus.share_phone_keyboard(lang)
     elif field == "prefecture":
         markup = buttons(
             [[(postings.name(p.code, lang), f"f:pref:{p.code}")] for p in postings.prefectures()]
@@ -176,7 +171,9 @@ async def ask(update: Update, context: Context, field: str) -> str:
         markup = buttons(rows)
     elif field == "assignment_start":
         markup = buttons([[(t(lang, "form.today"), "f:start:today")]])
+        values = examples.values(context.settings.zone)
     elif field == "assignment_end":
+        values = examples.values(context.settings.zone)
         markup = buttons(
             [
                 [(t(lang, f"form.end.{years}y"), f"f:end:{years}") for years in (1, 2, 3)],
@@ -277,7 +274,7 @@ async def begin_edit(update: Update, context: Context) -> str | int:
     query = update.callback_query
     assert query is not None and query.data is not None
     person = await current_person(update, context)
-    group = query.data.split(":")[-1]
+    group = pressed(update).word(2)  # me:edit:<group>
     if person is None or person.status != Status.ACTIVE or group not in EDIT_GROUPS:
         await answer(query, t(language_of(update, context, person), "form.stale"), alert=True)
         return ConversationHandler.END
@@ -294,7 +291,8 @@ async def begin_edit(update: Update, context: Context) -> str | int:
 
 
 async def _invalid(update: Update, context: Context, error: InvalidInput, field: str) -> str:
-    await reply(update, t(_lang(update, context), error.key, **error.values))
+    suggested = examples.values(context.settings.zone)  # invalid.date suggests a date
+    await reply(update, t(_lang(update, context), error.key, **suggested, **error.values))
     return await ask(update, context, field)
 
 
@@ -390,7 +388,8 @@ async def on_button(update: Update, context: Context) -> str | int:
     if FORM.expired(context):
         await answer(query)
         return await on_timeout(update, context)
-    _, what, value = [*query.data.split(":", 2), "", ""][:3]
+    press = pressed(update)
+    what, value = press.step, press.word(2)
     field = _form(context).get("current", "")
     expected = {
         "lang": "language",

@@ -159,12 +159,18 @@ async def reset_person_menu(bot: Bot, telegram_id: int, board_url: str | None) -
             pass
 
 
-def main_keyboard(language: str, location: bool = False) -> ReplyKeyboardMarkup:
-    """The reply keyboard an active person always has: SOS in one tap, and the check-in;
+def main_keyboard(
+    language: str, location: bool = False, checkin: bool = True
+) -> ReplyKeyboardMarkup:
+    """The one reply keyboard: SOS in one tap, and the check-in for an active person
+    (`checkin=False`: only 🆘, what a suspended person or a guest who called for help keeps);
     with `location` (while an alert of theirs is open), «📍 Send my location» first.
 
     Forms for active people must not remove it (use this instead of ReplyKeyboardRemove)."""
-    rows = [[KeyboardButton(t(language, "main.sos")), KeyboardButton(t(language, "main.checkin"))]]
+    row = [KeyboardButton(t(language, "main.sos"))]
+    if checkin:
+        row.append(KeyboardButton(t(language, "main.checkin")))
+    rows = [row]
     if location:
         share = KeyboardButton(t(language, "sos.btn.share_location"), request_location=True)
         rows.insert(0, [share])
@@ -186,14 +192,11 @@ async def main_keyboard_of(
     return main_keyboard(language, location=await alert_open(context.db, person))
 
 
-def sos_keyboard(language: str, location: bool = False) -> ReplyKeyboardMarkup:
-    """Only 🆘 (and 📍 while an alert of theirs is open): what a suspended person keeps
-    (they may still call for help)."""
-    rows = [[KeyboardButton(t(language, "main.sos"))]]
-    if location:
-        share = KeyboardButton(t(language, "sos.btn.share_location"), request_location=True)
-        rows.insert(0, [share])
-    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+def share_phone_keyboard(language: str) -> ReplyKeyboardMarkup:
+    """The registration form's phone question: «📱 Share my phone number» sends the contact
+    Telegram knows (once; the keyboard goes away after it)."""
+    share = KeyboardButton(t(language, "form.share_phone"), request_contact=True)
+    return ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
 
 
 def main_button_texts(key: str) -> set[str]:

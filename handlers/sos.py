@@ -45,7 +45,7 @@ from telegram.ext import (
 from handlers import directory as directory_handlers
 from handlers import menus
 from handlers import roster as roster_handlers
-from handlers.callbacks import button_id
+from handlers.callbacks import button_id, pressed
 from handlers.common import (
     Context,
     answer,
@@ -61,7 +61,7 @@ from handlers.common import (
     set_keyboard,
 )
 from handlers.sos_common import (
-    audit_forged,
+    forged,
     pending,
     pending_all,
     policy,
@@ -97,9 +97,8 @@ def _stopping(fn: Callable[[Update, Context], Awaitable[Any]]) -> Callable[..., 
 def keyboard(lang: str, person: Person | None, location: bool) -> ReplyKeyboardMarkup:
     """The caller's keyboard: share-location first while an alert of theirs is open; SOS
     always at hand, and the check-in for active members."""
-    if person is not None and person.status == Status.ACTIVE:
-        return menus.main_keyboard(lang, location)
-    return menus.sos_keyboard(lang, location)
+    active = person is not None and person.status == Status.ACTIVE
+    return menus.main_keyboard(lang, location, checkin=active)
 
 
 def _caller_of(update: Update, context: Context, person: Person | None) -> sos_calls.Caller:
@@ -367,29 +366,27 @@ async def _follow_up(
 async def on_cadre_button(update: Update, context: Context) -> None:
     """The caller's buttons under their own alert, whatever their status (a guest's and a
     suspended person's too): what is wrong, skip, cancel a false alarm."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
+    press = pressed(update)
+    query = press.query
     person = await current_caller(update, context)
     if person is None:  # nobody who ever called: no alert of theirs
         await refuse(update, context, None, Action.RAISE_SOS, Denial.UNREGISTERED)
         return
-    parts = query.data.split(":")
     lang = person.language
-    alert_id = button_id(parts[2]) if len(parts) > 2 else None
+    alert_id = press.number(2)
     about_alert(alert_id)
-    action = parts[1] if len(parts) > 1 else ""
+    action = press.step
     if alert_id is None or action not in ("cat", "skip", "cxl", "cxly", "cxln"):
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, person)
         return
     db = context.db
     alert = await db.run(alerts_policy.get, alert_id)
     if alert is None or alert.person_id != person.id:
-        await db.run(respond.refuse, person, alert_id, query.data[:64], "not_own")
+        await db.run(respond.refuse, person, alert_id, press.data[:64], "not_own")
         await answer(query, plain_text(t(lang, "sos.denied.not_own")), alert=True)
         return
     if action == "cat":
-        category = parts[3] if len(parts) > 3 else ""
+        category = press.word(3)
         result = await db.run(
             raising.set_category,
             alert_id=alert_id,
@@ -398,8 +395,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
             policy=policy(context),
         )
         if result == raising.Change.INVALID:
-            await audit_forged(context, person, query.data)
-            await answer(query, t(lang, "form.stale"), alert=True)
+            await forged(update, context, person)
             return
         if result == raising.Change.NOT_FOUND:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
@@ -454,42 +450,38 @@ def _cancel_markup(lang: str, alert: Any) -> InlineKeyboardMarkup:
 
 @guarded(Action.HANDLE_ALERTS)
 async def on_responder_button(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    parts = query.data.split(":")
-    lang = person.language
-    action = parts[1] if len(parts) > 1 else ""
+    press = pressed(update)
+    query, lang, action = press.query, person.language, press.step
     if action == "csv":
         await _send_csv(update, context, person)
         return
-    alert_id = button_id(parts[2]) if len(parts) > 2 else None
+    alert_id = press.number(2)
     about_alert(alert_id)
     if alert_id is None or action not in ("ack", "res", "out", "back", "tl", "tlcsv", "nskip"):
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, person)
         return
     db = context.db
     alert = await db.run(alerts_policy.get, alert_id)
     refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
-        await db.run(respond.refuse, person, alert_id, query.data[:64], str(refusal))
+        await db.run(respond.refuse, person, alert_id, press.data[:64], str(refusal))
         await answer(query, plain_text(t(lang, f"sos.denied.{refusal}")), alert=True)
         return
     assert alert is not None
-    pressed = query.message.message_id if query.message else None
+    pressed_id = query.message.message_id if query.message else None
     zone = context.settings.zone
     if action == "ack":
         result = await db.run(
             respond.acknowledge,
             alert_id=alert_id,
             actor=person,
-            pressed_message_id=pressed,
+            pressed_message_id=pressed_id,
             policy=policy(context),
         )
         if result.outcome == respond.Ack.WON:
             await answer(query, plain_text(t(lang, "sos.ack.won", id=alert_id)))
             text = await db.run(_alert_text, alert_id, lang, zone)
-            markup = markup_of(cards.handler_buttons(alert, lang))
+            markup = buttons(cards.handler_rows(alert, lang))
             await edit_or_reply(update, text, markup)
         elif result.outcome == respond.Ack.TAKEN:
             name = name_of(result.by)
@@ -506,27 +498,23 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await edit_or_reply(update, text, buttons(_outcome_rows(alert, lang)))
     elif action == "back":
         await answer(query)
-        data = (
-            cards.handler_buttons(alert, lang)
-            if alert.status == AlertStatus.ACKNOWLEDGED
-            else cards.responder_buttons(alert, lang, context.settings.webapp_url)
-        )
+        # the card's keyboard as it was queued (with the board's button when there is one)
+        data = cards.buttons_for(alert, lang, policy(context))
         await set_keyboard(
             update, markup_of(data) if alert.status in alerts_policy.IN_PROGRESS else None
         )
     elif action == "out":
-        outcome = parts[3] if len(parts) > 3 else ""
+        outcome = press.word(3)
         result = await db.run(
             respond.resolve,
             alert_id=alert_id,
             actor=person,
             outcome=outcome,
-            pressed_message_id=pressed,
+            pressed_message_id=pressed_id,
             policy=policy(context),
         )
         if result.outcome == respond.Close.INVALID:
-            await audit_forged(context, person, query.data)
-            await answer(query, t(lang, "form.stale"), alert=True)
+            await forged(update, context, person)
             return
         if result.outcome != respond.Close.DONE:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
@@ -700,7 +688,7 @@ async def acknowledge_and_reply(
     if result.outcome == respond.Ack.WON:
         text = await db.run(_alert_text, alert.id, lang, context.settings.zone)
         head = t(lang, "sos.ack.won", id=alert.id)
-        markup = markup_of(cards.handler_buttons(alert, lang))
+        markup = buttons(cards.handler_rows(alert, lang))
         await reply(update, head + "\n\n" + text, reply_markup=markup)
     elif result.outcome == respond.Ack.TAKEN:
         await reply(update, t(lang, "sos.ack.taken", name=name_of(result.by)))
