@@ -29,6 +29,7 @@ from handlers.common import (
     Context,
     answer,
     buttons,
+    current_caller,
     current_person,
     language_of,
     reply,
@@ -127,7 +128,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         return await _show_confirmation(update, context)
     lang = _lang(update, context)
     draft = _draft(context)
-    markup: Any = _plain_keyboard(context, lang)
+    markup: Any = await _plain_keyboard(update, context, lang)
     key = f"form.ask.{field}"
     values: dict[str, Any] = {}
     postings = load_postings()
@@ -187,10 +188,14 @@ async def ask(update: Update, context: Context, field: str) -> str:
     return field
 
 
-def _plain_keyboard(context: Context, lang: str) -> Any:
-    """Registration shows no keyboard; an active person editing keeps SOS at hand."""
+async def _plain_keyboard(update: Update, context: Context, lang: str) -> Any:
+    """An active person editing keeps SOS (and the check-in) at hand; registration shows no
+    keyboard, except to someone whose call for help is still open (a guest or a pending
+    registrant who pressed 🆘): they keep 🆘 and «📍 Send my location» until it is closed."""
     if _form(context).get("mode") == "edit":
-        return menus.main_keyboard(lang)
+        return await menus.main_keyboard_of(context, await current_person(update, context), lang)
+    if await menus.alert_open(context.db, await current_caller(update, context)):
+        return menus.main_keyboard(lang, location=True, checkin=False)
     return ReplyKeyboardRemove()
 
 
@@ -586,7 +591,8 @@ async def _save_edit(update: Update, context: Context) -> int:
         FORM.clear(context)
         return ConversationHandler.END
     FORM.clear(context)
-    await reply(update, t(lang, "form.saved"), reply_markup=menus.main_keyboard(lang))
+    markup = await menus.main_keyboard_of(context, await current_person(update, context), lang)
+    await reply(update, t(lang, "form.saved"), reply_markup=markup)
     return ConversationHandler.END
 
 
@@ -614,17 +620,16 @@ def _changes(group: str, draft: Draft) -> dict[str, Any]:
 async def cancel(update: Update, context: Context) -> int:
     lang = _lang(update, context)
     mode = _form(context).get("mode")
+    markup = await _plain_keyboard(update, context, lang)
+    key = "form.cancelled_edit" if mode == "edit" else "form.cancelled"
     FORM.clear(context)
-    if mode == "edit":
-        await reply(update, t(lang, "form.cancelled_edit"), reply_markup=menus.main_keyboard(lang))
-    else:
-        await reply(update, t(lang, "form.cancelled"), reply_markup=ReplyKeyboardRemove())
+    await reply(update, t(lang, key), reply_markup=markup)
     return ConversationHandler.END
 
 
 async def on_timeout(update: Update, context: Context) -> int:
     lang = _lang(update, context)
-    markup = _plain_keyboard(context, lang)
+    markup = await _plain_keyboard(update, context, lang)
     FORM.clear(context)
     await reply(update, t(lang, "form.expired"), reply_markup=markup)
     return ConversationHandler.END

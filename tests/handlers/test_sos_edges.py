@@ -318,6 +318,39 @@ async def test_approval_and_suspension_notices_keep_location_while_the_alert_is_
         assert keyboard_texts(callers[1]) == ["📍 Send my location", "🆘 SOS"]
 
 
+async def test_a_profile_edit_and_a_guests_registration_keep_location_while_the_alert_is_open(
+    bot,
+):
+    """A cadre who edits their profile after 🆘, and a guest who calls for help and then
+    starts registering (and gives up): the forms' keyboards keep 📍 (and 🆘) first while
+    the alert is open; they used to take them away."""
+    staff(bot.db)
+    cadre = bot.user(CADRE, "Li", language_code="en")
+    guest = bot.user(GUEST, "Gao", language_code="en")
+    async with emergency_running(bot):
+        for caller in (cadre, guest):
+            await caller.send("/sos")
+            await caller.wait_for(markup_has("sos:cat:"))
+        await cadre.send("/me")
+        await cadre.wait_for(markup_has("me:edit:unit"))
+        await cadre.press("me:edit:unit")
+        await cadre.wait_for("home unit")
+        assert keyboard_texts(cadre)[0] == "📍 Send my location"
+        await cadre.send("Ningbo Health Commission")
+        await cadre.wait_for("Saved")
+        assert keyboard_texts(cadre) == ["📍 Send my location", "🆘 SOS", "📝 Check-in"]
+        await guest.send("/start")
+        await guest.wait_for(markup_has("f:lang:"))
+        await guest.press("f:lang:en")
+        await guest.wait_for(markup_has("f:consent:yes"))
+        await guest.press("f:consent:yes")
+        await guest.wait_for("real name")  # a typed answer: the form sets the keyboard
+        assert keyboard_texts(guest) == ["📍 Send my location", "🆘 SOS"]
+        await guest.send("/cancel")
+        await guest.wait_for("nothing was stored")
+        assert keyboard_texts(guest) == ["📍 Send my location", "🆘 SOS"]
+
+
 def people_id(bot, telegram_id: int) -> int:
     found = bot.db.call(people.find, telegram_id)
     assert found is not None and found.id is not None
