@@ -198,6 +198,9 @@ def seed(session: Session, languages: dict[str, str], settings: Settings) -> boo
             session, CADRE.telegram_id, name(CADRE), draft(CADRE, "ganzi.litang", arrived)
         )
         assert cadre.id is not None
+        # registered on arrival: monitored since (today's /today counts them as not yet in)
+        cadre.created_at = checkins.local_midnight(arrived, config.zone)
+        session.add(cadre)
         people.decide(session, admin, cadre.id, True)
         _history(session, cadre, arrived, config)
         new_cadre = cadre
