@@ -105,6 +105,7 @@ def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
                 red=area.red.count,
                 missing=area.missing.count,
                 paused=area.paused.count,
+                none=area.none.count,
             )
         )
     for state in SUMMARY_GROUPS:
