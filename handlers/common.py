@@ -257,13 +257,9 @@ async def refuse(
 ) -> None:
     user = update.effective_user
     query = update.callback_query
-    attempted = (
-        query.data
-        if query
-        else (update.effective_message.text or "")[:64]
-        if (update.effective_message)
-        else ""
-    )
+    # what was pressed, or the command word typed: never the rest of what a person typed
+    # (it may hold a reading or a phone number, which the audit log must not keep)
+    attempted = query.data if query else _command_of(update)
     await context.db.run(
         audit_denied,
         user.id if user else None,
@@ -288,8 +284,8 @@ def audit_denied(
     attempted: str,
 ) -> None:
     """A refused attempt (run through `context.db.run`): ``denied.<action>`` with the reason
-    (a Denial, or "forged" for data no button of ours carries) and what was pressed or typed
-    (at most 64 characters)."""
+    (a Denial, or "forged" for data no button of ours carries) and what was pressed, or the
+    command word typed (at most 64 characters)."""
     audit.record(
         session,
         f"denied.{action}",

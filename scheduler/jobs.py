@@ -9,7 +9,7 @@ Rules every feature follows (so that jobs behave the same after a restart):
 * APScheduler keeps jobs in memory only: the database is the truth. Each feature's timers
   (scheduler/<feature>.py) have a `start()` that adds the jobs their tables call for (e.g.
   each scheduled broadcast's start); the composition root calls them at start-up, in the
-  order bot/wiring.py lists them.
+  order `start_timers` in bot/app.py lists them.
 
 Job functions are coroutines run on the bot's event loop; the Application is passed as
 the only argument unless `args` say otherwise (the features' jobs are bound methods of

@@ -1,7 +1,8 @@
 """Every timer of the bot, one object per feature (scheduler/<feature>.py), and the few
 things handlers may ask of them after a change they made (handlers.context.Timers:
 `context.timers.replan_care(person_id)`...). The composition root (bot/app.py) builds one
-per Application and starts the features' jobs at start-up, in the order bot/wiring.py lists.
+per Application and starts the features' jobs at start-up, in the order `start_timers` in
+bot/app.py lists.
 """
 
 from __future__ import annotations

@@ -616,7 +616,7 @@ async def test_non_admins_are_refused_every_admin_command_and_button(
     target = make_person(bot.db, 4002, "Target", status=Status.PENDING)
     user = bot.user(4001, "Me", language_code=language_code)
 
-    for command in ("/people", "/invite"):
+    for command in ("/people 李伟 13800138000 SpO2 82%", "/invite"):
         await user.send(command)
         said = (await user.next_message()).text
         assert refusal in said, command
@@ -631,7 +631,9 @@ async def test_non_admins_are_refused_every_admin_command_and_button(
 
     entries = denials(bot.db, 4001)
     assert len(entries) == 2 + len(attempts)
+    # the command word only: never what else was typed (a phone, a reading)
     assert {e.detail["attempted"] for e in entries} >= {*attempts, "/people", "/invite"}
+    assert not any("138" in e.detail["attempted"] for e in entries)
     assert {e.action for e in entries} == {"denied.manage_people", "denied.invite"}
     after = bot.db.call(people.get, target.id)
     assert (after.status, after.role) == (Status.PENDING, Role.CADRE)
