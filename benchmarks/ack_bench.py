@@ -11,7 +11,7 @@ Each round: a cadre presses 🆘, the first on-duty officer of the prefecture ge
 and presses ✋ on it. Round trip = from the press (the callback query pushed to the
 emulator) to the bot's answer to it (answerCallbackQuery: "you are handling #12", the
 officer's confirmation) and to the card's edit ("handled by ..."). Both are direct replies:
-they go out at once, ahead of the broadcast's next message (bot.delivery.ReplyAccounting).
+they go out at once, ahead of the broadcast's next message (bot.reply_limits.ReplyAccounting).
 """
 
 from __future__ import annotations

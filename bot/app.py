@@ -29,6 +29,7 @@ from bot.inbox import UpdateInbox
 from bot.metrics import DatabaseGauges, Metrics, instrument_handlers
 from bot.outage import DatabaseProbe, OutageGuard, database_unavailable
 from bot.persistence import DatabasePersistence
+from bot.reply_limits import ReplyAccounting
 from bot.request import AiohttpRequest, Unavailable
 from bot.updates import PerChatUpdateProcessor
 from config import Settings
@@ -106,7 +107,7 @@ def build_application(settings: Settings, db: Database) -> Application:
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .concurrent_updates(PerChatUpdateProcessor(settings.max_concurrent_updates))
-        .rate_limiter(delivery.rate_limiter())
+        .rate_limiter(ReplyAccounting(delivery))  # replies count in the worker's budget
         .request(AiohttpRequest())  # cheaper than httpx under load (bot/request.py)
         .get_updates_request(AiohttpRequest(connection_pool_size=1, fetched=inbox.fetched))
         .context_types(CONTEXT_TYPES)  # handlers get context.db, .settings, .timers
@@ -276,7 +277,7 @@ async def on_error(update: object, context: Context) -> None:
             return
     if isinstance(context.error, RetryAfter | Unavailable | TimedOut):
         # Telegram refused or did not answer a reply even after the rate limiter's retries
-        # (bot.delivery.ReplyAccounting; text replies were handed to the outbox there). The
+        # (bot.reply_limits.ReplyAccounting; text replies were handed to the outbox there). The
         # bot did nothing wrong, and an error message would meet the same refusal.
         update_id = update.update_id if isinstance(update, Update) else None
         log.warning(

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import html
 import logging
 import math
 import random
-import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -37,14 +34,12 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import BaseRateLimiter
 
-from bot.request import Unavailable
 from bot.send_scheduler import BULK, Job, SendScheduler
 from bot.transport import BotApiClient, FloodWait
 from config import Settings
 from models import OutboxStatus, OutcomeCode, Priority
-from services import clock, outbox
+from services import clock
 from services.db import Database, database_unavailable
 from services.i18n import plain_text
 from services.outbox.attachments import load_attachment
@@ -68,8 +63,6 @@ BACKOFF_CAP = {
     int(Priority.REMINDER): 300.0,
     int(Priority.BROADCAST): 300.0,
 }
-REPLY_WAIT_LIMIT = 10.0  # seconds a direct reply waits out 429s (in all) before the outbox
-REPLY_RETRIES = 2  # a direct reply meeting 502/503/504 or a connection error: sent again twice
 EDIT_METHODS = frozenset(
     {"editMessageText", "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup"}
 )
@@ -144,7 +137,7 @@ def backoff(attempts: int, priority: int) -> float:
     return random.uniform(full / 2, full)
 
 
-def _retry_after_seconds(exc: RetryAfter) -> float:
+def retry_after_seconds(exc: RetryAfter) -> float:
     value = getattr(exc, "_retry_after", None)
     if isinstance(value, timedelta):
         return max(value.total_seconds(), 0.0)
@@ -274,10 +267,6 @@ class Delivery:
         for event in (self._stop_event, self._claim_event, self._dispatch_event):
             if event is not None:
                 event.set()
-
-    def rate_limiter(self) -> ReplyAccounting:
-        """For ApplicationBuilder.rate_limiter: replies count against our buckets."""
-        return ReplyAccounting(self)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -497,7 +486,7 @@ class Delivery:
         except NothingToDraw as exc:
             self._finish(job, OutboxStatus.CANCELLED, OutcomeCode.CANCELLED, str(exc))
         except (FloodWait, RetryAfter) as exc:
-            seconds = exc.seconds if isinstance(exc, FloodWait) else _retry_after_seconds(exc)
+            seconds = exc.seconds if isinstance(exc, FloodWait) else retry_after_seconds(exc)
             log.warning("429 for chat %s: retry after %.0f s", message.chat_id, seconds)
             self.inflight.pop(message.id, None)
             self.scheduler.retry_after(job, seconds, self._now())
@@ -776,170 +765,6 @@ class Delivery:
         if any(o.status == OutboxStatus.PENDING for o in batch) and self._claim_event:
             self._exhausted = False
             self._claim_event.set()
-
-
-class ReplyAccounting(BaseRateLimiter[None]):
-    """Every request of the Application's own bot (replies, edits and callback answers
-    from handlers, outside the outbox) passes here, so every handler gets the same care:
-
-    * **Priority in the shared budget.** A reply is never delayed: a person talking to the
-      bot gets an answer at once. It is counted in the worker's buckets (overall, and the
-      chat's for sends), so the worker's bulk messages (broadcasts, reminders) make room
-      for it: a reply overdraws the overall bucket and the next bulk send waits instead.
-    * **429.** The chat is paused for the worker (and bulk messages, for a private chat),
-      and the reply waits the `retry_after` Telegram gave and is sent again, while the
-      waits add up to at most `REPLY_WAIT_LIMIT` (10 s).
-    * **502, 503, 504, connection errors** (`bot.request.Unavailable`): sent again
-      `REPLY_RETRIES` (2) times, after the worker's emergency backoff (0.5 s, 1 s, jittered).
-    * **Still refused** (a longer flood wait, Telegram still down): a text reply or a text
-      edit is handed to the outbox (urgent: sent as soon as Telegram takes it, retried until
-      it does) and the handler goes on as if sent; a callback answer is given up (the button
-      stops spinning by itself) so that the handler's edit or message, which carry the
-      answer, still go. Anything else is raised to the error handler.
-
-    PTB's `AIORateLimiter` retries a 429 too (its `max_retries`), but holds back every
-    request meanwhile; here only that chat (and bulk traffic) waits.
-    """
-
-    def __init__(
-        self,
-        delivery: Delivery,
-        *,
-        sleep: Callable[[float], Coroutine[Any, Any, Any]] = asyncio.sleep,
-    ) -> None:
-        self.delivery = delivery
-        self.sleep = sleep  # tests pass a clock of their own
-
-    async def initialize(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: None,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        chat_id = _int_or_none(data.get("chat_id"))
-        waited = 0.0
-        failures = 0
-        while True:
-            if chat_id is not None and endpoint in COUNTED_METHODS:
-                self.delivery.note_external(chat_id)
-            elif endpoint in EDIT_METHODS:
-                self.delivery.note_external(None)
-            try:
-                return await callback(*args, **kwargs)
-            except RetryAfter as exc:
-                seconds = _retry_after_seconds(exc)
-                if chat_id is not None:
-                    self.delivery.note_retry_after(chat_id, seconds)
-                if waited + seconds > REPLY_WAIT_LIMIT:
-                    return await self._give_up(endpoint, data, exc)
-                waited += seconds
-                log.info("%s to %s: flood limit, sent again in %.0f s", endpoint, chat_id, seconds)
-                await self.sleep(seconds)
-            except Unavailable as exc:
-                failures += 1
-                if failures > REPLY_RETRIES:
-                    return await self._give_up(endpoint, data, exc)
-                delay = backoff(failures, int(Priority.EMERGENCY))
-                log.info("%s to %s: %s; sent again in %.1f s", endpoint, chat_id, exc, delay)
-                await self.sleep(delay)
-
-    async def _give_up(
-        self, endpoint: str, data: dict[str, Any], error: TelegramError
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        """Telegram did not take the request within what a person can wait for."""
-        if endpoint == "answerCallbackQuery":
-            log.warning("callback answer not delivered (%s); the handler goes on", error)
-            return True
-        params = _json_params(data)
-        queue = _outbox_form(endpoint, params)
-        if queue is None:
-            raise error
-        try:
-            await self.delivery.db.run(queue)
-        except Exception:
-            log.warning("%s could not be handed to the outbox", endpoint, exc_info=True)
-            raise error from None
-        log.warning(
-            "%s to %s not taken by Telegram (%s): queued in the outbox",
-            endpoint,
-            params.get("chat_id"),
-            error,
-        )
-        return True
-
-
-# Handed to the outbox when Telegram keeps refusing a direct reply: the parameters the
-# worker sends itself (text in HTML, buttons, silent); anything else is raised instead.
-_HANDED_OVER = {
-    "sendMessage": frozenset(
-        {"chat_id", "text", "parse_mode", "reply_markup", "disable_notification"}
-    ),
-    "editMessageText": frozenset({"chat_id", "message_id", "text", "parse_mode", "reply_markup"}),
-}
-
-
-def _json_params(data: dict[str, Any]) -> dict[str, Any]:
-    """The request's parameters as the Bot API receives them (PTB objects as JSON)."""
-    from telegram.request import RequestData
-    from telegram.request._requestparameter import RequestParameter
-
-    request = RequestData([RequestParameter.from_input(k, v) for k, v in data.items()])
-    return {k: v for k, v in request.parameters.items() if v is not None}
-
-
-def _outbox_form(endpoint: str, params: dict[str, Any]) -> Callable[[Any], Any] | None:
-    """The outbox call that sends this request later, if the worker can send it."""
-    allowed = _HANDED_OVER.get(endpoint)
-    chat_id = _int_or_none(params.get("chat_id"))
-    text = params.get("text")
-    if allowed is None or chat_id is None or not isinstance(text, str) or set(params) - allowed:
-        return None
-    mode = str(params.get("parse_mode") or "").upper()
-    if mode not in ("", "HTML"):
-        return None
-    if not mode:
-        text = html.escape(text, quote=False)  # the worker sends HTML
-    markup = params.get("reply_markup")
-    markup = markup if isinstance(markup, dict) else None
-    if endpoint == "editMessageText":
-        message_id = _int_or_none(params.get("message_id"))
-        if message_id is None:
-            return None
-        return functools.partial(
-            outbox.enqueue_edit,
-            text=text,
-            chat_id=chat_id,
-            message_id=message_id,
-            reply_markup=markup,
-            priority=Priority.URGENT,
-            source="reply",
-        )
-    return functools.partial(
-        outbox.enqueue,
-        chat_id=chat_id,
-        text=text,
-        priority=Priority.URGENT,
-        idempotency_key=f"reply:{chat_id}:{uuid.uuid4().hex}",
-        reply_markup=markup,
-        payload={"silent": True} if params.get("disable_notification") else None,
-        source="reply",
-    )
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 # ------------------------------------------------------------------- with the bot

@@ -12,7 +12,7 @@ moves the bytes, raising `TimedOut` or `NetworkError` as `HTTPXRequest` does.
 One distinction PTB does not make: `Unavailable` (a `NetworkError`) for the failures after
 which the same request may simply be sent again: a 502, 503 or 504 from Telegram's front
 end, and a connection that could not be made or was dropped. The rate limiter
-(`bot.delivery.ReplyAccounting`) sends a reply again after those, never after a 400 or a
+(`bot.reply_limits.ReplyAccounting`) sends a reply again after those, never after a 400 or a
 read timeout (the request may have been performed; we already waited for it).
 """
 

@@ -12,7 +12,7 @@ import logging
 import pytest
 from sqlmodel import select
 
-from bot.delivery import REPLY_WAIT_LIMIT, ReplyAccounting
+from bot.reply_limits import REPLY_WAIT_LIMIT, ReplyAccounting
 from emulator.driver import FakeUser
 from emulator.faults import Fault
 from models import Alert, AlertStatus, OutboxMessage, OutboxStatus, Priority

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.delivery import REPLY_RETRIES
+from bot.reply_limits import REPLY_RETRIES
 from emulator.faults import Fault
 from emulator.server import BotApiEmulator
 from models import Status
@@ -262,7 +262,7 @@ async def test_run_waits_for_an_unreachable_bot_api_then_answers(emulator, bot_e
     """A VPN that is down when the bot starts: the bot says so and tries again, with no
     traceback, and answers once Telegram can be reached."""
     # Two attempts fail: each is a getMe sent again REPLY_RETRIES times after a 502 by the
-    # Application's rate limiter (bot.delivery.ReplyAccounting) before the bot says so.
+    # Application's rate limiter (bot.reply_limits.ReplyAccounting) before the bot says so.
     emulator.faults.add(Fault.server_error(), methods="getMe", times=2 * (REPLY_RETRIES + 1))
     process = BotProcess(bot_env, tmp_path)
     await process.start(emulator)  # after the two failed attempts, 1 s and 2 s apart
