@@ -127,7 +127,8 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("sos:cat:{n}:{w}", A.RAISE_SOS),
         ("sos:skip|cxl|cxly|cxln:{n}", A.RAISE_SOS),
         ("sos:csv", A.HANDLE_ALERTS),
-        ("sos:ack|res|back|tl|tlcsv|nskip:{n}", A.HANDLE_ALERTS),
+        ("sos:ack|res|back|tl|tlcsv|nskip|info:{n}", A.HANDLE_ALERTS),
+        ("sos:tl:{n}:{n}", A.HANDLE_ALERTS),  # a page of a timeline: <alert id>:<page>
         ("sos:out:{n}:{w}", A.HANDLE_ALERTS),
     ),
     "kin": (("kin:new", A.RAISE_SOS), ("kin:rm:{n}", A.RAISE_SOS)),

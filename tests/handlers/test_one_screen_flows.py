@@ -14,11 +14,10 @@ import pytest
 from handlers import menus
 from models import Role, Status
 from services import people, roster
-from services.i18n import t
 from tests.support import factories
 from tests.support.checkin_helpers import finish_vitals, markup_has, start_checkin, walk_to_vitals
 from tests.support.screens import SCREEN, lines_on_phone, too_long
-from tests.support.sos_support import CADRE, ON_DUTY, emergency_running, staff
+from tests.support.sos_support import CADRE, ON_DUTY, emergency_running, sos_described, staff
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,14 +29,8 @@ async def test_an_sos_and_the_officers_card_each_fit_one_screen(bot, lang):
     cadre = bot.user(CADRE, "Li", language_code=lang)
     officer = bot.user(ON_DUTY, "Zhang", language_code=lang)
     async with emergency_running(bot):
-        await cadre.send("/sos")
-        await cadre.wait_for(markup_has("sos:cat:"))
-        cadre.location = (30.0, 100.27)
-        await cadre.press_reply_button(t(lang, "sos.btn.share_location"))
-        await officer.wait_for(lambda m: m.location is not None, timeout=10)
-        await cadre.press("sos:cat:1:altitude")
-        await cadre.send("headache and vomiting since the pass, in the dormitory")
-        await officer.wait_for("headache and vomiting", timeout=10)
+        what = "headache and vomiting since the pass, in the dormitory"
+        await sos_described(cadre, officer, lang, "altitude", what)
         guest = bot.user(4242, "Stranger Danger", language_code=lang)  # unverified
         await guest.send("/sos")
         await bot.emulator.world.signal.wait_for(
