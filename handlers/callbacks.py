@@ -59,7 +59,8 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("kb:rp|faq:{n}", A.MANAGE_KB),
         ("kb:rc", A.MANAGE_KB),
         ("kb:pg:{n}:{w}:{n}", A.ASK),  # an answer's page: <question id>:<topic key>:<page>
-        ("kb:dl|uh|st:{n}", A.MANAGE_KB),  # a page of /kb, /kb upload, /kbstats
+        ("kb:dl|uh|st|qs:{n}", A.MANAGE_KB),  # a page of /kb, /kb upload, /kbstats, /questions
+        ("kb:sv:{w}:{n}", A.MANAGE_KB),  # a page of /kb show: <document's short reference>:<page>
     ),
     "bw": (
         ("bw:c|go|skip|w|x", A.BROADCAST),
