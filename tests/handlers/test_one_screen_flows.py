@@ -14,6 +14,7 @@ import pytest
 from handlers import menus
 from models import Role, Status
 from services import people, roster
+from services.i18n import plain_text, t
 from tests.support import factories
 from tests.support.checkin_helpers import finish_vitals, markup_has, start_checkin, walk_to_vitals
 from tests.support.screens import SCREEN, lines_on_phone, too_long
@@ -148,4 +149,21 @@ async def test_the_care_schedule_and_the_oxygen_requests_fit_one_screen(bot):
         await user.wait_for("Oxygen request #")
     await user.send("/oxygen")
     await user.wait_for("My oxygen requests")
+    assert too_long(bot) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+async def test_the_care_policy_table_is_one_screen_and_each_band_opens_in_full(bot, lang):
+    bot.db.call(people.set_language, factories.ADMIN_ID, lang)
+    admin = bot.admin(language_code=lang)
+    await admin.send("/carepolicy")
+    table = await admin.wait_for(t(lang, "care.band.high"))
+    assert lines_on_phone(table.text) <= SCREEN, table.text
+    assert all(t(lang, f"care.band.{band}") in table.text for band in ("low", "mid", "high"))
+    await admin.press(t(lang, "care.band.high"))
+    card = await admin.wait_edit(table)
+    assert lines_on_phone(card.text) <= SCREEN, card.text
+    # what the table leaves out is on the band's card: the rest's length, the first exam
+    days = t(lang, "care.policy.days", count=14)
+    assert card.text.count(plain_text(days)) >= 2
     assert too_long(bot) == []
