@@ -167,3 +167,27 @@ async def test_the_care_policy_table_is_one_screen_and_each_band_opens_in_full(b
     days = t(lang, "care.policy.days", count=14)
     assert card.text.count(plain_text(days)) >= 2
     assert too_long(bot) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+async def test_a_persons_card_and_the_suspend_question_are_one_screen(bot, lang):
+    cadre = factories.person(
+        bot.db,
+        2101,
+        real_name="Zhuoma Ciren Lhamo",
+        home_unit="杭州市卫生健康委员会（办公室）"
+        if lang == "zh-Hans"
+        else "Hangzhou Health Commission",
+    )
+    bot.db.call(people.set_language, factories.ADMIN_ID, lang)
+    admin = bot.admin(language_code=lang)
+    await admin.send("/people")
+    listing = await admin.wait_for(lambda m: bool(m.buttons))
+    await admin.press(f"ppl:c:{cadre.id}", message=listing)
+    card = await admin.wait_edit(listing, lambda m: "ppl:back" in str(m.reply_markup))
+    assert plain_text(t(lang, "people.card.areas", areas="-")) not in card.text  # a cadre's
+    await admin.press(f"ppl:sus:{cadre.id}", message=card)
+    asked = await admin.wait_edit(card, lambda m: "ppl:susy" in str(m.reply_markup))
+    assert lines_on_phone(asked.text) <= SCREEN, asked.text
+    assert "Zhuoma Ciren Lhamo" in asked.text and "🆘" in asked.text
+    assert too_long(bot) == []
