@@ -4,6 +4,11 @@
                                                                 # during a 10,000 broadcast
     .venv/bin/python benchmarks/sos_bench.py --broadcast 0      # idle only
     .venv/bin/python benchmarks/sos_bench.py --database-url postgresql+psycopg://...
+    .venv/bin/python benchmarks/sos_bench.py --guests 20        # and 20 unverified callers
+
+Unverified callers (`--guests`): people the bot does not know (guests; pending, suspended
+and rejected people raise the same unverified alert) press 🆘; their alert goes to the
+admin at once. One every 1.1 s, since they all reach the one admin's chat (about 1/s).
 
 The emulator runs in its own process (Telegram is another machine) with Telegram's flood
 limits on (30 messages/s overall, about 1/s per private chat); the bot is the real
@@ -46,6 +51,7 @@ ADMIN = 9001
 PREFECTURES = {"ganzi": "ganzi.litang", "aba": "aba.barkam", "liangshan": "liangshan.xichang"}
 OFFICERS = {"ganzi": (501, 502), "aba": (503, 504), "liangshan": (505, 506)}
 CADRES = 10_000  # telegram ids of the SOS cadres start here
+GUESTS = 500_000  # telegram ids of the unverified callers (not in the database) start here
 RECIPIENTS = 1_000_000  # telegram ids of the broadcast's audience start here
 
 
@@ -101,7 +107,8 @@ async def serve(cadres: int, recipients: int, per_second: float) -> None:
     async def handle(emu: Any, command: str, arg: str) -> dict | None:
         if command == "sos":
             cadre = int(arg)
-            await emu.user(cadre, "Cadre").send("/sos")
+            # a guest is known by their Telegram name, and answered in their app's language
+            await emu.user(cadre, name_of(cadre), language_code="en").send("/sos")
             pushed[cadre] = (emu.world.next_update_id - 1, asyncio.get_running_loop().time())
             return {"ok": True}
         if command == "reset":
@@ -288,8 +295,13 @@ def summary(stats: dict) -> dict:
 
 
 def tier1_of(cadres: range) -> dict[str, list[int]]:
+    """Who must receive each SOS first: the two officers on duty of the cadre's prefecture;
+    for an unverified caller (no prefecture known), the admin."""
     prefectures = list(PREFECTURES)
-    return {str(c): list(OFFICERS[prefectures[(c - CADRES) % 3]]) for c in cadres}
+    return {
+        str(c): [ADMIN] if c >= GUESTS else list(OFFICERS[prefectures[(c - CADRES) % 3]])
+        for c in cadres
+    }
 
 
 async def run_sos(emu: EmulatorProcess, cadres: range, spacing: float) -> dict:
@@ -340,6 +352,9 @@ async def main(args: argparse.Namespace) -> None:
         __file__, "sos-bench-", cadres, args.broadcast, args.database_url, spacing_s=args.spacing
     ) as (db, emu, results):
         results["idle"] = await run_sos(emu, range(CADRES, CADRES + args.sos), args.spacing)
+        if args.guests:
+            guests = range(GUESTS, GUESTS + args.guests)
+            results["unverified_idle"] = await run_sos(emu, guests, max(args.spacing, 1.1))
         if args.broadcast:
             start_broadcast(db)
             await asyncio.sleep(3)  # the broadcast is under way
@@ -365,5 +380,8 @@ if __name__ == "__main__":
     parser.add_argument("--sos", type=int, default=100, help="SOS per run (default 100)")
     parser.add_argument("--spacing", type=float, default=0.5, help="seconds between SOS")
     parser.add_argument("--broadcast", type=int, default=10_000, help="0: no broadcast run")
+    parser.add_argument(
+        "--guests", type=int, default=0, help="unverified callers after the idle run (to admin)"
+    )
     parser.add_argument("--database-url", default=None)
     asyncio.run(main(parser.parse_args()))

@@ -59,7 +59,7 @@ from handlers.context import CONTEXT_TYPES, DEPS, Context, Deps, deps_of
 from models.db import make_engine, upgrade
 from scheduler import jobs
 from scheduler.timers import Timers
-from services import broadcasts, examples, people
+from services import broadcasts, people
 from services.alerts.messages import on_delivery_outcomes as alert_outcomes
 from services.care.areas import overdue_people
 from services.care.rules import CareConfig
@@ -114,7 +114,6 @@ def build_application(settings: Settings, db: Database) -> Application:
     )
     timers = Timers(application, db, settings, cadre_keyboard=sos.cadre_keyboard)
     application.bot_data[DEPS] = Deps(settings=settings, db=db, timers=timers, delivery=delivery)
-    examples.set_zone(settings.zone)  # the dates catalog texts suggest are local ones
     register_hooks(settings)
     register_handlers(application, settings)
     board_server.install(application, settings, db, listen)  # the Mini App (docs/board.md)

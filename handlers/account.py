@@ -9,6 +9,7 @@ from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from handlers import ask, menus, sos
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -59,7 +60,7 @@ async def help_command(update: Update, context: Context) -> None:
     shown = menus.commands_for(person)
     if person is not None and active:
         shown = menus.ESSENTIALS[Role(person.role)]
-    markup = menus.main_keyboard(lang) if active else None
+    markup = await menus.main_keyboard_of(context, person, lang) if active else None
     await reply(update, intro + "\n\n" + _command_lines(lang, shown), reply_markup=markup)
     if active and len(menus.help_tasks(person)) > 1:
         await reply(update, t(lang, "help.more"), reply_markup=_tasks_markup(lang, person))
@@ -73,7 +74,7 @@ async def on_help_button(update: Update, context: Context) -> None:
     await answer(query)
     person = await current_person(update, context)
     lang = language_of(update, context, person)
-    task = query.data.split(":", 1)[1]
+    task = pressed(update).step  # hp:<task|terms|home>
     tasks = menus.help_tasks(person)
     back = buttons([[(t(lang, "help.back"), "hp:home")]])
     if task == "terms":
@@ -112,7 +113,7 @@ async def language_command(update: Update, context: Context) -> None:
 async def on_language(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None and update.effective_user is not None
-    code = query.data.split(":", 1)[1]
+    code = pressed(update).step  # lang:<code>
     if code not in LANGUAGES:
         await answer(query)
         return
@@ -245,7 +246,9 @@ async def on_other_media(update: Update, context: Context) -> None:
 
 
 async def cancel_nothing(update: Update, context: Context) -> None:
-    """/cancel outside any form."""
+    """/cancel outside any form: about their open call for help if they have one."""
+    if await sos.still_open(update, context):
+        return
     person = await current_person(update, context)
     await reply(update, t(language_of(update, context, person), "form.nothing_to_cancel"))
 

@@ -42,7 +42,7 @@ from telegram.ext import (
 )
 
 from handlers import approvals, menus
-from handlers.callbacks import button_id
+from handlers.callbacks import Press, pressed
 from handlers.common import (
     Context,
     answer,
@@ -131,10 +131,11 @@ async def tell(db: Any, person: Person, key: str, **values: Any) -> None:
     An active person gets the main keyboard (SOS, check-in) with it; a suspended person
     keeps only 🆘 (suspension never takes the call for help away)."""
     markup: Any = None
+    location = await menus.alert_open(db, person)  # 📍 stays while their alert is open
     if person.status == Status.ACTIVE:
-        markup = menus.main_keyboard(person.language).to_dict()
+        markup = menus.main_keyboard(person.language, location).to_dict()
     elif person.status == Status.SUSPENDED:
-        markup = menus.sos_keyboard(person.language).to_dict()
+        markup = menus.main_keyboard(person.language, location, checkin=False).to_dict()
     await db.run(
         outbox.enqueue,
         chat_id=person.telegram_id,
@@ -504,10 +505,8 @@ async def _duty_menu(
 @guarded(Action.MANAGE_PEOPLE)
 async def on_people_button(update: Update, context: Context, admin: Person) -> None:
     """Every ``ppl:`` button except the altitude question (see the conversation below)."""
-    query = update.callback_query
-    assert query is not None
-    parts = (query.data or "").split(":")
-    what = parts[1] if len(parts) > 1 else ""
+    press = pressed(update)
+    query, parts, what = press.query, press.parts, press.step
     lang = admin.language
     if what == "nop" and len(parts) == 2:
         await answer(query)
@@ -524,7 +523,7 @@ async def on_people_button(update: Update, context: Context, admin: Person) -> N
             await answer(query)
             await _send_list(update, context, admin, status, prefecture, page)
             return
-    person_id = button_id(parts[2]) if len(parts) > 2 else None
+    person_id = press.number(2)
     if person_id is not None:
         if what == "c" and len(parts) == 3:
             person, _ = await _load(context, person_id)
@@ -569,15 +568,12 @@ async def _ask_altitude_again(update: Update, context: Context, admin: Person, n
 @guarded(Action.MANAGE_PEOPLE)
 async def ask_altitude(update: Update, context: Context, admin: Person) -> str | int:
     """``ppl:alt:<id>``: ask the admin to type the altitude in metres."""
-    query = update.callback_query
-    assert query is not None
-    parts = (query.data or "").split(":")
-    person_id = button_id(parts[2]) if len(parts) == 3 else None
+    person_id = pressed(update).number(2)
     person = (await _load(context, person_id))[0] if person_id is not None else None
     if person is None:
         await _show_gone(update, context, admin)
         return ConversationHandler.END
-    await answer(query)
+    await answer(update.callback_query)
     ALTITUDE_DRAFT.clear(context)
     ALTITUDE_DRAFT.of(context).update({"person": person.id, "name": _name(person)})
     ALTITUDE_DRAFT.touch(context)
@@ -668,35 +664,33 @@ async def invite_command(update: Update, context: Context, admin: Person) -> Non
     )
 
 
-def _parse_invite(parts: list[str]) -> tuple[Role, int | None, int | None] | None:
+def _parse_invite(press: Press) -> tuple[Role, int | None, int | None] | None:
     """(role, days, uses) from ``inv:<step>:<role>[:<days>[:<uses>]]``; None when forged."""
-    if len(parts) < 3 or parts[2] not in _ROLE_CODES:
+    role = press.word(2)
+    if role not in _ROLE_CODES:
         return None
     days = uses = None
-    if len(parts) > 3:
-        days = parse_int(parts[3])
+    if len(press.parts) > 3:
+        days = press.number(3)
         if days not in INVITE_DAYS:
             return None
-    if len(parts) > 4:
-        uses = parse_int(parts[4])
+    if len(press.parts) > 4:
+        uses = press.number(4)
         if uses not in INVITE_USES:
             return None
-    return Role(parts[2]), days, uses
+    return Role(role), days, uses
 
 
 @guarded(Action.INVITE)
 async def on_invite_button(update: Update, context: Context, admin: Person) -> None:
-    query = update.callback_query
-    assert query is not None
-    lang = admin.language
-    parts = (query.data or "").split(":")
-    step = parts[1] if len(parts) > 1 else ""
-    if step == "x" and len(parts) == 2:
+    press = pressed(update)
+    query, lang, step = press.query, admin.language, press.step
+    if step == "x" and len(press.parts) == 2:
         await answer(query)
         await edit_or_reply(update, t(lang, "invite.cancelled"), None)
         return
     expected_length = {"r": 3, "e": 4, "u": 5}.get(step)
-    parsed = _parse_invite(parts) if len(parts) == expected_length else None
+    parsed = _parse_invite(press) if len(press.parts) == expected_length else None
     if parsed is None:
         await _toast(update, t(lang, "form.stale"), alert=True)
         return

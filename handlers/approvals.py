@@ -10,13 +10,13 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from handlers import menus
+from handlers.callbacks import pressed
 from handlers.common import Context, answer, buttons, guarded, set_keyboard
 from models import Person, Status
 from services import approvals, people, state
 from services.i18n import t
 from services.people import name_of
 from services.permissions import Action
-from services.validation import parse_int
 
 _SENT = "approval_messages"  # before requests went through the outbox (legacy)
 
@@ -47,7 +47,9 @@ async def announce_decision(
     else:
         key = "approve.you_are_rejected"
         outcome = "approve.done_no"
-    markup = menus.main_keyboard(person.language) if person.status == Status.ACTIVE else None
+    markup = None
+    if person.status == Status.ACTIVE:  # 📍 stays while their (unverified) alert is open
+        markup = menus.main_keyboard(person.language, await menus.alert_open(db, person))
     notice: dict[str, Any] = {"text": t(person.language, key)}
     if markup is not None:
         notice["reply_markup"] = markup.to_dict()
@@ -59,9 +61,9 @@ async def announce_decision(
 async def on_decision(update: Update, context: Context, admin: Person) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    _, verdict, raw_id = [*query.data.split(":"), "", ""][:3]
+    press = pressed(update)
+    verdict, person_id = press.step, press.number(2)
     db = context.db
-    person_id = parse_int(raw_id)
     if person_id is None:
         await answer(query, t(admin.language, "form.stale"), alert=True)
         return

@@ -43,6 +43,7 @@ from telegram.ext import (
     filters,
 )
 
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -69,7 +70,6 @@ from services.kb.text import short
 from services.permissions import Action, check
 from services.screens import Page as ScreenPage
 from services.screens import paginate
-from services.validation import parse_int
 
 _KB = "kb_index"
 _KB_LOCK = "kb_index_lock"
@@ -193,27 +193,19 @@ def _response(
     return t(lang, "kb.too_short"), None
 
 
-def _fields(data: str | None, count: int) -> list[str] | None:
-    """The fields after ``kb:<verb>:``, the first one numeric; None when malformed."""
-    parts = (data or "").split(":")[2:]
-    if len(parts) != count or parse_int(parts[0]) is None:
-        return None
-    return parts
-
-
 async def _stale(update: Update, lang: str, key: str = "form.stale") -> None:
     await answer(update.callback_query, t(lang, key), alert=True)
 
 
 @guarded(Action.ASK)
 async def on_feedback(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None
-    lang = person.language
-    fields = _fields(query.data, 1)
-    value = 1 if (query.data or "").startswith("kb:up:") else -1
-    db = context.db
-    if fields is None or not await db.run(questions.set_feedback, int(fields[0]), person.id, value):
+    press = pressed(update)  # kb:up|dn:<question>
+    query, lang, db = press.query, person.language, context.db
+    question_id = press.number(2)
+    value = 1 if press.step == "up" else -1
+    if question_id is None or not await db.run(
+        questions.set_feedback, question_id, person.id, value
+    ):
         await _stale(update, lang)
         return
     await answer(query, t(lang, "kb.feedback.thanks" if value > 0 else "kb.feedback.sorry"))
@@ -233,16 +225,14 @@ async def on_feedback(update: Update, context: Context, person: Person) -> None:
 
 @guarded(Action.ASK)
 async def on_topic(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None
-    lang = person.language
-    fields = _fields(query.data, 2)
+    press = pressed(update)  # kb:t:<question>:<topic>
+    query, lang = press.query, person.language
+    question_id = press.number(2)
     kb = await knowledge(context)
-    topic = kb.topic(fields[1]) if fields else None
-    if fields is None or topic is None:
+    topic = kb.topic(press.word(3)) if question_id is not None else None
+    if question_id is None or topic is None:
         await _stale(update, lang)
         return
-    question_id = int(fields[0])
     if not await context.db.run(questions.choose_topic, question_id, person.id, topic.key):
         await _stale(update, lang)
         return
@@ -289,19 +279,17 @@ async def on_answer_page(update: Update, context: Context, person: Person) -> No
 
 @guarded(Action.ASK)
 async def on_handoff(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None
-    lang = person.language
-    fields = _fields(query.data, 1)
-    db = context.db
+    press = pressed(update)  # kb:ho:<question>
+    query, lang, db = press.query, person.language, context.db
+    question_id = press.number(2)
     opened = None
-    if fields is not None:
-        question = await db.run(questions.owned, int(fields[0]), person.id)
+    if question_id is not None:
+        question = await db.run(questions.owned, question_id, person.id)
         kb = await knowledge(context)
         topic = kb.topic(question.topic_key) if question and question.topic_key else None
         opened = await db.run(
             handoffs.open_handoff,
-            int(fields[0]),
+            question_id,
             person,
             topic.key if topic else None,
             topic.title(lang) if topic else None,
@@ -328,10 +316,10 @@ async def _send_to_admins(context: Context, handoff: KbHandoff, asker: Person) -
     await context.db.run(handoffs.queue_to_admins, handoff, asker)
 
 
-async def _pressed_handoff(context: Context, data: str | None) -> KbHandoff | None:
+async def _pressed_handoff(update: Update, context: Context) -> KbHandoff | None:
     """The handoff a button's data names (``kb:<what>:<id>``), or None if stale or forged."""
-    fields = _fields(data, 1)
-    return await context.db.run(handoffs.get, int(fields[0])) if fields else None
+    handoff_id = pressed(update).number(2)
+    return await context.db.run(handoffs.get, handoff_id) if handoff_id is not None else None
 
 
 @guarded(Action.MANAGE_KB)
@@ -340,7 +328,7 @@ async def on_reply_button(update: Update, context: Context, admin: Person) -> No
     assert query is not None
     lang = admin.language
     db = context.db
-    handoff = await _pressed_handoff(context, query.data)
+    handoff = await _pressed_handoff(update, context)
     if handoff is None:
         await _stale(update, lang, "kb.handoff.gone")
         return
@@ -412,7 +400,7 @@ async def on_save_faq(update: Update, context: Context, admin: Person) -> None:
     assert query is not None
     lang = admin.language
     db = context.db
-    handoff = await _pressed_handoff(context, query.data)
+    handoff = await _pressed_handoff(update, context)
     if handoff is None or not handoff.answer:
         await _stale(update, lang, "kb.handoff.gone")
         return

@@ -24,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.callbacks import button_id
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -39,7 +39,7 @@ from handlers.common import (
 )
 from handlers.conversation import FormDraft, form_conversation
 from models import Audience, Broadcast, BroadcastStatus, OutcomeCode, Person
-from services import broadcasts, clock
+from services import broadcasts, clock, examples
 from services.broadcasts import AUDIENCE_ROLES, Draft, Stats
 from services.i18n import LANGUAGES, t
 from services.outbox.reachability import mark_reachable, mark_unreachable
@@ -175,9 +175,8 @@ async def on_button(update: Update, context: Context) -> str | int:
         await answer(query, t(lang, "broadcast.expired"), alert=True)
         DRAFT.clear(context)
         return ConversationHandler.END
-    parts = query.data.split(":")
-    action = parts[1] if len(parts) > 1 else ""
-    value = parts[2] if len(parts) > 2 else ""
+    press = pressed(update)
+    action, value = press.step, press.word(2)
     DRAFT.touch(context)
     if action == "x":
         await answer(query)
@@ -226,7 +225,12 @@ async def on_button(update: Update, context: Context) -> str | int:
         draft["step"] = WHEN
         await reply(
             update,
-            t(lang, "broadcast.ask.when", zone=context.settings.timezone),
+            t(
+                lang,
+                "broadcast.ask.when",
+                zone=context.settings.timezone,
+                **examples.values(context.settings.zone),
+            ),
             reply_markup=buttons(
                 [
                     [
@@ -274,7 +278,7 @@ async def on_when_text(update: Update, context: Context) -> str | int:
     try:
         when = datetime.strptime(message.text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=zone)
     except ValueError:
-        await reply(update, t(lang, "broadcast.when.invalid"))
+        await reply(update, t(lang, "broadcast.when.invalid", **examples.values(zone)))
         return WHEN
     now = clock.now()
     if when <= now or when > now + timedelta(days=MAX_SCHEDULE_DAYS):
@@ -584,13 +588,7 @@ async def _detail(context: Context, lang: str, broadcast_id: int) -> tuple[str, 
         [(t(lang, "broadcast.button.csv"), f"bc:csv:{broadcast_id}")]
     ]
     if broadcast.confirm_required:
-        text += "\n" + t(
-            lang,
-            "broadcast.report.confirmed",
-            confirmed=s.confirmed,
-            sent=s.sent,
-            rate=f"{s.confirmation_rate:.0%}",
-        )
+        text += "\n" + broadcasts.confirmed_line(lang, s)
         rows.append([(t(lang, "broadcast.button.who"), f"bc:who:{broadcast_id}")])
         if s.confirmed < s.sent and broadcast.status in (
             BroadcastStatus.DONE,
@@ -607,8 +605,8 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = admin.language
-    _, action, raw = ([*query.data.split(":"), "", ""])[:3]
-    broadcast_id = button_id(raw)
+    press = pressed(update)
+    action, broadcast_id = press.step, press.number(2)
     if broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return
@@ -686,7 +684,7 @@ async def on_admin_button(update: Update, context: Context, admin: Person) -> No
         if d.delivery is not None:
             d.delivery.forget(broadcasts.source_of(broadcast_id))
         await answer(query)
-        await query.edit_message_text(t(lang, "broadcast.cancel.done", id=broadcast_id))
+        await edit_or_reply(update, t(lang, "broadcast.cancel.done", id=broadcast_id))
         return
     await answer(query, t(lang, "form.stale"), alert=True)
 
@@ -698,7 +696,7 @@ async def on_received(update: Update, context: Context, person: Person) -> None:
     assert query is not None and query.data is not None
     user = update.effective_user
     lang = person.language
-    broadcast_id = button_id(query.data.split(":")[-1])
+    broadcast_id = pressed(update).number(2)  # bc:ok:<broadcast>
     if user is None or broadcast_id is None:
         await answer(query, t(lang, "form.stale"), alert=True)
         return

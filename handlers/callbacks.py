@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler
 
 from handlers.common import Context, answer_stale, permitted
@@ -151,10 +151,36 @@ def button_id(raw: str) -> int | None:
     return parse_int(raw, max_digits=MAX_ID_DIGITS)
 
 
-def data_parts(update: Update) -> list[str]:
-    """The fields of the pressed button's data (prefix first); [] for no press."""
+@dataclass(frozen=True)
+class Press:
+    """A pressed button as its handler reads it: the query and the fields of its data, the
+    prefix first (`step` is the field after it). A field the data lacks reads "" (`word`)
+    or None (`number`), so a handler checks what it got, not how long the data was."""
+
+    query: CallbackQuery
+    parts: tuple[str, ...]
+
+    @property
+    def data(self) -> str:
+        return self.query.data or ""
+
+    @property
+    def step(self) -> str:
+        return self.word(1)
+
+    def word(self, index: int) -> str:
+        return self.parts[index] if index < len(self.parts) else ""
+
+    def number(self, index: int) -> int | None:
+        """Field `index` as an id (`button_id`), None when missing or not one."""
+        return button_id(self.parts[index]) if index < len(self.parts) else None
+
+
+def pressed(update: Update) -> Press:
+    """The press a CallbackQueryHandler was called for."""
     query = update.callback_query
-    return (query.data or "").split(":") if query else []
+    assert query is not None
+    return Press(query, tuple((query.data or "").split(":")))
 
 
 def _field(kind: str, raw: str) -> str | int | None:

@@ -26,11 +26,13 @@ from telegram.ext import (
 )
 
 from handlers import menus
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
     buttons,
     current_person,
+    edit_or_reply,
     guarded,
     language_of,
     refuse,
@@ -42,7 +44,7 @@ from handlers.paging import Page, page_buttons, turn
 from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
-from services import clock
+from services import clock, examples
 from services.alerts import raising
 from services.health import checkins, reminders, reports, summary
 from services.health.assessment import Readings, bp_needs_repeat
@@ -326,7 +328,8 @@ async def on_button(update: Update, context: Context) -> str | int:
     if DRAFT.expired(context):
         await answer(query)
         return await on_timeout(update, context)
-    _, step, value = [*query.data.split(":", 2), "", ""][:3]
+    press = pressed(update)
+    step, value = press.step, press.word(2)
     current = _draft(context).get("step", "")
     if step != current:
         await answer(query, t(lang, "health.stale"), alert=True)
@@ -434,7 +437,8 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
         )
     except CheckinError as error:
         DRAFT.clear(context)
-        await reply(update, t(lang, error.key), reply_markup=menus.main_keyboard(lang))
+        markup = await menus.main_keyboard_of(context, person, lang)
+        await reply(update, t(lang, error.key), reply_markup=markup)
         return ConversationHandler.END
     DRAFT.clear(context)
     texts = result_text(lang, person, outcome, cfg)
@@ -500,18 +504,23 @@ def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) 
     return ["\n\n".join(first), "\n".join(parts)]
 
 
-async def cancel(update: Update, context: Context) -> int:
+async def _ended(update: Update, context: Context, key: str) -> int:
+    """The check-in ends without a result (cancelled, timed out): the main keyboard back,
+    with 📍 while an alert of theirs is open."""
     lang = _lang(update, context)
     DRAFT.clear(context)
-    await reply(update, t(lang, "health.cancelled"), reply_markup=menus.main_keyboard(lang))
+    person = await current_person(update, context)
+    markup = await menus.main_keyboard_of(context, person, lang)
+    await reply(update, t(lang, key), reply_markup=markup)
     return ConversationHandler.END
+
+
+async def cancel(update: Update, context: Context) -> int:
+    return await _ended(update, context, "health.cancelled")
 
 
 async def on_timeout(update: Update, context: Context) -> int:
-    lang = _lang(update, context)
-    DRAFT.clear(context)
-    await reply(update, t(lang, "health.expired"), reply_markup=menus.main_keyboard(lang))
-    return ConversationHandler.END
+    return await _ended(update, context, "health.expired")
 
 
 # ---------------------------------------------------------------------------- history, trend
@@ -587,7 +596,9 @@ def _reminder_status(lang: str, person: Person, pref: Any, cfg: HealthConfig) ->
     if summary.is_low_altitude(person):
         return t(lang, "health.reminders.low_altitude")
     at = reminders.reminder_time(pref, cfg).strftime("%H:%M")
-    text = t(lang, "health.reminders.status", time=at, second=cfg.second_time.strftime("%H:%M"))
+    second = cfg.second_time.strftime("%H:%M")
+    suggested = examples.values(cfg.zone)  # the /reminders pause example dates
+    text = t(lang, "health.reminders.status", time=at, second=second, **suggested)
     if pref is not None and pref.paused_from and pref.paused_until:
         text += "\n" + t(
             lang,
@@ -598,7 +609,7 @@ def _reminder_status(lang: str, person: Person, pref: Any, cfg: HealthConfig) ->
     return text
 
 
-def _reminder_buttons(lang: str, pref: Any) -> Any:
+def _reminder_buttons(lang: str, pref: Any) -> InlineKeyboardMarkup:
     rows = _grid([(v, f"rm:t:{v.replace(':', '')}") for v in REMINDER_CHOICES], 3)
     rows.append(
         [(t(lang, "health.reminders.pause_days", count=d), f"rm:p:{d}") for d in PAUSE_CHOICES]
@@ -633,8 +644,8 @@ async def reminders_command(update: Update, context: Context, person: Person) ->
             if not match:
                 raise CheckinError("health.reminders.bad_time")
             await db.run(checkins.set_reminder_time, person, time(int(match[1]), int(match[2])))
-    except CheckinError as error:
-        await reply(update, t(lang, error.key))
+    except CheckinError as error:  # health.reminders.bad_range suggests dates
+        await reply(update, t(lang, error.key, **examples.values(cfg.zone)))
     pref = await db.run(checkins.preference, person.id)
     markup = None if summary.is_low_altitude(person) else _reminder_buttons(lang, pref)
     await reply(update, _reminder_status(lang, person, pref, cfg), reply_markup=markup)
@@ -646,35 +657,28 @@ async def on_reminder_button(update: Update, context: Context, person: Person) -
     assert query is not None and query.data is not None and person.id is not None
     lang = person.language
     db = context.db
-    parts = query.data.split(":")
+    press = pressed(update)  # rm:t:<hhmm>, rm:p:<days>, rm:r
+    step, value = press.step, press.word(2)
     try:
-        if (
-            len(parts) == 3
-            and parts[1] == "t"
-            and f"{parts[2][:2]}:{parts[2][2:]}" in REMINDER_CHOICES
-        ):
-            value = parts[2]
+        if step == "t" and f"{value[:2]}:{value[2:]}" in REMINDER_CHOICES:
             await db.run(checkins.set_reminder_time, person, time(int(value[:2]), int(value[2:])))
-        elif len(parts) == 3 and parts[1] == "p" and parts[2] in {str(d) for d in PAUSE_CHOICES}:
+        elif step == "p" and value in {str(d) for d in PAUSE_CHOICES}:
             today = local_today(context)
-            end = today + timedelta(days=int(parts[2]) - 1)
+            end = today + timedelta(days=int(value) - 1)
             await db.run(checkins.pause, person, today, end)
-        elif parts == ["rm", "r"]:
+        elif press.parts == ("rm", "r"):
             await db.run(checkins.pause, person, local_today(context), None)
         else:
             raise CheckinError("health.stale")
-    except CheckinError as error:
-        await answer(query, t(lang, error.key), alert=True)
+    except CheckinError as error:  # health.reminders.bad_range suggests dates
+        await answer(
+            query, t(lang, error.key, **examples.values(context.settings.zone)), alert=True
+        )
         return
     await answer(query, t(lang, "health.reminders.saved"))
     pref = await db.run(checkins.preference, person.id)
-    try:
-        await query.edit_message_text(
-            _reminder_status(lang, person, pref, config(context)),
-            reply_markup=_reminder_buttons(lang, pref),
-        )
-    except Exception:
-        await reply(update, _reminder_status(lang, person, pref, config(context)))
+    status = _reminder_status(lang, person, pref, config(context))
+    await edit_or_reply(update, status, _reminder_buttons(lang, pref))
 
 
 # ---------------------------------------------------------------------------- assembly

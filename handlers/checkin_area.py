@@ -9,16 +9,17 @@ from typing import Any
 from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
+from handlers.callbacks import pressed
 from handlers.checkin import config, local_today
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, markup_of, reply
 from handlers.paging import page_buttons
 from models import Person
+from services import board_links, examples, outbox
 from services.health import reports
 from services.health.checkins import CheckinError
 from services.i18n import t
 from services.people import name_of
 from services.permissions import Action
-from services.validation import parse_int
 
 EXPORT_CHOICES = (7, 30, 90)
 
@@ -59,20 +60,13 @@ async def today_command(update: Update, context: Context, person: Person) -> Non
         await reply(update, text, reply_markup=markup)
         return
     areas = await context.db.run(reports.today, person, config(context))
-    rows: list[dict[str, Any]] = []
+    rows: list[list[tuple[str, str]]] = []
     if areas:  # each state's list, and everyone's, open below the summary
         counts = {s: sum(getattr(a, s).count for a in areas) for s in reports.LISTED}
-        rows = [
-            [{"text": label, "callback_data": data} for label, data in row]
-            for row in _state_buttons(lang, counts)
-        ]
-        label = t(lang, "health.today.all.button")
-        rows.append([{"text": label, "callback_data": "td:all:0"}])
+        rows = [*_state_buttons(lang, counts), [(t(lang, "health.today.all.button"), "td:all:0")]]
+    data = outbox.inline_keyboard(rows) if rows else None  # JSON: the board's button joins it
     chat = update.effective_chat
-    data: Any = {"inline_keyboard": rows} if rows else None
     if chat is not None and chat.type == "private":  # Telegram: web_app buttons only there
-        from services import board_links
-
         data = board_links.with_open_button(data, context.settings.webapp_url, lang, "today")
     await reply(update, today_text(lang, areas, local_today(context)), reply_markup=markup_of(data))
 
@@ -111,6 +105,7 @@ def today_text(lang: str, areas: list[reports.AreaDay], day: date) -> str:
                 red=area.red.count,
                 missing=area.missing.count,
                 paused=area.paused.count,
+                none=area.none.count,
             )
         )
     for state in SUMMARY_GROUPS:
@@ -203,8 +198,8 @@ async def on_today_button(update: Update, context: Context, person: Person) -> N
     """td:<state or all>:<page>: a page of /today all, edited in place."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    _, state, raw = query.data.split(":")  # the shape is checked by handlers.callbacks
-    number = parse_int(raw)
+    press = pressed(update)  # the shape is checked by handlers.callbacks
+    state, number = press.step, press.number(2)
     if state not in (*reports.LISTED, "all") or number is None:
         await answer(query, t(person.language, "health.stale"), alert=True)
         return
@@ -221,22 +216,23 @@ async def on_today_button(update: Update, context: Context, person: Person) -> N
 async def export_command(update: Update, context: Context, person: Person) -> None:
     lang = person.language
     args = list(context.args or [])
+    suggested = examples.values(context.settings.zone)  # /export's example dates
     if args:
         dates = reports.parse_range(args)
         if dates is None:
-            await reply(update, t(lang, "health.export.bad_range"))
+            await reply(update, t(lang, "health.export.bad_range", **suggested))
             return
         await _send_export(update, context, person, *dates)
         return
     rows = [[(t(lang, "health.export.days", count=d), f"cx:{d}") for d in EXPORT_CHOICES]]
-    await reply(update, t(lang, "health.export.choose"), reply_markup=buttons(rows))
+    await reply(update, t(lang, "health.export.choose", **suggested), reply_markup=buttons(rows))
 
 
 @guarded(Action.VIEW_AREA)
 async def on_export_button(update: Update, context: Context, person: Person) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    value = query.data.split(":", 1)[1]
+    value = pressed(update).step  # cx:<days>
     if value not in {str(d) for d in EXPORT_CHOICES}:
         await answer(query, t(person.language, "health.stale"), alert=True)
         return
@@ -251,8 +247,8 @@ async def _send_export(
     lang = person.language
     try:
         data = await context.db.run(reports.export, person, start, end, config(context))
-    except CheckinError as error:
-        await reply(update, t(lang, error.key))
+    except CheckinError as error:  # health.export.bad_range suggests dates
+        await reply(update, t(lang, error.key, **examples.values(context.settings.zone)))
         return
     message = update.effective_message
     assert message is not None
@@ -276,9 +272,8 @@ async def on_chart_button(update: Update, context: Context, person: Person) -> N
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = person.language
-    value = query.data.split(":", 1)[1]
     found = None
-    if (person_id := parse_int(value)) is not None:
+    if (person_id := pressed(update).number(1)) is not None:
         found = await context.db.run(reports.chart_for_viewer, person, person_id, config(context))
     if found is None:
         await answer(query, t(lang, "health.chart_denied"), alert=True)

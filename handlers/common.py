@@ -4,7 +4,7 @@ replies, editing the message under a button (`edit_or_reply`, `set_keyboard`,
 that turns pages is `handlers.paging.page_buttons`) and callback
 answers (`answer`, `plain_text`). Elsewhere in the kit: the context (`Context`, with
 `context.db`, `context.settings`, `context.timers`) in handlers/context.py; the grammar of
-button data and the ids read from it (`button_id`) in handlers/callbacks.py; what forms
+button data and the press as a handler reads it (`pressed`) in handlers/callbacks.py; what forms
 share (`FormDraft`, `form_conversation`) in handlers/conversation.py. What to call a person
 is `services.people.name_of`."""
 
@@ -87,8 +87,9 @@ async def edit_or_reply(
 ) -> None:
     """Edit the message under the pressed button in place; send a new one when that is
     impossible (no button, a photo, too old). A message that already shows this (a list's
-    current filter pressed again) is left as it is: Telegram refuses an edit that changes
-    nothing with a 400 ("message is not modified"), which also counts as done."""
+    current filter pressed again) is compared first and left as it is. Telegram's 400
+    "message is not modified" is still taken as done, for the race the comparison cannot
+    see: the same edit sent twice at once (two presses in flight)."""
     query = update.callback_query
     if query is not None and query.message is not None:
         shown = query.message
@@ -128,8 +129,11 @@ async def drop_keyboard(update: Update) -> None:
 
 def buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
     """Inline keyboard from rows of (label, callback_data): the one shape of the bot's
-    keyboards. Two builders below make the others from it: `link_buttons` (copy and share
-    a link) and `markup_of` (a keyboard a service made, as the outbox queues it)."""
+    keyboards, shown by this for a direct reply and by `services.outbox.inline_keyboard`
+    (Bot API JSON) for a queued message; a service whose keyboard is both gives its rows
+    (`cards.handler_rows`, `oxygen.responder_rows`). Two builders below cover the buttons
+    that are not (label, data): `link_buttons` (copy and share a link) and `markup_of` (the
+    JSON of a queued keyboard, which may carry the board's "Open board" Mini App button)."""
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
     )
@@ -153,8 +157,8 @@ def _button(data: dict[str, Any]) -> InlineKeyboardButton:
 
 
 def markup_of(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
-    """Bot API JSON of an inline keyboard (as services build it and the outbox queues it)
-    as a PTB markup."""
+    """Bot API JSON of an inline keyboard as a PTB markup: a queued message's keyboard shown
+    again (an SOS card's) or one with the board's web_app button (services.board_links)."""
     if not data:
         return None
     return InlineKeyboardMarkup([[_button(b) for b in row] for row in data["inline_keyboard"]])
@@ -295,6 +299,19 @@ def audit_denied(
         reason=reason,
         attempted=attempted[:64],
     )
+
+
+async def refuse_forged(
+    update: Update, context: Context, person: Person, action: Action, key: str = "form.stale"
+) -> None:
+    """Button data that parses but names nothing this person may press (an unknown area or
+    step, someone else's item: forged, or from an older version): audited as
+    ``denied.<action>``, reason "forged", and answered with `key` in their language (the
+    stale-button answer unless the feature has its own)."""
+    query = update.callback_query
+    attempted = (query.data if query else "") or ""
+    await context.db.run(audit_denied, person.telegram_id, person.id, action, "forged", attempted)
+    await answer(query, t(person.language, key), alert=True)
 
 
 async def answer_stale(update: Update, context: Context, *, forged: bool = False) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.callbacks import button_id
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -19,7 +19,7 @@ from handlers.common import (
     plain_text,
     reply,
 )
-from handlers.sos_common import audit_forged
+from handlers.sos_common import forged
 from models import Person
 from services import contact_links, people
 from services.alerts import respond
@@ -71,13 +71,9 @@ def _contacts_view(
 
 @guarded(Action.RAISE_SOS)
 async def on_contacts_button(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    lang = person.language
-    db = context.db
-    zone = context.settings.zone
-    parts = query.data.split(":")
-    if parts[1:] == ["new"]:
+    press = pressed(update)
+    query, lang, db, zone = press.query, person.language, context.db, context.settings.zone
+    if press.parts[1:] == ("new",):
         try:
             invitation = await db.run(contact_links.create_invitation, person)
         except contact_links.ContactLinkError as error:
@@ -95,14 +91,13 @@ async def on_contacts_button(update: Update, context: Context, person: Person) -
             update, t(lang, "sos.contacts.created", link=link, expires=expires), reply_markup=markup
         )
         return
-    link_id = button_id(parts[2]) if len(parts) == 3 and parts[1] == "rm" else None
+    link_id = press.number(2) if len(press.parts) == 3 and press.step == "rm" else None
     if link_id is None:
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, person)
         return
     removed = await db.run(contact_links.revoke, person, link_id)
     if not removed:
-        await db.run(respond.refuse, person, None, query.data[:64], "not_own")
+        await db.run(respond.refuse, person, None, press.data[:64], "not_own")
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     await answer(query, plain_text(t(lang, "sos.contacts.removed")))

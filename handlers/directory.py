@@ -17,7 +17,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.callbacks import button_id
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
@@ -29,7 +29,7 @@ from handlers.common import (
     reply,
 )
 from handlers.roster import pref_buttons
-from handlers.sos_common import audit_forged, set_pending
+from handlers.sos_common import forged, set_pending
 from models import Person
 from services import directory
 from services.i18n import t
@@ -108,22 +108,17 @@ def _directory_card(
 
 @guarded(Action.MANAGE_DIRECTORY)
 async def on_directory_button(update: Update, context: Context, admin: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    lang = admin.language
-    parts = query.data.split(":")
-    db = context.db
-    zone = context.settings.zone
-    step = parts[1] if len(parts) > 1 else ""
+    press = pressed(update)
+    query, lang, db, zone = press.query, admin.language, context.db, context.settings.zone
+    step = press.step
     if step == "home":
         await answer(query)
         await edit_or_reply(update, *_directory_home(lang))
         return
-    if step in ("p", "add") and len(parts) == 3:
-        valid, prefecture = _area_of(parts[2])
+    if step in ("p", "add") and len(press.parts) == 3:
+        valid, prefecture = _area_of(press.word(2))
         if not valid:
-            await audit_forged(context, admin, query.data)
-            await answer(query, t(lang, "form.stale"), alert=True)
+            await forged(update, context, admin)
             return
         await answer(query)
         if step == "p":
@@ -134,7 +129,7 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
             )
             await reply(update, t(lang, "sos.dir.ask_new_name"))
         return
-    entry_id = button_id(parts[2]) if len(parts) > 2 else None
+    entry_id = press.number(2)
     entry = await db.run(directory.get, entry_id) if entry_id else None
     if entry is None:
         await answer(query, t(lang, "form.stale"), alert=True)
@@ -144,14 +139,12 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
         card = await db.run(_directory_card, entry.id, lang, zone)
         if card:
             await edit_or_reply(update, *card)
-    elif step == "f" and len(parts) == 4 and parts[3] in directory.EDITABLE:
+    elif step == "f" and len(press.parts) == 4 and (field := press.word(3)) in directory.EDITABLE:
         await answer(query)
         await set_pending(
-            context, admin.telegram_id, {"what": "dir", "entry": entry.id, "field": parts[3]}
+            context, admin.telegram_id, {"what": "dir", "entry": entry.id, "field": field}
         )
-        await reply(
-            update, t(lang, f"sos.dir.ask_{parts[3]}", name=directory.entry_name(entry, lang))
-        )
+        await reply(update, t(lang, f"sos.dir.ask_{field}", name=directory.entry_name(entry, lang)))
     elif step == "ok":
         try:
             await db.run(directory.confirm, admin, entry.id)
@@ -182,8 +175,7 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
         await answer(query, plain_text(t(lang, "sos.dir.removed")))
         await edit_or_reply(update, *(await db.run(_directory_list, entry.prefecture, lang, zone)))
     else:
-        await audit_forged(context, admin, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, admin)
 
 
 async def receive_text(

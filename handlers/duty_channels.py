@@ -23,7 +23,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.callbacks import button_id
+from handlers.callbacks import button_id, pressed
 from handlers.common import (
     Context,
     answer,
@@ -179,9 +179,8 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = person.language
-    parts = query.data.split(":")
-    action = parts[1] if len(parts) > 1 else ""
-    group_id = button_id(parts[2]) if len(parts) > 2 else None
+    press = pressed(update)
+    action, group_id = press.step, press.number(2)
     db = context.db
     if action == "rmn":
         await answer(query)

@@ -11,8 +11,6 @@ from datetime import date
 from typing import Any
 
 from telegram import (
-    KeyboardButton,
-    ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
 )
@@ -26,10 +24,12 @@ from telegram.ext import (
 )
 
 from handlers import approvals, menus
+from handlers.callbacks import pressed
 from handlers.common import (
     Context,
     answer,
     buttons,
+    current_caller,
     current_person,
     language_of,
     reply,
@@ -37,7 +37,7 @@ from handlers.common import (
 )
 from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
 from models import Person, Role, Status
-from services import people, roster_import
+from services import examples, people, roster_import
 from services.i18n import LANGUAGES, t
 from services.people import CONSENT_VERSION, Draft, RegistrationError
 from services.postings import load_postings
@@ -128,7 +128,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         return await _show_confirmation(update, context)
     lang = _lang(update, context)
     draft = _draft(context)
-    markup: Any = _plain_keyboard(context, lang)
+    markup: Any = await _plain_keyboard(update, context, lang)
     key = f"form.ask.{field}"
     values: dict[str, Any] = {}
     postings = load_postings()
@@ -146,11 +146,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
         if _form(context).get("contact"):
             key = "form.ask.consent_contact"
     elif field == "phone":
-        markup = ReplyKeyboardMarkup(
-            [[KeyboardButton(t(lang, "form.share_phone"), request_contact=True)]],
-            resize_keyboard=True,
-            one_time_keyboard=True,
-        )
+        markup = menus.share_phone_keyboard(lang)
     elif field == "prefecture":
         markup = buttons(
             [[(postings.name(p.code, lang), f"f:pref:{p.code}")] for p in postings.prefectures()]
@@ -176,7 +172,9 @@ async def ask(update: Update, context: Context, field: str) -> str:
         markup = buttons(rows)
     elif field == "assignment_start":
         markup = buttons([[(t(lang, "form.today"), "f:start:today")]])
+        values = examples.values(context.settings.zone)
     elif field == "assignment_end":
+        values = examples.values(context.settings.zone)
         markup = buttons(
             [
                 [(t(lang, f"form.end.{years}y"), f"f:end:{years}") for years in (1, 2, 3)],
@@ -190,10 +188,14 @@ async def ask(update: Update, context: Context, field: str) -> str:
     return field
 
 
-def _plain_keyboard(context: Context, lang: str) -> Any:
-    """Registration shows no keyboard; an active person editing keeps SOS at hand."""
+async def _plain_keyboard(update: Update, context: Context, lang: str) -> Any:
+    """An active person editing keeps SOS (and the check-in) at hand; registration shows no
+    keyboard, except to someone whose call for help is still open (a guest or a pending
+    registrant who pressed 🆘): they keep 🆘 and «📍 Send my location» until it is closed."""
     if _form(context).get("mode") == "edit":
-        return menus.main_keyboard(lang)
+        return await menus.main_keyboard_of(context, await current_person(update, context), lang)
+    if await menus.alert_open(context.db, await current_caller(update, context)):
+        return menus.main_keyboard(lang, location=True, checkin=False)
     return ReplyKeyboardRemove()
 
 
@@ -265,7 +267,8 @@ async def _already_known(update: Update, context: Context, person: Person) -> in
     lang = person.language
     if person.status == Status.ACTIVE:
         await menus.set_person_menu(context.bot, person, context.settings.webapp_url)
-        await reply(update, t(lang, "form.already_active"), reply_markup=menus.main_keyboard(lang))
+        markup = await menus.main_keyboard_of(context, person, lang)
+        await reply(update, t(lang, "form.already_active"), reply_markup=markup)
     else:
         await reply(update, t(lang, f"deny.{person.status}"))
     return ConversationHandler.END
@@ -276,7 +279,7 @@ async def begin_edit(update: Update, context: Context) -> str | int:
     query = update.callback_query
     assert query is not None and query.data is not None
     person = await current_person(update, context)
-    group = query.data.split(":")[-1]
+    group = pressed(update).word(2)  # me:edit:<group>
     if person is None or person.status != Status.ACTIVE or group not in EDIT_GROUPS:
         await answer(query, t(language_of(update, context, person), "form.stale"), alert=True)
         return ConversationHandler.END
@@ -293,7 +296,8 @@ async def begin_edit(update: Update, context: Context) -> str | int:
 
 
 async def _invalid(update: Update, context: Context, error: InvalidInput, field: str) -> str:
-    await reply(update, t(_lang(update, context), error.key, **error.values))
+    suggested = examples.values(context.settings.zone)  # invalid.date suggests a date
+    await reply(update, t(_lang(update, context), error.key, **suggested, **error.values))
     return await ask(update, context, field)
 
 
@@ -389,7 +393,8 @@ async def on_button(update: Update, context: Context) -> str | int:
     if FORM.expired(context):
         await answer(query)
         return await on_timeout(update, context)
-    _, what, value = [*query.data.split(":", 2), "", ""][:3]
+    press = pressed(update)
+    what, value = press.step, press.word(2)
     field = _form(context).get("current", "")
     expected = {
         "lang": "language",
@@ -586,7 +591,8 @@ async def _save_edit(update: Update, context: Context) -> int:
         FORM.clear(context)
         return ConversationHandler.END
     FORM.clear(context)
-    await reply(update, t(lang, "form.saved"), reply_markup=menus.main_keyboard(lang))
+    markup = await menus.main_keyboard_of(context, await current_person(update, context), lang)
+    await reply(update, t(lang, "form.saved"), reply_markup=markup)
     return ConversationHandler.END
 
 
@@ -614,17 +620,16 @@ def _changes(group: str, draft: Draft) -> dict[str, Any]:
 async def cancel(update: Update, context: Context) -> int:
     lang = _lang(update, context)
     mode = _form(context).get("mode")
+    markup = await _plain_keyboard(update, context, lang)
+    key = "form.cancelled_edit" if mode == "edit" else "form.cancelled"
     FORM.clear(context)
-    if mode == "edit":
-        await reply(update, t(lang, "form.cancelled_edit"), reply_markup=menus.main_keyboard(lang))
-    else:
-        await reply(update, t(lang, "form.cancelled"), reply_markup=ReplyKeyboardRemove())
+    await reply(update, t(lang, key), reply_markup=markup)
     return ConversationHandler.END
 
 
 async def on_timeout(update: Update, context: Context) -> int:
     lang = _lang(update, context)
-    markup = _plain_keyboard(context, lang)
+    markup = await _plain_keyboard(update, context, lang)
     FORM.clear(context)
     await reply(update, t(lang, "form.expired"), reply_markup=markup)
     return ConversationHandler.END

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import (
     Bot,
     BotCommand,
@@ -16,8 +18,10 @@ from telegram import (
 )
 from telegram.error import TelegramError
 
+from handlers.context import Context
 from models import Person, Role, Status
 from services import board_links
+from services.alerts import raising
 from services.i18n import LANGUAGES, t
 
 GUEST_COMMANDS = ("start", "help", "language", "sos")
@@ -155,23 +159,44 @@ async def reset_person_menu(bot: Bot, telegram_id: int, board_url: str | None) -
             pass
 
 
-def main_keyboard(language: str, location: bool = False) -> ReplyKeyboardMarkup:
-    """The reply keyboard an active person always has: SOS in one tap, and the check-in;
+def main_keyboard(
+    language: str, location: bool = False, checkin: bool = True
+) -> ReplyKeyboardMarkup:
+    """The one reply keyboard: SOS in one tap, and the check-in for an active person
+    (`checkin=False`: only 🆘, what a suspended person or a guest who called for help keeps);
     with `location` (while an alert of theirs is open), «📍 Send my location» first.
 
     Forms for active people must not remove it (use this instead of ReplyKeyboardRemove)."""
-    rows = [[KeyboardButton(t(language, "main.sos")), KeyboardButton(t(language, "main.checkin"))]]
+    row = [KeyboardButton(t(language, "main.sos"))]
+    if checkin:
+        row.append(KeyboardButton(t(language, "main.checkin")))
+    rows = [row]
     if location:
         share = KeyboardButton(t(language, "sos.btn.share_location"), request_location=True)
         rows.insert(0, [share])
     return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 
 
-def sos_keyboard(language: str) -> ReplyKeyboardMarkup:
-    """Only 🆘: what a suspended person keeps (they may still call for help)."""
-    return ReplyKeyboardMarkup(
-        [[KeyboardButton(t(language, "main.sos"))]], resize_keyboard=True, is_persistent=True
-    )
+async def alert_open(db: Any, person: Person | None) -> bool:
+    """Whether an alert of theirs is open: their keyboard then offers 📍 first."""
+    if person is None or person.id is None:
+        return False
+    return await db.run(raising.open_alert_of, person.id) is not None
+
+
+async def main_keyboard_of(
+    context: Context, person: Person | None, language: str
+) -> ReplyKeyboardMarkup:
+    """main_keyboard for someone who may have an alert open: «📍 Send my location» stays
+    first until it is closed (/help, /start or a cancelled check-in must not take it away)."""
+    return main_keyboard(language, location=await alert_open(context.db, person))
+
+
+def share_phone_keyboard(language: str) -> ReplyKeyboardMarkup:
+    """The registration form's phone question: «📱 Share my phone number» sends the contact
+    Telegram knows (once; the keyboard goes away after it)."""
+    share = KeyboardButton(t(language, "form.share_phone"), request_contact=True)
+    return ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
 
 
 def main_button_texts(key: str) -> set[str]:

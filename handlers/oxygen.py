@@ -12,7 +12,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from handlers.callbacks import button_id, data_parts
+from handlers.callbacks import pressed
 from handlers.care.common import forged, oxygen_config
 from handlers.common import Context, answer, buttons, drop_keyboard, guarded, reply
 from handlers.paging import Page, page_buttons, turn
@@ -71,14 +71,8 @@ async def area_view(
     rows: list[list[tuple[str, str]]] = []
     for request in found:
         texts.append(await db.run(oxygen.notice_text, request, lang, zone, escalated=False))
-        markup = oxygen.responder_buttons(request, lang)
-        if markup:
-            rows.append(
-                [
-                    (f"{b['text']} #{request.id}", b["callback_data"])
-                    for b in markup["inline_keyboard"][0]
-                ]
-            )
+        for row in oxygen.responder_rows(request, lang):
+            rows.append([(f"{label} #{request.id}", data) for label, data in row])
     nav = page_buttons(lang, page.number, page.pages, lambda n: f"ox:a:{n}")
     rows += [nav] if nav else []
     if new_button:
@@ -107,19 +101,19 @@ async def on_area_page(update: Update, context: Context, person: Person) -> None
 
 @guarded(Action.HANDLE_OXYGEN)
 async def on_oxygen_handle(update: Update, context: Context, person: Person) -> None:
-    parts = data_parts(update)
-    request_id = button_id(parts[2]) if len(parts) == 3 else None
+    press = pressed(update)
+    request_id = press.number(2)
     lang = person.language
     if request_id is None:
         await forged(update, context, person, Action.HANDLE_OXYGEN)
         return
-    fn = oxygen.acknowledge if parts[1] == "ack" else oxygen.deliver
+    fn = oxygen.acknowledge if press.step == "ack" else oxygen.deliver
     change = await context.db.run(fn, person, request_id, oxygen_config(context))
     if change.outcome == "refused":
         await answer(update.callback_query, t(lang, "care.forged"), alert=True)
         return
     if change.outcome == "won":
-        key = "care.ox.ack.won" if parts[1] == "ack" else "care.ox.dlv.won"
+        key = "care.ox.ack.won" if press.step == "ack" else "care.ox.dlv.won"
         await answer(update.callback_query, t(lang, key))
         return
     if change.outcome == "taken":
@@ -131,8 +125,8 @@ async def on_oxygen_handle(update: Update, context: Context, person: Person) -> 
 
 @guarded(Action.REQUEST_OXYGEN)
 async def on_oxygen_cancel(update: Update, context: Context, person: Person) -> None:
-    parts = data_parts(update)
-    request_id = button_id(parts[2]) if len(parts) == 3 else None
+    press = pressed(update)
+    request_id = press.number(2)
     lang = person.language
     assert person.id is not None
     if request_id is None:

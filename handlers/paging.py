@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardMarkup, Update
 
-from handlers.callbacks import button_id, data_parts
+from handlers.callbacks import pressed
 from handlers.common import Context, answer, answer_stale, edit_or_reply
 from services.i18n import t
 
@@ -64,8 +64,8 @@ async def turn(update: Update, context: Context, view: View) -> None:
     """A page button pressed (its data ends with the page number): answered once, then
     the message edited in place to `view(number)`. Data without a number, which no button
     of ours carries, gets the stale-button answer and is audited."""
-    parts = data_parts(update)
-    number = button_id(parts[-1]) if len(parts) > 1 else None
+    press = pressed(update)
+    number = press.number(len(press.parts) - 1) if len(press.parts) > 1 else None
     if number is None:
         await answer_stale(update, context, forged=True)
         return

@@ -18,9 +18,9 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.callbacks import button_id
+from handlers.callbacks import pressed
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, plain_text, reply
-from handlers.sos_common import audit_forged, policy
+from handlers.sos_common import forged, policy
 from models import Person
 from services import clock, people, roster
 from services.alerts import coverage
@@ -76,17 +76,12 @@ def _duty_status(session: Any, person: Person, lang: str, zone: Any) -> str:
 
 @guarded(Action.GO_ON_DUTY)
 async def on_duty_button(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    lang = person.language
-    parts = query.data.split(":")
-    db = context.db
-    zone = context.settings.zone
-    if parts[1:2] == ["on"] and len(parts) == 3 and button_id(parts[2]) is not None:
-        hours = button_id(parts[2]) or None
+    press = pressed(update)
+    query, lang, db, zone = press.query, person.language, context.db, context.settings.zone
+    if press.step == "on" and len(press.parts) == 3 and press.number(2) is not None:
+        hours = press.number(2) or None
         if hours is not None and hours not in roster.ON_DUTY_HOURS:
-            await audit_forged(context, person, query.data)
-            await answer(query, t(lang, "form.stale"), alert=True)
+            await forged(update, context, person)
             return
         try:
             await db.run(roster.go_on_duty, person, hours)
@@ -96,12 +91,11 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
         await answer(query)
         await db.run(coverage.coverage_warnings, policy(context))
         await edit_or_reply(update, await db.run(_duty_status, person, lang, zone))
-    elif parts[1:] == ["off"]:
+    elif press.parts[1:] == ("off",):
         await answer(query)
         await _go_off(update, context, person)
     else:
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, person)
 
 
 @guarded(Action.GO_ON_DUTY)
@@ -186,21 +180,17 @@ def _roster_view(
 
 @guarded(Action.MANAGE_ROSTER)
 async def on_roster_button(update: Update, context: Context, admin: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    lang = admin.language
-    parts = query.data.split(":")
-    db = context.db
-    zone = context.settings.zone
+    press = pressed(update)
+    query, lang, db, zone = press.query, admin.language, context.db, context.settings.zone
     postings = load_postings()
-    step = parts[1] if len(parts) > 1 else ""
+    step = press.step
     if step == "home":
         await answer(query)
         await edit_or_reply(
             update, t(lang, "sos.roster.choose_area"), buttons(pref_buttons(lang, "ros:p:"))
         )
         return
-    if step == "rm" and len(parts) == 3 and (shift_id := button_id(parts[2])) is not None:
+    if step == "rm" and len(press.parts) == 3 and (shift_id := press.number(2)) is not None:
         removed = await db.run(roster.remove_shift, admin, shift_id)
         if removed is None:
             await answer(query, plain_text(t(lang, "form.stale")), alert=True)
@@ -209,10 +199,9 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         text, rows = await db.run(_roster_view, removed.prefecture, lang, zone)
         await edit_or_reply(update, text, buttons(rows))
         return
-    prefecture = parts[2] if len(parts) > 2 else ""
+    prefecture = press.word(2)
     if postings.prefecture(prefecture) is None:
-        await audit_forged(context, admin, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, admin)
         return
     area = postings.name(prefecture, lang, short=True)
     if step == "p":
@@ -231,16 +220,14 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         rows.append([(t(lang, "sos.btn.back"), f"ros:p:{prefecture}")])
         await edit_or_reply(update, t(lang, "sos.roster.choose_officer", area=area), buttons(rows))
         return
-    officer_id = button_id(parts[3]) if len(parts) > 3 else None
+    officer_id = press.number(3)
     officer = await db.run(people.get, officer_id) if officer_id else None
     if officer is None:
-        await audit_forged(context, admin, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, admin)
         return
-    mask = button_id(parts[4]) if len(parts) > 4 else 0
+    mask = press.number(4) if len(press.parts) > 4 else 0
     if mask is None or mask > 127:
-        await audit_forged(context, admin, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, admin)
         return
     if step in ("o", "d"):
         await answer(query)
@@ -274,10 +261,11 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         )
         await edit_or_reply(update, text, buttons(rows))
         return
-    if step == "s" and len(parts) > 5:
+    if step == "s" and len(press.parts) > 5:
         days = [d for d in WEEKDAYS if mask & (1 << d)]
         try:
-            await db.run(roster.add_shifts, admin, officer.id or 0, prefecture, days, parts[5])
+            block = press.word(5)
+            await db.run(roster.add_shifts, admin, officer.id or 0, prefecture, days, block)
         except roster.RosterError as error:
             await answer(query, plain_text(t(lang, error.key)), alert=True)
             return
@@ -286,8 +274,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         text, rows = await db.run(_roster_view, prefecture, lang, zone)
         await edit_or_reply(update, text, buttons(rows))
         return
-    await audit_forged(context, admin, query.data)
-    await answer(query, t(lang, "form.stale"), alert=True)
+    await forged(update, context, admin)
 
 
 def _area_officers(session: Any, prefecture: str) -> list[Person]:

@@ -10,6 +10,7 @@ from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from handlers.callbacks import pressed
 from handlers.common import Context, answer, buttons, guarded, reply
 from models import Person
 from services import roster_import, tables
@@ -90,7 +91,7 @@ async def on_links_button(update: Update, context: Context, person: Person) -> N
     """imp:links:<xlsx|csv>: the personal invitation links as a file."""
     query = update.callback_query
     assert query is not None
-    kind = (query.data or "").rpartition(":")[2]
+    kind = pressed(update).word(2)
     lang = person.language
     if kind not in ("xlsx", "csv"):
         await answer(query, t(lang, "form.stale"), alert=True)
@@ -130,10 +131,15 @@ async def on_roster_file(update: Update, context: Context, person: Person) -> No
     if result.problem is not None:
         await reply(update, t(lang, result.problem))
         return
-    await reply(update, roster_import.report_text(lang, result, SHOWN_REFUSALS))
+    await reply(
+        update, roster_import.report_text(lang, result, SHOWN_REFUSALS, context.settings.zone)
+    )
     if result.refused:
         await message.chat.send_document(
-            InputFile(roster_import.report_xlsx(result, lang), filename="roster-report.xlsx"),
+            InputFile(
+                roster_import.report_xlsx(result, lang, context.settings.zone),
+                filename="roster-report.xlsx",
+            ),
             caption=t(lang, "import.report_caption"),
         )
 

@@ -30,7 +30,6 @@ from typing import Any
 from telegram import (
     InlineKeyboardMarkup,
     InputFile,
-    KeyboardButton,
     ReplyKeyboardMarkup,
     Update,
 )
@@ -46,7 +45,7 @@ from telegram.ext import (
 from handlers import directory as directory_handlers
 from handlers import menus
 from handlers import roster as roster_handlers
-from handlers.callbacks import button_id
+from handlers.callbacks import button_id, pressed
 from handlers.common import (
     Context,
     answer,
@@ -63,7 +62,7 @@ from handlers.common import (
 )
 from handlers.paging import page_buttons
 from handlers.sos_common import (
-    audit_forged,
+    forged,
     pending,
     pending_all,
     policy,
@@ -100,12 +99,8 @@ def _stopping(fn: Callable[[Update, Context], Awaitable[Any]]) -> Callable[..., 
 def keyboard(lang: str, person: Person | None, location: bool) -> ReplyKeyboardMarkup:
     """The caller's keyboard: share-location first while an alert of theirs is open; SOS
     always at hand, and the check-in for active members."""
-    if person is not None and person.status == Status.ACTIVE:
-        return menus.main_keyboard(lang, location)
-    rows = [[KeyboardButton(t(lang, "main.sos"))]]
-    if location:
-        rows.insert(0, [KeyboardButton(t(lang, "sos.btn.share_location"), request_location=True)])
-    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+    active = person is not None and person.status == Status.ACTIVE
+    return menus.main_keyboard(lang, location, checkin=active)
 
 
 def _caller_of(update: Update, context: Context, person: Person | None) -> sos_calls.Caller:
@@ -279,19 +274,29 @@ async def on_command(update: Update, context: Context) -> None:
         return
     person = await current_caller(update, context)
     lang = language_of(update, context, person)
-    if waiting.get("what") == "details" and person is not None:
-        # /cancel stops the questions, never the call for help: say so, and offer the
-        # false-alarm button to those who mean to cancel the alert itself
-        alert = await context.db.run(alerts_policy.get, int(waiting.get("alert", 0)))
-        if alert is not None and alert.person_id == person.id:
-            if alert.status in alerts_policy.IN_PROGRESS:
-                text = t(lang, "sos.questions_stopped", id=alert.id)
-                await reply(update, text, reply_markup=_cancel_markup(lang, alert))
-                raise ApplicationHandlerStop
+    if waiting.get("what") == "details" and await still_open(update, context):
+        raise ApplicationHandlerStop
     active = person is not None and person.status == Status.ACTIVE
     markup = menus.main_keyboard(lang) if active else None
     await reply(update, t(lang, "sos.input_cancelled"), reply_markup=markup)
     raise ApplicationHandlerStop
+
+
+async def still_open(update: Update, context: Context) -> bool:
+    """/cancel while an alert of theirs is open (during its questions, or with no question
+    or form left to cancel) stops the questions, never the call for help: say that it is
+    still open, never "cancelled" or "nothing to cancel", and offer the false-alarm button
+    to those who mean to cancel the alert itself. False when no alert of theirs is open."""
+    person = await current_caller(update, context)
+    if person is None or person.id is None:
+        return False
+    alert = await context.db.run(raising.open_alert_of, person.id)
+    if alert is None:
+        return False
+    lang = language_of(update, context, person)
+    text = t(lang, "sos.questions_stopped", id=alert.id)
+    await reply(update, text, reply_markup=_cancel_markup(lang, alert))
+    return True
 
 
 async def on_other_button(update: Update, context: Context) -> None:
@@ -363,29 +368,27 @@ async def _follow_up(
 async def on_cadre_button(update: Update, context: Context) -> None:
     """The caller's buttons under their own alert, whatever their status (a guest's and a
     suspended person's too): what is wrong, skip, cancel a false alarm."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
+    press = pressed(update)
+    query = press.query
     person = await current_caller(update, context)
     if person is None:  # nobody who ever called: no alert of theirs
         await refuse(update, context, None, Action.RAISE_SOS, Denial.UNREGISTERED)
         return
-    parts = query.data.split(":")
     lang = person.language
-    alert_id = button_id(parts[2]) if len(parts) > 2 else None
+    alert_id = press.number(2)
     about_alert(alert_id)
-    action = parts[1] if len(parts) > 1 else ""
+    action = press.step
     if alert_id is None or action not in ("cat", "skip", "cxl", "cxly", "cxln"):
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, person)
         return
     db = context.db
     alert = await db.run(alerts_policy.get, alert_id)
     if alert is None or alert.person_id != person.id:
-        await db.run(respond.refuse, person, alert_id, query.data[:64], "not_own")
+        await db.run(respond.refuse, person, alert_id, press.data[:64], "not_own")
         await answer(query, plain_text(t(lang, "sos.denied.not_own")), alert=True)
         return
     if action == "cat":
-        category = parts[3] if len(parts) > 3 else ""
+        category = press.word(3)
         result = await db.run(
             raising.set_category,
             alert_id=alert_id,
@@ -394,8 +397,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
             policy=policy(context),
         )
         if result == raising.Change.INVALID:
-            await audit_forged(context, person, query.data)
-            await answer(query, t(lang, "form.stale"), alert=True)
+            await forged(update, context, person)
             return
         if result == raising.Change.NOT_FOUND:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
@@ -450,43 +452,39 @@ def _cancel_markup(lang: str, alert: Any) -> InlineKeyboardMarkup:
 
 @guarded(Action.HANDLE_ALERTS)
 async def on_responder_button(update: Update, context: Context, person: Person) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    parts = query.data.split(":")
-    lang = person.language
-    action = parts[1] if len(parts) > 1 else ""
+    press = pressed(update)
+    query, lang, action = press.query, person.language, press.step
     if action == "csv":
         await _send_csv(update, context, person)
         return
-    alert_id = button_id(parts[2]) if len(parts) > 2 else None
+    alert_id = press.number(2)
     about_alert(alert_id)
     known = ("ack", "res", "out", "back", "tl", "tlcsv", "nskip", "info")
     if alert_id is None or action not in known:
-        await audit_forged(context, person, query.data)
-        await answer(query, t(lang, "form.stale"), alert=True)
+        await forged(update, context, person)
         return
     db = context.db
     alert = await db.run(alerts_policy.get, alert_id)
     refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
-        await db.run(respond.refuse, person, alert_id, query.data[:64], str(refusal))
+        await db.run(respond.refuse, person, alert_id, press.data[:64], str(refusal))
         await answer(query, plain_text(t(lang, f"sos.denied.{refusal}")), alert=True)
         return
     assert alert is not None
-    pressed = query.message.message_id if query.message else None
+    pressed_id = query.message.message_id if query.message else None
     zone = context.settings.zone
     if action == "ack":
         result = await db.run(
             respond.acknowledge,
             alert_id=alert_id,
             actor=person,
-            pressed_message_id=pressed,
+            pressed_message_id=pressed_id,
             policy=policy(context),
         )
         if result.outcome == respond.Ack.WON:
             await answer(query, plain_text(t(lang, "sos.ack.won", id=alert_id)))
             text = await db.run(_alert_text, alert_id, lang, zone)
-            markup = markup_of(cards.handler_buttons(alert, lang))
+            markup = buttons(cards.handler_rows(alert, lang))
             await edit_or_reply(update, text, markup)
         elif result.outcome == respond.Ack.TAKEN:
             name = name_of(result.by)
@@ -503,27 +501,23 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await edit_or_reply(update, text, buttons(_outcome_rows(alert, lang)))
     elif action == "back":
         await answer(query)
-        data = (
-            cards.handler_buttons(alert, lang)
-            if alert.status == AlertStatus.ACKNOWLEDGED
-            else cards.responder_buttons(alert, lang, context.settings.webapp_url)
-        )
+        # the card's keyboard as it was queued (with the board's button when there is one)
+        data = cards.buttons_for(alert, lang, policy(context))
         await set_keyboard(
             update, markup_of(data) if alert.status in alerts_policy.IN_PROGRESS else None
         )
     elif action == "out":
-        outcome = parts[3] if len(parts) > 3 else ""
+        outcome = press.word(3)
         result = await db.run(
             respond.resolve,
             alert_id=alert_id,
             actor=person,
             outcome=outcome,
-            pressed_message_id=pressed,
+            pressed_message_id=pressed_id,
             policy=policy(context),
         )
         if result.outcome == respond.Close.INVALID:
-            await audit_forged(context, person, query.data)
-            await answer(query, t(lang, "form.stale"), alert=True)
+            await forged(update, context, person)
             return
         if result.outcome != respond.Close.DONE:
             await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
@@ -554,7 +548,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         )
     else:  # tl: the timeline, below the card; tl:<id>:<page>: another page of it, in place
         await answer(query)
-        page = button_id(parts[3]) if len(parts) > 3 else None
+        page = press.number(3)
         await _send_timeline(update, context, alert, lang, page)
 
 
@@ -728,7 +722,7 @@ async def acknowledge_and_reply(
     if result.outcome == respond.Ack.WON:
         text = await db.run(_alert_text, alert.id, lang, context.settings.zone)
         head = t(lang, "sos.ack.won", id=alert.id)
-        markup = markup_of(cards.handler_buttons(alert, lang))
+        markup = buttons(cards.handler_rows(alert, lang))
         await reply(update, head + "\n\n" + text, reply_markup=markup)
     elif result.outcome == respond.Ack.TAKEN:
         await reply(update, t(lang, "sos.ack.taken", name=name_of(result.by)))

@@ -1,6 +1,6 @@
 """What the emergency channel's handlers share (handlers/sos.py, roster.py, directory.py):
-the escalation policy from the settings, parsing and audit of button data, editing the
-message under a button, and typed answers the channel waits for.
+the escalation policy from the settings, the answer to a forged button (`forged`), and
+typed answers the channel waits for.
 
 A typed answer the channel asked for (the cadre's description of what is wrong, a
 resolution note, a directory field) is remembered per Telegram user in the bot_state table
@@ -13,11 +13,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from handlers.common import Context
+from telegram import Update
+
+from handlers.common import Context, refuse_forged
 from models import Person
 from services import clock, state
 from services.alerts import policy as alerts_policy
-from services.alerts import respond
 from services.permissions import Action
 from services.sos import waiting_for
 
@@ -38,11 +39,10 @@ def policy(context: Context) -> alerts_policy.Policy:
     return alerts_policy.Policy.from_settings(context.settings, context.bot.username)
 
 
-async def audit_forged(
-    context: Context, person: Person | None, data: str, action: Action = Action.HANDLE_ALERTS
-) -> None:
-    """Callback data that no button of ours carries: forged, or from an older version."""
-    await context.db.run(respond.refuse, person, None, data[:64], "forged", action)
+async def forged(update: Update, context: Context, person: Person) -> None:
+    """A forged press of the emergency channel's buttons (SOS, roster, directory, contacts):
+    `refuse_forged`, audited as denied.handle_alerts."""
+    await refuse_forged(update, context, person, Action.HANDLE_ALERTS)
 
 
 # ---------------------------------------------------------------------------- typed answers

@@ -8,7 +8,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.callbacks import button_id
+from handlers.callbacks import pressed
 from handlers.common import Context, answer, buttons, guarded, pressed_label, reply, show_answer
 from models import Person
 from services import broadcasts, people
@@ -82,9 +82,9 @@ async def on_tag_button(update: Update, context: Context, admin: Person) -> None
     query = update.callback_query
     assert query is not None and query.data is not None
     lang = admin.language
-    _, sign, raw_id, raw_tag = [*query.data.split(":", 3), "", "", ""][:4]
-    tag = broadcasts.normalize_tag(raw_tag)
-    person_id = button_id(raw_id)
+    press = pressed(update)
+    sign, person_id = press.step, press.number(2)
+    tag = broadcasts.normalize_tag(press.word(3))
     offered = pressed_label(query) is not None  # only a button the bot put on this message
     if sign not in ("a", "r") or person_id is None or tag is None or not offered:
         await answer(query, t(lang, "form.stale"), alert=True)

@@ -441,14 +441,20 @@ def report_text(lang: str, broadcast: Broadcast, s: Stats) -> str:
         rate=f"{s.delivery_rate:.0%}",
     )
     if broadcast.confirm_required:
-        text += "\n" + t(
-            lang,
-            "broadcast.report.confirmed",
-            confirmed=s.confirmed,
-            sent=s.sent,
-            rate=f"{s.confirmation_rate:.0%}",
-        )
+        text += "\n" + confirmed_line(lang, s)
     return text
+
+
+def confirmed_line(lang: str, s: Stats) -> str:
+    """How many of those reached pressed «Received ✓» (a broadcast that asks for it): the
+    report and the broadcast's details."""
+    return t(
+        lang,
+        "broadcast.report.confirmed",
+        confirmed=s.confirmed,
+        sent=s.sent,
+        rate=f"{s.confirmation_rate:.0%}",
+    )
 
 
 def report_progress(session: Session) -> list[int]:

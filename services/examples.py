@@ -1,9 +1,10 @@
 """Example values that the catalog texts suggest ("type a date like 2026-12-08"), computed
 from today so that an example typed back is always accepted (issue 16, point 4).
 
-A catalog text names them as placeholders (`{example_date}`...); `services.i18n.t` fills
-in the ones a caller does not pass. Dates are the local ones of the bot's time zone
-(`CADRE_TIMEZONE`, set by bot.app when the Application is built).
+A catalog text names them as placeholders (`{example_date}`...); the caller of
+`services.i18n.t` passes them, `**examples.values(zone)` with the bot's time zone
+(`CADRE_TIMEZONE`, `settings.zone`), so the dates are local ones. `t` refuses a text whose
+example placeholders were not passed (`i18n.MissingExample`): no caller can forget them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from config import Settings
 from services import clock
-
-_zone = ZoneInfo(Settings.model_fields["timezone"].default)
 
 # placeholder -> days from today (dates) ; what each suits
 DAY_OFFSETS = {
@@ -27,18 +25,14 @@ DAY_OFFSETS = {
 EXAMPLE_TIME = "18:30"  # example_when: tomorrow at this time
 
 
-def set_zone(zone: ZoneInfo) -> None:
-    global _zone
-    _zone = zone
+def today(zone: ZoneInfo) -> date:
+    return clock.now().astimezone(zone).date()
 
 
-def today() -> date:
-    return clock.now().astimezone(_zone).date()
-
-
-def values() -> dict[str, str]:
-    """Every example placeholder with today's value."""
-    day = today()
+def values(zone: ZoneInfo) -> dict[str, str]:
+    """Every example placeholder with today's value in `zone` (pass them all to `t`: it
+    uses those its text names)."""
+    day = today(zone)
     found = {name: (day + timedelta(days=n)).isoformat() for name, n in DAY_OFFSETS.items()}
     found["example_when"] = f"{(day + timedelta(days=1)).isoformat()} {EXAMPLE_TIME}"
     try:

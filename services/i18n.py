@@ -127,11 +127,19 @@ def plural_form(language: str, count: int) -> int:
     return _plural_rule(language)(count)
 
 
-def _fill(text: str, values: dict[str, Any]) -> Html:
-    if "{example_" in text:  # suggested values computed from today (services.examples)
-        from services import examples
+class MissingExample(LookupError):
+    """A text suggests example values (`{example_date}`...) that its caller did not pass:
+    `t(lang, key, **examples.values(zone))` (services/examples.py)."""
 
-        values = {**examples.values(), **values}
+
+_EXAMPLE = re.compile(r"\{(example_\w+)\}")
+
+
+def _fill(text: str, values: dict[str, Any]) -> Html:
+    if "{example_" in text:  # suggested values, computed from today by the caller
+        missing = sorted({name for name in _EXAMPLE.findall(text) if name not in values})
+        if missing:
+            raise MissingExample(f"{', '.join(missing)}: pass **examples.values(zone) to t")
     if values:
         text = text.format(**{name: escape(value) for name, value in values.items()})
     return Html(text)

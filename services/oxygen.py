@@ -172,21 +172,24 @@ def notice_text(
     return text + "\n" + status_line(session, request, lang, zone)
 
 
-def responder_buttons(request: OxygenRequest, lang: str) -> dict[str, Any] | None:
+def responder_rows(request: OxygenRequest, lang: str) -> list[list[tuple[str, str]]]:
+    """What an officer may still do with a request (none once it is delivered or closed)."""
     if request.status == OxygenStatus.OPEN:
-        return outbox.inline_keyboard(
+        return [
             [
-                [
-                    (t(lang, "care.ox.btn.ack"), f"ox:ack:{request.id}"),
-                    (t(lang, "care.ox.btn.delivered"), f"ox:dlv:{request.id}"),
-                ]
+                (t(lang, "care.ox.btn.ack"), f"ox:ack:{request.id}"),
+                (t(lang, "care.ox.btn.delivered"), f"ox:dlv:{request.id}"),
             ]
-        )
+        ]
     if request.status == OxygenStatus.ACKNOWLEDGED:
-        return outbox.inline_keyboard(
-            [[(t(lang, "care.ox.btn.delivered"), f"ox:dlv:{request.id}")]]
-        )
-    return None
+        return [[(t(lang, "care.ox.btn.delivered"), f"ox:dlv:{request.id}")]]
+    return []
+
+
+def responder_buttons(request: OxygenRequest, lang: str) -> dict[str, Any] | None:
+    """`responder_rows` as the queued notice carries them."""
+    rows = responder_rows(request, lang)
+    return outbox.inline_keyboard(rows) if rows else None
 
 
 def request_summary(session: Session, request: OxygenRequest, lang: str, zone: ZoneInfo) -> str:

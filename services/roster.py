@@ -260,7 +260,7 @@ def _tell_officer(
     text = t(
         lang,
         key,
-        admin=name_of(actor, "-"),
+        admin=name_of(actor, t(lang, "sos.roster.an_admin")),  # an admin of the settings
         area=load_postings().name(prefecture, lang, short=True),
         shifts=t(lang, "sos.tl.sep").join(shift_text(lang, s) for s in shifts),
     )

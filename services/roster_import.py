@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 from sqlalchemy import select as sa_select
@@ -21,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from models import Invitation, Person, PersonTag, Role, Status
 from models.people import AltitudeSource
-from services import audit, clock, people, tables
+from services import audit, clock, examples, people, tables
 from services.broadcasts import normalize_tag
 from services.i18n import t
 from services.people import Draft, RegistrationError
@@ -61,8 +62,9 @@ class Refused:
     reason: str  # catalog key (import.reason.*)
     detail: dict[str, Any] = field(default_factory=dict)
 
-    def text(self, lang: str) -> str:
-        return t(lang, self.reason, **self.detail)
+    def text(self, lang: str, zone: ZoneInfo) -> str:
+        """The reason in `lang`; a date refused suggests one, local to `zone`."""
+        return t(lang, self.reason, **examples.values(zone), **self.detail)
 
 
 @dataclass
@@ -359,9 +361,9 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, AltitudeSource) else value
 
 
-def report_text(lang: str, result: Result, shown: int) -> str:
+def report_text(lang: str, result: Result, shown: int, zone: ZoneInfo) -> str:
     """The report as the chat and the board give it: the counts and the first `shown`
-    refused rows (all of them are in report_xlsx)."""
+    refused rows (all of them are in report_xlsx); example dates local to `zone`."""
     lines = [
         t(
             lang,
@@ -372,16 +374,18 @@ def report_text(lang: str, result: Result, shown: int) -> str:
         )
     ]
     for refused in result.refused[:shown]:
-        lines.append(t(lang, "import.report.line", row=refused.row, reason=refused.text(lang)))
+        lines.append(
+            t(lang, "import.report.line", row=refused.row, reason=refused.text(lang, zone))
+        )
     if len(result.refused) > shown:
         lines.append(t(lang, "import.report.more", count=len(result.refused) - shown))
     return "\n".join(lines)
 
 
-def report_xlsx(result: Result, lang: str) -> bytes:
+def report_xlsx(result: Result, lang: str, zone: ZoneInfo) -> bytes:
     """Each refused row: its number, its cells as read, and the reason."""
     columns = ("row", *COLUMNS, "reason")
-    rows = [[r.row, *(_text(v) for v in r.values), r.text(lang)] for r in result.refused]
+    rows = [[r.row, *(_text(v) for v in r.values), r.text(lang, zone)] for r in result.refused]
     return tables.to_xlsx(columns, rows, "refused")
 
 

@@ -377,11 +377,11 @@ class MoreViews:
         result = await self.db.run(roster_import.import_rows, viewer.person, rows, lang)
         if result.problem is not None:
             return await self.import_view(request, viewer, t(lang, result.problem))
-        text = roster_import.report_text(lang, result, SHOWN_REFUSALS)
+        text = roster_import.report_text(lang, result, SHOWN_REFUSALS, self.settings.zone)
         if result.refused:
             sent = await self.send_file(
                 viewer,
-                roster_import.report_xlsx(result, lang),
+                roster_import.report_xlsx(result, lang, self.settings.zone),
                 "roster-report.xlsx",
                 t(lang, "import.report_caption"),
             )

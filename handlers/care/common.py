@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from handlers.common import Context, answer, audit_denied, reply
+from handlers.common import Context, answer, refuse_forged, reply
 from models import Person
 from services.care.rules import CareConfig, CareError
 from services.i18n import t
@@ -23,11 +23,9 @@ def oxygen_config(context: Context) -> OxygenConfig:
 
 
 async def forged(update: Update, context: Context, person: Person, action: Action) -> None:
-    """A button that names someone else's item, or data no button of ours carries."""
-    query = update.callback_query
-    attempted = (query.data if query else "") or ""
-    await context.db.run(audit_denied, person.telegram_id, person.id, action, "forged", attempted)
-    await answer(query, t(person.language, "care.forged"), alert=True)
+    """A button that names someone else's item, or data no button of ours carries: the
+    care buttons' own answer (care.forged) to `refuse_forged`."""
+    await refuse_forged(update, context, person, action, "care.forged")
 
 
 async def care_error(update: Update, context: Context, person: Person, error: CareError) -> None:

@@ -20,7 +20,7 @@ from telegram.ext import (
 
 from handlers import menus
 from handlers import oxygen as oxygen_lists
-from handlers.callbacks import button_id, data_parts
+from handlers.callbacks import pressed
 from handlers.care.common import care_config, care_error, forged, oxygen_config
 from handlers.care.schedule import schedule_card
 from handlers.common import (
@@ -37,7 +37,7 @@ from handlers.common import (
 )
 from handlers.conversation import FormDraft, form_conversation, once_per_update, persist_now
 from models import CareKind, OxygenUrgency, OxygenWhat, Person, Status
-from services import oxygen, people
+from services import examples, oxygen, people
 from services.care import records, rules
 from services.care import texts as care_texts
 from services.care.rules import CareError
@@ -102,6 +102,7 @@ async def ask(update: Update, context: Context, field: str) -> str:
     rows: list[list[tuple[str, str]]] = []
     values: dict[str, Any] = {}
     if field == DATE:
+        values = examples.values(context.settings.zone)
         if flow == "done":
             key = f"care.ask.done_date.{form['kind']}"
             rows = [
@@ -118,11 +119,11 @@ async def ask(update: Update, context: Context, field: str) -> str:
             ]
         else:
             key = "care.ask.set_date"
-            values = {
-                "name": form.get("name", ""),
-                "item": care_texts.item_name(lang, CareKind(form["kind"])),
-                "current": form.get("current_due") or "-",
-            }
+            values.update(
+                name=form.get("name", ""),
+                item=care_texts.item_name(lang, CareKind(form["kind"])),
+                current=form.get("current_due") or "-",
+            )
             rows = [
                 [
                     (
@@ -184,10 +185,10 @@ def _begin(context: Context, person: Person, flow: str, **fields: Any) -> None:
 @guarded(Action.OWN_DATA)
 async def start_item_form(update: Update, context: Context, person: Person) -> str | int:
     """cs:d (Done) and cs:b (Booked for...) on a reminder or on /schedule."""
-    parts = data_parts(update)
-    item_id = button_id(parts[2]) if len(parts) == 4 else None
-    due = care_texts.parse_compact(parts[3]) if len(parts) == 4 else None
-    if item_id is None or due is None or parts[1] not in {"d", "b"}:
+    press = pressed(update)
+    item_id = press.number(2) if len(press.parts) == 4 else None
+    due = care_texts.parse_compact(press.word(3)) if len(press.parts) == 4 else None
+    if item_id is None or due is None or press.step not in {"d", "b"}:
         await forged(update, context, person, Action.OWN_DATA)
         return ConversationHandler.END
     if person.status != Status.ACTIVE:
@@ -202,7 +203,7 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
         await care_error(update, context, person, error)
         return ConversationHandler.END
     await answer(update.callback_query)
-    flow = "done" if parts[1] == "d" else "book"
+    flow = "done" if press.step == "d" else "book"
     _begin(context, person, flow, item_id=item_id, kind=str(kind))
     return await ask(update, context, DATE)
 
@@ -210,9 +211,9 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
 @guarded(Action.MANAGE_SCHEDULES)
 async def start_set_form(update: Update, context: Context, admin: Person) -> str | int:
     """cs:as:<person>:<kind>: an admin sets or moves one person's date."""
-    parts = data_parts(update)
-    person_id = button_id(parts[2]) if len(parts) == 4 else None
-    if person_id is None or parts[3] not in set(CareKind):
+    press = pressed(update)
+    person_id = press.number(2) if len(press.parts) == 4 else None
+    if person_id is None or press.word(3) not in set(CareKind):
         await forged(update, context, admin, Action.MANAGE_SCHEDULES)
         return ConversationHandler.END
     cfg = care_config(context)
@@ -225,7 +226,7 @@ async def start_set_form(update: Update, context: Context, admin: Person) -> str
         await answer(update.callback_query, t(admin.language, "care.set.no_schedule"), True)
         return ConversationHandler.END
     await answer(update.callback_query)
-    kind = CareKind(parts[3])
+    kind = CareKind(press.word(3))
     current = schedule.items.get(kind)
     _begin(
         context,
@@ -299,8 +300,9 @@ async def on_form_text(update: Update, context: Context, person: Person) -> str 
         if field == OX_PLACE:
             form["draft"]["place"] = records.clean_line(text, oxygen.PLACE_MAX)
             return await ask(update, context, OX_URGENCY)
-    except InvalidInput as error:
-        await reply(update, t(lang, error.key, **error.values))
+    except InvalidInput as error:  # invalid.date suggests a date
+        suggested = examples.values(context.settings.zone)
+        await reply(update, t(lang, error.key, **suggested, **error.values))
         return await ask(update, context, field)
     except CareError as error:
         await reply(update, t(lang, error.key, **error.values))
@@ -312,13 +314,12 @@ async def on_form_text(update: Update, context: Context, person: Person) -> str 
 @once_per_update(_FORM, "current")
 @in_form
 async def on_form_button(update: Update, context: Context, person: Person) -> str | int:
-    query = update.callback_query
-    assert query is not None
+    press = pressed(update)
+    query = press.query
     form = _form(context)
     field = form.get("current", "")
-    parts = data_parts(update)
     lang = person.language
-    if parts[1:2] == ["x"]:
+    if press.step == "x":
         await answer(query)
         await drop_keyboard(update)
         return await cancel(update, context)
@@ -326,9 +327,9 @@ async def on_form_button(update: Update, context: Context, person: Person) -> st
         "date": DATE,
         "skip": PLACE if field == PLACE else RESULT,
         "ox": {"w": OX_WHAT, "p": OX_PLACE, "u": OX_URGENCY, "ok": OX_CONFIRM}.get(
-            parts[2] if len(parts) > 2 else "", ""
+            press.word(2), ""
         ),
-    }.get(parts[1] if len(parts) > 1 else "")
+    }.get(press.step)
     if expected != field:
         await answer(query, t(lang, "care.stale"), alert=True)
         return field or ConversationHandler.END
@@ -336,7 +337,7 @@ async def on_form_button(update: Update, context: Context, person: Person) -> st
     await show_answer(query, lang)
     draft = form["draft"]
     if field == DATE:
-        offset = parts[2] if len(parts) > 2 else ""
+        offset = press.word(2)
         days = parse_int(offset, max_digits=3, signed=True)
         if days is None or abs(days) > 366:
             return await ask(update, context, field)
@@ -350,7 +351,7 @@ async def on_form_button(update: Update, context: Context, person: Person) -> st
         return await ask(update, context, RESULT)
     if field == RESULT:
         return await _save(update, context, person)
-    value = parts[3] if len(parts) > 3 else ""
+    value = press.word(3)
     if field == OX_WHAT:
         if value not in set(OxygenWhat):
             return await ask(update, context, field)
@@ -465,7 +466,7 @@ async def _save_oxygen(
         "care.ox.sent_urgent" if request.urgency == OxygenUrgency.URGENT else "care.ox.sent_note"
     )
     text += "\n" + t(lang, later)
-    await reply(update, text, reply_markup=menus.main_keyboard(lang))
+    await reply(update, text, reply_markup=await menus.main_keyboard_of(context, person, lang))
     return ConversationHandler.END
 
 
@@ -486,7 +487,7 @@ async def cancel(update: Update, context: Context) -> int:
     markup = None
     person = await current_person(update, context)
     if person is not None and person.status == Status.ACTIVE:
-        markup = menus.main_keyboard(lang)
+        markup = await menus.main_keyboard_of(context, person, lang)
     await reply(update, t(lang, "care.form.cancelled"), reply_markup=markup)
     return ConversationHandler.END
 

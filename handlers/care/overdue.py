@@ -10,7 +10,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.callbacks import button_id, data_parts
+from handlers.callbacks import pressed
 from handlers.care.common import care_config, forged
 from handlers.care.schedule import pressed_schedule, schedule_card
 from handlers.common import Context, answer, buttons, guarded, reply
@@ -180,14 +180,13 @@ async def upcoming_command(update: Update, context: Context, person: Person) -> 
 @guarded(Action.VIEW_AREA)
 async def on_area_page(update: Update, context: Context, person: Person) -> None:
     """cs:<o|u>:<page>: another page of /overdue or /upcoming, edited in place."""
-    which = data_parts(update)[1]  # o or u: handlers.callbacks let nothing else through
+    which = pressed(update).step  # o or u: handlers.callbacks let nothing else through
     await turn(update, context, lambda number: _area_page(context, person, which, number))
 
 
 @guarded(Action.VIEW_AREA)
 async def on_csv(update: Update, context: Context, person: Person) -> None:
-    parts = data_parts(update)
-    which = parts[2] if len(parts) == 3 else ""
+    which = pressed(update).word(2)  # cs:csv:<o|u>
     if which not in {"o", "u"}:
         await forged(update, context, person, Action.VIEW_AREA)
         return
@@ -225,8 +224,7 @@ def _audit_export(
 @guarded(Action.MANAGE_SCHEDULES)
 async def on_person_card(update: Update, context: Context, admin: Person) -> None:
     """cs:p:<person>: one person's schedule for an admin, with buttons to move the dates."""
-    parts = data_parts(update)
-    person_id = button_id(parts[2]) if len(parts) == 3 else None
+    person_id = pressed(update).number(2)
     if person_id is None:
         await forged(update, context, admin, Action.MANAGE_SCHEDULES)
         return

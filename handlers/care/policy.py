@@ -9,7 +9,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.callbacks import data_parts
+from handlers.callbacks import pressed
 from handlers.care.common import days_text, forged
 from handlers.common import Context, answer, buttons, edit_or_reply, guarded, reply
 from models import Person
@@ -153,7 +153,7 @@ async def carepolicy_command(update: Update, context: Context, admin: Person) ->
 
 @guarded(Action.MANAGE_SCHEDULES)
 async def on_policy_button(update: Update, context: Context, admin: Person) -> None:
-    parts = data_parts(update)
+    parts = pressed(update).parts  # cs:<pol|pc|pv|pt|ps>:<band>:...
     lang = admin.language
     zone = context.settings.zone
     override = context.settings.care_policy

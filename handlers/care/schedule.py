@@ -9,7 +9,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.callbacks import button_id, data_parts
+from handlers.callbacks import pressed
 from handlers.care.common import care_config, care_error, days_text, forged, hhmm
 from handlers.common import Context, answer, buttons, drop_keyboard, guarded, refuse, reply
 from models import CareKind, Person, Status
@@ -203,8 +203,8 @@ async def schedule_command(update: Update, context: Context, person: Person) -> 
 async def on_details(update: Update, context: Context, person: Person) -> None:
     """cs:info: the details behind one's own schedule card; cs:pi:<person> the same for an
     admin looking at someone's (the button grammar checked the permission)."""
-    parts = data_parts(update)
-    target = button_id(parts[2]) if len(parts) == 3 else person.id
+    press = pressed(update)
+    target = press.number(2) if len(press.parts) == 3 else person.id
     assert target is not None
     schedule = await pressed_schedule(update, context, person, target)
     if schedule is not None and schedule.state == "ok":
@@ -227,11 +227,11 @@ async def pressed_schedule(
 @guarded(Action.OWN_DATA)
 async def on_reminder_time(update: Update, context: Context, person: Person) -> None:
     """cs:rt (choose) and cs:rt:<hh|def> (set)."""
-    parts = data_parts(update)
+    press = pressed(update)
     lang = person.language
     assert person.id is not None
     settings = context.settings
-    if len(parts) == 2:
+    if len(press.parts) == 2:
         await answer(update.callback_query)
         rows = [
             [(f"{h:02d}:00", f"cs:rt:{h:02d}") for h in REMINDER_HOURS[i : i + 3]]
@@ -242,7 +242,7 @@ async def on_reminder_time(update: Update, context: Context, person: Person) -> 
             update, t(lang, "care.rt.ask", zone=settings.timezone), reply_markup=buttons(rows)
         )
         return
-    value = parts[2]
+    value = press.word(2)
     if value == "def":
         seconds = None
     elif (hour := parse_int(value, max_digits=2)) is not None and hour in REMINDER_HOURS:
@@ -264,11 +264,11 @@ async def on_reminder_time(update: Update, context: Context, person: Person) -> 
 @guarded(Action.OWN_DATA)
 async def on_snooze(update: Update, context: Context, person: Person) -> None:
     """cs:z:<item>:<due> offers 1/3/7 days; cs:zz:<item>:<due>:<days> snoozes."""
-    parts = data_parts(update)
+    press = pressed(update)
     lang = person.language
     assert person.id is not None
-    item_id = button_id(parts[2]) if len(parts) > 3 else None
-    due = care_texts.parse_compact(parts[3]) if len(parts) > 3 else None
+    item_id = press.number(2) if len(press.parts) > 3 else None
+    due = care_texts.parse_compact(press.word(3))
     if item_id is None or due is None:
         await forged(update, context, person, Action.OWN_DATA)
         return
@@ -276,7 +276,7 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
         await refuse(update, context, person, Action.OWN_DATA, Denial(str(person.status)))
         return
     cfg = care_config(context)
-    if parts[1] == "z":
+    if press.step == "z":
         try:
             await context.db.run(records.check_action, person.id, item_id, due, cfg)
         except CareError as error:
@@ -285,13 +285,13 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
         await answer(update.callback_query)
         rows = [
             [
-                (t(lang, "care.btn.snooze_days", count=d), f"cs:zz:{item_id}:{parts[3]}:{d}")
+                (t(lang, "care.btn.snooze_days", count=d), f"cs:zz:{item_id}:{press.word(3)}:{d}")
                 for d in rules.SNOOZE_DAYS
             ]
         ]
         await reply(update, t(lang, "care.snooze.ask"), reply_markup=buttons(rows))
         return
-    days = button_id(parts[4]) if len(parts) > 4 else None
+    days = press.number(4)
     if days not in rules.SNOOZE_DAYS:
         await forged(update, context, person, Action.OWN_DATA)
         return

@@ -316,17 +316,20 @@ def responder_buttons(alert: Alert, lang: str, board_url: str | None) -> dict[st
     return buttons  # with the Mini App's "Open board" row when the board is on
 
 
-def handler_buttons(alert: Alert, lang: str) -> dict[str, Any]:
+def handler_rows(alert: Alert, lang: str) -> list[list[tuple[str, str]]]:
     """For the person who took it: resolve, the details and the timeline."""
-    return outbox.inline_keyboard(
+    return [
+        [(t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}")],
         [
-            [(t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}")],
-            [
-                (t(lang, "sos.btn.details"), f"sos:info:{alert.id}"),
-                (t(lang, "sos.btn.timeline"), f"sos:tl:{alert.id}"),
-            ],
-        ]
-    )
+            (t(lang, "sos.btn.details"), f"sos:info:{alert.id}"),
+            (t(lang, "sos.btn.timeline"), f"sos:tl:{alert.id}"),
+        ],
+    ]
+
+
+def handler_buttons(alert: Alert, lang: str) -> dict[str, Any]:
+    """`handler_rows` as a queued card carries them."""
+    return outbox.inline_keyboard(handler_rows(alert, lang))
 
 
 def buttons_for(alert: Alert, lang: str, policy: Policy) -> dict[str, Any]:

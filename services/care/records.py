@@ -32,6 +32,7 @@ from models import (
 from services import audit, clock, outbox
 from services.care.items import ensure_item, items_by_person
 from services.care.rules import (
+    BEFORE_DAYS,
     BOOK_MAX_AHEAD_DAYS,
     DONE_MAX_AGE_DAYS,
     PLACE_MAX,
@@ -300,7 +301,9 @@ def set_due(
     outbox.enqueue(
         session,
         chat_id=person.telegram_id,
-        text=t(lang, "care.set.notice", item=item_name(lang, kind), date=on_date.isoformat()),
+        text=t(
+            lang, _set_notice(on_date, today), item=item_name(lang, kind), date=on_date.isoformat()
+        ),
         priority=Priority.REMINDER,
         idempotency_key=f"care:set:{record.id}",
         person_id=person_id,
@@ -309,6 +312,21 @@ def set_due(
         source=f"care:{item.id}",
     )
     return schedule_for(session, person_id, config)
+
+
+def _set_notice(on_date: date, today: date) -> str:
+    """What the person is told of a date an admin set: which reminders are still to come,
+    or that it is due today, or already overdue (a date in the past is allowed)."""
+    days = (on_date - today).days
+    if days < 0:
+        return "care.set.notice_overdue"
+    if days == 0:
+        return "care.set.notice_today"
+    if days == 1:
+        return "care.set.notice_tomorrow"
+    if days <= max(BEFORE_DAYS):
+        return "care.set.notice_soon"
+    return "care.set.notice"
 
 
 def set_reminder_time(

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from sqlmodel import select
 
 from models import AuditEntry, CareKind, CareRecord, Role
-from services import clock, people
+from services import clock, examples, people
 from services.care import records, reminders
 from services.care.rules import CareConfig
 from services.i18n import t
@@ -89,7 +89,7 @@ async def test_a_reminder_leads_to_done_with_date_place_and_result_and_the_next_
     await user.wait_for("cannot be later than today")
     await user.wait_for("On which day was the examination?")
     await user.send("yesterday please")
-    await user.wait_for(t("en", "invalid.date")[:20])
+    await user.wait_for(t("en", "invalid.date", **examples.values(bot.settings.zone))[:20])
     await user.wait_for("On which day was the examination?")
     await user.press("Today")
     await user.wait_for("Where was it?")
@@ -234,7 +234,7 @@ async def test_an_admin_moves_a_date_and_the_cadre_is_told(bot):
     await admin.press("📅 Set/move the exam date", message=card)
     await admin.wait_for("Set the physical examination date of Ganzi Overdue")
     await admin.send("31.02.2026")
-    await admin.wait_for(t("en", "invalid.date")[:20])
+    await admin.wait_for(t("en", "invalid.date", **examples.values(bot.settings.zone))[:20])
     new_day = local_today(bot) + timedelta(days=10)
     await admin.send(new_day.isoformat())
     await admin.wait_for(f"now due on {new_day.isoformat()}")

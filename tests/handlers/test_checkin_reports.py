@@ -225,8 +225,11 @@ GROUP_LINE = {
 HEADER = {
     "en": re.compile(
         r"checked in (\d+)/(\d+) · 🟠 (\d+) · 🔴 (\d+) · missing (\d+) · paused (\d+)"
+        r" · not due (\d+)"
     ),
-    "zh-Hans": re.compile(r"已打卡 (\d+)/(\d+) · 🟠 (\d+) · 🔴 (\d+) · 未打卡 (\d+) · 暂停 (\d+)"),
+    "zh-Hans": re.compile(
+        r"已打卡 (\d+)/(\d+) · 🟠 (\d+) · 🔴 (\d+) · 未打卡 (\d+) · 暂停 (\d+) · 无需打卡 (\d+)"
+    ),
 }
 
 
@@ -313,7 +316,8 @@ async def test_today_names_the_most_urgent_and_counts_every_state(bot, lang):
     user = bot.user(5001, "Zhao", language_code=lang)
     await user.send("/today")
     today = await user.wait_for(lambda m: "/" in m.text and HEADER[lang].search(m.text))
-    checked, total, amber, red, missing, paused = map(int, HEADER[lang].search(today.text).groups())
+    found = HEADER[lang].search(today.text)
+    checked, total, amber, red, missing, paused, not_due = map(int, found.groups())
     groups = _groups(today.text, lang)
     # RED, AMBER and the identical readings by name (issue 16: the most urgent, on one
     # screen); every state a button with its count, its names in the list it opens
@@ -327,6 +331,8 @@ async def test_today_names_the_most_urgent_and_counts_every_state(bot, lang):
         assert set(names) <= set(made[state]), (state, names)
     assert (red, amber) == (by_state["red"][0], by_state["amber"][0])
     assert (missing, paused) == (len(made["missing"]), len(made["paused"]))
+    assert not_due == len(made["none"])  # the line adds up to the total (issue 16)
+    assert checked + missing + paused + not_due == total
     counted = {b["callback_data"].split(":")[1]: b["text"] for b in today.buttons}
     for state in reports.LISTED:
         icon = LABELS[lang][state].split(" ")[0]

@@ -10,12 +10,15 @@ The messages the bot builds from several catalog texts (the SOS answer, a check-
 from __future__ import annotations
 
 import string
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from services import directory, people
+from services import directory, examples, people
 from services.i18n import LANGUAGES, catalog, t
 from tests.support.screens import SCREEN, lines_on_phone
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the suggested dates are local ones
 
 # Longer on purpose: key -> why it may be.
 READ_NOT_ACTED_ON: dict[str, str] = {
@@ -100,12 +103,12 @@ def realistic(lang: str) -> dict[str, str]:
 
 def rendered(lang: str, key: str) -> str:
     """The message with realistic values; a number (12) where the value is a count, an id
-    or a figure. Suggested dates ({example_*}) are filled by t itself."""
+    or a figure; the suggested dates ({example_*}) of today in Shanghai."""
     text = catalog(lang)[key]
     values = realistic(lang)
     names = {n for _, n, _, _ in string.Formatter().parse(text) if n}
     filled = {n: values.get(n, 12) for n in names if not n.startswith("example_")}
-    return t(lang, key, **{**filled, "count": 12})
+    return t(lang, key, **{**examples.values(SHANGHAI), **filled, "count": 12})
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -462,6 +462,8 @@ async def test_an_officer_reads_the_roster_of_their_area_and_hears_of_their_shif
     async with emergency_running(bot):
         added = bot.db.call(roster.add_shifts, admin_p, people_["off"].id, "ganzi", [0, 2], "day")
         told = await officer.wait_for("gave you duty shifts in Ganzi")
+        # the admin of CADRE_ADMIN_IDS never registered: no name, never "- gave you"
+        assert told.text.startswith("🗓 An administrator gave you")
         assert "Mon 08:00–20:00, Wed 08:00–20:00" in told.text and "/roster" in told.text
         zhang.assert_no_unread()  # only the officer concerned
 

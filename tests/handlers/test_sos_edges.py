@@ -171,6 +171,11 @@ async def test_cancel_during_the_questions_stops_the_questions_not_the_alert(
         assert "sos:cxl:" in str(kept.reply_markup)
         assert alert_of(bot, CADRE).status == AlertStatus.OPEN
         await cadre.send("just typing")  # no longer taken as a description
+        # no question left to stop: /cancel is still about the open call for help, never
+        # "nothing to cancel" (it was, before this was fixed)
+        await cadre.send("/cancel")
+        kept = await cadre.wait_for(still_open)
+        assert "sos:cxl:" in str(kept.reply_markup)
         await cadre.press("sos:cxl:" + str(alert_of(bot, CADRE).id), message=kept)
         await cadre.wait_for(markup_has("sos:cxly:"))
         await cadre.press(f"sos:cxly:{alert_of(bot, CADRE).id}")
@@ -251,6 +256,105 @@ async def test_location_stays_on_the_keyboard_until_closed_and_updates_every_car
         await cadre.press(f"sos:cxly:{alert_of(bot, CADRE).id}")
         await cadre.wait_for("Tap 🆘")
         assert "📍 Send my location" not in keyboard_texts(cadre)
+
+
+async def test_help_start_and_a_cancelled_check_in_keep_location_while_the_alert_is_open(bot):
+    """What a frightened cadre may well send after 🆘 (/help, /start, a check-in begun and
+    cancelled) brings the main keyboard back: with 📍 first while the alert is open (they
+    took it away before), without it once it is closed."""
+    staff(bot.db)
+    cadre = bot.user(CADRE, "Li", language_code="en")
+    officer = bot.user(ON_DUTY, "Zhang")
+    async with emergency_running(bot):
+        await open_keyboard(cadre)  # 🆘 and check-in, no 📍: nothing is open yet
+        assert "📍 Send my location" not in keyboard_texts(cadre)
+        await cadre.send("/sos")
+        card = await officer.wait_for("紧急求助")
+        await cadre.wait_for(markup_has("sos:cat:"))
+        for command, answer in (("/help", "/help"), ("/start", "already registered")):
+            await cadre.send(command)
+            await cadre.wait_for(answer)
+            assert keyboard_texts(cadre)[0] == "📍 Send my location", command
+        await start_checkin(cadre)
+        await cadre.send("/cancel")
+        await cadre.wait_for("cancelled")
+        assert keyboard_texts(cadre)[0] == "📍 Send my location"
+        await cadre.send("/oxygen")  # an oxygen request begun and cancelled
+        await cadre.wait_for("What do you need?")
+        await cadre.send("/cancel")
+        await cadre.wait_for(lambda m: m.reply_markup is not None and "keyboard" in m.reply_markup)
+        assert keyboard_texts(cadre)[0] == "📍 Send my location"
+        await officer.press("✅ 结束处理", message=card)
+        await officer.wait_edit(card, markup_has("sos:out:"))
+        await officer.press("已现场处理", message=card)
+        await cadre.wait_for("was closed by")
+        await cadre.send("/help")
+        await cadre.wait_for("/help")
+        assert "📍 Send my location" not in keyboard_texts(cadre)
+
+
+async def test_approval_and_suspension_notices_keep_location_while_the_alert_is_open(bot):
+    """A pending registrant who pressed 🆘 and is then approved, and a cadre suspended
+    while their alert is open: the keyboard the notice brings keeps 📍 first."""
+    from handlers import admin as admin_handlers
+    from handlers import approvals as approvals_handlers
+
+    staff(bot.db)
+    newcomer = factories.person(bot.db, PENDING, approve=False, language="en")
+    admin_p = bot.db.call(people.find, factories.ADMIN_ID)
+    callers = bot.user(PENDING, "Pending", language_code="en"), bot.user(CADRE, "Li")
+    async with emergency_running(bot):
+        for caller in callers:
+            await caller.send("/sos")
+            await caller.wait_for(markup_has("sos:cat:"))
+        approved = bot.db.call(people.decide, admin_p, newcomer.id, True)
+        await approvals_handlers.announce_decision(bot.app.bot, bot.db, admin_p, approved, None)
+        await callers[0].wait_for("Your registration has been approved")
+        assert keyboard_texts(callers[0]) == ["📍 Send my location", "🆘 SOS", "📝 Check-in"]
+        cadre_id = people_id(bot, CADRE)
+        suspended = bot.db.call(people.set_status, admin_p, cadre_id, Status.SUSPENDED)
+        await admin_handlers.tell(bot.db, suspended, "people.told.suspended")
+        await callers[1].wait_for("suspended your account")
+        assert keyboard_texts(callers[1]) == ["📍 Send my location", "🆘 SOS"]
+
+
+async def test_a_profile_edit_and_a_guests_registration_keep_location_while_the_alert_is_open(
+    bot,
+):
+    """A cadre who edits their profile after 🆘, and a guest who calls for help and then
+    starts registering (and gives up): the forms' keyboards keep 📍 (and 🆘) first while
+    the alert is open; they used to take them away."""
+    staff(bot.db)
+    cadre = bot.user(CADRE, "Li", language_code="en")
+    guest = bot.user(GUEST, "Gao", language_code="en")
+    async with emergency_running(bot):
+        for caller in (cadre, guest):
+            await caller.send("/sos")
+            await caller.wait_for(markup_has("sos:cat:"))
+        await cadre.send("/me")
+        await cadre.wait_for(markup_has("me:edit:unit"))
+        await cadre.press("me:edit:unit")
+        await cadre.wait_for("home unit")
+        assert keyboard_texts(cadre)[0] == "📍 Send my location"
+        await cadre.send("Ningbo Health Commission")
+        await cadre.wait_for("Saved")
+        assert keyboard_texts(cadre) == ["📍 Send my location", "🆘 SOS", "📝 Check-in"]
+        await guest.send("/start")
+        await guest.wait_for(markup_has("f:lang:"))
+        await guest.press("f:lang:en")
+        await guest.wait_for(markup_has("f:consent:yes"))
+        await guest.press("f:consent:yes")
+        await guest.wait_for("real name")  # a typed answer: the form sets the keyboard
+        assert keyboard_texts(guest) == ["📍 Send my location", "🆘 SOS"]
+        await guest.send("/cancel")
+        await guest.wait_for("nothing was stored")
+        assert keyboard_texts(guest) == ["📍 Send my location", "🆘 SOS"]
+
+
+def people_id(bot, telegram_id: int) -> int:
+    found = bot.db.call(people.find, telegram_id)
+    assert found is not None and found.id is not None
+    return found.id
 
 
 @pytest.mark.parametrize(

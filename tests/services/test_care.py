@@ -486,3 +486,23 @@ def test_overdue_and_upcoming_summaries_count_what_the_full_list_has(db, clock):
     names = {r.person.name for r in overdue.rows}
     assert {"Plain", "Ended", "Set", "Abroad"} <= names and "Booked" not in names
     assert "Early" in names  # its first exam, 14 days after arrival, is long past
+
+
+@pytest.mark.parametrize(
+    ("day", "told"),
+    [
+        (date(2026, 4, 20), "reminded 7 days and 1 day before"),
+        (date(2026, 3, 5), "reminded the day before and on the day"),
+        (date(2026, 3, 2), "to tomorrow, 2026-03-02"),
+        (date(2026, 3, 1), "to today, 2026-03-01"),
+        (date(2026, 2, 10), "which has passed: it is now overdue"),
+    ],
+)
+def test_the_cadre_is_told_only_reminders_still_to_come(db, clock, day, told):
+    """A date an admin sets may be near or past (the demo's overdue exam): the notice
+    never promises a reminder whose day has gone (today is 2026-03-01)."""
+    admin = factories.admin(db)
+    person = factories.person(db, language="en")
+    db.call(records.set_due, admin, person.id, CareKind.EXAM, day, CFG)
+    notice = outbox_rows(db, chat_id=person.telegram_id)[-1].payload["text"]
+    assert told in notice and day.isoformat() in notice

@@ -107,7 +107,7 @@ DYNAMIC: dict[str, list[str]] = {
     "sos.day.{d}": _keys("sos.day.", range(7)),
     "sos.day.{shift.weekday}": _keys("sos.day.", range(7)),
     "sos.block.{code}": _keys("sos.block.", roster.SHIFT_BLOCKS),
-    "sos.dir.ask_{parts[3]}": _keys("sos.dir.ask_", ("name", "phone", "address")),
+    "sos.dir.ask_{field}": _keys("sos.dir.ask_", ("name", "phone", "address")),
     "care.band.{band}": _keys("care.band.", [b.value for b in Band]),
     "care.band.{schedule.band}": _keys("care.band.", [b.value for b in Band]),
     "care.btn.policy.{code}": _keys("care.btn.policy.", care_handlers.POLICY_FIELDS),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -13,6 +14,8 @@ from models import AuditEntry, Person, PersonTag, Status
 from services import people, roster_import, tables
 from tests.support import factories
 from tests.support.flows import begin_in_english
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the example dates of a refusal are local ones
 
 HEADER = ["姓名 name", "手机 phone", "派出单位 home unit", "州 prefecture", "县 county",
           "开始 start", "结束 end", "批次 cohort"]  # fmt: skip
@@ -60,7 +63,7 @@ def test_good_rows_become_expected_people_and_each_bad_row_is_refused_with_its_r
     assert result.rows == 14 and result.accepted == 3
     assert [r.row for r in result.refused] == list(range(5, 16))
     assert [r.reason.removeprefix("import.reason.") for r in result.refused] == REASONS
-    assert result.refused[9].text("en") == "same phone as row 2"
+    assert result.refused[9].text("en", SHANGHAI) == "same phone as row 2"
     with db.session() as s:
         expected = s.exec(select(Person).where(Person.status == Status.EXPECTED)).all()
         tags = s.exec(select(PersonTag)).all()
@@ -85,7 +88,7 @@ def test_the_report_lists_each_refused_row_and_guards_against_formulas(db):
     admin = factories.admin(db)
     rows = tables.read_rows(xlsx(BAD), "x.xlsx")
     result = db.call(roster_import.import_rows, admin, rows, "en")
-    sheet = load_workbook(io.BytesIO(roster_import.report_xlsx(result, "en"))).active
+    sheet = load_workbook(io.BytesIO(roster_import.report_xlsx(result, "en", SHANGHAI))).active
     lines = list(sheet.iter_rows(values_only=True))
     assert lines[0][0] == "row" and lines[0][-1] == "reason"
     assert [line[0] for line in lines[1:]] == [r.row for r in result.refused]

@@ -123,5 +123,5 @@ def test_the_roster_report_defuses_cells(db):
     ]
     result = db.call(roster_import.import_rows, admin, rows, "en")
     assert len(result.refused) == len(HOSTILE)
-    cells = xlsx_cells(roster_import.report_xlsx(result, "en"))
+    cells = xlsx_cells(roster_import.report_xlsx(result, "en", CONFIG.zone))
     assert_defused(cells, [name for name in HOSTILE if name == name.strip()])  # cells stripped
