@@ -81,8 +81,13 @@ def notify_round(
         lang = person.language
         key = f"alert:{alert.id}:n{stage}:{person.id}"
         if lang not in texts:
-            texts[lang] = alert_text(
-                session, alert, lang, zone=zone, stage=stage, with_status=False
+            texts[lang] = alert_text(  # "escalated (round n)" only when it is one
+                session,
+                alert,
+                lang,
+                zone=zone,
+                stage=stage if kind == "escalated" else None,
+                with_status=False,
             )
         outbox.enqueue_to(
             session,

@@ -396,7 +396,7 @@ def escalate_due(session: Session, policy: Policy) -> list[int]:
             continue
         session.refresh(alert)
         targets = notify_round(session, alert, stage, "escalated", policy)
-        alerting.alert_round(session, alert, targets, policy.channels)
+        alerting.alert_round(session, alert, targets, policy.channels, escalated=True)
         audit.record(
             session,
             "alert.escalated",

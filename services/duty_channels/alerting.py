@@ -128,19 +128,27 @@ def alert_text(
 
 
 def alert_round(
-    session: Session, alert: Alert, responders: list[Person], config: ChannelConfig
+    session: Session,
+    alert: Alert,
+    responders: list[Person],
+    config: ChannelConfig,
+    *,
+    escalated: bool = False,
 ) -> int:
     """Queue one notification round of `alert` on every channel besides Telegram: the
     prefecture's duty groups and the SMS numbers of the responders of this round, all at
-    emergency priority. Returns how many messages were queued."""
+    emergency priority. Returns how many messages were queued. `escalated`: the round
+    follows one nobody took (the texts say so); the first round of an unverified caller's
+    alert, or of one raised while nobody was on duty, starts at stage 2 without being one."""
     stage = alert.stage
+    shown_stage = stage if escalated else 1
     queued = 0
     mentions = [national_number(p.sms_phone) for p in responders if p.sms_phone]
     group_lang = config.default_language
     group_text: str | None = None
     for group in groups_of(session, alert.prefecture):
         group_text = group_text or alert_text(
-            session, alert, group_lang, stage=stage, short=False, config=config
+            session, alert, group_lang, stage=shown_stage, short=False, config=config
         )
         outbox.enqueue(
             session,
@@ -167,7 +175,9 @@ def alert_round(
             continue
         lang = person.language
         if lang not in texts:
-            texts[lang] = alert_text(session, alert, lang, stage=stage, short=True, config=config)
+            texts[lang] = alert_text(
+                session, alert, lang, stage=shown_stage, short=True, config=config
+            )
         outbox.enqueue(
             session,
             chat_id=0,
