@@ -322,15 +322,28 @@ def queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> None
         )
 
 
+COPY_QUESTION = 120  # characters of the question on an admin's copy once it is answered
+COPY_ANSWER = 200  # and of the answer
+
+
 def queue_copy_edits(
     session: Session, handoff: KbHandoff, asker: Person | None, note: str, admin: Person
 ) -> None:
     """Every admin's copy of the question says what happened (`note`: answered, saved as
-    an FAQ), in the admin's language."""
+    an FAQ), in the admin's language: one screen (issue 16), the question and the answer
+    shortened (the admin who answered has both in full, and an FAQ is saved from them)."""
     for recipient in people.admins(session):
         lang = recipient.language
-        text = admin_text(lang, handoff, asker) + "\n\n"
-        text += t(lang, note, admin=asker_name(admin), answer=short(handoff.answer or "", 1500))
+        text = t(
+            lang,
+            "kb.handoff.copy_head",
+            id=handoff.id,
+            name=asker_name(asker),
+            question=short(handoff.question, COPY_QUESTION),
+        )
+        text += "\n" + t(
+            lang, note, admin=asker_name(admin), answer=short(handoff.answer or "", COPY_ANSWER)
+        )
         markup = None
         if not handoff.faq_doc_id:
             markup = outbox.inline_keyboard(

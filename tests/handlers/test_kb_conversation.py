@@ -14,6 +14,7 @@ from services import clock, people
 from services.i18n import t
 from services.kb import handoffs
 from tests.support import factories
+from tests.support.screens import SCREEN, lines_on_phone
 
 CADRE = 1001
 
@@ -174,7 +175,9 @@ async def test_handoff_to_a_person_and_back_then_saved_as_faq(bot):
 
     received = await user.wait_for("A person answered your question")
     assert "family visits can be arranged" in received.text and question in received.text
-    assert "已答复" in (await admin.wait_edit(forwarded)).text
+    copy = await admin.wait_edit(forwarded)  # a record now: one screen, the question named
+    assert "已答复" in copy.text and "Can my family visit me" in copy.text
+    assert lines_on_phone(copy.text) <= SCREEN
 
     await admin.press(t("zh-Hans", "kb.button.save_faq"), message=confirmation)
     assert (await admin.callback_answer()).text == t("zh-Hans", "kb.handoff.saved")
