@@ -335,7 +335,11 @@ async def on_reply_button(update: Update, context: Context, admin: Person) -> No
     await answer(query)
     asker = await db.run(people.get, handoff.person_id)
     context.user_data[_REPLYING] = [handoff.id, clock.now().isoformat()]  # type: ignore[index]
-    text = t(lang, "kb.handoff.prompt", id=handoff.id, name=_name(asker), question=handoff.question)
+    question = handoff.question
+    if handoffs.shortened(lang, handoff, asker):  # shortened on the card: whole, to read, first
+        await reply(update, t(lang, "kb.handoff.full_question", id=handoff.id, question=question))
+        question = short(question, handoffs.SCREEN_QUESTION)
+    text = t(lang, "kb.handoff.prompt", id=handoff.id, name=_name(asker), question=question)
     await reply(update, text, reply_markup=buttons([[(t(lang, "kb.button.cancel"), "kb:rc")]]))
 
 

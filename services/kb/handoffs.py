@@ -19,12 +19,16 @@ from services.kb import questions
 from services.kb.text import short
 from services.people import name_of
 from services.postings import load_postings
+from services.screens import SCREEN, lines_on_phone
 from services.validation import number_text
 
 FIRST_REMINDER = timedelta(hours=2)
 REPEAT_REMINDER = timedelta(hours=12)
 REMINDER_LIST = 2  # questions listed in a reminder (one phone screen); /questions has all
 MAX_ANSWER = 3500  # leaves room for the framing text within Telegram's 4,096 characters
+SCREEN_QUESTION = 100  # characters of a question shortened on the admins' card in the chat
+COPY_QUESTION = 120  # characters of the question on an admin's copy once it is answered
+COPY_ANSWER = 200  # and of the answer
 
 
 def open_handoff(
@@ -290,15 +294,31 @@ def _posting(lang: str, person: Person | None) -> str:
     return f"{postings.name(person.prefecture or '', lang)} · {postings.name(person.county, lang)}"
 
 
-def admin_text(lang: str, handoff: KbHandoff, asker: Person | None) -> str:
-    """The question as the admins see it (in the chat and on the board)."""
+def admin_text(lang: str, handoff: KbHandoff, asker: Person | None, *, screen: bool = False) -> str:
+    """The question as the admins see it: whole on the board; `screen`: in the chat, one
+    phone screen, a question too long for it shortened (the whole of it comes with the
+    reply prompt: `shortened`)."""
+    text = _admin_card(lang, handoff, asker, handoff.question)
+    if screen and shortened(lang, handoff, asker):
+        question = short(handoff.question, SCREEN_QUESTION)
+        text = _admin_card(lang, handoff, asker, f"{question} {t(lang, 'kb.handoff.question_cut')}")
+    return text
+
+
+def shortened(lang: str, handoff: KbHandoff, asker: Person | None) -> bool:
+    """Whether the chat shows the question shortened (its card would not fit one phone
+    screen), so that the admin who replies is sent it whole first."""
+    return lines_on_phone(_admin_card(lang, handoff, asker, handoff.question)) > SCREEN
+
+
+def _admin_card(lang: str, handoff: KbHandoff, asker: Person | None, question: str) -> str:
     return t(
         lang,
         "kb.handoff.to_admin",
         id=handoff.id,
         name=asker_name(asker),
         posting=_posting(lang, asker),
-        question=handoff.question,
+        question=question,
         guess=handoff.guess_title or t(lang, "kb.handoff.no_guess"),
     )
 
@@ -311,7 +331,7 @@ def queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> None
             session,
             chat_id=admin.telegram_id,
             person_id=admin.id,
-            text=admin_text(lang, handoff, asker),
+            text=admin_text(lang, handoff, asker, screen=True),
             reply_markup=outbox.inline_keyboard(
                 [[(t(lang, "kb.button.reply"), f"kb:rp:{handoff.id}")]]
             ),
@@ -320,10 +340,6 @@ def queue_to_admins(session: Session, handoff: KbHandoff, asker: Person) -> None
             language=lang,
             source=f"kb:handoff:{handoff.id}",
         )
-
-
-COPY_QUESTION = 120  # characters of the question on an admin's copy once it is answered
-COPY_ANSWER = 200  # and of the answer
 
 
 def queue_copy_edits(

@@ -385,3 +385,33 @@ async def test_questions_waiting_for_a_person_are_a_screen_a_page(bot, lang):
     assert "Question 0:" in reminder.text and "7" in reminder.text.splitlines()[-1]
     assert_each_answered_once(bot)
     assert too_long(bot) == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_question_of_a_thousand_characters_comes_to_the_admins_in_one_screen(bot, lang):
+    """The admins' card of a handed-over question shows it shortened, saying so; the admin
+    who presses Reply gets it whole first (a message to read), then the one-screen prompt."""
+    cadre = factories.person(bot.db, CADRE, language=lang, real_name="Zhuoma Ciren Lhamo")
+    admin = admin_user(bot, lang)
+    words = [f"w{n:03d}" for n in range(200)]  # 1,000 characters, each word findable
+    text = " ".join(words)[:1000]
+    with bot.db.session() as s:
+        question = KbQuestion(
+            person_id=cadre.id, language=lang, text=text, grouping="long", outcome="none"
+        )
+        s.add(question)
+        s.flush()
+        assert question.id is not None
+        opened = handoffs.open_handoff(s, question.id, s.merge(cadre))
+        assert opened is not None
+        handoffs.queue_to_admins(s, opened[0], s.merge(cadre))
+        s.commit()
+    card = await admin.wait_for("w000")
+    assert lines_on_phone(card.text) <= SCREEN
+    assert t(lang, "kb.handoff.question_cut") in card.text
+    await admin.press(t(lang, "kb.button.reply"), message=card)
+    whole = await admin.wait_for(lambda m: "w199" in (m.text or "") or "w190" in (m.text or ""))
+    assert all(word in whole.text for word in text.split()[:-1])  # nothing lost
+    prompt = await admin.wait_for(lambda m: "kb:rc" in str(m.reply_markup))
+    assert lines_on_phone(prompt.text) <= SCREEN
+    assert [m for m in too_long(bot) if "w000" in m[2] and m[2] != whole.text] == []
