@@ -263,7 +263,7 @@ async def people_command(update: Update, context: Context, admin: Person) -> Non
 def card_text(lang: str, person: Person, areas: list[str]) -> str:
     postings = load_postings()
     names = ", ".join(postings.name(code, lang, short=True) for code in areas)
-    return t(
+    card = t(
         lang,
         "people.card",
         name=_name(person),
@@ -274,8 +274,10 @@ def card_text(lang: str, person: Person, areas: list[str]) -> str:
         home_unit=person.home_unit or "-",
         posting=_posting(lang, person),
         altitude=_altitude(lang, person),
-        areas=names or "-",
     )
+    if person.role == Role.DUTY_OFFICER or names:  # nobody else has areas: no "-" line
+        card += "\n" + t(lang, "people.card.areas", areas=names or "-")
+    return card
 
 
 def card_markup(lang: str, person: Person) -> InlineKeyboardMarkup:

@@ -17,6 +17,9 @@ Callback data (all well under 64 bytes):
     kb:faq:<handoff id>                        admin: save the reply as an FAQ
     kb:pg:<question id>:<topic key>:<page>     the next or previous page of an answer
     kb:dl:<page> / kb:uh:<page> / kb:st:<page>  admin: a page of /kb, /kb upload, /kbstats
+    kb:qs:<page>                               admin: a page of /questions
+    kb:sv:<document reference>:<page>          admin: a page of /kb show (the reference: a
+                                               short hash, as a document id may be 64 long)
 
 An answer, the document list, the upload help and /kbstats are shown a phone screen at a
 time (services.screens.paginate), the buttons under them turning the page in place.
@@ -25,6 +28,8 @@ time (services.screens.paginate), the buttons under them turning the page in pla
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardMarkup, Update
@@ -52,7 +57,7 @@ from handlers.common import (
     set_keyboard,
 )
 from handlers.context import deps_of
-from handlers.paging import page_buttons
+from handlers.paging import Page, page_buttons, turn
 from models import KbHandoff, Person
 from models.knowledge import DocumentOrigin
 from services import clock, people
@@ -63,6 +68,7 @@ from services.kb.documents import DocumentError
 from services.kb.index import KnowledgeBase, Source, Topic
 from services.kb.text import short
 from services.permissions import Action, check
+from services.screens import Page as ScreenPage
 from services.screens import paginate
 
 _KB = "kb_index"
@@ -427,18 +433,36 @@ async def on_save_faq(update: Update, context: Context, admin: Person) -> None:
 # --- admin commands ------------------------------------------------------------------------
 
 
+QUESTIONS_PAGE = 2  # waiting questions a page: each up to 4 phone lines, with its Reply
+
+
 @guarded(Action.MANAGE_KB)
 async def questions_command(update: Update, context: Context, admin: Person) -> None:
-    lang = admin.language
+    text, markup = await _questions_view(context, admin.language, 0)
+    await reply(update, text, reply_markup=markup)
+
+
+async def _questions_view(
+    context: Context, lang: str, number: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """Page `number` of the questions waiting for a person, the oldest first: each with
+    its Reply button, and the row that turns the pages."""
     db = context.db
-    waiting = await db.run(handoffs.open_handoffs)
+    page = Page(number, QUESTIONS_PAGE, await db.run(handoffs.count_open)).within()
+    waiting = await db.run(handoffs.open_handoffs, page.size, page.offset)
     if not waiting:
-        await reply(update, t(lang, "kb.questions.none"))
-        return
+        return t(lang, "kb.questions.none"), None
     askers = await db.run(handoffs.askers, waiting)
-    header = t(lang, "kb.questions.header", count=len(waiting))
+    header = t(lang, "kb.questions.header", count=page.total)
     text, rows = handoffs.waiting_list(lang, header, waiting, askers, clock.now())
-    await reply(update, text, reply_markup=buttons(rows))
+    nav = page_buttons(lang, page.number, page.pages, lambda n: f"kb:qs:{n}")
+    return text, buttons(rows + ([nav] if nav else []))
+
+
+@guarded(Action.MANAGE_KB)
+async def on_questions_page(update: Update, context: Context, admin: Person) -> None:
+    """kb:qs:<page>: another page of /questions, edited in place."""
+    await turn(update, context, lambda number: _questions_view(context, admin.language, number))
 
 
 @guarded(Action.MANAGE_KB)
@@ -492,11 +516,25 @@ async def _admin_page(update: Update, context: Context, lang: str, kind: str, pa
     else:
         lines = await _stats_lines(context, lang)
     pages = paginate(lines, header=header, whole=kind != "uh")
+    await _send_page(update, context, lang, pages, page, lambda number: f"kb:{kind}:{number}")
+
+
+async def _send_page(
+    update: Update,
+    context: Context,
+    lang: str,
+    pages: list[ScreenPage],
+    page: int,
+    data: Callable[[int], str],
+) -> None:
+    """Page `page` of `pages` with the row that turns them (`data`: a page's button data):
+    sent for a command, edited in place for a button; a page there is no longer is a stale
+    button."""
     query = update.callback_query
     if not 0 <= page < len(pages):
         await answer_stale(update, context)
         return
-    row = page_buttons(lang, page, len(pages), lambda number: f"kb:{kind}:{number}")
+    row = page_buttons(lang, page, len(pages), data)
     markup = buttons([row]) if row else None
     if query is None:
         await reply(update, pages[page].text, reply_markup=markup)
@@ -554,7 +592,37 @@ def _document_list(lang: str, kb: KnowledgeBase) -> tuple[str, list[str]]:
     return header, [*lines, "", t(lang, "kb.docs.usage")]
 
 
-async def _show(update: Update, context: Context, lang: str, doc_id: str) -> None:
+def _reference(doc_id: str) -> str:
+    """A document's reference in button data: a document id may be 64 characters long,
+    more than a button's data holds with the rest."""
+    return hashlib.sha256(doc_id.encode()).hexdigest()[:12]
+
+
+async def _document_of(context: Context, reference: str) -> str | None:
+    """The document a button's reference names: one served, stored or shipped."""
+    kb = await knowledge(context)
+    rows = await context.db.run(store.latest_rows)
+    known = {s.doc_id for s in kb.sources()} | {r.doc_id for r in rows}
+    known |= {d.meta.doc_id for d in documents.shipped()}
+    return next((d for d in sorted(known) if _reference(d) == reference), None)
+
+
+@guarded(Action.MANAGE_KB)
+async def on_show_page(update: Update, context: Context, admin: Person) -> None:
+    """kb:sv:<reference>:<page>: another page of /kb show, in place."""
+    query = update.callback_query
+    assert query is not None
+    _, _, reference, raw_page = (query.data or "").split(":")
+    doc_id = await _document_of(context, reference)
+    if doc_id is None:
+        await answer_stale(update, context)
+        return
+    await _show(update, context, admin.language, doc_id, int(raw_page))
+
+
+async def _show(update: Update, context: Context, lang: str, doc_id: str, page: int = 0) -> None:
+    """/kb show <id>: the document and its versions, a phone screen a page; sent for the
+    command, edited in place for a button."""
     kb = await knowledge(context)
     live = [s for s in kb.sources() if s.doc_id == doc_id]
     history = await context.db.run(library.history, doc_id)
@@ -600,7 +668,9 @@ async def _show(update: Update, context: Context, lang: str, doc_id: str) -> Non
                 state=t(lang, f"kb.docs.state.{version.state}"),
             )
         )
-    await reply(update, "\n".join(lines))
+    pages = paginate("\n".join(lines).split("\n"))
+    reference = _reference(doc_id)
+    await _send_page(update, context, lang, pages, page, lambda n: f"kb:sv:{reference}:{n}")
 
 
 async def _retire(update: Update, context: Context, admin: Person, doc_id: str) -> None:
@@ -681,4 +751,6 @@ def build() -> list[BaseHandler]:
         CallbackQueryHandler(on_save_faq, pattern=r"^kb:faq:"),
         CallbackQueryHandler(on_answer_page, pattern=r"^kb:pg:"),
         CallbackQueryHandler(on_admin_page, pattern=r"^kb:(dl|uh|st):"),
+        CallbackQueryHandler(on_questions_page, pattern=r"^kb:qs:"),
+        CallbackQueryHandler(on_show_page, pattern=r"^kb:sv:"),
     ]

@@ -59,7 +59,8 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("kb:rp|faq:{n}", A.MANAGE_KB),
         ("kb:rc", A.MANAGE_KB),
         ("kb:pg:{n}:{w}:{n}", A.ASK),  # an answer's page: <question id>:<topic key>:<page>
-        ("kb:dl|uh|st:{n}", A.MANAGE_KB),  # a page of /kb, /kb upload, /kbstats
+        ("kb:dl|uh|st|qs:{n}", A.MANAGE_KB),  # a page of /kb, /kb upload, /kbstats, /questions
+        ("kb:sv:{w}:{n}", A.MANAGE_KB),  # a page of /kb show: <document's short reference>:<page>
     ),
     "bw": (
         ("bw:c|go|skip|w|x", A.BROADCAST),
@@ -127,7 +128,8 @@ GRAMMAR: dict[str, tuple[tuple[str, Action | None], ...]] = {
         ("sos:cat:{n}:{w}", A.RAISE_SOS),
         ("sos:skip|cxl|cxly|cxln:{n}", A.RAISE_SOS),
         ("sos:csv", A.HANDLE_ALERTS),
-        ("sos:ack|res|back|tl|tlcsv|nskip:{n}", A.HANDLE_ALERTS),
+        ("sos:ack|res|back|tl|tlcsv|nskip|info:{n}", A.HANDLE_ALERTS),
+        ("sos:tl:{n}:{n}", A.HANDLE_ALERTS),  # a page of a timeline: <alert id>:<page>
         ("sos:out:{n}:{w}", A.HANDLE_ALERTS),
     ),
     "kin": (("kin:new", A.RAISE_SOS), ("kin:rm:{n}", A.RAISE_SOS)),

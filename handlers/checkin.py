@@ -52,6 +52,7 @@ from services.health.checkins import CheckinError, Outcome
 from services.health.config import HealthConfig
 from services.i18n import Html, t
 from services.permissions import Action, check
+from services.screens import SCREEN, lines_on_phone, paginate
 from services.validation import number_text, parse_int
 
 log = logging.getLogger(__name__)
@@ -448,6 +449,8 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
     )
     if outcome.alert_id is not None:
         texts[-1] += "\n\n" + t(lang, "sos.ask_location_live")
+    # one phone screen a message: what is longer goes on in a follow-up
+    texts = [page.text for text in texts for page in paginate(text.split("\n"))]
     keyboard = menus.main_keyboard(lang, location=alert_open)
     for index, text in enumerate(texts):
         await reply(update, text, reply_markup=keyboard if index == 0 else None)
@@ -467,6 +470,10 @@ def result_text(lang: str, person: Person, outcome: Outcome, cfg: HealthConfig) 
         first.append(t(lang, "health.advice.red"))
         told = outcome.alert_id is not None or outcome.officers_told > 0
         first.append(t(lang, "health.result.red_told" if told else "health.result.red_nobody"))
+        if lines_on_phone("\n\n".join(first), html=True) > SCREEN:
+            # many reasons: what to do now and who was told stay first, why comes next
+            first[0] = t(lang, "health.result.red", reasons="").strip()
+            parts.append(t(lang, "health.result.why", reasons=Html(reasons)))
     elif assessment.tier == Tier.AMBER:
         when = summary.format_local(outcome.recheck_at, cfg.zone) if outcome.recheck_at else "-"
         first.append(t(lang, "health.result.amber", reasons=Html(reasons)))

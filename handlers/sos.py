@@ -60,6 +60,7 @@ from handlers.common import (
     reply,
     set_keyboard,
 )
+from handlers.paging import page_buttons
 from handlers.sos_common import (
     forged,
     pending,
@@ -72,6 +73,7 @@ from models import AlertStatus, Person, Status
 from services import clock, directory, people
 from services import sos as sos_calls
 from services.alerts import cards, raising, respond, timeline
+from services.alerts import messages as alert_messages
 from services.alerts import policy as alerts_policy
 from services.db import database_unavailable
 from services.i18n import Html, t
@@ -457,7 +459,8 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         return
     alert_id = press.number(2)
     about_alert(alert_id)
-    if alert_id is None or action not in ("ack", "res", "out", "back", "tl", "tlcsv", "nskip"):
+    known = ("ack", "res", "out", "back", "tl", "tlcsv", "nskip", "info")
+    if alert_id is None or action not in known:
         await forged(update, context, person)
         return
     db = context.db
@@ -531,6 +534,9 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
         await answer(query)
         await set_pending(context, person.telegram_id, None)
         await edit_or_reply(update, t(lang, "sos.note_skipped"))
+    elif action == "info":  # what the card leaves out to stay one screen: a follow-up
+        await answer(query)
+        await db.run(alert_messages.send_details, alert_id, person, zone, query.id)
     elif action == "tlcsv":
         await answer(query)
         data = await db.run(timeline.timeline_csv, alert_id, lang, zone)
@@ -540,10 +546,27 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             InputFile(data, filename=f"cadre-bot-alert-{alert_id}-timeline.csv"),
             caption=t(lang, "sos.tl.csv_caption", id=alert_id),
         )
-    else:  # tl
+    else:  # tl: the timeline, below the card; tl:<id>:<page>: another page of it, in place
         await answer(query)
-        text = await db.run(timeline.timeline_text, alert_id, lang, zone)
-        await reply(update, text or t(lang, "form.stale"), reply_markup=_view_markup(alert, lang))
+        page = press.number(3)
+        await _send_timeline(update, context, alert, lang, page)
+
+
+async def _send_timeline(
+    update: Update, context: Context, alert: Any, lang: str, page: int | None
+) -> None:
+    """The alert's timeline, a phone screen a page, with what still applies, the CSV and
+    the row that turns the pages: a new message, or (`page`) the pressed one edited."""
+    pages = await context.db.run(timeline.timeline_pages, alert.id, lang, context.settings.zone)
+    if not pages:
+        await reply(update, t(lang, "form.stale"))
+        return
+    number = min(page or 0, len(pages) - 1)
+    markup = _view_markup(alert, lang, page=(number, len(pages)))
+    if page is None:
+        await reply(update, pages[number], reply_markup=markup)
+    else:
+        await edit_or_reply(update, pages[number], markup)
 
 
 def _alert_text(session: Any, alert_id: int, lang: str, zone: Any) -> str:
@@ -607,8 +630,12 @@ def _list_row(alert: Any, lang: str) -> list[tuple[str, str]]:
     return row
 
 
-def _view_markup(alert: Any, lang: str) -> InlineKeyboardMarkup:
-    """Under /alert <id> and a timeline: what still applies, and the full CSV."""
+def _view_markup(
+    alert: Any, lang: str, *, card: bool = False, page: tuple[int, int] = (0, 1)
+) -> InlineKeyboardMarkup:
+    """Under a timeline: what still applies, the full CSV, and the row that turns its
+    `page` (number, pages); under /alert <id>'s card (`card`): what still applies, and
+    «ℹ️ Details»."""
     rows: list[list[tuple[str, str]]] = []
     if alert.status == AlertStatus.OPEN:
         rows.append(
@@ -619,7 +646,12 @@ def _view_markup(alert: Any, lang: str) -> InlineKeyboardMarkup:
         )
     elif alert.status == AlertStatus.ACKNOWLEDGED:
         rows.append([(t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}")])
-    rows.append([(t(lang, "sos.btn.timeline_csv"), f"sos:tlcsv:{alert.id}")])
+    if card:
+        rows.append([(t(lang, "sos.btn.details"), f"sos:info:{alert.id}")])
+    else:
+        rows.append([(t(lang, "sos.btn.timeline_csv"), f"sos:tlcsv:{alert.id}")])
+        turn = page_buttons(lang, *page, lambda number: f"sos:tl:{alert.id}:{number}")
+        rows += [turn] if turn else []
     return buttons(rows)
 
 
@@ -640,8 +672,10 @@ async def alert_command(update: Update, context: Context, person: Person) -> Non
         await reply(update, t(lang, "sos.alert_not_found", id=alert_id))
         return
     assert alert is not None
-    text = await db.run(timeline.timeline_text, alert_id, lang, context.settings.zone)
-    await reply(update, text or "", reply_markup=_view_markup(alert, lang))
+    # one screen a message: the card to act on, then its timeline
+    card = await db.run(_alert_text, alert_id, lang, context.settings.zone)
+    await reply(update, card, reply_markup=_view_markup(alert, lang, card=True))
+    await _send_timeline(update, context, alert, lang, None)
 
 
 async def _alert_by_command(

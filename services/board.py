@@ -78,7 +78,7 @@ def alert_view(
     assert alert is not None
     return AlertView(
         alert,
-        cards.alert_text(session, alert, lang, zone=zone),
+        cards.alert_text(session, alert, lang, zone=zone, details=True),
         alerts_timeline.timeline(session, alert, lang, zone),
         alert.resolution_note,
     )

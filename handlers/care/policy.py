@@ -64,30 +64,45 @@ def _exam_value(lang: str, policy: BandPolicy) -> str:
     )
 
 
-def _state(lang: str, policy: BandPolicy, zone: Any) -> str:
+def _state(lang: str, policy: BandPolicy, zone: Any, *, short: bool = False) -> str:
+    """Confirmed (when), or a proposal (`short`: in a word, for the table)."""
+    kind = "state_short" if short else "state"
     if policy.confirmed:
         when = policy.updated_at.astimezone(zone).date().isoformat() if policy.updated_at else "-"
-        return t(lang, "care.policy.state.confirmed", date=when)
+        return t(lang, f"care.policy.{kind}.confirmed", date=when)
     if policy.source == "setting":
-        return t(lang, "care.policy.state.setting")
-    return t(lang, "care.policy.state.proposed")
+        return t(lang, f"care.policy.{kind}.setting")
+    return t(lang, f"care.policy.{kind}.proposed")
+
+
+def _every(lang: str, days: int | None, first: int | None = None) -> str:
+    """How often, for the table: "every 120 days" (the rest, the rest's length and when
+    the first exam falls, are on the band's card)."""
+    if days is not None:
+        return t(lang, "care.policy.exam_every", every=days_text(lang, days))
+    if first is not None:
+        return t(lang, "care.policy.exam_first", first=days_text(lang, first))
+    return t(lang, "care.policy.off")
 
 
 def policy_table(lang: str, policy: dict[Band, BandPolicy], zone: Any) -> str:
-    lines = [t(lang, "care.policy.title")]
+    """One phone screen (issue 16): a line or two a band, how often a rest and an exam
+    come and whether it is confirmed; the band's button opens everything (`band_card`)."""
+    lines = []
     for band in Band:
         p = policy[band]
+        exam = _every(lang, p.exam_every_days, p.exam_first_days) if p.has_exam else None
         lines.append(
             t(
                 lang,
                 "care.policy.band_line",
                 band=t(lang, f"care.band.{band}"),
-                rest=_rest_value(lang, p),
-                exam=_exam_value(lang, p),
-                state=_state(lang, p, zone),
+                rest=_every(lang, p.rest_every_days),
+                exam=exam or t(lang, "care.policy.off"),
+                state=_state(lang, p, zone, short=True),
             )
         )
-    return "\n\n".join(lines)
+    return t(lang, "care.policy.title") + "\n\n" + "\n".join(lines)
 
 
 def band_card(

@@ -25,6 +25,7 @@ from services.alerts.policy import (
 from services.health import summary
 from services.i18n import Html, t
 from services.people import name_of, posting_text
+from services.screens import SCREEN, lines_on_phone
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +102,17 @@ def alert_text(
     zone: ZoneInfo,
     stage: int | None = None,
     with_status: bool = True,
+    details: bool = False,
 ) -> str:
-    """The alert as a responder sees it: who, where, when, what, location, phones,
-    the last check-in, who cannot be reached on Telegram, and its status."""
+    """The alert's card as a responder sees it, one phone screen (issue 16): who, where,
+    when, what, location, the phone to call, who cannot be reached on Telegram, and its
+    status. The emergency contacts and the last check-in are one tap away, under «ℹ️
+    Details» (`details_text`); `details`: with them, for the board's page, which has room."""
     person = session.get(Person, alert.person_id) if alert.person_id is not None else None
     if person is None:  # the person deleted their data: the record keeps times only
         return _erased_text(session, alert, lang, zone, with_status)
     steps = causes(session, alert)
-    sos = any(cause == "sos" for cause, _ in steps)
-    title_key = "sos.alert.title" if sos else "sos.alert.title_red"
-    lines = [t(lang, title_key, id=alert.id, name=name_of(person))]
+    lines = [_title(session, alert, person, lang)]
     if alert.unverified:
         lines.append(_unverified_line(alert, lang))
     if stage and stage > 1:
@@ -118,27 +120,25 @@ def alert_text(
     posting = posting_text(person, lang)
     if posting != "-":  # an unregistered caller has none: no empty line
         lines.append(t(lang, "sos.alert.posting", posting=posting))
-    lines.append(t(lang, "sos.alert.time", time=local_time(alert.created_at, zone)))
-    if len(steps) > 1:  # what really happened, in order: a RED check-in, then an SOS
+    if len(steps) > 1:
+        # what really happened, in order, with times and what the SOS said (a RED
+        # check-in, then an SOS: 🩹 Injury, fell on ice): no time, what or description
+        # lines besides, which would say it twice
         lines.append(t(lang, "sos.alert.history", steps=_history(alert, steps, lang, zone)))
-    lines.append(t(lang, "sos.alert.what", what=_category_text(alert, lang)))
-    if alert.details:
-        lines.append(t(lang, "sos.alert.details", details=alert.details))
-    if alert.reasons:
-        key = "sos.alert.reasons_red" if len(steps) > 1 else "sos.alert.reasons"
-        lines.append(t(lang, key, reasons=_reasons_text(alert, lang)))
+    else:
+        lines.append(t(lang, "sos.alert.time", time=local_time(alert.created_at, zone)))
+        lines.append(t(lang, "sos.alert.what", what=_category_text(alert, lang)))
+        if alert.details:
+            lines.append(t(lang, "sos.alert.details", details=alert.details))
+    reasons_at = len(lines)  # the reasons go here, as many as the screen has room for
     lines.append(t(lang, "sos.alert.location", location=_location_text(alert, lang, zone)))
     if person.phone or not alert.unverified:
         lines.append(t(lang, "sos.alert.phone", phone=person.phone or "-"))
-    contacts = people.emergency_contacts(session, person.id or 0)
-    if contacts:
-        listed = "; ".join(f"{c.name} {c.phone}" for c in contacts)
-        lines.append(t(lang, "sos.alert.contacts", contacts=listed))
-    checkin = _last_checkin_line(session, person.id or 0, lang, zone)
-    # The check-in line carries its own label ("Last check-in: ...").
-    if checkin or not alert.unverified:
-        none = t(lang, "sos.alert.checkin", checkin=t(lang, "sos.alert.no_checkin"))
-        lines.append(checkin or none)
+    if alert.unverified and not person.phone:
+        # how to reach a caller the bot does not know, when there is no phone to call
+        lines.append(t(lang, "sos.alert.telegram", telegram=_telegram_of(alert)))
+    if details:
+        lines += _detail_lines(session, alert, person, lang, zone)
     unreachable = _unreachable_lines(session, alert, lang)
     if unreachable:
         lines.append(t(lang, "sos.alert.call_them", people=Html("\n".join(unreachable))))
@@ -148,7 +148,77 @@ def alert_text(
     lines.append(t(lang, alerted, count=count))
     if with_status:
         lines.append(_status_line(session, alert, lang, zone))
+    if alert.reasons:
+        key = "sos.alert.reasons_red" if len(steps) > 1 else "sos.alert.reasons"
+        lines.insert(reasons_at, _reasons_line(alert, lang, key, lines, fit=not details))
     return "\n".join(lines)
+
+
+def _reasons_line(alert: Alert, lang: str, label: str, around: list[str], *, fit: bool) -> str:
+    """The reasons, in the assessment's order; with `fit`, as many as keep the card one phone
+    screen (at least one), then how many more «ℹ️ Details» lists."""
+    reasons = list(alert.reasons or [])
+    shown = len(reasons)
+    while True:
+        text = "; ".join(t(lang, key) for key in reasons[:shown])
+        if shown < len(reasons):
+            more = t(lang, "sos.alert.more_reasons", count=len(reasons) - shown)
+            text = t(lang, "sos.alert.reasons_cut", reasons=Html(text), more=Html(more))
+        line = t(lang, label, reasons=Html(text))
+        card = "\n".join([*around, line])
+        if not fit or shown <= 1 or lines_on_phone(card, html=True) <= SCREEN:
+            return line
+        shown -= 1
+
+
+def _detail_lines(
+    session: Session, alert: Alert, person: Person, lang: str, zone: ZoneInfo
+) -> list[str]:
+    """The emergency contacts and the last check-in (what «ℹ️ Details» shows)."""
+    lines: list[str] = []
+    if alert.unverified and person.phone:  # (without a phone, the card has it)
+        lines.append(t(lang, "sos.alert.telegram", telegram=_telegram_of(alert)))
+    contacts = people.emergency_contacts(session, person.id or 0)
+    if contacts:
+        listed = "; ".join(f"{c.name} {c.phone}" for c in contacts)
+        lines.append(t(lang, "sos.alert.contacts", contacts=listed))
+    elif not alert.unverified:
+        lines.append(t(lang, "sos.alert.contacts", contacts=t(lang, "sos.alert.no_contacts")))
+    checkin = _last_checkin_line(session, person.id or 0, lang, zone)
+    # The check-in line carries its own label ("Last check-in: ...").
+    if checkin or not alert.unverified:
+        none = t(lang, "sos.alert.checkin", checkin=t(lang, "sos.alert.no_checkin"))
+        lines.append(checkin or none)
+    return lines
+
+
+def details_text(session: Session, alert: Alert, lang: str, *, zone: ZoneInfo) -> str:
+    """What «ℹ️ Details» under a card sends: the alert's title, then the cadre's emergency
+    contacts and last check-in (with its readings), which the card leaves out to stay one
+    screen."""
+    person = session.get(Person, alert.person_id) if alert.person_id is not None else None
+    if person is None:
+        return _erased_text(session, alert, lang, zone, with_status=False)
+    lines = _detail_lines(session, alert, person, lang, zone)
+    if alert.reasons:  # all of them (the card may show the first ones only)
+        lines.insert(0, t(lang, "sos.alert.reasons", reasons=_reasons_text(alert, lang)))
+    return "\n".join(
+        [_title(session, alert, person, lang), *(lines or [t(lang, "sos.alert.no_details")])]
+    )
+
+
+def heading(session: Session, alert: Alert, lang: str, *, zone: ZoneInfo) -> str:
+    """The card's title and status (above a timeline)."""
+    person = session.get(Person, alert.person_id) if alert.person_id is not None else None
+    if person is None:
+        return _erased_text(session, alert, lang, zone, with_status=True)
+    return _title(session, alert, person, lang) + "\n" + _status_line(session, alert, lang, zone)
+
+
+def _title(session: Session, alert: Alert, person: Person, lang: str) -> str:
+    sos = any(cause == "sos" for cause, _ in causes(session, alert))
+    title_key = "sos.alert.title" if sos else "sos.alert.title_red"
+    return t(lang, title_key, id=alert.id, name=name_of(person))
 
 
 def _erased_text(
@@ -191,18 +261,18 @@ def _history(alert: Alert, steps: list[tuple[str, datetime]], lang: str, zone: Z
 
 
 def _unverified_line(alert: Alert, lang: str) -> str:
-    """Who called, as far as the bot knows: not an active member, their Telegram name."""
+    """Who called, as far as the bot knows: not an active member (their Telegram name is
+    on its own line, where a phone would be)."""
+    status = str((alert.caller or {}).get("status") or "guest")
+    return t(lang, "sos.alert.unverified", status=t(lang, f"sos.alert.caller.{status}"))
+
+
+def _telegram_of(alert: Alert) -> str:
     caller = alert.caller or {}
-    status = str(caller.get("status") or "guest")
     handle = str(caller.get("telegram_name") or "-")
     if caller.get("username"):
         handle += f" (@{caller['username']})"
-    return t(
-        lang,
-        "sos.alert.unverified",
-        status=t(lang, f"sos.alert.caller.{status}"),
-        telegram=handle,
-    )
+    return handle
 
 
 def _unreachable_lines(session: Session, alert: Alert, lang: str) -> list[str]:
@@ -234,7 +304,10 @@ def responder_buttons(alert: Alert, lang: str, board_url: str | None) -> dict[st
                 (t(lang, "sos.btn.ack"), f"sos:ack:{alert.id}"),
                 (t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}"),
             ],
-            [(t(lang, "sos.btn.timeline"), f"sos:tl:{alert.id}")],
+            [
+                (t(lang, "sos.btn.details"), f"sos:info:{alert.id}"),
+                (t(lang, "sos.btn.timeline"), f"sos:tl:{alert.id}"),
+            ],
         ]
     )
     buttons: dict[str, Any] = board_links.with_open_button(
@@ -244,12 +317,13 @@ def responder_buttons(alert: Alert, lang: str, board_url: str | None) -> dict[st
 
 
 def handler_rows(alert: Alert, lang: str) -> list[list[tuple[str, str]]]:
-    """For the person who took it: resolve and the timeline."""
+    """For the person who took it: resolve, the details and the timeline."""
     return [
+        [(t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}")],
         [
-            (t(lang, "sos.btn.resolve"), f"sos:res:{alert.id}"),
+            (t(lang, "sos.btn.details"), f"sos:info:{alert.id}"),
             (t(lang, "sos.btn.timeline"), f"sos:tl:{alert.id}"),
-        ]
+        ],
     ]
 
 

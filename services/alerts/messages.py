@@ -23,7 +23,13 @@ from models import (
     Status,
 )
 from services import clock, contact_links, outbox
-from services.alerts.cards import alert_text, buttons_for, handler_buttons, responder_buttons
+from services.alerts.cards import (
+    alert_text,
+    buttons_for,
+    details_text,
+    handler_buttons,
+    responder_buttons,
+)
 from services.alerts.policy import (
     CONTACT,
     NOTIFY_KEY,
@@ -93,6 +99,25 @@ def notify_round(
             _attach_checkin_chart(session, alert, person, key, zone)
     add_event(session, alert, kind, stage=stage, people=[p.id for p in targets])
     return targets
+
+
+def send_details(
+    session: Session, alert_id: int, viewer: Person, zone: ZoneInfo, pressed: str
+) -> None:
+    """«ℹ️ Details» under a card: what the card leaves out (`cards.details_text`), sent to
+    `viewer` through the outbox as one of the alert's messages, so that the cadre's
+    deletion edits it away like the cards (services/erasure.py). `pressed`: the button
+    press, once a press."""
+    alert = session.get(Alert, alert_id)
+    assert alert is not None
+    outbox.enqueue_to(
+        session,
+        viewer,
+        priority=Priority.URGENT,
+        idempotency_key=f"alert:{alert_id}:info:{viewer.id}:{pressed}",
+        text=details_text(session, alert, viewer.language, zone=zone),
+        source=source_of(alert),
+    )
 
 
 def _attach_checkin_chart(

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from models import Alert, AlertEvent, AlertRecipient, Channel, OutboxMessage, OutboxStatus, Person
 from services import audit, clock, people, tables
-from services.alerts.cards import alert_text
+from services.alerts.cards import heading
 from services.alerts.policy import (
     IN_PROGRESS,
     RECENT_DAYS,
@@ -30,6 +30,7 @@ from services.duty_channels import alerting
 from services.i18n import Html, escape, plain_text, t
 from services.people import name_of
 from services.permissions import Action, check, visible_prefectures
+from services.screens import paginate
 
 
 def without_cadre_notice(session: Session, hours: int = 6) -> list[tuple[int, int]]:
@@ -272,10 +273,31 @@ def timeline_csv(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> 
 
 
 def timeline_text(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> str | None:
+    """The whole timeline as one text (the chat shows it a page at a time: `timeline_pages`)."""
+    parts = _timeline_parts(session, alert_id, lang, zone)
+    if parts is None:
+        return None
+    head, lines, note = parts
+    return head + "\n".join(lines) + note
+
+
+def timeline_pages(session: Session, alert_id: int, lang: str, zone: ZoneInfo) -> list[str]:
+    """The timeline a phone screen a page (services.screens.paginate), each page headed by
+    the alert's title and status; [] when there is no such alert."""
+    parts = _timeline_parts(session, alert_id, lang, zone)
+    if parts is None:
+        return []
+    head, lines, note = parts
+    return [page.text for page in paginate(lines, header=head, footer=note, whole=True)]
+
+
+def _timeline_parts(
+    session: Session, alert_id: int, lang: str, zone: ZoneInfo
+) -> tuple[str, list[str], str] | None:
     alert = session.get(Alert, alert_id)
     if alert is None:
         return None
-    head = alert_text(session, alert, lang, zone=zone)
+    head = heading(session, alert, lang, zone=zone)  # the card is right above it
     lines = [
         f"{local_time(item.at, zone)[5:]} · {item.text}"
         for item in compact_timeline(session, alert, lang, zone)
@@ -283,7 +305,7 @@ def timeline_text(session: Session, alert_id: int, lang: str, zone: ZoneInfo) ->
     note = ""
     if alert.resolution_note:
         note = "\n" + t(lang, "sos.tl.note_text", note=alert.resolution_note)
-    return head + "\n\n" + t(lang, "sos.tl.header") + "\n" + "\n".join(lines) + note
+    return head + "\n\n" + t(lang, "sos.tl.header") + "\n", lines, note
 
 
 CSV_COLUMNS = (

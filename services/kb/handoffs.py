@@ -23,7 +23,7 @@ from services.validation import number_text
 
 FIRST_REMINDER = timedelta(hours=2)
 REPEAT_REMINDER = timedelta(hours=12)
-REMINDER_LIST = 10  # questions listed in a reminder
+REMINDER_LIST = 2  # questions listed in a reminder (one phone screen); /questions has all
 MAX_ANSWER = 3500  # leaves room for the framing text within Telegram's 4,096 characters
 
 
@@ -157,11 +157,13 @@ def mark_saved(session: Session, handoff_id: int, doc_id: str, admin: Person) ->
         )
 
 
-def open_handoffs(session: Session, limit: int = 20) -> list[KbHandoff]:
+def open_handoffs(session: Session, limit: int = 20, offset: int = 0) -> list[KbHandoff]:
+    """The questions waiting for a person, the oldest first (a page of them for /questions)."""
     query = (
         select(KbHandoff)
         .where(KbHandoff.status == HandoffStatus.OPEN)
-        .order_by(col(KbHandoff.created_at))
+        .order_by(col(KbHandoff.created_at), col(KbHandoff.id))
+        .offset(offset)
         .limit(limit)
     )
     return list(session.exec(query))
@@ -261,6 +263,8 @@ def remind_admins(session: Session, now: datetime | None = None) -> int:
         lang = admin.language
         header = t(lang, "kb.handoff.reminder", count=len(due))
         text, rows = waiting_list(lang, header, shown, asked_by, now)
+        if len(due) > len(shown):
+            text += "\n" + t(lang, "kb.handoff.reminder_more", count=len(due) - len(shown))
         outbox.enqueue(
             session,
             chat_id=admin.telegram_id,

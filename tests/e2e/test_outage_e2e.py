@@ -52,15 +52,16 @@ async def healthz(base: str) -> tuple[int, dict]:
 
 
 async def until_healthz(base: str, expected: int, within: float = 60, check: str = "") -> dict:
-    """Poll /healthz (connection refused counts as not yet) until it answers `expected`
-    (and, if `check` is named, that check agrees)."""
+    """Poll /healthz (connection refused counts as not yet) until the leader answers
+    `expected` (and, if `check` is named, that check agrees). On PostgreSQL a process is a
+    standby until it holds the lock, and a standby answers only for itself (bot/leader.py)."""
     deadline = asyncio.get_running_loop().time() + within
     body: dict = {}
     while asyncio.get_running_loop().time() < deadline:
         try:
             status, body = await healthz(base)
             agrees = not check or body["checks"][check]["ok"] is (expected == 200)
-            if status == expected and agrees:
+            if status == expected and agrees and body.get("role") == "leader":
                 return body
         except aiohttp.ClientError:
             pass

@@ -372,7 +372,7 @@ async def test_suspend_and_reinstate(bot):
 
     colleague_card = await open_card(admin, colleague)
     await admin.press("⛔ Suspend", message=colleague_card)
-    await admin.wait_edit(colleague_card, "Suspend the account of Anna?")
+    await admin.wait_edit(colleague_card, "Suspend Anna?")
     await admin.press("⛔ Yes, suspend", message=colleague_card)
     await admin.wait_edit(colleague_card, "Status: suspended")
     await other_admin.wait_for("suspended your account")

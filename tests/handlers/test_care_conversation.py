@@ -250,7 +250,7 @@ async def test_admins_change_and_confirm_the_policy_and_officers_cannot(bot):
     admin = bot.admin(language_code="en")
     await admin.send("/carepolicy")
     table = await admin.wait_for("Care schedule policy")
-    assert table.text.count("proposal, not confirmed") == 4
+    assert table.text.count("; proposal") == 4
     await admin.press("3,500–4,500 m")
     await admin.wait_edit(table, "Low-altitude rest: every 120 days")
     await admin.press("Rest interval")

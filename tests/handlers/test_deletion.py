@@ -134,7 +134,12 @@ async def test_deleteme_leaves_nothing_of_the_person_in_any_table(bot):
 
         await cadre.send("/sos")
         alert_message = await on_duty.wait_for("SOS", timeout=10)
-        assert NAME in alert_message.text and "83%" in alert_message.text
+        assert NAME in alert_message.text
+        # the last check-in is one tap away, under «ℹ️ Details» (the card is one screen)
+        await on_duty.press(f"sos:info:{alert_message.text.split('#')[1].split()[0]}")
+        await on_duty.callback_answer()
+        details = await on_duty.wait_for("83%", timeout=10)
+        assert NAME in details.text
         await cadre.wait_for("What is wrong?")
         await cadre.press("🏔 Altitude sickness")
         await cadre.wait_for("describe it in a few words")
@@ -165,6 +170,8 @@ async def test_deleteme_leaves_nothing_of_the_person_in_any_table(bot):
         await cadre.wait_for("has been deleted")
         # the alert in the officer's chat is edited to a line without the person
         edited = await on_duty.wait_edit(alert_message, "deleted their personal data")
+        assert NAME not in edited.text and "83" not in edited.text
+        edited = await on_duty.wait_edit(details, "deleted their personal data")  # the same
         assert NAME not in edited.text and "83" not in edited.text
 
     assert leaks(bot.db.engine) == []

@@ -14,11 +14,11 @@ import pytest
 from handlers import menus
 from models import Role, Status
 from services import people, roster
-from services.i18n import t
+from services.i18n import plain_text, t
 from tests.support import factories
 from tests.support.checkin_helpers import finish_vitals, markup_has, start_checkin, walk_to_vitals
 from tests.support.screens import SCREEN, lines_on_phone, too_long
-from tests.support.sos_support import CADRE, ON_DUTY, emergency_running, staff
+from tests.support.sos_support import CADRE, ON_DUTY, emergency_running, sos_described, staff
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,14 +30,8 @@ async def test_an_sos_and_the_officers_card_each_fit_one_screen(bot, lang):
     cadre = bot.user(CADRE, "Li", language_code=lang)
     officer = bot.user(ON_DUTY, "Zhang", language_code=lang)
     async with emergency_running(bot):
-        await cadre.send("/sos")
-        await cadre.wait_for(markup_has("sos:cat:"))
-        cadre.location = (30.0, 100.27)
-        await cadre.press_reply_button(t(lang, "sos.btn.share_location"))
-        await officer.wait_for(lambda m: m.location is not None, timeout=10)
-        await cadre.press("sos:cat:1:altitude")
-        await cadre.send("headache and vomiting since the pass, in the dormitory")
-        await officer.wait_for("headache and vomiting", timeout=10)
+        what = "headache and vomiting since the pass, in the dormitory"
+        await sos_described(cadre, officer, lang, "altitude", what)
         guest = bot.user(4242, "Stranger Danger", language_code=lang)  # unverified
         await guest.send("/sos")
         await bot.emulator.world.signal.wait_for(
@@ -155,4 +149,45 @@ async def test_the_care_schedule_and_the_oxygen_requests_fit_one_screen(bot):
         await user.wait_for("Oxygen request #")
     await user.send("/oxygen")
     await user.wait_for("My oxygen requests")
+    assert too_long(bot) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+async def test_the_care_policy_table_is_one_screen_and_each_band_opens_in_full(bot, lang):
+    bot.db.call(people.set_language, factories.ADMIN_ID, lang)
+    admin = bot.admin(language_code=lang)
+    await admin.send("/carepolicy")
+    table = await admin.wait_for(t(lang, "care.band.high"))
+    assert lines_on_phone(table.text) <= SCREEN, table.text
+    assert all(t(lang, f"care.band.{band}") in table.text for band in ("low", "mid", "high"))
+    await admin.press(t(lang, "care.band.high"))
+    card = await admin.wait_edit(table)
+    assert lines_on_phone(card.text) <= SCREEN, card.text
+    # what the table leaves out is on the band's card: the rest's length, the first exam
+    days = t(lang, "care.policy.days", count=14)
+    assert card.text.count(plain_text(days)) >= 2
+    assert too_long(bot) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+async def test_a_persons_card_and_the_suspend_question_are_one_screen(bot, lang):
+    cadre = factories.person(
+        bot.db,
+        2101,
+        real_name="Zhuoma Ciren Lhamo",
+        home_unit="杭州市卫生健康委员会（办公室）"
+        if lang == "zh-Hans"
+        else "Hangzhou Health Commission",
+    )
+    bot.db.call(people.set_language, factories.ADMIN_ID, lang)
+    admin = bot.admin(language_code=lang)
+    await admin.send("/people")
+    listing = await admin.wait_for(lambda m: bool(m.buttons))
+    await admin.press(f"ppl:c:{cadre.id}", message=listing)
+    card = await admin.wait_edit(listing, lambda m: "ppl:back" in str(m.reply_markup))
+    assert plain_text(t(lang, "people.card.areas", areas="-")) not in card.text  # a cadre's
+    await admin.press(f"ppl:sus:{cadre.id}", message=card)
+    asked = await admin.wait_edit(card, lambda m: "ppl:susy" in str(m.reply_markup))
+    assert lines_on_phone(asked.text) <= SCREEN, asked.text
+    assert "Zhuoma Ciren Lhamo" in asked.text and "🆘" in asked.text
     assert too_long(bot) == []

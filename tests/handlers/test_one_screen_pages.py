@@ -17,6 +17,7 @@ from models import Channel, DutyGroup, KbQuestion
 from services import clock, people
 from services.duty_channels import groups
 from services.i18n import plain_text, t
+from services.kb import handoffs
 from tests.support import factories
 from tests.support.screens import SCREEN, lines_on_phone, too_long
 
@@ -327,3 +328,60 @@ async def test_dutygroup_is_a_screen_a_page_with_the_buttons_of_its_groups(bot, 
     assert (await admin.callback_answer()).text == t(lang, "form.stale")
     assert_each_answered_once(bot)
     assert too_long(bot) == []  # and every other message sent, in every chat
+
+
+LONG_ID = "county-office-oxygen-concentrators-and-cylinders-rules.2023-reva"  # 64 characters
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_kb_show_of_a_document_with_many_versions_is_a_screen_a_page(bot, lang):
+    assert len(LONG_ID) == 64
+    admin = admin_user(bot, lang)
+    for number in range(1, 13):
+        document = long_document("en").replace("id: litang-rest-rota-en", f"id: {LONG_ID}")
+        document = document.replace("## ", f"## Revision {number}: ", 1)
+        await admin.send_document(f"{LONG_ID}.md", document.encode())
+        await admin.wait_for(LONG_ID)
+    pages = await paged(admin, f"/kb show {LONG_ID}", lang)
+    everything = "\n".join(pages)
+    assert all(f"v{n} " in everything for n in range(1, 13))  # nothing lost
+    shown = admin.last_message
+    assert all(len(b["callback_data"].encode()) <= 64 for b in shown.buttons)
+    await admin.press_forged("kb:sv:000000000000:1", message=shown)  # no such document
+    assert (await admin.callback_answer()).text == t(lang, "form.stale")
+    assert_each_answered_once(bot)
+    assert too_long(bot) == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_questions_waiting_for_a_person_are_a_screen_a_page(bot, lang):
+    cadre = factories.person(bot.db, CADRE, language=lang, real_name="Zhuoma Ciren Lhamo")
+    asked = []
+    with bot.db.session() as s:
+        for number in range(9):
+            text = f"Question {number}: " + "can my family visit me at my posting in winter? " * 3
+            question = KbQuestion(
+                person_id=cadre.id, language=lang, text=text, grouping=str(number), outcome="none"
+            )
+            s.add(question)
+            s.flush()
+            assert question.id is not None
+            handoffs.open_handoff(s, question.id, s.merge(cadre))
+            asked.append(f"Question {number}:")
+        s.commit()
+    admin = admin_user(bot, lang)
+    pages = await paged(admin, "/questions", lang)
+    everything = "\n".join(pages)
+    assert all(question in everything for question in asked)  # every one, oldest first
+    assert everything.index("Question 0:") < everything.index("Question 8:")
+    replies = {
+        b["callback_data"] for b in admin.last_message.buttons if "kb:rp:" in b["callback_data"]
+    }
+    assert replies  # each page keeps the Reply buttons of its questions
+    # the reminder lists the oldest and sends the admin to /questions for the others
+    later = clock.now() + handoffs.FIRST_REMINDER + timedelta(minutes=1)
+    assert bot.db.call(handoffs.remind_admins, later) == 9
+    reminder = await admin.wait_for("/questions")
+    assert "Question 0:" in reminder.text and "7" in reminder.text.splitlines()[-1]
+    assert_each_answered_once(bot)
+    assert too_long(bot) == []

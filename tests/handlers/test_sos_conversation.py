@@ -713,7 +713,8 @@ async def test_officers_take_and_close_alerts_from_the_list_and_by_command(bot):
         await officer.send(f"/alert {alert_id}")
         closed = await officer.wait_for(lambda m: "Timeline" in m.text and "closed by" in m.text)
         assert "I'm on it" not in closed.text
-        assert [b["text"] for b in closed.buttons] == ["⬇️ Full timeline (CSV)"]
+        # closed: only the CSV, and the row that turns the timeline's pages
+        assert [b["text"] for b in closed.buttons] == ["⬇️ Full timeline (CSV)", "More ▶ 2/2"]
         await officer.press("⬇️ Full timeline (CSV)", message=closed)
         await officer.wait_for(lambda m: m.document is not None)
         data = officer.files[-1].data.decode("utf-8-sig")

@@ -247,9 +247,9 @@ async def test_location_stays_on_the_keyboard_until_closed_and_updates_every_car
         edited = await officer.wait_edit(card, "29.99000")
         assert "sos:ack:" in str(edited.reply_markup)  # still open: ✋ stays
         await officer.send(f"/alert {alert_of(bot, CADRE).id}")
-        await officer.wait_for(
-            lambda m: "29.99000" in (m.text or "") and "时间线" in (m.text or "")
-        )
+        # the card, then its timeline (one screen each)
+        await officer.wait_for(lambda m: "29.99000" in (m.text or ""))
+        await officer.wait_for("时间线")
         asked = next(m for m in reversed(cadre.bot_messages) if "sos:cxl:" in str(m.reply_markup))
         await cadre.press(f"sos:cxl:{alert_of(bot, CADRE).id}", message=asked)
         await cadre.wait_for(markup_has("sos:cxly:"))

@@ -112,6 +112,15 @@ DYNAMIC: dict[str, list[str]] = {
     "care.band.{schedule.band}": _keys("care.band.", [b.value for b in Band]),
     "care.btn.policy.{code}": _keys("care.btn.policy.", care_handlers.POLICY_FIELDS),
     "care.btn.policy.{parts[3]}": _keys("care.btn.policy.", care_handlers.POLICY_FIELDS),
+    "care.policy.{kind}.confirmed": [
+        "care.policy.state.confirmed",
+        "care.policy.state_short.confirmed",
+    ],
+    "care.policy.{kind}.setting": ["care.policy.state.setting", "care.policy.state_short.setting"],
+    "care.policy.{kind}.proposed": [
+        "care.policy.state.proposed",
+        "care.policy.state_short.proposed",
+    ],
     "kb.docs.origin.{version.origin}": _keys("kb.docs.origin.", [o.value for o in DocumentOrigin]),
     "import.reason.{reason}": _keys(  # services/roster_import.py: refuse("<reason>", ...)
         "import.reason.",

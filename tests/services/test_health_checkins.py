@@ -286,10 +286,10 @@ def test_last_checkin_line_for_responders_and_for_contacts(db, travel):
     assert "需关注" in zh and "血氧 86%" in zh and "\n" not in zh
     contact = db.call(summary.last_checkin_line, person.id, "en", vitals=False, zone=CONFIG.zone)
     assert contact == "Last check-in: 11-26 09:00"
-    # The alert responders get shows that line once, with its label once.
+    # The details under the responders' card (ℹ️) show that line once, with its label once.
     alert_id = db.call(raising.raise_alert, person_id=person.id, cause="sos", policy=POLICY)
     with db.session() as s:
-        text = cards.alert_text(s, db.call(policy.get, alert_id), "en", zone=CONFIG.zone)
+        text = cards.details_text(s, db.call(policy.get, alert_id), "en", zone=CONFIG.zone)
     assert text.count("Last check-in:") == 1 and line in text
 
 

@@ -120,7 +120,12 @@ def test_the_sos_is_stored_and_queued_at_emergency_priority_for_the_officer_on_d
     assert "4014" in message.payload["text"]
     keyboard = message.payload["reply_markup"]["inline_keyboard"]
     buttons = [b["callback_data"] for row in keyboard for b in row]
-    assert buttons == [f"sos:ack:{alert_id}", f"sos:res:{alert_id}", f"sos:tl:{alert_id}"]
+    assert buttons == [
+        f"sos:ack:{alert_id}",
+        f"sos:res:{alert_id}",
+        f"sos:info:{alert_id}",
+        f"sos:tl:{alert_id}",
+    ]
     alert = db.call(policy.get, alert_id)
     assert alert.status == AlertStatus.OPEN and alert.stage == 1
     assert alert.next_escalation_at == T0 + timedelta(seconds=180)

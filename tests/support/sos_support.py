@@ -13,6 +13,7 @@ from handlers.context import deps_of
 from models import Person, Role
 from scheduler import jobs
 from services import people, roster
+from services.i18n import t
 from tests.support import factories
 from tests.support.botfixtures import RunningBot
 
@@ -64,6 +65,19 @@ async def emergency_running(bot: RunningBot) -> AsyncIterator[Any]:
     if jobs.get_job(bot.app, "sos:escalation") is None:
         await start_timers(bot.app, bot.timers)
     yield worker
+
+
+async def sos_described(caller: Any, officer: Any, lang: str, category: str, text: str) -> None:
+    """`caller` presses SOS, shares their location, picks `category` and describes it in
+    `text`; `officer` has received the map pin and the description."""
+    await caller.send("/sos")
+    await caller.wait_for(lambda m: "sos:cat:" in str(m.reply_markup))
+    caller.location = (30.0, 100.27)
+    await caller.press_reply_button(t(lang, "sos.btn.share_location"))
+    await officer.wait_for(lambda m: m.location is not None, timeout=10)
+    await caller.press(f"sos:cat:1:{category}")
+    await caller.send(text)
+    await officer.wait_for(lambda m: text in (m.text or ""), timeout=10)
 
 
 async def until(condition: Any, within: float = 15.0) -> None:
