@@ -172,10 +172,16 @@ def run(settings: Settings, webhook: bool = False) -> int:
     if problem:
         _fail(problem)
     exclusive = _hold_sqlite_lock(settings.database_url)
+    asked = _finish_migration_first()
+    log.info("database: migrating the schema to this version's, if needed")
     try:
         db = build_database(settings)
     except SchemaTooNew as exc:
         _fail(str(exc))
+    if asked.is_set():
+        log.info("stopped during the start-up, once the database migration had finished")
+        db.engine.dispose()
+        return 0
     if exclusive:  # the only process on this SQLite file: whatever is left sending is ours
         from services.outbox.leases import reclaim_all
 
@@ -185,6 +191,8 @@ def run(settings: Settings, webhook: bool = False) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     stopping = _stop_on_signals(loop)
+    if asked.is_set():  # between the migration and the loop's own handlers
+        stopping.set()
     leadership = None
     try:
         if db.engine.dialect.name == "postgresql":  # one leader, warm standbys (bot/leader.py)
@@ -204,11 +212,34 @@ def run(settings: Settings, webhook: bool = False) -> int:
             leadership.stop()  # frees the lock at once: a standby takes over
 
 
+def _finish_migration_first() -> Any:
+    """SIGTERM or SIGINT during the start-up's database migration: the migration finishes
+    (on SQLite, whose schema changes are not transactional, a migration cut off half-way
+    could leave a table half-copied), then `run` exits with code 0. Returns the event set
+    by the first signal; a second one acts as before (SIGTERM kills, SIGINT interrupts)."""
+    import signal
+    import threading
+
+    asked = threading.Event()
+    previous: dict[int, Any] = {}
+
+    def finish_first(signum: int, _frame: Any) -> None:
+        asked.set()
+        signal.signal(signum, previous[signum])
+        log.warning(
+            "asked to stop during the database migration: it finishes first, then the process exits"
+        )
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, finish_first)
+    return asked
+
+
 def _stop_on_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
-    """SIGTERM and SIGINT during the start-up (standing by, taking over, waiting for the
-    Bot API): the event is set and the start-up ends cleanly with exit code 0. The
-    Application replaces these handlers with its own when it starts (run_polling,
-    run_webhook); a signal that comes between is handled by the Application's."""
+    """SIGTERM and SIGINT from the end of the migration to the stop: the event is set.
+    During the start-up (standing by, taking over, waiting for the Bot API) the start-up
+    ends cleanly with exit code 0; once the Application runs (run_polling, run_webhook,
+    with stop_signals=None: these handlers stay) `_stop_when_asked` stops it."""
     import signal
 
     stopping = asyncio.Event()
@@ -220,8 +251,6 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
 def _lead(
     application: Any, settings: Settings, loop: Any, webhook: bool, stopping: asyncio.Event
 ) -> int:
-    from telegram import Update
-
     from bot.app import freeze_startup_objects
 
     reached = loop.run_until_complete(_reach_bot_api(application.bot, settings, stopping))
@@ -231,9 +260,44 @@ def _lead(
     if not reached:
         _fail("CADRE_TELEGRAM_TOKEN: the Bot API refused this token (revoked, or another bot's)")
     freeze_startup_objects()
+    watcher = loop.create_task(_stop_when_asked(application, stopping), name="stop-on-signal")
+    try:
+        _run_application(application, settings, webhook)
+    finally:
+        if not watcher.done():
+            watcher.cancel()
+            loop.run_until_complete(asyncio.gather(watcher, return_exceptions=True))
+        elif not watcher.cancelled():
+            watcher.exception()  # the SystemExit that stopped the Application: retrieved
+    return 0
+
+
+async def _stop_when_asked(application: Any, stopping: asyncio.Event) -> None:
+    """Stop the Application on SIGTERM or SIGINT as PTB's own signal handler does (a
+    SystemExit out of the event loop), except while its updater starts: PTB's, raised while
+    the updater was registering the webhook (or deleting it, polling), left that step's
+    task behind and its error in the log. A signal then lets the step finish; the
+    Application starts and stops at once, cleanly. (A start that fails ends the run with
+    its own error, as before.)"""
+    await stopping.wait()
+    updater = application.updater
+    starting = False
+    while updater is not None and updater.running and not application.running:
+        starting = True
+        await asyncio.sleep(0.05)
+    if starting and not application.running:
+        return
+    raise SystemExit(0)
+
+
+def _run_application(application: Any, settings: Settings, webhook: bool) -> None:
+    from telegram import Update
+
     if not webhook:
-        application.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
-        return 0
+        application.run_polling(
+            allowed_updates=Update.ALL_TYPES, close_loop=False, stop_signals=None
+        )
+        return
     assert settings.webhook_secret is not None
     from bot.webhook import GuardedUpdater
 
@@ -256,10 +320,10 @@ def _lead(
             secret_token=settings.webhook_secret.get_secret_value(),
             allowed_updates=Update.ALL_TYPES,
             close_loop=False,
+            stop_signals=None,  # `_stop_on_signals` keeps them
         )
     except OSError as exc:  # the address is taken or cannot be bound
         _fail(f"CADRE_WEBHOOK_LISTEN: cannot listen on {settings.webhook_listen} ({exc.strerror})")
-    return 0
 
 
 _sqlite_lock: int | None = None  # the lock file's descriptor, held while `run` lives

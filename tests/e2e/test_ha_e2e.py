@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
@@ -31,6 +32,8 @@ from models import Alert, AuditEntry, HaLeader, OutboxMessage, UpdateInbox
 from models.db import make_engine, upgrade
 from services.db import Database
 from tests.e2e.test_outage_e2e import cluster  # noqa: F401  (the private PostgreSQL cluster)
+from tests.e2e.test_webhook_e2e import SECRET as WEBHOOK_SECRET
+from tests.e2e.test_webhook_e2e import forged_update
 from tests.support import factories
 from tests.support.sos_support import (
     CADRE,
@@ -57,9 +60,9 @@ def free_port() -> int:
 class Node:
     """One `cadre-bot run` with its own /healthz port."""
 
-    def __init__(self, env: dict[str, str], tmp_path: Any) -> None:
+    def __init__(self, env: dict[str, str], tmp_path: Any, *options: str) -> None:
         self.base = f"127.0.0.1:{free_port()}"
-        self.process = BotProcess({**env, "CADRE_HTTP_LISTEN": self.base}, tmp_path)
+        self.process = BotProcess({**env, "CADRE_HTTP_LISTEN": self.base}, tmp_path, *options)
 
     @property
     def pid(self) -> int:
@@ -137,10 +140,18 @@ def ha_env(emulator, db, database_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def two_nodes(env: dict[str, str], db, tmp_path) -> AsyncIterator[tuple[Node, Node]]:
-    """(leader, standby): the first started leads, the second stands by. Both are stopped
-    at the end (resumed first if paused)."""
-    first, second = Node(env, tmp_path), Node(env, tmp_path)
+async def two_nodes(
+    env: dict[str, str],
+    db,
+    tmp_path,
+    *options: str,
+    envs: tuple[dict[str, str], dict[str, str]] = ({}, {}),
+) -> AsyncIterator[tuple[Node, Node]]:
+    """(leader, standby): the first started leads, the second stands by (`envs`: what
+    each has of its own, `options`: of `run`). Both are stopped at the end (resumed first
+    if paused)."""
+    first = Node({**env, **envs[0]}, tmp_path, *options)
+    second = Node({**env, **envs[1]}, tmp_path, *options)
     try:
         await first.process.start()
         await eventually(lambda: leader_pid(db) == first.pid, STARTUP)
@@ -336,6 +347,130 @@ async def test_an_escalation_due_during_the_takeover_fires_once(
         with db.session() as s:
             alert = s.exec(select(Alert)).one()
         assert alert.stage == 2
+
+
+class Balancer:
+    """A load balancer without health checks in front of two webhook ports: each post
+    goes to the next port in turn (Telegram's next try then reaches the other). A port
+    that refuses the connection answers 502. Records (port, update_id, status)."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook/cadre"
+        self.posts: list[tuple[int, int, int]] = []
+        self._turn = 0
+        self._runner: Any = None
+
+    async def start(self) -> None:
+        app = aiohttp.web.Application()
+        app.router.add_post("/hook/cadre", self._forward)
+        self._runner = aiohttp.web.AppRunner(app)
+        await self._runner.setup()
+        await aiohttp.web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    async def _forward(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        body = await request.read()
+        port = self.ports[self._turn % len(self.ports)]
+        self._turn += 1
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower().startswith(("x-", "content-type"))
+        }
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+                http.post(
+                    f"http://127.0.0.1:{port}/hook/cadre", data=body, headers=headers
+                ) as answer,
+            ):
+                status, payload = answer.status, await answer.read()
+        except (aiohttp.ClientError, TimeoutError):
+            status, payload = 502, b""
+        self.posts.append((port, json.loads(body)["update_id"], status))
+        return aiohttp.web.Response(status=status, body=payload)
+
+    def statuses(self, update_id: int, port: int | None = None) -> list[int]:
+        return [s for p, u, s in self.posts if u == update_id and port in (None, p)]
+
+
+async def post_to(port: int, update: dict[str, Any]) -> int:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+        http.post(f"http://127.0.0.1:{port}/hook/cadre", json=update, headers=headers) as answer,
+    ):
+        return answer.status
+
+
+async def test_webhook_standby_answers_503_leader_handles_once_then_the_standby_takes_over(
+    emulator, db, database_url, tmp_path
+):
+    """Two `cadre-bot run --webhook` behind a load balancer that does not know which one
+    leads: the standby answers 503 and handles nothing, Telegram (the emulator) posts the
+    update again, the leader answers 200 and handles it once. After kill -9 of the leader
+    the standby takes over: updates posted to it are answered 200 and handled."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("high availability needs PostgreSQL")
+    ports = [free_port(), free_port()]
+    balancer = Balancer(ports)
+    await balancer.start()
+    env = ha_env(
+        emulator,
+        db,
+        database_url,
+        CADRE_LOG_LEVEL="INFO",
+        CADRE_WEBHOOK_URL=balancer.url,
+        CADRE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    envs = (
+        {"CADRE_WEBHOOK_LISTEN": f"127.0.0.1:{ports[0]}"},
+        {"CADRE_WEBHOOK_LISTEN": f"127.0.0.1:{ports[1]}"},
+    )
+    cadre = emulator.user(CADRE, "Li", language_code="en")
+
+    def answers() -> int:
+        return len([m for m in cadre.bot_messages if "/help" in (m.text or "")])
+
+    async def help_answered() -> int:
+        before = answers()
+        await cadre.send("/help")
+        update_id = emulator.world.update_log[-1]["update_id"]
+        await eventually(lambda: answers() > before, STARTUP)
+        return update_id
+
+    try:
+        async with two_nodes(env, db, tmp_path, "--webhook", envs=envs) as (leader, standby):  # type: ignore[arg-type]
+            assert emulator.world.webhook is not None
+            assert emulator.world.webhook.url == balancer.url
+            # Posted to the standby itself: 503, and nothing stored or handled.
+            assert await post_to(ports[1], forged_update(900_100, CADRE, "/help")) == 503
+            sent = [await help_answered() for _ in range(3)]
+            assert answers() == 3  # one answer each, none for the update the standby refused
+            for update_id in sent:
+                assert balancer.statuses(update_id).count(200) == 1
+                assert set(balancer.statuses(update_id, ports[1])) <= {503}
+                assert handled(db, update_id)
+            assert 503 in [s for p, _u, s in balancer.posts if p == ports[1]]
+            with db.session() as s:
+                assert s.get(UpdateInbox, 900_100) is None
+
+            await leader.process.stop(signal.SIGKILL)
+            after = await help_answered()  # retried until the standby leads
+            assert leader_pid(db) == standby.pid
+            assert await standby.role() == "leader"
+            assert balancer.statuses(after, ports[1]).count(200) == 1
+            assert balancer.statuses(after).count(200) == 1
+            # And posted to it directly, as a load balancer that knows the leader does.
+            assert await post_to(ports[1], forged_update(900_101, CADRE, "/help")) == 200
+            await eventually(lambda: handled(db, 900_101))
+            await eventually(lambda: answers() == 5)
+            assert handled(db, after)
+        assert answers() == 5
+    finally:
+        await balancer.stop()
 
 
 async def test_sigterm_while_taking_over_stops_the_standby_and_gives_the_lock_back(
