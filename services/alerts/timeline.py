@@ -119,26 +119,30 @@ def _event_values(event: AlertEvent, who: Callable[[int | None], str], lang: str
     }
 
 
+def _events(session: Session, alert: Alert) -> list[AlertEvent]:
+    """The alert's events, in order."""
+    query = select(AlertEvent).where(AlertEvent.alert_id == alert.id)
+    return list(session.exec(query.order_by(col(AlertEvent.id))))
+
+
+def _messages(session: Session, alert: Alert) -> list[OutboxMessage]:
+    """The messages sent about the alert (not the edits of its cards), in order."""
+    query = select(OutboxMessage).where(
+        OutboxMessage.source == source_of(alert), OutboxMessage.kind != "edit"
+    )
+    return list(session.exec(query.order_by(col(OutboxMessage.id))))
+
+
 def timeline(session: Session, alert: Alert, lang: str, zone: ZoneInfo) -> list[TimelineItem]:
     """Every event with its time and actor, and each message's delivery from the outbox."""
     items: list[TimelineItem] = []
     who = _namer(session, lang)
 
-    events = session.exec(
-        select(AlertEvent).where(AlertEvent.alert_id == alert.id).order_by(col(AlertEvent.id))
-    )
-    for event in events:
+    for event in _events(session, alert):
         values = _event_values(event, who, lang)
         key = f"sos.tl.{event.kind}"
         items.append(TimelineItem(event.at, t(lang, key, **values)))
-    rows = session.exec(
-        select(OutboxMessage)
-        .where(OutboxMessage.source == source_of(alert))
-        .order_by(col(OutboxMessage.id))
-    )
-    for row in rows:
-        if row.kind == "edit":
-            continue
+    for row in _messages(session, alert):
         elsewhere = alerting.timeline_text(row, lang)  # WeCom, DingTalk, SMS
         if elsewhere is not None:
             items.append(TimelineItem(*elsewhere))
@@ -178,14 +182,7 @@ def compact_timeline(
 
     rounds: dict[int, list[OutboxMessage]] = {}
     others: list[OutboxMessage] = []
-    rows = session.exec(
-        select(OutboxMessage)
-        .where(OutboxMessage.source == source_of(alert))
-        .order_by(col(OutboxMessage.id))
-    )
-    for row in rows:
-        if row.kind == "edit":
-            continue
+    for row in _messages(session, alert):
         found = _ROUND_KEY.match(row.idempotency_key)
         if found and row.kind == "text":
             rounds.setdefault(int(found.group(1)), []).append(row)
@@ -227,11 +224,7 @@ def compact_timeline(
         }
 
     items: list[TimelineItem] = []
-    events = list(
-        session.exec(
-            select(AlertEvent).where(AlertEvent.alert_id == alert.id).order_by(col(AlertEvent.id))
-        )
-    )
+    events = _events(session, alert)
     for index, event in enumerate(events):
         detail = event.detail or {}
         if event.kind in ("notified", "escalated") and detail.get("stage") in rounds:
