@@ -112,7 +112,7 @@ def alert_text(
     if person is None:  # the person deleted their data: the record keeps times only
         return _erased_text(session, alert, lang, zone, with_status)
     steps = causes(session, alert)
-    lines = [_title(session, alert, person, lang)]
+    lines = [_title(steps, alert, person, lang)]
     if alert.unverified:
         lines.append(_unverified_line(alert, lang))
     if stage and stage > 1:
@@ -203,7 +203,10 @@ def details_text(session: Session, alert: Alert, lang: str, *, zone: ZoneInfo) -
     if alert.reasons:  # all of them (the card may show the first ones only)
         lines.insert(0, t(lang, "sos.alert.reasons", reasons=_reasons_text(alert, lang)))
     return "\n".join(
-        [_title(session, alert, person, lang), *(lines or [t(lang, "sos.alert.no_details")])]
+        [
+            _title(causes(session, alert), alert, person, lang),
+            *(lines or [t(lang, "sos.alert.no_details")]),
+        ]
     )
 
 
@@ -212,11 +215,13 @@ def heading(session: Session, alert: Alert, lang: str, *, zone: ZoneInfo) -> str
     person = session.get(Person, alert.person_id) if alert.person_id is not None else None
     if person is None:
         return _erased_text(session, alert, lang, zone, with_status=True)
-    return _title(session, alert, person, lang) + "\n" + _status_line(session, alert, lang, zone)
+    title = _title(causes(session, alert), alert, person, lang)
+    return title + "\n" + _status_line(session, alert, lang, zone)
 
 
-def _title(session: Session, alert: Alert, person: Person, lang: str) -> str:
-    sos = any(cause == "sos" for cause, _ in causes(session, alert))
+def _title(steps: list[tuple[str, datetime]], alert: Alert, person: Person, lang: str) -> str:
+    """SOS in the title if one of its causes (`causes`) is an SOS, else a RED check-in."""
+    sos = any(cause == "sos" for cause, _ in steps)
     title_key = "sos.alert.title" if sos else "sos.alert.title_red"
     return t(lang, title_key, id=alert.id, name=name_of(person))
 

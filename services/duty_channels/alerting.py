@@ -66,12 +66,6 @@ class ChannelConfig:
 # ---------------------------------------------------------------------------- alert texts
 
 
-def as_plain(text: str) -> str:
-    """Catalog output (Telegram HTML, values escaped) as the plain text these services
-    show."""
-    return plain_text(text)
-
-
 def ack_hint(alert_id: int, lang: str, bot_username: str | None) -> str:
     """How to acknowledge: a t.me link that acknowledges (for an officer of the area),
     else the button to press in cadre-bot."""
@@ -87,7 +81,7 @@ def alert_text(
     """The alert for a duty group (`short` False: time and location too) or an SMS."""
     cadre = session.get(Person, alert.person_id)
     assert cadre is not None
-    where = as_plain(posting_text(cadre, lang))
+    where = plain_text(posting_text(cadre, lang))
     if alert.category:
         what = t(lang, f"channels.what.{alert.category}")
     else:
@@ -124,7 +118,7 @@ def alert_text(
                 )
             )
     lines.append(ack_hint(alert.id or 0, lang, config.bot_username))
-    return as_plain("\n".join(lines) if not short else "".join(lines))
+    return plain_text("\n".join(lines) if not short else "".join(lines))
 
 
 def alert_round(
@@ -158,7 +152,7 @@ def alert_round(
             text=group_text,
             payload={
                 "mentions": mentions,
-                "label": as_plain(group_label(group, group_lang)),
+                "label": plain_text(group_label(group, group_lang)),
                 "alert": alert.id,
             },
             priority=Priority.EMERGENCY,
@@ -227,8 +221,8 @@ def alert_update(
             chat_id=0,
             channel=group.channel,
             target=f"duty_group:{group.id}",
-            text=as_plain(t(lang, f"channels.update.{what}", **values)),
-            payload={"label": as_plain(group_label(group, lang))},
+            text=plain_text(t(lang, f"channels.update.{what}", **values)),
+            payload={"label": plain_text(group_label(group, lang))},
             priority=Priority.EMERGENCY,
             idempotency_key=f"alert:{alert.id}:{what}:g{group.id}",
             source=f"alert:{alert.id}",

@@ -8,10 +8,9 @@ from sqlmodel import Session
 
 from models import Channel, DutyGroup, OutboxMessage, OutboxStatus, Person, Priority
 from services import clock, outbox
-from services.duty_channels.alerting import as_plain
 from services.duty_channels.groups import group_label, mask_phone, prefecture_name
 from services.duty_channels.worker import TEST_SOURCE
-from services.i18n import t
+from services.i18n import plain_text, t
 from services.outbox.outcomes import Outcome
 
 # What a failed send's detail means, for the person who has to fix it (checked in order).
@@ -79,8 +78,8 @@ def queue_test(session: Session, actor: Person, group_id: int, lang: str) -> Out
         chat_id=0,
         channel=group.channel,
         target=f"duty_group:{group.id}",
-        text=as_plain(text),
-        payload={"label": as_plain(group_label(group, lang))},
+        text=plain_text(text),
+        payload={"label": plain_text(group_label(group, lang))},
         priority=Priority.URGENT,
         idempotency_key=f"dgtest:{group.id}:{stamp}",
         source=f"{TEST_SOURCE}{actor.id}",
@@ -101,7 +100,7 @@ def queue_sms_test(session: Session, person: Person, sms_enabled: bool) -> Outbo
         channel=Channel.SMS,
         target=f"person:{person.id}",
         person_id=person.id,
-        text=as_plain(t(lang, "channels.sms.test_text")),
+        text=plain_text(t(lang, "channels.sms.test_text")),
         payload={"label": t(lang, "channels.label.sms", phone=mask_phone(person.sms_phone))},
         priority=Priority.URGENT,
         idempotency_key=f"dgtest:sms:{person.id}:{stamp}",
