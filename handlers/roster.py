@@ -24,7 +24,7 @@ from handlers.sos_common import forged, policy
 from models import Person
 from services import clock, people, roster
 from services.alerts import coverage
-from services.i18n import t
+from services.i18n import escape, t
 from services.people import name_of
 from services.permissions import Action, check
 from services.postings import load_postings
@@ -162,13 +162,10 @@ def _roster_view(
     if not shifts:
         lines.append(t(lang, "sos.roster.none"))
     for shift, officer in shifts:
-        span = f"{roster.hhmm(shift.start_minute)}–{roster.hhmm(shift.end_minute % roster.DAY)}"
-        if shift.end_minute == roster.DAY:
-            span = f"{roster.hhmm(shift.start_minute)}–24:00"
-        label = t(lang, f"sos.day.{shift.weekday}")
-        lines.append(f"{label} {span} · {name_of(officer)}")
-        if len(rows) < 40:
-            rows.append([(f"✖ {label} {span} {name_of(officer)}"[:60], f"ros:rm:{shift.id}")])
+        when = roster.shift_text(lang, shift)
+        lines.append(f"{when} · {escape(name_of(officer))}")  # the message is HTML
+        if len(rows) < 40:  # a button's label is plain text
+            rows.append([(f"✖ {when} {name_of(officer)}"[:60], f"ros:rm:{shift.id}")])
     on = roster.on_duty_now(session, prefecture, clock.now(), zone)
     names = ", ".join(name_of(p) for p in on) or t(lang, "sos.duty.nobody")
     lines.append("")
