@@ -70,17 +70,27 @@ def check(person: Person | None, action: Action) -> Denial | None:
         return Denial.UNREGISTERED
     if action == Action.OWN_DATA:
         return None
-    if person.status == Status.GUEST:  # only called for help: not registered
-        return Denial.UNREGISTERED
-    if person.status == Status.PENDING:
-        return Denial.PENDING
-    if person.status == Status.SUSPENDED:
-        return Denial.SUSPENDED
-    if person.status == Status.REJECTED:
-        return Denial.REJECTED
+    denial = status_denial(person)
+    if denial is not None:
+        return denial
     if action not in _ROLE_ACTIONS[Role(person.role)]:
         return Denial.ROLE
     return None
+
+
+_STATUS_DENIALS = {
+    Status.PENDING: Denial.PENDING,
+    Status.SUSPENDED: Denial.SUSPENDED,
+    Status.REJECTED: Denial.REJECTED,
+}
+
+
+def status_denial(person: Person) -> Denial | None:
+    """Why an account that is not active may not act (None: active). A guest, who only
+    called for help, and anyone else not active is not registered."""
+    if person.status == Status.ACTIVE:
+        return None
+    return _STATUS_DENIALS.get(Status(person.status), Denial.UNREGISTERED)
 
 
 def refusal_key(action: Action, denial: Denial) -> str:

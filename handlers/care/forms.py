@@ -42,7 +42,7 @@ from services.care import records, rules
 from services.care import texts as care_texts
 from services.care.rules import CareError
 from services.i18n import t
-from services.permissions import Action, Denial, check
+from services.permissions import Action, check, status_denial
 from services.postings import load_postings
 from services.validation import InvalidInput, parse_date, parse_int
 
@@ -82,8 +82,8 @@ def in_form(fn: Callable[[Update, Context, Person], Awaitable[Any]]) -> Callback
         person = await current_person(update, context)
         action = _FLOW_ACTION.get(_form(context).get("flow", ""), Action.OWN_DATA)
         denial = check(person, action)
-        if denial is None and person is not None and person.status != Status.ACTIVE:
-            denial = Denial(str(person.status))
+        if denial is None and person is not None:
+            denial = status_denial(person)
         if denial is not None:
             FORM.clear(context)
             await refuse(update, context, person, action, denial)
@@ -191,8 +191,9 @@ async def start_item_form(update: Update, context: Context, person: Person) -> s
     if item_id is None or due is None or press.step not in {"d", "b"}:
         await forged(update, context, person, Action.OWN_DATA)
         return ConversationHandler.END
-    if person.status != Status.ACTIVE:
-        await refuse(update, context, person, Action.OWN_DATA, Denial(str(person.status)))
+    denial = status_denial(person)
+    if denial is not None:
+        await refuse(update, context, person, Action.OWN_DATA, denial)
         return ConversationHandler.END
     assert person.id is not None
     try:

@@ -18,7 +18,7 @@ from services.care import texts as care_texts
 from services.care.rules import CareError, Schedule
 from services.care_policy import BandPolicy
 from services.i18n import t
-from services.permissions import Action, Denial
+from services.permissions import Action, status_denial
 from services.validation import parse_int
 
 Callback = Callable[[Update, Context], Awaitable[Any]]
@@ -272,8 +272,9 @@ async def on_snooze(update: Update, context: Context, person: Person) -> None:
     if item_id is None or due is None:
         await forged(update, context, person, Action.OWN_DATA)
         return
-    if person.status != Status.ACTIVE:
-        await refuse(update, context, person, Action.OWN_DATA, Denial(str(person.status)))
+    denial = status_denial(person)
+    if denial is not None:
+        await refuse(update, context, person, Action.OWN_DATA, denial)
         return
     cfg = care_config(context)
     if press.step == "z":

@@ -289,3 +289,16 @@ async def test_the_jobs_are_rebuilt_with_fixed_ids_and_never_doubled(bot):
     await bot.restart()
     ids = [job.id for job in bot.app.job_queue.scheduler.get_jobs()]
     assert not [i for i in ids if i.startswith(("care:", "oxygen:"))]
+
+
+async def test_a_guest_pressing_a_forged_care_button_is_told_to_register(bot):
+    """Someone who only called for help (a guest row) and sends care button data: the
+    refusal a person who is not registered gets, never an unanswered button."""
+    bot.db.call(people.record_caller, 1301, "Gao", "en", None)
+    guest = bot.user(1301, "Gao", language_code="en")
+    await guest.send("/help")
+    await guest.wait_for("/start")
+    for data in ("cs:z:1:20260101", "cs:d:1:20260101"):
+        await guest.press_forged(data)
+        answer = await guest.callback_answer()
+        assert answer.text == t("en", "deny.unregistered")
