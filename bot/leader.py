@@ -440,7 +440,7 @@ async def stand_by(
     finally:
         for runner in runners:
             await runner.cleanup()
-        if stopping.is_set() and not warm.done():
+        if not warm.done():  # stopping, or leading: take_over has the index built anew
             warm.cancel()
 
 
@@ -450,10 +450,12 @@ async def take_over(application: Any, leadership: Leadership) -> None:
     metrics). The cold start (`run_polling` / `run_webhook`: persistence loaded, timers
     rebuilt from the database, webhook set) follows."""
     from bot.request import set_gate
+    from handlers import ask
     from handlers.context import deps_of
 
     leadership.start_heartbeat()
     set_gate(leadership.gate)
+    ask.forget_knowledge(application)  # built while standing by: post_init builds it again
     deps = deps_of(application)
     if deps.delivery is not None:  # bot.delivery.Delivery: fences each send
         deps.delivery.leadership = leadership  # type: ignore[attr-defined]

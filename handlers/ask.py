@@ -104,6 +104,14 @@ async def warm_up(application: Application) -> None:
     await _knowledge(application)
 
 
+def forget_knowledge(application: Application) -> None:
+    """Drop the index built so far: the next use (or `warm_up`) builds it again from the
+    database. A standby's index misses what the leader changed meanwhile (documents
+    uploaded or retired, FAQ entries): only the process that makes a change updates its
+    own index."""
+    application.bot_data.pop(_KB, None)
+
+
 # --- asking ---------------------------------------------------------------------------------
 
 
