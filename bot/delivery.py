@@ -63,31 +63,6 @@ BACKOFF_CAP = {
     int(Priority.REMINDER): 300.0,
     int(Priority.BROADCAST): 300.0,
 }
-EDIT_METHODS = frozenset(
-    {"editMessageText", "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup"}
-)
-# Bot API methods that post into a chat and count against Telegram's message limits.
-COUNTED_METHODS = frozenset(
-    {
-        "sendMessage",
-        "sendPhoto",
-        "sendDocument",
-        "sendLocation",
-        "sendVenue",
-        "sendContact",
-        "sendAudio",
-        "sendVideo",
-        "sendVoice",
-        "sendAnimation",
-        "sendSticker",
-        "sendVideoNote",
-        "sendPoll",
-        "sendDice",
-        "sendMediaGroup",
-        "copyMessage",
-        "forwardMessage",
-    }
-)
 
 
 # ---------------------------------------------------------------------- the worker

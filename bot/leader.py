@@ -81,9 +81,6 @@ class Leadership:
 
     # --- what the rest of the process asks ------------------------------------------
 
-    def is_leader(self) -> bool:
-        return self.role == "leader"
-
     def may_send(self) -> bool:
         """Whether this process may send now: leader, with a recent heartbeat."""
         return self.role == "leader" and time.monotonic() < self._valid_until
@@ -163,7 +160,6 @@ class Leadership:
         if self._conn is None or self._conn.closed:
             self._conn = self._connect(STANDBY_NAME)
         conn = self._conn
-        started = time.monotonic()
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
             self._end_stuck_leader(conn)
             return False
@@ -320,7 +316,6 @@ class Leadership:
                 continue
             self._conn = conn
             self._valid_until = started + self.validity
-            self._outage = False
             log.warning("took the leadership lock again: sending resumes")
             return
 
@@ -385,7 +380,7 @@ async def stand_by(
     async def healthz(_request: web.Request) -> web.Response:
         try:
             async with asyncio.timeout(3):
-                row = await asyncio.to_thread(leader_row, db.engine)
+                leader = await asyncio.to_thread(describe_leader, db.engine)
         except Exception as exc:
             body = {
                 "status": "unhealthy",
@@ -397,7 +392,7 @@ async def stand_by(
             "status": "ok",
             "role": "standby",
             "checks": {"database": {"ok": True, "detail": "reachable"}},
-            "leader": _describe(row),
+            "leader": leader,
         }
         return web.json_response(body)
 

@@ -16,7 +16,7 @@ from typing import Any
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
-from bot.delivery import COUNTED_METHODS, EDIT_METHODS, Delivery, backoff, retry_after_seconds
+from bot.delivery import Delivery, backoff, retry_after_seconds
 from bot.request import Unavailable
 from models import Priority
 from services import outbox
@@ -25,6 +25,31 @@ log = logging.getLogger(__name__)
 
 REPLY_WAIT_LIMIT = 10.0  # seconds a direct reply waits out 429s (in all) before the outbox
 REPLY_RETRIES = 2  # a direct reply meeting 502/503/504 or a connection error: sent again twice
+EDIT_METHODS = frozenset(
+    {"editMessageText", "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup"}
+)
+# Bot API methods that post into a chat and count against Telegram's message limits.
+COUNTED_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendLocation",
+        "sendVenue",
+        "sendContact",
+        "sendAudio",
+        "sendVideo",
+        "sendVoice",
+        "sendAnimation",
+        "sendSticker",
+        "sendVideoNote",
+        "sendPoll",
+        "sendDice",
+        "sendMediaGroup",
+        "copyMessage",
+        "forwardMessage",
+    }
+)
 
 
 class ReplyAccounting(BaseRateLimiter[None]):

@@ -299,7 +299,7 @@ def admin_text(lang: str, handoff: KbHandoff, asker: Person | None, *, screen: b
     phone screen, a question too long for it shortened (the whole of it comes with the
     reply prompt: `shortened`)."""
     text = _admin_card(lang, handoff, asker, handoff.question)
-    if screen and shortened(lang, handoff, asker):
+    if screen and lines_on_phone(text) > SCREEN:
         question = short(handoff.question, SCREEN_QUESTION)
         text = _admin_card(lang, handoff, asker, f"{question} {t(lang, 'kb.handoff.question_cut')}")
     return text
