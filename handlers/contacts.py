@@ -16,7 +16,6 @@ from handlers.common import (
     edit_or_reply,
     guarded,
     link_buttons,
-    plain_text,
     reply,
 )
 from handlers.sos_common import forged
@@ -77,7 +76,7 @@ async def on_contacts_button(update: Update, context: Context, person: Person) -
         try:
             invitation = await db.run(contact_links.create_invitation, person)
         except contact_links.ContactLinkError as error:
-            await answer(query, plain_text(t(lang, error.key)), alert=True)
+            await answer(query, t(lang, error.key), alert=True)
             return
         await answer(query)
         link = f"https://t.me/{context.bot.username}?start={invitation.code}"
@@ -100,7 +99,7 @@ async def on_contacts_button(update: Update, context: Context, person: Person) -
         await db.run(respond.refuse, person, None, press.data[:64], "not_own")
         await answer(query, t(lang, "form.stale"), alert=True)
         return
-    await answer(query, plain_text(t(lang, "sos.contacts.removed")))
+    await answer(query, t(lang, "sos.contacts.removed"))
     await edit_or_reply(update, *(await db.run(_contacts_view, person, lang, zone)))
 
 

@@ -24,7 +24,6 @@ from handlers.common import (
     buttons,
     edit_or_reply,
     guarded,
-    plain_text,
     refuse,
     reply,
 )
@@ -149,9 +148,9 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
         try:
             await db.run(directory.confirm, admin, entry.id)
         except directory.DirectoryError as error:
-            await answer(query, plain_text(t(lang, error.key)), alert=True)
+            await answer(query, t(lang, error.key), alert=True)
             return
-        await answer(query, plain_text(t(lang, "sos.dir.confirmed_now")))
+        await answer(query, t(lang, "sos.dir.confirmed_now"))
         card = await db.run(_directory_card, entry.id, lang, zone)
         if card:
             await edit_or_reply(update, *card)
@@ -170,9 +169,9 @@ async def on_directory_button(update: Update, context: Context, admin: Person) -
         try:
             await db.run(directory.remove, admin, entry.id)
         except directory.DirectoryError as error:
-            await answer(query, plain_text(t(lang, error.key)), alert=True)
+            await answer(query, t(lang, error.key), alert=True)
             return
-        await answer(query, plain_text(t(lang, "sos.dir.removed")))
+        await answer(query, t(lang, "sos.dir.removed"))
         await edit_or_reply(update, *(await db.run(_directory_list, entry.prefecture, lang, zone)))
     else:
         await forged(update, context, admin)

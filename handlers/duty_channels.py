@@ -32,7 +32,6 @@ from handlers.common import (
     current_person,
     edit_or_reply,
     guarded,
-    plain_text,
     reply,
 )
 from handlers.paging import page_buttons
@@ -204,7 +203,7 @@ async def on_dutygroup_button(update: Update, context: Context, person: Person) 
     label = duty_groups.group_label(group, lang)
     if action == "test":
         await db.run(checks.queue_test, person, group_id, context.settings.default_language)
-        await answer(query, plain_text(t(lang, "channels.test.queued", label=label)))
+        await answer(query, t(lang, "channels.test.queued", label=label))
         await reply(update, t(lang, "channels.test.queued", label=label))
     elif action == "rm":
         await answer(query)

@@ -19,7 +19,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from handlers.callbacks import pressed
-from handlers.common import Context, answer, buttons, edit_or_reply, guarded, plain_text, reply
+from handlers.common import Context, answer, buttons, edit_or_reply, guarded, reply
 from handlers.sos_common import forged, policy
 from models import Person
 from services import clock, people, roster
@@ -86,7 +86,7 @@ async def on_duty_button(update: Update, context: Context, person: Person) -> No
         try:
             await db.run(roster.go_on_duty, person, hours)
         except roster.RosterError as error:
-            await answer(query, plain_text(t(lang, error.key)), alert=True)
+            await answer(query, t(lang, error.key), alert=True)
             return
         await answer(query)
         await db.run(coverage.coverage_warnings, policy(context))
@@ -190,9 +190,9 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
     if step == "rm" and len(press.parts) == 3 and (shift_id := press.number(2)) is not None:
         removed = await db.run(roster.remove_shift, admin, shift_id)
         if removed is None:
-            await answer(query, plain_text(t(lang, "form.stale")), alert=True)
+            await answer(query, t(lang, "form.stale"), alert=True)
             return
-        await answer(query, plain_text(t(lang, "sos.roster.removed")))
+        await answer(query, t(lang, "sos.roster.removed"))
         text, rows = await db.run(_roster_view, removed.prefecture, lang, zone)
         await edit_or_reply(update, text, buttons(rows))
         return
@@ -242,7 +242,7 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
         return
     if step == "b":
         if not mask:
-            await answer(query, plain_text(t(lang, "sos.roster.pick_a_day")), alert=True)
+            await answer(query, t(lang, "sos.roster.pick_a_day"), alert=True)
             return
         await answer(query)
         rows = [
@@ -264,9 +264,9 @@ async def on_roster_button(update: Update, context: Context, admin: Person) -> N
             block = press.word(5)
             await db.run(roster.add_shifts, admin, officer.id or 0, prefecture, days, block)
         except roster.RosterError as error:
-            await answer(query, plain_text(t(lang, error.key)), alert=True)
+            await answer(query, t(lang, error.key), alert=True)
             return
-        await answer(query, plain_text(t(lang, "sos.roster.added")))
+        await answer(query, t(lang, "sos.roster.added"))
         await db.run(coverage.coverage_warnings, policy(context))
         text, rows = await db.run(_roster_view, prefecture, lang, zone)
         await edit_or_reply(update, text, buttons(rows))

@@ -55,7 +55,6 @@ from handlers.common import (
     guarded,
     language_of,
     markup_of,
-    plain_text,
     refuse,
     reply,
     set_keyboard,
@@ -385,7 +384,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
     alert = await db.run(alerts_policy.get, alert_id)
     if alert is None or alert.person_id != person.id:
         await db.run(respond.refuse, person, alert_id, press.data[:64], "not_own")
-        await answer(query, plain_text(t(lang, "sos.denied.not_own")), alert=True)
+        await answer(query, t(lang, "sos.denied.not_own"), alert=True)
         return
     if action == "cat":
         category = press.word(3)
@@ -400,7 +399,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
             await forged(update, context, person)
             return
         if result == raising.Change.NOT_FOUND:
-            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, t(lang, "sos.closed_already"), alert=True)
             return
         await answer(query)
         chosen = t(lang, f"sos.category.{category}")
@@ -416,7 +415,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
         await edit_or_reply(update, t(lang, "sos.details_skipped"))
     elif action == "cxl":
         if alert.status not in alerts_policy.IN_PROGRESS:
-            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, t(lang, "sos.closed_already"), alert=True)
             return
         await answer(query)
         markup = buttons(
@@ -434,7 +433,7 @@ async def on_cadre_button(update: Update, context: Context) -> None:
             respond.cancel, alert_id=alert_id, actor=person, policy=policy(context)
         )
         if result.outcome != respond.Close.DONE:
-            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, t(lang, "sos.closed_already"), alert=True)
             return
         await answer(query)
         await reload_wait(context, person.telegram_id)  # what they write now is passed on
@@ -468,7 +467,7 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
     refusal = await db.run(respond.handling_refusal, person, alert)
     if refusal is not None:
         await db.run(respond.refuse, person, alert_id, press.data[:64], str(refusal))
-        await answer(query, plain_text(t(lang, f"sos.denied.{refusal}")), alert=True)
+        await answer(query, t(lang, f"sos.denied.{refusal}"), alert=True)
         return
     assert alert is not None
     pressed_id = query.message.message_id if query.message else None
@@ -482,18 +481,18 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             policy=policy(context),
         )
         if result.outcome == respond.Ack.WON:
-            await answer(query, plain_text(t(lang, "sos.ack.won", id=alert_id)))
+            await answer(query, t(lang, "sos.ack.won", id=alert_id))
             text = await db.run(_alert_text, alert_id, lang, zone)
             markup = buttons(cards.handler_rows(alert, lang))
             await edit_or_reply(update, text, markup)
         elif result.outcome == respond.Ack.TAKEN:
             name = name_of(result.by)
-            await answer(query, plain_text(t(lang, "sos.ack.taken", name=name)), alert=True)
+            await answer(query, t(lang, "sos.ack.taken", name=name), alert=True)
         else:
-            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, t(lang, "sos.closed_already"), alert=True)
     elif action == "res":
         if alert.status not in alerts_policy.IN_PROGRESS:
-            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, t(lang, "sos.closed_already"), alert=True)
             return
         await answer(query)
         # the card itself (a button in /alerts or under a timeline names no alert)
@@ -520,9 +519,9 @@ async def on_responder_button(update: Update, context: Context, person: Person) 
             await forged(update, context, person)
             return
         if result.outcome != respond.Close.DONE:
-            await answer(query, plain_text(t(lang, "sos.closed_already")), alert=True)
+            await answer(query, t(lang, "sos.closed_already"), alert=True)
             return
-        await answer(query, plain_text(t(lang, "sos.resolved", id=alert_id)))
+        await answer(query, t(lang, "sos.resolved", id=alert_id))
         cadre = await db.run(people.get, alert.person_id) if alert.person_id else None
         if cadre is not None:  # what the cadre writes now is passed on to the resolver
             await reload_wait(context, cadre.telegram_id)
