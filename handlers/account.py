@@ -25,7 +25,6 @@ from handlers.common import (
 )
 from models import Person, Role, Status
 from services import own_data, people
-from services.alerts import raising
 from services.i18n import LANGUAGES, normalize_language, t
 from services.kb import library
 from services.permissions import Action, check
@@ -128,8 +127,8 @@ async def on_language(update: Update, context: Context) -> None:
     caller = person or await current_caller(update, context)
     markup = None
     if caller is not None:
-        alert = await context.db.run(raising.open_alert_of, caller.id)
-        markup = sos.keyboard(code, caller, location=alert is not None)
+        location = await menus.alert_open(context.db, caller)
+        markup = sos.keyboard(code, caller, location=location)
     await reply(update, t(code, "language.set"), reply_markup=markup)
 
 

@@ -45,7 +45,6 @@ from handlers.sos_common import policy as alert_policy
 from models import Person
 from models.health import RED_FLAGS, Feeling, Tier
 from services import clock, examples
-from services.alerts import raising
 from services.health import checkins, reminders, reports, summary
 from services.health.assessment import Readings, bp_needs_repeat
 from services.health.checkins import CheckinError, Outcome
@@ -444,9 +443,7 @@ async def _finish(update: Update, context: Context, red_flag: str | None = None)
     texts = result_text(lang, person, outcome, cfg)
     # While an alert of theirs is open (this RED result's, or an SOS), 📍 stays on the
     # keyboard; a RED result asks for the location like an SOS does.
-    alert_open = outcome.alert_id is not None or (
-        await context.db.run(raising.open_alert_of, person.id) is not None
-    )
+    alert_open = outcome.alert_id is not None or await menus.alert_open(context.db, person)
     if outcome.alert_id is not None:
         texts[-1] += "\n\n" + t(lang, "sos.ask_location_live")
     # one phone screen a message: what is longer goes on in a follow-up

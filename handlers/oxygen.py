@@ -6,7 +6,6 @@ one (ox:ack:<id>) or marks it delivered (ox:dlv:<id>); the cadre cancels their o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
@@ -21,8 +20,6 @@ from services import oxygen, people
 from services.i18n import t
 from services.people import name_of
 from services.permissions import Action, visible_prefectures
-
-Callback = Callable[[Update, Context], Awaitable[Any]]
 
 MINE_PAGE = 2  # one's own requests a page (up to five lines each with a typed place)
 AREA_PAGE = 1  # an area's open requests a page: one in full (who, where, what), its buttons

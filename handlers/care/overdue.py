@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -22,8 +21,6 @@ from services.care import texts as care_texts
 from services.i18n import t
 from services.permissions import Action, check, visible_prefectures
 from services.postings import load_postings
-
-Callback = Callable[[Update, Context], Awaitable[Any]]
 
 AREA_LINES = 3  # rows of /overdue or /upcoming a page (one phone screen); the CSV has all
 MANAGE_BUTTONS = AREA_LINES  # an admin's button per person of the page

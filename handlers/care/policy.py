@@ -3,7 +3,6 @@ cs:pc)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
@@ -19,8 +18,6 @@ from services.care_policy import Band, BandPolicy
 from services.i18n import t
 from services.permissions import Action
 from services.validation import parse_int
-
-Callback = Callable[[Update, Context], Awaitable[Any]]
 
 POLICY_FIELDS = {  # short code in callback data -> field
     "re": "rest_every_days",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,8 +19,6 @@ from services.care_policy import BandPolicy
 from services.i18n import t
 from services.permissions import Action, status_denial
 from services.validation import parse_int
-
-Callback = Callable[[Update, Context], Awaitable[Any]]
 
 REMINDER_HOURS = (7, 8, 9, 12, 18, 20)
 
