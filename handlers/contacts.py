@@ -20,7 +20,7 @@ from handlers.common import (
 )
 from handlers.sos_common import forged
 from models import Person
-from services import contact_links, people
+from services import contact_links
 from services.alerts import respond
 from services.i18n import t
 from services.people import name_of
@@ -29,17 +29,15 @@ from services.permissions import Action
 
 @guarded(Action.RAISE_SOS)
 async def contacts_command(update: Update, context: Context, person: Person) -> None:
-    text, markup = await context.db.run(
-        _contacts_view, person, person.language, context.settings.zone
-    )
+    text, markup = await _contacts_view(context, person, person.language)
     await reply(update, text, reply_markup=markup)
 
 
-def _contacts_view(
-    session: Any, person: Person, lang: str, zone: Any
+async def _contacts_view(
+    context: Context, person: Person, lang: str
 ) -> tuple[str, InlineKeyboardMarkup]:
-    views = contact_links.links_of(session, person.id or 0)
-    profile = people.emergency_contacts(session, person.id or 0)
+    zone = context.settings.zone
+    profile, views = await context.db.run(contact_links.overview, person.id or 0)
     lines = [t(lang, "sos.contacts.header")]
     if profile:
         listed = "; ".join(f"{c.name} {c.phone}" for c in profile)
@@ -52,7 +50,7 @@ def _contacts_view(
             rows.append(
                 [(t(lang, "sos.contacts.remove", name=name)[:60], f"kin:rm:{view.link.id}")]
             )
-        elif contact_links._usable(view):
+        elif contact_links.usable(view):
             expires = (
                 view.invitation.expires_at.astimezone(zone).strftime("%m-%d %H:%M")
                 if view.invitation.expires_at
@@ -100,7 +98,7 @@ async def on_contacts_button(update: Update, context: Context, person: Person) -
         await answer(query, t(lang, "form.stale"), alert=True)
         return
     await answer(query, t(lang, "sos.contacts.removed"))
-    await edit_or_reply(update, *(await db.run(_contacts_view, person, lang, zone)))
+    await edit_or_reply(update, *(await _contacts_view(context, person, lang)))
 
 
 def build() -> list[BaseHandler[Any, Any, Any]]:

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from models import ContactLink, Invitation, Person, Role, Status
+from models import ContactLink, EmergencyContact, Invitation, Person, Role, Status
 from services import audit, clock, people
 
 INVITATION_DAYS = 7
@@ -34,7 +34,7 @@ class LinkView:
 def create_invitation(session: Session, cadre: Person) -> Invitation:
     """A one-use contact invitation for `cadre`, valid for a week."""
     assert cadre.id is not None
-    open_links = [v for v in links_of(session, cadre.id) if v.contact is None and _usable(v)]
+    open_links = [v for v in links_of(session, cadre.id) if v.contact is None and usable(v)]
     if len(open_links) >= MAX_OPEN_LINKS:
         raise ContactLinkError("sos.contacts.too_many")
     invitation = people.create_invitation(
@@ -53,7 +53,8 @@ def create_invitation(session: Session, cadre: Person) -> Invitation:
     return invitation
 
 
-def _usable(view: LinkView) -> bool:
+def usable(view: LinkView) -> bool:
+    """Whether a link's invitation can still be used (not withdrawn, expired or used)."""
     inv = view.invitation
     if view.link.revoked_at is not None or inv.revoked:
         return False
@@ -77,6 +78,12 @@ def links_of(session: Session, cadre_id: int) -> list[LinkView]:
         ).first()
         views.append(LinkView(link, invitation, contact))
     return views
+
+
+def overview(session: Session, cadre_id: int) -> tuple[list[EmergencyContact], list[LinkView]]:
+    """What /contacts shows a cadre: the emergency contacts of their profile, and their
+    links to the bot (those not withdrawn)."""
+    return people.emergency_contacts(session, cadre_id), links_of(session, cadre_id)
 
 
 def contacts_of(session: Session, cadre_id: int) -> list[Person]:
